@@ -1,0 +1,1 @@
+"""oss-direct-upload: the package both Function Compute handlers import."""

@@ -1,0 +1,89 @@
+"""One error hierarchy: every failure a caller can see carries its HTTP status and stable code.
+
+`shared.http` is the one place that turns these into responses; anything else that escapes a
+handler is a bug and is answered as a 500 without details.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; raised at start-up and names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class AppError(Exception):
+    """Base of every error answered to a caller as `{"Status": "Error", "code", "message"}`."""
+
+    status = 500
+    code = "InternalError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "BadRequest"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "Unauthorized"
+
+
+class SignatureInvalid(AppError):
+    """The callback's RSA signature (or its Authorization header) does not hold."""
+
+    status = 401
+    code = "SignatureInvalid"
+
+
+class KeyUrlUntrusted(SignatureInvalid):
+    """x-oss-pub-key-url names a key we will not fetch or use; decided before any network I/O."""
+
+    code = "KeyUrlUntrusted"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "Forbidden"
+
+
+class GrantInvalid(AppError):
+    """Authentic OSS callback, but it does not match a grant we issued."""
+
+    status = 403
+    code = "GrantInvalid"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "NotFound"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "MethodNotAllowed"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "Conflict"
+
+
+class TooLarge(AppError):
+    status = 413
+    code = "TooLarge"
+
+
+class Unavailable(AppError):
+    """A dependency (record store, key host) is down or slow; safe to try again later."""
+
+    status = 503
+    code = "Unavailable"

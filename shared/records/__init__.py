@@ -1,0 +1,1 @@
+"""Upload records: one per stored object, behind one interface (`base.RecordStore`)."""
