@@ -30,7 +30,11 @@ VARIABLES: tuple[tuple[str, str], ...] = (
 
 def callback_body_template(grant_token: str) -> str:
     """`bucket=${bucket}&object=${object}&…&grant=<token>`: what OSS fills in and signs."""
-    if not grant_token or any(not (ch.isalnum() or ch in "-_.") for ch in grant_token):
+    if (
+        not grant_token
+        or not grant_token.isascii()
+        or any(not (ch.isalnum() or ch in "-_.") for ch in grant_token)
+    ):
         raise ValueError("a grant token must be URL-safe")
     variables = "&".join(f"{name}=${{{var}}}" for name, var in VARIABLES)
     return f"{variables}&{GRANT_FIELD}={grant_token}"
