@@ -1,0 +1,232 @@
+"""The two Function Compute adapters over one core: what reaches the core, what goes back."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+
+from shared import errors
+from shared.http import (
+    Request,
+    Response,
+    event_adapter,
+    json_response,
+    request_from_environ,
+    request_from_event,
+    wsgi_adapter,
+)
+
+
+def environ(
+    path: str = "/x",
+    query: str = "",
+    body: bytes = b"",
+    method: str = "POST",
+    **extra: Any,
+) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    env.update(extra)
+    return env
+
+
+def call_wsgi(handler: Any, env: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    body = b"".join(handler(env, start_response))
+    return captured["status"], captured["headers"], body
+
+
+def echo(request: Request) -> Response:
+    return json_response(
+        200,
+        {
+            "method": request.method,
+            "path": request.path,
+            "signed": request.signed_path.decode("latin-1"),
+            "query": request.query_string,
+            "body": request.body.decode("latin-1"),
+            "route": request.route(),
+            "auth": request.header("Authorization"),
+        },
+    )
+
+
+def test_wsgi_passes_raw_path_query_and_body() -> None:
+    # WSGI hands the decoded path as latin-1 text: "/é" arrives as "/\xc3\xa9".
+    env = environ("/caf\xc3\xa9", "a=1&b=%2F", b"x=1", HTTP_AUTHORIZATION="abc")
+    status, headers, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=100), env)
+    data = json.loads(body)
+    assert status == "200 OK"
+    assert data["signed"] == "/caf\xc3\xa9"
+    assert data["path"] == "/café"
+    assert data["query"] == "a=1&b=%2F"
+    assert data["body"] == "x=1"
+    assert data["auth"] == "abc"
+    assert headers["Content-Length"] == str(len(body))
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_fc2_proxy_prefix_is_restored_for_signing_and_stripped_for_routing() -> None:
+    env = environ(
+        "/oss-callback",
+        **{"fc.request_uri": "/2016-08-15/proxy/svc/fn/oss-callback?x=1"},
+    )
+    request = request_from_environ(env, max_body=100)
+    assert request.signed_path == b"/2016-08-15/proxy/svc/fn/oss-callback"
+    assert request.route() == "/oss-callback"
+
+
+@pytest.mark.parametrize(
+    "request_uri",
+    [None, "", "/other/path", "http://[bad", "/oss-callback"],
+)
+def test_request_uri_only_restores_a_stripped_prefix(request_uri: str | None) -> None:
+    extra = {} if request_uri is None else {"fc.request_uri": request_uri}
+    request = request_from_environ(environ("/oss-callback", **extra), max_body=100)
+    assert request.signed_path == b"/oss-callback"
+
+
+def test_body_over_the_limit_is_refused_before_the_core_runs() -> None:
+    called = []
+
+    def core(request: Request) -> Response:
+        called.append(request)
+        return json_response(200, {})
+
+    status, _, body = call_wsgi(
+        wsgi_adapter(core, function="t", max_body=10), environ(body=b"x" * 11)
+    )
+    assert status.startswith("413")
+    assert json.loads(body)["code"] == "TooLarge"
+    assert called == []
+
+
+def test_body_without_content_length_is_still_capped() -> None:
+    env = environ(body=b"y" * 50)
+    del env["CONTENT_LENGTH"]
+    status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
+    assert status.startswith("413")
+
+
+@pytest.mark.parametrize("length", ["abc", "-1"])
+def test_bad_content_length_is_a_bad_request(length: str) -> None:
+    env = environ(body=b"abc")
+    env["CONTENT_LENGTH"] = length
+    status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
+    assert status.startswith("400")
+    assert json.loads(body)["code"] == "BadRequest"
+
+
+def test_domain_errors_become_json_and_bugs_become_bare_500(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def conflict(_: Request) -> Response:
+        raise errors.Conflict("already recorded")
+
+    def bug(_: Request) -> Response:
+        raise KeyError("secret-detail")
+
+    status, _, body = call_wsgi(wsgi_adapter(conflict, function="t", max_body=10), environ())
+    assert status == "409 Conflict"
+    assert json.loads(body) == {
+        "Status": "Error",
+        "code": "Conflict",
+        "message": "already recorded",
+    }
+
+    status, _, body = call_wsgi(wsgi_adapter(bug, function="t", max_body=10), environ())
+    assert status.startswith("500")
+    assert b"secret-detail" not in body
+    assert json.loads(body)["code"] == "InternalError"
+
+
+def test_one_json_log_line_per_request(capsys: pytest.CaptureFixture[str]) -> None:
+    call_wsgi(
+        wsgi_adapter(echo, function="cb", max_body=100),
+        environ("/p", HTTP_AUTHORIZATION="very-secret-signature"),
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    access = [line for line in lines if line["event"] == "request"]
+    assert len(access) == 1
+    assert access[0]["function"] == "cb"
+    assert access[0]["status"] == 200
+    assert access[0]["outcome"] == "OK"
+    assert "very-secret-signature" not in json.dumps(lines)
+
+
+def fc3_event(**overrides: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "version": "v1",
+        "rawPath": "/caf%C3%A9",
+        "body": "x=1",
+        "isBase64Encoded": False,
+        "headers": {"Authorization": "abc", "X-Multi": "a,b"},
+        "queryParameters": {"a": "1"},
+        "requestContext": {
+            "requestId": "req-1",
+            "http": {"method": "POST", "path": "/café", "sourceIp": "10.0.0.1"},
+        },
+    }
+    event.update(overrides)
+    return event
+
+
+def test_fc3_event_reaches_the_core_like_a_wsgi_request() -> None:
+    result = event_adapter(echo, function="t", max_body=100)(json.dumps(fc3_event()).encode(), None)
+    data = json.loads(result["body"])
+    assert result["statusCode"] == 200
+    assert result["isBase64Encoded"] is False
+    assert data["signed"] == "/caf\xc3\xa9"
+    assert data["body"] == "x=1"
+    assert data["auth"] == "abc"
+    assert data["query"] == "a=1"
+
+
+def test_fc3_base64_body_is_decoded_before_the_core_sees_it() -> None:
+    raw = b"bucket=b&object=a%2Fb"
+    event = fc3_event(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
+    request = request_from_event(json.dumps(event), None, max_body=100)
+    assert request.body == raw
+    assert request.request_id == "req-1"
+    assert request.client_ip == "10.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        (b"not json", "BadRequest"),
+        (b"[1, 2]", "BadRequest"),
+        (json.dumps(fc3_event(body="!!", isBase64Encoded=True)).encode(), "BadRequest"),
+        (json.dumps(fc3_event(body=12)).encode(), "BadRequest"),
+        (json.dumps(fc3_event(body="z" * 101)).encode(), "TooLarge"),
+    ],
+)
+def test_fc3_bad_events_are_domain_errors(event: bytes, code: str) -> None:
+    result = event_adapter(echo, function="t", max_body=100)(event, None)
+    assert json.loads(result["body"])["code"] == code
+    assert "Content-Length" not in result["headers"]  # reserved by FC 3.0
+
+
+def test_repeated_query_parameters_are_refused() -> None:
+    request = Request("GET", "/", b"/", "a=1&a=2", {}, b"")
+    with pytest.raises(errors.BadRequest):
+        request.query()
+
+
+def test_route_strips_the_legacy_proxy_prefix() -> None:
+    request = Request("GET", "/2016-08-15/proxy/svc/fn/signature/", b"", "", {}, b"")
+    assert request.route() == "/signature"
