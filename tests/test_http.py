@@ -120,6 +120,7 @@ def test_body_without_content_length_is_still_capped() -> None:
     del env["CONTENT_LENGTH"]
     status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
     assert status.startswith("413")
+    assert json.loads(body)["code"] == "TooLarge"
 
 
 @pytest.mark.parametrize("length", ["abc", "-1"])
