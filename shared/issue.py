@@ -1,0 +1,210 @@
+"""Issue one upload grant: the PostObject policy, its signature, the pinned callback and the token.
+
+DESIGN.md "Sign function": the server decides where a file may go. Exact-key mode (a
+`filename`) allows one server-generated key with `x-oss-forbid-overwrite`; prefix mode allows
+keys under the caller's folder. Every policy pins the bucket, the callback (and so the grant
+token), `success_action_status`, a `content-length-range` starting at 1 and a UTC expiration.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shared import keys, policy
+from shared.callback_body import BODY_TYPE, callback_body_template
+from shared.credentials import Credentials
+from shared.errors import BadRequest, TooLarge
+from shared.grant import Grant, issue_token
+from shared.settings import SignSettings
+
+# The only query parameters /signature reads. Anything else (bucket, key, prefix, expire,
+# callback, success_action_redirect, max…) is refused so that nobody believes it had an effect.
+PARAMETERS = frozenset({"path", "filename", "size", "type"})
+SUCCESS_STATUS = "200"  # what the legacy client sends; pinned so OSS answers the callback body
+FORBID_OVERWRITE = "true"
+_SIZE = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    path: str
+    filename: str | None = None
+    size: int | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedGrant:
+    grant: Grant
+    dir: str
+    response: dict[str, Any]  # the /signature JSON body
+
+
+def parse_upload_request(query: Mapping[str, str], max_bytes: int) -> UploadRequest:
+    """Read /signature's query: unknown parameters, a bad size or a stray size/type are 400s."""
+    unknown = sorted(set(query) - PARAMETERS)
+    if unknown:
+        raise BadRequest(
+            f"unknown query parameter {unknown[0]!r}: only path, filename, size and type are read"
+        )
+    filename = query.get("filename")
+    if filename is None:
+        if "size" in query or "type" in query:
+            raise BadRequest("size and type are only accepted together with filename")
+        return UploadRequest(path=query.get("path", ""))
+    return UploadRequest(
+        path=query.get("path", ""),
+        filename=filename,
+        size=declared_size(query.get("size"), max_bytes),
+        content_type=query.get("type"),
+    )
+
+
+def declared_size(text: str | None, max_bytes: int) -> int:
+    """`size`: a whole number of bytes, at least 1 (400) and at most UPLOAD_MAX_BYTES (413)."""
+    if text is None or text == "":
+        raise BadRequest("size (in bytes) is required with filename")
+    if not text.isascii() or not text.isdigit():
+        raise BadRequest("size must be a whole number of bytes")
+    if not _SIZE.fullmatch(text):
+        raise TooLarge(f"size is over the limit of {max_bytes} bytes")
+    size = int(text)
+    if size < 1:
+        raise BadRequest("size must be at least 1 byte")
+    if size > max_bytes:
+        raise TooLarge(f"size is over the limit of {max_bytes} bytes")
+    return size
+
+
+def allowed_type(
+    ext: str, content_type: str | None, table: Mapping[str, tuple[str, ...]]
+) -> str | None:
+    """The extension must be allow-listed; a declared type must be one of its types."""
+    mimes = table.get(ext)
+    if mimes is None:
+        raise BadRequest(f"files of type .{ext} may not be uploaded")
+    if content_type is None:
+        return None
+    mime = content_type.strip().lower()
+    if mime not in mimes:
+        raise BadRequest(f"type must be one of {', '.join(mimes)} for .{ext}")
+    return mime
+
+
+def callback_param(callback_url: str, grant_token: str) -> str:
+    """Protocol §5.2: base64 of the callback JSON; SNI for https (else OSS may fail to connect)."""
+    config: dict[str, Any] = {
+        "callbackUrl": callback_url,
+        "callbackBody": callback_body_template(grant_token),
+        "callbackBodyType": BODY_TYPE,
+    }
+    if callback_url.lower().startswith("https://"):
+        config["callbackSNI"] = True
+    text = json.dumps(config, separators=(",", ":"), ensure_ascii=True)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def issue(
+    settings: SignSettings,
+    user: str,
+    upload: UploadRequest,
+    credentials: Credentials,
+    now: float,
+) -> IssuedGrant:
+    """Decide the key or prefix, build and sign the policy, and shape the /signature answer."""
+    upload_settings, oss = settings.upload, settings.oss
+    folder = keys.upload_dir(upload_settings.key_prefix, user, upload.path)
+    now_ms = int(now * 1000)
+    key: str | None = None
+    mime: str | None = None
+    if upload.filename is not None:
+        ext = keys.filename_extension(upload.filename)
+        mime = allowed_type(ext, upload.content_type, upload_settings.allowed_types)
+        key = f"{folder}{keys.new_object_id(now_ms)}.{ext}"
+        max_bytes = upload.size or upload_settings.max_bytes
+    else:
+        max_bytes = upload_settings.max_bytes
+    expires_at = int(now) + upload_settings.policy_ttl_seconds
+    grant = Grant(
+        grant_id=keys.new_object_id(now_ms),
+        user=user,
+        bucket=oss.bucket,
+        key=key,
+        prefix=None if key is not None else folder,
+        max_bytes=max_bytes,
+        expires_at=expires_at,
+    )
+    callback = callback_param(
+        upload_settings.callback_url, issue_token(grant, settings.grant_secrets[0])
+    )
+    pinned = _pinned_fields(callback, mime, exact=key is not None)
+    conditions: list[policy.Condition] = [{"bucket": oss.bucket}]
+    if oss.signature_version == "v4":
+        v4_fields = _v4_fields(credentials, oss.region, now)
+        conditions += [{name: value} for name, value in v4_fields.items()]
+    conditions.append(["content-length-range", 1, max_bytes])
+    conditions.append(["eq", "$key", key] if key is not None else ["starts-with", "$key", folder])
+    conditions += [_condition(name, value) for name, value in pinned.items()]
+    policy_b64 = policy.encode_policy(
+        policy.policy_document(policy.expiration(expires_at), conditions)
+    )
+    fields: dict[str, str] = {"policy": policy_b64}
+    response: dict[str, Any] = {"host": oss.endpoint, "dir": folder}
+    if key is not None:
+        response["key"] = key
+    secret = credentials.access_key_secret.value
+    if oss.signature_version == "v4":
+        signature = policy.sign_policy_v4(
+            policy_b64, secret, v4_fields["x-oss-date"][:8], oss.region
+        )
+        fields.update({k: v for k, v in v4_fields.items() if k != "x-oss-security-token"})
+        fields["x-oss-signature"] = signature
+    else:
+        signature = policy.sign_policy_v1(policy_b64, secret)
+        fields["OSSAccessKeyId"] = credentials.access_key_id
+        fields["Signature"] = signature
+    if credentials.security_token:
+        fields["x-oss-security-token"] = credentials.security_token
+    fields.update(pinned)
+    response.update(
+        {"policy": policy_b64, "expire": expires_at, "callback": callback, "fields": fields}
+    )
+    response["version"] = oss.signature_version
+    if oss.signature_version == "v1":
+        response["accessid"] = credentials.access_key_id
+        response["signature"] = signature
+    return IssuedGrant(grant=grant, dir=folder, response=response)
+
+
+def _v4_fields(credentials: Credentials, region: str, now: float) -> dict[str, str]:
+    """Protocol §3.2/§10: the V4 form fields the policy pins exactly (token only with STS)."""
+    date = policy.x_oss_date(now)
+    fields = {
+        "x-oss-signature-version": policy.V4_ALGORITHM,
+        "x-oss-credential": policy.x_oss_credential(credentials.access_key_id, date[:8], region),
+        "x-oss-date": date,
+    }
+    if credentials.security_token:
+        fields["x-oss-security-token"] = credentials.security_token
+    return fields
+
+
+def _pinned_fields(callback: str, mime: str | None, *, exact: bool) -> dict[str, str]:
+    """Form fields after the signature, each pinned by a condition, in posting order."""
+    fields = {"success_action_status": SUCCESS_STATUS, "callback": callback}
+    if mime is not None:
+        fields["Content-Type"] = mime
+    if exact:
+        fields["x-oss-forbid-overwrite"] = FORBID_OVERWRITE
+    return fields
+
+
+def _condition(name: str, value: str) -> policy.Condition:
+    if name == "Content-Type":
+        return ["in", "$content-type", [value]]
+    return {name: value}
