@@ -1,0 +1,281 @@
+"""Valid by default, override one thing: signed OSS callbacks for a valid grant (Stripe-style).
+
+`CallbackBuilder.request()` renders the body exactly as OSS does in form mode (the real template of
+`shared.callback_body`, each `${var}` replaced by its percent-encoded value), signs the string of
+oss-protocol.md §6.2 with a test RSA key (PKCS#1 v1.5 + MD5, as OSS does) and points
+`x-oss-pub-key-url` at a test key URL listed in CALLBACK_TRUSTED_KEY_URLS, answered by an
+injected fetch. Each negative test changes exactly one thing. Also: WSGI environs and FC 3.0
+events for the same request, and stores that fail or hang.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from shared.callback_body import VARIABLES, callback_body_template
+from shared.errors import Unavailable
+from shared.grant import Grant, issue_token
+from shared.http import Request
+from shared.records.base import PutOutcome, Record
+from shared.settings import CallbackSettings, Secret
+
+NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
+BUCKET = "test-bucket"
+SECRET = "test-grant-secret-0123456789-abcdef"  # 32+ bytes, as GRANT_SECRET requires
+OTHER_SECRET = "another-grant-secret-0123456789-xyz"
+TEST_KEY_URL = "https://keys.test.invalid/callback_pub_key.pem"
+CALLBACK_PATH = "/oss-callback"
+USER = "alice"
+PREFIX = "uploads/alice/photos/"
+EXACT_KEY = PREFIX + "01jd6x4q5r8p2m3n4k5j6h7g8f.png"
+
+
+@functools.cache
+def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    """One test key per size per test session (generating RSA keys is slow)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
+    """What OSS puts in Authorization: base64 of RSA PKCS#1 v1.5 over MD5 (OSS's choice)."""
+    signature = key.sign(message, padding.PKCS1v15(), hashes.MD5())  # noqa: S303
+    return base64.b64encode(signature).decode("ascii")
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def settings_env(tmp_path: Any = None, **overrides: str) -> dict[str, str]:
+    env = {
+        "OSS_BUCKET": BUCKET,
+        "GRANT_SECRET": SECRET,
+        "CALLBACK_TRUSTED_KEY_URLS": TEST_KEY_URL,
+        "RECORDS_BACKEND": "sqlite",
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3") if tmp_path else "records.sqlite3",
+    }
+    env.update(overrides)
+    return env
+
+
+def callback_settings(tmp_path: Any = None, **overrides: str) -> CallbackSettings:
+    return CallbackSettings.from_env(settings_env(tmp_path, **overrides))
+
+
+def render_form_body(template: str, values: Mapping[str, str]) -> bytes:
+    """OSS form mode (§5.5): each `${var}` becomes its percent-encoded value; constants stay."""
+    body = template
+    for _, var in VARIABLES:
+        body = body.replace("${" + var + "}", quote(values.get(var, ""), safe="-._~"))
+    return body.encode("utf-8")
+
+
+class KeyServer:
+    """An injected fetch: serves PEMs by URL, records every call, raises for unknown URLs."""
+
+    def __init__(self, pems: Mapping[str, bytes] | None = None) -> None:
+        self.pems = dict(pems or {})
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str) -> bytes:
+        with self._lock:
+            self.calls.append(url)
+        if url not in self.pems:
+            raise AssertionError(f"unexpected key fetch: {url}")
+        return self.pems[url]
+
+
+def no_network(url: str) -> bytes:
+    """A fetch that must never be called (pinned key, untrusted URL)."""
+    raise AssertionError(f"network call to {url}")
+
+
+@dataclass
+class CallbackBuilder:
+    """Builds a valid signed callback request; keyword overrides change exactly one thing."""
+
+    key: rsa.RSAPrivateKey
+    now: int = NOW
+    grant: Grant = field(
+        default_factory=lambda: Grant(
+            grant_id="g-0001",
+            user=USER,
+            bucket=BUCKET,
+            key=EXACT_KEY,
+            prefix=None,
+            max_bytes=1024 * 1024,
+            expires_at=NOW + 300,
+        )
+    )
+    secret: str = SECRET
+
+    def prefix_grant(self, **overrides: Any) -> Grant:
+        values: dict[str, Any] = {"key": None, "prefix": PREFIX, "grant_id": "g-prefix"}
+        values.update(overrides)
+        return replace(self.grant, **values)
+
+    def token(self, grant: Grant | None = None, secret: str | None = None) -> str:
+        return issue_token(grant or self.grant, Secret(secret or self.secret))
+
+    def values(self, grant: Grant | None = None, **overrides: str) -> dict[str, str]:
+        """The OSS variable values of a genuine upload matching `grant`."""
+        grant = grant or self.grant
+        values = {
+            "bucket": grant.bucket,
+            "object": grant.key or (grant.prefix or "") + "cat.png",
+            "etag": "D8E8FCA2DC0F896FD7CB4CB0031BA249",
+            "size": "5120",
+            "mimeType": "image/png",
+            "imageInfo.height": "480",
+            "imageInfo.width": "640",
+            "imageInfo.format": "png",
+            "crc64": "8707216298389596612",
+            "contentMd5": "2OjooNwPiW/Xy0ywAxuiSQ==",
+            "clientIp": "203.0.113.7",
+            "reqId": "5C2F0E1A7B3D4E5F60718293",
+            "operation": "PostObject",
+        }
+        values.update(overrides)
+        return values
+
+    def body(self, grant: Grant | None = None, token: str | None = None, **values: str) -> bytes:
+        template = callback_body_template(token or self.token(grant))
+        return render_form_body(template, self.values(grant, **values))
+
+    def request(
+        self,
+        *,
+        grant: Grant | None = None,
+        token: str | None = None,
+        values: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        method: str = "POST",
+        path: bytes = CALLBACK_PATH.encode(),
+        query: str = "",
+        signing_key: rsa.RSAPrivateKey | None = None,
+        signed: bytes | None = None,
+        authorization: str | None = None,
+        key_url: str | None = TEST_KEY_URL,
+        key_url_header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> Request:
+        """A valid signed callback; `signed` overrides the signed bytes, `authorization` the header."""
+        if body is None:
+            body = self.body(grant, token, **dict(values or {}))
+        message = signed
+        if message is None:
+            message = path + (b"?" + query.encode() if query else b"") + b"\n" + body
+        all_headers = {
+            "content-type": "application/x-www-form-urlencoded",
+            "content-length": str(len(body)),
+            "authorization": authorization or sign(signing_key or self.key, message),
+            "x-oss-pub-key-url": key_url_header or b64(key_url or ""),
+            "x-oss-bucket": BUCKET,
+            "x-oss-request-id": "5C2F0E1A7B3D4E5F60718293",
+            "user-agent": "aliyun-oss-callback",
+        }
+        all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+        for name in omit:
+            all_headers.pop(name.lower(), None)
+        return Request(
+            method=method,
+            path=path.decode("utf-8", "replace"),
+            signed_path=path,
+            query_string=query,
+            headers=all_headers,
+            body=body,
+            request_id="fc-req-1",
+            client_ip="198.51.100.1",
+        )
+
+
+def wsgi_environ(request: Request, *, path_info: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The FC 2.0 WSGI environ for a request: PATH_INFO is the decoded path as latin-1 text."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "PATH_INFO": request.signed_path.decode("latin-1") if path_info is None else path_info,
+        "QUERY_STRING": request.query_string,
+        "CONTENT_LENGTH": str(len(request.body)),
+        "CONTENT_TYPE": request.headers.get("content-type", ""),
+        "wsgi.input": io.BytesIO(request.body),
+        "REMOTE_ADDR": "198.51.100.1",
+    }
+    for name, value in request.headers.items():
+        if name not in ("content-type", "content-length"):
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ.update(extra)
+    return environ
+
+
+def fc3_event(request: Request, *, base64_body: bool = False, raw_path: str | None = None) -> bytes:
+    """The FC 3.0 HTTP trigger event for a request: rawPath URL-encoded, body maybe base64."""
+    body = (
+        base64.b64encode(request.body).decode("ascii")
+        if base64_body
+        else request.body.decode("utf-8")
+    )
+    event = {
+        "version": "v1",
+        "rawPath": quote(request.signed_path, safe="/") if raw_path is None else raw_path,
+        "headers": dict(request.headers),
+        "queryParameters": {},
+        "body": body,
+        "isBase64Encoded": base64_body,
+        "requestContext": {
+            "requestId": "fc3-req-1",
+            "http": {"method": request.method, "path": request.path, "sourceIp": "198.51.100.1"},
+        },
+    }
+    if request.query_string:
+        event["rawQueryString"] = request.query_string
+    return json.dumps(event).encode()
+
+
+class DownStore:
+    """A store whose every write fails as the backends report an outage."""
+
+    def __init__(self) -> None:
+        self.puts = 0
+
+    def put(self, record: Record, *, replace: bool) -> PutOutcome:
+        self.puts += 1
+        raise Unavailable("the record store is unavailable; try again")
+
+    def get(self, bucket: str, key: str) -> Record | None:
+        return None
+
+    def list_by_owner(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> Any:
+        raise Unavailable("the record store is unavailable; try again")
+
+
+class HangingStore(DownStore):
+    """A store whose writes block until released (a store that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def put(self, record: Record, *, replace: bool) -> PutOutcome:
+        self.entered.set()
+        self.release.wait(30)
+        return super().put(record, replace=replace)
