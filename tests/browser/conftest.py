@@ -1,0 +1,88 @@
+"""Browser tests: Debian's Chromium driven headless by Playwright (Python, sync API).
+
+No browser is ever downloaded: Playwright launches `/usr/bin/chromium` (installed with apt by
+`.ci/run`). Without it these tests skip with the reason — except under `CI=true`, where a
+missing browser is a failure, so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.support import HARNESS_ORIGIN, Stack, run_stack, serve_web
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _unavailable(reason: str) -> None:
+    """Skip locally; under CI=true a browser test that cannot run is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        _unavailable(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing: `make venv` installs it")
+        raise
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def harness(page: Any) -> Any:
+    """A page on a routed origin with `window.oss` = web/oss-upload.js (no sockets)."""
+    page.route(f"{HARNESS_ORIGIN}/**", serve_web)
+    page.goto(f"{HARNESS_ORIGIN}/")
+    page.wait_for_function("document.title === 'ready'")
+    return page
+
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture(scope="module")
+def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
+    """Start stacks with given settings; all of them stop when the module is done."""
+    with contextlib.ExitStack() as stacks:
+
+        def start(**settings: str) -> Stack:
+            data_dir = tmp_path_factory.mktemp("stack")
+            return stacks.enter_context(run_stack(data_dir, **settings))
+
+        yield start

@@ -1,0 +1,417 @@
+"""web/oss-upload.js in Chromium against a routed sign function and OSS (no sockets at all).
+
+Each test drives the real module in the page; Playwright's routing plays the sign function and
+OSS, so the form the browser really sends can be read back, and every OSS answer of
+protocol §7 can be produced on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.browser.support import (
+    HARNESS_ORIGIN,
+    FakeSign,
+    multipart_fields,
+    oss_error_xml,
+    png_bytes,
+    record_for,
+)
+
+pytestmark = pytest.mark.browser
+
+Parts = list[tuple[str, bytes, str | None]]
+Answer = Callable[[Any, Parts], None]
+
+
+def answer_record(route: Any, parts: Parts) -> None:
+    route.fulfill(status=200, content_type="application/json", body=json.dumps(record_for(parts)))
+
+
+def answer_xml(status: int, code: str, message: str) -> Answer:
+    def answer(route: Any, parts: Parts) -> None:
+        route.fulfill(
+            status=status, content_type="application/xml", body=oss_error_xml(code, message)
+        )
+
+    return answer
+
+
+class FakeOss:
+    """OSS PostObject at /oss: answers with the queued answers, then with the callback's record."""
+
+    def __init__(self, *answers: Answer, hold: bool = False) -> None:
+        self.answers = list(answers)
+        self.forms: list[Parts] = []
+        self.hold = hold
+        self.held: list[tuple[Any, Parts]] = []
+
+    def __call__(self, route: Any) -> None:
+        request = route.request
+        parts = multipart_fields(request.headers["content-type"], request.post_data_buffer or b"")
+        self.forms.append(parts)
+        if self.hold:
+            self.held.append((route, parts))
+            return
+        answer = self.answers.pop(0) if self.answers else answer_record
+        answer(route, parts)
+
+    def release(self) -> None:
+        route, parts = self.held.pop(0)
+        answer_record(route, parts)
+
+
+def install(page: Any, sign: FakeSign, oss: FakeOss) -> None:
+    page.route(f"{HARNESS_ORIGIN}/signature*", sign)
+    page.route(f"{HARNESS_ORIGIN}/oss", oss)
+
+
+def start_uploads(page: Any, uploads: list[dict[str, Any]], options: dict[str, Any]) -> None:
+    """Create one uploader with `options` and start each upload (name, size, type, path, abort)."""
+    page.evaluate(
+        """([uploads, options]) => {
+          const uploader = window.oss.createUploader({
+            signatureUrl: '/signature', getToken: () => 'token-of-alice', ...options });
+          window.controllers = {};
+          for (const u of uploads) {
+            const file = new File([new Uint8Array(u.size).fill(7)], u.name, { type: u.type || '' });
+            const controller = new AbortController();
+            window.controllers[u.id] = controller;
+            if (u.abortFirst) controller.abort();
+            window.start(u.id, uploader.upload(file, { path: u.path || '', signal: controller.signal }));
+          }
+        }""",
+        [uploads, options],
+    )
+
+
+def outcome(page: Any, name: str) -> dict[str, Any]:
+    page.wait_for_function("(name) => window.results[name].state !== 'pending'", arg=name)
+    return dict(page.evaluate("(name) => window.results[name]", name))
+
+
+def upload_one(page: Any, options: dict[str, Any] | None = None, **file: Any) -> dict[str, Any]:
+    spec = {"id": "one", "name": "photo.png", "size": 10, "type": "image/png", **file}
+    start_uploads(page, [spec], options or {})
+    return outcome(page, "one")
+
+
+def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
+    sign, oss = FakeSign(), FakeOss()
+    install(harness, sign, oss)
+    png = list(png_bytes())
+    result = harness.evaluate(
+        """async (png) => {
+          const uploader = window.oss.createUploader({
+            signatureUrl: '/signature', getToken: async () => 'token-of-alice' });
+          const file = new File([new Uint8Array(png)], 'Holiday.PNG', { type: 'image/png' });
+          return uploader.upload(file, { path: 'avatars/' });
+        }""",
+        png,
+    )
+    [parts] = oss.forms
+    names = [name for name, _, _ in parts]
+    assert names == ["key", *sign.fields().keys(), "file"]
+    values = {name: value for name, value, _ in parts}
+    for name, value in sign.fields().items():
+        if name != "policy":
+            assert values[name].decode() == value
+    key = values["key"].decode()
+    assert key.startswith(sign.dir)
+    assert key.endswith(".png")
+    assert len(key) == len(sign.dir) + 36 + len(".png")  # dir + UUID + extension
+    assert values["file"] == png_bytes()
+    assert parts[-1][2] == "Holiday.PNG"
+    assert result == record_for(parts)  # resolves to the callback's JSON, as OSS passed it
+    assert sign.requests == [{"path": "avatars/"}]
+    assert sign.headers[0]["authorization"] == "Bearer token-of-alice"
+
+
+def test_prefix_grant_is_cached_per_path_and_shared_by_parallel_uploads(harness: Any) -> None:
+    sign, oss = FakeSign(), FakeOss()
+    install(harness, sign, oss)
+    uploads = [
+        {"id": "a", "name": "a.txt", "size": 3, "path": "docs"},
+        {"id": "b", "name": "b.txt", "size": 3, "path": "docs/"},
+        {"id": "c", "name": "c.txt", "size": 3, "path": "other"},
+    ]
+    start_uploads(harness, uploads, {"concurrency": 3})
+    assert all(outcome(harness, u["id"])["state"] == "fulfilled" for u in uploads)
+    # 'docs' and 'docs/' are one folder: one grant for both; 'other' needs its own.
+    assert sorted(r["path"] for r in sign.requests) == ["docs", "other"]
+    start_uploads(harness, [{"id": "d", "name": "d.txt", "size": 3, "path": "docs"}], {})
+    assert outcome(harness, "d")["state"] == "fulfilled"
+    assert len(sign.requests) == 3  # a new uploader has its own cache
+
+
+def test_cached_grant_is_renewed_shortly_before_it_expires(harness: Any) -> None:
+    sign, oss = FakeSign(ttl=300), FakeOss()
+    install(harness, sign, oss)
+    harness.evaluate(
+        """() => {
+          window.clock = Date.now();
+          window.uploader = window.oss.createUploader({
+            signatureUrl: '/signature', now: () => window.clock });
+          window.send = () => window.uploader.upload(new File(['abc'], 'a.txt'));
+        }"""
+    )
+    grants_after = []
+    # Seconds after the grant was issued: reused while more than 30 s remain, then renewed.
+    for elapsed in (0, 260, 275):
+        harness.evaluate(
+            f"async () => {{ window.clock += {elapsed} * 1000; await window.send(); }}"
+        )
+        grants_after.append(len(sign.requests))
+        harness.evaluate(f"() => {{ window.clock -= {elapsed} * 1000; }}")
+    assert grants_after == [1, 1, 2]
+
+
+def test_short_lived_grant_is_cached_for_half_its_life(harness: Any) -> None:
+    sign, oss = FakeSign(ttl=20), FakeOss()
+    install(harness, sign, oss)
+    uploads = [{"id": f"u{i}", "name": "a.txt", "size": 3} for i in range(2)]
+    start_uploads(harness, uploads, {"concurrency": 1})
+    assert all(outcome(harness, u["id"])["state"] == "fulfilled" for u in uploads)
+    assert len(sign.requests) == 1
+
+
+def test_exact_keys_ask_a_grant_per_file(harness: Any) -> None:
+    sign, oss = FakeSign(), FakeOss()
+    install(harness, sign, oss)
+    uploads = [
+        {"id": "a", "name": "scan.pdf", "size": 1234, "type": "application/pdf", "path": "in"},
+        {"id": "b", "name": "notes", "size": 5, "path": "in"},
+    ]
+    start_uploads(harness, uploads, {"exactKeys": True, "concurrency": 1})
+    records = [outcome(harness, u["id"])["value"] for u in uploads]
+    assert sign.requests == [
+        {"path": "in", "filename": "scan.pdf", "size": "1234", "type": "application/pdf"},
+        {"path": "in", "filename": "notes", "size": "5"},
+    ]
+    assert [r["key"] for r in records] == ["uploads/alice/0001.pdf", "uploads/alice/0002.notes"]
+    first = dict((name, value) for name, value, _ in oss.forms[0])
+    assert first["key"] == b"uploads/alice/0001.pdf"
+    assert first["Content-Type"] == b"application/pdf"
+
+
+def test_policy_expired_refreshes_the_grant_once(harness: Any) -> None:
+    expired = answer_xml(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    sign, oss = FakeSign(), FakeOss(expired)
+    install(harness, sign, oss)
+    result = upload_one(harness)
+    assert result["state"] == "fulfilled"
+    assert len(sign.requests) == 2
+    assert len(oss.forms) == 2
+    policies = [dict((n, v) for n, v, _ in form)["policy"] for form in oss.forms]
+    assert policies[0] != policies[1]  # the retry carries the fresh grant
+
+
+def test_policy_expired_twice_is_an_upload_rejection(harness: Any) -> None:
+    expired = answer_xml(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    sign, oss = FakeSign(), FakeOss(expired, expired, expired)
+    install(harness, sign, oss)
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["code"], error["status"]) == ("rejected", "AccessDenied", 403)
+    assert len(oss.forms) == 2  # refreshed once, not in a loop
+
+
+def test_other_access_denied_is_not_retried(harness: Any) -> None:
+    condition = 'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "uploads/alice/"]'
+    sign, oss = FakeSign(), FakeOss(answer_xml(403, "AccessDenied", condition))
+    install(harness, sign, oss)
+    error = upload_one(harness)["error"]
+    assert error["cls"] == "UploadRejectedError"
+    assert error["isUploadError"]
+    assert error["serverMessage"] == condition  # XML entities decoded, text intact
+    assert error["requestId"] == "5C3D8A1E0000000000000001"
+    assert "AccessDenied" in error["message"]
+    assert len(oss.forms) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(
+            answer_xml(203, "CallbackFailed", "Error status : 503."),
+            {
+                "kind": "not-recorded",
+                "cls": "NotRecordedError",
+                "code": "CallbackFailed",
+                "status": 203,
+            },
+            id="203-callback-failed",
+        ),
+        pytest.param(
+            answer_xml(
+                400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+            ),
+            {
+                "kind": "rejected",
+                "cls": "UploadRejectedError",
+                "code": "EntityTooLarge",
+                "status": 400,
+            },
+            id="400-entity-too-large",
+        ),
+        pytest.param(
+            answer_xml(
+                403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
+            ),
+            {"kind": "rejected", "cls": "UploadRejectedError", "code": "SignatureDoesNotMatch"},
+            id="403-signature",
+        ),
+        pytest.param(
+            lambda route, parts: route.fulfill(status=204, body=""),
+            {"kind": "not-recorded", "cls": "NotRecordedError", "code": "HTTP204", "status": 204},
+            id="204-no-callback-answer",
+        ),
+        pytest.param(
+            lambda route, parts: route.fulfill(status=502, body="<html>bad gateway</html>"),
+            {"kind": "rejected", "cls": "UploadRejectedError", "code": "HTTP502", "status": 502},
+            id="502-not-xml",
+        ),
+        pytest.param(
+            lambda route, parts: route.abort("connectionreset"),
+            {"kind": "network", "cls": "NetworkError", "stage": "upload"},
+            id="connection-reset",
+        ),
+    ],
+)
+def test_oss_answers_become_distinct_errors(
+    harness: Any, answer: Answer, expected: dict[str, Any]
+) -> None:
+    install(harness, FakeSign(), FakeOss(answer))
+    result = upload_one(harness)
+    assert result["state"] == "rejected"
+    error = result["error"]
+    assert {name: error.get(name) for name in expected} == expected
+    assert error["isUploadError"]
+    if expected["kind"] == "not-recorded":
+        assert error["key"].startswith("uploads/alice/")  # the object is stored under this key
+
+
+def test_grant_refusal_carries_status_and_our_code(harness: Any) -> None:
+    sign = FakeSign(
+        failure=(401, {"Status": "Error", "code": "Unauthorized", "message": "token expired"})
+    )
+    oss = FakeOss()
+    install(harness, sign, oss)
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["cls"], error["status"], error["code"]) == (
+        "grant",
+        "GrantError",
+        401,
+        "Unauthorized",
+    )
+    assert "token expired" in error["message"]
+    assert oss.forms == []
+    # A refused grant is not cached: the next upload asks again.
+    upload_one(harness)
+    assert len(sign.requests) == 2
+
+
+def test_grant_network_failure(harness: Any) -> None:
+    harness.route(f"{HARNESS_ORIGIN}/signature*", lambda route: route.abort("connectionrefused"))
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["stage"]) == ("network", "grant")
+
+
+def test_malformed_grant_is_a_grant_error(harness: Any) -> None:
+    harness.route(
+        f"{HARNESS_ORIGIN}/signature*",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body='{"host": 1}'
+        ),
+    )
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["code"]) == ("grant", "MalformedGrant")
+
+
+def test_concurrency_limit_holds(harness: Any) -> None:
+    sign, oss = FakeSign(), FakeOss(hold=True)
+    install(harness, sign, oss)
+    uploads = [{"id": f"u{i}", "name": f"{i}.txt", "size": 4} for i in range(5)]
+    start_uploads(harness, uploads, {"concurrency": 2})
+    harness.wait_for_timeout(300)
+    assert len(oss.held) == 2  # two in flight, three waiting
+    oss.release()
+    harness.wait_for_timeout(300)
+    assert len(oss.held) == 2  # one finished, one more started
+    while oss.held:
+        oss.release()
+        harness.wait_for_timeout(100)
+    assert [outcome(harness, u["id"])["state"] for u in uploads] == ["fulfilled"] * 5
+    assert len(oss.forms) == 5
+
+
+def test_abort_before_start_while_queued_and_in_flight(harness: Any) -> None:
+    sign, oss = FakeSign(), FakeOss(hold=True)
+    install(harness, sign, oss)
+    uploads = [
+        {"id": "early", "name": "e.txt", "size": 4, "abortFirst": True},
+        {"id": "flying", "name": "f.txt", "size": 4},
+        {"id": "queued", "name": "q.txt", "size": 4},
+    ]
+    start_uploads(harness, uploads, {"concurrency": 1})
+    assert outcome(harness, "early")["error"]["kind"] == "aborted"
+    harness.wait_for_timeout(300)
+    assert len(oss.held) == 1  # "flying" is on the wire, "queued" waits
+    harness.evaluate("window.controllers.queued.abort()")
+    queued = outcome(harness, "queued")["error"]
+    assert (queued["kind"], queued["name"]) == ("aborted", "AbortError")
+    harness.evaluate("window.controllers.flying.abort()")
+    assert outcome(harness, "flying")["error"]["kind"] == "aborted"
+    assert len(oss.forms) == 1  # the aborted ones never reached OSS
+
+
+def test_options_are_checked(harness: Any) -> None:
+    messages = harness.evaluate(
+        """async () => {
+          const out = [];
+          for (const options of [{}, { signatureUrl: '/s', concurrency: 0 }]) {
+            try { window.oss.createUploader(options); out.push('accepted'); }
+            catch (error) { out.push(error.constructor.name + ': ' + error.message); }
+          }
+          const uploader = window.oss.createUploader({ signatureUrl: '/s' });
+          try { await uploader.upload('not a file'); } catch (error) { out.push(error.constructor.name); }
+          return out;
+        }"""
+    )
+    assert messages == [
+        "TypeError: createUploader: signatureUrl is required",
+        "TypeError: createUploader: concurrency must be an integer ≥ 1",
+        "TypeError",
+    ]
+
+
+_xml_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\r"),
+    max_size=80,
+).map(str.strip)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(code=st.from_regex(r"[A-Za-z]{1,30}", fullmatch=True), message=_xml_text)
+def test_oss_error_parsing_round_trips(harness: Any, code: str, message: str) -> None:
+    """Whatever OSS puts in Code/Message comes back verbatim, with DOMParser and without it."""
+    xml = oss_error_xml(code, message)
+    parsed = harness.evaluate(
+        """(xml) => {
+          const withDom = window.oss.parseOssError(xml);
+          const saved = window.DOMParser;
+          window.DOMParser = undefined;
+          try { return [withDom, window.oss.parseOssError(xml)]; }
+          finally { window.DOMParser = saved; }
+        }""",
+        xml,
+    )
+    expected = {"code": code, "message": message, "requestId": "5C3D8A1E0000000000000001"}
+    assert parsed == [expected, expected]

@@ -1,0 +1,164 @@
+// Type declarations for oss-upload.js (browser uploads straight to Alibaba Cloud OSS).
+
+/** Default number of uploads that run at once. */
+export declare const DEFAULT_CONCURRENCY: number;
+/** A cached prefix grant is dropped this long before its expiry (or at half its lifetime). */
+export declare const GRANT_MARGIN_MS: number;
+
+/** What GET /signature answers (DESIGN.md, "Sign function"). */
+export interface Grant {
+  /** URL the form is POSTed to. */
+  host: string;
+  /** The caller's folder (ends with '/'). */
+  dir: string;
+  /** Exact-key grants only: the server-chosen key. */
+  key?: string;
+  /** Base64 policy document. */
+  policy: string;
+  /** Policy expiry, Unix seconds. */
+  expire: number;
+  /** Base64 callback JSON (also inside `fields`). */
+  callback: string;
+  /** Every form field to send, in order, between `key` and `file`. */
+  fields: Record<string, string>;
+  version: 'v4' | 'v1';
+  /** V1 only. */
+  accessid?: string;
+  /** V1 only. */
+  signature?: string;
+}
+
+/** The record our callback wrote, as OSS passes the callback's JSON answer through. */
+export interface UploadRecord {
+  Status: 'OK';
+  key: string;
+  size: number;
+  etag: string;
+  mimeType: string;
+  owner: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  bucket?: string;
+  imageInfo?: { width: number | null; height: number | null; format: string } | null;
+  /** Present when the deployment configures a download host. */
+  url?: string;
+  [field: string]: unknown;
+}
+
+export interface UploadProgress {
+  /** Bytes of the request body sent so far. */
+  loaded: number;
+  /** Bytes of the whole request body (the form, slightly more than the file). */
+  total: number;
+  /** loaded / total, from 0 to 1. */
+  fraction: number;
+}
+
+export interface UploaderOptions {
+  /** URL of the sign function's GET /signature (relative URLs resolve against the page). */
+  signatureUrl: string;
+  /** Bearer token for the sign function; return null/undefined to send none. */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** Ask for an exact, server-chosen key per file instead of a cached prefix grant. */
+  exactKeys?: boolean;
+  /** Uploads running at once (default 3). */
+  concurrency?: number;
+  /** Clock in milliseconds (default Date.now), used for the grant cache. */
+  now?: () => number;
+}
+
+export interface UploadOptions {
+  /** Folder inside the caller's space ('' = the root; 'avatars' or 'avatars/'). */
+  path?: string;
+  /** File name to use when `file` is a Blob without one (its extension picks the type). */
+  filename?: string;
+  onProgress?: (progress: UploadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Uploader {
+  /** Upload one file; resolves to the record the callback returned. */
+  upload(file: Blob, options?: UploadOptions): Promise<UploadRecord>;
+  /** The (cached) prefix grant for a folder, e.g. to learn the upload host. */
+  grant(path?: string, options?: { signal?: AbortSignal }): Promise<Grant>;
+}
+
+export declare function createUploader(options: UploaderOptions): Uploader;
+
+export type UploadErrorKind = 'grant' | 'rejected' | 'not-recorded' | 'network' | 'aborted';
+
+/** Base class of every error `upload()` rejects with. */
+export declare class UploadError extends Error {
+  readonly kind: UploadErrorKind;
+}
+
+/** The sign function refused or failed to issue a grant. */
+export declare class GrantError extends UploadError {
+  readonly kind: 'grant';
+  /** HTTP status of the sign function's answer. */
+  readonly status: number;
+  /** Our stable error code (`Unauthorized`, `BadRequest`, `TooLarge`…). */
+  readonly code: string;
+  readonly serverMessage: string;
+}
+
+/** OSS refused the upload (XML error); nothing was stored. */
+export declare class UploadRejectedError extends UploadError {
+  readonly kind: 'rejected';
+  readonly status: number;
+  /** OSS error code (`AccessDenied`, `EntityTooLarge`, `SignatureDoesNotMatch`…). */
+  readonly code: string;
+  readonly serverMessage: string;
+  readonly requestId?: string;
+}
+
+/** OSS stored the object but the callback did not record it (203 CallbackFailed). */
+export declare class NotRecordedError extends UploadError {
+  readonly kind: 'not-recorded';
+  readonly status: number;
+  readonly code: string;
+  readonly serverMessage: string;
+  /** The key the object was stored under. */
+  readonly key: string;
+  readonly requestId?: string;
+}
+
+/** No HTTP answer at all (offline, DNS, CORS, reset). */
+export declare class NetworkError extends UploadError {
+  readonly kind: 'network';
+  readonly stage: 'grant' | 'upload';
+}
+
+/** Cancelled through the AbortSignal; `name` is 'AbortError'. */
+export declare class UploadAbortedError extends UploadError {
+  readonly kind: 'aborted';
+  readonly name: 'AbortError';
+}
+
+/** The multipart form in PostObject order: key, the grant's fields, file. */
+export declare function buildForm(
+  grant: Grant,
+  file: Blob,
+  filename: string,
+): { form: FormData; key: string };
+
+/** Parse an OSS XML error body; empty strings when absent. */
+export declare function parseOssError(text: string): {
+  code: string;
+  message: string;
+  requestId: string;
+};
+
+/** Interpret a PostObject response (throws the matching UploadError). */
+export declare function readUploadResponse(
+  status: number,
+  text: string,
+  key: string,
+  xhr?: XMLHttpRequest,
+): UploadRecord;
+
+/** The file's extension, lower-case ('' when none); with the dot when `withDot`. */
+export declare function extensionOf(name: string, withDot?: boolean): string;
+
+/** A random RFC 4122 v4 UUID. */
+export declare function randomId(): string;
