@@ -1,0 +1,140 @@
+"""`python -m shared.records.bootstrap` (`make tables`): create the record table, idempotently.
+
+Tablestore: the table (PK pk, bucket, key; predefined attribute columns) and its global index
+`<table>_by_owner`; an existing table is left alone, and the index is added when it is missing.
+Settings come from the environment (RECORDS_BACKEND, TABLESTORE_*, SQLITE_PATH); Tablestore
+credentials from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN] or OSS_ACCESS_KEY_ID/SECRET.
+Exit status: 0 ready, 1 the store refused, 2 missing or bad settings/credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from shared.credentials import Credentials, resolve_credentials
+from shared.errors import ConfigError, Unavailable
+from shared.settings import Env, RecordsSettings, Secret
+
+ALREADY_EXISTS = "OTSObjectAlreadyExist"
+
+
+def main(
+    environ: Mapping[str, str] = os.environ,
+    *,
+    out: TextIO = sys.stdout,
+    client_factory: Callable[[RecordsSettings, Credentials], Any] | None = None,
+) -> int:
+    """Read settings and credentials, then create what the configured backend needs."""
+    env = Env(environ)
+    try:
+        settings = RecordsSettings.load(env)
+    except ConfigError as exc:
+        print(f"bootstrap: {exc}", file=out)
+        return 2
+    if settings.backend == "sqlite":
+        return _sqlite(settings, out)
+    key_id, key_secret = env.get("OSS_ACCESS_KEY_ID"), env.get("OSS_ACCESS_KEY_SECRET")
+    try:
+        credentials = resolve_credentials(
+            None, environ, key_id, Secret(key_secret) if key_secret else None
+        )
+    except Unavailable:
+        print(
+            "bootstrap: no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET (or OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET)",
+            file=out,
+        )
+        return 2
+    import tablestore  # noqa: PLC0415 - the SDK is heavy: only for this backend
+
+    from shared.records import tablestore as backend  # noqa: PLC0415
+
+    factory = client_factory or (
+        lambda s, c: backend.build_client(s, c, backend.ShortRetryPolicy())
+    )
+    try:
+        return create_tablestore_table(
+            factory(settings, credentials), settings.tablestore_table, out
+        )
+    except tablestore.OTSError as exc:
+        print(f"bootstrap: Tablestore refused: {exc}", file=out)
+        return 1
+    except backend.NETWORK_ERRORS as exc:
+        print(f"bootstrap: cannot reach {settings.tablestore_endpoint}: {exc}", file=out)
+        return 1
+
+
+def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
+    """create_table with the index; on OTSObjectAlreadyExist, check the table and add the index."""
+    import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
+
+    from shared.records import tablestore as backend  # noqa: PLC0415
+
+    index = sdk.SecondaryIndexMeta(
+        backend.index_name(table),
+        list(backend.INDEX_PRIMARY_KEY),
+        list(backend.INDEX_COLUMNS),
+        index_type=sdk.SecondaryIndexType.GLOBAL_INDEX,
+    )
+    try:
+        client.create_table(
+            sdk.TableMeta(table, list(backend.PRIMARY_KEY), list(backend.DEFINED_COLUMNS)),
+            sdk.TableOptions(time_to_live=-1, max_version=1),
+            sdk.ReservedThroughput(sdk.CapacityUnit(0, 0)),
+            secondary_indexes=[index],
+        )
+    except sdk.OTSServiceError as exc:
+        if exc.code != ALREADY_EXISTS:
+            raise
+    else:
+        print(f"bootstrap: created table {table} and index {index.index_name}", file=out)
+        return 0
+    described = client.describe_table(table)
+    schema = [tuple(column) for column in described.table_meta.schema_of_primary_key]
+    if schema != backend.PRIMARY_KEY:
+        print(
+            f"bootstrap: table {table} exists with primary key {schema}, expected {backend.PRIMARY_KEY}",
+            file=out,
+        )
+        return 1
+    if any(existing.index_name == index.index_name for existing in described.secondary_indexes):
+        print(f"bootstrap: table {table} and index {index.index_name} already exist", file=out)
+        return 0
+    defined = {tuple(column) for column in described.table_meta.defined_columns}
+    missing = [column for column in backend.DEFINED_COLUMNS if column not in defined]
+    if missing:
+        # The SDK cannot add predefined columns: that takes the console or the API.
+        print(
+            f"bootstrap: table {table} lacks predefined columns {missing}; add them, then rerun",
+            file=out,
+        )
+        return 1
+    client.create_secondary_index(table, index, True)
+    print(f"bootstrap: table {table} existed; created index {index.index_name}", file=out)
+    return 0
+
+
+def _sqlite(settings: RecordsSettings, out: TextIO) -> int:
+    from shared.records.sqlite import SqliteStore  # noqa: PLC0415 - imports per backend
+
+    try:
+        store = SqliteStore(settings.sqlite_path)
+    except ConfigError as exc:
+        print(f"bootstrap: {exc}", file=out)
+        return 2
+    try:
+        store.ensure_schema()
+    except Unavailable as exc:
+        print(f"bootstrap: cannot create {settings.sqlite_path}: {exc.message}", file=out)
+        return 1
+    finally:
+        store.close()
+    print(f"bootstrap: SQLite records ready at {settings.sqlite_path}", file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

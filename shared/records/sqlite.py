@@ -1,0 +1,224 @@
+"""SQLite record store (stdlib): the embedded default for local runs and single-machine use.
+
+One row per object, keyed by (bucket, key); the index (owner, created_at DESC, key DESC, bucket
+DESC) makes one owner's listing an index range scan. WAL lets readers run beside a writer, and a
+short busy timeout makes writers from other threads and processes wait briefly instead of failing.
+Every statement runs in autocommit: the insert is atomic on its own, and a replacement is an
+UPDATE guarded by the etag that was read, so concurrent writers never overwrite each other blindly.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from shared import logs
+from shared.errors import ConfigError, Conflict, Unavailable
+from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
+from shared.records.cursor import SortKey, check_limit, decode_cursor, encode_cursor
+from shared.records.decide import Action, check_record, decide, same_object
+
+BUSY_TIMEOUT_SECONDS = 2.0  # the callback must answer OSS well inside its 5 s limit
+
+_COLUMNS = (
+    "bucket",
+    "key",
+    "owner",
+    "created_at",
+    "size",
+    "etag",
+    "mime_type",
+    "image_width",
+    "image_height",
+    "image_format",
+    "crc64",
+    "content_md5",
+    "client_ip",
+    "request_id",
+    "grant_id",
+    "reconciled",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM records"  # noqa: S608 - constant column list
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    bucket       TEXT    NOT NULL,
+    key          TEXT    NOT NULL,
+    owner        TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    etag         TEXT    NOT NULL,
+    mime_type    TEXT    NOT NULL,
+    image_width  INTEGER,
+    image_height INTEGER,
+    image_format TEXT    NOT NULL,
+    crc64        TEXT    NOT NULL,
+    content_md5  TEXT    NOT NULL,
+    client_ip    TEXT    NOT NULL,
+    request_id   TEXT    NOT NULL,
+    grant_id     TEXT    NOT NULL,
+    reconciled   INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_owner
+    ON records (owner, created_at DESC, key DESC, bucket DESC);
+"""
+
+LIST_FIRST = f"{_SELECT} WHERE owner = ? ORDER BY created_at DESC, key DESC, bucket DESC LIMIT ?"
+LIST_AFTER = (
+    f"{_SELECT} WHERE owner = ? AND (created_at, key, bucket) < (?, ?, ?)"
+    " ORDER BY created_at DESC, key DESC, bucket DESC LIMIT ?"
+)
+
+
+class SqliteStore:
+    """`RecordStore` over one SQLite file; one connection per thread (and per process)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+        if not path or path == ":memory:" or path.startswith("file:"):
+            # Each thread opens its own connection: an in-memory database would not be shared.
+            raise ConfigError("SQLITE_PATH", "must be a file path")
+        self.path = path
+        self.timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._schema_ready = False
+
+    # --- RecordStore ----------------------------------------------------------------------------
+
+    def put(self, record: Record, *, replace: bool) -> PutOutcome:
+        """Insert if absent; else duplicate, guarded replace or Conflict (decide.py)."""
+        check_record(record)
+        with self._db() as db:
+            inserted = db.execute(
+                f"INSERT INTO records ({', '.join(_COLUMNS)})"  # noqa: S608 - constant column list
+                f" VALUES ({', '.join('?' * len(_COLUMNS))})"
+                " ON CONFLICT (bucket, key) DO NOTHING",
+                _row(record),
+            ).rowcount
+            if inserted == 1:
+                return PutOutcome(record, PutResult.CREATED)
+            stored = self._read(db, record.bucket, record.key)
+            if stored is None:  # deleted between the two statements: nothing to protect
+                raise Unavailable("the record changed while it was written; try again")
+            if decide(stored, record, replace=replace) is Action.DUPLICATE:
+                return PutOutcome(stored, PutResult.DUPLICATE)
+            assignments = ", ".join(f"{name} = ?" for name in _COLUMNS[2:])
+            updated = db.execute(
+                f"UPDATE records SET {assignments}"  # noqa: S608 - constant column list
+                " WHERE bucket = ? AND key = ? AND etag = ?",
+                (*_row(record)[2:], record.bucket, record.key, stored.etag),
+            ).rowcount
+            if updated == 1:
+                return PutOutcome(record, PutResult.REPLACED)
+            # Another writer changed the row after we read it: judge again against what it wrote.
+            latest = self._read(db, record.bucket, record.key)
+            if latest is not None and same_object(latest.etag, record.etag):
+                return PutOutcome(latest, PutResult.DUPLICATE)
+            raise Conflict(f"{record.key!r} was changed by another writer; not overwritten")
+
+    def get(self, bucket: str, key: str) -> Record | None:
+        """The record for (bucket, key), or None."""
+        with self._db() as db:
+            return self._read(db, bucket, key)
+
+    def list_by_owner(
+        self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    ) -> Page:
+        """Newest first (created_at, key, bucket descending), resuming strictly after `cursor`."""
+        limit = check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        with self._db() as db:
+            if after is None:
+                rows = db.execute(LIST_FIRST, (owner, limit + 1)).fetchall()
+            else:
+                rows = db.execute(
+                    LIST_AFTER, (owner, after.created_at, after.key, after.bucket, limit + 1)
+                ).fetchall()
+        items = [_record(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        last = items[-1] if items else None
+        next_cursor = (
+            encode_cursor(SortKey(last.created_at, last.key, last.bucket))
+            if more and last
+            else None
+        )
+        return Page(items=items, next=next_cursor)
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the parent directory, the table and the listing index (idempotent)."""
+        with self._db():
+            pass
+
+    def close(self) -> None:
+        """Close every connection this store opened (tests, shutdown)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+    # --- internals ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection; sqlite3 and OS errors (locked, disk, I/O) become Unavailable."""
+        try:
+            yield self._connection()
+        except (sqlite3.Error, OSError) as exc:
+            logs.warning(
+                "records_unavailable", backend="sqlite", error=type(exc).__name__, detail=str(exc)
+            )
+            raise Unavailable("the record store is unavailable; try again") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and getattr(self._local, "pid", None) == os.getpid():
+            return connection
+        # New thread, or a forked child (a connection must never cross a fork): open our own.
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")  # durable with WAL, not fsync per row
+            if not self._schema_ready:
+                connection.executescript(SCHEMA)
+                self._schema_ready = True
+        except BaseException:
+            connection.close()
+            raise
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, bucket: str, key: str) -> Record | None:
+        row = db.execute(f"{_SELECT} WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+        return _record(row) if row is not None else None
+
+
+def _row(record: Record) -> tuple[Any, ...]:
+    values = record.as_dict()
+    values["reconciled"] = int(record.reconciled)
+    return tuple(values[name] for name in _COLUMNS)
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["reconciled"] = bool(values["reconciled"])
+    return Record(**values)

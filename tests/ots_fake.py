@@ -1,0 +1,171 @@
+"""An in-memory stand-in for `tablestore.OTSClient`, for the record-store tests.
+
+It keeps the semantics our backend relies on: row existence and single-column conditions
+(failing with the SDK's real `OTSServiceError(403, "OTSConditionCheckFail", …)`), whole-row
+put_row, update_row, get_row returning None for a missing row, and get_range on the main table or
+on a global index (index PK columns first, then the table's remaining PK columns), inclusive start,
+exclusive end, FORWARD or BACKWARD, with `INF_MIN`/`INF_MAX` bounds and short pages that hand back
+`next_start_primary_key`. Values must be types the SDK can encode (no None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import tablestore
+
+TABLE_PK = ("pk", "bucket", "key")
+
+
+@dataclass
+class Index:
+    primary_key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass
+class FakeOTS:
+    table: str = "oss_uploads"
+    page_cap: int | None = None  # rows per get_range answer, like the server's 5000/4 MB cut
+    rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.indexes:
+            from shared.records.tablestore import INDEX_COLUMNS, INDEX_PRIMARY_KEY, index_name
+
+            self.indexes[index_name(self.table)] = Index(
+                tuple(INDEX_PRIMARY_KEY), tuple(INDEX_COLUMNS)
+            )
+
+    # --- the SDK surface ------------------------------------------------------------------------
+
+    def put_row(self, table_name: str, row: Any, condition: Any = None, *_: Any) -> Any:
+        self.calls.append("PutRow")
+        key = self._key(table_name, row.primary_key)
+        self._check(condition, self.rows.get(key))
+        self.rows[key] = self._attributes(row.attribute_columns)
+        return None, None
+
+    def update_row(self, table_name: str, row: Any, condition: Any, *_: Any) -> Any:
+        self.calls.append("UpdateRow")
+        key = self._key(table_name, row.primary_key)
+        self._check(condition, self.rows.get(key))
+        current = dict(self.rows.get(key, {}))
+        current.update(self._attributes(row.attribute_columns.get("put", [])))
+        for name in row.attribute_columns.get("delete_all", []):
+            current.pop(name, None)
+        self.rows[key] = current
+        return None, None
+
+    def get_row(
+        self, table_name: str, primary_key: list[tuple[str, Any]], *_: Any, **__: Any
+    ) -> Any:
+        self.calls.append("GetRow")
+        stored = self.rows.get(self._key(table_name, primary_key))
+        if stored is None:
+            return None, None, None
+        row = tablestore.Row(list(primary_key), [(n, v, 1) for n, v in sorted(stored.items())])
+        return None, row, None
+
+    def get_range(  # noqa: PLR0917 - mirrors OTSClient.get_range
+        self,
+        table_name: str,
+        direction: str,
+        start: list[tuple[str, Any]],
+        end: list[tuple[str, Any]],
+        columns_to_get: Any = None,
+        limit: int | None = None,
+        *_: Any,
+        **__: Any,
+    ) -> Any:
+        self.calls.append("GetRange")
+        rows = self._view(table_name)
+        names = [name for name, _ in rows[0][0]] if rows else [name for name, _ in start]
+        assert [name for name, _ in start] == names == [name for name, _ in end], "bad range key"
+        low, high = _order(start), _order(end)
+        if direction == tablestore.Direction.BACKWARD:
+            chosen = [r for r in rows if high < _order(r[0]) <= low]
+            chosen.sort(key=lambda r: _order(r[0]), reverse=True)
+        else:
+            chosen = [r for r in rows if low <= _order(r[0]) < high]
+            chosen.sort(key=lambda r: _order(r[0]))
+        count = min(x for x in (limit, self.page_cap, len(chosen)) if x is not None)
+        page, rest = chosen[:count], chosen[count:]
+        out = [tablestore.Row(pk, [(n, v, 1) for n, v in attrs]) for pk, attrs in page]
+        return None, (list(rest[0][0]) if rest else None), out, None
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _key(self, table_name: str, primary_key: list[tuple[str, Any]]) -> tuple[Any, ...]:
+        assert table_name == self.table, f"unexpected table {table_name!r}"
+        assert tuple(name for name, _ in primary_key) == TABLE_PK, primary_key
+        assert all(isinstance(value, str) and value for _, value in primary_key), primary_key
+        return tuple(value for _, value in primary_key)
+
+    @staticmethod
+    def _attributes(columns: list[tuple[Any, ...]]) -> dict[str, Any]:
+        result = {}
+        for name, value, *_ in columns:
+            if not isinstance(value, (str, int, float, bytes, bool)):
+                raise tablestore.OTSClientError(f"unsupported value for {name}: {value!r}")
+            result[name] = value
+        return result
+
+    @staticmethod
+    def _check(condition: Any, stored: dict[str, Any] | None) -> None:
+        expectation = tablestore.RowExistenceExpectation
+        wanted = condition.row_existence_expectation if condition else expectation.IGNORE
+        ok = {
+            expectation.IGNORE: True,
+            expectation.EXPECT_EXIST: stored is not None,
+            expectation.EXPECT_NOT_EXIST: stored is None,
+        }[wanted]
+        column = condition.column_condition if condition else None
+        if ok and column is not None and stored is not None:
+            assert isinstance(column, tablestore.SingleColumnCondition), column
+            if column.column_name not in stored:
+                ok = column.pass_if_missing
+            elif column.comparator == tablestore.ComparatorType.EQUAL:
+                ok = stored[column.column_name] == column.column_value
+            elif column.comparator == tablestore.ComparatorType.NOT_EQUAL:
+                ok = stored[column.column_name] != column.column_value
+            else:
+                raise NotImplementedError(column.comparator)
+        if not ok:
+            raise tablestore.OTSServiceError(
+                403, "OTSConditionCheckFail", "Condition check failed.", "fake-request-id"
+            )
+
+    def _view(self, table_name: str) -> list[tuple[list[tuple[str, Any]], list[tuple[str, Any]]]]:
+        """Rows of the table or of an index, as (primary key, attributes)."""
+        if table_name == self.table:
+            return [
+                (list(zip(TABLE_PK, key, strict=True)), sorted(attrs.items()))
+                for key, attrs in self.rows.items()
+            ]
+        index = self.indexes[table_name]
+        view = []
+        for key, attrs in self.rows.items():
+            values = dict(zip(TABLE_PK, key, strict=True)) | attrs
+            if any(name not in values for name in index.primary_key):
+                continue  # a row without the index key columns is not indexed
+            names = list(index.primary_key) + [n for n in TABLE_PK if n not in index.primary_key]
+            pk = [(name, values[name]) for name in names]
+            view.append((pk, [(n, attrs[n]) for n in index.columns if n in attrs]))
+        return view
+
+
+def _order(primary_key: list[tuple[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+    """Sortable form of a primary key: INF_MIN < any value < INF_MAX."""
+    out = []
+    for _, value in primary_key:
+        if value is tablestore.INF_MIN:
+            out.append((0,))
+        elif value is tablestore.INF_MAX:
+            out.append((2,))
+        else:
+            out.append((1, value))
+    return tuple(out)

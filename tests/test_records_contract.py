@@ -1,0 +1,358 @@
+"""One contract for every record store (shared/records/base.py), run against each backend.
+
+SQLite runs on a real file; Tablestore runs the real backend code against an in-memory OTSClient
+(tests/ots_fake.py) patched in with pytest-mock, answering short pages to exercise continuation.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.credentials import Credentials
+from shared.errors import BadRequest, Conflict
+from shared.records.base import Page, PutResult, Record, RecordStore
+from shared.records.cursor import SortKey, encode_cursor
+from shared.settings import Env, RecordsSettings, Secret
+from tests.ots_fake import FakeOTS
+
+BUCKET = "dev-bucket"
+MakeStore = Callable[[], RecordStore]
+
+
+def record(**overrides: Any) -> Record:
+    """A valid record; each test overrides only what it is about."""
+    values: dict[str, Any] = {
+        "owner": "alice",
+        "bucket": BUCKET,
+        "key": "uploads/alice/0001.png",
+        "size": 1024,
+        "etag": "D41D8CD98F00B204E9800998ECF8427E",
+        "mime_type": "image/png",
+        "created_at": 1_700_000_000_000,
+        "image_width": 640,
+        "image_height": 480,
+        "image_format": "png",
+        "crc64": "1234567890123456789",
+        "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+        "client_ip": "203.0.113.7",
+        "request_id": "REQ-1",
+        "grant_id": "g-1",
+    }
+    values.update(overrides)
+    return Record(**values)
+
+
+@pytest.fixture(params=["sqlite", "tablestore"])
+def make_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mocker: Any
+) -> Iterator[MakeStore]:
+    """A factory of fresh, empty stores of one backend (fresh per call, for Hypothesis)."""
+    opened: list[Any] = []
+    if request.param == "sqlite":
+        from shared.records.sqlite import SqliteStore
+
+        def make() -> RecordStore:
+            store = SqliteStore(str(tmp_path_factory.mktemp("records") / "records.sqlite3"))
+            opened.append(store)
+            return store
+
+    else:
+        from shared.records.tablestore import TablestoreStore
+
+        mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: FakeOTS(page_cap=3))
+        settings_ = RecordsSettings.load(
+            Env(
+                {
+                    "RECORDS_BACKEND": "tablestore",
+                    "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
+                    "TABLESTORE_INSTANCE": "inst",
+                }
+            )
+        )
+        credentials = Credentials("LTAI-test", Secret("test-secret"), "sts-token")
+
+        def make() -> RecordStore:
+            return TablestoreStore(settings_, credentials)
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> RecordStore:
+    return make_store()
+
+
+def all_pages(store: RecordStore, owner: str, limit: int) -> list[Page]:
+    pages = [store.list_by_owner(owner, limit=limit)]
+    while pages[-1].next is not None:
+        assert len(pages) <= 1000, "pagination does not end"
+        pages.append(store.list_by_owner(owner, limit=limit, cursor=pages[-1].next))
+    return pages
+
+
+def newest_first(records: list[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: (r.created_at, r.key), reverse=True)
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def test_a_new_object_is_created_and_read_back(store: RecordStore) -> None:
+    new = record()
+    outcome = store.put(new, replace=False)
+    assert outcome.result is PutResult.CREATED
+    assert outcome.record == new
+    assert store.get(BUCKET, new.key) == new
+
+
+def test_an_unknown_object_reads_as_none(store: RecordStore) -> None:
+    store.put(record(), replace=False)
+    assert store.get(BUCKET, "uploads/alice/other.png") is None
+    assert store.get("other-bucket", record().key) is None
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_the_same_object_again_is_a_duplicate_and_changes_nothing(
+    store: RecordStore, replace: bool
+) -> None:
+    first = record()
+    store.put(first, replace=False)
+    again = record(created_at=first.created_at + 5000, request_id="REQ-2", grant_id="g-2")
+    outcome = store.put(again, replace=replace)
+    assert outcome.result is PutResult.DUPLICATE
+    assert outcome.record == first
+    assert store.get(BUCKET, first.key) == first
+
+
+def test_etags_compare_as_digests_quoted_or_not(store: RecordStore) -> None:
+    store.put(record(etag='"D41D8CD98F00B204E9800998ECF8427E"'), replace=False)
+    outcome = store.put(record(etag="d41d8cd98f00b204e9800998ecf8427e"), replace=False)
+    assert outcome.result is PutResult.DUPLICATE
+
+
+def test_a_prefix_grant_replaces_with_the_newer_object(store: RecordStore) -> None:
+    store.put(record(), replace=False)
+    newer = record(
+        etag="0CC175B9C0F1B6A831C399E269772661",
+        size=7,
+        mime_type="text/plain",
+        created_at=record().created_at + 60_000,
+        image_width=None,
+        image_height=None,
+        image_format="",
+        reconciled=True,
+    )
+    outcome = store.put(newer, replace=True)
+    assert outcome.result is PutResult.REPLACED
+    assert outcome.record == newer
+    assert store.get(BUCKET, newer.key) == newer  # no stale image columns survive
+    assert [r.etag for r in store.list_by_owner("alice").items] == [newer.etag]
+
+
+def test_an_exact_key_grant_refuses_a_different_object(store: RecordStore) -> None:
+    first = record()
+    store.put(first, replace=False)
+    with pytest.raises(Conflict) as caught:
+        store.put(record(etag="0CC175B9C0F1B6A831C399E269772661"), replace=False)
+    assert caught.value.status == 409
+    assert store.get(BUCKET, first.key) == first
+
+
+def test_a_replayed_older_object_never_overwrites_a_newer_record(store: RecordStore) -> None:
+    newer = record(etag="0CC175B9C0F1B6A831C399E269772661", created_at=2_000_000_000_000)
+    store.put(newer, replace=False)
+    with pytest.raises(Conflict):
+        store.put(record(created_at=1_900_000_000_000), replace=True)
+    assert store.get(BUCKET, newer.key) == newer
+
+
+def test_the_same_key_in_another_bucket_is_another_object(store: RecordStore) -> None:
+    store.put(record(), replace=False)
+    other = record(bucket="other-bucket", etag="0CC175B9C0F1B6A831C399E269772661")
+    assert store.put(other, replace=False).result is PutResult.CREATED
+    assert store.get("other-bucket", other.key) == other
+
+
+def test_optional_fields_round_trip(store: RecordStore) -> None:
+    sparse = Record(
+        owner="anonymous",
+        bucket=BUCKET,
+        key="avatars/x.bin",
+        size=1,
+        etag="X",
+        mime_type="application/octet-stream",
+        created_at=0,
+        reconciled=True,
+    )
+    store.put(sparse, replace=False)
+    assert store.get(BUCKET, sparse.key) == sparse
+    assert store.list_by_owner("anonymous").items == [sparse]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"owner": ""}, {"key": ""}, {"bucket": ""}, {"etag": ""}, {"size": -1}, {"key": "k" * 1024}],
+)
+def test_an_unusable_record_is_a_bad_request(store: RecordStore, overrides: dict[str, Any]) -> None:
+    with pytest.raises(BadRequest):
+        store.put(record(**overrides), replace=False)
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def test_listing_is_newest_first_with_ties_by_key(store: RecordStore) -> None:
+    t = 1_700_000_000_000
+    written = [
+        record(key="uploads/alice/b", created_at=t),
+        record(key="uploads/alice/a", created_at=t),
+        record(key="uploads/alice/c", created_at=t),
+        record(key="uploads/alice/old", created_at=t - 1),
+        record(key="uploads/alice/new", created_at=t + 1),
+    ]
+    for item in written:
+        store.put(item, replace=False)
+    page = store.list_by_owner("alice")
+    assert [r.key.rsplit("/", 1)[1] for r in page.items] == ["new", "c", "b", "a", "old"]
+    assert page.next is None
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 7, 8, 9])
+def test_pagination_visits_every_record_once_in_order(store: RecordStore, limit: int) -> None:
+    written = [
+        record(key=f"uploads/alice/{i:02d}", created_at=1000 + i // 3, etag=f"E{i}")
+        for i in range(8)
+    ]
+    for item in written:
+        store.put(item, replace=False)
+    pages = all_pages(store, "alice", limit)
+    seen = [r for page in pages for r in page.items]
+    assert seen == newest_first(written)
+    assert all(len(page.items) == limit for page in pages[:-1])
+    assert 1 <= len(pages[-1].items) <= limit  # never an empty last page
+    assert len(pages) == -(-len(written) // limit)
+
+
+def test_an_empty_listing(store: RecordStore) -> None:
+    assert store.list_by_owner("nobody") == Page(items=[], next=None)
+
+
+def test_owners_are_isolated(store: RecordStore) -> None:
+    for owner in ("alice", "bob", "alicea", "alic"):
+        for i in range(3):
+            store.put(
+                record(owner=owner, key=f"uploads/{owner}/{i}", created_at=100 + i), replace=False
+            )
+    pages = all_pages(store, "alice", 2)
+    assert {r.owner for page in pages for r in page.items} == {"alice"}
+    assert sum(len(page.items) for page in pages) == 3
+    # A cursor from another owner's listing positions the listing; it never reveals that owner.
+    bob_cursor = store.list_by_owner("bob", limit=1).next
+    assert bob_cursor is not None
+    assert {r.owner for r in store.list_by_owner("alice", cursor=bob_cursor).items} <= {"alice"}
+
+
+def test_a_cursor_resumes_after_its_item_even_when_that_item_is_gone(store: RecordStore) -> None:
+    for i in range(4):
+        store.put(record(key=f"uploads/alice/{i}", created_at=100 + i, etag=f"E{i}"), replace=False)
+    cursor = encode_cursor(SortKey(102, "uploads/alice/2x", BUCKET))  # between items 2 and 3
+    assert [r.key for r in store.list_by_owner("alice", cursor=cursor).items] == [
+        "uploads/alice/2",
+        "uploads/alice/1",
+        "uploads/alice/0",
+    ]
+
+
+def test_limit_200_is_allowed(store: RecordStore) -> None:
+    store.put(record(), replace=False)
+    assert len(store.list_by_owner("alice", limit=200).items) == 1
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+BAD_CURSORS = [
+    "",
+    "!!!!",
+    "a b",
+    "x" * 5000,
+    _b64(b"not json"),
+    _b64(b'{"t":1,"k":"a","b":"b"}'),
+    _b64(b'[1,"k"]'),
+    _b64(b'[1,"k","b","extra"]'),
+    _b64(b'[-1,"k","b"]'),
+    _b64(b'[true,"k","b"]'),
+    _b64(b'[1.5,"k","b"]'),
+    _b64(b'[1,"","b"]'),
+    _b64(b'[1,"k",""]'),
+    _b64(b'[1,2,"b"]'),
+    _b64(b'[1, "k", "b"]'),  # a valid position, spelled differently
+    _b64(b'[1,"\\u006b","b"]'),  # the same, with an escape
+    _b64(b'[1,"\\ud800","b"]'),  # a lone surrogate
+    _b64(b'\xff[1,"k","b"]'),
+    _b64(b'[1,"k","b"]') + "==",  # padding is not part of the format
+    _b64(b'[9007199254740993,"k","b"]'),
+]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+def test_a_malformed_cursor_is_a_bad_request(store: RecordStore, cursor: str) -> None:
+    with pytest.raises(BadRequest):
+        store.list_by_owner("alice", cursor=cursor)
+
+
+@pytest.mark.parametrize("limit", [0, -1, 201, True])
+def test_a_limit_out_of_range_is_a_bad_request(store: RecordStore, limit: int) -> None:
+    with pytest.raises(BadRequest):
+        store.list_by_owner("alice", limit=limit)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+uploads = st.lists(
+    st.tuples(
+        st.sampled_from(["alice", "bob"]),
+        st.text(alphabet="ab/._-é", min_size=1, max_size=6),
+        st.integers(min_value=0, max_value=4),
+    ),
+    max_size=14,
+    unique_by=lambda u: u[1],
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    # make_store hands out a fresh store per call, so nothing leaks between examples.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(uploads=uploads, limit=st.integers(min_value=1, max_value=5))
+def test_every_listing_pages_through_one_owners_records_newest_first(
+    make_store: MakeStore, uploads: list[tuple[str, str, int]], limit: int
+) -> None:
+    store = make_store()
+    written = [
+        record(owner=owner, key=key, created_at=t, etag=f"E{i}")
+        for i, (owner, key, t) in enumerate(uploads)
+    ]
+    for item in written:
+        assert store.put(item, replace=False).result is PutResult.CREATED
+    for owner, mine in itertools.groupby(
+        sorted(written, key=lambda r: r.owner), key=lambda r: r.owner
+    ):
+        seen = [r for page in all_pages(store, owner, limit) for r in page.items]
+        assert seen == newest_first(list(mine))
+    for item in written:  # and writing everything again changes nothing
+        again = dataclasses.replace(item, request_id="again")
+        assert store.put(again, replace=True).result is PutResult.DUPLICATE
