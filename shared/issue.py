@@ -88,9 +88,9 @@ def allowed_type(
     mimes = table.get(ext)
     if mimes is None:
         raise BadRequest(f"files of type .{ext} may not be uploaded")
-    if content_type is None:
-        return None
-    mime = content_type.strip().lower()
+    if not content_type:
+        return None  # browsers report "" for types they do not know: no type condition then
+    mime = content_type.lower()
     if mime not in mimes:
         raise BadRequest(f"type must be one of {', '.join(mimes)} for .{ext}")
     return mime

@@ -1,0 +1,128 @@
+"""The sign function's core: authenticate, then issue a grant (GET /signature) or list uploads.
+
+Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
+GET /signature, GET /uploads, OPTIONS anything (CORS preflight). Every answer is
+`Cache-Control: no-store` and varies by Origin. /signature imports no cloud SDK and makes no
+network call (the JWKS fetch, cached, is the only exception).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+
+from shared import cors
+from shared.auth import Authenticator, SigningKeySource
+from shared.credentials import Credentials, resolve_credentials
+from shared.errors import AppError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
+from shared.http import Core, Request, Response, error_response, json_response
+from shared.issue import issue, parse_upload_request
+from shared.records.base import DEFAULT_PAGE, MAX_PAGE, RecordStore
+from shared.settings import SignSettings
+
+MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
+LIST_PARAMETERS = frozenset({"limit", "cursor"})
+MAX_CURSOR_CHARS = 1024
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+StoreFactory = Callable[[Credentials | None], RecordStore]
+
+
+def create_app(
+    settings: SignSettings,
+    *,
+    environ: Mapping[str, str],
+    store_factory: StoreFactory | None = None,
+    now: Callable[[], float] | None = None,
+    jwks_client: SigningKeySource | None = None,
+) -> Core:
+    """Build the request → response core the FC adapters wrap."""
+    clock = now or time.time
+    authenticator = Authenticator(settings.auth, keys=jwks_client, now=clock)
+
+    def store(credentials: Credentials | None) -> RecordStore:
+        if store_factory is not None:
+            return store_factory(credentials)
+        # Imported here: only /uploads needs a store; /signature stays free of cloud SDKs.
+        from shared.records import open_store  # noqa: PLC0415
+
+        return open_store(settings.records, credentials)  # cached per process, follows rotation
+
+    def credentials(request: Request) -> Credentials:
+        oss = settings.oss
+        return resolve_credentials(
+            request.context, environ, oss.access_key_id, oss.access_key_secret
+        )
+
+    def signature(request: Request) -> Response:
+        user = authenticator.user(request.header("authorization"))
+        upload = parse_upload_request(request.query(), settings.upload.max_bytes)
+        issued = issue(settings, user, upload, credentials(request), clock())
+        response = json_response(200, issued.response)
+        response.log_fields.update(
+            user=user, dir=issued.dir, key=issued.grant.key, grant=issued.grant.grant_id
+        )
+        return response
+
+    def uploads(request: Request) -> Response:
+        user = authenticator.user(request.header("authorization"))
+        limit, cursor = _list_query(request.query())
+        creds = credentials(request) if settings.records.backend == "tablestore" else None
+        page = store(creds).list_by_owner(user, limit=limit, cursor=cursor)
+        response = json_response(
+            200, {"items": [record.to_json() for record in page.items], "next": page.next}
+        )
+        response.log_fields.update(user=user, count=len(page.items))
+        return response
+
+    routes: dict[str, Callable[[Request], Response]] = {
+        "/signature": signature,
+        "/uploads": uploads,
+    }
+
+    def app(request: Request) -> Response:
+        try:
+            response = _dispatch(request, routes, settings.cors_origins)
+        except AppError as error:
+            response = error_response(error)
+            if isinstance(error, Unauthorized):
+                response.headers.append(("WWW-Authenticate", 'Bearer realm="oss-direct-upload"'))
+            if isinstance(error, MethodNotAllowed):
+                response.headers.append(("Allow", cors.ALLOW_METHODS))
+        response.headers.append(("Cache-Control", "no-store"))
+        return cors.decorate(response, request, settings.cors_origins)
+
+    return app
+
+
+def _dispatch(
+    request: Request,
+    routes: Mapping[str, Callable[[Request], Response]],
+    origins: frozenset[str],
+) -> Response:
+    if request.method == "OPTIONS":
+        return cors.preflight(request, origins)
+    handler = routes.get(request.route())
+    if handler is None:
+        raise NotFound(f"no route {request.route()!r}: use /signature or /uploads")
+    if request.method != "GET":
+        raise MethodNotAllowed(f"{request.method} is not allowed here; use GET")
+    return handler(request)
+
+
+def _list_query(query: Mapping[str, str]) -> tuple[int, str | None]:
+    """GET /uploads: `limit` 1..200 (default 50), `cursor` opaque; nothing else."""
+    unknown = sorted(set(query) - LIST_PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter {unknown[0]!r}: only limit and cursor are read")
+    text = query.get("limit")
+    limit = DEFAULT_PAGE
+    if text is not None:
+        if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
+            raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
+        limit = int(text)
+    cursor = query.get("cursor") or None
+    if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+        raise BadRequest("cursor is not one we issued")
+    return limit, cursor

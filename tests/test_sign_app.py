@@ -1,0 +1,673 @@
+"""The sign function end to end through its core: routes, bad input, CORS, listing, adapters.
+
+Bad input follows security.md §8.1 (S1–S8): each case asserts the exact status and code and that
+nothing was issued (the body is the error shape only). S7 (rate limiting) is not in scope here:
+Function Compute's per-function concurrency limits and an API gateway in front are where bursts
+are throttled; the sign function itself keeps no per-user state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import BadRequest
+from shared.http import Core
+from shared.records import clear_cache
+from shared.records.base import Record
+from shared.records.sqlite import SqliteStore
+from tests.helpers import (
+    ORIGIN,
+    SIGN_ENV,
+    FakeStore,
+    assert_error,
+    body,
+    call,
+    key_conditions,
+    request,
+    token,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXACT = {"path": "avatars/", "filename": "me.png", "size": "1000", "type": "image/png"}
+
+
+def ok(app: Core, query: dict[str, str] | str, **kwargs: Any) -> dict[str, Any]:
+    response = call(app, query, **kwargs)
+    assert response.status == 200, response.body
+    return body(response)
+
+
+# --- S1: authentication ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Basic YWxpY2U6cGFzcw==",
+        "Bearer",
+        "Bearer ",
+        "Bearer not-a-jwt",
+        "Bearer a.b.c",
+        f"Bearer {token('alice', secret='another-secret-that-is-long-enough-0001')}",
+        f"Bearer {token('alice', ttl=-31)}",
+        f"Bearer {token('alice', drop=('exp',))}",
+        f"Bearer {token('alice', drop=('sub',))}",
+        f"Bearer {token('alice', algorithm='HS512')}",
+        "Bearer " + "x" * 9000,
+    ],
+    ids=[
+        "missing",
+        "empty",
+        "basic",
+        "bearer-only",
+        "bearer-blank",
+        "garbage",
+        "three-dots",
+        "wrong-secret",
+        "expired",
+        "no-exp",
+        "no-sub",
+        "hs512",
+        "oversized",
+    ],
+)
+def test_s1_bad_or_missing_token_is_401(sign_app: Core, authorization: str | None) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = call(sign_app, EXACT, user=None, headers=headers)
+    assert_error(response, 401, "Unauthorized")
+    assert (response.header("WWW-Authenticate") or "").startswith("Bearer ")
+    assert response.header("Cache-Control") == "no-store"
+
+
+def test_s1_unsigned_alg_none_token_is_401(sign_app: Core) -> None:
+    unsigned = token("alice", algorithm="none", secret="")
+    response = call(sign_app, EXACT, user=None, headers={"Authorization": f"Bearer {unsigned}"})
+    assert_error(response, 401, "Unauthorized")
+
+
+def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
+    response = call(sign_app, {"bucket": "other"}, user=None)
+    assert_error(response, 401, "Unauthorized")
+
+
+# --- S2, S3: file names ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "x.html",
+        "x.htm",
+        "x.svg",
+        "x.php",
+        "x.php%00.jpg",
+        "x.php\x00.jpg",
+        "x.php.jpg",
+        "x.jpg.php",
+        "x.svg.png",
+        "x.JS",
+        "noextension",
+        "trailingdot.",
+        ".png.",
+        "x.exe",
+        "x.unknownext",
+        "../x.png",
+        "a/b.png",
+        "a\\b.png",
+        "x\n.png",
+        "x.p\u04bbp",  # a Cyrillic look-alike in the extension
+        "x" * 252 + ".png",
+    ],
+)
+def test_s2_s3_refused_file_names(sign_app: Core, filename: str) -> None:
+    query = {k: v for k, v in EXACT.items() if k != "type"}
+    response = call(sign_app, {**query, "filename": filename})
+    assert_error(response, 400, "BadRequest")
+
+
+@pytest.mark.parametrize("filename", ["photo.PNG", "résumé.png", "a b (1).png", ".png"])
+def test_file_names_only_lend_their_extension(sign_app: Core, filename: str) -> None:
+    answer = ok(sign_app, {"path": "", "filename": filename, "size": "10"})
+    name = answer["key"].removeprefix("uploads/alice/")
+    assert name.endswith(".png")
+    assert "/" not in name
+    assert filename.rsplit(".", 1)[0] not in name or filename.startswith(".")
+
+
+# --- S4: the client never chooses key, bucket, prefix, expiry, limits or redirects --------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bucket",
+        "key",
+        "prefix",
+        "dir",
+        "expire",
+        "expiration",
+        "callback",
+        "callbackUrl",
+        "success_action_redirect",
+        "success_action_status",
+        "max",
+        "content-length-range",
+        "x-oss-forbid-overwrite",
+        "policy",
+        "user",
+        "version",
+    ],
+)
+def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> None:
+    response = call(sign_app, {"path": "a", name: "x"})
+    data = assert_error(response, 400, "BadRequest")
+    assert name in data["message"]
+
+
+def test_s4_repeated_parameters_are_refused(sign_app: Core) -> None:
+    response = call(sign_app, "path=a&path=b")
+    assert_error(response, 400, "BadRequest")
+
+
+# --- S5: sizes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣"])
+def test_s5_bad_sizes_are_400(sign_app: Core, size: str) -> None:
+    assert_error(call(sign_app, {**EXACT, "size": size}), 400, "BadRequest")
+
+
+@pytest.mark.parametrize("size", ["10485761", "99999999999", "9" * 40])
+def test_s5_sizes_over_the_limit_are_413(sign_app: Core, size: str) -> None:
+    assert_error(call(sign_app, {**EXACT, "size": size}), 413, "TooLarge")
+
+
+def test_s5_size_at_the_limit_is_granted(sign_app: Core) -> None:
+    answer = ok(sign_app, {**EXACT, "size": "10485760"})
+    assert answer["key"].endswith(".png")
+
+
+def test_s5_size_is_required_with_filename(sign_app: Core) -> None:
+    query = {k: v for k, v in EXACT.items() if k != "size"}
+    assert_error(call(sign_app, query), 400, "BadRequest")
+
+
+@pytest.mark.parametrize("extra", [{"size": "10"}, {"type": "image/png"}])
+def test_size_and_type_need_a_filename(sign_app: Core, extra: dict[str, str]) -> None:
+    assert_error(call(sign_app, {"path": "a", **extra}), 400, "BadRequest")
+
+
+# --- S6: content types -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "image/jpeg",
+        "text/html",
+        "image/svg+xml",
+        "image/png; charset=utf-8",
+        "image/*",
+        " image/png",
+        "image/png\n",
+    ],
+)
+def test_s6_type_not_allowed_for_the_extension(sign_app: Core, content_type: str) -> None:
+    assert_error(call(sign_app, {**EXACT, "type": content_type}), 400, "BadRequest")
+
+
+def test_s6_empty_type_means_no_type_condition(sign_app: Core) -> None:
+    answer = ok(sign_app, {**EXACT, "type": ""})
+    assert "Content-Type" not in answer["fields"]
+
+
+def test_s6_an_extension_with_several_types_accepts_each(sign_app: Core) -> None:
+    for mime in ("image/heic", "image/heif"):
+        answer = ok(sign_app, {**EXACT, "filename": "a.heic", "type": mime})
+        assert answer["fields"]["Content-Type"] == mime
+
+
+def test_s6_allow_list_setting_is_honoured(make_sign_app: Callable[..., Core]) -> None:
+    app = make_sign_app(UPLOAD_ALLOWED_TYPES="png=image/png,svg=image/svg+xml")
+    assert ok(app, EXACT)["key"].endswith(".png")
+    assert_error(call(app, {**EXACT, "filename": "a.jpg", "type": ""}), 400, "BadRequest")
+    svg = {**EXACT, "filename": "a.svg", "type": "image/svg+xml"}
+    assert_error(call(app, svg), 400, "BadRequest")
+
+
+# --- Paths (DESIGN.md "Sign function") --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "folder"),
+    [
+        ("avatars/", "uploads/alice/avatars/"),
+        ("avatars", "uploads/alice/avatars/"),
+        ("", "uploads/alice/"),
+        ("a/b-c/d_e.f/", "uploads/alice/a/b-c/d_e.f/"),
+        ("..a/b..", "uploads/alice/..a/b../"),
+        ("x" * 256, "uploads/alice/" + "x" * 256 + "/"),
+    ],
+)
+def test_accepted_paths(sign_app: Core, path: str, folder: str) -> None:
+    answer = ok(sign_app, {"path": path})
+    assert answer["dir"] == folder
+    assert key_conditions(answer) == [["starts-with", "$key", folder]]
+
+
+def test_missing_path_is_the_callers_root(sign_app: Core) -> None:
+    assert ok(sign_app, "")["dir"] == "uploads/alice/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/avatars",
+        "/",
+        "a//b",
+        "avatars//",
+        "a\\b",
+        "a%2e%2e",
+        "%2e%2e/x",
+        "..",
+        ".",
+        "a/../b",
+        "a/./b",
+        "../alice2",
+        "a\x00b",
+        "a\nb",
+        "a\x7fb",
+        "a\tb",
+        "a b",
+        "ä",
+        "a?b",
+        "a#b",
+        "{user}",
+        "x" * 257,
+    ],
+)
+def test_refused_paths(sign_app: Core, path: str) -> None:
+    assert_error(call(sign_app, {"path": path}), 400, "BadRequest")
+
+
+# --- Modes: AUTH_MODE=none, legacy empty prefix -------------------------------------------------
+
+
+def test_auth_mode_none_serves_anonymous(make_sign_app: Callable[..., Core]) -> None:
+    app = make_sign_app(AUTH_MODE="none", AUTH_JWT_SECRET=None)
+    answer = ok(app, {"path": "a"}, user=None)
+    assert answer["dir"] == "uploads/anonymous/a/"
+    garbage = ok(app, {"path": "a"}, user=None, headers={"Authorization": "Bearer junk"})
+    assert garbage["dir"] == "uploads/anonymous/a/"
+
+
+def test_legacy_empty_prefix_grants_exactly_the_path(make_sign_app: Callable[..., Core]) -> None:
+    app = make_sign_app(
+        AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="", OSS_SIGNATURE_VERSION="v1"
+    )
+    answer = ok(app, {"path": "avatars/"}, user=None)
+    assert answer["dir"] == "avatars/"
+    assert key_conditions(answer) == [["starts-with", "$key", "avatars/"]]
+    for name in ("host", "policy", "accessid", "signature", "callback", "expire"):
+        assert answer[name], name
+    assert_error(call(app, {"path": ""}, user=None), 400, "BadRequest")
+    assert_error(call(app, "", user=None), 400, "BadRequest")
+
+
+# --- Routing, methods, headers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/signature",
+        "/signature/",
+        "/2016-08-15/proxy/upload-svc/sign/signature",
+        "/2016-08-15/proxy/upload-svc/sign/signature/",
+    ],
+)
+def test_signature_route_with_and_without_the_fc2_prefix(sign_app: Core, path: str) -> None:
+    assert ok(sign_app, {"path": "a"}, path=path)["dir"] == "uploads/alice/a/"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/sign", "/signatures", "/2016-08-15/proxy/svc/fn/", "/uploads/x"]
+)
+def test_unknown_paths_are_404(sign_app: Core, path: str) -> None:
+    assert_error(call(sign_app, {"path": "a"}, path=path), 404, "NotFound")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "HEAD", "PATCH"])
+def test_other_methods_are_405(sign_app: Core, method: str) -> None:
+    response = call(sign_app, {"path": "a"}, method=method)
+    assert_error(response, 405, "MethodNotAllowed")
+    assert response.header("Allow") == "GET, OPTIONS"
+
+
+def test_answers_are_never_cached(sign_app: Core) -> None:
+    response = call(sign_app, {"path": "a"})
+    assert response.header("Cache-Control") == "no-store"
+    assert response.header("Content-Type") == "application/json"
+    assert response.log_fields["user"] == "alice"
+    assert response.log_fields["dir"] == "uploads/alice/a/"
+    exact = call(sign_app, EXACT)
+    assert exact.log_fields["key"] == body(exact)["key"]
+
+
+# --- S8: CORS ----------------------------------------------------------------------------------
+
+
+def preflight(app: Core, origin: str | None, **headers: str) -> Any:
+    all_headers = {"Access-Control-Request-Method": "GET", **headers}
+    if origin is not None:
+        all_headers["Origin"] = origin
+    return app(request("OPTIONS", "/signature", headers=all_headers))
+
+
+def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
+    response = preflight(
+        sign_app, ORIGIN, **{"Access-Control-Request-Headers": "authorization, content-type"}
+    )
+    assert response.status == 204
+    assert response.body == b""
+    assert response.header("Access-Control-Allow-Origin") == ORIGIN
+    assert response.header("Access-Control-Allow-Methods") == "GET, OPTIONS"
+    assert response.header("Access-Control-Allow-Headers") == "Authorization, Content-Type"
+    assert int(response.header("Access-Control-Max-Age")) > 0
+    assert response.header("Vary") == "Origin"
+    assert response.header("Access-Control-Allow-Credentials") is None
+
+
+@pytest.mark.parametrize(
+    ("origin", "headers"),
+    [
+        ("https://evil.example.com", {}),
+        ("https://app.example.com.evil.com", {}),
+        ("http://app.example.com", {}),
+        ("null", {}),
+        (ORIGIN, {"Access-Control-Request-Method": "POST"}),
+        (ORIGIN, {"Access-Control-Request-Headers": "x-secret"}),
+    ],
+)
+def test_s8_refused_preflights_are_403(
+    sign_app: Core, origin: str, headers: dict[str, str]
+) -> None:
+    response = preflight(sign_app, origin, **headers)
+    assert_error(response, 403, "Forbidden")
+    if origin != ORIGIN:
+        assert response.header("Access-Control-Allow-Origin") is None
+
+
+def test_options_without_origin_is_not_cors(sign_app: Core) -> None:
+    response = preflight(sign_app, None)
+    assert response.status == 204
+    assert response.header("Allow") == "GET, OPTIONS"
+    assert response.header("Access-Control-Allow-Origin") is None
+
+
+def test_preflight_answers_on_any_path(sign_app: Core) -> None:
+    response = sign_app(
+        request(
+            "OPTIONS",
+            "/2016-08-15/proxy/svc/fn/uploads",
+            headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+        )
+    )
+    assert response.status == 204
+
+
+def test_s8_foreign_origin_gets_no_cors_grant(sign_app: Core) -> None:
+    response = call(sign_app, {"path": "a"}, headers={"Origin": "https://evil.example.com"})
+    assert response.status == 200  # a Bearer token, not a cookie: the browser just can't read it
+    assert response.header("Access-Control-Allow-Origin") is None
+    assert response.header("Vary") == "Origin"
+
+
+def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:
+    good = call(sign_app, {"path": "a"}, headers={"Origin": ORIGIN})
+    bad = call(sign_app, {"path": "/a"}, headers={"Origin": ORIGIN})
+    unauthorized = call(sign_app, {"path": "a"}, user=None, headers={"Origin": ORIGIN})
+    for response in (good, bad, unauthorized):
+        assert response.header("Access-Control-Allow-Origin") == ORIGIN
+        assert response.header("Access-Control-Allow-Credentials") is None
+
+
+def test_no_cors_origins_configured_refuses_every_preflight(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    app = make_sign_app(CORS_ALLOWED_ORIGINS=None)
+    assert_error(preflight(app, ORIGIN), 403, "Forbidden")
+
+
+# --- GET /uploads ------------------------------------------------------------------------------
+
+
+def record(owner: str, n: int) -> Record:
+    return Record(
+        owner=owner,
+        bucket="example-bucket",
+        key=f"uploads/{owner}/{n:04d}.png",
+        size=n + 1,
+        etag=f"etag{n}",
+        mime_type="image/png",
+        created_at=1_700_000_000_000 + n,
+    )
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore([record("alice", n) for n in range(5)] + [record("bob", 9)], [])
+
+
+@pytest.fixture
+def list_app(make_sign_app: Callable[..., Core], store: FakeStore) -> Core:
+    return make_sign_app(store_factory=lambda credentials: store)
+
+
+def test_uploads_lists_the_callers_records_newest_first(list_app: Core, store: FakeStore) -> None:
+    data = ok(list_app, "limit=2", path="/uploads")
+    assert [item["key"] for item in data["items"]] == [
+        "uploads/alice/0004.png",
+        "uploads/alice/0003.png",
+    ]
+    assert data["items"][0] == record("alice", 4).to_json()
+    assert data["next"] == "2"
+    assert store.calls == [("alice", 2, None)]
+    last = ok(list_app, {"limit": "2", "cursor": "4"}, path="/uploads")
+    assert [item["key"] for item in last["items"]] == ["uploads/alice/0000.png"]
+    assert last["next"] is None
+
+
+def test_uploads_default_limit(list_app: Core, store: FakeStore) -> None:
+    ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
+    assert store.calls == [("alice", 50, None)]
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=201", "limit=abc", "limit=-1", "limit=", "limit=1.5", "user=bob"]
+)
+def test_uploads_bad_query_is_400(list_app: Core, store: FakeStore, query: str) -> None:
+    assert_error(call(list_app, query, path="/uploads"), 400, "BadRequest")
+    assert store.calls == []
+
+
+def test_uploads_limit_bounds(list_app: Core, store: FakeStore) -> None:
+    ok(list_app, "limit=1", path="/uploads")
+    ok(list_app, "limit=200", path="/uploads")
+    assert [limit for _, limit, _ in store.calls] == [1, 200]
+
+
+def test_uploads_needs_a_token(list_app: Core, store: FakeStore) -> None:
+    assert_error(call(list_app, "", path="/uploads", user=None), 401, "Unauthorized")
+    assert store.calls == []
+
+
+def test_uploads_bad_cursor_from_the_store_is_400(make_sign_app: Callable[..., Core]) -> None:
+    class Refusing(FakeStore):
+        def list_by_owner(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> Any:
+            raise BadRequest("cursor is not one we issued")
+
+    app = make_sign_app(store_factory=lambda credentials: Refusing([], []))
+    assert_error(call(app, "cursor=zzz", path="/uploads"), 400, "BadRequest")
+
+
+def test_uploads_with_auth_mode_none_lists_anonymous(make_sign_app: Callable[..., Core]) -> None:
+    store = FakeStore([record("anonymous", 1), record("alice", 2)], [])
+    app = make_sign_app(
+        AUTH_MODE="none", AUTH_JWT_SECRET=None, store_factory=lambda credentials: store
+    )
+    data = ok(app, "", path="/uploads", user=None)
+    assert [item["owner"] for item in data["items"]] == ["anonymous"]
+
+
+def test_uploads_store_gets_credentials_only_for_tablestore(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    seen: list[Any] = []
+
+    def factory(credentials: Any) -> FakeStore:
+        seen.append(credentials)
+        return FakeStore([], [])
+
+    ok(make_sign_app(store_factory=factory), "", path="/uploads")
+    tablestore = make_sign_app(
+        store_factory=factory,
+        RECORDS_BACKEND="tablestore",
+        TABLESTORE_ENDPOINT="https://inst.cn-hangzhou.ots.aliyuncs.com",
+        TABLESTORE_INSTANCE="inst",
+    )
+    ok(tablestore, "", path="/uploads")
+    assert seen[0] is None
+    assert seen[1].access_key_id == "test-access-key-id"
+
+
+def test_uploads_from_the_real_sqlite_store(
+    make_sign_app: Callable[..., Core], tmp_path: Path
+) -> None:
+    """No store_factory: the app opens settings.records itself (SQLite in a temp dir)."""
+    db = str(tmp_path / "records.sqlite3")
+    seeded = SqliteStore(db)
+    for item in [record("alice", n) for n in range(3)] + [record("bob", 7)]:
+        seeded.put(item, replace=False)
+    seeded.close()
+    clear_cache()
+    try:
+        app = make_sign_app(RECORDS_BACKEND="sqlite", SQLITE_PATH=db)
+        first = ok(app, "limit=2", path="/uploads")
+        assert [item["key"] for item in first["items"]] == [
+            "uploads/alice/0002.png",
+            "uploads/alice/0001.png",
+        ]
+        assert first["items"][0]["createdAt"] == record("alice", 2).created_at
+        assert first["next"]
+        rest = ok(app, {"limit": "2", "cursor": first["next"]}, path="/uploads")
+        assert [item["key"] for item in rest["items"]] == ["uploads/alice/0000.png"]
+        assert rest["next"] is None
+        bob = ok(app, "", path="/uploads", user="bob")
+        assert [item["owner"] for item in bob["items"]] == ["bob"]
+        assert_error(call(app, "cursor=not-a-cursor", path="/uploads"), 400, "BadRequest")
+    finally:
+        clear_cache()
+
+
+# --- The adapters: functions/sign/index.py ------------------------------------------------------
+
+
+@pytest.fixture
+def sign_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Import the real entry point with settings in the process environment (import test only)."""
+    for name in [
+        *list(SIGN_ENV),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "AUTH_MODE",
+        "UPLOAD_KEY_PREFIX",
+        "OSS_SIGNATURE_VERSION",
+        "OSS_ENDPOINT",
+    ]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SIGN_ENV.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("functions.sign.index", None)
+    module = importlib.import_module("functions.sign.index")
+    yield module
+    sys.modules.pop("functions.sign.index", None)
+
+
+def test_wsgi_handler_issues_a_grant(sign_index: Any) -> None:
+    live = token("alice", now=time.time())
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/2016-08-15/proxy/svc/sign/signature",
+        "QUERY_STRING": "path=avatars%2F&filename=a.png&size=10",
+        "CONTENT_LENGTH": "0",
+        "HTTP_AUTHORIZATION": f"Bearer {live}",
+        "HTTP_ORIGIN": ORIGIN,
+        "wsgi.input": io.BytesIO(b""),
+    }
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        captured.update(status=status, headers=dict(headers))
+
+    data = json.loads(b"".join(sign_index.handler(environ, start_response)))
+    assert captured["status"] == "200 OK"
+    assert captured["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    assert captured["headers"]["Cache-Control"] == "no-store"
+    assert data["key"].startswith("uploads/alice/avatars/")
+    assert data["version"] == "v4"
+
+
+def test_fc3_event_handler_issues_a_grant_and_refuses_bad_input(sign_index: Any) -> None:
+    live = token("alice", now=time.time())
+    event = {
+        "version": "v1",
+        "rawPath": "/signature",
+        "headers": {"Authorization": f"Bearer {live}"},
+        "queryParameters": {"path": "a"},
+        "body": "",
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "r-1", "http": {"method": "GET", "path": "/signature"}},
+    }
+    answer = sign_index.event_handler(json.dumps(event).encode(), None)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["dir"] == "uploads/alice/a/"
+    event["queryParameters"] = {"path": "../b"}
+    refused = sign_index.event_handler(json.dumps(event).encode(), None)
+    assert refused["statusCode"] == 400
+    assert json.loads(refused["body"])["code"] == "BadRequest"
+
+
+def test_sign_path_opens_no_socket_and_imports_no_cloud_sdk(
+    sign_app: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the sign path must not open a socket")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    assert ok(sign_app, EXACT)["key"]
+    script = (
+        "import os, sys\n"
+        "os.environ.update(" + repr(SIGN_ENV) + ")\n"
+        "import functions.sign.index\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tablestore', 'requests', 'oss2')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run(  # noqa: S603 - a fixed script with this interpreter
+        [sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60
+    )
