@@ -1,0 +1,305 @@
+"""Sign-in tokens: HS256 with AUTH_JWT_SECRET, RS256/ES256 from AUTH_JWKS_URL, AUTH_MODE=none.
+
+The JWKS is served by a real HTTP server on 127.0.0.1 (PyJWKClient fetches it) or given as a
+fake client object. Time checks run against a frozen clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from shared import grant
+from shared.auth import ANONYMOUS, LEEWAY_SECONDS, Authenticator, bearer_token
+from shared.errors import Unauthorized, Unavailable
+from shared.http import serve
+from shared.settings import AuthSettings, Env
+from shared.sign_app import create_app
+from tests.helpers import JWT_SECRET, NOW, request, sign_settings, token
+
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def auth_settings(**values: str) -> AuthSettings:
+    return AuthSettings.load(Env({"AUTH_JWT_SECRET": JWT_SECRET, **values}))
+
+
+def authenticator(**values: str) -> Authenticator:
+    return Authenticator(auth_settings(**values), now=lambda: NOW)
+
+
+def header(value: str) -> str:
+    return f"Bearer {value}"
+
+
+# --- HS256 -------------------------------------------------------------------------------------
+
+
+def test_valid_hs256_token_names_the_user() -> None:
+    assert authenticator().user(header(token("alice"))) == "alice"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "required"),
+        ("", "required"),
+        ("Token abc", "Bearer"),
+        ("Bearer", "Bearer"),
+        ("Bearer a b", "malformed"),
+        ("Bearer tökén", "malformed"),
+        ("Bearer " + "a" * 8193, "malformed"),
+    ],
+)
+def test_bearer_header_shape(value: str | None, reason: str) -> None:
+    with pytest.raises(Unauthorized, match=reason):
+        bearer_token(value)
+
+
+def test_bearer_scheme_is_case_insensitive() -> None:
+    assert bearer_token("bearer  abc.def.ghi ") == "abc.def.ghi"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        token("alice", secret="another-secret-that-is-long-enough-00000001"),
+        token("alice", algorithm="HS384"),
+        token("alice", algorithm="HS512"),
+        token("alice", algorithm="none", secret=""),
+        token("alice", drop=("exp",)),
+        token("alice", drop=("sub",)),
+        token(""),
+        token(12),
+        token("x" * 257),
+        token("alice", exp="tomorrow"),
+        token("alice", nbf="now"),
+        jwt.encode({"sub": "alice", "exp": int(NOW) + 60}, RSA_KEY, algorithm="RS256"),
+        "a.b.c",
+        "e30.e30.",
+    ],
+    ids=[
+        "wrong-secret",
+        "hs384",
+        "hs512",
+        "alg-none",
+        "no-exp",
+        "no-sub",
+        "empty-sub",
+        "int-sub",
+        "long-sub",
+        "exp-string",
+        "nbf-string",
+        "rs256-without-jwks",
+        "garbage",
+        "empty-json",
+    ],
+)
+def test_bad_tokens_are_unauthorized(bad: str) -> None:
+    with pytest.raises(Unauthorized):
+        authenticator().user(header(bad))
+
+
+def test_expiry_with_leeway_on_a_frozen_clock() -> None:
+    auth = authenticator()
+    issued = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS)  # exp = NOW - leeway
+    assert auth.user(header(issued)) == "alice"
+    late = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS - 1)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.user(header(late))
+
+
+def test_not_before_and_issued_at_in_the_future() -> None:
+    auth = authenticator()
+    assert auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS))) == "alice"
+    with pytest.raises(Unauthorized, match="not valid yet"):
+        auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS + 1)))
+    with pytest.raises(Unauthorized, match="future"):
+        auth.user(header(token("alice", now=NOW + LEEWAY_SECONDS + 1)))
+
+
+def test_audience_and_issuer_when_configured() -> None:
+    auth = authenticator(AUTH_JWT_AUDIENCE="uploads", AUTH_JWT_ISSUER="https://id.example.com")
+    good = token("alice", aud="uploads", iss="https://id.example.com")
+    assert auth.user(header(good)) == "alice"
+    for bad in (
+        token("alice", aud="other", iss="https://id.example.com"),
+        token("alice", iss="https://id.example.com"),
+        token("alice", aud="uploads", iss="https://evil.example.com"),
+        token("alice", aud="uploads"),
+    ):
+        with pytest.raises(Unauthorized):
+            auth.user(header(bad))
+
+
+def test_token_with_an_audience_is_refused_when_none_is_configured() -> None:
+    with pytest.raises(Unauthorized):
+        authenticator().user(header(token("alice", aud="someone-else")))
+
+
+@pytest.mark.parametrize("configured_audience", [None, grant.AUDIENCE])
+def test_a_grant_token_is_never_a_sign_in_token(configured_audience: str | None) -> None:
+    """Even when an operator reuses one secret for both, a grant token cannot sign in."""
+    values = {"AUTH_JWT_AUDIENCE": configured_audience} if configured_audience else {}
+    auth = authenticator(**values)
+    issued = grant.Grant("g1", "alice", "b", None, "uploads/alice/", 10, int(NOW) + 60)
+    grant_token = jwt.encode(issued.claims(), JWT_SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        auth.user(header(grant_token))
+
+
+def test_auth_mode_none_is_anonymous_whatever_is_sent() -> None:
+    auth = Authenticator(AuthSettings.load(Env({"AUTH_MODE": "none"})))
+    assert auth.user(None) == ANONYMOUS
+    assert auth.user("Bearer junk") == ANONYMOUS
+
+
+def test_the_token_never_reaches_logs_or_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app(sign_settings(), environ={}, now=lambda: NOW)
+    expired = token("alice", ttl=-3600)
+    forged = token("alice", secret="another-secret-that-is-long-enough-00000001")
+    for value in (expired, forged):
+        response = serve(
+            app,
+            request(query={"path": "a"}, headers={"Authorization": header(value)}),
+            function="sign",
+        )
+        assert response.status == 401
+        assert value.encode() not in response.body
+        assert value.split(".")[2].encode() not in response.body
+    logged = capsys.readouterr().err
+    assert '"outcome": "Unauthorized"' in logged
+    for value in (expired, forged):
+        assert value.split(".")[2] not in logged
+        assert value.split(".")[1] not in logged
+
+
+# --- JWKS: a real key set over loopback HTTP ---------------------------------------------------
+
+
+def jwk(key: Any, kid: str, alg: str) -> dict[str, Any]:
+    algorithm = jwt.get_algorithm_by_name(alg)
+    data: dict[str, Any] = json.loads(algorithm.to_jwk(key.public_key()))
+    data.update(kid=kid, alg=alg, use="sig")
+    return data
+
+
+class JwksServer:
+    """A JWKS endpoint on 127.0.0.1 that counts fetches and can be switched to failing."""
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        self.fetches = 0
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.fetches += 1
+                payload = json.dumps({"keys": keys}).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def jwks() -> Iterator[JwksServer]:
+    server = JwksServer([jwk(RSA_KEY, "rsa-1", "RS256"), jwk(EC_KEY, "ec-1", "ES256")])
+    yield server
+    server.close()
+
+
+def jwks_auth(url: str) -> Authenticator:
+    settings = AuthSettings.load(Env({"AUTH_JWKS_URL": url}))
+    return Authenticator(settings, now=lambda: NOW)
+
+
+def signed(key: Any, alg: str, kid: str, **claims: Any) -> str:
+    payload = {"sub": "alice", "exp": int(NOW) + 600, **claims}
+    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+
+
+def test_jwks_rs256_and_es256_tokens(jwks: JwksServer) -> None:
+    auth = jwks_auth(jwks.url)
+    assert auth.user(header(signed(RSA_KEY, "RS256", "rsa-1"))) == "alice"
+    assert auth.user(header(signed(EC_KEY, "ES256", "ec-1", sub="bob"))) == "bob"
+    assert jwks.fetches == 1  # the key set is cached
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: signed(OTHER_RSA_KEY, "RS256", "rsa-1"),  # right kid, wrong key
+        lambda: signed(RSA_KEY, "RS256", "unknown-kid"),
+        lambda: signed(RSA_KEY, "RS256", "ec-1"),  # kid of another key type
+        lambda: signed(RSA_KEY, "RS512", "rsa-1"),  # alg not allowed
+        lambda: jwt.encode({"sub": "alice", "exp": int(NOW) + 60}, JWT_SECRET, algorithm="HS256"),
+        lambda: signed(RSA_KEY, "RS256", "rsa-1", exp=int(NOW) - 3600),
+    ],
+    ids=["wrong-key", "unknown-kid", "kid-mismatch", "rs512", "hs256", "expired"],
+)
+def test_jwks_bad_tokens_are_unauthorized(jwks: JwksServer, make: Any) -> None:
+    with pytest.raises(Unauthorized):
+        jwks_auth(jwks.url).user(header(make()))
+
+
+def test_jwks_endpoint_down_is_unavailable(jwks: JwksServer) -> None:
+    jwks.status = 500
+    with pytest.raises(Unavailable):
+        jwks_auth(jwks.url).user(header(signed(RSA_KEY, "RS256", "rsa-1")))
+
+
+def test_jwks_through_the_sign_app(jwks: JwksServer) -> None:
+    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url)
+    app = create_app(settings, environ={}, now=lambda: NOW)
+    good = request(
+        query={"path": "a"}, headers={"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
+    )
+    assert app(good).status == 200
+    bad = request(
+        query={"path": "a"}, headers={"Authorization": header(signed(RSA_KEY, "RS256", "nope"))}
+    )
+    assert app(bad).status == 401
+
+
+class FakeKeys:
+    """An injected key source: no network at all."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        self.asked += 1
+        return jwt.PyJWK(jwk(RSA_KEY, "rsa-1", "RS256"))
+
+
+def test_injected_key_source_is_used() -> None:
+    keys = FakeKeys()
+    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL="https://id.example.com/jwks")
+    app = create_app(settings, environ={}, now=lambda: NOW, jwks_client=keys)
+    auth_header = {"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
+    assert app(request(query={"path": "a"}, headers=auth_header)).status == 200
+    assert keys.asked == 1
