@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -75,6 +76,10 @@ LIST_AFTER = (
 )
 
 
+class _Connection(sqlite3.Connection):
+    """A connection the store can track weakly: it closes when its thread is gone."""
+
+
 class SqliteStore:
     """`RecordStore` over one SQLite file; one connection per thread (and per process)."""
 
@@ -88,7 +93,7 @@ class SqliteStore:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._schema_ready = False
 
     # --- RecordStore ----------------------------------------------------------------------------
@@ -162,10 +167,10 @@ class SqliteStore:
     def close(self) -> None:
         """Close every connection this store opened (tests, shutdown)."""
         with self._lock:
-            connections, self._connections = self._connections, []
+            connections, self._connections = list(self._connections), weakref.WeakSet()
+            self._local = threading.local()
         for connection in connections:
             connection.close()
-        self._local = threading.local()
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -181,14 +186,20 @@ class SqliteStore:
             raise Unavailable("the record store is unavailable; try again") from exc
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        connection: _Connection | None = getattr(self._local, "connection", None)
         if connection is not None and getattr(self._local, "pid", None) == os.getpid():
             return connection
         # New thread, or a forked child (a connection must never cross a fork): open our own.
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
+        # Only this thread uses the connection; close() may run on another (hence no same-thread
+        # check). A finished thread's connection is collected with its thread-local and closes.
         connection = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+            self.path,
+            timeout=self.timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_Connection,
         )
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
@@ -203,7 +214,7 @@ class SqliteStore:
         self._local.connection = connection
         self._local.pid = os.getpid()
         with self._lock:
-            self._connections.append(connection)
+            self._connections.add(connection)
         return connection
 
     @staticmethod

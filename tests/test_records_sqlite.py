@@ -1,0 +1,233 @@
+"""SQLite backend specifics: WAL, schema on first use, index range scans, concurrent writers, faults."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.errors import ConfigError, Conflict, Unavailable
+from shared.records import clear_cache, open_store
+from shared.records.base import PutResult, Record
+from shared.records.bootstrap import main as bootstrap
+from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
+from shared.settings import Env, RecordsSettings
+
+OBJECTS = 12
+
+
+def item(i: int, etag: str = "A", **overrides: object) -> Record:
+    values: dict[str, object] = {
+        "owner": "alice",
+        "bucket": "dev-bucket",
+        "key": f"uploads/alice/{i:03d}.bin",
+        "size": 10,
+        "etag": f"{etag}{i}",
+        "mime_type": "application/octet-stream",
+        "created_at": 1_700_000_000_000 + i,
+    }
+    values.update(overrides)
+    return Record(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    created = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield created
+    created.close()
+
+
+def rows(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT bucket, key, etag FROM records ORDER BY key").fetchall()
+
+
+def test_first_use_creates_the_directory_schema_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "records.sqlite3"
+    store = SqliteStore(str(path))
+    try:
+        store.put(item(1), replace=False)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        indexes = {row[1] for row in db.execute("PRAGMA index_list('records')")}
+    assert "records_by_owner" in indexes
+    assert rows(path) == [("dev-bucket", "uploads/alice/001.bin", "A1")]
+
+
+def test_connections_wait_briefly_for_a_busy_database(store: SqliteStore) -> None:
+    store.put(item(1), replace=False)
+    connection = store._connection()
+    assert connection.execute("PRAGMA busy_timeout").fetchone() == (2000,)
+
+
+@pytest.mark.parametrize(
+    ("query", "args"), [(LIST_FIRST, ("alice", 51)), (LIST_AFTER, ("alice", 5, "k", "b", 51))]
+)
+def test_listing_is_an_index_range_scan(
+    store: SqliteStore, query: str, args: tuple[object, ...]
+) -> None:
+    store.ensure_schema()
+    plan = " | ".join(
+        row[3] for row in store._connection().execute("EXPLAIN QUERY PLAN " + query, args)
+    )
+    assert "USING INDEX records_by_owner (owner=?" in plan
+    assert "TEMP B-TREE" not in plan  # the index already yields the order: no sort step
+
+
+def test_a_locked_database_is_unavailable_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    SqliteStore(str(path)).ensure_schema()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store = SqliteStore(str(path), timeout=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as caught:
+            store.put(item(1), replace=False)
+        assert caught.value.status == 503
+        assert time.monotonic() - started < 1.5
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.close()
+    assert rows(path) == []  # nothing half-written
+
+
+def test_an_unusable_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    store = SqliteStore(str(tmp_path / "file" / "records.sqlite3"))
+    with pytest.raises(Unavailable):
+        store.get("dev-bucket", "k")
+
+
+@pytest.mark.parametrize("path", ["", ":memory:", "file:records?mode=memory"])
+def test_an_in_memory_database_is_refused(path: str) -> None:
+    with pytest.raises(ConfigError, match="SQLITE_PATH"):
+        SqliteStore(path)
+
+
+def test_concurrent_threads_leave_one_row_per_object(tmp_path: Path) -> None:
+    """Threads race to write the same objects (some with another etag): one row each, no faults."""
+    path = tmp_path / "records.sqlite3"
+    store = SqliteStore(str(path))
+    results: Counter[str] = Counter()
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        for i in range(OBJECTS):
+            etag = "B" if n % 4 == 3 else "A"  # a quarter of the writers bring another object
+            try:
+                results[store.put(item(i, etag), replace=n % 2 == 1).result.value] += 1
+            except Conflict:
+                results["conflict"] += 1
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    store.close()
+    assert failures == []
+    assert sum(results.values()) == 8 * OBJECTS
+    assert results["created"] == OBJECTS
+    stored = rows(path)
+    assert [key for _, key, _ in stored] == [item(i).key for i in range(OBJECTS)]
+    assert all(etag in (f"A{i}", f"B{i}") for i, (_, _, etag) in enumerate(stored))
+
+
+def _process_writer(path: str, etag: str, replace: bool) -> dict[str, int]:
+    """Runs in a child process: write every object once, count outcomes (Conflict is allowed)."""
+    store = SqliteStore(path)
+    outcomes: Counter[str] = Counter()
+    for i in range(OBJECTS):
+        try:
+            outcomes[store.put(item(i, etag), replace=replace).result.value] += 1
+        except Conflict:
+            outcomes["conflict"] += 1
+    store.close()
+    return dict(outcomes)
+
+
+def test_concurrent_processes_leave_one_row_per_object(tmp_path: Path) -> None:
+    path = str(tmp_path / "records.sqlite3")
+    jobs = [(path, "A", False), (path, "A", False), (path, "A", True), (path, "B", False)]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        results = pool.starmap(_process_writer, jobs, chunksize=1)
+    total: Counter[str] = Counter()
+    for result in results:
+        total.update(result)
+    assert sum(total.values()) == len(jobs) * OBJECTS
+    assert total["created"] == OBJECTS
+    assert set(total) <= {"created", "duplicate", "replaced", "conflict"}
+    stored = rows(Path(path))
+    assert [key for _, key, _ in stored] == [item(i).key for i in range(OBJECTS)]
+    assert all(etag in (f"A{i}", f"B{i}") for i, (_, _, etag) in enumerate(stored))
+
+
+def test_a_lost_race_to_replace_is_judged_again(store: SqliteStore) -> None:
+    """If another writer changes the row between our read and our guarded update, we never
+    overwrite it: the same object → duplicate, another → Conflict."""
+    store.put(item(1, created_at=1), replace=False)
+    racer = item(1, "C", created_at=3)
+    original_read = store._read
+    calls = {"n": 0}
+
+    def read_then_race(db: sqlite3.Connection, bucket: str, key: str) -> Record | None:
+        found = original_read(db, bucket, key)
+        calls["n"] += 1
+        if calls["n"] == 1:  # after our first read, someone else replaces the row
+            db.execute(
+                "UPDATE records SET etag = ?, created_at = ? WHERE key = ?",
+                (racer.etag, racer.created_at, key),
+            )
+        return found
+
+    store._read = read_then_race  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        store.put(item(1, "B", created_at=2), replace=True)
+    assert store.get("dev-bucket", racer.key) is not None
+    assert store.get("dev-bucket", racer.key).etag == "C1"  # type: ignore[union-attr]
+
+    calls["n"] = 0
+    store._read = read_then_race  # type: ignore[method-assign]
+    racer = item(1, "D", created_at=5)
+    outcome = store.put(item(1, "D", created_at=4), replace=True)
+    assert outcome.result is PutResult.DUPLICATE
+    assert outcome.record.created_at == 5  # what the other writer stored, unchanged
+
+
+def test_open_store_reuses_one_store_per_settings(tmp_path: Path) -> None:
+    clear_cache()
+    first = RecordsSettings.load(Env({"SQLITE_PATH": str(tmp_path / "a.sqlite3")}))
+    second = RecordsSettings.load(Env({"SQLITE_PATH": str(tmp_path / "b.sqlite3")}))
+    try:
+        store = open_store(first)
+        assert open_store(first) is store
+        store.put(item(1), replace=False)
+        other = open_store(second)
+        assert other is not store
+        assert other.get("dev-bucket", item(1).key) is None
+    finally:
+        clear_cache()
+
+
+def test_bootstrap_creates_the_sqlite_schema(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "records.sqlite3"
+    out = io.StringIO()
+    assert bootstrap({"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}, out=out) == 0
+    assert "ready" in out.getvalue()
+    assert rows(path) == []
+    assert bootstrap({"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}, out=out) == 0
