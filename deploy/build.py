@@ -11,11 +11,9 @@ ships and we choose to use from it (`RUNTIME_PROVIDED`, see docs/deploy.md) is n
 from __future__ import annotations
 
 import argparse
-import compileall
 import importlib.metadata
 import modulefinder
 import os
-import py_compile
 import re
 import shutil
 import subprocess
@@ -32,6 +30,10 @@ TARGET_PYTHON = (3, 10)
 # Modules imported by our code that FC's python3.10 runtime provides and we deliberately use from
 # there (platform.md §0.3): tablestore 5.4.1 (vendoring 6.x adds ~35 MB of numpy/protobuf/aiohttp).
 RUNTIME_PROVIDED = frozenset({"tablestore"})
+# Imported by our code but installed by whoever provides its client library: urllib3 (used by
+# the Tablestore adapter) is vendored with requests when a function needs requests, and otherwise
+# is the runtime's own, the one its tablestore and requests run on.
+RUNTIME_OR_TRANSITIVE = frozenset({"urllib3"})
 # Backends a library imports only on demand, so no scan of our code sees them: PyJWT verifies
 # RS256/ES256 (AUTH_JWKS_URL) only when `cryptography` can be imported.
 IMPLIED_IMPORTS: Mapping[str, tuple[str, ...]] = {"jwt": ("cryptography",)}
@@ -72,16 +74,17 @@ def third_party_imports(entry: Path, root: Path = ROOT) -> set[str]:
     """Top-level names of non-project, non-stdlib modules reachable from `entry`, lazy ones too."""
     finder = modulefinder.ModuleFinder(path=[str(root)])
     finder.run_script(str(entry))
-    missing_own = sorted(
-        name for name in finder.badmodules if name.split(".")[0] in ("shared", "functions")
-    )
+    missing, _maybe_globals = finder.any_missing_maybe()  # `from pkg import name` of a global
+    missing_own = sorted(name for name in missing if name.split(".")[0] in ("shared", "functions"))
     if missing_own:
         raise BuildError(f"{entry} reaches project modules that do not exist: {missing_own}")
     names = {name.split(".")[0] for name in finder.badmodules}
     return {
         name
         for name in names
-        if name not in sys.stdlib_module_names and name not in sys.builtin_module_names
+        if name not in sys.stdlib_module_names
+        and name not in sys.builtin_module_names
+        and name not in ("shared", "functions")
     }
 
 
@@ -130,7 +133,7 @@ def select_requirements(imports: Iterable[str], pins: Mapping[str, str]) -> list
         wanted.update(IMPLIED_IMPORTS.get(module, ()))
     chosen: set[str] = set()
     for module in sorted(wanted):
-        if module in RUNTIME_PROVIDED:
+        if module in RUNTIME_PROVIDED or module in RUNTIME_OR_TRANSITIVE:
             continue
         owners = [name for name, tops in providers.items() if module in tops]
         if not owners:
@@ -211,21 +214,35 @@ def compile_bytecode(target: Path) -> bool:
     every cold start recompiles every imported module; unchecked hashes survive zip timestamps."""
     if sys.version_info[:2] != TARGET_PYTHON:
         return False
-    ok = compileall.compile_dir(
+    # A fresh interpreter with a fixed hash seed: frozenset constants are marshalled in hash order.
+    command = [
+        sys.executable,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "1",
+        "-d",
+        CODE_DIR,
+        "--invalidation-mode",
+        "unchecked-hash",
         str(target),
-        ddir=CODE_DIR,
-        quiet=2,
-        workers=1,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
-    if not ok:
-        raise BuildError(f"bytecode compilation failed in {target}")
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise BuildError(
+            f"bytecode compilation failed in {target}:\n{result.stdout}{result.stderr}"
+        )
     return True
 
 
 def write_zip(source: Path, archive: Path) -> None:
     """Deterministic zip: sorted names, fixed timestamps and modes, fixed compression level."""
-    files = sorted(p for p in source.rglob("*") if p.is_file())
+    files = sorted(
+        (p for p in source.rglob("*") if p.is_file()),
+        key=lambda p: p.relative_to(source).as_posix(),
+    )
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=ZIP_EPOCH)
@@ -261,7 +278,13 @@ def build(function: str, dist: Path, root: Path = ROOT) -> Package:
         directory=target,
         archive=archive,
         vendored=tuple(requirements),
-        runtime_imports=tuple(sorted(imports & RUNTIME_PROVIDED)),
+        runtime_imports=tuple(
+            sorted(
+                name
+                for name in imports & (RUNTIME_PROVIDED | RUNTIME_OR_TRANSITIVE)
+                if not (target / name).exists()
+            )
+        ),
     )
 
 

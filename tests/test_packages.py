@@ -1,0 +1,286 @@
+"""The built packages (`make build`): what they hold, that they are reproducible, and that each one
+serves a request from an empty directory in an isolated python3.10 with nothing else installed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import jwt
+import pytest
+
+from deploy import build
+
+JWT_SECRET = "package-test-jwt-secret-0123456789abcdef"
+GRANT_SECRET = "package-test-grant-secret-0123456789abcdef"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+# Runs inside the isolated interpreter: FC puts the code directory on sys.path and calls the
+# handler; we do the same, then report what was imported from where.
+DRIVER = r"""
+import io, json, os, sys, sysconfig
+package = sys.argv[1]
+sys.path.insert(0, package)
+import index
+
+request = json.loads(sys.argv[2])
+environ = {
+    "REQUEST_METHOD": request["method"], "PATH_INFO": request["path"],
+    "QUERY_STRING": request.get("query", ""), "SERVER_PROTOCOL": "HTTP/1.1",
+    "CONTENT_LENGTH": str(len(request.get("body", "").encode())),
+    "CONTENT_TYPE": request.get("content_type", ""),
+    "wsgi.input": io.BytesIO(request.get("body", "").encode()), "REMOTE_ADDR": "127.0.0.1",
+}
+for name, value in request.get("headers", {}).items():
+    environ["HTTP_" + name.upper().replace("-", "_")] = value
+seen = {}
+def start_response(status, headers):
+    seen["status"], seen["headers"] = status, headers
+body = b"".join(index.handler(environ, start_response))
+
+event = {
+    "version": "v1", "rawPath": request["path"], "body": request.get("body", ""),
+    "isBase64Encoded": False, "headers": request.get("headers", {}),
+    "queryParameters": dict(p.split("=", 1) for p in request.get("query", "").split("&") if p),
+    "requestContext": {"requestId": "req-1", "http": {"method": request["method"],
+                       "path": request["path"], "sourceIp": "127.0.0.1"}},
+}
+answer = index.event_handler(json.dumps(event).encode(), None)
+
+stdlib = sysconfig.get_paths()["stdlib"]
+outside = sorted(
+    name for name, module in list(sys.modules.items())
+    if name != "__main__" and getattr(module, "__file__", None)
+    and not os.path.realpath(module.__file__).startswith((os.path.realpath(package), stdlib))
+)
+print(json.dumps({"status": seen["status"], "body": body.decode(), "event": answer,
+                  "outside": outside, "tablestore": "tablestore" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, build.Package]:
+    """Build both packages once per session (downloads wheels for manylinux2014_x86_64)."""
+    dist = tmp_path_factory.mktemp("dist")
+    try:
+        return {name: build.build(name, dist) for name in build.FUNCTIONS}
+    except build.BuildError as exc:
+        pytest.fail(f"make build failed: {exc}")
+
+
+def files_in(directory: Path) -> set[str]:
+    return {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
+    packages: dict[str, build.Package],
+) -> None:
+    for name, package in packages.items():
+        files = files_in(package.directory)
+        assert (package.directory / "index.py").read_bytes() == (
+            build.ROOT / "functions" / name / "index.py"
+        ).read_bytes()
+        assert "shared/__init__.py" in files
+        assert "shared/http.py" in files
+        assert "jwt/__init__.py" in files, "grant tokens need PyJWT"
+        assert "cryptography/__init__.py" in files
+        assert not any(f.startswith(("tablestore/", "numpy/", "google/protobuf/")) for f in files)
+    assert "requests/__init__.py" in files_in(packages["callback"].directory)
+    assert "requests/__init__.py" not in files_in(packages["sign"].directory)
+
+
+def test_the_sign_package_leaves_tablestore_to_the_runtime(
+    packages: dict[str, build.Package],
+) -> None:
+    sign = packages["sign"]
+    assert "tablestore" in sign.runtime_imports
+    assert not any(name.lower().startswith("tablestore") for name in files_in(sign.directory)), (
+        "the FC python3.10 runtime ships tablestore; the sign package must not carry it"
+    )
+
+
+def test_vendored_versions_are_the_pinned_ones(packages: dict[str, build.Package]) -> None:
+    pins = set(build.requirement_pins(build.ROOT / "requirements.txt").values())
+    for package in packages.values():
+        assert set(package.vendored) <= pins
+        for pin in package.vendored:
+            name, version = pin.split("==")
+            info = [
+                p
+                for p in package.directory.glob("*.dist-info")
+                if p.name.lower().startswith(f"{build.normalise(name).replace('-', '_')}-")
+            ]
+            assert [p.name for p in info] == [f"{info[0].name.split('-')[0]}-{version}.dist-info"]
+
+
+def test_packages_carry_no_installer_noise(packages: dict[str, build.Package]) -> None:
+    for package in packages.values():
+        files = files_in(package.directory)
+        assert not [f for f in files if f.rsplit("/", 1)[-1] in build.NOISE_FILES]
+        assert not [f for f in files if f.endswith(".pyi") or f.startswith("bin/")]
+        assert not [f for f in files if "/tests/" in f and not f.startswith("shared/")]
+
+
+def test_every_module_is_precompiled_for_python310(packages: dict[str, build.Package]) -> None:
+    for package in packages.values():
+        for source in package.directory.rglob("*.py"):
+            cached = source.parent / "__pycache__" / f"{source.stem}.cpython-310.pyc"
+            assert cached.is_file(), f"{source} has no python3.10 bytecode"
+            flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+            assert flags == 0b01, f"{cached} is not an unchecked hash-based pyc"
+
+
+def test_zip_holds_exactly_the_directory(packages: dict[str, build.Package]) -> None:
+    for package in packages.values():
+        with zipfile.ZipFile(package.archive) as archive:
+            names = archive.namelist()
+            assert names == sorted(names)
+            assert set(names) == files_in(package.directory)
+            for info in archive.infolist():
+                assert info.date_time == build.ZIP_EPOCH
+                assert (info.external_attr >> 16) & 0o777 in (0o644, 0o755)
+            assert archive.read("index.py") == (package.directory / "index.py").read_bytes()
+
+
+def test_bytecode_and_zip_are_reproducible(
+    packages: dict[str, build.Package], tmp_path: Path
+) -> None:
+    original = packages["callback"]
+    copy = tmp_path / "callback"
+    shutil.copytree(original.directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    build.compile_bytecode(copy)
+    build.write_zip(copy, tmp_path / "callback.zip")
+    assert (tmp_path / "callback.zip").read_bytes() == original.archive.read_bytes()
+
+
+def test_a_function_importing_an_unpinned_module_does_not_build(tmp_path: Path) -> None:
+    (tmp_path / "functions" / "sign").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "__init__.py").write_text("")
+    (tmp_path / "shared" / "sign_app.py").write_text("def f():\n    import yaml\n")
+    (tmp_path / "functions" / "sign" / "index.py").write_text("from shared import sign_app\n")
+    (tmp_path / "requirements.txt").write_text("PyJWT==2.15.1\n")
+    with pytest.raises(build.BuildError, match="'yaml' is imported but neither pinned"):
+        build.build("sign", tmp_path / "dist", tmp_path)
+
+
+def test_a_handler_reaching_a_missing_project_module_does_not_build(tmp_path: Path) -> None:
+    (tmp_path / "functions" / "callback").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "__init__.py").write_text("")
+    (tmp_path / "functions" / "callback" / "index.py").write_text("import shared.nowhere\n")
+    (tmp_path / "requirements.txt").write_text("")
+    with pytest.raises(build.BuildError, match=r"shared\.nowhere"):
+        build.build("callback", tmp_path / "dist", tmp_path)
+
+
+# --- an isolated interpreter serves one request from each unzipped package --------------------
+
+
+def serve_from_zip(
+    package: build.Package, tmp_path: Path, request: dict[str, object], env: dict[str, str]
+) -> dict[str, object]:
+    if not BASE_PYTHON.is_file():
+        pytest.fail(f"the venv's base interpreter {BASE_PYTHON} is missing")
+    unpacked = tmp_path / "code"
+    unpacked.mkdir()
+    with zipfile.ZipFile(package.archive) as archive:
+        archive.extractall(unpacked)
+    before = files_in(unpacked)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    result = subprocess.run(  # noqa: S603 - our interpreter, our driver
+        [
+            str(BASE_PYTHON),
+            "-I",
+            "-S",
+            "-W",
+            "error",
+            str(driver),
+            str(unpacked),
+            json.dumps(request),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    if sys.version_info[:2] == build.TARGET_PYTHON:
+        written = files_in(unpacked) - before
+        assert not [f for f in written if f.endswith(".pyc")], "shipped bytecode was not used"
+    return outcome
+
+
+def test_the_sign_package_issues_a_grant_in_an_isolated_interpreter(
+    packages: dict[str, build.Package], tmp_path: Path
+) -> None:
+    token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, JWT_SECRET, "HS256")
+    env = {
+        "OSS_BUCKET": "package-bucket",
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ACCESS_KEY_ID": "package-key-id",
+        "OSS_ACCESS_KEY_SECRET": "package-key-secret",
+        "CALLBACK_URL": "https://callback.example.com/oss-callback",
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "GRANT_SECRET": GRANT_SECRET,
+        "RECORDS_BACKEND": "sqlite",
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
+    }
+    request = {
+        "method": "GET",
+        "path": "/signature",
+        "query": "path=avatars/",
+        "headers": {"Authorization": f"Bearer {token}"},
+    }
+    outcome = serve_from_zip(packages["sign"], tmp_path, request, env)
+    assert outcome["status"] == "200 OK", outcome["body"]
+    grant = json.loads(str(outcome["body"]))
+    assert grant["dir"] == "uploads/alice/avatars/"
+    assert grant["version"] == "v4"
+    assert grant["fields"]["callback"] == grant["callback"]
+    event = outcome["event"]
+    assert isinstance(event, dict)
+    assert event["statusCode"] == 200
+    assert json.loads(event["body"])["dir"] == "uploads/alice/avatars/"
+    assert outcome["outside"] == [], "imported from outside the package and the stdlib"
+    assert outcome["tablestore"] is False
+
+
+def test_the_callback_package_refuses_a_forged_callback_in_an_isolated_interpreter(
+    packages: dict[str, build.Package], tmp_path: Path
+) -> None:
+    env = {
+        "OSS_BUCKET": "package-bucket",
+        "GRANT_SECRET": GRANT_SECRET,
+        "RECORDS_BACKEND": "sqlite",
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
+    }
+    body = "bucket=package-bucket&object=uploads%2Falice%2Fx.png&etag=abc&size=3"
+    request = {
+        "method": "POST",
+        "path": "/oss-callback",
+        "body": body,
+        "content_type": "application/x-www-form-urlencoded",
+        "headers": {
+            "Authorization": "Zm9yZ2VkIHNpZ25hdHVyZQ==",
+            "x-oss-pub-key-url": "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    }
+    outcome = serve_from_zip(packages["callback"], tmp_path, request, env)
+    assert outcome["status"] == "401 Unauthorized", outcome["body"]
+    assert json.loads(str(outcome["body"]))["code"] == "SignatureInvalid"
+    event = outcome["event"]
+    assert isinstance(event, dict)
+    assert event["statusCode"] == 401
+    assert json.loads(event["body"])["code"] == "SignatureInvalid"
+    assert outcome["outside"] == []
