@@ -1,0 +1,147 @@
+"""The demo page's behaviour in Chromium with routed backends: drag and drop, keyboard, messages.
+
+The full flow over real sockets is in test_stack.py; here each backend answer is chosen so the
+page's handling of it can be checked in isolation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.browser.support import (
+    HARNESS_ORIGIN,
+    FakeSign,
+    multipart_fields,
+    oss_error_xml,
+    png_bytes,
+    record_for,
+)
+
+pytestmark = pytest.mark.browser
+
+
+class Backend:
+    """/dev/token, /signature, /oss and /uploads on the routed origin, with one queued OSS answer."""
+
+    def __init__(self, page: Any, oss_answer: tuple[int, str] | None = None) -> None:
+        self.sign = FakeSign()
+        self.records: list[dict[str, Any]] = []
+        self.oss_answer = oss_answer
+        page.route(f"{HARNESS_ORIGIN}/dev/token*", self.token)
+        page.route(f"{HARNESS_ORIGIN}/signature*", self.sign)
+        page.route(f"{HARNESS_ORIGIN}/uploads*", self.uploads)
+        page.route(f"{HARNESS_ORIGIN}/oss", self.post)
+        page.route(f"{HARNESS_ORIGIN}/oss/**", self.get_object)
+
+    def token(self, route: Any) -> None:
+        route.fulfill(status=200, content_type="application/json", body='{"token": "t0k3n"}')
+
+    def uploads(self, route: Any) -> None:
+        assert route.request.headers["authorization"] == "Bearer t0k3n"
+        body = {"items": self.records[::-1], "next": None}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def post(self, route: Any) -> None:
+        request = route.request
+        parts = multipart_fields(request.headers["content-type"], request.post_data_buffer or b"")
+        if self.oss_answer is not None:
+            status, xml = self.oss_answer
+            route.fulfill(status=status, content_type="application/xml", body=xml)
+            return
+        record = record_for(parts)
+        self.records.append(record)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(record))
+
+    def get_object(self, route: Any) -> None:
+        route.fulfill(status=200, content_type="image/png", body=png_bytes(5, 4))
+
+
+def open_page(page: Any) -> None:
+    page.goto(f"{HARNESS_ORIGIN}/index.html")
+    page.wait_for_selector("html[data-ready='true']", state="attached")
+
+
+def test_files_are_disabled_until_signed_in_with_the_keyboard(harness: Any) -> None:
+    Backend(harness)
+    open_page(harness)
+    files = harness.get_by_label("Choose files, or drop them here")
+    assert files.is_disabled()
+    harness.get_by_label("User name").focus()
+    harness.keyboard.press("Enter")  # submits the sign-in form
+    harness.wait_for_function("!document.getElementById('files').disabled")
+    assert harness.get_by_role("status").inner_text() == "Signed in as alice."
+    assert harness.locator("#empty").is_visible()
+
+
+def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
+    backend = Backend(harness)
+    open_page(harness)
+    harness.get_by_role("button", name="Get dev token").click()
+    harness.wait_for_function("!document.getElementById('files').disabled")
+    harness.evaluate(
+        """(png) => {
+          const data = new DataTransfer();
+          data.items.add(new File([new Uint8Array(png)], 'drop.png', { type: 'image/png' }));
+          data.items.add(new File(['abc'], 'drop.txt', { type: 'text/plain' }));
+          const zone = document.getElementById('dropzone');
+          zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, cancelable: true }));
+          zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));
+        }""",
+        list(png_bytes()),
+    )
+    harness.wait_for_function("document.querySelectorAll('#uploads li').length === 2")
+    assert len(backend.records) == 2
+    img = "#queue li[data-name='drop.png'] img"
+    harness.wait_for_function(
+        "(sel) => { const i = document.querySelector(sel); return i && i.naturalWidth === 5; }",
+        arg=img,
+    )
+    assert harness.eval_on_selector(img, "i => i.alt").startswith("Preview of uploads/alice/")
+    assert harness.get_by_role("status").inner_text() == "2 of 2 uploaded."
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            (403, oss_error_xml("AccessDenied", 'Invalid according to Policy: ["eq", "$key"]')),
+            'Storage refused the file: Invalid according to Policy: ["eq", "$key"] (AccessDenied).',
+        ),
+        (
+            (203, oss_error_xml("CallbackFailed", "Error status : 503.")),
+            "Stored but not recorded (CallbackFailed: Error status : 503.); it will be reconciled later.",
+        ),
+    ],
+)
+def test_failures_are_explained_per_file(
+    harness: Any, answer: tuple[int, str], message: str
+) -> None:
+    Backend(harness, oss_answer=answer)
+    open_page(harness)
+    harness.get_by_role("button", name="Get dev token").click()
+    harness.wait_for_function("!document.getElementById('files').disabled")
+    harness.get_by_label("Choose files, or drop them here").set_input_files(
+        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"x"}
+    )
+    harness.wait_for_selector("#queue li[data-state='failed']")
+    assert harness.locator("#queue li .state").inner_text() == message
+    assert harness.get_by_role("status").inner_text() == "0 of 1 uploaded."
+
+
+def test_refused_grant_tells_the_user_to_sign_in_again(harness: Any) -> None:
+    backend = Backend(harness)
+    backend.sign.failure = (401, {"Status": "Error", "code": "Unauthorized", "message": "expired"})
+    open_page(harness)
+    harness.get_by_role("button", name="Get dev token").click()
+    harness.wait_for_function("!document.getElementById('files').disabled")
+    harness.get_by_label("Choose files, or drop them here").set_input_files(
+        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"x"}
+    )
+    harness.wait_for_selector("#queue li[data-state='failed']")
+    assert (
+        harness.locator("#queue li .state").inner_text()
+        == "Not signed in, or the token expired: get a new dev token."
+    )
