@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ OPERATION_BUDGET_SECONDS = 2.0  # no new request starts after this; OSS waits 5 
 MAX_RETRIES = 2
 FIRST_RETRY_DELAY = 0.1  # then 0.2: at most 0.3 s of sleeping per request
 CONDITION_FAILED = "OTSConditionCheckFail"
+CONDITIONAL_APIS = frozenset({"PutRow", "UpdateRow"})  # elsewhere that code would be a store fault
 RETRIABLE_CODES = frozenset(
     {
         "OTSServerBusy",
@@ -90,7 +90,7 @@ _sdk_logger = logging.getLogger(SDK_LOGGER)
 _sdk_logger.addHandler(logging.NullHandler())
 _sdk_logger.propagate = False
 
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, socket.timeout, OSError)
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)  # OSError covers socket timeouts
 
 
 def index_name(table: str) -> str:
@@ -268,7 +268,7 @@ class TablestoreStore:
             try:
                 return method(*args)
             except tablestore.OTSServiceError as exc:
-                if exc.code == CONDITION_FAILED:
+                if exc.code == CONDITION_FAILED and api in CONDITIONAL_APIS:
                     raise _ConditionFailed(api) from exc
                 logs.warning(
                     "records_unavailable",

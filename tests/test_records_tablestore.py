@@ -1,0 +1,633 @@
+"""Tablestore backend specifics, with pytest-mock at the SDK client (and loopback for timeouts).
+
+What is sent (table, primary key, attribute columns, conditions), how SDK and network failures
+map to our errors, the retry policy's bounds through the SDK's own retry loop, credential
+rotation, lazy import, and the table bootstrap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import tablestore
+import urllib3
+from tablestore.retry import RetryPolicy
+
+from shared.credentials import Credentials
+from shared.errors import Conflict, Unavailable
+from shared.records import clear_cache, open_store
+from shared.records import tablestore as backend
+from shared.records.base import PutResult, Record
+from shared.records.bootstrap import create_tablestore_table
+from shared.records.bootstrap import main as bootstrap
+from shared.records.tablestore import ShortRetryPolicy, TablestoreStore, build_client
+from shared.settings import Env, RecordsSettings, Secret
+from tests.ots_fake import FakeOTS
+
+ENV = {
+    "RECORDS_BACKEND": "tablestore",
+    "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots-internal.aliyuncs.com",
+    "TABLESTORE_INSTANCE": "inst",
+    "TABLESTORE_TABLE": "uploads",
+}
+SETTINGS = RecordsSettings.load(Env(ENV))
+CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
+ETAG = "D41D8CD98F00B204E9800998ECF8427E"
+OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
+
+
+def record(**overrides: Any) -> Record:
+    values: dict[str, Any] = {
+        "owner": "alice",
+        "bucket": "dev-bucket",
+        "key": "uploads/alice/0001.png",
+        "size": 1024,
+        "etag": ETAG,
+        "mime_type": "image/png",
+        "created_at": 1_700_000_000_000,
+        "image_width": 640,
+        "image_height": 480,
+        "image_format": "png",
+        "request_id": "REQ-1",
+        "grant_id": "g-1",
+    }
+    values.update(overrides)
+    return Record(**values)
+
+
+def condition_fail() -> tablestore.OTSServiceError:
+    return tablestore.OTSServiceError(403, "OTSConditionCheckFail", "Condition check failed.", "r1")
+
+
+def stored_row(rec: Record) -> tablestore.Row:
+    """What get_row answers for a stored record (attribute columns carry timestamps)."""
+    return tablestore.Row(
+        backend.primary_key(rec.bucket, rec.key),
+        [(name, value, 1) for name, value in backend.attribute_columns(rec)],
+    )
+
+
+@pytest.fixture
+def client(mocker: Any) -> Any:
+    """A pytest-mock OTSClient: tests script its answers and inspect its calls."""
+    fake = mocker.MagicMock(name="OTSClient()")
+    fake.put_row.return_value = (None, None)
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    return fake
+
+
+@pytest.fixture
+def store(client: Any) -> TablestoreStore:
+    return TablestoreStore(SETTINGS, CREDENTIALS)
+
+
+# --- what is sent -----------------------------------------------------------------------------
+
+
+def test_the_client_is_built_for_the_instance_with_short_timeouts(client: Any) -> None:
+    TablestoreStore(SETTINGS, CREDENTIALS)
+    args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
+    assert args == (ENV["TABLESTORE_ENDPOINT"], "STS.first", "secret-1", "inst")
+    assert kwargs["sts_token"] == "token-1"
+    assert 0 < kwargs["socket_timeout"] <= 2
+    assert isinstance(kwargs["retry_policy"], RetryPolicy)
+    assert kwargs["retry_policy"].max_retry_times <= 2
+    assert kwargs["logger_name"] == backend.SDK_LOGGER
+
+
+def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client: Any) -> None:
+    rec = record()
+    assert store.put(rec, replace=False).result is PutResult.CREATED
+    table, row, condition = client.put_row.call_args.args
+    assert table == "uploads"
+    pk = hashlib.md5(b"dev-bucket/uploads/alice/0001.png").hexdigest()[:8]  # noqa: S324
+    assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", rec.key)]
+    assert dict(row.attribute_columns) == {
+        "owner": "alice",
+        "created_at": 1_700_000_000_000,
+        "size": 1024,
+        "etag": ETAG,
+        "mime_type": "image/png",
+        "image_width": 640,
+        "image_height": 480,
+        "image_format": "png",
+        "crc64": "",
+        "content_md5": "",
+        "client_ip": "",
+        "request_id": "REQ-1",
+        "grant_id": "g-1",
+        "reconciled": False,
+    }
+    assert isinstance(condition, tablestore.Condition)
+    assert (
+        condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST
+    )
+    assert condition.column_condition is None
+    client.get_row.assert_not_called()
+
+
+def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client: Any) -> None:
+    store.put(record(image_width=None, image_height=None, image_format=""), replace=False)
+    names = [name for name, _ in client.put_row.call_args.args[1].attribute_columns]
+    assert "image_width" not in names
+    assert "image_height" not in names
+
+
+def test_the_same_object_again_is_read_and_answered_as_a_duplicate(
+    store: TablestoreStore, client: Any
+) -> None:
+    first = record()
+    client.put_row.side_effect = condition_fail()
+    client.get_row.return_value = (None, stored_row(first), None)
+    outcome = store.put(record(request_id="REQ-2", created_at=first.created_at + 1), replace=True)
+    assert outcome.result is PutResult.DUPLICATE
+    assert outcome.record == first
+    assert client.put_row.call_count == 1
+    table, pk = client.get_row.call_args.args
+    assert table == "uploads"
+    assert pk == backend.primary_key("dev-bucket", first.key)
+
+
+def test_a_replacement_is_guarded_by_the_stored_etag(store: TablestoreStore, client: Any) -> None:
+    client.put_row.side_effect = [condition_fail(), (None, None)]
+    client.get_row.return_value = (None, stored_row(record()), None)
+    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
+    assert store.put(newer, replace=True).result is PutResult.REPLACED
+    _, row, condition = client.put_row.call_args.args
+    assert dict(row.attribute_columns)["etag"] == OTHER_ETAG
+    assert condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_EXIST
+    column = condition.column_condition
+    assert isinstance(column, tablestore.SingleColumnCondition)
+    assert (column.column_name, column.column_value) == ("etag", ETAG)
+    assert column.comparator == tablestore.ComparatorType.EQUAL
+    assert column.pass_if_missing is False
+
+
+def test_without_replace_a_different_object_is_a_conflict(
+    store: TablestoreStore, client: Any
+) -> None:
+    client.put_row.side_effect = condition_fail()
+    client.get_row.return_value = (None, stored_row(record()), None)
+    with pytest.raises(Conflict):
+        store.put(record(etag=OTHER_ETAG), replace=False)
+    assert client.put_row.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("winner_etag", "expected"), [(OTHER_ETAG, PutResult.DUPLICATE), ("FFFF", Conflict)]
+)
+def test_a_lost_race_to_replace_never_overwrites(
+    store: TablestoreStore, client: Any, winner_etag: str, expected: Any
+) -> None:
+    """The guarded put fails too: read again; the same object → duplicate, else Conflict."""
+    client.put_row.side_effect = [condition_fail(), condition_fail()]
+    winner = record(etag=winner_etag, created_at=record().created_at + 5)
+    client.get_row.side_effect = [
+        (None, stored_row(record()), None),
+        (None, stored_row(winner), None),
+    ]
+    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
+    if expected is Conflict:
+        with pytest.raises(Conflict):
+            store.put(newer, replace=True)
+    else:
+        assert store.put(newer, replace=True).record == winner
+    assert client.put_row.call_count == 2
+
+
+def test_listing_reads_the_owner_index_backward(store: TablestoreStore, client: Any) -> None:
+    client.get_range.return_value = (None, None, [], None)
+    store.list_by_owner("alice", limit=10)
+    table, direction, start, end, columns, limit = client.get_range.call_args.args
+    assert table == "uploads_by_owner"
+    assert direction == tablestore.Direction.BACKWARD
+    inf_max, inf_min = tablestore.INF_MAX, tablestore.INF_MIN
+    assert start == [
+        ("owner", "alice"),
+        ("created_at", inf_max),
+        ("key", inf_max),
+        ("pk", inf_max),
+        ("bucket", inf_max),
+    ]
+    assert end == [
+        ("owner", "alice"),
+        ("created_at", inf_min),
+        ("key", inf_min),
+        ("pk", inf_min),
+        ("bucket", inf_min),
+    ]
+    assert columns is None
+    assert limit == 11  # one more than asked, to know whether a next page exists
+
+
+def test_listing_follows_short_pages(mocker: Any) -> None:
+    fake = FakeOTS(table="uploads", page_cap=1)
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    for i in range(3):
+        store.put(record(key=f"uploads/alice/{i}", created_at=100 + i), replace=False)
+    fake.calls.clear()
+    page = store.list_by_owner("alice", limit=2)
+    assert [r.key for r in page.items] == ["uploads/alice/2", "uploads/alice/1"]
+    assert page.next is not None
+    assert fake.calls == ["GetRange"] * 3
+
+
+def test_a_row_with_a_wrong_column_type_is_a_store_fault(
+    store: TablestoreStore, client: Any
+) -> None:
+    broken = tablestore.Row(
+        backend.primary_key("dev-bucket", "k"),
+        [("owner", "alice", 1), ("created_at", "yesterday", 1)],
+    )
+    client.get_row.return_value = (None, broken, None)
+    with pytest.raises(Unavailable):
+        store.get("dev-bucket", "k")
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+FAULTS = [
+    tablestore.OTSServiceError(503, "OTSServerBusy", "Server is busy.", "r"),
+    tablestore.OTSServiceError(
+        403, "OTSAuthFailed", "Request denied by instance ACL policies.", "r"
+    ),
+    tablestore.OTSServiceError(404, "OTSObjectNotExist", "Requested table does not exist.", "r"),
+    tablestore.OTSClientError("protocol of end_point must be 'http' or 'https'"),
+    TimeoutError("timed out"),
+    urllib3.exceptions.ReadTimeoutError(None, "/PutRow", "Read timed out."),  # type: ignore[arg-type]
+    urllib3.exceptions.MaxRetryError(None, "/PutRow"),  # type: ignore[arg-type]
+    urllib3.exceptions.ProtocolError("Connection aborted."),
+    ConnectionRefusedError(111, "Connection refused"),
+]
+
+
+OPERATIONS = {
+    "put": lambda store: store.put(record(), replace=False),
+    "get": lambda store: store.get("dev-bucket", "k"),
+    "list": lambda store: store.list_by_owner("alice"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: type(f).__name__ + getattr(f, "code", ""))
+@pytest.mark.parametrize("operation", ["put", "get", "list"])
+def test_store_and_network_faults_are_unavailable(
+    store: TablestoreStore, client: Any, fault: Exception, operation: str
+) -> None:
+    client.put_row.side_effect = fault
+    client.get_row.side_effect = fault
+    client.get_range.side_effect = fault
+    with pytest.raises(Unavailable) as caught:
+        OPERATIONS[operation](store)
+    assert caught.value.status == 503
+
+
+def test_a_fault_while_reading_the_stored_row_is_unavailable(
+    store: TablestoreStore, client: Any
+) -> None:
+    client.put_row.side_effect = condition_fail()
+    client.get_row.side_effect = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
+    with pytest.raises(Unavailable):
+        store.put(record(), replace=True)
+
+
+def test_no_request_starts_after_the_operation_deadline(client: Any) -> None:
+    store = TablestoreStore(SETTINGS, CREDENTIALS, budget=0.05)
+
+    def slow_condition_fail(*_: Any) -> None:
+        time.sleep(0.06)
+        raise condition_fail()
+
+    client.put_row.side_effect = slow_condition_fail
+    with pytest.raises(Unavailable, match="too slow"):
+        store.put(record(), replace=True)
+    client.get_row.assert_not_called()
+
+
+# --- retries ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(backend.RETRIABLE_CODES))
+def test_the_retry_policy_retries_transient_codes_at_most_twice(code: str) -> None:
+    policy = ShortRetryPolicy()
+    error = tablestore.OTSServiceError(503, code, "transient", "r")
+    decisions = [policy.should_retry(n, error, "PutRow") for n in range(4)]
+    assert decisions == [True, True, False, False]
+    assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
+
+
+@pytest.mark.parametrize(
+    "code", ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OTSObjectNotExist"]
+)
+def test_the_retry_policy_never_retries_definite_answers(code: str) -> None:
+    error = tablestore.OTSServiceError(403, code, "no", "r")
+    assert ShortRetryPolicy().should_retry(0, error, "PutRow") is False
+
+
+def test_the_retry_policy_gives_up_when_the_deadline_is_near() -> None:
+    policy = ShortRetryPolicy()
+    policy.start(0.05)  # less than the first delay (0.1 s)
+    error = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
+    assert policy.should_retry(0, error, "PutRow") is False
+
+
+@pytest.fixture
+def real_client(mocker: Any) -> tuple[Any, Any, list[float]]:
+    """The SDK's own OTSClient, with only its wire (send/receive, response check) scripted."""
+    client = build_client(SETTINGS, CREDENTIALS, ShortRetryPolicy())
+    send = mocker.patch.object(client.connection, "send_receive", return_value=(200, "OK", {}, b""))
+    sleeps: list[float] = []
+    mocker.patch("tablestore.client.time.sleep", side_effect=sleeps.append)
+    mocker.patch("tablestore.OTSClient", return_value=client)
+    return client, send, sleeps
+
+
+def test_the_sdk_retries_a_busy_server_twice_within_0_3_s(
+    real_client: tuple[Any, Any, list[float]], mocker: Any
+) -> None:
+    client, send, sleeps = real_client
+    busy = tablestore.OTSServiceError(503, "OTSServerBusy", "Server is busy.", "r")
+    mocker.patch.object(client.protocol, "handle_error", side_effect=busy)
+    with pytest.raises(Unavailable):
+        TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k")
+    assert send.call_count == 3
+    assert len(sleeps) == 2
+    assert sum(sleeps) <= 0.3 + 1e-9
+
+
+def test_the_sdk_recovers_when_a_retry_succeeds(
+    real_client: tuple[Any, Any, list[float]], mocker: Any
+) -> None:
+    client, send, _ = real_client
+    busy = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
+    mocker.patch.object(client.protocol, "handle_error", side_effect=[busy, None])
+    mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
+    assert TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k") is None
+    assert send.call_count == 2
+
+
+def test_the_sdk_does_not_retry_a_condition_failure(
+    real_client: tuple[Any, Any, list[float]], mocker: Any
+) -> None:
+    client, send, sleeps = real_client
+    mocker.patch.object(client.protocol, "handle_error", side_effect=[condition_fail(), None])
+    mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
+    with pytest.raises(Unavailable, match="changed while it was written"):
+        TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)  # row vanished
+    assert send.call_count == 2  # PutRow once (not retried), then GetRow
+    assert sleeps == []
+
+
+def test_a_condition_failure_outside_a_conditional_write_is_a_store_fault(
+    store: TablestoreStore, client: Any
+) -> None:
+    client.get_row.side_effect = condition_fail()
+    with pytest.raises(Unavailable):
+        store.get("dev-bucket", "k")
+
+
+def test_urllib3_makes_one_connection_attempt() -> None:
+    client = build_client(SETTINGS, CREDENTIALS, ShortRetryPolicy())
+    retries = client.connection.pool.connection_pool_kw["retries"]
+    assert isinstance(retries, urllib3.Retry)
+    assert retries.total == 0
+
+
+# --- real sockets on loopback -----------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback listener that reads requests and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    received: list[bytes] = []
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)
+            connection.settimeout(0.5)
+            try:
+                received.append(connection.recv(65536))
+            except TimeoutError:
+                received.append(b"")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_a_hanging_store_is_unavailable_within_the_socket_timeout(
+    silent_server: tuple[str, list[bytes]],
+) -> None:
+    endpoint, received = silent_server
+    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": endpoint}))
+    store = TablestoreStore(settings, CREDENTIALS)  # the real SDK, real urllib3
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="unreachable"):
+        store.put(record(), replace=False)
+    elapsed = time.monotonic() - started
+    assert elapsed < backend.SOCKET_TIMEOUT_SECONDS + 1.0
+    assert len(received) == 1  # one attempt, no urllib3 retry
+    assert received[0].startswith(b"POST /PutRow ")  # the SDK encoded our row and condition
+
+
+def test_a_refused_connection_is_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": f"http://127.0.0.1:{port}"}))
+    with pytest.raises(Unavailable):
+        TablestoreStore(settings, CREDENTIALS).get("dev-bucket", "k")
+
+
+# --- open_store, credentials, lazy import ------------------------------------------------------
+
+
+def test_open_store_rebuilds_the_client_only_when_credentials_rotate(client: Any) -> None:
+    clear_cache()
+    try:
+        first = open_store(SETTINGS, CREDENTIALS)
+        assert (
+            open_store(SETTINGS, Credentials("STS.first", Secret("secret-1"), "token-1")) is first
+        )
+        assert tablestore.OTSClient.call_count == 1  # type: ignore[attr-defined]
+        rotated = Credentials("STS.second", Secret("secret-2"), "token-2")
+        assert open_store(SETTINGS, rotated) is first
+        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
+        args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
+        assert args[1:3] == ("STS.second", "secret-2")
+        assert kwargs["sts_token"] == "token-2"
+        assert open_store(SETTINGS, rotated) is first
+        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
+    finally:
+        clear_cache()
+
+
+def test_open_store_needs_credentials_for_tablestore(client: Any) -> None:
+    clear_cache()
+    with pytest.raises(Unavailable):
+        open_store(SETTINGS, None)
+    tablestore.OTSClient.assert_not_called()  # type: ignore[attr-defined]
+
+
+def test_the_sdk_is_imported_only_for_the_tablestore_backend(tmp_path: Any) -> None:
+    code = (
+        "import sys\n"
+        "from shared.records import open_store\n"
+        "from shared.settings import Env, RecordsSettings\n"
+        f"s = RecordsSettings.load(Env({{'SQLITE_PATH': {str(tmp_path / 'r.sqlite3')!r}}}))\n"
+        "open_store(s).list_by_owner('alice')\n"
+        "assert 'tablestore' not in sys.modules, 'SDK imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # noqa: S603
+
+
+# --- bootstrap --------------------------------------------------------------------------------
+
+
+def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
+    client = mocker.MagicMock()
+    out = io.StringIO()
+    assert create_tablestore_table(client, "uploads", out) == 0
+    meta, options, throughput = client.create_table.call_args.args
+    assert meta.table_name == "uploads"
+    assert meta.schema_of_primary_key == [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
+    assert ("owner", "STRING") in meta.defined_columns
+    assert ("created_at", "INTEGER") in meta.defined_columns
+    assert (options.time_to_live, options.max_version) == (-1, 1)
+    assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
+    (index,) = client.create_table.call_args.kwargs["secondary_indexes"]
+    assert index.index_name == "uploads_by_owner"
+    assert index.primary_key_names == ["owner", "created_at", "key"]
+    assert index.index_type == tablestore.SecondaryIndexType.GLOBAL_INDEX
+    defined = {name for name, _ in meta.defined_columns}
+    assert set(index.defined_column_names) == defined - {"owner", "created_at"}
+    client.create_secondary_index.assert_not_called()
+
+
+def described(*, indexes: list[Any], defined: list[tuple[str, str]] | None = None) -> Any:
+    meta = tablestore.TableMeta(
+        "uploads",
+        list(backend.PRIMARY_KEY),
+        backend.DEFINED_COLUMNS if defined is None else defined,
+    )
+    return tablestore.DescribeTableResponse(meta, tablestore.TableOptions(), None, indexes)
+
+
+def exists() -> tablestore.OTSServiceError:
+    return tablestore.OTSServiceError(
+        409, "OTSObjectAlreadyExist", "Requested table already exists.", "r"
+    )
+
+
+def test_bootstrap_is_idempotent(mocker: Any) -> None:
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    index = tablestore.SecondaryIndexMeta("uploads_by_owner", ["owner", "created_at", "key"], [])
+    client.describe_table.return_value = described(indexes=[index])
+    out = io.StringIO()
+    assert create_tablestore_table(client, "uploads", out) == 0
+    assert "already exist" in out.getvalue()
+    client.create_secondary_index.assert_not_called()
+
+
+def test_bootstrap_adds_a_missing_index_to_an_existing_table(mocker: Any) -> None:
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    client.describe_table.return_value = described(indexes=[])
+    assert create_tablestore_table(client, "uploads", io.StringIO()) == 0
+    table, index, include_base_data = client.create_secondary_index.call_args.args
+    assert (table, index.index_name, include_base_data) == ("uploads", "uploads_by_owner", True)
+
+
+def test_bootstrap_refuses_a_table_it_cannot_index(mocker: Any) -> None:
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    client.describe_table.return_value = described(indexes=[], defined=[])
+    out = io.StringIO()
+    assert create_tablestore_table(client, "uploads", out) == 1
+    assert "predefined columns" in out.getvalue()
+    client.create_secondary_index.assert_not_called()
+
+
+def test_bootstrap_refuses_a_table_with_another_primary_key(mocker: Any) -> None:
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    response = described(indexes=[])
+    response.table_meta.schema_of_primary_key = [("id", "STRING")]
+    client.describe_table.return_value = response
+    assert create_tablestore_table(client, "uploads", io.StringIO()) == 1
+
+
+def test_bootstrap_without_credentials_says_so_and_exits_2(mocker: Any) -> None:
+    factory = mocker.MagicMock()
+    out = io.StringIO()
+    assert bootstrap(ENV, out=out, client_factory=factory) == 2
+    assert "no credentials" in out.getvalue()
+    factory.assert_not_called()
+
+
+def test_bootstrap_with_missing_settings_exits_2() -> None:
+    out = io.StringIO()
+    assert bootstrap({"RECORDS_BACKEND": "tablestore"}, out=out) == 2
+    assert "TABLESTORE_ENDPOINT" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {
+                "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak",
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
+                "ALIBABA_CLOUD_SECURITY_TOKEN": "tok",
+                "OSS_ACCESS_KEY_ID": "oss",
+                "OSS_ACCESS_KEY_SECRET": "osk",
+            },
+            ("ak", "sk", "tok"),
+        ),
+        ({"OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, ("oss", "osk", None)),
+    ],
+)
+def test_bootstrap_uses_the_environment_credentials(
+    client: Any, environ: dict[str, str], expected: tuple[Any, ...]
+) -> None:
+    out = io.StringIO()
+    assert bootstrap({**ENV, **environ}, out=out) == 0
+    args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
+    assert (args[1], args[2], kwargs["sts_token"]) == expected
+    assert client.create_table.call_count == 1
+    assert "created table uploads" in out.getvalue()
+
+
+def test_bootstrap_reports_a_refusal_with_exit_1(client: Any) -> None:
+    client.create_table.side_effect = tablestore.OTSServiceError(
+        403, "OTSNoPermissionAccess", "no", "r"
+    )
+    out = io.StringIO()
+    environ = {**ENV, "OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}
+    assert bootstrap(environ, out=out) == 1
+    assert "OTSNoPermissionAccess" in out.getvalue()
