@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck check clean
+.PHONY: venv test lint typecheck check clean tables
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# Create the record table (Tablestore: table + owner index; SQLite: the file), idempotently.
+tables: $(STAMP)
+	$(PY) -m shared.records.bootstrap
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
