@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck check clean tables
+.PHONY: venv test lint typecheck check clean build deploy smoke preview tables
 
 venv: $(STAMP)
 
@@ -31,6 +31,33 @@ check: lint typecheck test
 # Create the record table (Tablestore: table + owner index; SQLite: the file), idempotently.
 tables: $(STAMP)
 	$(PY) -m shared.records.bootstrap
+
+# Deployment (docs/deploy.md). The Serverless Devs CLI is pinned in package.json.
+TEMPLATE ?= template.yml
+NODE_STAMP := node_modules/.installed-stamp
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+build: $(STAMP)
+	$(PY) -m deploy.build
+
+deploy: build $(NODE_STAMP)
+	$(PY) -m deploy.preflight $(TEMPLATE)
+	npx --no -- s deploy -t $(TEMPLATE) -y
+
+smoke: $(STAMP)
+	$(PY) -m deploy.smoke
+
+preview: $(NODE_STAMP)
+	npx --no -- s preview -t template.fc3.yml
+
+# Benchmarks: figures, not tests. Builds the packages first so their sizes and cold starts are
+# measured from dist/; prints a table and writes bench/RESULTS.md.
+.PHONY: bench
+bench: build
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

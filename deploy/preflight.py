@@ -151,8 +151,8 @@ def _fc3_function(key: str, spec: Mapping[str, Any]) -> Function:
 
 
 def env_references(template: Template) -> dict[str, bool]:
-    """Every `env(...)` name in the template file → whether it has a default (3.0.0 only)."""
-    text = template.path.read_text()
+    """Every `env(...)` name in the template's values → whether it has a default (3.0.0 only)."""
+    text = "\n".join(_strings(yaml.safe_load(template.path.read_text())))
     found: dict[str, bool] = {}
     if template.is_fc3:
         for match in _ENV_V3.finditer(text):
@@ -162,6 +162,17 @@ def env_references(template: Template) -> dict[str, bool]:
         for match in _ENV_V1.finditer(text):
             found.setdefault(match.group(1), False)
     return found
+
+
+def _strings(node: object) -> list[str]:
+    """Every string value in a parsed YAML document (comments are gone by then)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _strings(value)]
+    return []
 
 
 def render(

@@ -1,0 +1,302 @@
+"""The Serverless Devs templates checked against the code they deploy: handlers, code paths,
+triggers, limits, and every setting each function reads at start-up — and `s preview` itself."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from deploy import build, preflight
+from shared.settings import CallbackSettings, SignSettings
+
+ROOT = build.ROOT
+FC2 = ROOT / "template.yml"
+FC3 = ROOT / "template.fc3.yml"
+S_CLI = ROOT / "node_modules" / ".bin" / "s"
+# Read by the settings but deliberately absent from the templates: the functions sign with the
+# role's temporary credentials, and SQLite is for local runs.
+NOT_DEPLOYED = frozenset({"OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "SQLITE_PATH"})
+LOADERS = {"sign": SignSettings.from_env, "callback": CallbackSettings.from_env}
+
+
+class Recording(Mapping[str, str]):
+    """A settings mapping that remembers every name the settings code looks up."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return self._values[name]
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        self.read.add(name)
+        return self._values.get(name, default)  # type: ignore[call-overload]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.read.add(name)
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def example_environment() -> dict[str, str]:
+    """deploy/deploy.env.example with its placeholders and empty secrets filled in."""
+    values = preflight.read_dotenv(ROOT / "deploy" / "deploy.env.example")
+    filled = {}
+    for name, raw in values.items():
+        value = raw.replace("<account-id>", "1234567890123456")
+        filled[name] = value.replace("<bucket>", "example-bucket").replace("<instance>", "uploads")
+    filled["GRANT_SECRET"] = "grant-secret-for-template-tests-0123456789"
+    filled["AUTH_JWT_SECRET"] = "jwt-secret-for-template-tests-0123456789ab"
+    return filled
+
+
+@pytest.fixture(params=[FC2, FC3], ids=["fc2", "fc3"])
+def template(request: pytest.FixtureRequest) -> preflight.Template:
+    path: Path = request.param
+    return preflight.load_template(path)
+
+
+def test_editions_and_components() -> None:
+    fc2, fc3 = preflight.load_template(FC2), preflight.load_template(FC3)
+    assert fc2.edition == "1.0.0"
+    assert fc3.edition == "3.0.0"
+    assert set(fc2.functions) == set(fc3.functions) == set(build.FUNCTIONS)
+    assert fc2.service["logConfig"] == "auto"
+    assert fc2.service["internetAccess"] is True
+    assert fc2.service["role"] == "${env(DEPLOY_ROLE_ARN)}"
+
+
+def test_handlers_exist_where_the_templates_point(template: preflight.Template) -> None:
+    expected = "index.event_handler" if template.is_fc3 else "index.handler"
+    for key, function in template.functions.items():
+        assert function.runtime == "python3.10"
+        assert function.handler == expected
+        module, attribute = function.handler.split(".")
+        assert template.code_dir(key) == (ROOT / "dist" / key).resolve(), "make build's output"
+        # The package's index.py is functions/<key>/index.py verbatim (tests/test_packages.py).
+        source = ROOT / "functions" / key / f"{module}.py"
+        names = {
+            target.id
+            for node in ast.parse(source.read_text()).body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        assert attribute in names, f"{source} does not define {attribute}"
+
+
+def test_triggers_are_anonymous_http_with_the_methods_each_function_serves(
+    template: preflight.Template,
+) -> None:
+    sign_methods = ("GET", "OPTIONS") if template.is_fc3 else ("GET",)
+    for key, methods in (("sign", sign_methods), ("callback", ("POST",))):
+        (trigger,) = template.functions[key].triggers
+        assert trigger.type == "http"
+        assert trigger.auth_type == "anonymous"
+        assert trigger.methods == methods
+    if not template.is_fc3:  # the fc component's list (platform.md §1.8)
+        allowed = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
+        assert all(set(f.triggers[0].methods) <= allowed for f in template.functions.values())
+
+
+def test_memory_and_timeouts_suit_each_function(template: preflight.Template) -> None:
+    callback, sign = template.functions["callback"], template.functions["sign"]
+    assert callback.timeout <= 5, "OSS waits 5 s for the callback"
+    assert sign.timeout <= 30
+    for function in (callback, sign):
+        assert function.memory % 64 == 0
+        assert 128 <= function.memory <= 1024
+
+
+def test_records_go_to_tablestore_and_no_long_lived_key_is_deployed(
+    template: preflight.Template,
+) -> None:
+    text = template.path.read_text()
+    assert "OSS_ACCESS_KEY" not in text
+    assert "ALIBABA_CLOUD_ACCESS_KEY" not in text
+    for function in template.functions.values():
+        assert function.environment["RECORDS_BACKEND"] == "tablestore"
+    if template.is_fc3:
+        assert {f.role for f in template.functions.values()} == {
+            "${env('SIGN_ROLE_ARN')}",
+            "${env('CALLBACK_ROLE_ARN')}",
+        }
+
+
+def test_callback_url_is_wired_to_the_callback_trigger(template: preflight.Template) -> None:
+    expected = (
+        "${resources.callback.output.url.system_url}"
+        if template.is_fc3
+        else "${callback.output.url.system_url}"
+    )
+    assert template.functions["sign"].environment["CALLBACK_URL"] == expected
+    env = preflight.function_environment(
+        template, "sign", example_environment(), {"callback": "https://cb.example.com/"}
+    )
+    assert env["CALLBACK_URL"] == "https://cb.example.com/"
+
+
+def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
+    template: preflight.Template,
+) -> None:
+    for key, load in LOADERS.items():
+        env = preflight.function_environment(template, key, example_environment())
+        recording = Recording(env)
+        load(recording)  # raises ConfigError if a required setting is missing or malformed
+        deployed = set(template.functions[key].environment)
+        assert recording.read - NOT_DEPLOYED <= deployed, f"{key}: settings read but not deployed"
+        assert deployed <= recording.read, f"{key}: deployed names the code never reads"
+
+
+def test_deploy_env_example_names_every_variable_of_both_templates() -> None:
+    example = preflight.read_dotenv(ROOT / "deploy" / "deploy.env.example")
+    for path in (FC2, FC3):
+        names = preflight.env_references(preflight.load_template(path))
+        assert set(names) <= set(example), f"{path.name}: missing from deploy.env.example"
+
+
+def test_fc2_requires_every_variable_to_be_present() -> None:
+    template = preflight.load_template(FC2)
+    env = example_environment()
+    del env["AUTH_JWKS_URL"]
+    problems = preflight.check(template, env)
+    assert any("AUTH_JWKS_URL is not set" in p and p.startswith("sign:") for p in problems)
+
+
+def test_fc3_defaults_fill_optional_variables_and_required_ones_are_named() -> None:
+    template = preflight.load_template(FC3)
+    required = {
+        name for name, has_default in preflight.env_references(template).items() if not has_default
+    }
+    assert required == {
+        "DEPLOY_REGION",
+        "SIGN_ROLE_ARN",
+        "CALLBACK_ROLE_ARN",
+        "OSS_BUCKET",
+        "OSS_REGION",
+        "GRANT_SECRET",
+        "TABLESTORE_ENDPOINT",
+        "TABLESTORE_INSTANCE",
+    }
+    env = {name: value for name, value in example_environment().items() if name in required}
+    env["AUTH_JWT_SECRET"] = "jwt-secret-for-template-tests-0123456789ab"
+    sign = preflight.function_environment(template, "sign", env)
+    assert sign["UPLOAD_KEY_PREFIX"] == "uploads/{user}/"
+    assert sign["AUTH_MODE"] == "jwt"
+    assert sign["TABLESTORE_TABLE"] == "oss_uploads"
+    SignSettings.from_env(sign)
+    del env["GRANT_SECRET"]
+    problems = preflight.check(template, env)
+    assert (
+        "sign: env('GRANT_SECRET') not found: set GRANT_SECRET (no default in the template)"
+        in problems
+    )
+
+
+def test_preflight_names_a_bad_setting_and_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "template.yml"
+    shutil.copy(FC2, copy)
+    for key in build.FUNCTIONS:
+        (tmp_path / "dist" / key).mkdir(parents=True)
+        (tmp_path / "dist" / key / "index.py").write_text("")
+    env = example_environment()
+    env["GRANT_SECRET"] = "short"
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    assert preflight.main([str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert "sign: GRANT_SECRET: each secret must be at least 32 bytes" in err
+    assert "callback: GRANT_SECRET: each secret must be at least 32 bytes" in err
+    env["GRANT_SECRET"] = "grant-secret-for-template-tests-0123456789"
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    assert preflight.main([str(copy)]) == 0
+
+
+def test_preflight_wants_the_built_packages(tmp_path: Path) -> None:
+    copy = tmp_path / "template.fc3.yml"
+    shutil.copy(FC3, copy)
+    problems = preflight.check(preflight.load_template(copy), example_environment())
+    assert "sign: ./dist/sign/index.py is missing (run `make build`)" in problems
+
+
+# --- the real CLI, offline ---------------------------------------------------------------------
+
+
+def s_cli() -> Path:
+    if S_CLI.exists() and shutil.which("node"):
+        return S_CLI
+    reason = "Serverless Devs CLI not installed: run `npm ci` (needs node and npm)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def offline_preview(home: Path, values: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`s preview -t template.fc3.yml -o json` with a throw-away HOME, telemetry and updates off."""
+    cli = s_cli()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **values}
+    # The CLI asks npm for a newer version unless it did within the day: say it just did.
+    notifier = home / ".s" / "config" / "update-notifier.json"
+    notifier.parent.mkdir(parents=True)
+    notifier.write_text(json.dumps({"lastUpdateCheck": int(time.time() * 1000)}))
+    subprocess.run(  # noqa: S603 - the pinned CLI
+        [str(cli), "set", "analysis", "disable"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return subprocess.run(  # noqa: S603
+        [str(cli), "preview", "-t", FC3.name, "-o", "json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_s_preview_renders_the_fc3_template_offline_as_we_do(tmp_path: Path) -> None:
+    env = example_environment()
+    env["CORS_ALLOWED_ORIGINS"] = "https://a.example.com,https://b.example.com"
+    result = offline_preview(tmp_path, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "update cli" not in result.stdout
+    rendered, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
+    template = preflight.load_template(FC3)
+    verbatim = {"callback": "${resources.callback.output.url.system_url}"}
+    for key in build.FUNCTIONS:
+        props = rendered["resources"][key]["props"]
+        assert props["environmentVariables"] == preflight.function_environment(
+            template, key, env, verbatim
+        )
+        assert props["handler"] == "index.event_handler"
+        assert props["role"] == env[f"{key.upper()}_ROLE_ARN"]
+        assert props["region"] == env["DEPLOY_REGION"]
+
+
+def test_s_preview_fails_offline_on_a_missing_required_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in example_environment().items() if k != "OSS_BUCKET"}
+    result = offline_preview(tmp_path, env)
+    assert result.returncode != 0
+    assert re.search(r"env\('OSS_BUCKET'\) not found", result.stdout + result.stderr)
