@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -129,16 +130,27 @@ def fetch_pem(
                 raise Unavailable(f"the key URL answered HTTP {response.status_code}")
             if response.status_code != 200:  # redirects included: never followed
                 raise SignatureInvalid(f"the key URL answered HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=1024):
-                body += chunk
-                if len(body) > limit:
-                    raise SignatureInvalid(f"the key URL served more than {limit} bytes")
-                if time.monotonic() - started > timeout:
-                    raise Unavailable("the key URL is too slow")
-            return bytes(body)
+            return _read_capped(response.raw, started + timeout, limit)
     except requests.RequestException as exc:
         raise Unavailable(f"the key URL could not be fetched: {type(exc).__name__}") from exc
+
+
+def _read_capped(raw: Any, deadline: float, limit: int) -> bytes:
+    """Read what arrives, chunk by chunk, so a drip-fed body still meets the deadline."""
+    read_some = getattr(raw, "read1", None)  # urllib3 ≥ 2.3: returns as soon as bytes arrive
+    body = bytearray()
+    while True:
+        if read_some is not None:
+            chunk = read_some(1024, decode_content=False)
+        else:
+            chunk = raw.read(64, decode_content=False)
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            raise SignatureInvalid(f"the key URL served more than {limit} bytes")
+        if time.monotonic() > deadline:
+            raise Unavailable("the key URL is too slow")
 
 
 def _plain_session() -> requests.Session:

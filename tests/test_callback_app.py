@@ -1,0 +1,899 @@
+"""The callback core and both FC adapters, driven by signed requests from `callback_builder`.
+
+Each negative test changes exactly one thing of a valid signed callback and asserts the exact
+status and code (security.md §8.3–8.5). Records go to a real SqliteStore in tmp_path.
+
+Out of scope here, on purpose: C13/C14 (HeadObject size check, quarantine of HTML/SVG bytes) and
+F7 (HeadObject faults) — the callback trusts the OSS-signed size within the grant and does not
+call HeadObject; R7 (reconciliation) and F4 (store down during sign) belong to other parts; R6's
+"complete" call is the sign function's listing — here R6 is "a repeated callback answers the
+record already stored".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from shared.callback_app import MAX_BODY, create_app
+from shared.errors import Unavailable
+from shared.grant import EXPIRY_GRACE_SECONDS
+from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
+from shared.pubkeys import OSS_V1_KEY_PEM
+from shared.records.base import RecordStore
+from shared.records.sqlite import SqliteStore
+from tests.callback_builder import (
+    BUCKET,
+    CALLBACK_PATH,
+    EXACT_KEY,
+    NOW,
+    OTHER_SECRET,
+    PREFIX,
+    SECRET,
+    TEST_KEY_URL,
+    USER,
+    CallbackBuilder,
+    DownStore,
+    HangingStore,
+    KeyServer,
+    b64,
+    callback_settings,
+    fc3_event,
+    public_pem,
+    rsa_key,
+    settings_env,
+    sign,
+    wsgi_environ,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def key() -> RSAPrivateKey:
+    return rsa_key(2048)
+
+
+@pytest.fixture
+def build(key: RSAPrivateKey) -> CallbackBuilder:
+    return CallbackBuilder(key)
+
+
+@pytest.fixture
+def keyserver(key: RSAPrivateKey) -> KeyServer:
+    return KeyServer({TEST_KEY_URL: public_pem(key)})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield sqlite
+    sqlite.close()
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock
+) -> Callable[..., Core]:
+    def make(*, records: RecordStore | None = None, fetch: Any = None, **env: str) -> Core:
+        chosen = records if records is not None else store
+        return create_app(
+            callback_settings(tmp_path, **env),
+            environ={},
+            store_factory=lambda credentials: chosen,
+            fetch=fetch or keyserver,
+            now=clock,
+        )
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Core]) -> Core:
+    return make_app()
+
+
+def call(app: Core, request: Request) -> tuple[int, dict[str, Any], Response]:
+    response = serve(app, request, function="callback")
+    return response.status, json.loads(response.body), response
+
+
+def assert_error(app: Core, request: Request, status: int, code: str) -> dict[str, Any]:
+    got_status, payload, _ = call(app, request)
+    assert (got_status, payload.get("code")) == (status, code), payload
+    assert payload["Status"] == "Error"
+    return payload
+
+
+# --- C1: the genuine callback ---------------------------------------------------------------
+
+
+def test_genuine_callback_is_recorded_and_answered(
+    app: Core, build: CallbackBuilder, store: SqliteStore, keyserver: KeyServer
+) -> None:
+    """C1: 200 JSON with Status OK and the record, Content-Type and Content-Length, < 1 KB."""
+    status, payload, response = call(app, build.request())
+    assert status == 200
+    assert payload["Status"] == "OK"
+    assert payload["key"] == EXACT_KEY
+    assert payload["size"] == 5120
+    assert payload["etag"] == "D8E8FCA2DC0F896FD7CB4CB0031BA249"
+    assert payload["mimeType"] == "image/png"
+    assert payload["owner"] == USER
+    assert payload["createdAt"] == NOW * 1000
+    assert payload["grantId"] == "g-0001"
+    assert payload["imageInfo"] == {"width": 640, "height": 480, "format": "png"}
+    assert "url" not in payload
+    assert response.header("Content-Type") == "application/json"
+    assert response.header("Content-Length") == str(len(response.body))
+    assert len(response.body) < 1024
+    stored = store.get(BUCKET, EXACT_KEY)
+    assert stored is not None
+    assert stored.owner == USER
+    assert stored.grant_id == "g-0001"
+    assert stored.request_id == "5C2F0E1A7B3D4E5F60718293"
+    assert keyserver.calls == [TEST_KEY_URL]
+
+
+def test_url_is_added_when_a_download_host_is_configured(
+    make_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
+    app = make_app(DOWNLOAD_BASE_URL="https://cdn.example.com/files/")
+    status, payload, _ = call(app, build.request())
+    assert status == 200
+    assert payload["url"] == f"https://cdn.example.com/files/{EXACT_KEY}"
+
+
+def test_prefix_grant_admits_a_key_inside_the_prefix(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    grant = build.prefix_grant()
+    status, payload, _ = call(
+        app, build.request(grant=grant, values={"object": PREFIX + "a/b.png"})
+    )
+    assert (status, payload["key"]) == (200, PREFIX + "a/b.png")
+    assert store.get(BUCKET, PREFIX + "a/b.png") is not None
+
+
+def test_key_is_fetched_once_for_many_callbacks(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    for _ in range(3):
+        assert call(app, build.request())[0] == 200
+    assert keyserver.calls == [TEST_KEY_URL]
+
+
+def test_a_rotated_grant_secret_still_verifies(
+    make_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
+    """GRANT_SECRET lists the signing secret first; tokens of the older secret still verify."""
+    app = make_app(GRANT_SECRET=f"{OTHER_SECRET},{SECRET}")
+    assert call(app, build.request())[0] == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "OPTIONS"])
+def test_only_post_is_accepted(
+    app: Core, build: CallbackBuilder, store: SqliteStore, method: str
+) -> None:
+    assert_error(app, build.request(method=method), 405, "MethodNotAllowed")
+    assert store.get(BUCKET, EXACT_KEY) is None
+
+
+# --- C2–C9: forged, malformed, untrusted ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [("authorization", "SignatureInvalid"), ("x-oss-pub-key-url", "KeyUrlUntrusted")],
+)
+def test_missing_signature_headers(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, header: str, code: str
+) -> None:
+    """C2: 401 and no fetch."""
+    assert_error(app, build.request(omit=(header,)), 401, code)
+    assert keyserver.calls == []
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        " ",
+        "not base64!",
+        "OSS ak:c2lnbmF0dXJl",
+        "c2lnbmF0dXJl",  # valid base64, far too short
+        "QQ==" * 400,  # over-long
+        "QR==",  # non-canonical padding bits
+    ],
+)
+def test_malformed_authorization(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, authorization: str
+) -> None:
+    """C3: 401 SignatureInvalid, a domain error (never 500)."""
+    assert_error(app, build.request(authorization=authorization), 401, "SignatureInvalid")
+
+
+def test_truncated_and_empty_signature(app: Core, build: CallbackBuilder) -> None:
+    """C3: a signature one byte short (still canonical base64) is refused; so is ''."""
+    genuine = build.request()
+    raw = base64.b64decode(genuine.headers["authorization"])
+    truncated = base64.b64encode(raw[:-1]).decode()
+    assert_error(app, build.request(authorization=truncated), 401, "SignatureInvalid")
+    request = build.request()
+    empty = Request(**{**request.__dict__, "headers": {**request.headers, "authorization": ""}})
+    assert_error(app, empty, 401, "SignatureInvalid")
+
+
+def test_one_changed_body_byte_fails(app: Core, build: CallbackBuilder, store: SqliteStore) -> None:
+    """C4: signed over the genuine body, sent with one byte changed."""
+    genuine = build.body()
+    tampered = genuine.replace(b"size=5120", b"size=5121")
+    signed = CALLBACK_PATH.encode() + b"\n" + genuine
+    assert_error(app, build.request(body=tampered, signed=signed), 401, "SignatureInvalid")
+    assert store.get(BUCKET, EXACT_KEY) is None
+
+
+@pytest.mark.parametrize(
+    ("sent_path", "sent_query", "signed_prefix"),
+    [
+        (b"/oss-callbacK", "", b"/oss-callback"),  # path changed
+        (b"/oss-callback", "a=1", b"/oss-callback?a=2"),  # query changed
+        (b"/oss-callback", "a=1", b"/oss-callback"),  # query added
+        (b"/oss-callback", "", b"/oss-callback?a=1"),  # query dropped
+        (b"/oss-callback", "", b"/oss-callback?"),  # a '?' OSS never signs
+    ],
+)
+def test_path_or_query_changed_fails(
+    app: Core, build: CallbackBuilder, sent_path: bytes, sent_query: str, signed_prefix: bytes
+) -> None:
+    """C5."""
+    body = build.body()
+    request = build.request(
+        path=sent_path, query=sent_query, body=body, signed=signed_prefix + b"\n" + body
+    )
+    assert_error(app, request, 401, "SignatureInvalid")
+
+
+def test_attacker_key_with_attacker_url_is_refused_without_a_fetch(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """C6: signed by the attacker, key at the attacker's URL: 401, nothing fetched."""
+    attacker = rsa_key(1024)
+    request = build.request(signing_key=attacker, key_url="https://evil.example.com/key.pem")
+    assert_error(app, request, 401, "KeyUrlUntrusted")
+    assert keyserver.calls == []
+
+
+def test_attacker_key_with_a_trusted_url_fails_the_signature(
+    app: Core, build: CallbackBuilder
+) -> None:
+    assert_error(app, build.request(signing_key=rsa_key(1024)), 401, "SignatureInvalid")
+
+
+def test_pinned_url_never_fetches(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
+    """F3: a callback naming OSS's v1 URL uses the pinned key; our test signature fails on it."""
+    request = build.request(key_url="https://gosspublic.alicdn.com/callback_pub_key_v1.pem")
+    assert_error(app, request, 401, "SignatureInvalid")
+    assert keyserver.calls == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://100.100.100.200/latest/meta-data/",
+        "file:///etc/passwd",
+        "https://gosspublic.alicdn.com.evil.com/k.pem",
+        "https://evil.com/gosspublic.alicdn.com/k.pem",
+        "https://gosspublic.alicdn.com@evil.com/",
+        "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
+        " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x",
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#x",
+        "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
+        TEST_KEY_URL + "?",
+    ],
+)
+def test_untrusted_key_urls(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, url: str
+) -> None:
+    """C7: 401 KeyUrlUntrusted before any network I/O; nothing written."""
+    assert_error(app, build.request(key_url=url), 401, "KeyUrlUntrusted")
+    assert keyserver.calls == []
+    assert store.get(BUCKET, EXACT_KEY) is None
+
+
+def test_non_base64_key_url_header(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
+    assert_error(app, build.request(key_url_header="%%%"), 401, "KeyUrlUntrusted")
+    assert keyserver.calls == []
+
+
+def test_a_key_url_serving_an_unusable_key_fails(
+    make_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
+    """C9 through the app: the trusted URL serves a 512-bit key (allowed only when pinned)."""
+    app = make_app(fetch=KeyServer({TEST_KEY_URL: OSS_V1_KEY_PEM}))
+    assert_error(app, build.request(), 401, "SignatureInvalid")
+
+
+# --- C10–C12: authentic, but not our grant --------------------------------------------------
+
+
+def test_another_bucket_in_the_body(app: Core, build: CallbackBuilder, store: SqliteStore) -> None:
+    """C10: genuinely signed body naming another bucket."""
+    assert_error(app, build.request(values={"bucket": "their-bucket"}), 403, "GrantInvalid")
+    assert store.get("their-bucket", EXACT_KEY) is None
+
+
+def test_a_grant_for_another_bucket(app: Core, build: CallbackBuilder) -> None:
+    grant = replace(build.grant, bucket="their-bucket")
+    assert_error(app, build.request(grant=grant, values={"bucket": BUCKET}), 403, "GrantInvalid")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "not-a-jwt",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ],
+)
+def test_forged_or_missing_token(app: Core, build: CallbackBuilder, token: str) -> None:
+    """C11: the body is OSS-signed, the grant token is not ours."""
+    body = build.body().replace(build.token().encode(), token.encode())
+    assert_error(app, build.request(body=body), 403, "GrantInvalid")
+
+
+def test_token_signed_with_another_secret(app: Core, build: CallbackBuilder) -> None:
+    token = build.token(secret=OTHER_SECRET)
+    assert_error(app, build.request(token=token), 403, "GrantInvalid")
+
+
+def test_body_without_a_grant_field(app: Core, build: CallbackBuilder) -> None:
+    body = build.body().rsplit(b"&grant=", 1)[0]
+    assert_error(app, build.request(body=body), 403, "GrantInvalid")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        PREFIX + "another.png",  # not the exact key
+        "uploads/bob/photos/01jd6x4q5r8p2m3n4k5j6h7g8f.png",
+    ],
+)
+def test_object_other_than_the_exact_key(app: Core, build: CallbackBuilder, obj: str) -> None:
+    """C12."""
+    assert_error(app, build.request(values={"object": obj}), 403, "GrantInvalid")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        PREFIX,  # the prefix itself
+        "uploads/alice/photos2/x.png",  # sibling folder sharing the prefix's characters
+        "uploads/alice/x.png",
+        PREFIX + "../../bob/x.png",
+        PREFIX + "./x.png",
+        "/" + PREFIX + "x.png",
+        PREFIX + "%2e%2e/x.png",
+        PREFIX + "a//b.png",
+        PREFIX + "a\\b.png",
+        PREFIX + "ü.png",
+    ],
+)
+def test_object_outside_a_prefix_grant(app: Core, build: CallbackBuilder, obj: str) -> None:
+    """C12: dot-segments, leading '/', escapes and odd characters never pass."""
+    grant = build.prefix_grant()
+    assert_error(app, build.request(grant=grant, values={"object": obj}), 403, "GrantInvalid")
+
+
+@pytest.mark.parametrize(
+    ("size", "status"), [("0", 403), ("1048577", 403), ("1048576", 200), ("1", 200)]
+)
+def test_size_must_be_within_the_grant(
+    app: Core, build: CallbackBuilder, size: str, status: int
+) -> None:
+    """Size in [1, grant.max_bytes]; 0 or one byte over is GrantInvalid."""
+    got, payload, _ = call(app, build.request(values={"size": size}))
+    assert got == status
+    if status == 403:
+        assert payload["code"] == "GrantInvalid"
+
+
+# --- C15/C16: unusable bodies, odd headers --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"bucket":"test-bucket","object":"x"}',
+        b"",
+        b"bucket=test-bucket",
+        b"\xff\xfe=\xff",
+        b"bucket=test-bucket&bucket=test-bucket&object=a&etag=b&size=1&mimeType=x",
+        b"bucket=test-bucket&object=a&etag=b&size=12a&mimeType=x",
+        b"bucket=test-bucket&object=a&etag=b&size=-1&mimeType=x",
+        b"bucket=test-bucket&object=a&etag=b&size=1&mimeType=x&imageInfo.width=wide",
+        b"bucket=test-bucket&object=a%00b&etag=b&size=1&mimeType=x",
+        b"bucket=test-bucket&object=a%zz&etag=b&size=1&mimeType=x",
+        b"bucket=&object=a&etag=b&size=1&mimeType=x",
+    ],
+)
+def test_authentic_but_unusable_body(
+    app: Core, build: CallbackBuilder, store: SqliteStore, body: bytes
+) -> None:
+    """C15: signed correctly, unusable: 400 BadRequest, nothing written."""
+    assert_error(app, build.request(body=body), 400, "BadRequest")
+
+
+def test_repeated_grant_field_is_unusable(app: Core, build: CallbackBuilder) -> None:
+    body = build.body() + b"&grant=" + build.token().encode()
+    assert_error(app, build.request(body=body), 400, "BadRequest")
+
+
+def test_unknown_fields_are_ignored(app: Core, build: CallbackBuilder) -> None:
+    body = build.body() + b"&x:extra=1&vpcId="
+    assert call(app, build.request(body=body))[0] == 200
+
+
+def test_empty_image_fields_of_a_non_image(app: Core, build: CallbackBuilder) -> None:
+    """Real OSS renders `imageInfo.*` empty for non-images (§5.5)."""
+    values = {"imageInfo.height": "", "imageInfo.width": "", "imageInfo.format": ""}
+    status, payload, _ = call(app, build.request(values={**values, "mimeType": "application/pdf"}))
+    assert (status, payload["imageInfo"]) == (200, None)
+
+
+def test_comma_joined_duplicate_headers_do_not_verify(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """C16: servers join repeated headers with ', '; the result is never a valid value."""
+    genuine = build.request()
+    auth = genuine.headers["authorization"]
+    assert_error(app, build.request(authorization=f"{auth}, {auth}"), 401, "SignatureInvalid")
+    pinned = b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem")
+    joined = f"{pinned}, {b64('https://evil.example.com/k.pem')}"
+    assert_error(app, build.request(key_url_header=joined), 401, "KeyUrlUntrusted")
+    assert keyserver.calls == []
+
+
+def test_header_names_differing_in_case_are_handled_deterministically(
+    app: Core, build: CallbackBuilder
+) -> None:
+    """C16: an FC 3.0 event with `Authorization` and `authorization`: the last one counts."""
+    genuine = build.request()
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    event = json.loads(fc3_event(genuine))
+    good = event["headers"].pop("authorization")
+    for first, last, expected in (("QUFBQQ==", good, 200), (good, "QUFBQQ==", 401)):
+        event["headers"] = {"Authorization": first, **event["headers"], "authorization": last}
+        assert handler(json.dumps(event).encode(), None)["statusCode"] == expected
+
+
+# --- R1–R6: replay and idempotency ----------------------------------------------------------
+
+
+def test_same_callback_twice(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    """R1/R6: the second delivery is answered 200 with the record already stored."""
+    request = build.request()
+    first = call(app, request)[1]
+    clock.now += 30
+    second = call(app, request)[1]
+    assert second == first
+    assert second["createdAt"] == NOW * 1000
+    assert len(store.list_by_owner(USER).items) == 1
+
+
+def test_different_object_under_an_exact_key(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """R2: same grant, another etag after completion: 409, record unchanged."""
+    assert call(app, build.request())[0] == 200
+    assert_error(app, build.request(values={"etag": "AAAA" * 8}), 409, "Conflict")
+    stored = store.get(BUCKET, EXACT_KEY)
+    assert stored is not None
+    assert stored.etag == "D8E8FCA2DC0F896FD7CB4CB0031BA249"
+
+
+def test_prefix_grant_overwrite_replaces_while_the_grant_is_valid(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    """An owner overwriting its own key under a prefix grant: the newer object wins."""
+    grant = build.prefix_grant()
+    assert call(app, build.request(grant=grant))[0] == 200
+    clock.now += 10
+    status, payload, _ = call(app, build.request(grant=grant, values={"etag": "BBBB" * 8}))
+    assert (status, payload["etag"]) == (200, "BBBB" * 8)
+    stored = store.get(BUCKET, PREFIX + "cat.png")
+    assert stored is not None
+    assert stored.etag == "BBBB" * 8
+    assert len(store.list_by_owner(USER).items) == 1
+
+
+def test_concurrent_identical_callbacks_on_different_instances(
+    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """R3/F6: eight instances (own app, own store object, one database) at once: one record."""
+    path = str(tmp_path / "shared.sqlite3")
+    request = build.request()
+    results: list[tuple[int, dict[str, Any]]] = []
+    barrier = threading.Barrier(8)
+    stores = [SqliteStore(path) for _ in range(8)]
+    stores[0].ensure_schema()
+
+    def instance(store: SqliteStore) -> None:
+        app = create_app(
+            callback_settings(tmp_path, SQLITE_PATH=path),
+            environ={},
+            store_factory=lambda credentials: store,
+            fetch=keyserver,
+            now=lambda: NOW,
+        )
+        barrier.wait()
+        status, payload, _ = call(app, request)
+        results.append((status, payload))
+
+    threads = [threading.Thread(target=instance, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [status for status, _ in results] == [200] * 8
+    assert len({json.dumps(payload, sort_keys=True) for _, payload in results}) == 1
+    assert len(stores[0].list_by_owner(USER).items) == 1
+    for store in stores:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("offset", "status"),
+    [
+        (0, 200),
+        (EXPIRY_GRACE_SECONDS - 1, 200),  # R5: within the grace for clock skew
+        (EXPIRY_GRACE_SECONDS, 200),
+        (EXPIRY_GRACE_SECONDS + 1, 403),  # R4: past expiry + grace
+        (3 * 3600, 403),  # F10: clock jumped hours ahead
+    ],
+)
+def test_expiry_with_grace(
+    app: Core, build: CallbackBuilder, clock: Clock, offset: int, status: int
+) -> None:
+    clock.now = build.grant.expires_at + offset
+    got, payload, _ = call(app, build.request())
+    assert got == status
+    if status == 403:
+        assert payload["code"] == "GrantInvalid"
+
+
+def test_clock_hours_behind_still_accepts_and_stamps_its_own_time(
+    app: Core, build: CallbackBuilder, clock: Clock
+) -> None:
+    """F10: a clock hours behind is no reason to refuse; createdAt is the injected clock's."""
+    clock.now = NOW - 3 * 3600
+    status, payload, _ = call(app, build.request())
+    assert (status, payload["createdAt"]) == (200, (NOW - 3 * 3600) * 1000)
+
+
+# --- F1–F11: faults and timeouts ------------------------------------------------------------
+
+
+def test_key_fetch_failure_is_503_and_cached(
+    make_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
+    """F1: fail closed with 503; the next callback within 30 s does not fetch again."""
+    calls: list[str] = []
+
+    def down(url: str) -> bytes:
+        calls.append(url)
+        raise Unavailable("connection refused")
+
+    app = make_app(fetch=down)
+    assert_error(app, build.request(), 503, "Unavailable")
+    assert_error(app, build.request(), 503, "Unavailable")
+    assert calls == [TEST_KEY_URL]
+
+
+def test_store_down_is_503_quickly(make_app: Callable[..., Core], build: CallbackBuilder) -> None:
+    """F5: the store reports an outage: 503 at once, nothing written."""
+    down = DownStore()
+    app = make_app(records=down)
+    started = time.monotonic()
+    assert_error(app, build.request(), 503, "Unavailable")
+    assert time.monotonic() - started < 1
+    assert down.puts == 1
+
+
+def test_a_hanging_store_is_answered_503_within_3_seconds(
+    make_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
+    """The store stops answering: OSS still gets 503 in < 3 s (its limit is 5 s)."""
+    hanging = HangingStore()
+    app = make_app(records=hanging)
+    started = time.monotonic()
+    try:
+        assert_error(app, build.request(), 503, "Unavailable")
+        assert time.monotonic() - started < 3
+        assert hanging.entered.is_set()
+    finally:
+        hanging.release.set()
+
+
+def test_cold_start_opens_nothing_before_the_first_callback(
+    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
+) -> None:
+    """F8: building the app neither fetches nor opens the store; the first callback is fast."""
+    opened: list[object] = []
+
+    def factory(credentials: object) -> RecordStore:
+        opened.append(credentials)
+        return store
+
+    app = create_app(
+        callback_settings(tmp_path),
+        environ={},
+        store_factory=factory,
+        fetch=keyserver,
+        now=lambda: NOW,
+    )
+    assert (opened, keyserver.calls) == ([], [])
+    started = time.monotonic()
+    assert call(app, build.request())[0] == 200
+    assert time.monotonic() - started < 1
+    assert opened == [None]  # SQLite backend, no credentials in the environment: None
+
+
+def test_store_is_rebuilt_when_role_credentials_rotate(
+    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
+) -> None:
+    """Credentials come from the FC context per request; a new set builds a new store."""
+    seen: list[object] = []
+
+    def factory(credentials: Any) -> RecordStore:
+        seen.append(credentials.identity if credentials else None)
+        return store
+
+    app = create_app(
+        callback_settings(tmp_path),
+        environ={},
+        store_factory=factory,
+        fetch=keyserver,
+        now=lambda: NOW,
+    )
+
+    class Creds:
+        def __init__(self, token: str) -> None:
+            self.access_key_id, self.access_key_secret, self.security_token = "STS.id", "s", token
+
+    class Context:
+        def __init__(self, token: str) -> None:
+            self.credentials = Creds(token)
+
+    for token in ("t1", "t1", "t2"):
+        request = Request(**{**build.request().__dict__, "context": Context(token)})
+        assert call(app, request)[0] == 200
+    assert seen == [("STS.id", "t1"), ("STS.id", "t2")]
+
+
+def test_tablestore_without_credentials_is_503(
+    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
+) -> None:
+    """The Tablestore backend needs role credentials; without them: 503, not a crash."""
+    settings = callback_settings(
+        tmp_path,
+        RECORDS_BACKEND="tablestore",
+        TABLESTORE_ENDPOINT="https://inst.cn-hangzhou.ots.aliyuncs.com",
+        TABLESTORE_INSTANCE="inst",
+    )
+    app = create_app(
+        settings, environ={}, store_factory=lambda c: store, fetch=keyserver, now=lambda: NOW
+    )
+    assert_error(app, build.request(), 503, "Unavailable")
+
+
+def test_one_log_line_per_request_without_secrets(
+    app: Core, build: CallbackBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """F11: outcome code, key and grant id; never the Authorization value or the token."""
+    good = build.request()
+    forged = build.request(token=build.token(secret=OTHER_SECRET))
+    call(app, good)
+    call(app, forged)
+    call(app, build.request(signing_key=rsa_key(1024)))
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    requests = [line for line in lines if line["event"] == "request"]
+    assert [line["outcome"] for line in requests] == ["OK", "GrantInvalid", "SignatureInvalid"]
+    assert requests[0]["key"] == EXACT_KEY
+    assert requests[0]["grant_id"] == "g-0001"
+    assert requests[0]["result"] == "created"
+    assert requests[1]["key"] == EXACT_KEY
+    text = json.dumps(lines)
+    for secret in (
+        good.headers["authorization"],
+        forged.headers["authorization"],
+        build.token(),
+        build.token(secret=OTHER_SECRET),
+        SECRET,
+    ):
+        assert secret not in text
+
+
+def run_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = "import functions.callback.index as m; print(callable(m.handler), callable(m.event_handler))"
+    return subprocess.run(  # noqa: S603 - fixed interpreter and code
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_handler_module_imports_with_settings_from_the_environment(tmp_path: Path) -> None:
+    result = run_import(settings_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True True"
+
+
+def test_missing_setting_fails_at_start_up(tmp_path: Path) -> None:
+    """F9: no OSS_BUCKET: the import fails naming the variable, not the first request."""
+    env = settings_env(tmp_path)
+    del env["OSS_BUCKET"]
+    result = run_import(env)
+    assert result.returncode != 0
+    assert "OSS_BUCKET" in result.stderr
+
+
+# --- adapters: FC 2.0 WSGI and FC 3.0 events -------------------------------------------------
+
+
+def call_wsgi(app: Core, environ: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    body = b"".join(handler(environ, start_response))
+    return int(captured["status"].split()[0]), captured["headers"], json.loads(body)
+
+
+NON_ASCII_PATH = "/回调/oss callback".encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (CALLBACK_PATH.encode(), ""),
+        (CALLBACK_PATH.encode(), "id=1&index=2"),
+        (CALLBACK_PATH.encode(), "next=%2Fhome%3Fa%3Db"),
+        (NON_ASCII_PATH, ""),
+        (NON_ASCII_PATH, "q=%E5%9B%9E"),
+    ],
+)
+def test_wsgi_adapter(app: Core, build: CallbackBuilder, path: bytes, query: str) -> None:
+    """PATH_INFO is the decoded path as latin-1 text; QUERY_STRING is raw."""
+    status, headers, payload = call_wsgi(app, wsgi_environ(build.request(path=path, query=query)))
+    assert (status, payload["Status"]) == (200, "OK")
+    assert headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) > 0
+
+
+def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> None:
+    environ = wsgi_environ(build.request())
+    del environ["QUERY_STRING"]
+    assert call_wsgi(app, environ)[0] == 200
+
+
+FC2_PREFIX = "/2016-08-15/proxy/svc/fn"
+
+
+def test_wsgi_restores_the_stripped_fc2_proxy_prefix(app: Core, build: CallbackBuilder) -> None:
+    """OSS signed the full path; FC 2.0 stripped the proxy prefix from PATH_INFO."""
+    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode(), query="a=1")
+    environ = wsgi_environ(
+        request, path_info=CALLBACK_PATH, **{"fc.request_uri": FC2_PREFIX + CALLBACK_PATH + "?a=1"}
+    )
+    assert call_wsgi(app, environ)[0] == 200
+
+
+def test_wsgi_without_request_uri_verifies_the_path_as_received(
+    app: Core, build: CallbackBuilder
+) -> None:
+    """`fc.request_uri` may be missing: the path received is the path verified."""
+    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode())
+    assert call_wsgi(app, wsgi_environ(request))[0] == 200
+    stripped = wsgi_environ(request, path_info=CALLBACK_PATH)
+    status, _, payload = call_wsgi(app, stripped)
+    assert (status, payload["code"]) == (401, "SignatureInvalid")
+
+
+def test_wsgi_oversized_body_is_413_before_verification(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """C18: over 64 KB, refused by the adapter before any verification work."""
+    body = build.body() + b"&pad=" + b"x" * MAX_BODY
+    environ = wsgi_environ(build.request(body=body))
+    status, _, payload = call_wsgi(app, environ)
+    assert (status, payload["code"]) == (413, "TooLarge")
+    environ = wsgi_environ(build.request(body=body))
+    del environ["CONTENT_LENGTH"]
+    status, _, payload = call_wsgi(app, environ)
+    assert (status, payload["code"]) == (413, "TooLarge")
+    assert keyserver.calls == []
+
+
+def test_body_of_exactly_64_kb_is_verified(app: Core, build: CallbackBuilder) -> None:
+    base = build.body() + b"&pad="
+    body = base + b"x" * (MAX_BODY - len(base))
+    assert len(body) == MAX_BODY
+    assert call_wsgi(app, wsgi_environ(build.request(body=body)))[0] == 200
+
+
+@pytest.mark.parametrize("base64_body", [False, True])
+@pytest.mark.parametrize("path", [CALLBACK_PATH.encode(), NON_ASCII_PATH])
+def test_fc3_event_adapter(
+    app: Core, build: CallbackBuilder, base64_body: bool, path: bytes
+) -> None:
+    """C17: isBase64Encoded true/false; rawPath URL-encoded (non-ASCII too)."""
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    result = handler(fc3_event(build.request(path=path), base64_body=base64_body), None)
+    assert result["statusCode"] == 200, result["body"]
+    assert json.loads(result["body"])["Status"] == "OK"
+    assert result["headers"]["Content-Type"] == "application/json"
+
+
+def test_fc3_event_with_raw_query(app: Core, build: CallbackBuilder) -> None:
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    result = handler(fc3_event(build.request(query="id=1&index=2")), None)
+    assert result["statusCode"] == 200, result["body"]
+
+
+def test_fc3_oversized_body_is_413(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
+    """C18 on FC 3.0."""
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    body = build.body() + b"&pad=" + b"x" * MAX_BODY
+    result = handler(fc3_event(build.request(body=body), base64_body=True), None)
+    assert (result["statusCode"], json.loads(result["body"])["code"]) == (413, "TooLarge")
+    assert keyserver.calls == []
+
+
+def test_fc3_event_with_a_signature_made_for_other_bytes(app: Core, build: CallbackBuilder) -> None:
+    """A base64 body is verified after decoding: signing the base64 text does not verify."""
+    request = build.request()
+    encoded = base64.b64encode(request.body)
+    forged = build.request(
+        signed=CALLBACK_PATH.encode() + b"\n" + encoded,
+        authorization=sign(build.key, CALLBACK_PATH.encode() + b"\n" + encoded),
+    )
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    result = handler(fc3_event(forged, base64_body=True), None)
+    assert (result["statusCode"], json.loads(result["body"])["code"]) == (401, "SignatureInvalid")

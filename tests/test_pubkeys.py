@@ -1,0 +1,429 @@
+"""`x-oss-pub-key-url`: the allow-list (decided before any network I/O), the pinned key, the
+defensive fetch (real `requests` against a loopback server) and the thread-safe cache.
+
+Cases from security.md §8.3/§8.5: C6 and C7 (untrusted URLs, no fetch), C8 (redirect not
+followed), C9 (huge, non-PEM, private, EC and short keys), F1 (fetch fails: 503, failure cached
+briefly), F2 (drip-feed: total timeout), F3 (pinned key: zero network calls).
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
+from shared.pubkeys import (
+    OSS_V1_KEY_PEM,
+    PublicKeys,
+    decode_key_url,
+    fetch_pem,
+    is_oss_key_url,
+    load_rsa_public_key,
+    trusted_key_url,
+)
+from tests.callback_builder import KeyServer, b64, no_network, public_pem, rsa_key
+
+ALLOWED = [
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v17.pem",
+]
+
+# security.md §8.3 C7, plus near misses of every component of the allowed URL.
+UNTRUSTED = [
+    "http://127.0.0.1/",
+    "http://127.0.0.1/callback_pub_key_v1.pem",
+    "http://100.100.100.200/latest/meta-data/",
+    "file:///etc/passwd",
+    "ftp://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com.evil.com/k.pem",
+    "https://gosspublic.alicdn.com.evil.com/callback_pub_key_v1.pem",
+    "https://evil.com/gosspublic.alicdn.com/k.pem",
+    "https://evil.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com@evil.com/",
+    "https://gosspublic.alicdn.com@evil.com/callback_pub_key_v1.pem",
+    "https://user:pw@gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
+    "https://oss-cn-hangzhou.aliyuncs.com/pub-key.pem",
+    "https://gosspublicxalicdn.com/callback_pub_key_v1.pem",
+    " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "\thttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "\nhttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\n",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem ",
+    "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com./callback_pub_key_v1.pem",
+    "HTTPS://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com:443/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x=1",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#frag",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#",
+    "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/%63allback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1%2Epem",
+    "https://gosspublic.alicdn.com//callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/x/../callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem.evil",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.PEM",
+    "https://gosspublic.alicdn.com/",
+    "https://gosspublic.alicdn.com",
+    "//gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https:/gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://[::1]/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com\\@evil.com/callback_pub_key_v1.pem",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", ALLOWED)
+def test_oss_key_urls_are_allowed(url: str) -> None:
+    assert is_oss_key_url(url)
+    assert trusted_key_url(b64(url), ()) == url
+
+
+@pytest.mark.parametrize("url", UNTRUSTED)
+def test_untrusted_key_urls_are_refused_before_any_fetch(url: str) -> None:
+    """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
+    keys = PublicKeys(fetch=no_network)
+    with pytest.raises(KeyUrlUntrusted) as caught:
+        keys.for_header(b64(url))
+    assert caught.value.status == 401
+    assert caught.value.code == "KeyUrlUntrusted"
+
+
+def test_a_trusted_url_is_matched_verbatim_only() -> None:
+    trusted = ["http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"]
+    assert trusted_key_url(b64(trusted[0]), trusted) == trusted[0]
+    for near in (trusted[0] + "?", trusted[0].upper(), trusted[0].replace("9000", "9001")):
+        with pytest.raises(KeyUrlUntrusted):
+            trusted_key_url(b64(near), trusted)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "   ",
+        "not base64!",
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0",  # no pad
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0==",
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNk bi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=,"
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW1=",  # odd bits
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0-",
+        base64.b64encode("https://gosspublic.alicdn.com/ü.pem".encode()).decode(),
+        base64.b64encode(b"\xff\xfe").decode(),
+        "QQ==" * 600,
+    ],
+)
+def test_malformed_headers_are_refused(header: str | None) -> None:
+    with pytest.raises(KeyUrlUntrusted):
+        decode_key_url(header)
+
+
+def test_surrounding_blanks_of_the_header_value_are_not_part_of_it() -> None:
+    """HTTP optional whitespace around a field value (RFC 9110 §5.5) is not the value."""
+    url = ALLOWED[0]
+    assert decode_key_url(" " + b64(url) + "\t") == url
+
+
+def test_pinned_key_makes_no_network_call() -> None:
+    """F3: the known v1 key answers from the code, whatever fetch would do."""
+    keys = PublicKeys(fetch=no_network)
+    for scheme in ("http", "https"):
+        key = keys.for_header(b64(f"{scheme}://gosspublic.alicdn.com/callback_pub_key_v1.pem"))
+        assert key.key_size == 512
+
+
+# --- key content ----------------------------------------------------------------------------
+
+
+def ec_pem() -> bytes:
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def private_pem() -> bytes:
+    return rsa_key(2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("garbage", lambda: b"not a key at all"),
+        ("empty", lambda: b""),
+        ("html", lambda: b"<html><body>hello</body></html>"),
+        ("private key", private_pem),
+        ("EC key", ec_pem),
+        ("512-bit RSA", lambda: OSS_V1_KEY_PEM),
+        ("truncated PEM", lambda: public_pem(rsa_key(2048))[:200]),
+    ],
+)
+def test_unacceptable_key_content_is_refused(name: str, content: Any) -> None:
+    """C9: only an RSA public key of at least 1024 bits is usable when fetched."""
+    with pytest.raises(SignatureInvalid):
+        load_rsa_public_key(content())
+
+
+def test_fetched_keys_need_1024_bits() -> None:
+    assert load_rsa_public_key(public_pem(rsa_key(1024))).key_size == 1024
+    assert load_rsa_public_key(public_pem(rsa_key(2048))).key_size == 2048
+
+
+# --- cache ----------------------------------------------------------------------------------
+
+V2 = "https://gosspublic.alicdn.com/callback_pub_key_v2.pem"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_fetched_key_is_cached_per_url_for_a_long_time() -> None:
+    server = KeyServer({V2: public_pem(rsa_key(2048))})
+    clock = Clock()
+    keys = PublicKeys(fetch=server, clock=clock)
+    first = keys.for_header(b64(V2))
+    clock.now += 23 * 3600
+    assert keys.for_header(b64(V2)) is first
+    assert server.calls == [V2]
+    clock.now += 2 * 3600  # past the TTL: fetched again
+    keys.for_header(b64(V2))
+    assert server.calls == [V2, V2]
+
+
+def test_failures_are_cached_briefly() -> None:
+    """F1: a failing key URL is asked again only after the failure TTL."""
+    calls: list[str] = []
+
+    def down(url: str) -> bytes:
+        calls.append(url)
+        raise Unavailable("connection refused")
+
+    clock = Clock()
+    keys = PublicKeys(fetch=down, clock=clock)
+    for _ in range(5):
+        with pytest.raises(Unavailable):
+            keys.for_header(b64(V2))
+    assert calls == [V2]
+    clock.now += 31
+    with pytest.raises(Unavailable):
+        keys.for_header(b64(V2))
+    assert calls == [V2, V2]
+
+
+def test_bad_content_is_cached_as_a_signature_failure() -> None:
+    server = KeyServer({V2: OSS_V1_KEY_PEM})  # a 512-bit key is not acceptable when fetched
+    keys = PublicKeys(fetch=server)
+    for _ in range(3):
+        with pytest.raises(SignatureInvalid):
+            keys.for_header(b64(V2))
+    assert server.calls == [V2]
+
+
+def test_a_fetch_that_breaks_is_unavailable_not_a_crash() -> None:
+    def broken(url: str) -> bytes:
+        raise OSError("network unreachable")
+
+    with pytest.raises(Unavailable):
+        PublicKeys(fetch=broken).for_header(b64(V2))
+
+
+def test_a_hanging_fetch_is_cut_at_the_deadline() -> None:
+    """F2: the caller gets 503 at the deadline however long the fetch blocks."""
+    release = threading.Event()
+
+    def hangs(url: str) -> bytes:
+        release.wait(10)
+        return b""
+
+    keys = PublicKeys(fetch=hangs)
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        keys.for_header(b64(V2))
+    assert 1.9 <= time.monotonic() - started < 2.5
+    release.set()
+
+
+def test_concurrent_lookups_fetch_once() -> None:
+    """Thread-safe: 16 concurrent callbacks naming a new key URL cause one fetch."""
+    pem = public_pem(rsa_key(2048))
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def slow(url: str) -> bytes:
+        calls.append(url)
+        gate.wait(1)
+        return pem
+
+    keys = PublicKeys(fetch=slow)
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(keys.for_header(b64(V2)))) for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert calls == [V2]
+    assert len(results) == 16
+    assert len({id(key) for key in results}) == 1
+
+
+# --- the real fetch over loopback -----------------------------------------------------------
+
+
+class KeyHost(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), KeyHandler)
+        self.hits: list[str] = []
+        self.stop = threading.Event()
+        self.pem = public_pem(rsa_key(2048))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up on a huge or dripping body are expected here."""
+
+
+class KeyHandler(BaseHTTPRequestHandler):
+    server: KeyHost
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)
+        if self.path == "/key.pem":
+            self._send(200, self.server.pem)
+        elif self.path == "/redirect.pem":
+            self.send_response(302)
+            self.send_header("Location", self.server.url("/key.pem"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/error.pem":
+            self._send(500, b"oops")
+        elif self.path == "/missing.pem":
+            self._send(404, b"no such key")
+        elif self.path == "/huge.pem":
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 * 1024 * 1024))
+            self.end_headers()
+            for _ in range(10 * 1024):
+                if self.server.stop.is_set():
+                    return
+                self.wfile.write(b"A" * 1024)
+        elif self.path == "/drip.pem":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not self.server.stop.wait(0.1):
+                self.wfile.write(b"-")
+                self.wfile.flush()
+        elif self.path == "/silent.pem":
+            self.server.stop.wait(10)
+        else:
+            self._send(404, b"")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def host() -> Iterator[KeyHost]:
+    server = KeyHost()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_real_fetch_reads_a_key(host: KeyHost) -> None:
+    assert fetch_pem(host.url("/key.pem")) == host.pem
+    keys = PublicKeys([host.url("/key.pem")])
+    assert keys.for_header(b64(host.url("/key.pem"))).key_size == 2048
+
+
+def test_redirects_are_not_followed(host: KeyHost) -> None:
+    """C8: a 302 is a refusal; the redirect target is never requested."""
+    with pytest.raises(SignatureInvalid):
+        fetch_pem(host.url("/redirect.pem"))
+    assert host.hits == ["/redirect.pem"]
+
+
+@pytest.mark.parametrize(
+    ("path", "error"), [("/error.pem", Unavailable), ("/missing.pem", SignatureInvalid)]
+)
+def test_status_other_than_200_is_refused(host: KeyHost, path: str, error: type[AppError]) -> None:
+    """F1: 5xx is an outage (503); 4xx means no key there (401)."""
+    with pytest.raises(error):
+        fetch_pem(host.url(path))
+
+
+def test_a_huge_body_is_cut_after_16_kib(host: KeyHost) -> None:
+    """C9: the read is capped; the 10 MB body is not downloaded."""
+    started = time.monotonic()
+    with pytest.raises(SignatureInvalid, match="more than 16384 bytes"):
+        fetch_pem(host.url("/huge.pem"))
+    assert time.monotonic() - started < 2
+
+
+def test_a_drip_fed_body_meets_the_total_timeout(host: KeyHost) -> None:
+    """F2: bytes keep arriving (no read timeout fires), the total timeout still does."""
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        fetch_pem(host.url("/drip.pem"), timeout=1.0)
+    assert time.monotonic() - started < 1.6
+
+
+def test_a_silent_host_is_cut_by_the_deadline(host: KeyHost) -> None:
+    """F1/F2 end to end with the real fetch: 503 within the 2 s budget."""
+    keys = PublicKeys([host.url("/silent.pem")])
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        keys.for_header(b64(host.url("/silent.pem")))
+    assert time.monotonic() - started < 2.5
+
+
+def test_connection_refused_is_unavailable() -> None:
+    """F1: nothing listens there (port 1 on loopback)."""
+    with pytest.raises(Unavailable):
+        fetch_pem("http://127.0.0.1:1/callback_pub_key.pem")
