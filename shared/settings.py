@@ -161,7 +161,7 @@ def http_url(name: str, value: str, *, allow_query: bool = False) -> str:
         raise ConfigError(name, f"is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(name, "must be an absolute http:// or https:// URL")
-    if parts.fragment or (parts.query and not allow_query) or "?" in value:
+    if "#" in value or (not allow_query and "?" in value):
         raise ConfigError(name, "must not carry a query string or fragment")
     if parts.username or parts.password:
         raise ConfigError(name, "must not carry user information")

@@ -1,0 +1,195 @@
+"""Settings are parsed once from a mapping; every missing or malformed value names its variable.
+
+Built from dicts (tests/helpers.py `sign_env`), never by patching os.environ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.settings import CallbackSettings, SignSettings
+from tests.helpers import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
+
+SHORT = "too-short-secret"
+
+
+@pytest.mark.parametrize(
+    "name", ["OSS_BUCKET", "OSS_REGION", "CALLBACK_URL", "GRANT_SECRET", "AUTH_JWT_SECRET"]
+)
+def test_missing_required_variable_is_named(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SignSettings.from_env(sign_env(**{name: None}))
+    assert info.value.variable == name
+    assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["OSS_BUCKET", "CALLBACK_URL", "GRANT_SECRET"])
+def test_blank_required_variable_counts_as_missing(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SignSettings.from_env(sign_env(**{name: "  "}))
+    assert info.value.variable == name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"OSS_BUCKET": "Bad_Bucket"}, "OSS_BUCKET"),
+        ({"OSS_BUCKET": "ab"}, "OSS_BUCKET"),
+        ({"OSS_BUCKET": "a--b"}, "OSS_BUCKET"),
+        ({"OSS_REGION": "hangzhou"}, "OSS_REGION"),
+        ({"OSS_REGION": "cn hangzhou"}, "OSS_REGION"),
+        ({"OSS_ENDPOINT": "ftp://oss.example.com"}, "OSS_ENDPOINT"),
+        ({"OSS_ENDPOINT": "oss.example.com"}, "OSS_ENDPOINT"),
+        ({"OSS_ENDPOINT": "https://user:pw@oss.example.com"}, "OSS_ENDPOINT"),
+        ({"OSS_ENDPOINT": "https://oss.example.com:99999"}, "OSS_ENDPOINT"),
+        ({"OSS_SIGNATURE_VERSION": "v2"}, "OSS_SIGNATURE_VERSION"),
+        ({"OSS_ACCESS_KEY_SECRET": None}, "OSS_ACCESS_KEY_SECRET"),
+        ({"OSS_ACCESS_KEY_ID": None}, "OSS_ACCESS_KEY_ID"),
+        ({"CALLBACK_URL": "https://api.example.com/cb?x=1"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "https://api.example.com/cb?"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "https://api.example.com/cb#frag"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "https://a.example.com/cb;https://b.example.com/cb"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "https://api.example.com/a+b"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "https://api.example.com/ cb"}, "CALLBACK_URL"),
+        ({"CALLBACK_URL": "/oss-callback"}, "CALLBACK_URL"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "/uploads/{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/{user}"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads//{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "../{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "u-{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "{user}/{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": ""}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_MAX_BYTES": "abc"}, "UPLOAD_MAX_BYTES"),
+        ({"UPLOAD_MAX_BYTES": "0"}, "UPLOAD_MAX_BYTES"),
+        ({"UPLOAD_MAX_BYTES": "-5"}, "UPLOAD_MAX_BYTES"),
+        ({"UPLOAD_MAX_BYTES": str(5 * 1024**3 + 1)}, "UPLOAD_MAX_BYTES"),
+        ({"POLICY_TTL_SECONDS": "0"}, "POLICY_TTL_SECONDS"),
+        ({"POLICY_TTL_SECONDS": "86401"}, "POLICY_TTL_SECONDS"),
+        ({"POLICY_TTL_SECONDS": "5m"}, "POLICY_TTL_SECONDS"),
+        ({"UPLOAD_ALLOWED_TYPES": "png"}, "UPLOAD_ALLOWED_TYPES"),
+        ({"UPLOAD_ALLOWED_TYPES": "png=image png"}, "UPLOAD_ALLOWED_TYPES"),
+        ({"UPLOAD_ALLOWED_TYPES": "svg=image/svg+xml,html=text/html"}, "UPLOAD_ALLOWED_TYPES"),
+        ({"GRANT_SECRET": SHORT}, "GRANT_SECRET"),
+        ({"GRANT_SECRET": f"{GRANT_SECRET},{SHORT}"}, "GRANT_SECRET"),
+        ({"AUTH_MODE": "maybe"}, "AUTH_MODE"),
+        ({"AUTH_JWT_SECRET": SHORT}, "AUTH_JWT_SECRET"),
+        ({"AUTH_JWKS_URL": "https://id.example.com/jwks"}, "AUTH_JWKS_URL"),
+        ({"AUTH_JWT_SECRET": None, "AUTH_JWKS_URL": "file:///etc/jwks"}, "AUTH_JWKS_URL"),
+        ({"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"),
+        ({"CORS_ALLOWED_ORIGINS": "https://app.example.com/"}, "CORS_ALLOWED_ORIGINS"),
+        ({"CORS_ALLOWED_ORIGINS": "app.example.com"}, "CORS_ALLOWED_ORIGINS"),
+        ({"RECORDS_BACKEND": "mysql"}, "RECORDS_BACKEND"),
+        ({"RECORDS_BACKEND": "tablestore"}, "TABLESTORE_ENDPOINT"),
+        (
+            {"RECORDS_BACKEND": "tablestore", "TABLESTORE_ENDPOINT": "https://i.ots.aliyuncs.com"},
+            "TABLESTORE_INSTANCE",
+        ),
+        ({"TABLESTORE_TABLE": "bad-name"}, "TABLESTORE_TABLE"),
+    ],
+)
+def test_malformed_variable_is_named(overrides: dict[str, str | None], name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SignSettings.from_env(sign_env(**overrides))
+    assert info.value.variable == name
+
+
+def test_defaults() -> None:
+    settings = sign_settings(UPLOAD_MAX_BYTES=None, CORS_ALLOWED_ORIGINS=None)
+    assert settings.oss.endpoint == "https://example-bucket.oss-cn-hangzhou.aliyuncs.com"
+    assert settings.oss.signature_version == "v4"
+    assert settings.upload.key_prefix == "uploads/{user}/"
+    assert settings.upload.policy_ttl_seconds == 300
+    assert settings.upload.max_bytes == 20 * 1024 * 1024
+    assert settings.auth.mode == "jwt"
+    assert settings.cors_origins == frozenset()
+    assert settings.records.backend == "sqlite"
+    types = settings.upload.allowed_types
+    for ext in ("png", "jpg", "jpeg", "gif", "webp", "avif", "heic", "mp3", "m4a", "wav"):
+        assert ext in types
+    for ext in ("mp4", "mov", "webm", "pdf", "txt", "csv", "json", "zip", "bin"):
+        assert ext in types
+    assert types["txt"] == ("text/plain",)
+    assert types["bin"] == ("application/octet-stream",)
+
+
+def test_values_are_normalised() -> None:
+    settings = sign_settings(
+        OSS_REGION="OSS-cn-shanghai",
+        OSS_ENDPOINT="http://127.0.0.1:9000/",
+        OSS_SIGNATURE_VERSION="V1",
+        CORS_ALLOWED_ORIGINS=" https://a.example.com , http://localhost:8000 ",
+    )
+    assert settings.oss.region == "cn-shanghai"
+    assert settings.oss.endpoint == "http://127.0.0.1:9000"
+    assert settings.oss.signature_version == "v1"
+    assert settings.cors_origins == {"https://a.example.com", "http://localhost:8000"}
+
+
+def test_jwks_url_may_carry_a_query() -> None:
+    settings = sign_settings(
+        AUTH_JWT_SECRET=None, AUTH_JWKS_URL="https://id.example.com/keys?tenant=t1"
+    )
+    assert settings.auth.jwks_url == "https://id.example.com/keys?tenant=t1"
+    assert settings.auth.jwt_secret is None
+
+
+def test_active_content_is_dropped_from_the_allow_list() -> None:
+    types = sign_settings(
+        UPLOAD_ALLOWED_TYPES="png=image/png,svg=image/svg+xml,txt=text/html,.JPG=Image/JPEG"
+    ).upload.allowed_types
+    assert dict(types) == {"png": ("image/png",), "jpg": ("image/jpeg",)}
+
+
+def test_empty_prefix_only_with_auth_mode_none() -> None:
+    settings = sign_settings(AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="")
+    assert settings.upload.key_prefix == ""
+    assert settings.auth.mode == "none"
+    fixed = sign_settings(AUTH_MODE="none", UPLOAD_KEY_PREFIX="public/")
+    assert fixed.upload.key_prefix == "public/"
+
+
+def test_grant_secrets_are_a_list_first_signs() -> None:
+    second = "second-grant-secret-0123456789abcdef"
+    settings = sign_settings(GRANT_SECRET=f"{GRANT_SECRET}, {second}")
+    assert [s.value for s in settings.grant_secrets] == [GRANT_SECRET, second]
+
+
+def test_secrets_are_masked_in_repr() -> None:
+    settings = sign_settings()
+    text = repr(settings) + str(settings)
+    for secret in (ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET):
+        assert secret not in text
+    assert "**********" in text
+    assert settings.oss.access_key_secret is not None
+    assert settings.oss.access_key_secret.value == ACCESS_KEY_SECRET
+
+
+def test_config_error_never_echoes_a_secret() -> None:
+    secret = "secret-value-that-is-too-short"
+    with pytest.raises(ConfigError) as info:
+        sign_settings(AUTH_JWT_SECRET=secret)
+    assert secret not in str(info.value)
+
+
+def test_settings_are_frozen() -> None:
+    settings = sign_settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.oss.bucket = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        settings.upload.allowed_types["exe"] = ("application/x-msdownload",)  # type: ignore[index]
+
+
+def test_callback_settings_need_no_auth_variables() -> None:
+    env = sign_env(AUTH_JWT_SECRET=None, OSS_REGION=None, CALLBACK_URL=None)
+    settings = CallbackSettings.from_env(env)
+    assert settings.bucket == "example-bucket"
+    with pytest.raises(ConfigError) as info:
+        CallbackSettings.from_env(sign_env(OSS_BUCKET=None))
+    assert info.value.variable == "OSS_BUCKET"
+    with pytest.raises(ConfigError) as info:
+        CallbackSettings.from_env(sign_env(CALLBACK_TRUSTED_KEY_URLS="gopher://x/k.pem"))
+    assert info.value.variable == "CALLBACK_TRUSTED_KEY_URLS"
