@@ -1,0 +1,192 @@
+"""Cold starts: fresh interpreters (`python -I`) importing a handler and serving one request.
+
+The parent times each child from spawn to exit (median of several runs) and subtracts a bare
+`python -I -c pass`; the child reports its own import and request times and its peak RSS
+(`ru_maxrss`). Children get a clean environment: only the settings the function reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.timing import ChildRun, median_runs
+
+BENCH_DIR = pathlib.Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+CHILD = BENCH_DIR / "child.py"
+WATCH = ("tablestore", "requests", "cryptography", "jwt", "sqlite3", "shared.records.tablestore")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a function's code comes from: its built package, or the repository checkout."""
+
+    function: str
+    paths: tuple[str, ...]
+    module: str
+    source: str  # "dist/sign" or "repository"
+
+
+def layout(function: str, dist: pathlib.Path) -> Layout:
+    package = dist / function
+    if (package / "index.py").is_file():
+        return Layout(function, (str(package),), "index", f"dist/{function}")
+    return Layout(function, (str(ROOT),), f"functions.{function}.index", "repository")
+
+
+def base_env() -> dict[str, str]:
+    """What every child inherits: nothing but a locale and PATH (no credentials, no PYTHON*)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+
+
+@dataclass
+class ColdStart:
+    label: str
+    wall_ms: float  # median spawn-to-exit
+    runs: int
+    import_ms: float  # median, measured inside the child
+    request_ms: list[float]  # median per request position
+    statuses: list[int]
+    maxrss_kb: int  # max over runs
+    loaded_after_import: dict[str, bool]
+    loaded_after_requests: dict[str, bool]
+    bodies: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def bare_python(runs: int, python: str = sys.executable) -> tuple[float, int]:
+    """Median wall time of `python -I -c pass`, and its peak RSS."""
+    code = (
+        "import resource,json;print('BENCH-CHILD-REPORT '+json.dumps({'maxrss_kb':"
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"
+    )
+    wall, _ = median_runs([python, "-I", "-c", "pass"], base_env(), runs)
+    _, rss_runs = median_runs([python, "-I", "-c", code], base_env(), 1)
+    return wall, int(rss_runs[0].report["maxrss_kb"])
+
+
+def cold_start(
+    label: str,
+    where: Layout,
+    env: Mapping[str, str],
+    requests: Sequence[dict[str, Any]],
+    runs: int,
+    *,
+    stub_tablestore: bool = False,
+    block: Sequence[str] = (),
+    python: str = sys.executable,
+) -> ColdStart:
+    """Run the handler cold `runs` times; every request must answer as its spec expects."""
+    config: dict[str, Any] = {
+        "script_dir": str(BENCH_DIR),
+        "paths": list(where.paths),
+        "module": where.module,
+        "requests": [{k: v for k, v in r.items() if k != "expect"} for r in requests],
+        "watch": list(WATCH),
+    }
+    if block:
+        config["block"] = list(block)
+    if stub_tablestore:
+        config["late_paths"] = [str(ROOT)]  # for bench.fakes only, behind the function's code
+        config["stub_tablestore"] = ["bench.fakes", "FakeOTSClient"]
+    child_env = {**base_env(), **env}
+    wall, results = median_runs([python, "-I", str(CHILD), json.dumps(config)], child_env, runs)
+    _check(label, results, requests)
+    first = results[0].report
+    return ColdStart(
+        label=label,
+        wall_ms=wall,
+        runs=len(results),
+        import_ms=statistics.median(r.report["import_ms"] for r in results),
+        request_ms=[
+            statistics.median(r.report["requests"][i]["ms"] for r in results)
+            for i in range(len(requests))
+        ],
+        statuses=[req["status"] for req in first["requests"]],
+        maxrss_kb=max(int(r.report["maxrss_kb"]) for r in results),
+        loaded_after_import=first["loaded_after_import"],
+        loaded_after_requests=first["requests"][-1]["loaded"] if requests else {},
+        bodies=[req["body"] for req in first["requests"]],
+        source=where.source,
+    )
+
+
+def import_only(module: str, runs: int, python: str = sys.executable) -> ColdStart:
+    """A fresh interpreter importing one module (e.g. the Tablestore SDK) and nothing else."""
+    config = {"script_dir": str(BENCH_DIR), "paths": [], "module": module, "watch": list(WATCH)}
+    wall, results = median_runs([python, "-I", str(CHILD), json.dumps(config)], base_env(), runs)
+    return ColdStart(
+        label=f"import {module}",
+        wall_ms=wall,
+        runs=len(results),
+        import_ms=statistics.median(r.report["import_ms"] for r in results),
+        request_ms=[],
+        statuses=[],
+        maxrss_kb=max(int(r.report["maxrss_kb"]) for r in results),
+        loaded_after_import=results[0].report["loaded_after_import"],
+        loaded_after_requests={},
+    )
+
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( +)(\S+)")
+OWN_PACKAGES = frozenset({"shared", "functions", "index"})
+
+
+def heaviest_imports(
+    where: Layout, env: Mapping[str, str], top: int = 6, python: str = sys.executable
+) -> list[tuple[str, float]]:
+    """`-X importtime` of the handler import: what our modules import directly, by package (ms)."""
+    config = {"script_dir": str(BENCH_DIR), "paths": list(where.paths), "module": where.module}
+    done = subprocess.run(
+        [python, "-I", "-X", "importtime", str(CHILD), json.dumps(config)],
+        env={**base_env(), **env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    text = done.stderr.decode("utf-8", "replace").split("BENCH-IMPORT-START", 1)[-1]
+    return direct_imports(text.splitlines(), top)
+
+
+def direct_imports(lines: Sequence[str], top: int) -> list[tuple[str, float]]:
+    """Cumulative ms of the third-party/stdlib imports whose importer is one of our modules.
+
+    importtime prints children before their parent; read backwards, each entry's parent is the
+    nearest earlier entry one level up.
+    """
+    entries = []
+    for line in lines:
+        match = _IMPORTTIME.match(line)
+        if match is not None:
+            entries.append((len(match.group(3)) // 2, match.group(4), int(match.group(2)) / 1000))
+    totals: dict[str, float] = {}
+    stack: list[tuple[int, str]] = []
+    for depth, name, cumulative_ms in reversed(entries):
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        parent = stack[-1][1] if stack else "index"
+        package = name.split(".")[0]
+        if package not in OWN_PACKAGES and parent.split(".")[0] in OWN_PACKAGES:
+            totals[package] = totals.get(package, 0.0) + cumulative_ms
+        stack.append((depth, name))
+    return sorted(totals.items(), key=lambda item: -item[1])[:top]
+
+
+def _check(label: str, results: list[ChildRun], requests: Sequence[dict[str, Any]]) -> None:
+    for run in results:
+        answers = run.report.get("requests", [])
+        for spec, answer in zip(requests, answers, strict=True):
+            expected = spec.get("expect", 200)
+            if answer["status"] != expected:
+                raise RuntimeError(
+                    f"{label}: expected {expected}, got {answer['status']}: {answer['body']}"
+                )

@@ -1,0 +1,106 @@
+"""Where a warm request's time goes: the shared building blocks timed one by one.
+
+These explain the end-to-end figures (and any missed target); each row calls the real function
+from `shared/` with the inputs a request gives it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import jwt
+
+from bench import fixtures
+from bench.inprocess import CallbackSetup, Measured
+from bench.timing import per_call
+
+
+def _row(label: str, call: Callable[[int], object], iterations: int, note: str = "") -> Measured:
+    return Measured(label, per_call(call, iterations), note)
+
+
+def sign_components(iterations: int) -> list[Measured]:
+    from shared.callback_body import callback_body_template
+    from shared.grant import Grant, issue_token
+    from shared.settings import Secret
+
+    token = fixtures.user_token()
+    secret = fixtures.JWT_SECRET
+    prepared = jwt.PyJWK({"kty": "oct", "k": _b64url(secret.encode())}, algorithm="HS256")
+    grant = Grant("g", fixtures.USER, fixtures.BUCKET, "uploads/alice/x.png", None, 1, 2**31)
+    grant_token = fixtures.prefix_grant_token()
+    grant_secret = Secret(fixtures.GRANT_SECRET)
+    return [
+        _row(
+            "PyJWT encode HS256 (key as str)",
+            lambda _i: jwt.encode({"sub": "alice", "exp": 2**31}, secret, algorithm="HS256"),
+            iterations,
+        ),
+        _row(
+            "PyJWT decode HS256, key given as str (as now)",
+            lambda _i: jwt.decode(token, secret, algorithms=["HS256"]),
+            iterations,
+        ),
+        _row(
+            "PyJWT decode HS256, key prepared once (PyJWK)",
+            lambda _i: jwt.decode(token, prepared, algorithms=["HS256"]),
+            iterations,
+            "skips the per-call key checks; the per-character base64url check remains",
+        ),
+        _row("shared.grant.issue_token", lambda _i: issue_token(grant, grant_secret), iterations),
+        _row(
+            "shared.callback_body.callback_body_template",
+            lambda _i: callback_body_template(grant_token),
+            iterations,
+            f"token of {len(grant_token)} chars checked one by one",
+        ),
+    ]
+
+
+def callback_components(setup: CallbackSetup, iterations: int) -> list[Measured]:
+    from shared.callback import parse_callback_body
+    from shared.grant import verify_token
+    from shared.settings import Secret
+
+    body = setup.callbacks[0].body
+    fields = parse_callback_body(body)
+    secrets = (Secret(fixtures.GRANT_SECRET),)
+    return [
+        _deadline_row(iterations),
+        _row(
+            "shared.callback.parse_callback_body", lambda _i: parse_callback_body(body), iterations
+        ),
+        _row(
+            "shared.grant.verify_token",
+            lambda _i: verify_token(fields.grant, secrets),
+            iterations,
+            "PyJWT decode with the secret as str",
+        ),
+    ]
+
+
+def _deadline_row(iterations: int) -> Measured:
+    """The hand-off that puts the record write under a deadline (a worker thread and back)."""
+    from shared import deadline
+
+    pool_class = getattr(deadline, "DeadlinePool", None)
+    if pool_class is not None:
+        pool = pool_class("bench", workers=2)
+        return _row(
+            "shared.deadline.DeadlinePool.call(no-op)",
+            lambda _i: pool.call(lambda: None, 2.5, what="bench"),
+            iterations,
+            "queue to a long-lived worker thread, wait on an Event",
+        )
+    call_with_deadline = getattr(deadline, "call_with_deadline")  # noqa: B009 - older module
+    return _row(
+        "shared.deadline.call_with_deadline(no-op)",
+        lambda _i: call_with_deadline(lambda: None, 2.5, what="bench"),
+        iterations,
+        "a new thread per call",
+    )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
