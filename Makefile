@@ -59,11 +59,5 @@ preview: $(NODE_STAMP)
 bench: build
 	$(PY) -m bench.run
 
-# Benchmarks: figures, not tests. Builds the packages first so their sizes and cold starts are
-# measured from dist/; prints a table and writes bench/RESULTS.md.
-.PHONY: bench
-bench: build
-	$(PY) -m bench.run
-
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
