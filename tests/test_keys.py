@@ -1,0 +1,193 @@
+"""Where a file may go: requested folders, user folders, object ids, file extensions, keys."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared import keys
+from shared.errors import BadRequest
+
+# --- requested_dir: DESIGN.md path rules -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "folder"),
+    [
+        ("", ""),
+        ("avatars", "avatars/"),
+        ("avatars/", "avatars/"),
+        ("a/b/c", "a/b/c/"),
+        ("A-1_b.c/d", "A-1_b.c/d/"),
+        ("...", ".../"),
+        ("x" * 256, "x" * 256 + "/"),
+    ],
+)
+def test_requested_dir_accepts(path: str, folder: str) -> None:
+    assert keys.requested_dir(path) == folder
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/a",
+        "a//b",
+        "a//",
+        "a\\b",
+        "%2e%2e",
+        "a%2Fb",
+        ".",
+        "..",
+        "a/..",
+        "../a",
+        "a/./b",
+        "a\x00",
+        "a\x1f",
+        "a\x7f",
+        "a\u0085b",
+        "a b",
+        "ü",
+        "x" * 257,
+        "é" * 129,
+    ],
+)
+def test_requested_dir_refuses(path: str) -> None:
+    with pytest.raises(BadRequest):
+        keys.requested_dir(path)
+
+
+@given(st.text(max_size=300))
+def test_requested_dir_only_returns_clean_folders(path: str) -> None:
+    try:
+        folder = keys.requested_dir(path)
+    except BadRequest:
+        return
+    assert folder == "" or folder.endswith("/")
+    assert not folder.startswith("/")
+    assert "//" not in folder
+    assert all(segment not in (".", "..") for segment in folder[:-1].split("/") if folder)
+    assert re.fullmatch(r"([A-Za-z0-9._-]+/)*", folder)
+
+
+# --- user_segment / user_space / upload_dir ---------------------------------------------------
+
+
+@pytest.mark.parametrize("user", ["12", "alice", "a.b@example.com", "U-1_x"])
+def test_key_safe_users_keep_their_id(user: str) -> None:
+    assert keys.user_segment(user) == user
+
+
+@pytest.mark.parametrize(
+    "user", ["", ".", "..", "_x", "-x", "a/b", 'a"b', "a\nb", "名字", "a b", "x" * 65]
+)
+def test_other_users_get_a_stable_digest(user: str) -> None:
+    segment = keys.user_segment(user)
+    assert re.fullmatch(r"_[0-9a-f]{40}", segment)
+    assert keys.user_segment(user) == segment
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_distinct_users_never_share_a_segment(a: str, b: str) -> None:
+    if a != b:
+        assert keys.user_segment(a) != keys.user_segment(b)
+
+
+def test_user_space_and_upload_dir() -> None:
+    assert keys.user_space("uploads/{user}/", "12") == "uploads/12/"
+    assert keys.upload_dir("uploads/{user}/", "12", "") == "uploads/12/"
+    assert keys.upload_dir("uploads/{user}/", "12", "a/b") == "uploads/12/a/b/"
+    assert keys.upload_dir("{user}/files/", "bob", "x/") == "bob/files/x/"
+    assert keys.upload_dir("", "anonymous", "avatars/") == "avatars/"
+    with pytest.raises(BadRequest, match="whole bucket"):
+        keys.upload_dir("", "anonymous", "")
+
+
+def test_upload_dir_caps_the_key_length() -> None:
+    long_prefix = "/".join(["p" * 200] * 4) + "/{user}/"
+    with pytest.raises(BadRequest):
+        keys.upload_dir(long_prefix, "u", "x" * 200)
+
+
+# --- new_object_id ---------------------------------------------------------------------------
+
+
+def test_object_ids_are_ulids() -> None:
+    fixed = keys.new_object_id(0, b"\x00" * 10)
+    assert fixed == "0" * 26
+    assert keys.new_object_id(1702743657000, b"\xff" * 10).endswith("z" * 16)
+    assert re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", keys.new_object_id())
+
+
+def test_object_ids_sort_by_time() -> None:
+    earlier = keys.new_object_id(1702743657000, b"\xff" * 10)
+    later = keys.new_object_id(1702743657001, b"\x00" * 10)
+    assert earlier < later
+
+
+def test_object_ids_are_unique() -> None:
+    ids = {keys.new_object_id(1702743657000) for _ in range(1000)}
+    assert len(ids) == 1000
+
+
+# --- filename_extension ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "ext"),
+    [("a.png", "png"), ("A.JPG", "jpg"), ("archive.tar.zip", "zip"), ("x y.pdf", "pdf")],
+)
+def test_extension_is_taken_lower_case(name: str, ext: str) -> None:
+    assert keys.filename_extension(name) == ext
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "noext",
+        "dot.",
+        "x.php",
+        "x.php.jpg",
+        "x.jpg.php",
+        "x.HTML.png",
+        "x.svg",
+        "x.php%00.jpg",
+        "x\x00.png",
+        "a/b.png",
+        "a\\b.png",
+        "x.p_g",
+        "x." + "a" * 17,
+        "x" * 252 + ".png",
+    ],
+)
+def test_extension_refused(name: str) -> None:
+    with pytest.raises(BadRequest):
+        keys.filename_extension(name)
+
+
+# --- is_valid_key ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["uploads/12/x.png", "a", "a/b.c/d@e-f_g"])
+def test_valid_keys(key: str) -> None:
+    assert keys.is_valid_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "/a", "a/", "a//b", "a/../b", "a/./b", "..", "a%2e", "a b", "a\nb", "ü", "a" * 1024],
+)
+def test_invalid_keys(key: str) -> None:
+    assert not keys.is_valid_key(key)
+
+
+@given(st.text(max_size=60))
+def test_a_valid_key_never_has_dot_segments(key: str) -> None:
+    if keys.is_valid_key(key):
+        assert ".." not in key.split("/")
+        assert "." not in key.split("/")
+        assert "\\" not in key
+        assert "%" not in key
