@@ -30,6 +30,7 @@ from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, error_response, json_response
 from shared.keys import is_valid_key
 from shared.pubkeys import Fetch, PublicKeys
+from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.settings import CallbackSettings, RecordsSettings
 
@@ -39,6 +40,8 @@ ANSWER_BUDGET_SECONDS = 4.0  # OSS gives up after 5 s
 MIN_STORE_SECONDS = 0.5
 STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connections
 MAX_LOGGED_KEY = 256
+
+_WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
 Clock = Callable[[], float]
@@ -56,7 +59,6 @@ def create_app(
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
     stores = _Stores(store_factory or _open_store(settings.records))
     clock = now or time.time
-    writers = DeadlinePool("record-store", workers=STORE_WORKERS)
 
     def handle(request: Request, trail: dict[str, Any]) -> Response:
         started = time.monotonic()
@@ -75,7 +77,7 @@ def create_app(
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, environ, settings.records)
         budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
-        outcome: PutOutcome = writers.call(
+        outcome: PutOutcome = _WRITERS.call(
             lambda: stores.get(credentials).put(record, replace=grant.mode == "prefix"),
             max(MIN_STORE_SECONDS, min(STORE_DEADLINE_SECONDS, budget)),
             what="the record store",
@@ -150,9 +152,7 @@ def _credentials(
 
 def _open_store(records: RecordsSettings) -> StoreFactory:
     def factory(credentials: Credentials | None) -> RecordStore:
-        from shared.records import open_store  # noqa: PLC0415 - lazily: the Tablestore SDK is heavy
-
-        return open_store(records, credentials)
+        return open_store(records, credentials)  # the Tablestore SDK loads only for that backend
 
     return factory
 

@@ -32,6 +32,7 @@ from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
 from shared.pubkeys import OSS_V1_KEY_PEM
+from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from tests.callback_builder import (
@@ -667,6 +668,26 @@ def test_cold_start_opens_nothing_before_the_first_callback(
     assert call(app, build.request())[0] == 200
     assert time.monotonic() - started < 1
     assert opened == [None]  # SQLite backend, no credentials in the environment: None
+
+
+def test_default_store_is_the_configured_sqlite_file(
+    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """Without a store_factory the app opens RECORDS_BACKEND (sqlite here) via open_store."""
+    path = tmp_path / "default" / "records.sqlite3"
+    settings = callback_settings(tmp_path, SQLITE_PATH=str(path))
+    app = create_app(settings, environ={}, fetch=keyserver, now=lambda: NOW)
+    try:
+        assert call(app, build.request())[0] == 200
+    finally:
+        clear_cache()
+    reader = SqliteStore(str(path))
+    try:
+        stored = reader.get(BUCKET, EXACT_KEY)
+        assert stored is not None
+        assert stored.owner == USER
+    finally:
+        reader.close()
 
 
 def test_store_is_rebuilt_when_role_credentials_rotate(
