@@ -1,0 +1,303 @@
+"""Post-deploy smoke test of a stack deployed from template.yml (FC 2.0 API, aliyun-fc2).
+
+Checks, against what template.yml says: each function's runtime, handler and environment
+variable names (`get_function`); one anonymous HTTP trigger with the template's methods
+(`list_triggers`); then over HTTPS a real grant from the sign function (whose callback URL must be
+the callback function's trigger) and a forged callback refused with 401 `SignatureInvalid`.
+
+Needs ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (+ _SECURITY_TOKEN for STS), ALIBABA_CLOUD_ACCOUNT_ID,
+DEPLOY_REGION, and SMOKE_JWT or AUTH_JWT_SECRET to mint a caller token. Without credentials it
+says so and exits 0.
+
+    python -m deploy.smoke [template.yml]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import jwt
+import requests
+
+from deploy import preflight
+
+HTTP_TIMEOUT = 15.0
+SMOKE_USER = "smoke-test"
+SMOKE_ORIGIN_FALLBACK = "https://smoke.invalid"
+# A well-formed callback that OSS never signed: the deployed callback must answer 401.
+FORGED_BODY = "bucket=smoke&object=uploads%2Fsmoke-test%2Fforged.txt&etag=0&size=1&grant=forged"
+FORGED_HEADERS = {
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Authorization": base64.b64encode(b"\x00" * 128).decode(),
+    "x-oss-pub-key-url": base64.b64encode(
+        b"https://gosspublic.alicdn.com/callback_pub_key_v1.pem"
+    ).decode(),
+}
+
+
+class FcClient(Protocol):
+    """What the smoke test needs of `fc2.Client`."""
+
+    def get_function(self, serviceName: str, functionName: str) -> Any: ...
+
+    def list_triggers(self, serviceName: str, functionName: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Config:
+    region: str
+    account_id: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(default="", repr=False)
+    caller_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+def load_config(environ: Mapping[str, str], now: float) -> tuple[Config | None, str]:
+    """The deployment to check, or None and why the smoke test cannot run here."""
+    key_id = environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    if not key_id or not secret:
+        return None, "no ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET in the environment"
+    missing = [n for n in ("ALIBABA_CLOUD_ACCOUNT_ID", "DEPLOY_REGION") if not environ.get(n)]
+    if missing:
+        return None, f"{', '.join(missing)} not set"
+    token = environ.get("SMOKE_JWT", "")
+    if not token and environ.get("AUTH_JWT_SECRET"):
+        claims = {"sub": SMOKE_USER, "iat": int(now), "exp": int(now) + 300}
+        for claim, name in (("aud", "AUTH_JWT_AUDIENCE"), ("iss", "AUTH_JWT_ISSUER")):
+            if environ.get(name):
+                claims[claim] = environ[name]
+        token = jwt.encode(claims, environ["AUTH_JWT_SECRET"], algorithm="HS256")
+    return (
+        Config(
+            region=environ["DEPLOY_REGION"],
+            account_id=environ["ALIBABA_CLOUD_ACCOUNT_ID"],
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
+            caller_token=token,
+        ),
+        "",
+    )
+
+
+def fc2_client(config: Config) -> FcClient:
+    """The FC 2.0 management client (aliyun-fc2), with a short timeout."""
+    import fc2  # type: ignore[import-untyped]  # noqa: PLC0415 - only when really deploying
+
+    client: FcClient = fc2.Client(
+        endpoint=f"https://{config.account_id}.{config.region}.fc.aliyuncs.com",
+        accessKeyID=config.access_key_id,
+        accessKeySecret=config.access_key_secret,
+        securityToken=config.security_token,
+        Timeout=HTTP_TIMEOUT,
+    )
+    return client
+
+
+class Smoke:
+    """One run of the checks; every check appends a Result and never raises."""
+
+    def __init__(
+        self,
+        template: preflight.Template,
+        config: Config,
+        client: FcClient,
+        session: requests.Session,
+    ) -> None:
+        self.template = template
+        self.config = config
+        self.client = client
+        self.session = session
+        self.results: list[Result] = []
+        self.service = str(template.service.get("name", ""))
+
+    def record(self, check: str, ok: bool, detail: str = "") -> bool:
+        self.results.append(Result(check, ok, detail))
+        return ok
+
+    def run(self) -> list[Result]:
+        urls = {key: self.check_function(key) for key in self.template.functions}
+        if urls.get("callback"):
+            self.check_forged_callback(urls["callback"] or "")
+        if urls.get("sign"):
+            self.check_grant(urls["sign"] or "", urls.get("callback"))
+        return self.results
+
+    # --- FC configuration --------------------------------------------------------------------
+
+    def check_function(self, key: str) -> str | None:
+        """Runtime, handler, environment names and the HTTP trigger; returns the trigger URL."""
+        spec = self.template.functions[key]
+        try:
+            config = self.client.get_function(self.service, spec.name).data
+        except Exception as exc:  # fc2.FcError, network errors: reported, never raised
+            self.record(f"{key}: get_function", False, _describe(exc))
+            return None
+        self.record(
+            f"{key}: runtime",
+            config.get("runtime") == spec.runtime,
+            f"{config.get('runtime')!r}, template says {spec.runtime!r}",
+        )
+        self.record(
+            f"{key}: handler",
+            config.get("handler") == spec.handler,
+            f"{config.get('handler')!r}, template says {spec.handler!r}",
+        )
+        deployed = set((config.get("environmentVariables") or {}).keys())
+        missing = sorted(set(spec.environment) - deployed)
+        self.record(
+            f"{key}: environment variables",
+            not missing,
+            f"missing {missing}" if missing else f"{len(spec.environment)} names present",
+        )
+        return self.check_trigger(key, spec)
+
+    def check_trigger(self, key: str, spec: preflight.Function) -> str | None:
+        try:
+            triggers = self.client.list_triggers(self.service, spec.name).data.get("triggers", [])
+        except Exception as exc:
+            self.record(f"{key}: list_triggers", False, _describe(exc))
+            return None
+        http = [t for t in triggers if t.get("triggerType") == "http"]
+        if not self.record(f"{key}: one HTTP trigger", len(http) == 1, f"{len(http)} found"):
+            return None
+        trigger = http[0]
+        config = trigger.get("triggerConfig") or {}
+        if isinstance(config, str):
+            config = json.loads(config)
+        (expected,) = spec.triggers
+        self.record(
+            f"{key}: trigger is anonymous",
+            config.get("authType") == "anonymous",
+            f"authType {config.get('authType')!r}",
+        )
+        methods = sorted(m.upper() for m in config.get("methods") or [])
+        self.record(
+            f"{key}: trigger methods",
+            methods == sorted(expected.methods),
+            f"{methods}, template says {sorted(expected.methods)}",
+        )
+        url = str(trigger.get("urlInternet") or "") or (
+            f"https://{self.config.account_id}.{self.config.region}.fc.aliyuncs.com"
+            f"/2016-08-15/proxy/{self.service}/{spec.name}/"
+        )
+        return url if url.endswith("/") else url + "/"
+
+    # --- over HTTP ---------------------------------------------------------------------------
+
+    def check_forged_callback(self, url: str) -> None:
+        """Anyone can make OSS (or curl) call this URL: an unsigned callback must get 401."""
+        try:
+            answer = self.session.post(
+                url + "oss-callback", data=FORGED_BODY, headers=FORGED_HEADERS, timeout=HTTP_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            self.record("callback: forged callback refused", False, _describe(exc))
+            return
+        code = _json(answer).get("code")
+        self.record(
+            "callback: forged callback refused",
+            answer.status_code == 401 and code == "SignatureInvalid",
+            f"HTTP {answer.status_code} {code}",
+        )
+
+    def check_grant(self, url: str, callback_url: str | None) -> None:
+        """A real caller token gets a complete grant whose callback points at our callback."""
+        if not self.config.caller_token:
+            self.record("sign: grant issued", False, "set SMOKE_JWT or AUTH_JWT_SECRET")
+            return
+        try:
+            answer = self.session.get(
+                url + "signature",
+                params={"path": "smoke/"},
+                headers={"Authorization": f"Bearer {self.config.caller_token}"},
+                timeout=HTTP_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            self.record("sign: grant issued", False, _describe(exc))
+            return
+        grant = _json(answer)
+        fields = grant.get("fields") or {}
+        complete = answer.status_code == 200 and all(
+            grant.get(name) for name in ("host", "dir", "policy", "callback")
+        )
+        if not self.record(
+            "sign: grant issued",
+            complete and isinstance(fields, dict) and bool(fields),
+            f"HTTP {answer.status_code} {grant.get('code', '')}".strip(),
+        ):
+            return
+        try:
+            callback = json.loads(base64.b64decode(str(grant["callback"]), validate=True))
+            target = str(callback["callbackUrl"])
+        except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+            self.record("sign: callback URL is the callback trigger", False, _describe(exc))
+            return
+        expected = (callback_url or "").rstrip("/")
+        self.record(
+            "sign: callback URL is the callback trigger",
+            not expected or target.rstrip("/") == expected,
+            target,
+        )
+
+
+def _json(answer: requests.Response) -> dict[str, Any]:
+    try:
+        value = answer.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    client_factory: Callable[[Config], FcClient] = fc2_client,
+    session: requests.Session | None = None,
+    now: Callable[[], float] = time.time,
+) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    path = Path(args[0] if args else "template.yml")
+    template = preflight.load_template(path)
+    if template.is_fc3:
+        print("smoke: aliyun-fc2 speaks the FC 2.0 API; check FC 3.0 stacks with `s info`")
+        return 2
+    if environ is None:
+        environ = {**preflight.read_dotenv(path.parent / ".env"), **os.environ}
+    config, reason = load_config(environ, now())
+    if config is None:
+        print(f"smoke: skipped, {reason} (nothing deployed can be checked without credentials)")
+        return 0
+    results = Smoke(template, config, client_factory(config), session or requests.Session()).run()
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        print(f"smoke: {mark} {result.check}" + (f" ({result.detail})" if result.detail else ""))
+    failed = [r for r in results if not r.ok]
+    print(f"smoke: {len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
