@@ -142,9 +142,7 @@ class OssEmulator:
         return Response(body, error.status, content_type=XML_TYPE)
 
     def _finish(self, response: Response, request: Request, request_id: str) -> None:
-        response.headers["x-oss-request-id"] = request_id
-        response.headers["Server"] = "AliyunOSS"
-        response.headers["Date"] = formatdate(usegmt=True)
+        response.headers["x-oss-request-id"] = request_id  # Server and Date: the HTTP server's
         origin = request.headers.get("Origin")
         if origin and origin in self.config.cors_origins:
             response.headers["Access-Control-Allow-Origin"] = origin

@@ -1,0 +1,303 @@
+"""Grant → form POST → callback → record → GET /uploads, over real sockets, and every way an
+upload must fail: expired, over-size, outside the prefix, tampered, unknown key, callback down,
+replayed callback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import socket
+import struct
+import zlib
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import STS_KEY, LiveStack, StartStack
+
+pytestmark = pytest.mark.e2e
+
+
+def png(width: int, height: int) -> bytes:
+    chunk = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
+    return header + struct.pack(">I", zlib.crc32(chunk)) + b"\x00" * 64
+
+
+def oss_code(response: requests.Response) -> str:
+    match = re.search(r"<Code>([^<]*)</Code>", response.text)
+    return match.group(1) if match else ""
+
+
+def oss_message(response: requests.Response) -> str:
+    match = re.search(r"<Message>([^<]*)</Message>", response.text)
+    return match.group(1) if match else ""
+
+
+def replace_field(name: str, value: str) -> Any:
+    def change(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        assert any(n == name for n, _ in fields), f"the grant has no {name} field"
+        return [(n, value if n == name else v) for n, v in fields]
+
+    return change
+
+
+def etag_of(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+
+
+# --- the happy path, every way ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["v4", "v1"])
+@pytest.mark.parametrize("mode", ["exact", "prefix"])
+@pytest.mark.parametrize("sts", [False, True], ids=["permanent-key", "sts-token"])
+def test_upload_end_to_end(start_stack: StartStack, version: str, mode: str, sts: bool) -> None:
+    live = start_stack(sts=sts, OSS_SIGNATURE_VERSION=version)
+    token = live.token("alice")
+    data = png(40, 30)
+    if mode == "exact":
+        grant = live.grant(
+            token, path="photos", filename="me.png", size=str(len(data)), type="image/png"
+        )
+        key = grant["key"]
+        assert key.startswith("uploads/alice/photos/")
+        assert key.endswith(".png")
+    else:
+        grant = live.grant(token, path="photos/")
+        assert "key" not in grant
+        key = grant["dir"] + "holiday.png"
+    assert grant["version"] == version
+    fields = dict(grant["fields"])
+    assert ("x-oss-security-token" in fields) is sts
+    if sts:
+        assert fields["x-oss-security-token"] == STS_KEY[2]
+    if version == "v1":
+        assert fields["OSSAccessKeyId"] == (STS_KEY[0] if sts else "dev-access-key-id")
+
+    response = live.upload(grant, data, key=key, filename="me.png", content_type="image/png")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert answer["Status"] == "OK"
+    assert (answer["key"], answer["size"], answer["etag"]) == (key, len(data), etag_of(data))
+    assert answer["mimeType"] == "image/png"
+    assert answer["owner"] == "alice"
+    assert answer["imageInfo"] == {"width": 40, "height": 30, "format": "png"}
+    assert response.headers["ETag"] == f'"{etag_of(data)}"'
+    (record,) = live.uploads(token)
+    assert {k: record[k] for k in ("key", "size", "etag", "owner")} == {
+        "key": key,
+        "size": len(data),
+        "etag": etag_of(data),
+        "owner": "alice",
+    }
+    assert record["reqId"] == response.headers["x-oss-request-id"]
+    stored = live.get_object(key)
+    assert (stored.status_code, stored.content) == (200, data)
+    assert live.uploads(live.token("bob")) == []  # another user sees none of it
+
+
+def test_the_callback_is_signed_by_the_emulator_key(start_stack: StartStack) -> None:
+    live = start_stack()
+    token = live.token("alice")
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    assert live.upload(grant, b"abc", content_type="text/plain").status_code == 200
+    (sent,) = live.journal.sent
+    headers = dict(sent.headers)
+    key_url = base64.b64decode(headers["x-oss-pub-key-url"]).decode()
+    assert key_url == f"{live.oss_url}/.well-known/oss-emulator/callback_pub_key.pem"
+    assert key_url in live.stack.values["CALLBACK_TRUSTED_KEY_URLS"].split(",")
+    assert live.http.get(key_url, timeout=10).text.startswith("-----BEGIN PUBLIC KEY-----")
+    assert sent.url == live.callback_url
+
+
+# --- refusals by OSS (the emulator) ---------------------------------------------------------
+
+
+@pytest.fixture
+def live(start_stack: StartStack) -> LiveStack:
+    return start_stack()
+
+
+@pytest.fixture
+def token(live: LiveStack) -> str:
+    return live.token("alice")
+
+
+def assert_nothing_stored(live: LiveStack, token: str, key: str) -> None:
+    assert live.uploads(token) == []
+    assert live.get_object(key).status_code == 404
+    assert live.journal.sent == []
+
+
+def test_expired_policy(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    live.clock.offset = 3600.0
+    response = live.upload(grant, b"abc")
+    assert (response.status_code, oss_code(response)) == (403, "AccessDenied")
+    assert oss_message(response) == "Invalid according to Policy: Policy expired."
+    assert_nothing_stored(live, token, grant["key"])
+
+
+def test_over_size_exact_key(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    response = live.upload(grant, b"abcd")
+    assert (response.status_code, oss_code(response)) == (400, "EntityTooLarge")
+    assert_nothing_stored(live, token, grant["key"])
+
+
+def test_over_size_prefix(start_stack: StartStack) -> None:
+    live = start_stack(UPLOAD_MAX_BYTES="1024")
+    token = live.token("alice")
+    grant = live.grant(token, path="big/")
+    response = live.upload(grant, b"x" * 1025, key=grant["dir"] + "big.bin")
+    assert (response.status_code, oss_code(response)) == (400, "EntityTooLarge")
+    assert live.upload(grant, b"x" * 1024, key=grant["dir"] + "ok.bin").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "key", ["uploads/bob/docs/x.txt", "uploads/alice/docsx.txt", "uploads/alice/x.txt", "x.txt"]
+)
+def test_key_outside_the_prefix(live: LiveStack, token: str, key: str) -> None:
+    grant = live.grant(token, path="docs/")
+    response = live.upload(grant, b"abc", key=key)
+    assert (response.status_code, oss_code(response)) == (403, "AccessDenied")
+    assert '"$key"' in oss_message(response)
+    assert_nothing_stored(live, token, key)
+
+
+def test_dot_segments_pass_oss_but_not_the_callback(live: LiveStack, token: str) -> None:
+    # OSS keys are opaque, so `starts-with` admits this key; the callback refuses to record it.
+    grant = live.grant(token, path="docs/")
+    key = grant["dir"] + "../../bob/x.txt"
+    response = live.upload(grant, b"abc", key=key)
+    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
+    assert oss_message(response) == "Error status : 403."
+    assert live.uploads(token) == []
+
+
+def test_another_exact_key(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    response = live.upload(grant, b"abc", key=grant["dir"] + "chosen-by-client.txt")
+    assert (response.status_code, oss_code(response)) == (403, "AccessDenied")
+
+
+def test_tampered_policy(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    document = json.loads(base64.b64decode(grant["fields"]["policy"]))
+    for condition in document["conditions"]:
+        if isinstance(condition, list) and condition[0] == "content-length-range":
+            condition[2] = 10**9
+    forged = base64.b64encode(json.dumps(document).encode()).decode()
+    response = live.upload(grant, b"abcd", change=replace_field("policy", forged))
+    assert (response.status_code, oss_code(response)) == (403, "SignatureDoesNotMatch")
+    assert_nothing_stored(live, token, grant["key"])
+
+
+def test_swapped_callback(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    config = json.loads(base64.b64decode(grant["callback"]))
+    config["callbackUrl"] = "http://127.0.0.1:9/attacker"
+    swapped = base64.b64encode(json.dumps(config).encode()).decode()
+    response = live.upload(grant, b"abc", change=replace_field("callback", swapped))
+    assert (response.status_code, oss_code(response)) == (403, "AccessDenied")
+    assert '"$callback"' in oss_message(response)
+
+
+@pytest.mark.parametrize("version", ["v4", "v1"])
+def test_tampered_signature(start_stack: StartStack, version: str) -> None:
+    live = start_stack(OSS_SIGNATURE_VERSION=version)
+    token = live.token("alice")
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    name = "x-oss-signature" if version == "v4" else "Signature"
+    signature = grant["fields"][name]
+    flipped = ("0" if signature[0] != "0" else "1") + signature[1:]
+    response = live.upload(grant, b"abc", change=replace_field(name, flipped))
+    assert (response.status_code, oss_code(response)) == (403, "SignatureDoesNotMatch")
+    assert_nothing_stored(live, token, grant["key"])
+
+
+@pytest.mark.parametrize("version", ["v4", "v1"])
+def test_unknown_access_key(start_stack: StartStack, version: str) -> None:
+    live = start_stack(OSS_SIGNATURE_VERSION=version)
+    token = live.token("alice")
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    if version == "v4":
+        credential = grant["fields"]["x-oss-credential"]
+        change = replace_field("x-oss-credential", "someone-else/" + credential.split("/", 1)[1])
+    else:
+        change = replace_field("OSSAccessKeyId", "someone-else")
+    response = live.upload(grant, b"abc", change=change)
+    assert (response.status_code, oss_code(response)) == (403, "InvalidAccessKeyId")
+    assert_nothing_stored(live, token, grant["key"])
+
+
+def test_sts_token_must_match(start_stack: StartStack) -> None:
+    live = start_stack(sts=True)
+    token = live.token("alice")
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    response = live.upload(grant, b"abc", change=replace_field("x-oss-security-token", "forged"))
+    assert (response.status_code, oss_code(response)) == (403, "InvalidSecurityToken")
+
+
+def test_exact_key_cannot_be_overwritten(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    assert live.upload(grant, b"abc").status_code == 200
+    again = live.upload(grant, b"xyz")
+    assert (again.status_code, oss_code(again)) == (409, "FileAlreadyExists")
+    assert live.get_object(grant["key"]).content == b"abc"
+    assert len(live.uploads(token)) == 1
+
+
+# --- the callback side ----------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket closes
+
+
+def test_callback_server_down(start_stack: StartStack) -> None:
+    live = start_stack(CALLBACK_URL=f"http://127.0.0.1:{closed_port()}/oss-callback")
+    token = live.token("alice")
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    response = live.upload(grant, b"abc")
+    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
+    assert "can not connect" in oss_message(response)
+    assert live.get_object(grant["key"]).content == b"abc"  # the object is kept
+    assert live.uploads(token) == []  # no record: reconciliation's job
+
+
+def test_replayed_callback_makes_no_duplicate(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    first = live.upload(grant, b"abc")
+    assert first.status_code == 200
+    (sent,) = live.journal.sent
+    headers = {k: v for k, v in sent.headers if k.lower() not in ("host", "content-length")}
+    replay = live.http.post(sent.url, data=sent.body, headers=headers, timeout=10)
+    assert replay.status_code == 200, replay.text
+    assert {k: replay.json()[k] for k in ("key", "etag", "createdAt")} == {
+        k: first.json()[k] for k in ("key", "etag", "createdAt")
+    }
+    assert len(live.uploads(token)) == 1
+    forged_body = sent.body.replace(b"size=3", b"size=4")
+    forged = live.http.post(sent.url, data=forged_body, headers=headers, timeout=10)
+    assert (forged.status_code, forged.json()["code"]) == (401, "SignatureInvalid")
+    assert len(live.uploads(token)) == 1
+
+
+def test_prefix_owner_may_overwrite_own_key(live: LiveStack, token: str) -> None:
+    grant = live.grant(token, path="notes/")
+    key = grant["dir"] + "today.txt"
+    assert live.upload(grant, b"first", key=key).status_code == 200
+    second = live.upload(grant, b"second", key=key)
+    assert second.status_code == 200, second.text
+    (record,) = live.uploads(token)
+    assert record["etag"] == etag_of(b"second")
+    assert live.get_object(key).content == b"second"
