@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from shared.errors import BadRequest
-from shared.records.base import MAX_PAGE
+from shared.records.base import MAX_PAGE, Record
 
 MAX_CURSOR_CHARS = 4096  # a 1023-byte key and a bucket name fit with room to spare
 MAX_TIMESTAMP_MS = 2**53  # beyond any real date; keeps the value exact in JSON everywhere
@@ -29,6 +29,11 @@ class SortKey:
     created_at: int
     key: str
     bucket: str
+
+
+def position(record: Record) -> SortKey:
+    """A record's place in an owner's listing."""
+    return SortKey(record.created_at, record.key, record.bucket)
 
 
 def encode_cursor(position: SortKey) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from shared import logs
 from shared.errors import ConfigError, Conflict, Unavailable
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
-from shared.records.cursor import SortKey, check_limit, decode_cursor, encode_cursor
+from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
 from shared.records.decide import Action, check_record, decide, same_object
 
 BUSY_TIMEOUT_SECONDS = 2.0  # the callback must answer OSS well inside its 5 s limit
@@ -43,7 +43,8 @@ _COLUMNS = (
     "grant_id",
     "reconciled",
 )
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM records"  # noqa: S608 - constant column list
+# Statements are built from the constant column list above, never from input (hence S608 noqa).
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM records"  # noqa: S608
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -69,6 +70,14 @@ CREATE INDEX IF NOT EXISTS records_by_owner
     ON records (owner, created_at DESC, key DESC, bucket DESC);
 """
 
+INSERT = (
+    f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
+    " ON CONFLICT (bucket, key) DO NOTHING"
+)
+REPLACE = (  # guarded by the etag read just before: never overwrites another writer's row
+    f"UPDATE records SET {', '.join(f'{name} = ?' for name in _COLUMNS[2:])}"  # noqa: S608
+    " WHERE bucket = ? AND key = ? AND etag = ?"
+)
 LIST_FIRST = f"{_SELECT} WHERE owner = ? ORDER BY created_at DESC, key DESC, bucket DESC LIMIT ?"
 LIST_AFTER = (
     f"{_SELECT} WHERE owner = ? AND (created_at, key, bucket) < (?, ?, ?)"
@@ -102,26 +111,15 @@ class SqliteStore:
         """Insert if absent; else duplicate, guarded replace or Conflict (decide.py)."""
         check_record(record)
         with self._db() as db:
-            inserted = db.execute(
-                f"INSERT INTO records ({', '.join(_COLUMNS)})"  # noqa: S608 - constant column list
-                f" VALUES ({', '.join('?' * len(_COLUMNS))})"
-                " ON CONFLICT (bucket, key) DO NOTHING",
-                _row(record),
-            ).rowcount
-            if inserted == 1:
+            if db.execute(INSERT, _row(record)).rowcount == 1:
                 return PutOutcome(record, PutResult.CREATED)
             stored = self._read(db, record.bucket, record.key)
             if stored is None:  # deleted between the two statements: nothing to protect
                 raise Unavailable("the record changed while it was written; try again")
             if decide(stored, record, replace=replace) is Action.DUPLICATE:
                 return PutOutcome(stored, PutResult.DUPLICATE)
-            assignments = ", ".join(f"{name} = ?" for name in _COLUMNS[2:])
-            updated = db.execute(
-                f"UPDATE records SET {assignments}"  # noqa: S608 - constant column list
-                " WHERE bucket = ? AND key = ? AND etag = ?",
-                (*_row(record)[2:], record.bucket, record.key, stored.etag),
-            ).rowcount
-            if updated == 1:
+            guarded = (*_row(record)[2:], record.bucket, record.key, stored.etag)
+            if db.execute(REPLACE, guarded).rowcount == 1:
                 return PutOutcome(record, PutResult.REPLACED)
             # Another writer changed the row after we read it: judge again against what it wrote.
             latest = self._read(db, record.bucket, record.key)
@@ -148,14 +146,8 @@ class SqliteStore:
                     LIST_AFTER, (owner, after.created_at, after.key, after.bucket, limit + 1)
                 ).fetchall()
         items = [_record(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        last = items[-1] if items else None
-        next_cursor = (
-            encode_cursor(SortKey(last.created_at, last.key, last.bucket))
-            if more and last
-            else None
-        )
-        return Page(items=items, next=next_cursor)
+        more = len(rows) > limit  # we read one row more than asked: is there a next page?
+        return Page(items=items, next=encode_cursor(position(items[-1])) if more else None)
 
     # --- housekeeping ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from shared import logs
 from shared.credentials import Credentials
 from shared.errors import Conflict, Unavailable
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
-from shared.records.cursor import SortKey, check_limit, decode_cursor, encode_cursor
+from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
 from shared.records.decide import Action, check_record, decide, same_object
 from shared.settings import RecordsSettings
 
@@ -247,12 +247,12 @@ class TablestoreStore:
                 )
                 for row in rows:
                     item = decode_row(row)
-                    if after is not None and _position(item) == after:
+                    if after is not None and position(item) == after:
                         continue  # the cursor's own row: the range start is inclusive
                     records.append(item)
         items = records[:limit]
         more = len(records) > limit
-        return Page(items=items, next=encode_cursor(_position(items[-1])) if more else None)
+        return Page(items=items, next=encode_cursor(position(items[-1])) if more else None)
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -366,7 +366,3 @@ def decode_row(row: Any) -> Record:
             raise Unavailable("a stored record is malformed")
         fields[name] = value
     return Record(**fields)
-
-
-def _position(record: Record) -> SortKey:
-    return SortKey(record.created_at, record.key, record.bucket)
