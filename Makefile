@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck check clean build deploy smoke preview tables
+.PHONY: venv dev test lint typecheck check clean build deploy smoke preview tables
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# The local stack in the foreground (Ctrl-C stops it): OSS emulator, sign function + demo page,
+# callback function. Ports, data dir and every setting come from the environment (README).
+dev: $(STAMP)
+	$(PY) -m local.dev
 
 # Create the record table (Tablestore: table + owner index; SQLite: the file), idempotently.
 tables: $(STAMP)
