@@ -1,0 +1,324 @@
+"""FC 3.0 HTTP trigger events (platform.md §1.11) through the event adapter into both real apps,
+wired as functions/*/index.py wire them: base64 bodies, comma-joined header and query values,
+URL-encoded rawPath, and a response FC 3.0 can hand back as it is."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared import callback_app, sign_app
+from shared.http import event_adapter
+from shared.records.sqlite import SqliteStore
+from shared.settings import CallbackSettings, SignSettings
+from tests.callback_builder import (
+    NOW,
+    TEST_KEY_URL,
+    CallbackBuilder,
+    public_pem,
+    rsa_key,
+    settings_env,
+)
+
+JWT_SECRET = "fc3-events-jwt-secret-0123456789abcdef"
+GRANT_SECRET = "fc3-events-grant-secret-0123456789abcdef"
+ORIGIN = "https://app.example.com"
+Handler = Any
+
+
+def sign_handler(**overrides: str) -> Handler:
+    env = {
+        "OSS_BUCKET": "fc3-bucket",
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ACCESS_KEY_ID": "fc3-key-id",
+        "OSS_ACCESS_KEY_SECRET": "fc3-key-secret",
+        "CALLBACK_URL": "https://callback.example.com/oss-callback",
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "GRANT_SECRET": GRANT_SECRET,
+        "CORS_ALLOWED_ORIGINS": ORIGIN,
+        **overrides,
+    }
+    app = sign_app.create_app(SignSettings.from_env(env), environ={})
+    return event_adapter(app, function="sign", max_body=sign_app.MAX_BODY)
+
+
+def bearer(sub: str = "alice") -> str:
+    return "Bearer " + jwt.encode(
+        {"sub": sub, "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256"
+    )
+
+
+def event(
+    method: str = "GET",
+    raw_path: str = "/signature",
+    *,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: bytes = b"",
+    base64_body: bool = False,
+) -> bytes:
+    """An FC 3.0 HTTP trigger event as the runtime passes it: JSON bytes."""
+    return json.dumps(
+        {
+            "version": "v1",
+            "rawPath": raw_path,
+            "headers": headers or {},
+            "queryParameters": query or {},
+            "body": base64.b64encode(body).decode() if base64_body else body.decode(),
+            "isBase64Encoded": base64_body,
+            "requestContext": {
+                "accountId": "1234567890",
+                "domainName": "x.cn-hangzhou.fcapp.run",
+                "requestId": "fc3-req",
+                "time": "2026-01-01T00:00:00Z",
+                "timeEpoch": "1767225600000",
+                "http": {
+                    "method": method,
+                    "path": raw_path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.9",
+                    "userAgent": "test",
+                },
+            },
+        }
+    ).encode()
+
+
+def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:
+    """The structure FC 3.0 returns verbatim; FC owns Content-Length."""
+    assert set(answer) == {"statusCode", "headers", "isBase64Encoded", "body"}
+    assert isinstance(answer["statusCode"], int)
+    assert isinstance(answer["body"], str)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in answer["headers"].items())
+    assert "content-length" not in {k.lower() for k in answer["headers"]}
+    payload: dict[str, Any] = json.loads(answer["body"]) if answer["body"] else {}
+    return payload
+
+
+# --- sign ---------------------------------------------------------------------------------------
+
+
+def test_a_grant_over_an_fc3_event() -> None:
+    answer = sign_handler()(
+        event(headers={"authorization": bearer(), "origin": ORIGIN}, query={"path": "avatars/"}),
+        None,
+    )
+    payload = assert_fc3_response(answer)
+    assert answer["statusCode"] == 200
+    assert answer["isBase64Encoded"] is False
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    assert payload["dir"] == "uploads/alice/avatars/"
+
+
+def test_exact_key_grant_reads_every_query_value() -> None:
+    query = {"path": "docs", "filename": "report.pdf", "size": "2048", "type": "application/pdf"}
+    answer = sign_handler()(event(headers={"authorization": bearer()}, query=query), None)
+    payload = assert_fc3_response(answer)
+    assert answer["statusCode"] == 200, payload
+    assert payload["key"].startswith("uploads/alice/docs/")
+    assert payload["key"].endswith(".pdf")
+
+
+def test_a_repeated_query_parameter_arrives_comma_joined_and_is_refused() -> None:
+    # FC 3.0 joins ?path=a&path=b into "a,b": the comma is not a path character, so no grant.
+    answer = sign_handler()(event(headers={"authorization": bearer()}, query={"path": "a,b"}), None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
+
+
+def test_comma_joined_header_values_do_not_smuggle_a_second_origin() -> None:
+    headers = {"authorization": bearer(), "origin": f"{ORIGIN},https://evil.example"}
+    answer = sign_handler()(event(headers=headers, query={"path": ""}), None)
+    assert_fc3_response(answer)
+    assert "Access-Control-Allow-Origin" not in answer["headers"]
+
+
+def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
+    headers = {
+        "origin": ORIGIN,
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization",
+    }
+    answer = sign_handler()(event("OPTIONS", headers=headers), None)
+    assert_fc3_response(answer)
+    assert answer["statusCode"] in (200, 204)
+    assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    assert "GET" in answer["headers"]["Access-Control-Allow-Methods"]
+
+
+def test_mixed_case_header_names_are_found() -> None:
+    answer = sign_handler()(event(headers={"Authorization": bearer()}, query={"path": "x"}), None)
+    assert answer["statusCode"] == 200
+
+
+def test_a_missing_token_is_401_json() -> None:
+    answer = sign_handler()(event(query={"path": "x"}), None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b"[1, 2]", b"\xff\xfe", json.dumps({"body": 5}).encode()],
+    ids=["text", "array", "bytes", "body-not-string"],
+)
+def test_a_malformed_event_is_a_400_not_a_crash(raw: bytes) -> None:
+    answer = sign_handler()(raw, None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
+
+
+def test_event_as_str_and_as_parsed_dict_are_accepted() -> None:
+    handler = sign_handler()
+    raw = event(headers={"authorization": bearer()}, query={"path": "x"})
+    assert handler(raw.decode(), None)["statusCode"] == 200
+    assert handler(json.loads(raw), None)["statusCode"] == 200
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "OPTIONS", "DELETE", "HEAD", "PUT"]),
+    raw_path=st.text(max_size=40).map(lambda p: "/" + quote(p)),
+    query=st.dictionaries(
+        st.sampled_from(["path", "filename", "size", "type", "limit", "cursor", "x"]),
+        st.text(max_size=30),
+        max_size=4,
+    ),
+    headers=st.dictionaries(
+        st.sampled_from(["authorization", "origin", "content-type", "x-any"]),
+        st.text(max_size=60),
+        max_size=3,
+    ),
+    body=st.binary(max_size=64),
+    base64_body=st.booleans(),
+)
+def test_any_fc3_event_gets_a_structured_answer_never_a_500(
+    *,
+    method: str,
+    raw_path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    base64_body: bool,
+) -> None:
+    handler = SIGN_FOR_FUZZ
+    if not base64_body:
+        body = body.decode("utf-8", "replace").encode()
+    raw = event(method, raw_path, headers=headers, query=query, body=body, base64_body=base64_body)
+    answer = handler(raw, None)
+    assert_fc3_response(answer)
+    assert answer["statusCode"] in (200, 204, 400, 401, 403, 404, 405, 413)
+
+
+SIGN_FOR_FUZZ = sign_handler()
+
+
+# --- callback -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key() -> RSAPrivateKey:
+    return rsa_key(2048)
+
+
+@pytest.fixture
+def callback(tmp_path: Path, key: RSAPrivateKey) -> Iterator[tuple[Handler, SqliteStore]]:
+    store = SqliteStore(str(tmp_path / "records.sqlite3"))
+    pem = public_pem(key)
+
+    def fetch(url: str) -> bytes:
+        assert url == TEST_KEY_URL
+        return pem
+
+    app = callback_app.create_app(
+        CallbackSettings.from_env(settings_env(tmp_path)),
+        environ={},
+        store_factory=lambda credentials: store,
+        fetch=fetch,
+        now=lambda: NOW,
+    )
+    yield event_adapter(app, function="callback", max_body=callback_app.MAX_BODY), store
+    store.close()
+
+
+def callback_event(build: CallbackBuilder, *, base64_body: bool, raw_path: str = "") -> bytes:
+    request = build.request(path=(raw_path and _decoded(raw_path)) or b"/oss-callback")
+    headers = dict(request.headers)
+    headers["content-type"] = "application/x-www-form-urlencoded, text/plain"  # comma-joined
+    return event(
+        "POST",
+        raw_path or "/oss-callback",
+        headers=headers,
+        body=request.body,
+        base64_body=base64_body,
+    )
+
+
+def _decoded(raw_path: str) -> bytes:
+    return unquote_to_bytes(raw_path)
+
+
+@pytest.mark.parametrize("base64_body", [True, False], ids=["base64", "plain"])
+def test_a_genuine_callback_over_an_fc3_event_is_recorded(
+    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey, base64_body: bool
+) -> None:
+    handler, store = callback
+    build = CallbackBuilder(key)
+    answer = handler(callback_event(build, base64_body=base64_body), None)
+    payload = assert_fc3_response(answer)
+    assert answer["statusCode"] == 200, payload
+    assert payload["Status"] == "OK"
+    assert store.get(build.grant.bucket, build.grant.key or "") is not None
+
+
+def test_the_signature_covers_the_decoded_raw_path(
+    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
+) -> None:
+    handler, _ = callback
+    build = CallbackBuilder(key)
+    raw = "/oss%20callback/%E4%B8%8A%E4%BC%A0"  # OSS signs the decoded path
+    answer = handler(callback_event(build, base64_body=True, raw_path=raw), None)
+    assert answer["statusCode"] == 200, answer["body"]
+
+
+def test_one_flipped_body_byte_is_a_401(
+    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
+) -> None:
+    handler, store = callback
+    build = CallbackBuilder(key)
+    data = json.loads(callback_event(build, base64_body=True))
+    body = bytearray(base64.b64decode(data["body"]))
+    body[-1] ^= 0x01
+    data["body"] = base64.b64encode(bytes(body)).decode()
+    answer = handler(json.dumps(data).encode(), None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (401, "SignatureInvalid")
+    assert store.get(build.grant.bucket, build.grant.key or "") is None
+
+
+def test_a_body_that_is_not_base64_is_a_400(callback: tuple[Handler, SqliteStore]) -> None:
+    handler, _ = callback
+    data = json.loads(event("POST", "/oss-callback", body=b"x", base64_body=True))
+    data["body"] = "***not base64***"
+    answer = handler(json.dumps(data).encode(), None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
+
+
+def test_get_on_the_callback_is_405(callback: tuple[Handler, SqliteStore]) -> None:
+    handler, _ = callback
+    answer = handler(event("GET", "/oss-callback"), None)
+    payload = assert_fc3_response(answer)
+    assert (answer["statusCode"], payload["code"]) == (405, "MethodNotAllowed")
