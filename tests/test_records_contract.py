@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from shared.credentials import Credentials
 from shared.errors import BadRequest, Conflict
 from shared.records.base import Page, PutResult, Record, RecordStore
-from shared.records.cursor import SortKey, encode_cursor
+from shared.records.cursor import SortKey, decode_cursor, encode_cursor
 from shared.settings import Env, RecordsSettings, Secret
 from tests.ots_fake import FakeOTS
 
@@ -356,3 +357,29 @@ def test_every_listing_pages_through_one_owners_records_newest_first(
     for item in written:  # and writing everything again changes nothing
         again = dataclasses.replace(item, request_id="again")
         assert store.put(again, replace=True).result is PutResult.DUPLICATE
+
+
+# --- cursors ----------------------------------------------------------------------------------
+
+positions = st.builds(
+    SortKey,
+    created_at=st.integers(min_value=0, max_value=2**53),
+    key=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=300),
+    bucket=st.from_regex(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", fullmatch=True),
+)
+
+
+@given(positions)
+def test_a_cursor_is_url_safe_and_decodes_to_its_position(position: SortKey) -> None:
+    cursor = encode_cursor(position)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
+    assert decode_cursor(cursor) == position
+
+
+@given(st.one_of(st.text(max_size=64), st.binary(max_size=64).map(_b64)))
+def test_decoding_any_text_gives_a_position_or_a_bad_request(text: str) -> None:
+    try:
+        position = decode_cursor(text)
+    except BadRequest:
+        return
+    assert encode_cursor(position) == text  # accepted only in its one canonical spelling
