@@ -12,10 +12,12 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploy import build, preflight
+from shared.records.tablestore import index_name
 from shared.settings import CallbackSettings, SignSettings
 
 ROOT = build.ROOT
@@ -300,3 +302,70 @@ def test_s_preview_fails_offline_on_a_missing_required_variable(tmp_path: Path) 
     result = offline_preview(tmp_path, env)
     assert result.returncode != 0
     assert re.search(r"env\('OSS_BUCKET'\) not found", result.stdout + result.stderr)
+
+
+# --- RAM policies: exactly what the code calls ---------------------------------------------------
+
+SDK_ACTIONS = {
+    "put_row": "ots:PutRow",
+    "get_row": "ots:GetRow",
+    "update_row": "ots:UpdateRow",
+    "delete_row": "ots:DeleteRow",
+    "get_range": "ots:GetRange",
+    "batch_get_row": "ots:BatchGetRow",
+    "batch_write_row": "ots:BatchWriteRow",
+}
+
+
+def policy(name: str) -> list[dict[str, Any]]:
+    document = json.loads((ROOT / "deploy" / "ram" / name).read_text())
+    assert document["Version"] == "1"
+    statements: list[dict[str, Any]] = document["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    return statements
+
+
+def actions(name: str, service: str) -> set[str]:
+    return {a for s in policy(name) for a in s["Action"] if a.startswith(service)}
+
+
+def test_tablestore_grants_are_the_calls_the_code_makes() -> None:
+    source = (ROOT / "shared" / "records" / "tablestore.py").read_text()
+    called = {SDK_ACTIONS[method] for method in re.findall(r"_client\.(\w+)\(", source)}
+    sign, callback = actions("sign-policy.json", "ots:"), actions("callback-policy.json", "ots:")
+    assert sign | callback == called
+    assert sign == {"ots:GetRange"}, "the sign function only lists (GET /uploads)"
+    assert "ots:GetRange" not in callback
+
+
+def test_tablestore_resources_are_the_table_and_its_owner_index() -> None:
+    (sign,) = [s for s in policy("sign-policy.json") if s["Action"] == ["ots:GetRange"]]
+    (callback,) = policy("callback-policy.json")
+    table = "oss_uploads"  # TABLESTORE_TABLE's default, as in the templates
+    assert callback["Resource"] == [
+        f"acs:ots:<region>:<account-id>:instance/<instance>/table/{table}"
+    ]
+    assert sign["Resource"] == [
+        f"acs:ots:<region>:<account-id>:instance/<instance>/table/{index_name(table)}"
+    ]
+
+
+def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
+    assert actions("sign-policy.json", "oss:") == {"oss:PutObject"}
+    assert actions("callback-policy.json", "oss:") == set()
+    (statement,) = [s for s in policy("sign-policy.json") if s["Action"] == ["oss:PutObject"]]
+    (resource,) = statement["Resource"]
+    env = preflight.function_environment(
+        preflight.load_template(FC2), "sign", example_environment()
+    )
+    del env["UPLOAD_KEY_PREFIX"]  # the code's default prefix
+    default_prefix = SignSettings.from_env(env).upload.key_prefix
+    static_prefix = default_prefix.split("{user}", maxsplit=1)[0]
+    assert static_prefix
+    assert resource == f"acs:oss:*:<account-id>:<bucket>/{static_prefix}*"
+
+
+def test_functions_trust_only_function_compute() -> None:
+    (statement,) = policy("fc-trust-policy.json")
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"Service": ["fc.aliyuncs.com"]}
