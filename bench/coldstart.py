@@ -142,10 +142,20 @@ OWN_PACKAGES = frozenset({"shared", "functions", "index"})
 
 
 def heaviest_imports(
-    where: Layout, env: Mapping[str, str], top: int = 6, python: str = sys.executable
+    where: Layout,
+    env: Mapping[str, str],
+    top: int = 6,
+    *,
+    block: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> list[tuple[str, float]]:
     """`-X importtime` of the handler import: what our modules import directly, by package (ms)."""
-    config = {"script_dir": str(BENCH_DIR), "paths": list(where.paths), "module": where.module}
+    config: dict[str, Any] = {
+        "script_dir": str(BENCH_DIR),
+        "paths": list(where.paths),
+        "module": where.module,
+        "block": list(block),
+    }
     done = subprocess.run(
         [python, "-I", "-X", "importtime", str(CHILD), json.dumps(config)],
         env={**base_env(), **env},

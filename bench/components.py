@@ -7,13 +7,18 @@ from `shared/` with the inputs a request gives it.
 from __future__ import annotations
 
 import base64
+import pathlib
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import jwt
 
 from bench import fixtures
 from bench.inprocess import CallbackSetup, Measured
 from bench.timing import per_call
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _row(label: str, call: Callable[[int], object], iterations: int, note: str = "") -> Measured:
@@ -104,3 +109,58 @@ def _deadline_row(iterations: int) -> Measured:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def profile_top(
+    call: Callable[[int], object], iterations: int, top: int = 10
+) -> list[tuple[str, float]]:
+    """cProfile over `iterations` requests: the functions with the largest cumulative share.
+
+    Wrappers that hold (almost) the whole request are left out; entries nest, so the shares
+    overlap. The profiler inflates pure-Python calls, so shares are indicative, not additive.
+    """
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(iterations):
+        call(i)
+    profile.disable()
+    stats: Any = getattr(pstats.Stats(profile), "stats")  # noqa: B009 - untyped in typeshed
+    total = max((row[3] for row in stats.values()), default=0.0)
+    if not total:
+        return []
+    share = {func: row[3] / total * 100 for func, row in stats.items()}
+    entries: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for func, percent in sorted(share.items(), key=lambda item: -item[1]):
+        if percent >= 85 or percent < 2:
+            continue
+        callers = stats[func][4]
+        # A thin wrapper chain (decode → decode_complete → …) shows once: its outermost link.
+        if any(percent <= share.get(c, 0) < min(85, percent + 3) for c in callers):
+            continue
+        label = _where(func[0], func[2])
+        if label in seen:
+            continue
+        seen.add(label)
+        entries.append((label, percent))
+    return entries[:top]
+
+
+def _where(filename: str, name: str) -> str:
+    """`shared.auth.user`, `jwt.api_jwt.decode`, `json.dumps`, `{built-in any}`."""
+    if filename == "~":
+        label = name.replace("<built-in method ", "").replace("<method ", "").rstrip(">")
+        return label + (" (per-character generator checks)" if label == "builtins.any" else "")
+    path = filename.replace("\\", "/")
+    version = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/"
+    for marker in ("/site-packages/", version, str(ROOT) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        path = path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1] if "/" in path else path
+    module = path.removesuffix(".py").replace("/__init__", "").replace("/", ".")
+    return f"{module}.{name}"
