@@ -7,13 +7,16 @@ tests can freeze it. The token itself is never logged or echoed.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import jwt
 
-from shared import grant
+from shared import grant, jwt_codec
 from shared.errors import Unauthorized, Unavailable
 from shared.settings import AuthSettings
 
@@ -25,6 +28,8 @@ MAX_TOKEN_BYTES = 8192
 MAX_SUBJECT_CHARS = 256  # the user id travels in every grant token and record
 JWKS_TIMEOUT_SECONDS = 2.0
 JWKS_LIFESPAN_SECONDS = 600
+VERIFIED_TOKENS_CACHED = 1024
+_TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_BYTES}}}")  # visible ASCII, no spaces
 
 
 class SigningKeySource(Protocol):
@@ -44,6 +49,32 @@ def jwks_client(url: str) -> jwt.PyJWKClient:
     )
 
 
+T = TypeVar("T")
+
+
+class BoundedCache(Generic[T]):
+    """A small thread-safe LRU map (FC 2.0 instances may serve requests concurrently)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: T) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
 class Authenticator:
     """Turn a request's Authorization header into a user id, or raise Unauthorized (401)."""
 
@@ -57,6 +88,8 @@ class Authenticator:
         self._settings = settings
         self._now = now
         self._keys = keys
+        # A browser reuses one sign-in token for many grants: verify its signature once.
+        self._verified: BoundedCache[dict[str, Any]] = BoundedCache(VERIFIED_TOKENS_CACHED)
         if keys is None and settings.mode == "jwt" and settings.jwks_url:
             self._keys = jwks_client(settings.jwks_url)
 
@@ -69,9 +102,17 @@ class Authenticator:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Check signature, algorithm, audience, issuer and times; return the claims."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signed_claims(token)
+            self._verified.put(token, claims)
+        _check_times(claims, self._now())  # against the clock on every request, cached or not
+        return claims
+
+    def _verify_signed_claims(self, token: str) -> dict[str, Any]:
         key, algorithms = self._key_for(token)
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = jwt_codec.decode(
                 token,
                 key,
                 algorithms=list(algorithms),
@@ -79,7 +120,7 @@ class Authenticator:
                 issuer=self._settings.issuer,
                 options={
                     "require": ["exp", "sub"],
-                    # Times are checked below against the injected clock.
+                    # Times are checked against the injected clock, on every request.
                     "verify_exp": False,
                     "verify_nbf": False,
                     "verify_iat": False,
@@ -87,7 +128,7 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the token is not valid: {_reason(exc)}") from exc
-        _check_times(claims, self._now())
+        _number(claims, "exp")
         if _audiences(claims) & {grant.AUDIENCE}:
             # A grant token (it reaches the browser inside the callback) is no sign-in token.
             raise Unauthorized("the token is not valid: a grant token is not a sign-in token")
@@ -115,7 +156,7 @@ def bearer_token(authorization: str | None) -> str:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    if len(token) > MAX_TOKEN_BYTES or not token.isascii() or any(c.isspace() for c in token):
+    if not _TOKEN.fullmatch(token):
         raise Unauthorized("the token is not valid: malformed")
     return token
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from shared import jwt_codec
 from shared.errors import GrantInvalid
 from shared.settings import Secret
 
@@ -61,7 +62,7 @@ class Grant:
 
 
 def issue_token(grant: Grant, secret: Secret) -> str:
-    return jwt.encode(grant.claims(), secret.value, algorithm=ALGORITHM)
+    return jwt_codec.encode(grant.claims(), secret.value, algorithm=ALGORITHM)
 
 
 def verify_token(token: str, secrets: Sequence[Secret], *, now: float | None = None) -> Grant:
@@ -79,7 +80,7 @@ def _decode(token: str, secrets: Sequence[Secret]) -> dict[str, Any]:
         raise GrantInvalid("the grant token is missing")
     for secret in secrets:
         try:
-            return jwt.decode(
+            return jwt_codec.decode(
                 token,
                 secret.value,
                 algorithms=[ALGORITHM],

@@ -303,3 +303,29 @@ def test_injected_key_source_is_used() -> None:
     auth_header = {"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
     assert app(request(query={"path": "a"}, headers=auth_header)).status == 200
     assert keys.asked == 1
+
+
+# --- verified-token cache ----------------------------------------------------------------------
+
+
+def test_a_cached_token_is_still_checked_against_the_clock() -> None:
+    clock = [NOW]
+    auth = Authenticator(auth_settings(), now=lambda: clock[0])
+    value = token("alice", ttl=60)
+    assert auth.user(header(value)) == "alice"
+    clock[0] = NOW + 60 + LEEWAY_SECONDS + 1
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.user(header(value))
+
+
+def test_only_verified_tokens_are_cached(mocker: Any) -> None:
+    auth = authenticator()
+    decode = mocker.spy(auth, "_verify_signed_claims")
+    good = token("alice")
+    forged = jwt.encode({"sub": "mallory", "exp": int(NOW) + 60}, "x" * 40, algorithm="HS256")
+    for _ in range(3):
+        assert auth.user(header(good)) == "alice"
+        with pytest.raises(Unauthorized):
+            auth.user(header(forged))
+    # one verification for the good token, one per attempt for the forged one
+    assert decode.call_count == 1 + 3
