@@ -11,7 +11,10 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -27,7 +30,12 @@ from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from local.oss_emulator import KEY_PATH, AccessKey, EmulatorConfig, OssEmulator
-from local.oss_emulator.callback import CallbackReply, CallbackRequest, CallbackUnreachable
+from local.oss_emulator.callback import (
+    CallbackReply,
+    CallbackRequest,
+    CallbackUnreachable,
+    send_with_requests,
+)
 from local.oss_emulator.crc64 import Crc64, crc64
 from local.oss_emulator.image import ImageInfo, image_info
 from local.oss_emulator.keys import load_or_create_key
@@ -998,3 +1006,89 @@ def test_store_paths_never_leave_the_directory(key: str) -> None:
     assert data.parent == root / "objects"
     assert meta.parent == root / "objects"
     assert re.fullmatch(r"[0-9a-f]{64}", data.name)
+
+
+# --- the callback sender over loopback ------------------------------------------------------
+
+
+@pytest.fixture
+def loopback() -> Any:
+    """A one-shot HTTP server on 127.0.0.1 that answers with raw bytes (or hangs)."""
+    servers: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def serve(answer: bytes | None, *, hang: float = 0.0) -> str:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        servers.append(listener)
+
+        def run() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                if hang:
+                    time.sleep(hang)
+                if answer is not None:
+                    connection.sendall(answer)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
+
+    yield serve
+    for thread in threads:
+        thread.join(timeout=5)
+    for listener in servers:
+        listener.close()
+
+
+def post_to(url: str, timeout: float = 5.0) -> CallbackReply:
+    return send_with_requests(
+        CallbackRequest(url, (("Content-Type", "text/plain"),), b"a=1"), timeout
+    )
+
+
+def test_sender_reads_the_reply(loopback: Any) -> None:
+    url = loopback(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    reply = post_to(url)
+    assert (reply.status, reply.body, reply.headers["content-length"], reply.complete) == (
+        200,
+        b"{}",
+        "2",
+        True,
+    )
+
+
+def test_sender_gives_up_after_the_timeout(loopback: Any) -> None:
+    url = loopback(None, hang=1.5)
+    started = time.monotonic()
+    with pytest.raises(CallbackUnreachable, match=r"reply timeout, cost: 500 MS, timeout: 500 MS"):
+        post_to(url, timeout=0.5)
+    assert time.monotonic() - started < 1.4
+
+
+def test_sender_does_not_follow_redirects(loopback: Any) -> None:
+    url = loopback(
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/x\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert post_to(url).status == 302
+
+
+def test_sender_stops_reading_past_one_megabyte(loopback: Any) -> None:
+    body = b"[" + b"0," * (600 * 1024) + b"0]"
+    url = loopback(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    reply = post_to(url)
+    assert not reply.complete
+    assert len(reply.body) <= 1024 * 1024 + 64 * 1024
+
+
+def test_sender_cannot_connect() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(CallbackUnreachable, match="can not connect"):
+        post_to(f"http://127.0.0.1:{port}/cb")
