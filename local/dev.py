@@ -62,7 +62,7 @@ class DevOptions:
             app_port=_port(environ, "DEV_APP_PORT", 8000),
             callback_port=_port(environ, "DEV_CALLBACK_PORT", 8001),
             oss_port=_port(environ, "DEV_OSS_PORT", 9000),
-            data_dir=data_dir if data_dir.is_absolute() else ROOT / data_dir,
+            data_dir=data_dir.resolve(),  # relative to where `make dev` runs: the repository
         )
 
 
