@@ -136,8 +136,14 @@ def serve(core: Core, request: Request, *, function: str) -> Response:
 # --- FC 2.0: WSGI ---------------------------------------------------------------------------
 
 
-def read_body(stream: BinaryIO, length_header: str | None, limit: int) -> bytes:
-    """Read at most `limit` bytes; a longer body is refused before any other work."""
+def read_body(
+    stream: BinaryIO, length_header: str | None, limit: int, *, terminated: bool = False
+) -> bytes:
+    """Read at most `limit` bytes; a longer body is refused before any other work.
+
+    Without Content-Length, PEP 3333 lets an application read the stream only when the server
+    marks it `wsgi.input_terminated`; otherwise the body is taken as empty (reading would block).
+    """
     try:
         length = int(length_header) if length_header else None
     except ValueError as exc:
@@ -146,6 +152,8 @@ def read_body(stream: BinaryIO, length_header: str | None, limit: int) -> bytes:
         raise BadRequest("Content-Length is negative")
     if length is not None and length > limit:
         raise TooLarge(f"the request body is over {limit} bytes")
+    if length is None and not terminated:
+        return b""
     body = stream.read(length if length is not None else limit + 1)
     if len(body) > limit:
         raise TooLarge(f"the request body is over {limit} bytes")
@@ -163,7 +171,12 @@ def request_from_environ(environ: Mapping[str, Any], *, max_body: int) -> Reques
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])
     context = environ.get("fc.context")
-    body = read_body(environ["wsgi.input"], environ.get("CONTENT_LENGTH"), max_body)
+    body = read_body(
+        environ["wsgi.input"],
+        environ.get("CONTENT_LENGTH"),
+        max_body,
+        terminated=bool(environ.get("wsgi.input_terminated")),
+    )
     return Request(
         method=str(environ.get("REQUEST_METHOD") or "GET").upper(),
         path=signed_path.decode("utf-8", "replace"),

@@ -116,11 +116,22 @@ def test_body_over_the_limit_is_refused_before_the_core_runs() -> None:
 
 
 def test_body_without_content_length_is_still_capped() -> None:
-    env = environ(body=b"y" * 50)
+    env = environ(body=b"y" * 50, **{"wsgi.input_terminated": True})
     del env["CONTENT_LENGTH"]
     status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
     assert status.startswith("413")
     assert json.loads(body)["code"] == "TooLarge"
+
+
+def test_body_without_content_length_is_empty_unless_the_server_terminates_it() -> None:
+    class Blocking(io.RawIOBase):
+        def read(self, size: int = -1) -> bytes:
+            raise AssertionError("read past the request: this would block under wsgiref")
+
+    env = environ(body=b"")
+    del env["CONTENT_LENGTH"]
+    env["wsgi.input"] = Blocking()
+    assert request_from_environ(env, max_body=10).body == b""
 
 
 @pytest.mark.parametrize("length", ["abc", "-1"])
