@@ -1,0 +1,147 @@
+"""The bucket as reconciliation sees it: list keys under a prefix, HEAD one object (official `oss2`).
+
+FC's python3.10 runtime ships oss2 (2.16.0), so the reconcile package does not vendor it. The
+client signs with the function role's credentials (V4 by default, V1 when OSS_SIGNATURE_VERSION
+says so) and addresses OSS_ENDPOINT as the bucket's own host (`is_cname`: the default endpoint
+`https://<bucket>.oss-<region>.aliyuncs.com` is one, and so is the emulator's root). SDK failures
+become our domain errors: unreachable or 5xx → Unavailable, refused → Forbidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import oss2
+from oss2.auth import ProviderAuth, ProviderAuthV4
+from oss2.credentials import StaticCredentialsProvider
+
+from shared.credentials import Credentials
+from shared.errors import AppError, BadRequest, Forbidden, Unavailable
+from shared.settings import OssSettings
+
+TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
+PAGE_SIZE = 1000  # ListObjectsV2's maximum
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One ListObjectsV2 entry."""
+
+    key: str
+    etag: str  # unquoted, as oss2 returns it
+    size: int
+    last_modified: int  # Unix seconds (OSS lists them with 1 s resolution)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What HeadObject says about a stored object: everything a record needs."""
+
+    key: str
+    size: int
+    etag: str
+    mime_type: str
+    crc64: str
+    content_md5: str
+    last_modified: int
+
+
+class Objects(Protocol):
+    def list(self, prefix: str) -> Iterator[Listed]:
+        """Every object under `prefix`, in key order; raise Unavailable/Forbidden."""
+
+    def head(self, key: str) -> Head | None:
+        """The object's metadata, or None when it is gone."""
+
+
+class OssObjects:
+    """`Objects` over oss2: ListObjectsV2 pages of 1000 and HeadObject."""
+
+    def __init__(
+        self, settings: OssSettings, credentials: Credentials, *, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
+        provider = StaticCredentialsProvider(
+            credentials.access_key_id,
+            credentials.access_key_secret.value,
+            credentials.security_token or "",
+        )
+        auth: Any
+        if settings.signature_version == "v4":
+            auth = ProviderAuthV4(provider)
+        else:
+            auth = ProviderAuth(provider)
+        session = oss2.Session()
+        session.session.trust_env = False  # no proxy or .netrc from the environment
+        self.bucket = oss2.Bucket(
+            auth,
+            settings.endpoint,
+            settings.bucket,
+            is_cname=True,
+            session=session,
+            connect_timeout=timeout,
+            region=settings.region,
+        )
+
+    def list(self, prefix: str) -> Iterator[Listed]:
+        """ListObjectsV2 under `prefix`, following continuation tokens."""
+        token = ""
+        while True:
+            page = _call(
+                self.bucket.list_objects_v2,
+                prefix=prefix,
+                continuation_token=token,
+                max_keys=PAGE_SIZE,
+            )
+            for info in page.object_list:
+                yield Listed(info.key, info.etag, int(info.size), int(info.last_modified))
+            if not page.is_truncated:
+                return
+            token = page.next_continuation_token
+
+    def head(self, key: str) -> Head | None:
+        """HeadObject; a 404 means the object was deleted after it was listed."""
+        try:
+            result = _call(self.bucket.head_object, key)
+        except _Gone:
+            return None
+        headers = result.headers
+        return Head(
+            key=key,
+            size=int(result.content_length or 0),
+            etag=result.etag,
+            mime_type=result.content_type or "application/octet-stream",
+            crc64=headers.get("x-oss-hash-crc64ecma", ""),
+            content_md5=headers.get("Content-MD5", ""),
+            last_modified=int(result.last_modified),
+        )
+
+
+class _Gone(Exception):
+    """HeadObject answered 404."""
+
+
+def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+    """One SDK call; its exceptions become domain errors (401/403 → Forbidden, else Unavailable)."""
+    try:
+        return method(*args, **kwargs)
+    except oss2.exceptions.NotFound as exc:
+        if getattr(method, "__name__", "") == "head_object":
+            raise _Gone from exc
+        raise Unavailable(f"OSS answered 404 {exc.code or ''}".strip()) from exc
+    except oss2.exceptions.RequestError as exc:
+        raise Unavailable("OSS could not be reached") from exc
+    except oss2.exceptions.OssError as exc:
+        raise _domain_error(exc) from exc
+    except (ValueError, RuntimeError) as exc:  # the SDK's own XML parsing of a bad reply
+        raise Unavailable(f"OSS answered something the SDK could not read: {exc}") from exc
+
+
+def _domain_error(exc: Any) -> AppError:
+    text = f"OSS answered {exc.status} {exc.code or ''}".strip()
+    if exc.status in (401, 403):
+        return Forbidden(f"{text}: check the function role's oss:ListObjects/GetObject rights")
+    if exc.status == 400:
+        return BadRequest(text)
+    return Unavailable(text)

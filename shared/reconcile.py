@@ -1,0 +1,509 @@
+"""Reconciliation: every stored object ends up with exactly one record (docs/reliability.md).
+
+OSS never retries a failed callback: a store outage, a slow cold start or a network blip leaves an
+object stored with no record (the browser got 203). A run lists the objects under the upload
+prefix, looks up each one's record and, when there is none, HEADs the object and writes the
+record it should have had: idempotently (`put(record, replace=False)`: a callback that lands at
+the same time makes a duplicate, never a second record), owner read back from the key, marked
+`reconciled`. A watermark kept in the record store makes runs incremental.
+
+    python -m shared.reconcile [--since WHEN] [--prefix PREFIX] [--dry-run] [--progress]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from shared import logs
+from shared.credentials import Credentials, resolve_credentials
+from shared.errors import AppError, BadRequest, ConfigError, Conflict
+from shared.keys import is_valid_key
+from shared.objects import Head, Listed, Objects, OssObjects
+from shared.records import open_store
+from shared.records.base import PutResult, Record, RecordStore
+from shared.settings import (
+    USER_PLACEHOLDER,
+    Env,
+    OssSettings,
+    RecordsSettings,
+    _key_prefix,  # the one parser of UPLOAD_KEY_PREFIX; the sign function uses it too
+)
+
+ANONYMOUS = "anonymous"  # shared.auth.ANONYMOUS: every caller with AUTH_MODE=none
+SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
+OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
+WORKERS = 8
+MAX_LISTED_KEYS = 100  # keys named per category in a report; counts are always complete
+# The watermark is a record no object and no user can own: no OSS key starts with '/', and the
+# owner is longer than any user id the sign function accepts (shared.auth, 256 characters).
+WATERMARK_KEY = "/reconcile/watermark"
+WATERMARK_OWNER = "reconcile-watermark:" + "~" * 256
+WATERMARK_TYPE = "application/x-reconcile-watermark"
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """What a run reads: the bucket (OSS_*), the key template and the record store."""
+
+    oss: OssSettings
+    key_prefix: str
+    records: RecordsSettings
+
+    @classmethod
+    def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
+        env = Env(values)
+        auth_mode = env.choice("AUTH_MODE", ("jwt", "none"), "jwt")
+        return cls(
+            oss=OssSettings.load(env),
+            key_prefix=_key_prefix(env, auth_mode),
+            records=RecordsSettings.load(env),
+        )
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def listing_prefix(template: str) -> str:
+    """The static part of UPLOAD_KEY_PREFIX (before `{user}`): where every upload lives."""
+    return template.split(USER_PLACEHOLDER, 1)[0]
+
+
+def owner_of(key: str, template: str) -> str | None:
+    """Invert UPLOAD_KEY_PREFIX: the `{user}` segment of `key` (None when outside the prefix).
+
+    A user id that is not key-safe was stored as its digest (`_` + 40 hex, shared.keys); a digest
+    cannot be inverted, so that owner is the `_…` segment as it stands.
+    """
+    if USER_PLACEHOLDER not in template:  # AUTH_MODE=none: every upload is anonymous
+        return ANONYMOUS if key.startswith(template) and len(key) > len(template) else None
+    head, tail = template.split(USER_PLACEHOLDER, 1)
+    if not key.startswith(head):
+        return None
+    segment = key[len(head) :].split("/", 1)[0]
+    folder = head + segment + tail
+    if not segment or not key.startswith(folder) or len(key) == len(folder):
+        return None
+    return segment
+
+
+# --- the watermark ------------------------------------------------------------------------------
+
+
+class Watermark:
+    """The LastModified (Unix seconds) up to which every object has been handled; in the store.
+
+    Written with `replace=True`: a newer time replaces the record, an older one is a Conflict,
+    so two runs racing can never move it backwards.
+    """
+
+    def __init__(self, store: RecordStore, bucket: str) -> None:
+        self.store = store
+        self.bucket = bucket
+
+    def read(self) -> int | None:
+        record = self.store.get(self.bucket, WATERMARK_KEY)
+        return None if record is None else record.created_at // 1000
+
+    def advance(self, seconds: int) -> None:
+        millis = seconds * 1000
+        record = Record(
+            owner=WATERMARK_OWNER,
+            bucket=self.bucket,
+            key=WATERMARK_KEY,
+            size=0,
+            etag=f"{millis:x}",
+            mime_type=WATERMARK_TYPE,
+            created_at=millis,
+            reconciled=True,
+        )
+        with contextlib.suppress(Conflict):  # another run got further: its watermark stands
+            self.store.put(record, replace=True)
+
+
+# --- a run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What a run saw and did; counts are complete, key lists capped at MAX_LISTED_KEYS."""
+
+    prefix: str
+    dry_run: bool
+    watermark_before: int | None = None
+    watermark_after: int | None = None
+    listed: int = 0
+    skipped_old: int = 0
+    young: int = 0
+    checked: int = 0
+    present: int = 0
+    recorded: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    deferred: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def note(self, category: str, key: str) -> None:
+        """Count `key` under `category` and name it while the list is short."""
+        self.counts[category] = self.counts.get(category, 0) + 1
+        names: list[str] = getattr(self, category)
+        if len(names) < MAX_LISTED_KEYS:
+            names.append(key)
+
+    def count(self, category: str) -> int:
+        return self.counts.get(category, 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0 and self.deferred == 0
+
+    def summary(self) -> dict[str, Any]:
+        """One flat mapping for logs and the timer function's result."""
+        return {
+            "prefix": self.prefix,
+            "dryRun": self.dry_run,
+            "listed": self.listed,
+            "skippedOld": self.skipped_old,
+            "young": self.young,
+            "checked": self.checked,
+            "present": self.present,
+            **{name: self.count(name) for name in ("recorded", "stale", "invalid")},
+            **{name: self.count(name) for name in ("vanished", "failed")},
+            "deferred": self.deferred,
+            "watermarkBefore": self.watermark_before,
+            "watermarkAfter": self.watermark_after,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which objects a run examines: LastModified in (lower, cutoff], keys under `prefix`."""
+
+    bucket: str
+    template: str
+    prefix: str
+    lower: int | None
+    cutoff: int
+    dry_run: bool
+
+
+def reconcile(
+    objects: Objects,
+    store: RecordStore,
+    *,
+    bucket: str,
+    template: str,
+    prefix: str | None = None,
+    since: int | None = None,
+    dry_run: bool = False,
+    now: Clock = time.time,
+    settle: int = SETTLE_SECONDS,
+    budget: float | None = None,
+    progress: Progress | None = None,
+    workers: int = WORKERS,
+) -> Report:
+    """One run: list, check each settled object newer than the watermark, backfill, advance."""
+    full = listing_prefix(template)
+    prefix = full if prefix is None else prefix
+    if not prefix.startswith(full):
+        raise BadRequest(f"--prefix must lie inside the upload prefix {full!r}")
+    watermark = Watermark(store, bucket)
+    stored = watermark.read()
+    lower = since if since is not None else (None if stored is None else stored - OVERLAP_SECONDS)
+    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run)
+    report = Report(prefix=prefix, dry_run=dry_run, watermark_before=stored)
+    candidates = select(objects.list(prefix), plan, report, progress)
+    held_back = process(
+        candidates,
+        objects=objects,
+        store=store,
+        plan=plan,
+        report=report,
+        progress=progress,
+        budget=budget,
+        workers=workers,
+    )
+    covers_everything = prefix == full and (
+        since is None or (stored is not None and since <= stored)
+    )
+    if not dry_run and covers_everything:
+        report.watermark_after = min([plan.cutoff, *(lm - 1 for lm in held_back)])
+        if stored is None or report.watermark_after > stored:
+            watermark.advance(report.watermark_after)
+    if progress is not None:
+        progress.close()
+    logs.info("reconcile", **report.summary())
+    return report
+
+
+def select(
+    listing: Iterable[Listed], plan: Plan, report: Report, progress: Progress | None
+) -> list[Listed]:
+    """Keep the settled objects newer than the lower bound whose keys we could have issued."""
+    candidates: list[Listed] = []
+    for item in listing:
+        report.listed += 1
+        if progress is not None:
+            progress.show(f"listed {report.listed}")
+        if plan.lower is not None and item.last_modified <= plan.lower:
+            report.skipped_old += 1
+        elif item.last_modified > plan.cutoff:
+            report.young += 1
+        elif not is_valid_key(item.key) or owner_of(item.key, plan.template) is None:
+            report.note("invalid", item.key)  # reported, never recorded
+        else:
+            candidates.append(item)
+    return candidates
+
+
+def process(
+    candidates: list[Listed],
+    *,
+    objects: Objects,
+    store: RecordStore,
+    plan: Plan,
+    report: Report,
+    progress: Progress | None,
+    budget: float | None,
+    workers: int,
+) -> list[int]:
+    """Check every candidate on a small pool; return the LastModified of those not handled."""
+    deadline = None if budget is None else time.monotonic() + budget
+    lock = threading.Lock()
+    held_back: list[int] = []
+    done = 0
+
+    def one(item: Listed) -> None:
+        nonlocal done
+        if deadline is not None and time.monotonic() > deadline:
+            outcome = "deferred"
+        else:
+            outcome = check_object(item, objects, store, plan)
+        with lock:
+            done += 1
+            report.checked += 0 if outcome == "deferred" else 1
+            if outcome == "present":
+                report.present += 1
+            elif outcome == "deferred":
+                report.deferred += 1
+            else:
+                report.note(outcome, item.key)
+            if outcome in ("failed", "deferred"):
+                held_back.append(item.last_modified)
+            if progress is not None:
+                progress.show(f"checked {done}/{len(candidates)}", done, len(candidates))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="reconcile") as pool:
+        list(pool.map(one, candidates))
+    return held_back
+
+
+def check_object(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> str:
+    """present | stale | recorded | vanished | failed, for one listed object."""
+    try:
+        existing = store.get(plan.bucket, item.key)
+        if existing is not None:
+            return "present" if _same(existing.etag, item.etag) else "stale"
+        if plan.dry_run:
+            return "recorded"  # would be recorded
+        head = objects.head(item.key)
+        if head is None:
+            return "vanished"
+        owner = owner_of(item.key, plan.template)
+        assert owner is not None  # select() kept only keys inside the prefix
+        outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
+        return "recorded" if outcome.result is PutResult.CREATED else "present"
+    except Conflict:
+        return "stale"  # a different object is recorded under this key: a human decides
+    except AppError as error:
+        logs.warning("reconcile_failed", key=item.key[:256], code=error.code, reason=error.message)
+        return "failed"
+
+
+def record_for(head: Head, owner: str, bucket: str) -> Record:
+    """The record a callback would have written, from HeadObject; created at LastModified."""
+    return Record(
+        owner=owner,
+        bucket=bucket,
+        key=head.key,
+        size=head.size,
+        etag=head.etag,
+        mime_type=head.mime_type,
+        created_at=head.last_modified * 1000,
+        crc64=head.crc64,
+        content_md5=head.content_md5,
+        reconciled=True,
+    )
+
+
+def _same(stored: str, listed: str) -> bool:
+    return stored.strip('"').upper() == listed.strip('"').upper()
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.last = 0.0
+        self.drawn = False
+
+    def show(self, label: str, done: int = 0, total: int = 0) -> None:
+        now = self.clock()
+        if now - self.last < 0.1 and not (total and done == total):
+            return
+        self.last = now
+        bar = ""
+        if total:
+            filled = self.WIDTH * done // total
+            bar = "[" + "#" * filled + " " * (self.WIDTH - filled) + "] "
+        self.stream.write(f"\rreconcile {bar}{label}\x1b[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def run(
+    settings: ReconcileSettings,
+    credentials: Credentials,
+    *,
+    objects: Objects | None = None,
+    store: RecordStore | None = None,
+    **options: Any,
+) -> Report:
+    """A run with the configured bucket and record store (both injectable for tests)."""
+    return reconcile(
+        objects if objects is not None else OssObjects(settings.oss, credentials),
+        store if store is not None else open_store(settings.records, credentials),
+        bucket=settings.oss.bucket,
+        template=settings.key_prefix,
+        **options,
+    )
+
+
+def timer_handler(
+    event: bytes | str | None, context: Any, settings: ReconcileSettings, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """FC timer trigger: one incremental run within the function's time budget."""
+    del event  # {"triggerTime", "triggerName", "payload"}: the schedule is all a run needs
+    credentials = resolve_credentials(
+        context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
+    )
+    return run(settings, credentials, budget=TIMER_BUDGET_SECONDS).summary()
+
+
+TIMER_BUDGET_SECONDS = 480.0  # the function's timeout is 600 s: stop starting work well before
+
+
+def parse_since(text: str) -> int:
+    """`--since`: Unix seconds, a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)."""
+    value = text.strip()
+    if re.fullmatch(r"[0-9]{1,12}", value):
+        return int(value)
+    for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            moment = datetime.strptime(value, pattern).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        return int(moment.timestamp())
+    raise BadRequest(f"--since {text!r}: use Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    objects: Objects | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """`make reconcile`: exit 0 all handled, 1 something failed (run again), 2 bad settings/usage."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    parser = argparse.ArgumentParser(prog="python -m shared.reconcile", description=__doc__)
+    parser.add_argument(
+        "--since", help="examine objects modified after this (ignores the watermark)"
+    )
+    parser.add_argument("--prefix", help="examine only keys under this prefix")
+    parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")
+    parser.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
+    parser.add_argument("--settle", type=int, default=SETTLE_SECONDS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if environ is None:
+        import os  # noqa: PLC0415 - the one place the process environment is read
+
+        environ = os.environ
+    try:
+        settings = ReconcileSettings.from_env(environ)
+        credentials = resolve_credentials(
+            None, environ, settings.oss.access_key_id, settings.oss.access_key_secret
+        )
+        since = parse_since(args.since) if args.since is not None else None
+        show = args.progress or err.isatty()
+        report = run(
+            settings,
+            credentials,
+            objects=objects,
+            prefix=args.prefix,
+            since=since,
+            dry_run=args.dry_run,
+            settle=max(0, args.settle),
+            progress=Progress(err) if show else None,
+        )
+    except ConfigError as exc:
+        print(f"reconcile: {exc}", file=err)
+        return 2
+    except BadRequest as exc:
+        print(f"reconcile: {exc.message}", file=err)
+        return 2
+    except AppError as exc:
+        print(f"reconcile: {exc.code}: {exc.message}", file=err)
+        return 1
+    print(describe(report), file=out)
+    return 0 if report.ok else 1
+
+
+def describe(report: Report) -> str:
+    """The human summary `make reconcile` prints."""
+    verb = "would record" if report.dry_run else "recorded"
+    lines = [
+        f"prefix {report.prefix!r}: listed {report.listed}, checked {report.checked} "
+        f"(older than the watermark {report.skipped_old}, too young {report.young})",
+        f"  already recorded {report.present}, {verb} {report.count('recorded')}, "
+        f"stale {report.count('stale')}, vanished {report.count('vanished')}, "
+        f"failed {report.count('failed')}, deferred {report.deferred}",
+    ]
+    for category in ("recorded", "stale", "invalid", "failed"):
+        for key in getattr(report, category):
+            lines.append(f"  {category:<8} {key}")
+    lines.append(f"  watermark {report.watermark_before} -> {report.watermark_after}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
