@@ -166,6 +166,8 @@ class Stack:
         sign_environ: Mapping[str, str] | None = None,
         emulator_clock: Callable[[], float] = time.time,
         send_callback: Sender = send_with_requests,
+        callback_store: Callable[[RecordStore], RecordStore] | None = None,
+        callback_clock: Callable[[], float] | None = None,
     ) -> None:
         self.environ = dict(environ)
         self.options = DevOptions.from_env(self.environ)
@@ -173,6 +175,8 @@ class Stack:
         self.sign_environ = sign_environ
         self.emulator_clock = emulator_clock
         self.send_callback = send_callback
+        self.callback_store = callback_store  # wraps the store the callback writes (fault tests)
+        self.callback_clock = callback_clock  # the callback function's clock (skew tests)
         self.servers: dict[str, BaseWSGIServer] = {}
         self.threads: list[threading.Thread] = []
         self.serving: list[BaseWSGIServer] = []
@@ -241,7 +245,10 @@ class Stack:
             store_factory=store_factory,
         )
         callback_core = callback_app.create_app(
-            callback_settings, environ=values, store_factory=store_factory
+            callback_settings,
+            environ=values,
+            store_factory=self._wrapped(store_factory),
+            now=self.callback_clock,
         )
         sign = wsgi_adapter(sign_core, function="sign", max_body=sign_app.MAX_BODY)
         self._slot("oss").app = self.emulator
@@ -268,6 +275,20 @@ class Stack:
             return store
 
         return factory
+
+    def _wrapped(
+        self, factory: Callable[[Credentials | None], RecordStore] | None
+    ) -> Callable[[Credentials | None], RecordStore] | None:
+        """The callback's store factory, its store wrapped by `callback_store` when one is given."""
+        wrap = self.callback_store
+        if wrap is None or factory is None:
+            return factory
+        inner = factory
+
+        def wrapped(credentials: Credentials | None) -> RecordStore:
+            return wrap(inner(credentials))
+
+        return wrapped
 
     def _slot(self, name: str) -> _Slot:
         app = self.servers[name].app
