@@ -278,6 +278,7 @@ def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
     while not ready.wait(0.1):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
+            process.wait(timeout=10)
             pytest.fail(
                 "the local stack did not print 'ready':\n" + "".join(output[-60:]), pytrace=False
             )
@@ -298,3 +299,5 @@ def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

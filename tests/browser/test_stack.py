@@ -1,0 +1,185 @@
+"""The demo page, the client and the legacy client in Chromium against the real local stack.
+
+Every request goes over real sockets on 127.0.0.1: the page and the sign function
+(DEV_APP_PORT), the OSS emulator (DEV_OSS_PORT) and the callback (DEV_CALLBACK_PORT).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import StackFactory
+from tests.browser.support import Stack, multipart_fields, png_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory: StackFactory) -> Stack:
+    """The dev defaults: V4, JWT auth, exact keys under uploads/{user}/."""
+    return stack_factory()
+
+
+def sign_in(page: Any, stack: Stack, user: str) -> None:
+    page.goto(stack.app_url + "/")
+    page.wait_for_selector("html[data-ready='true']", state="attached")
+    page.get_by_label("User name").fill(user)
+    page.get_by_role("button", name="Get dev token").click()
+    page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
+
+
+def test_two_files_upload_with_progress_list_and_thumbnail(page: Any, stack: Stack) -> None:
+    sign_in(page, stack, "browser-two")
+    text = b"hello from the browser\n" * 500
+    page.get_by_label("Choose files, or drop them here").set_input_files(
+        [
+            {"name": "pixel.png", "mimeType": "image/png", "buffer": png_bytes(3, 2)},
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": text},
+        ]
+    )
+    page.wait_for_function(
+        "document.querySelectorAll('#queue li[data-state=\"done\"]').length === 2", timeout=20_000
+    )
+    rows = page.eval_on_selector_all(
+        "#queue li",
+        "rows => rows.map(r => ({name: r.dataset.name, key: r.dataset.key,"
+        " progress: r.querySelector('progress').value, state: r.dataset.state}))",
+    )
+    assert sorted(r["name"] for r in rows) == ["notes.txt", "pixel.png"]
+    assert all(r["progress"] == 100 for r in rows), rows  # set by real upload progress events
+    keys = {r["name"]: r["key"] for r in rows}
+    assert keys["pixel.png"].startswith("uploads/browser-two/demo/")
+    assert keys["pixel.png"].endswith(".png")
+
+    # Both appear in "My uploads", fetched from GET /uploads.
+    page.wait_for_function("document.querySelectorAll('#uploads li').length === 2")
+    listed = page.eval_on_selector_all("#uploads li", "items => items.map(i => i.dataset.key)")
+    assert sorted(listed) == sorted(keys.values())
+    # The image thumbnail is loaded from the emulator (GET /<key>), really decoded.
+    thumb = f"#uploads li[data-key='{keys['pixel.png']}'] img"
+    page.wait_for_function(
+        "(sel) => { const img = document.querySelector(sel);"
+        " return img && img.complete && img.naturalWidth > 0; }",
+        arg=thumb,
+    )
+    assert page.eval_on_selector(thumb, "img => [img.naturalWidth, img.naturalHeight]") == [3, 2]
+    assert page.eval_on_selector(thumb, "img => img.src").startswith(stack.oss_url + "/")
+    # The records agree with what was sent.
+    token = stack.token("browser-two")
+    records = {r["key"]: r for r in stack.uploads(token)}
+    assert records[keys["notes.txt"]]["size"] == len(text)
+    assert records[keys["pixel.png"]]["mimeType"] == "image/png"
+    assert page.get_by_role("status").inner_text() == "2 of 2 uploaded."
+
+
+def test_abort_midway_leaves_no_object_and_no_record(page: Any, stack: Stack) -> None:
+    sign_in(page, stack, "browser-abort")
+    grants: list[dict[str, Any]] = []
+    page.on(
+        "response",
+        lambda r: grants.append(r.json()) if "/signature?" in r.url and r.ok else None,
+    )
+    # Slow the uplink so the upload is still on the wire when Cancel is pressed.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
+    )
+    size = 8 * 1024 * 1024
+    page.get_by_label("Choose files, or drop them here").set_input_files(
+        [{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": b"\0" * size}]
+    )
+    page.wait_for_function("document.querySelector('#queue li progress').value > 0")
+    page.get_by_role("button", name="Cancel upload of big.bin").click()
+    row = page.locator("#queue li[data-name='big.bin']")
+    row.locator("xpath=self::*[@data-state='cancelled']").wait_for()
+    assert "Cancelled — nothing was stored." in row.inner_text()
+    progress = row.locator("progress").evaluate("p => p.value")
+    assert 0 < progress < 100
+    [grant] = grants
+    # Give a late callback every chance to happen, then check both ends.
+    time.sleep(1.5)
+    assert stack.object_status(grant["key"]) == 404
+    assert stack.uploads(stack.token("browser-abort")) == []
+    page.get_by_role("button", name="Refresh list").click()
+    page.wait_for_selector("#empty:not([hidden])")
+
+
+def test_expired_grant_is_refreshed_transparently(page: Any, stack_factory: StackFactory) -> None:
+    """A cached prefix grant OSS calls expired (client clock 60 s slow): one refresh, success."""
+    short = stack_factory(POLICY_TTL_SECONDS="3")
+    token = short.token("browser-expiry")
+    posts: list[int] = []
+    grant_requests: list[str] = []
+    page.on("request", lambda r: grant_requests.append(r.url) if "/signature?" in r.url else None)
+    page.on(
+        "response",
+        lambda r: (
+            posts.append(r.status)
+            if r.request.method == "POST" and r.url.startswith(short.oss_url)
+            else None
+        ),
+    )
+    page.goto(short.app_url + "/")
+    records = page.evaluate(
+        """async (token) => {
+          const { createUploader } = await import('/oss-upload.js');
+          const uploader = createUploader({
+            signatureUrl: '/signature', getToken: () => token, now: () => Date.now() - 60000 });
+          const first = await uploader.upload(new File(['first'], 'first.txt', { type: 'text/plain' }));
+          await new Promise((resolve) => setTimeout(resolve, 4500));  // the cached policy expires
+          const second = await uploader.upload(new File(['second'], 'second.txt', { type: 'text/plain' }));
+          return [first, second];
+        }""",
+        token,
+    )
+    assert [r["Status"] for r in records] == ["OK", "OK"]
+    assert posts == [200, 403, 200]  # the second upload: Policy expired, then the fresh grant
+    assert len(grant_requests) == 2
+    stored = {r["key"] for r in short.uploads(token)}
+    assert stored == {r["key"] for r in records}
+
+
+def test_legacy_client_uploads_against_a_v1_stack(page: Any, stack_factory: StackFactory) -> None:
+    legacy = stack_factory(OSS_SIGNATURE_VERSION="v1", AUTH_MODE="none", UPLOAD_KEY_PREFIX="")
+    forms: list[list[str]] = []
+
+    def read_form(route: Any) -> None:
+        request = route.request
+        body = request.post_data_buffer or b""
+        forms.append([n for n, _, _ in multipart_fields(request.headers["content-type"], body)])
+        route.continue_()
+
+    page.route(legacy.oss_url + "/", read_form)
+    page.goto(legacy.app_url + "/legacy/")
+    page.wait_for_selector("html[data-ready='true']", state="attached")
+    page.get_by_label("Folder").fill("avatars/")
+    page.get_by_label("File").set_input_files(
+        {"name": "me.png", "mimeType": "image/png", "buffer": png_bytes(4, 4)}
+    )
+    page.get_by_role("button", name="Upload").click()
+    result = page.get_by_role("status")
+    page.wait_for_selector("#result[data-state='done'], #result[data-state='failed']")
+    assert result.inner_text().startswith("Status OK — stored as avatars/"), result.inner_text()
+    key = page.eval_on_selector("#result", "r => r.dataset.key")
+    assert key.endswith(".png")
+    # The exact legacy form reached the emulator: V1 fields only, in the legacy order.
+    assert forms == [
+        [
+            "key",
+            "policy",
+            "OSSAccessKeyId",
+            "success_action_status",
+            "signature",
+            "callback",
+            "file",
+        ]
+    ]
+    anonymous = legacy.uploads(None)
+    assert [r["key"] for r in anonymous] == [key]
+    assert anonymous[0]["owner"] == "anonymous"
+    assert legacy.object_status(key) == 200
