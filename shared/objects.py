@@ -60,8 +60,14 @@ class OssObjects:
     """`Objects` over oss2: ListObjectsV2 pages of 1000 and HeadObject."""
 
     def __init__(
-        self, settings: OssSettings, credentials: Credentials, *, timeout: float = TIMEOUT_SECONDS
+        self,
+        settings: OssSettings,
+        credentials: Credentials,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        page_size: int = PAGE_SIZE,
     ) -> None:
+        self.page_size = page_size
         provider = StaticCredentialsProvider(
             credentials.access_key_id,
             credentials.access_key_secret.value,
@@ -92,7 +98,7 @@ class OssObjects:
                 self.bucket.list_objects_v2,
                 prefix=prefix,
                 continuation_token=token,
-                max_keys=PAGE_SIZE,
+                max_keys=self.page_size,
             )
             for info in page.object_list:
                 yield Listed(info.key, info.etag, int(info.size), int(info.last_modified))

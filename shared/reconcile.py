@@ -364,7 +364,7 @@ class Progress:
     def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
         self.stream = stream
         self.clock = clock
-        self.last = 0.0
+        self.last = float("-inf")
         self.drawn = False
 
     def show(self, label: str, done: int = 0, total: int = 0) -> None:

@@ -1,0 +1,600 @@
+"""Reconciliation (shared/reconcile.py): backfill exactly one record per stored object.
+
+Unit level: an in-memory bucket (`FakeObjects`) over a real SQLite store, with a frozen clock.
+Through the real SDK: `OssObjects` (oss2) against the OSS emulator on loopback, the CLI, and the
+timer function's module imported in an isolated interpreter. Failures through the whole stack
+are in tests/reliability/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from local.dev import Stack
+from shared import auth
+from shared.credentials import Credentials
+from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
+from shared.keys import is_valid_key, new_object_id, upload_dir, user_segment
+from shared.objects import Head, Listed, OssObjects
+from shared.reconcile import (
+    ANONYMOUS,
+    WATERMARK_KEY,
+    WATERMARK_OWNER,
+    Progress,
+    ReconcileSettings,
+    Watermark,
+    listing_prefix,
+    main,
+    owner_of,
+    parse_since,
+    reconcile,
+)
+from shared.records.base import PutOutcome, Record, RecordStore
+from shared.records.sqlite import SqliteStore
+from shared.settings import Secret
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = 1_800_000_000
+BUCKET = "dev-bucket"
+TEMPLATE = "uploads/{user}/"
+OLD = NOW - 3600
+
+
+def etag(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+
+
+class FakeObjects:
+    """An in-memory bucket: what ListObjectsV2 and HeadObject would say."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, int, str]] = {}
+        self.heads: list[str] = []
+        self.gone: set[str] = set()  # listed, then deleted before the HEAD
+
+    def add(
+        self, key: str, data: bytes = b"data", *, at: int = OLD, mime: str = "text/plain"
+    ) -> str:
+        self.objects[key] = (data, at, mime)
+        return key
+
+    def list(self, prefix: str) -> Iterator[Listed]:
+        for key in sorted(self.objects):
+            if key.startswith(prefix):
+                data, at, _ = self.objects[key]
+                yield Listed(key, etag(data), len(data), at)
+
+    def head(self, key: str) -> Head | None:
+        self.heads.append(key)
+        if key in self.gone or key not in self.objects:
+            return None
+        data, at, mime = self.objects[key]
+        return Head(key, len(data), etag(data), mime, "12345", "bWQ1", at)
+
+
+class FlakyStore:
+    """A real store whose `put` fails (Unavailable) for chosen keys, or runs a hook first."""
+
+    def __init__(self, inner: RecordStore, failing: set[str] | None = None) -> None:
+        self.inner = inner
+        self.failing = failing or set()
+        self.before_put: Any = None
+
+    def put(self, record: Record, *, replace: bool) -> PutOutcome:
+        if record.key in self.failing:
+            raise Unavailable("the record store is down")
+        if self.before_put is not None:
+            self.before_put(record)
+        return self.inner.put(record, replace=replace)
+
+    def get(self, bucket: str, key: str) -> Record | None:
+        return self.inner.get(bucket, key)
+
+    def list_by_owner(self, owner: str, **kwargs: Any) -> Any:
+        return self.inner.list_by_owner(owner, **kwargs)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield sqlite
+    sqlite.close()
+
+
+def run(objects: FakeObjects, store: RecordStore, *, at: float = NOW, **options: Any) -> Any:
+    options.setdefault("template", TEMPLATE)
+    return reconcile(objects, store, bucket=BUCKET, now=lambda: at, **options)
+
+
+def callback_record(key: str, data: bytes, owner: str = "alice") -> Record:
+    return Record(owner, BUCKET, key, len(data), etag(data), "text/plain", OLD * 1000 + 5)
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "key", "owner"),
+    [
+        ("uploads/{user}/", "uploads/alice/a.txt", "alice"),
+        ("uploads/{user}/", "uploads/alice/photos/b.png", "alice"),
+        ("uploads/{user}/", "uploads/_" + "a" * 40 + "/c.png", "_" + "a" * 40),
+        ("uploads/{user}/", "uploads/alice/", None),
+        ("uploads/{user}/", "uploads/alice", None),
+        ("uploads/{user}/", "uploads//x.txt", None),
+        ("uploads/{user}/", "other/alice/x.txt", None),
+        ("t/{user}/files/", "t/bob/files/x.txt", "bob"),
+        ("t/{user}/files/", "t/bob/other/x.txt", None),
+        ("t/{user}/files/", "t/bob/files/", None),
+        ("{user}/", "carol/x.txt", "carol"),
+        ("legacy/", "legacy/a.txt", ANONYMOUS),
+        ("legacy/", "legacy/", None),
+        ("legacy/", "elsewhere/a.txt", None),
+        ("", "avatars/x.png", ANONYMOUS),
+    ],
+)
+def test_owner_is_the_user_segment_of_the_key(template: str, key: str, owner: str | None) -> None:
+    assert owner_of(key, template) == owner
+
+
+def test_listing_prefix_is_the_static_part_of_the_template() -> None:
+    assert listing_prefix("uploads/{user}/") == "uploads/"
+    assert listing_prefix("{user}/") == ""
+    assert listing_prefix("a/b/{user}/c/") == "a/b/"
+    assert listing_prefix("legacy/") == "legacy/"
+    assert ANONYMOUS == auth.ANONYMOUS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    template=st.sampled_from(["uploads/{user}/", "{user}/", "a/b/{user}/c/"]),
+    user=st.text(min_size=1, max_size=80),
+    path=st.sampled_from(["", "photos", "photos/", "a/b.c/d_e-f"]),
+)
+def test_every_issued_key_inverts_to_its_owner_folder(template: str, user: str, path: str) -> None:
+    key = upload_dir(template, user, path) + new_object_id() + ".png"
+    assert is_valid_key(key)
+    assert owner_of(key, template) == user_segment(user)
+    assert key.startswith(listing_prefix(template))
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    a = objects.add("uploads/alice/a.txt", b"aaa")
+    b = objects.add("uploads/bob/p/b.png", b"bbbb", mime="image/png")
+    c = objects.add("uploads/alice/c.txt", b"c")
+    store.put(callback_record(a, b"aaa"), replace=False)
+
+    report = run(objects, store)
+
+    assert sorted(report.recorded) == sorted([b, c])
+    assert (report.present, report.count("recorded"), report.listed) == (1, 2, 3)
+    assert sorted(objects.heads) == sorted([b, c])
+    record = store.get(BUCKET, b)
+    assert record is not None
+    assert (record.owner, record.size, record.etag, record.mime_type) == (
+        "bob",
+        4,
+        etag(b"bbbb"),
+        "image/png",
+    )
+    assert record.reconciled
+    assert (record.crc64, record.content_md5, record.created_at) == ("12345", "bWQ1", OLD * 1000)
+    assert not store.get(BUCKET, a).reconciled  # type: ignore[union-attr] - the callback's record
+    assert report.ok
+    assert report.watermark_after == NOW - 60
+    assert Watermark(store, BUCKET).read() == NOW - 60
+
+    again = run(objects, store, at=NOW + 1)
+    assert again.count("recorded") == 0
+    assert again.skipped_old == 3  # older than the watermark: not even looked up
+    assert len(store.list_by_owner("alice").items) == 2
+    assert len(store.list_by_owner("bob").items) == 1
+
+
+def test_the_watermark_keeps_runs_incremental(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    objects.add("uploads/alice/first.txt")
+    run(objects, store)
+    late_old = objects.add("uploads/alice/restored.txt", at=OLD - 10)  # older than the watermark
+    new = objects.add("uploads/alice/new.txt", at=NOW)
+    objects.heads.clear()
+
+    report = run(objects, store, at=NOW + 120)
+
+    assert report.recorded == [new]
+    assert objects.heads == [new]
+    assert store.get(BUCKET, late_old) is None
+    full = run(objects, store, at=NOW + 121, since=0)  # --since ignores the watermark
+    assert full.recorded == [late_old]
+    assert Watermark(store, BUCKET).read() == NOW + 121 - 60
+
+
+def test_the_watermark_never_moves_backwards(store: SqliteStore) -> None:
+    mark = Watermark(store, BUCKET)
+    assert mark.read() is None
+    mark.advance(NOW)
+    mark.advance(NOW - 100)  # a slower run finishing late
+    assert mark.read() == NOW
+    mark.advance(NOW + 5)
+    assert mark.read() == NOW + 5
+
+
+def test_the_watermark_is_nobodys_upload(store: SqliteStore) -> None:
+    Watermark(store, BUCKET).advance(NOW)
+    assert len(WATERMARK_OWNER) > auth.MAX_SUBJECT_CHARS  # no signed-in user can own it
+    assert not is_valid_key(WATERMARK_KEY)  # no OSS key starts with '/'
+    assert store.list_by_owner("alice").items == []
+    assert store.list_by_owner(ANONYMOUS).items == []
+
+
+def test_young_objects_wait_for_their_callback(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    young = objects.add("uploads/alice/just-now.txt", at=NOW - 10)
+    report = run(objects, store)
+    assert (report.young, report.recorded) == (1, [])
+    assert report.watermark_after == NOW - 60 < NOW - 10
+    later = run(objects, store, at=NOW + 120)
+    assert later.recorded == [young]
+
+
+def test_keys_we_never_issue_are_reported_not_recorded(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    bad = [
+        objects.add("uploads/alice/../bob/x.txt"),
+        objects.add("uploads/alice/a b.txt"),
+        objects.add("uploads/alice//x.txt"),
+        objects.add("uploads/alice"),
+    ]
+    outside = objects.add("t/bob/other/x.txt")
+    good = objects.add("t/bob/files/x.txt")
+
+    report = run(objects, store, template="t/{user}/files/")
+    assert report.recorded == [good]
+    assert report.invalid == [outside]  # listed under t/, outside the files/ folder
+    legacy = run(objects, store, at=NOW + 1, since=0)
+    assert sorted(legacy.invalid) == sorted(bad)
+    assert legacy.recorded == []
+    assert all(store.get(BUCKET, key) is None for key in [*bad, outside])
+
+
+def test_a_dry_run_writes_nothing(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/a.txt")
+    report = run(objects, store, dry_run=True)
+    assert report.recorded == [key]
+    assert report.dry_run
+    assert objects.heads == []
+    assert store.get(BUCKET, key) is None
+    assert Watermark(store, BUCKET).read() is None
+    assert report.watermark_after is None
+
+
+def test_a_store_failure_holds_the_watermark_back(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    objects.add("uploads/alice/a.txt", at=OLD)
+    failing = objects.add("uploads/alice/b.txt", at=OLD + 30)
+    objects.add("uploads/alice/c.txt", at=OLD + 60)
+    flaky = FlakyStore(store, failing={failing})
+
+    report = run(objects, flaky)
+
+    assert report.failed == [failing]
+    assert not report.ok
+    assert report.watermark_after == OLD + 30 - 1
+    assert store.get(BUCKET, failing) is None
+    repaired = run(objects, store, at=NOW + 60)
+    assert repaired.recorded == [failing]
+    assert repaired.ok
+
+
+def test_an_object_deleted_after_listing_is_skipped(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/gone.txt")
+    objects.gone.add(key)
+    report = run(objects, store)
+    assert report.vanished == [key]
+    assert store.get(BUCKET, key) is None
+
+
+def test_a_stale_record_is_reported_never_overwritten(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/a.txt", b"new bytes")
+    store.put(callback_record(key, b"old bytes"), replace=False)
+    report = run(objects, store)
+    assert report.stale == [key]
+    assert store.get(BUCKET, key).etag == etag(b"old bytes")  # type: ignore[union-attr]
+
+
+def test_a_callback_landing_during_the_run_leaves_one_record(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/a.txt", b"abc")
+    flaky = FlakyStore(store)
+    # The late callback writes its record between our lookup and our write.
+    flaky.before_put = lambda record: store.put(callback_record(key, b"abc"), replace=True)
+
+    report = run(objects, flaky)
+
+    assert (report.recorded, report.present) == ([], 1)
+    (record,) = store.list_by_owner("alice").items
+    assert not record.reconciled  # the callback's record stands
+
+
+def test_a_spent_budget_defers_the_rest(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    objects.add("uploads/alice/a.txt", at=OLD + 7)
+    objects.add("uploads/alice/b.txt", at=OLD + 3)
+    report = run(objects, store, budget=0.0)
+    assert (report.deferred, report.recorded, report.ok) == (2, [], False)
+    assert report.watermark_after == OLD + 3 - 1
+
+
+def test_prefix_narrows_the_run_and_leaves_the_watermark(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    mine = objects.add("uploads/alice/a.txt")
+    objects.add("uploads/bob/b.txt")
+    report = run(objects, store, prefix="uploads/alice/")
+    assert (report.recorded, report.listed) == ([mine], 1)
+    assert Watermark(store, BUCKET).read() is None
+    with pytest.raises(BadRequest, match="inside the upload prefix"):
+        run(objects, store, prefix="other/")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0), ("1700000000", 1_700_000_000), ("2024-01-02", 1_704_153_600)],
+)
+def test_since_accepts_seconds_dates_and_times(text: str, seconds: int) -> None:
+    assert parse_since(text) == seconds
+    assert parse_since("2024-01-02T03:04:05Z") == 1_704_153_600 + 3 * 3600 + 4 * 60 + 5
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "-5", "2024-13-01", "1e9", "2024-01-02 03:04"])
+def test_since_refuses_anything_else(text: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_since(text)
+
+
+def test_progress_redraws_one_line() -> None:
+    stream = io.StringIO()
+    ticks = iter([0.0, 0.05, 0.2, 0.3])
+    bar = Progress(stream, clock=lambda: next(ticks))
+    bar.show("checked 1/4", 1, 4)
+    bar.show("checked 2/4", 2, 4)  # within 0.1 s: not redrawn
+    bar.show("checked 4/4", 4, 4)
+    bar.close()
+    text = stream.getvalue()
+    assert "2/4" not in text
+    assert text.count("\r") == 2
+    assert "[" + "#" * 30 + "] checked 4/4" in text
+    assert text.endswith("\n")
+
+
+# --- settings and the command -------------------------------------------------------------------
+
+
+def command_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "OSS_BUCKET": BUCKET,
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ACCESS_KEY_ID": "dev-access-key-id",
+        "OSS_ACCESS_KEY_SECRET": "dev-access-key-secret",
+        "RECORDS_BACKEND": "sqlite",
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
+    }
+    env.update(overrides)
+    return env
+
+
+def test_settings_name_what_is_wrong(tmp_path: Path) -> None:
+    loaded = ReconcileSettings.from_env(command_env(tmp_path))
+    assert (loaded.key_prefix, loaded.oss.bucket) == ("uploads/{user}/", BUCKET)
+    with pytest.raises(ConfigError, match="UPLOAD_KEY_PREFIX"):
+        ReconcileSettings.from_env(command_env(tmp_path, UPLOAD_KEY_PREFIX=""))
+    legacy = ReconcileSettings.from_env(
+        command_env(tmp_path, UPLOAD_KEY_PREFIX="", AUTH_MODE="none")
+    )
+    assert legacy.key_prefix == ""
+    with pytest.raises(ConfigError, match="OSS_BUCKET"):
+        ReconcileSettings.from_env(command_env(tmp_path, OSS_BUCKET=""))
+
+
+def test_command_backfills_and_reports(tmp_path: Path) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/a.txt", at=int(time.time()) - 3600)
+    out, err = io.StringIO(), io.StringIO()
+
+    assert main(["--dry-run"], command_env(tmp_path), objects=objects, stdout=out, stderr=err) == 0
+    assert f"recorded {key}" in " ".join(out.getvalue().split())
+    assert "would record 1" in out.getvalue()
+    assert err.getvalue() == ""  # no TTY, no --progress: no bar
+    out = io.StringIO()
+    assert main(["--progress"], command_env(tmp_path), objects=objects, stdout=out, stderr=err) == 0
+    assert "recorded 1" in out.getvalue()
+    assert "reconcile [" in err.getvalue()
+    stored = SqliteStore(str(tmp_path / "records.sqlite3"))
+    try:
+        assert stored.get(BUCKET, key) is not None
+    finally:
+        stored.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--since", "soon"], {}, "--since 'soon'"),
+        (["--prefix", "elsewhere/"], {}, "inside the upload prefix"),
+        ([], {"OSS_REGION": "nowhere"}, "OSS_REGION"),
+        ([], {"OSS_ACCESS_KEY_ID": "", "OSS_ACCESS_KEY_SECRET": ""}, "no credentials"),
+    ],
+)
+def test_command_refuses_bad_usage_with_exit_2_or_1(
+    tmp_path: Path, argv: list[str], env: dict[str, str], message: str
+) -> None:
+    err = io.StringIO()
+    code = main(
+        argv, command_env(tmp_path, **env), objects=FakeObjects(), stdout=io.StringIO(), stderr=err
+    )
+    assert code == (1 if message == "no credentials" else 2)
+    assert message in err.getvalue()
+
+
+# --- the real SDK against the emulator, on loopback ----------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The dev stack with a callback URL nobody answers: every upload is kept without a record."""
+    live = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "CALLBACK_URL": f"http://127.0.0.1:{closed_port()}/oss-callback",
+        }
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+def upload(stack: Stack, user: str, names: list[str], data: bytes = b"hello") -> list[str]:
+    """Grant → PostObject through the emulator (the callback fails: 203, object kept)."""
+    http = requests.Session()
+    http.trust_env = False
+    app = stack.url("app")
+    token = http.get(f"{app}/dev/token", params={"user": user}, timeout=10).json()["token"]
+    grant = http.get(
+        f"{app}/signature",
+        params={"path": "docs/"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    keys = []
+    for name in names:
+        key = grant["dir"] + name
+        parts: list[tuple[str, Any]] = [("key", (None, key))]
+        parts += [(field, (None, value)) for field, value in grant["fields"].items()]
+        parts.append(("file", (name, data, "text/plain")))
+        response = http.post(grant["host"], files=parts, timeout=10)
+        assert response.status_code == 203, response.text
+        keys.append(key)
+    return keys
+
+
+def credentials(key_id: str = "dev-access-key-id") -> Credentials:
+    return Credentials(key_id, Secret("dev-access-key-secret"))
+
+
+@pytest.mark.parametrize("version", ["v4", "v1"])
+def test_oss2_lists_pages_and_heads_through_the_emulator(stack: Stack, version: str) -> None:
+    keys = upload(stack, "alice", [f"f{i}.txt" for i in range(5)])
+    settings_ = ReconcileSettings.from_env({**stack.values, "OSS_SIGNATURE_VERSION": version})
+    objects = OssObjects(settings_.oss, credentials(), page_size=2)  # three pages
+    listed = list(objects.list("uploads/"))
+    assert [item.key for item in listed] == sorted(keys)
+    assert {item.etag for item in listed} == {etag(b"hello")}
+    assert all(item.size == 5 and abs(item.last_modified - time.time()) < 60 for item in listed)
+    head = objects.head(keys[0])
+    assert head is not None
+    assert (head.size, head.etag, head.mime_type) == (5, etag(b"hello"), "text/plain")
+    assert head.crc64.isdigit()
+    assert head.content_md5
+    assert objects.head("uploads/alice/docs/nothing.txt") is None
+    assert list(objects.list("uploads/bob/")) == []
+
+
+def test_oss2_errors_become_domain_errors(stack: Stack) -> None:
+    settings_ = ReconcileSettings.from_env(stack.values)
+    with pytest.raises(Forbidden):
+        list(OssObjects(settings_.oss, credentials("someone-else")).list("uploads/"))
+    closed = ReconcileSettings.from_env(
+        {**stack.values, "OSS_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    )
+    with pytest.raises(Unavailable):
+        list(OssObjects(closed.oss, credentials(), timeout=2).list("uploads/"))
+
+
+def test_reconciliation_repairs_failed_callbacks_through_the_sdk(stack: Stack) -> None:
+    keys = upload(stack, "alice", ["a.txt", "b.txt"]) + upload(stack, "bob", ["c.txt"])
+    env = {**stack.values}
+    out = io.StringIO()
+    assert main(["--settle", "0"], env, stdout=out, stderr=io.StringIO()) == 0, out.getvalue()
+    store = SqliteStore(env["SQLITE_PATH"])
+    try:
+        records = {key: store.get(BUCKET, key) for key in keys}
+        assert all(record is not None and record.reconciled for record in records.values())
+        assert [r.owner for r in records.values()] == ["alice", "alice", "bob"]  # type: ignore[union-attr]
+    finally:
+        store.close()
+    again = io.StringIO()
+    assert main(["--settle", "0", "--since", "0"], env, stdout=again, stderr=io.StringIO()) == 0
+    assert "already recorded 3, recorded 0" in again.getvalue()
+
+
+def test_the_timer_function_runs_in_an_isolated_interpreter(stack: Stack, tmp_path: Path) -> None:
+    keys = upload(stack, "carol", ["t.txt"])
+    # Credentials as FC gives a function with a role; the settings the templates deploy.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT / "functions" / "reconcile") + os.pathsep + str(ROOT),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "dev-access-key-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "dev-access-key-secret",
+        **{
+            name: stack.values[name]
+            for name in (
+                "OSS_BUCKET",
+                "OSS_REGION",
+                "OSS_ENDPOINT",
+                "RECORDS_BACKEND",
+                "SQLITE_PATH",
+            )
+        },
+    }
+    script = (
+        "import json, index\n"
+        "event = json.dumps({'triggerTime': '2026-01-01T00:00:00Z', 'triggerName': 'timer'})\n"
+        "print(index.handler(event.encode(), None))\n"
+        "assert index.event_handler is index.handler\n"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter, our script
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # A fresh stack: the objects are seconds old, younger than the settle time.
+    assert (summary["young"], summary["recorded"], summary["failed"]) == (1, 0, 0)
+    assert summary["watermarkAfter"] is not None
+    assert keys
