@@ -166,7 +166,7 @@ def encode_token(key: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        return base64.b64decode(token, altchars=b"-_", validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         raise invalid_argument(
             "The continuation token provided is incorrect.", ArgumentName="continuation-token"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from local.emulator_listing import is_sdk_read, sdk_read
+from local import emulator_listing
 from local.oss_emulator import callback as cb
 from local.oss_emulator.errors import XML_TYPE, OssError, error_xml, invalid_argument, xml_document
 from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
@@ -125,8 +125,9 @@ class OssEmulator:
             return Response(self.public_key_pem, 200, content_type="application/x-pem-file")
         if method == "POST" and request.path == "/":
             return self._post_object(request, request_id)
-        if method in ("GET", "HEAD") and is_sdk_read(request, self.config.bucket):
-            return sdk_read(self, request)  # ListObjects, path-style HeadObject (the SDK's calls)
+        if method in ("GET", "HEAD") and emulator_listing.is_sdk_read(request, self.config.bucket):
+            # ListObjects and path-style HeadObject: the SDK's calls (local/emulator_listing.py)
+            return emulator_listing.sdk_read(self, request)
         if method in ("GET", "HEAD") and request.path != "/":
             return self._get_object(request)
         raise OssError(
