@@ -37,6 +37,14 @@ dev: $(STAMP)
 tables: $(STAMP)
 	$(PY) -m shared.records.bootstrap
 
+# Give every stored object its record (docs/reliability.md): the deployed settings when OSS_BUCKET
+# is in the environment, else the `make dev` stack's. Options go in RECONCILE_ARGS, e.g.
+# make reconcile RECONCILE_ARGS="--dry-run --since 2024-01-01 --prefix uploads/alice/"
+.PHONY: reconcile
+RECONCILE_ARGS ?=
+reconcile: $(STAMP)
+	$(PY) -m $(if $(OSS_BUCKET),shared.reconcile,local.reconcile) $(RECONCILE_ARGS)
+
 # Deployment (docs/deploy.md). The Serverless Devs CLI is pinned in package.json.
 TEMPLATE ?= template.yml
 NODE_STAMP := node_modules/.installed-stamp

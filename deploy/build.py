@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("sign", "callback")
+FUNCTIONS = ("sign", "callback", "reconcile")
 TARGET_PYTHON = (3, 10)
 # Modules imported by our code that FC's python3.10 runtime provides and we deliberately use from
-# there (platform.md §0.3): tablestore 5.4.1 (vendoring 6.x adds ~35 MB of numpy/protobuf/aiohttp).
-RUNTIME_PROVIDED = frozenset({"tablestore"})
+# there (platform.md §0.3): tablestore 5.4.1 (vendoring 6.x adds ~35 MB of numpy/protobuf/aiohttp)
+# and oss2 2.16.0 (the reconcile function lists and HEADs objects with it; pinned in dev to match).
+RUNTIME_PROVIDED = frozenset({"tablestore", "oss2"})
 # Imported by our code but installed by whoever provides its client library: urllib3 (used by
 # the Tablestore adapter) is vendored with requests when a function needs requests, and otherwise
 # is the runtime's own, the one its tablestore and requests run on.

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from shared.errors import ConfigError
+from shared.reconcile import ReconcileSettings
 from shared.settings import CallbackSettings, SignSettings
 
 # The callback's trigger URL exists only after its deploy; any valid URL stands in for it here.
@@ -30,6 +31,7 @@ PLACEHOLDER_OUTPUT_URL = "https://callback-url-known-after-deploy.invalid/"
 SETTINGS_LOADERS: Mapping[str, Callable[[Mapping[str, str]], object]] = {
     "sign": SignSettings.from_env,
     "callback": CallbackSettings.from_env,
+    "reconcile": ReconcileSettings.from_env,
 }
 _EXPRESSION = re.compile(r"\$\{(.*?)\}")
 _ENV_V1 = re.compile(r"env\((\w+)\)")
@@ -52,7 +54,7 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Function:
-    key: str  # the template's service/resource key: "sign" or "callback"
+    key: str  # the template's service/resource key: "sign", "callback" or "reconcile"
     name: str
     runtime: str
     handler: str
@@ -113,8 +115,8 @@ def _fc_function(key: str, spec: Mapping[str, Any]) -> Function:
             Trigger(
                 str(t["name"]),
                 str(t["type"]),
-                str(t["config"]["authType"]),
-                tuple(t["config"]["methods"]),
+                str(t["config"].get("authType", "")),  # timer triggers have neither
+                tuple(t["config"].get("methods") or ()),
             )
             for t in props.get("triggers") or ()
         ),
@@ -139,8 +141,8 @@ def _fc3_function(key: str, spec: Mapping[str, Any]) -> Function:
             Trigger(
                 str(t["triggerName"]),
                 str(t["triggerType"]),
-                str(t["triggerConfig"]["authType"]),
-                tuple(t["triggerConfig"]["methods"]),
+                str(t["triggerConfig"].get("authType", "")),  # timer triggers have neither
+                tuple(t["triggerConfig"].get("methods") or ()),
             )
             for t in props.get("triggers") or ()
         ),
@@ -301,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problems:
         print(f"preflight: {path} is not ready to deploy", file=sys.stderr)
         return 1
-    print(f"preflight: {path} renders and both functions' settings load")
+    print(f"preflight: {path} renders and every function's settings load")
     return 0
 
 

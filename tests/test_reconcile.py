@@ -25,6 +25,8 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deploy import preflight
+from local import reconcile as local_reconcile
 from local.dev import Stack
 from shared import auth
 from shared.credentials import Credentials
@@ -33,6 +35,7 @@ from shared.keys import is_valid_key, new_object_id, upload_dir, user_segment
 from shared.objects import Head, Listed, OssObjects
 from shared.reconcile import (
     ANONYMOUS,
+    TIMER_BUDGET_SECONDS,
     WATERMARK_KEY,
     WATERMARK_OWNER,
     Progress,
@@ -598,3 +601,26 @@ def test_the_timer_function_runs_in_an_isolated_interpreter(stack: Stack, tmp_pa
     assert (summary["young"], summary["recorded"], summary["failed"]) == (1, 0, 0)
     assert summary["watermarkAfter"] is not None
     assert keys
+
+
+def test_make_reconcile_finds_the_dev_stack(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = upload(stack, "dave", ["x.txt"])
+    environ = {
+        "DEV_OSS_PORT": str(stack.servers["oss"].server_port),
+        "DEV_DATA_DIR": str(tmp_path / "stack"),
+    }
+    assert local_reconcile.main(["--settle", "0"], environ) == 0
+    assert f"recorded {keys[0]}" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("path", ["template.yml", "template.fc3.yml"])
+def test_both_templates_schedule_the_reconcile_function(path: str) -> None:
+    template = preflight.load_template(ROOT / path)
+    function = template.functions["reconcile"]
+    (trigger,) = function.triggers
+    assert (trigger.type, trigger.methods) == ("timer", ())
+    assert function.code.endswith("dist/reconcile")
+    assert function.timeout > TIMER_BUDGET_SECONDS + 60  # stops starting work well before
+    assert function.environment["RECORDS_BACKEND"] == "tablestore"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from deploy import build, preflight
+from shared.reconcile import ReconcileSettings
 from shared.records.tablestore import index_name
 from shared.settings import CallbackSettings, SignSettings
 
@@ -27,7 +28,11 @@ S_CLI = ROOT / "node_modules" / ".bin" / "s"
 # Read by the settings but deliberately absent from the templates: the functions sign with the
 # role's temporary credentials, and SQLite is for local runs.
 NOT_DEPLOYED = frozenset({"OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "SQLITE_PATH"})
-LOADERS = {"sign": SignSettings.from_env, "callback": CallbackSettings.from_env}
+LOADERS = {
+    "sign": SignSettings.from_env,
+    "callback": CallbackSettings.from_env,
+    "reconcile": ReconcileSettings.from_env,
+}
 
 
 class Recording(Mapping[str, str]):
@@ -139,6 +144,7 @@ def test_records_go_to_tablestore_and_no_long_lived_key_is_deployed(
         assert {f.role for f in template.functions.values()} == {
             "${env('SIGN_ROLE_ARN')}",
             "${env('CALLBACK_ROLE_ARN')}",
+            "${env('RECONCILE_ROLE_ARN')}",
         }
 
 
@@ -191,6 +197,7 @@ def test_fc3_defaults_fill_optional_variables_and_required_ones_are_named() -> N
         "DEPLOY_REGION",
         "SIGN_ROLE_ARN",
         "CALLBACK_ROLE_ARN",
+        "RECONCILE_ROLE_ARN",
         "OSS_BUCKET",
         "OSS_REGION",
         "GRANT_SECRET",

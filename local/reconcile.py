@@ -1,0 +1,30 @@
+"""`make reconcile` against the `make dev` stack: reconciliation with the stack's own settings.
+
+The dev defaults (local.dev.settings_values: bucket, emulator endpoint and keys, SQLite path under
+DEV_DATA_DIR) under whatever the caller's environment overrides, then `shared.reconcile.main`.
+With OSS_BUCKET set in the environment, `make reconcile` runs `python -m shared.reconcile` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from local.dev import DevOptions, settings_values
+from shared.reconcile import main as reconcile_main
+
+
+def dev_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings `python -m local.dev` runs with, for the ports DEV_* name (defaults 8000-9000)."""
+    options = DevOptions.from_env(environ)
+    ports = {"app": options.app_port, "callback": options.callback_port, "oss": options.oss_port}
+    return settings_values(environ, options, ports)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    return reconcile_main(argv, dev_settings(os.environ if environ is None else environ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
