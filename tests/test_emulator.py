@@ -1011,6 +1011,28 @@ def test_store_paths_never_leave_the_directory(key: str) -> None:
 # --- the callback sender over loopback ------------------------------------------------------
 
 
+def read_request(connection: socket.socket) -> bytes:
+    """Read one HTTP request: the head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 @pytest.fixture
 def loopback() -> Any:
     """A one-shot HTTP server on 127.0.0.1 that answers with raw bytes (or hangs)."""
@@ -1026,7 +1048,7 @@ def loopback() -> Any:
         def run() -> None:
             connection, _ = listener.accept()
             with connection:
-                connection.recv(65536)
+                read_request(connection)  # all of it: answering early resets the sender's upload
                 if hang:
                     time.sleep(hang)
                 if answer is not None:
