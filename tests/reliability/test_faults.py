@@ -1,0 +1,266 @@
+"""Faults through the real stack: what the browser sees, what is kept, and that reconciliation
+leaves exactly one record per stored object (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from local.oss_emulator import KEY_PATH
+from shared.errors import Unavailable
+from shared.grant import EXPIRY_GRACE_SECONDS
+from shared.records.base import Page, PutOutcome, Record, RecordStore
+from tests.e2e.conftest import LiveStack
+from tests.e2e.test_e2e_upload import oss_code, oss_message
+from tests.reliability.conftest import (
+    StartStack,
+    assert_one_record_per_object,
+    census,
+    reconcile_stack,
+)
+
+pytestmark = pytest.mark.e2e
+TTL = 300  # POLICY_TTL_SECONDS' default
+
+
+class FaultyStore:
+    """The callback's store with a switchable fault: 'down' (fast 503), 'hang', or 'throttle'."""
+
+    def __init__(self, inner: RecordStore) -> None:
+        self.inner = inner
+        self.mode = "ok"
+        self.release = threading.Event()
+        self.late_write = False  # after a hang: finish the write late (True) or fail (False)
+        self.calls = 0
+        self.finished = threading.Event()
+
+    def put(self, record: Record, *, replace: bool) -> PutOutcome:
+        self.calls += 1
+        if self.mode == "down" or (self.mode == "throttle" and self.calls % 2 == 0):
+            raise Unavailable("the record store is throttling")
+        if self.mode == "hang":
+            self.release.wait(30)
+            try:
+                if not self.late_write:
+                    raise Unavailable("the record store timed out")
+                return self.inner.put(record, replace=replace)
+            finally:
+                self.finished.set()
+        return self.inner.put(record, replace=replace)
+
+    def get(self, bucket: str, key: str) -> Record | None:
+        return self.inner.get(bucket, key)
+
+    def list_by_owner(self, owner: str, **kwargs: Any) -> Page:
+        return self.inner.list_by_owner(owner, **kwargs)
+
+
+def text_grant(live: LiveStack, user: str = "alice") -> tuple[str, dict[str, Any]]:
+    token = live.token(user)
+    return token, live.grant(token, path="docs", filename="a.txt", size="5", type="text/plain")
+
+
+# --- the record store -------------------------------------------------------------------------
+
+
+def test_store_down_gives_a_fast_203_and_reconciliation_repairs(start_faulty: StartStack) -> None:
+    stores: list[FaultyStore] = []
+    live = start_faulty(callback_store=lambda s: _mode(stores, s, "down"))
+    token, grant = text_grant(live)
+    started = time.monotonic()
+    response = live.upload(grant, b"hello")
+    elapsed = time.monotonic() - started
+
+    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
+    assert oss_message(response) == "Error status : 503."
+    assert elapsed < 2.0, "a store that is down answers at once, not after a timeout"
+    assert live.get_object(grant["key"]).content == b"hello"  # the object is kept
+    assert census(live.stack.values).lost == {grant["key"]}
+
+    report = reconcile_stack(live)
+    assert report.recorded == [grant["key"]]
+    assert_one_record_per_object(live.stack.values)
+    (record,) = live.uploads(token)
+    assert (record["owner"], record["reconciled"], record["size"]) == ("alice", True, 5)
+
+
+def _mode(stores: list[FaultyStore], store: RecordStore, mode: str) -> FaultyStore:
+    faulty = FaultyStore(store)
+    faulty.mode = mode
+    stores.append(faulty)
+    return faulty
+
+
+def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: StartStack) -> None:
+    stores: list[FaultyStore] = []
+    live = start_faulty(callback_store=lambda s: _mode(stores, s, "throttle"))
+    token = live.token("alice")
+    grant = live.grant(token, path="batch/")
+    statuses = [
+        live.upload(grant, f"file {n}".encode(), key=f"{grant['dir']}f{n}.txt").status_code
+        for n in range(6)
+    ]
+    assert sorted(statuses) == [200, 200, 200, 203, 203, 203]
+    assert len(census(live.stack.values).lost) == 3
+    report = reconcile_stack(live)
+    assert (report.count("recorded"), report.present) == (3, 3)
+    assert len(assert_one_record_per_object(live.stack.values).records) == 6
+
+
+@pytest.mark.parametrize("late_write", [False, True], ids=["write-fails", "write-lands-late"])
+def test_a_hanging_store_answers_503_inside_the_callback_limit(
+    start_faulty: StartStack, late_write: bool
+) -> None:
+    stores: list[FaultyStore] = []
+    live = start_faulty(callback_store=lambda s: _mode(stores, s, "hang"))
+    _, grant = text_grant(live)
+    started = time.monotonic()
+    response = live.upload(grant, b"hello")
+    elapsed = time.monotonic() - started
+
+    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert 2.0 < elapsed < 4.5, "the store deadline answers OSS well inside its 5 s"
+    (store,) = stores
+    store.late_write = late_write
+    store.release.set()
+    assert store.finished.wait(10)
+    assert live.get_object(grant["key"]).status_code == 200
+    report = reconcile_stack(live)
+    assert (report.count("recorded"), report.present) == ((0, 1) if late_write else (1, 0))
+    assert_one_record_per_object(live.stack.values)
+
+
+def test_a_locked_sqlite_file_is_a_503_not_a_hang(start_faulty: StartStack) -> None:
+    live = start_faulty()
+    _, grant = text_grant(live)
+    lock = sqlite3.connect(live.stack.values["SQLITE_PATH"], isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        started = time.monotonic()
+        response = live.upload(grant, b"hello")
+        elapsed = time.monotonic() - started
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert elapsed < 4.5
+    reconcile_stack(live)
+    assert_one_record_per_object(live.stack.values)
+
+
+# --- the callback and the key host ------------------------------------------------------------
+
+
+def in_front(live: LiveStack, listener: str, wrap: Callable[[Any], Any]) -> None:
+    """Put a fault in front of one listener's WSGI app (a slow cold start, a failing host)."""
+    slot = live.stack.servers[listener].app
+    slot.app = wrap(slot.app)  # type: ignore[attr-defined]
+
+
+def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: StartStack) -> None:
+    live = start_faulty()
+    token, grant = text_grant(live)
+    done = threading.Event()
+
+    def slow(app: Any) -> Any:
+        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            time.sleep(5.3)  # a cold start longer than OSS waits
+            try:
+                return list(app(environ, start_response))
+            finally:
+                done.set()
+
+        return answer
+
+    in_front(live, "callback", slow)
+    started = time.monotonic()
+    response = live.upload(grant, b"hello")
+    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
+    assert "reply timeout" in oss_message(response)
+    assert 4.9 < time.monotonic() - started < 6.0
+    assert live.get_object(grant["key"]).content == b"hello"
+    assert done.wait(10)  # our function still ran to the end: its record is written late
+    report = reconcile_stack(live)
+    assert (report.count("recorded"), report.present) == (0, 1)
+    assert_one_record_per_object(live.stack.values)
+    assert len(live.uploads(token)) == 1
+
+
+@pytest.mark.parametrize("fault", ["failing", "slow"])
+def test_key_fetch_failing_or_slow_is_a_203_without_a_record(
+    start_faulty: StartStack, fault: str
+) -> None:
+    live = start_faulty()
+    _, grant = text_grant(live)
+
+    def key_host(app: Any) -> Any:
+        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == KEY_PATH:
+                if fault == "slow":
+                    time.sleep(3.0)  # past the 2 s fetch deadline
+                else:
+                    start_response("503 Service Unavailable", [("Content-Length", "0")])
+                    return [b""]
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        return answer
+
+    in_front(live, "oss", key_host)
+    started = time.monotonic()
+    response = live.upload(grant, b"hello")
+    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert time.monotonic() - started < 4.5
+    assert census(live.stack.values).lost == {grant["key"]}
+    reconcile_stack(live)
+    assert_one_record_per_object(live.stack.values)
+
+
+# --- clocks -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offset", "version", "status", "code"),
+    [
+        (TTL - 30, "v4", 200, ""),  # emulator ahead, policy still valid
+        (TTL + 30, "v4", 403, "AccessDenied"),  # emulator ahead past expiry: Policy expired
+        (-600, "v4", 200, ""),  # emulator behind within V4's 15 min
+        (-3600, "v4", 400, "InvalidArgument"),  # behind past it: x-oss-date too far ahead
+        (-3600, "v1", 200, ""),  # V1 carries no date: only the expiration counts
+    ],
+)
+def test_emulator_clock_skew(
+    start_faulty: StartStack, offset: float, version: str, status: int, code: str
+) -> None:
+    live = start_faulty(OSS_SIGNATURE_VERSION=version)
+    _, grant = text_grant(live)
+    live.clock.offset = offset
+    response = live.upload(grant, b"hello")
+    assert (response.status_code, oss_code(response)) == (status, code), response.text
+    stored = live.get_object(grant["key"]).status_code == 200
+    assert stored is (status == 200)
+    assert_one_record_per_object(live.stack.values)
+
+
+@pytest.mark.parametrize(
+    ("ahead", "status"),
+    [(TTL + EXPIRY_GRACE_SECONDS - 20, 200), (TTL + EXPIRY_GRACE_SECONDS + 20, 203)],
+    ids=["within-grace", "past-grace"],
+)
+def test_callback_clock_ahead_of_the_signer(
+    start_faulty: StartStack, ahead: float, status: int
+) -> None:
+    live = start_faulty(callback_clock=lambda: time.time() + ahead)
+    token, grant = text_grant(live)
+    response = live.upload(grant, b"hello")
+    assert response.status_code == status
+    if status == 203:
+        assert oss_message(response) == "Error status : 403."  # GrantInvalid: expired
+        assert reconcile_stack(live).recorded == [grant["key"]]
+    assert_one_record_per_object(live.stack.values)
+    (record,) = live.uploads(token)
+    assert record["reconciled"] is (status == 203)
