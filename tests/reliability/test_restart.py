@@ -1,0 +1,158 @@
+"""`python -m local.dev` killed (SIGKILL) in the middle of an upload, then started again on the
+same data: no half-written object or record, and reconciliation brings the missing record."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local.reconcile import dev_settings
+from tests.e2e.test_e2e_dev_runner import Runner
+from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
+
+pytestmark = pytest.mark.e2e
+
+
+def http_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def prefix_grant(runner: Runner, user: str = "alice") -> dict[str, Any]:
+    app = f"http://127.0.0.1:{runner.ports['app']}"
+    http = http_session()
+    token = http.get(f"{app}/dev/token", params={"user": user}, timeout=10).json()["token"]
+    response = http.get(
+        f"{app}/signature",
+        params={"path": "big/"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def multipart(grant: dict[str, Any], key: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [("key", key), *grant["fields"].items()]
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in parts
+    )
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    body += data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def values_of(runner: Runner, tmp_path: Path) -> dict[str, str]:
+    return dev_settings(
+        {"DEV_OSS_PORT": str(runner.ports["oss"]), "DEV_DATA_DIR": str(tmp_path / "data")}
+    )
+
+
+def kill(runner: Runner) -> None:
+    runner.process.send_signal(signal.SIGKILL)
+    assert runner.wait(15) == -signal.SIGKILL
+
+
+def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Path) -> None:
+    runner = Runner(tmp_path)
+    runner.wait_ready()
+    grant = prefix_grant(runner)
+    key = grant["dir"] + "half.bin"
+    body, content_type = multipart(grant, key, b"x" * 2_000_000)
+    with socket.create_connection(("127.0.0.1", runner.ports["oss"]), timeout=10) as sock:
+        head = (
+            f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[: len(body) // 2])  # half the file is on the wire
+        kill(runner)
+    again = Runner(tmp_path)  # same data directory, fresh ports
+    try:
+        again.wait_ready()
+        values = values_of(again, tmp_path)
+        found = census(values)
+        assert (found.objects, found.records) == ({}, {})
+        report = reconcile_values(values)
+        assert (report.listed, report.count("recorded")) == (0, 0)
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+
+
+class HoldingCallback:
+    """An app server that takes the callback and never answers: the stack dies meanwhile."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/oss-callback"
+        self.arrived = threading.Event()
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._hold, daemon=True).start()
+
+    def _hold(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        self.connections.append(connection)
+        connection.recv(65536)
+        self.arrived.set()
+
+    def close(self) -> None:
+        for connection in self.connections:
+            connection.close()
+        self.listener.close()
+
+
+def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path: Path) -> None:
+    holder = HoldingCallback()
+    runner = Runner(tmp_path, CALLBACK_URL=holder.url)
+    try:
+        runner.wait_ready()
+        grant = prefix_grant(runner)
+        key = grant["dir"] + "kept.bin"
+        body, content_type = multipart(grant, key, b"y" * 100_000)
+        failures: list[BaseException] = []
+
+        def browser() -> None:
+            try:
+                http_session().post(
+                    grant["host"], data=body, headers={"Content-Type": content_type}, timeout=30
+                )
+            except requests.RequestException as exc:  # the stack died under it
+                failures.append(exc)
+
+        upload = threading.Thread(target=browser)
+        upload.start()
+        assert holder.arrived.wait(15), "the emulator never made the callback"
+        kill(runner)  # the object is stored; its callback never finished
+        upload.join(15)
+        assert failures, "the browser must not get an answer from a dead stack"
+    finally:
+        holder.close()
+
+    again = Runner(tmp_path)
+    try:
+        again.wait_ready()
+        values = values_of(again, tmp_path)
+        assert census(values).lost == {key}
+        report = reconcile_values(values)
+        assert report.recorded == [key]
+        found = assert_one_record_per_object(values)
+        assert list(found.records) == [key]
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
