@@ -1,0 +1,147 @@
+"""Load: 240 uploads released at once through `python -m local.dev` (loopback only, bounded).
+
+Mixed sizes: empty files (refused with EntityTooSmall), small ones, and a few of several MB.
+Afterwards — once reconciliation has run for whatever a callback could not record in time —
+every stored object has exactly one record and every record an object. Figures are printed
+(`pytest -s` shows them; `make test` runs this too, in well under a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from tests.e2e.test_e2e_dev_runner import Runner
+from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
+from tests.reliability.test_restart import values_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.load]
+
+UPLOADS = 240
+CONCURRENCY = 240  # every upload in flight at once
+USERS = 12
+BIG = 3  # several-MB files
+EMPTY = 6
+WALL_CLOCK_LIMIT = 60.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    size: int
+    status: int
+    code: str
+    seconds: float
+
+
+def sizes(rng: random.Random) -> list[int]:
+    """EMPTY zero-byte files, BIG files of 3-5 MB, the rest between 1 B and 64 KB."""
+    big = [rng.randint(3 * 2**20, 5 * 2**20) for _ in range(BIG)]
+    small = [rng.randint(1, 64 * 1024) for _ in range(UPLOADS - BIG - EMPTY)]
+    mixed = [0] * EMPTY + big + small
+    rng.shuffle(mixed)
+    return mixed
+
+
+def session(pool: int) -> requests.Session:
+    http = requests.Session()
+    http.trust_env = False  # loopback only
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool)
+    http.mount("http://", adapter)
+    return http
+
+
+def test_concurrent_uploads_leave_one_record_per_object(tmp_path: Path) -> None:
+    wall = time.monotonic()
+    rng = random.Random(7)  # noqa: S311 - reproducible sizes, not a secret
+    runner = Runner(tmp_path)
+    try:
+        runner.wait_ready()
+        http = session(CONCURRENCY)
+        app = f"http://127.0.0.1:{runner.ports['app']}"
+        grants: list[dict[str, Any]] = []
+        for number in range(USERS):
+            token = http.get(f"{app}/dev/token", params={"user": f"user{number}"}, timeout=10)
+            grant = http.get(
+                f"{app}/signature",
+                params={"path": "load/"},
+                headers={"Authorization": f"Bearer {token.json()['token']}"},
+                timeout=10,
+            )
+            assert grant.status_code == 200, grant.text
+            grants.append(grant.json())
+        plan = [
+            (grants[n % USERS], f"{grants[n % USERS]['dir']}f{n:03d}.bin", size)
+            for n, size in enumerate(sizes(rng))
+        ]
+        payload = os.urandom(5 * 2**20 + 1)
+        start = threading.Barrier(CONCURRENCY, timeout=30)
+
+        def upload(item: tuple[dict[str, Any], str, int]) -> Outcome:
+            grant, key, size = item
+            fields = [("key", (None, key)), *((k, (None, v)) for k, v in grant["fields"].items())]
+            files = [*fields, ("file", ("f.bin", payload[:size], "application/octet-stream"))]
+            start.wait()
+            began = time.monotonic()
+            response = http.post(grant["host"], files=files, timeout=45)
+            match = re.search(r"<Code>([^<]*)</Code>", response.text)
+            return Outcome(
+                key,
+                size,
+                response.status_code,
+                match.group(1) if match else "",
+                time.monotonic() - began,
+            )
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            outcomes = list(pool.map(upload, plan))
+        values = values_of(runner, tmp_path)
+        before = census(values)
+        report = reconcile_values(values)
+        after = assert_one_record_per_object(values)
+    finally:
+        assert runner.stop(signal.SIGTERM) == 0
+    elapsed = time.monotonic() - wall
+
+    empty = [o for o in outcomes if o.size == 0]
+    stored = [o for o in outcomes if o.size > 0]
+    assert {(o.status, o.code) for o in empty} == {(400, "EntityTooSmall")}
+    assert {o.status for o in stored} <= {200, 203}, [
+        o for o in stored if o.status not in (200, 203)
+    ]
+    assert set(after.objects) == {o.key for o in stored}  # every accepted upload is stored
+    assert not any(key in after.objects for key in (o.key for o in empty))
+    assert before.duplicated == 0
+    latencies = sorted(o.seconds for o in stored)
+    p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    figures = {
+        "uploads": len(outcomes),
+        "accepted": len(stored),
+        "refused (EntityTooSmall)": len(empty),
+        "MB uploaded": round(sum(o.size for o in stored) / 2**20, 1),
+        "records": len(after.records),
+        "lost before reconciliation (203)": len(before.lost),
+        "reconciled": report.count("recorded"),
+        "lost": len(after.lost),
+        "duplicated": after.duplicated,
+        "orphan records": len(after.orphans),
+        "p50 upload s": round(statistics.median(latencies), 3),
+        "p95 upload s": round(p95, 3),
+        "wall s": round(elapsed, 1),
+    }
+    print("\nload test: " + ", ".join(f"{name} {value}" for name, value in figures.items()))
+    assert len(before.lost) == sum(o.status == 203 for o in stored)
+    assert elapsed < WALL_CLOCK_LIMIT
