@@ -176,6 +176,10 @@ class Smoke:
         except Exception as exc:
             self.record(f"{key}: list_triggers", False, _describe(exc))
             return None
+        if any(t.type == "timer" for t in spec.triggers):  # the reconcile function: no URL
+            timers = [t for t in triggers if t.get("triggerType") == "timer"]
+            self.record(f"{key}: one timer trigger", len(timers) == 1, f"{len(timers)} found")
+            return None
         http = [t for t in triggers if t.get("triggerType") == "http"]
         if not self.record(f"{key}: one HTTP trigger", len(http) == 1, f"{len(http)} found"):
             return None

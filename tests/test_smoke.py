@@ -102,6 +102,13 @@ def deployed_function(key: str) -> dict[str, Any]:
 
 def deployed_triggers(key: str, url: str) -> dict[str, Any]:
     (trigger,) = TEMPLATE.functions[key].triggers
+    if trigger.type == "timer":  # the reconcile function
+        config = {"cronExpression": "@every 10m", "enable": True}
+        return {
+            "triggers": [
+                {"triggerName": trigger.name, "triggerType": "timer", "triggerConfig": config}
+            ]
+        }
     return {
         "triggers": [
             {
@@ -123,8 +130,11 @@ def fake_fc(
     """A stand-in for fc2.Client answering like the FC 2.0 API for the two deployed functions."""
     by_name = {TEMPLATE.functions[key].name: key for key in TEMPLATE.functions}
     urls = {"sign": stack.sign_url, "callback": stack.callback_url}
-    functions = functions or {key: deployed_function(key) for key in urls}
-    triggers = triggers or {key: deployed_triggers(key, url) for key, url in urls.items()}
+    functions = {**{key: deployed_function(key) for key in TEMPLATE.functions}, **(functions or {})}
+    triggers = {
+        **{key: deployed_triggers(key, urls.get(key, "")) for key in TEMPLATE.functions},
+        **(triggers or {}),
+    }
     client = mocker.Mock()
     client.get_function.side_effect = lambda service, name: mocker.Mock(
         data=functions[by_name[name]]
@@ -268,7 +278,7 @@ def test_management_api_errors_are_reported_not_raised(mocker: MockerFixture) ->
     assert config is not None
     session = mocker.Mock(spec=requests.Session)
     results = smoke.Smoke(TEMPLATE, config, client, session).run()
-    assert failed(results) == ["callback: get_function", "sign: get_function"]
+    assert failed(results) == [f"{key}: get_function" for key in TEMPLATE.functions]
     session.get.assert_not_called()
     session.post.assert_not_called()
 
