@@ -36,7 +36,7 @@ from shared.settings import (
     Env,
     OssSettings,
     RecordsSettings,
-    _key_prefix,  # the one parser of UPLOAD_KEY_PREFIX; the sign function uses it too
+    key_prefix_template,  # the one parser of UPLOAD_KEY_PREFIX; the sign function uses it too
 )
 
 ANONYMOUS = "anonymous"  # shared.auth.ANONYMOUS: every caller with AUTH_MODE=none
@@ -67,7 +67,7 @@ class ReconcileSettings:
         auth_mode = env.choice("AUTH_MODE", ("jwt", "none"), "jwt")
         return cls(
             oss=OssSettings.load(env),
-            key_prefix=_key_prefix(env, auth_mode),
+            key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
         )
 

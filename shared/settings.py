@@ -250,7 +250,7 @@ class UploadSettings:
     @classmethod
     def load(cls, env: Env, auth_mode: str) -> UploadSettings:
         return cls(
-            key_prefix=_key_prefix(env, auth_mode),
+            key_prefix=key_prefix_template(env, auth_mode),
             max_bytes=env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, 1, MAX_OBJECT_BYTES),
             allowed_types=_allowed_types(env),
             policy_ttl_seconds=env.integer("POLICY_TTL_SECONDS", 300, 1, 86400),
@@ -258,7 +258,7 @@ class UploadSettings:
         )
 
 
-def _key_prefix(env: Env, auth_mode: str) -> str:
+def key_prefix_template(env: Env, auth_mode: str) -> str:
     """UPLOAD_KEY_PREFIX: whole segments ending in `/`; `{user}` mandatory unless AUTH_MODE=none."""
     name = "UPLOAD_KEY_PREFIX"
     raw = env.raw(name)
@@ -305,8 +305,8 @@ def _allowed_types(env: Env) -> Mapping[str, tuple[str, ...]]:
         table.setdefault(ext, [])
         if mime not in table[ext]:
             table[ext].append(mime)
-    if not table:
-        raise ConfigError(name, "allows no type (active content is always refused)")
+    # A list of only active content leaves exact-key mode nothing to grant: each such request
+    # is a 400 (DESIGN: refused "whatever the setting says"), not a start-up failure.
     return MappingProxyType({ext: tuple(mimes) for ext, mimes in table.items()})
 
 
@@ -364,11 +364,15 @@ class SignSettings:
     def from_env(cls, values: Mapping[str, str]) -> SignSettings:
         env = Env(values)
         auth = AuthSettings.load(env)
+        grant_secrets = env.secrets("GRANT_SECRET", required=True)
+        if auth.jwt_secret is not None and auth.jwt_secret in grant_secrets:
+            # Whoever mints sign-in tokens must not be able to mint grant tokens (any prefix).
+            raise ConfigError("GRANT_SECRET", "must not reuse AUTH_JWT_SECRET")
         return cls(
             oss=OssSettings.load(env),
             auth=auth,
             upload=UploadSettings.load(env, auth.mode),
-            grant_secrets=env.secrets("GRANT_SECRET", required=True),
+            grant_secrets=grant_secrets,
             cors_origins=_cors_origins(env),
             records=RecordsSettings.load(env),
         )
