@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 from werkzeug.wrappers import Request, Response
 
 from local.oss_emulator.errors import XML_TYPE, OssError, access_denied, invalid_argument
-from local.oss_emulator.signature import AccessKey
+from local.oss_emulator.signature import AccessKey, unknown_access_key
 from local.oss_emulator.store import ObjectStore, StoredObject
 
 if TYPE_CHECKING:
@@ -115,13 +115,7 @@ def check_access_key(header: str | None, keys: Mapping[str, AccessKey]) -> str:
         raise invalid_argument("Authorization header is invalid.", ec="0002-00000004")
     key_id = match.group(1)
     if key_id not in keys:
-        raise OssError(
-            403,
-            "InvalidAccessKeyId",
-            "The OSS Access Key Id you provided does not exist in our records.",
-            ec="0002-00000902",
-            extra=(("OSSAccessKeyId", key_id),),
-        )
+        raise unknown_access_key(key_id)
     return key_id
 
 

@@ -190,17 +190,22 @@ def _valid_day(text: str) -> bool:
     return True
 
 
+def unknown_access_key(key_id: str) -> OssError:
+    """403 InvalidAccessKeyId: the key id is not one the emulated account has."""
+    return OssError(
+        403,
+        "InvalidAccessKeyId",
+        "The OSS Access Key Id you provided does not exist in our records.",
+        ec="0002-00000902",
+        extra=(("OSSAccessKeyId", key_id),),
+    )
+
+
 def _access_key(keys: Mapping[str, AccessKey], key_id: str, fields: Mapping[str, str]) -> AccessKey:
     """Look the key up; STS keys need their exact token, permanent keys must not send one."""
     key = keys.get(key_id)
     if key is None:
-        raise OssError(
-            403,
-            "InvalidAccessKeyId",
-            "The OSS Access Key Id you provided does not exist in our records.",
-            ec="0002-00000902",
-            extra=(("OSSAccessKeyId", key_id),),
-        )
+        raise unknown_access_key(key_id)
     token = fields.get("x-oss-security-token", "")
     if key.security_token is None:
         if token:
