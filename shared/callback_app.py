@@ -58,7 +58,7 @@ def create_app(
     """Build the callback core; settings and the key cache are ready before the first request."""
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
     stores = _Stores(store_factory or _open_store(settings.records))
-    clock = now or time.time
+    clock = now or _wall_clock
 
     def handle(request: Request, trail: dict[str, Any]) -> Response:
         started = time.monotonic()
@@ -132,6 +132,11 @@ def build_record(
         request_id=fields.req_id or request.header("x-oss-request-id") or "",
         grant_id=grant.grant_id,
     )
+
+
+def _wall_clock() -> float:
+    """Real time, looked up per call so that tests freezing `time.time` freeze grant expiry too."""
+    return time.time()
 
 
 def download_url(base: str, key: str) -> str:

@@ -24,7 +24,7 @@ from shared.settings import SignSettings
 MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
 MAX_CURSOR_CHARS = 1024
-_LIMIT = re.compile(r"[0-9]{1,4}")
+_LIMIT = re.compile(r"[0-9]+")
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
 
@@ -38,7 +38,7 @@ def create_app(
     jwks_client: SigningKeySource | None = None,
 ) -> Core:
     """Build the request → response core the FC adapters wrap."""
-    clock = now or time.time
+    clock = now or _wall_clock
     authenticator = Authenticator(settings.auth, keys=jwks_client, now=clock)
 
     def store(credentials: Credentials | None) -> RecordStore:
@@ -96,6 +96,11 @@ def create_app(
     return app
 
 
+def _wall_clock() -> float:
+    """Real time, looked up per call so that tests freezing `time.time` freeze grants too."""
+    return time.time()
+
+
 def _dispatch(
     request: Request,
     routes: Mapping[str, Callable[[Request], Response]],
@@ -112,16 +117,17 @@ def _dispatch(
 
 
 def _list_query(query: Mapping[str, str]) -> tuple[int, str | None]:
-    """GET /uploads: `limit` 1..200 (default 50), `cursor` opaque; nothing else."""
+    """DESIGN GET /uploads: `limit` default 50 (also when empty), at most 200 (larger asks get 200)."""
     unknown = sorted(set(query) - LIST_PARAMETERS)
     if unknown:
         raise BadRequest(f"unknown query parameter {unknown[0]!r}: only limit and cursor are read")
-    text = query.get("limit")
+    text = query.get("limit") or ""
     limit = DEFAULT_PAGE
-    if text is not None:
-        if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
-            raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
-        limit = int(text)
+    if text:
+        digits = text.lstrip("0") if _LIMIT.fullmatch(text) else ""
+        if not digits:
+            raise BadRequest("limit must be a whole number of at least 1")
+        limit = MAX_PAGE if len(digits) > 3 else min(int(digits), MAX_PAGE)
     cursor = query.get("cursor") or None
     if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
         raise BadRequest("cursor is not one we issued")

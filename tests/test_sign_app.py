@@ -497,7 +497,7 @@ def test_uploads_default_limit(list_app: Core, store: FakeStore) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=201", "limit=abc", "limit=-1", "limit=", "limit=1.5", "user=bob"]
+    "query", ["limit=0", "limit=000", "limit=abc", "limit=-1", "limit=1.5", "limit=+5", "user=bob"]
 )
 def test_uploads_bad_query_is_400(list_app: Core, store: FakeStore, query: str) -> None:
     assert_error(call(list_app, query, path="/uploads"), 400, "BadRequest")
@@ -505,9 +505,10 @@ def test_uploads_bad_query_is_400(list_app: Core, store: FakeStore, query: str) 
 
 
 def test_uploads_limit_bounds(list_app: Core, store: FakeStore) -> None:
-    ok(list_app, "limit=1", path="/uploads")
-    ok(list_app, "limit=200", path="/uploads")
-    assert [limit for _, limit, _ in store.calls] == [1, 200]
+    """DESIGN: limit default 50 (an empty value too), at most 200: larger asks get 200."""
+    for query in ("limit=1", "limit=200", "limit=201", "limit=99999999999999999999", "limit="):
+        ok(list_app, query, path="/uploads")
+    assert [limit for _, limit, _ in store.calls] == [1, 200, 200, 200, 50]
 
 
 def test_uploads_needs_a_token(list_app: Core, store: FakeStore) -> None:
