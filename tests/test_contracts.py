@@ -1,0 +1,1111 @@
+"""DESIGN.md "Contracts", statement by statement, checked the way an outside test would check them.
+
+Commands and the local stack run as processes (`make -n`, `make dev`, a fresh interpreter that
+imports the handlers with settings from its environment) over real loopback sockets. The sign and
+callback functions are driven through their WSGI entry points (`wsgi_adapter` over the core, as
+`functions/*/index.py` build them) with settings from dicts; OSS's callbacks are signed with a
+test RSA key served by a loopback key server listed in CALLBACK_TRUSTED_KEY_URLS, exactly as an
+outside OSS stand-in would do it. Each test names the contract line it proves.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from shared import callback_app, sign_app
+from shared.http import wsgi_adapter
+from shared.settings import CallbackSettings, SignSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
+DEV_GRANT_SECRET = "dev-grant-secret-not-for-production-0001"
+JWT_SECRET = "contract-jwt-secret-0123456789-abcdefgh"
+GRANT_SECRET = "contract-grant-secret-0123456789-abcdef"
+OTHER_GRANT_SECRET = "contract-other-grant-secret-0123456789-x"
+BUCKET = "contract-bucket"
+ORIGIN = "https://app.example.com"
+MAX_BYTES = 1024 * 1024
+ERROR_KEYS = {"Status", "code", "message"}
+ULID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
+BODY_FIELDS = (
+    "bucket",
+    "object",
+    "etag",
+    "size",
+    "mimeType",
+    "imageInfo.height",
+    "imageInfo.width",
+    "imageInfo.format",
+    "crc64",
+    "contentMd5",
+    "clientIp",
+    "reqId",
+    "operation",
+)
+
+
+# --- plumbing: loopback key server, WSGI calls, OSS-style callbacks -------------------------------
+
+
+class KeyServer:
+    """A stand-in for OSS's key host on 127.0.0.1: serves one RSA public key and counts requests."""
+
+    def __init__(self) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        hits = self.hits = []  # type: list[str]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                status, body = (200, pem) if self.path == "/key.pem" else (404, b"no")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = self.base + "/key.pem"
+
+    def sign(self, message: bytes) -> str:
+        """What OSS sends in Authorization: base64 RSA PKCS#1 v1.5 over MD5 (OSS's scheme)."""
+        raw = self.private_key.sign(message, padding.PKCS1v15(), hashes.MD5())  # noqa: S303
+        return base64.b64encode(raw).decode("ascii")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def key_server() -> Iterator[KeyServer]:
+    server = KeyServer()
+    yield server
+    server.close()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def error(self, status: int, code: str) -> dict[str, Any]:
+        """The error contract: that status, JSON `{"Status": "Error", "code", "message"}`."""
+        data = self.json()
+        assert (self.status, data.get("code")) == (status, code), (self.status, data)
+        assert set(data) == ERROR_KEYS
+        assert data["Status"] == "Error"
+        assert isinstance(data["message"], str)
+        assert data["message"]
+        assert self.headers["content-type"] == "application/json"
+        return dict(data)
+
+
+WSGI = Callable[..., Any]
+
+
+def wsgi_call(
+    handler: WSGI,
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Answer:
+    """One request the way FC 2.0 hands it over: PEP 3333 environ, PATH_INFO as latin-1 text."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            environ["CONTENT_TYPE"] = value
+        else:
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ.update(extra or {})
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        started["status"] = int(status.split(maxsplit=1)[0])
+        started["headers"] = {k.lower(): v for k, v in response_headers}
+
+    payload = b"".join(handler(environ, start_response))
+    return Answer(started["status"], started["headers"], payload)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def render_form_body(template: str, values: Mapping[str, str]) -> bytes:
+    """OSS form mode: each `${var}` becomes its percent-encoded value; constants stay verbatim."""
+
+    def value(match: re.Match[str]) -> str:
+        return quote(values.get(match.group(1), ""), safe="")
+
+    return re.sub(r"\$\{([^}]+)\}", value, template).encode()
+
+
+def callback_config(grant: Mapping[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(base64.b64decode(grant["callback"], validate=True))
+    return config
+
+
+def policy_of(grant: Mapping[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(base64.b64decode(grant["policy"], validate=True))
+    return document
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback only, never a proxy from the environment
+    return session
+
+
+# --- the two functions, built as functions/*/index.py build them ---------------------------------
+
+
+def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
+    values = {
+        "OSS_BUCKET": BUCKET,
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ACCESS_KEY_ID": "contract-key-id",
+        "OSS_ACCESS_KEY_SECRET": "contract-key-secret",
+        "CALLBACK_URL": "https://cb.example.com/oss-callback",
+        "GRANT_SECRET": GRANT_SECRET,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "CORS_ALLOWED_ORIGINS": ORIGIN,
+        "UPLOAD_MAX_BYTES": str(MAX_BYTES),
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
+    }
+    for name, value in overrides.items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    return values
+
+
+def callback_values(
+    tmp_path: Path, key_server: KeyServer, **overrides: str | None
+) -> dict[str, str]:
+    values = {
+        "OSS_BUCKET": BUCKET,
+        "GRANT_SECRET": GRANT_SECRET,
+        "CALLBACK_TRUSTED_KEY_URLS": key_server.url,
+        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
+    }
+    for name, value in overrides.items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    return values
+
+
+def sign_handler(
+    values: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    now: Callable[[], float] | None = None,
+) -> WSGI:
+    core = sign_app.create_app(
+        SignSettings.from_env(values), environ=environ if environ is not None else {}, now=now
+    )
+    return wsgi_adapter(core, function="sign", max_body=sign_app.MAX_BODY)
+
+
+def callback_handler(values: Mapping[str, str], now: Callable[[], float] | None = None) -> WSGI:
+    core = callback_app.create_app(CallbackSettings.from_env(values), environ={}, now=now)
+    return wsgi_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
+
+
+def login(user: str = "alice", *, secret: str = JWT_SECRET, now: float | None = None) -> str:
+    issued = int(time.time() if now is None else now)
+    return jwt.encode({"sub": user, "iat": issued, "exp": issued + 3600}, secret, "HS256")
+
+
+def get_grant(handler: WSGI, token: str | None = None, **params: str) -> dict[str, Any]:
+    answer = ask_grant(handler, token, **params)
+    assert answer.status == 200, answer.body
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def ask_grant(handler: WSGI, token: str | None = None, **params: str) -> Answer:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
+    return wsgi_call(handler, "GET", "/signature", query=query, headers=headers)
+
+
+@dataclass
+class Oss:
+    """What OSS does after a PostObject: render the grant's callback body, sign it, POST it."""
+
+    key_server: KeyServer
+    handler: WSGI
+    key_url: str = ""
+    sent: list[bytes] = field(default_factory=list)
+
+    def body(self, grant: Mapping[str, Any], **values: str) -> bytes:
+        config = callback_config(grant)
+        defaults = {
+            "bucket": BUCKET,
+            "object": grant.get("key") or grant["dir"] + "photo.png",
+            "etag": "D41D8CD98F00B204E9800998ECF8427E",
+            "size": "1234",
+            "mimeType": "image/png",
+            "imageInfo.height": "",
+            "imageInfo.width": "",
+            "imageInfo.format": "",
+            "crc64": "1234567890123",
+            "contentMd5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+            "clientIp": "198.51.100.7",
+            "reqId": "5F8D2B9C0000000000000001",
+            "operation": "PostObject",
+        }
+        defaults.update(values)
+        return render_form_body(config["callbackBody"], defaults)
+
+    def post(
+        self,
+        body: bytes,
+        *,
+        path: str = "/oss-callback",
+        query: str = "",
+        signed: bytes | None = None,
+        authorization: str | None = None,
+        key_url: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        method: str = "POST",
+    ) -> Answer:
+        message = signed
+        if message is None:
+            message = path.encode() + (b"?" + query.encode() if query else b"") + b"\n" + body
+        headers = {
+            "Authorization": authorization or self.key_server.sign(message),
+            "x-oss-pub-key-url": b64(key_url or self.key_url or self.key_server.url),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "x-oss-request-id": "5F8D2B9C0000000000000001",
+        }
+        return wsgi_call(
+            self.handler, method, path, query=query, body=body, headers=headers, extra=extra
+        )
+
+    def upload(self, grant: Mapping[str, Any], **values: str) -> Answer:
+        return self.post(self.body(grant, **values))
+
+
+@dataclass
+class Apps:
+    sign: WSGI
+    callback: WSGI
+    oss: Oss
+    sign_values: dict[str, str]
+    callback_values: dict[str, str]
+
+    def uploads(self, token: str | None, query: str = "") -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = wsgi_call(self.sign, "GET", "/uploads", query=query, headers=headers)
+        assert answer.status == 200, answer.body
+        data: dict[str, Any] = answer.json()
+        return data
+
+
+class Clock:
+    """A wall clock a test moves by hand."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = float(int(time.time())) if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_apps(
+    tmp_path: Path,
+    key_server: KeyServer,
+    *,
+    clock: Callable[[], float] | None = None,
+    sign: Mapping[str, str | None] | None = None,
+    callback: Mapping[str, str | None] | None = None,
+) -> Apps:
+    s_values = sign_values(tmp_path, **(sign or {}))
+    c_values = callback_values(tmp_path, key_server, **(callback or {}))
+    callback_wsgi = callback_handler(c_values, now=clock)
+    return Apps(
+        sign=sign_handler(s_values, now=clock),
+        callback=callback_wsgi,
+        oss=Oss(key_server, callback_wsgi),
+        sign_values=s_values,
+        callback_values=c_values,
+    )
+
+
+@pytest.fixture
+def apps(tmp_path: Path, key_server: KeyServer) -> Apps:
+    return make_apps(tmp_path, key_server)
+
+
+# === Commands ======================================================================================
+
+
+def test_readme_shows_make_dev_and_make_test_first() -> None:
+    """Commands: the README shows these two commands first."""
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```[a-z]*\n(.*?)```", readme, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert [c for c in commands if c][:2] == ["make dev", "make test"]
+    first_make = re.search(r"\bmake [a-z]+", readme)
+    assert first_make is not None
+    assert first_make.group(0) == "make dev"
+
+
+def test_ci_run_calls_make_test() -> None:
+    """Commands: `.ci/run` calls `make test`."""
+    script = ROOT / ".ci" / "run"
+    assert os.access(script, os.X_OK)
+    lines = [line.strip() for line in script.read_text().splitlines()]
+    assert "set -euo pipefail" in lines
+    assert "make test" in lines
+
+
+@pytest.mark.parametrize(("target", "runs"), [("dev", "-m local.dev"), ("test", "-m pytest")])
+def test_make_dev_and_test_build_the_virtualenv_themselves(
+    tmp_path: Path, target: str, runs: str
+) -> None:
+    """Commands: on a fresh machine they create `.venv/` and install pinned dependencies."""
+    venv = tmp_path / "fresh" / ".venv"
+    plan = subprocess.run(  # noqa: S603
+        ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    steps = plan.splitlines()
+    create = next(i for i, s in enumerate(steps) if f"-m venv {venv}" in s)
+    install = next(
+        i for i, s in enumerate(steps) if "pip install" in s and "-r requirements-dev.txt" in s
+    )
+    run = next(i for i, s in enumerate(steps) if f"{venv}/bin/python {runs}" in s)
+    assert create < install < run
+
+
+def test_every_dependency_is_pinned() -> None:
+    """Commands: pinned dependencies (every requirement names one exact version)."""
+    for name in ("requirements.txt", "requirements-tablestore.txt", "requirements-dev.txt"):
+        for raw in (ROOT / name).read_text().splitlines():
+            line = raw.split("#")[0].strip()
+            if line and not line.startswith("-r "):
+                assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][A-Za-z0-9.+\-]*", line), line
+
+
+HANDLER_SCRIPT = textwrap.dedent(
+    """
+    import importlib, importlib.util, io, json, sys, time
+    import jwt
+
+    def by_path(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def wsgi(handler, method, path, query="", headers=None):
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                   "wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0"}
+        for k, v in (headers or {}).items():
+            environ["HTTP_" + k.upper().replace("-", "_")] = v
+        seen = {}
+        body = b"".join(handler(environ, lambda s, h, e=None: seen.update(s=s, h=dict(h))))
+        return int(seen["s"].split()[0]), json.loads(body)
+
+    which = sys.argv[1]
+    module = (importlib.import_module(f"functions.{which}.index") if sys.argv[2] == "import"
+              else by_path("index", f"functions/{which}/index.py"))
+    out = {"attrs": [n for n in ("handler", "event_handler") if callable(getattr(module, n, None))]}
+    if which == "sign":
+        now = int(time.time())
+        token = jwt.encode({"sub": "carol", "iat": now, "exp": now + 60},
+                           "%(jwt)s", "HS256")
+        out["anonymous"] = wsgi(module.handler, "GET", "/signature", "path=docs/")
+        status, grant = wsgi(module.handler, "GET", "/signature", "path=docs/",
+                             {"Authorization": "Bearer " + token})
+        out["signed"] = [status, grant.get("dir"), grant.get("host"), grant.get("version")]
+        event = {"rawPath": "/signature", "rawQueryString": "path=docs/",
+                 "headers": {"authorization": "Bearer " + token},
+                 "requestContext": {"http": {"method": "GET", "path": "/signature"}},
+                 "body": "", "isBase64Encoded": False}
+        answer = module.event_handler(event, None)
+        out["event"] = [answer["statusCode"], json.loads(answer["body"]).get("dir")]
+    else:
+        out["get"] = wsgi(module.handler, "GET", "/any/where")
+        out["post"] = wsgi(module.handler, "POST", "/any/where")
+        event = {"rawPath": "/x", "requestContext": {"http": {"method": "POST"}},
+                 "headers": {}, "body": "a=b", "isBase64Encoded": False}
+        answer = module.event_handler(event, None)
+        out["event"] = [answer["statusCode"], json.loads(answer["body"])["code"]]
+    print(json.dumps(out))
+    """
+) % {"jwt": JWT_SECRET}
+
+
+def run_handler_script(
+    which: str, how: str, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", HANDLER_SCRIPT, which, how],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+SIGN_PROCESS_ENV = {
+    "OSS_BUCKET": BUCKET,
+    "OSS_REGION": "cn-shanghai",
+    "CALLBACK_URL": "https://cb.example.com/oss-callback",
+    "GRANT_SECRET": GRANT_SECRET,
+    "AUTH_JWT_SECRET": JWT_SECRET,
+    "OSS_ACCESS_KEY_ID": "process-key-id",
+    "OSS_ACCESS_KEY_SECRET": "process-key-secret",
+}
+
+
+@pytest.mark.parametrize("how", ["import", "path"])
+def test_sign_handlers_import_with_settings_from_the_process_environment(
+    tmp_path: Path, how: str
+) -> None:
+    """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment."""
+    env = {**SIGN_PROCESS_ENV, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
+    done = run_handler_script("sign", how, env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["attrs"] == ["handler", "event_handler"]
+    assert out["anonymous"][0] == 401
+    assert out["anonymous"][1]["code"] == "Unauthorized"
+    assert out["signed"] == [
+        200,
+        "uploads/carol/docs/",
+        f"https://{BUCKET}.oss-cn-shanghai.aliyuncs.com",  # OSS_ENDPOINT's default
+        "v4",
+    ]
+    assert out["event"] == [200, "uploads/carol/docs/"]
+
+
+@pytest.mark.parametrize("how", ["import", "path"])
+def test_callback_handlers_import_without_any_auth_setting(tmp_path: Path, how: str) -> None:
+    """Settings: each function validates only what it uses; the callback needs no AUTH_*."""
+    env = {
+        "OSS_BUCKET": BUCKET,
+        "GRANT_SECRET": GRANT_SECRET,
+        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
+        # malformed settings the callback never uses must not stop it
+        "AUTH_MODE": "sometimes",
+        "AUTH_JWT_SECRET": "short",
+        "CALLBACK_URL": "not a url",
+        "OSS_REGION": "Mars",
+        "UPLOAD_MAX_BYTES": "lots",
+    }
+    done = run_handler_script("callback", how, env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["attrs"] == ["handler", "event_handler"]
+    assert out["get"][0] == 405
+    assert out["get"][1]["code"] == "MethodNotAllowed"
+    assert out["post"][0] == 401
+    assert out["post"][1]["code"] == "SignatureInvalid"
+    assert out["event"] == [401, "SignatureInvalid"]
+
+
+def test_sign_handler_ignores_callback_only_settings(tmp_path: Path) -> None:
+    """Settings: the sign function does not validate the callback's settings."""
+    env = {
+        **SIGN_PROCESS_ENV,
+        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
+        "CALLBACK_TRUSTED_KEY_URLS": "not a url",
+        "DOWNLOAD_BASE_URL": "ftp://nowhere",
+    }
+    done = run_handler_script("sign", "import", env)
+    assert done.returncode == 0, done.stderr
+
+
+START_UP_FAILURES = [
+    ("sign", "OSS_BUCKET", None),
+    ("sign", "OSS_BUCKET", "Not_A_Bucket"),
+    ("sign", "OSS_REGION", None),
+    ("sign", "OSS_ENDPOINT", "ftp://upload.example.com"),
+    ("sign", "OSS_SIGNATURE_VERSION", "v3"),
+    ("sign", "CALLBACK_URL", None),
+    ("sign", "CALLBACK_URL", "https://cb.example.com/hook?x=1"),
+    ("sign", "UPLOAD_KEY_PREFIX", ""),  # set-but-empty needs AUTH_MODE=none
+    ("sign", "UPLOAD_MAX_BYTES", "ten"),
+    ("sign", "UPLOAD_ALLOWED_TYPES", "png"),
+    ("sign", "POLICY_TTL_SECONDS", "-5"),
+    ("sign", "GRANT_SECRET", None),
+    ("sign", "GRANT_SECRET", "too-short"),
+    ("sign", "AUTH_MODE", "maybe"),
+    ("sign", "AUTH_JWT_SECRET", None),
+    ("sign", "AUTH_JWKS_URL", "not a url"),
+    ("sign", "CORS_ALLOWED_ORIGINS", "*"),
+    ("sign", "RECORDS_BACKEND", "mysql"),
+    ("sign", "OSS_ACCESS_KEY_SECRET", None),  # one of the pair without the other
+    ("callback", "OSS_BUCKET", None),
+    ("callback", "GRANT_SECRET", None),
+    ("callback", "CALLBACK_TRUSTED_KEY_URLS", "gosspublic.alicdn.com/key.pem"),
+    ("callback", "TABLESTORE_ENDPOINT", None),  # required with RECORDS_BACKEND=tablestore
+]
+
+
+@pytest.mark.parametrize(("which", "name", "value"), START_UP_FAILURES)
+def test_a_missing_or_malformed_setting_fails_at_start_up_naming_it(
+    tmp_path: Path, which: str, name: str, value: str | None
+) -> None:
+    """Principles/Settings: missing or malformed fails at start-up with a message naming it."""
+    if which == "sign":
+        env = {**SIGN_PROCESS_ENV, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
+    else:
+        env = {"OSS_BUCKET": BUCKET, "GRANT_SECRET": GRANT_SECRET}
+        if name == "TABLESTORE_ENDPOINT":
+            env.update(RECORDS_BACKEND="tablestore", TABLESTORE_INSTANCE="inst")
+    if value is None:
+        env.pop(name, None)
+    else:
+        env[name] = value
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", f"import functions.{which}.index"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("shared.errors.ConfigError: "), done.stderr
+    assert name in last, done.stderr
+
+
+# === Settings ======================================================================================
+
+DESIGN_SETTINGS = [
+    "OSS_BUCKET",
+    "OSS_REGION",
+    "OSS_ENDPOINT",
+    "OSS_SIGNATURE_VERSION",
+    "OSS_ACCESS_KEY_ID",
+    "OSS_ACCESS_KEY_SECRET",
+    "CALLBACK_URL",
+    "UPLOAD_KEY_PREFIX",
+    "UPLOAD_MAX_BYTES",
+    "UPLOAD_ALLOWED_TYPES",
+    "POLICY_TTL_SECONDS",
+    "GRANT_SECRET",
+    "AUTH_MODE",
+    "AUTH_JWT_SECRET",
+    "AUTH_JWKS_URL",
+    "CORS_ALLOWED_ORIGINS",
+    "RECORDS_BACKEND",
+    "TABLESTORE_ENDPOINT",
+    "TABLESTORE_INSTANCE",
+    "TABLESTORE_TABLE",
+    "SQLITE_PATH",
+    "CALLBACK_TRUSTED_KEY_URLS",
+    "DEV_HOST",
+    "DEV_APP_PORT",
+    "DEV_CALLBACK_PORT",
+    "DEV_OSS_PORT",
+    "DEV_DATA_DIR",
+]
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    """Settings: every name in DESIGN.md, and every one the code adds, is in the README."""
+    readme = (ROOT / "README.md").read_text()
+    source = (ROOT / "shared" / "settings.py").read_text() + (ROOT / "local" / "dev.py").read_text()
+    read_by_code = set(re.findall(r'"((?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+)"', source))
+    missing = sorted(n for n in set(DESIGN_SETTINGS) | read_by_code if f"`{n}`" not in readme)
+    assert missing == []
+
+
+def test_upload_key_prefix_empty_only_with_auth_mode_none(tmp_path: Path) -> None:
+    """Settings: UPLOAD_KEY_PREFIX set-but-empty only with AUTH_MODE=none; then `path` non-empty."""
+    with pytest.raises(Exception, match="UPLOAD_KEY_PREFIX"):
+        SignSettings.from_env(sign_values(tmp_path, UPLOAD_KEY_PREFIX=""))
+    handler = sign_handler(sign_values(tmp_path, UPLOAD_KEY_PREFIX="", AUTH_MODE="none"))
+    ask_grant(handler, path="").error(400, "BadRequest")  # no grant covers the whole bucket
+    ask_grant(handler).error(400, "BadRequest")
+    ask_grant(handler, path="/").error(400, "BadRequest")
+    grant = get_grant(handler, path="avatars/")
+    assert grant["dir"] == "avatars/"
+    assert ["starts-with", "$key", "avatars/"] in policy_of(grant)["conditions"]
+    # unset (not empty) means the default template
+    default = get_grant(sign_handler(sign_values(tmp_path, AUTH_MODE="none")), path="")
+    assert default["dir"] == "uploads/anonymous/"
+
+
+def test_grant_secret_is_a_list_first_signs_all_verify(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Settings: GRANT_SECRET comma-separated: the first signs, all verify."""
+    rotated = f"{OTHER_GRANT_SECRET},{GRANT_SECRET}"
+    signer = sign_handler(sign_values(tmp_path, GRANT_SECRET=rotated))
+    grant = get_grant(signer, login(), filename="a.png", size="10")
+    token = callback_config(grant)["callbackBody"].rsplit("&grant=", 1)[1]
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    jwt.decode(token, OTHER_GRANT_SECRET, ["HS256"], options={"verify_aud": False})  # the first
+    for secrets, status in [
+        (f"{GRANT_SECRET},{OTHER_GRANT_SECRET}", 200),  # the signer's key anywhere in the list
+        (OTHER_GRANT_SECRET, 200),
+        (GRANT_SECRET, 403),  # the signer's first key is not among them
+    ]:
+        oss = Oss(
+            key_server,
+            callback_handler(callback_values(tmp_path, key_server, GRANT_SECRET=secrets)),
+        )
+        answer = oss.upload(grant, size="10")
+        assert answer.status == status, answer.body
+    oss.upload(grant, size="10").error(403, "GrantInvalid")
+
+
+# === Sign function ================================================================================
+
+
+def v4_signature(secret: str, date: str, region: str, policy_b64: str) -> str:
+    """oss-protocol.md §3.2, written out independently of shared.policy."""
+    key = ("aliyun_v4" + secret).encode()
+    for part in (date, region, "oss", "aliyun_v4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, policy_b64.encode(), hashlib.sha256).hexdigest()
+
+
+def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
+    """Sign function: host, dir, key, policy, expire (int), callback, fields in order, version."""
+    clock = Clock()
+    handler = sign_handler(sign_values(tmp_path), now=clock)
+    grant = get_grant(
+        handler,
+        login(now=clock.now),
+        path="avatars/",
+        filename="Me.PNG",
+        size="2048",
+        type="image/png",
+    )
+    assert list(grant) == [
+        "host",
+        "dir",
+        "key",
+        "policy",
+        "expire",
+        "callback",
+        "fields",
+        "version",
+    ]
+    assert grant["host"] == f"https://{BUCKET}.oss-cn-hangzhou.aliyuncs.com"
+    assert grant["dir"] == "uploads/alice/avatars/"
+    name = grant["key"][len(grant["dir"]) :]
+    assert grant["key"].startswith(grant["dir"])
+    assert "/" not in name
+    assert ULID.fullmatch(name[: -len(".png")])
+    assert name.endswith(".png")
+    assert type(grant["expire"]) is int
+    assert grant["expire"] == int(clock.now) + 300
+    assert grant["version"] == "v4"
+    fields = grant["fields"]
+    assert list(fields) == [
+        "policy",
+        "x-oss-signature-version",
+        "x-oss-credential",
+        "x-oss-date",
+        "x-oss-signature",
+        "success_action_status",
+        "callback",
+        "Content-Type",
+        "x-oss-forbid-overwrite",
+    ]
+    assert fields["policy"] == grant["policy"]
+    assert fields["callback"] == grant["callback"]
+    assert fields["Content-Type"] == "image/png"
+    assert fields["x-oss-forbid-overwrite"] == "true"
+    date = time.strftime("%Y%m%d", time.gmtime(clock.now))
+    assert fields["x-oss-credential"] == f"contract-key-id/{date}/cn-hangzhou/oss/aliyun_v4_request"
+    expected = v4_signature("contract-key-secret", date, "cn-hangzhou", grant["policy"])
+    assert fields["x-oss-signature"] == expected
+    policy = policy_of(grant)
+    assert policy["expiration"] == time.strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(grant["expire"])
+    )
+    conditions = policy["conditions"]
+    assert {"bucket": BUCKET} in conditions
+    assert ["content-length-range", 1, 2048] in conditions
+    assert ["eq", "$key", grant["key"]] in conditions
+    assert ["in", "$content-type", ["image/png"]] in conditions
+    assert {"callback": grant["callback"]} in conditions
+    assert {"x-oss-forbid-overwrite": "true"} in conditions
+    for name in ("x-oss-signature-version", "x-oss-credential", "x-oss-date"):
+        assert {name: fields[name]} in conditions
+
+
+def test_prefix_grant_v1_for_legacy_clients(tmp_path: Path) -> None:
+    """Sign function: prefix mode (starts-with, [1, UPLOAD_MAX_BYTES], no type); V1 accessid/signature."""
+    handler = sign_handler(sign_values(tmp_path, OSS_SIGNATURE_VERSION="v1"))
+    grant = get_grant(handler, login(), path="docs/2024")
+    assert "key" not in grant
+    assert grant["dir"] == "uploads/alice/docs/2024/"
+    assert grant["version"] == "v1"
+    assert grant["accessid"] == "contract-key-id"
+    digest = hmac.new(b"contract-key-secret", grant["policy"].encode(), hashlib.sha1).digest()
+    assert grant["signature"] == base64.b64encode(digest).decode()
+    assert list(grant["fields"]) == [
+        "policy",
+        "OSSAccessKeyId",
+        "Signature",
+        "success_action_status",
+        "callback",
+    ]
+    assert grant["fields"]["OSSAccessKeyId"] == grant["accessid"]
+    assert grant["fields"]["Signature"] == grant["signature"]
+    conditions = policy_of(grant)["conditions"]
+    assert ["starts-with", "$key", grant["dir"]] in conditions
+    assert ["content-length-range", 1, MAX_BYTES] in conditions
+    assert not any("content-type" in json.dumps(c).lower() for c in conditions)
+    v4 = get_grant(sign_handler(sign_values(tmp_path)), login(), path="docs")
+    assert "accessid" not in v4
+    assert "signature" not in v4
+
+
+PATHS = [
+    ("avatars/", "uploads/alice/avatars/"),
+    ("avatars", "uploads/alice/avatars/"),
+    ("", "uploads/alice/"),
+    ("a/b-c/d_e/f.g", "uploads/alice/a/b-c/d_e/f.g/"),
+    ("x" * 256, "uploads/alice/" + "x" * 256 + "/"),
+    ("x" * 255 + "/", "uploads/alice/" + "x" * 255 + "/"),
+]
+BAD_PATHS = [
+    "/avatars",
+    "avatars//x",
+    "avatars//",
+    "a\\b",
+    "a%2Fb",
+    "a%b",
+    "a\x00b",
+    "a\nb",
+    "a\x7fb",
+    ".",
+    "..",
+    "a/./b",
+    "a/../b",
+    "../a",
+    "x" * 257,
+    "a b",
+    "ä",
+    "a/b?c",
+]
+
+
+@pytest.mark.parametrize(("path", "folder"), PATHS)
+def test_path_rules_accept(apps: Apps, path: str, folder: str) -> None:
+    """Sign function `path`: segments of letters, digits, -, _, .; one trailing /; empty = root."""
+    assert get_grant(apps.sign, login(), path=path)["dir"] == folder
+
+
+@pytest.mark.parametrize("path", BAD_PATHS)
+def test_path_rules_refuse(apps: Apps, path: str) -> None:
+    """Sign function `path`: leading /, //, \\, %, control characters, . or .., > 256 bytes → 400."""
+    ask_grant(apps.sign, login(), path=path).error(400, "BadRequest")
+    ask_grant(apps.sign, login(), path=path, filename="a.png", size="1").error(400, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    ("size", "status", "code"),
+    [
+        (None, 400, "BadRequest"),
+        ("", 400, "BadRequest"),
+        ("0", 400, "BadRequest"),
+        ("-1", 400, "BadRequest"),
+        ("1.5", 400, "BadRequest"),
+        ("1e3", 400, "BadRequest"),
+        ("abc", 400, "BadRequest"),
+        (str(MAX_BYTES + 1), 413, "TooLarge"),
+        ("9" * 30, 413, "TooLarge"),
+    ],
+)
+def test_exact_key_size_rules(apps: Apps, size: str | None, status: int, code: str) -> None:
+    """Sign function `size`: required with filename, integer ≥ 1 and ≤ UPLOAD_MAX_BYTES, else 400/413."""
+    params = {"filename": "a.png"} if size is None else {"filename": "a.png", "size": size}
+    ask_grant(apps.sign, login(), **params).error(status, code)
+
+
+@pytest.mark.parametrize("size", ["1", str(MAX_BYTES)])
+def test_exact_key_size_bounds_are_the_policy_range(apps: Apps, size: str) -> None:
+    """Sign function: the policy's content-length-range is [1, size]."""
+    grant = get_grant(apps.sign, login(), filename="a.bin", size=size)
+    assert ["content-length-range", 1, int(size)] in policy_of(grant)["conditions"]
+
+
+DEFAULT_TYPES = [
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("avif", "image/avif"),
+    ("heic", "image/heic"),
+    ("mp3", "audio/mpeg"),
+    ("m4a", "audio/mp4"),
+    ("wav", "audio/wav"),
+    ("mp4", "video/mp4"),
+    ("mov", "video/quicktime"),
+    ("webm", "video/webm"),
+    ("pdf", "application/pdf"),
+    ("txt", "text/plain"),
+    ("csv", "text/csv"),
+    ("json", "application/json"),
+    ("zip", "application/zip"),
+    ("bin", "application/octet-stream"),
+]
+ACTIVE = ["html", "htm", "xhtml", "svg", "xml", "js", "mjs", "php"]
+
+
+@pytest.mark.parametrize(("ext", "mime"), DEFAULT_TYPES)
+def test_default_allow_list(apps: Apps, ext: str, mime: str) -> None:
+    """Sign function: UPLOAD_ALLOWED_TYPES' default; the type is pinned and sent as Content-Type."""
+    grant = get_grant(apps.sign, login(), filename=f"file.{ext}", size="10", type=mime)
+    assert grant["key"].endswith(f".{ext}")
+    assert grant["fields"]["Content-Type"] == mime
+    assert ["in", "$content-type", [mime]] in policy_of(grant)["conditions"]
+    untyped = get_grant(apps.sign, login(), filename=f"file.{ext.upper()}", size="10")
+    assert untyped["key"].endswith(f".{ext}")
+
+
+@pytest.mark.parametrize("ext", ["exe", "tar", "docx", "gz", "md"])
+def test_types_outside_the_default_allow_list_are_refused(apps: Apps, ext: str) -> None:
+    ask_grant(apps.sign, login(), filename=f"file.{ext}", size="10").error(400, "BadRequest")
+
+
+def test_a_type_must_be_allowed_for_its_extension(apps: Apps) -> None:
+    """Sign function `type`: must be allowed for the extension."""
+    ask_grant(apps.sign, login(), filename="a.png", size="1", type="image/jpeg").error(
+        400, "BadRequest"
+    )
+    ask_grant(apps.sign, login(), filename="a.png", size="1", type="text/html").error(
+        400, "BadRequest"
+    )
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        None,
+        "png=image/png,html=text/html,svg=image/svg+xml,xml=application/xml,js=text/javascript,"
+        "mjs=text/javascript,php=application/x-php,htm=text/html,xhtml=application/xhtml+xml",
+        "html=text/html,svg=image/svg+xml",  # nothing but active content
+    ],
+    ids=["default", "listed-with-png", "only-active"],
+)
+@pytest.mark.parametrize("ext", ACTIVE)
+def test_active_content_is_refused_whatever_the_setting_says(
+    tmp_path: Path, allowed: str | None, ext: str
+) -> None:
+    """Sign function: html/htm/xhtml, svg, xml, js/mjs, php… → 400 whatever the setting says."""
+    handler = sign_handler(sign_values(tmp_path, UPLOAD_ALLOWED_TYPES=allowed))
+    ask_grant(handler, login(), filename=f"page.{ext}", size="10").error(400, "BadRequest")
+    if allowed is not None:
+        get_grant(handler, login(), path="still/works")  # prefix mode is unaffected
+
+
+def test_exact_keys_are_time_ordered_and_unique(tmp_path: Path) -> None:
+    """Sign function: the key is dir + a time-ordered unique id + .ext."""
+    clock = Clock(1_800_000_000.0)
+    handler = sign_handler(sign_values(tmp_path), now=clock)
+    token = login(now=clock.now)
+    keys = []
+    for step in range(5):
+        clock.now += step * 0.001 + 1
+        keys.append(get_grant(handler, token, filename="a.jpg", size="5")["key"])
+    assert keys == sorted(keys)
+    assert len(set(keys)) == 5
+    same_ms = {get_grant(handler, token, filename="a.jpg", size="5")["key"] for _ in range(20)}
+    assert len(same_ms) == 20
+
+
+def test_sign_auth_is_a_bearer_jwt_and_none_means_anonymous(tmp_path: Path) -> None:
+    """Sign function Auth: Bearer HS256 JWT, user = sub; missing or bad token: 401."""
+    handler = sign_handler(sign_values(tmp_path))
+    assert get_grant(handler, login("bob"), path="p")["dir"] == "uploads/bob/p/"
+    ask_grant(handler, None, path="p").error(401, "Unauthorized")
+    ask_grant(handler, login(secret="another-secret-0123456789-abcdefghij"), path="p").error(
+        401, "Unauthorized"
+    )
+    ask_grant(handler, login(now=time.time() - 7200), path="p").error(401, "Unauthorized")
+    bad = wsgi_call(handler, "GET", "/signature", headers={"Authorization": "Basic YTpi"})
+    bad.error(401, "Unauthorized")
+    anonymous = sign_handler(sign_values(tmp_path, AUTH_MODE="none"))
+    assert get_grant(anonymous, None, path="p")["dir"] == "uploads/anonymous/p/"
+
+
+def test_error_shapes_and_codes(tmp_path: Path) -> None:
+    """Sign function Errors: {"Status": "Error", "code", "message"} for 400/401/403/413/503."""
+    handler = sign_handler(sign_values(tmp_path))
+    ask_grant(handler, login(), path="..").error(400, "BadRequest")
+    ask_grant(handler, None).error(401, "Unauthorized")
+    preflight = {"Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"}
+    wsgi_call(handler, "OPTIONS", "/signature", headers=preflight).error(403, "Forbidden")
+    ask_grant(handler, login(), filename="a.png", size=str(MAX_BYTES * 2)).error(413, "TooLarge")
+    # no credentials at all (no FC context, no ALIBABA_CLOUD_*, no OSS_ACCESS_KEY_*): 503
+    roleless = sign_handler(
+        sign_values(tmp_path, OSS_ACCESS_KEY_ID=None, OSS_ACCESS_KEY_SECRET=None)
+    )
+    ask_grant(roleless, login(), path="p").error(503, "Unavailable")
+
+
+def test_options_answers_preflights_for_allowed_origins_only(tmp_path: Path) -> None:
+    """Sign function: OPTIONS answers CORS preflights for CORS_ALLOWED_ORIGINS only."""
+    handler = sign_handler(sign_values(tmp_path))
+    for path in ("/signature", "/uploads"):
+        ok = wsgi_call(
+            handler,
+            "OPTIONS",
+            path,
+            headers={
+                "Origin": ORIGIN,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert ok.status in (200, 204)
+        assert ok.headers["access-control-allow-origin"] == ORIGIN
+        assert "GET" in ok.headers["access-control-allow-methods"]
+        assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+        assert "access-control-allow-credentials" not in ok.headers
+        refused = wsgi_call(
+            handler,
+            "OPTIONS",
+            path,
+            headers={
+                "Origin": "https://app.example.com.evil.net",
+                "Access-Control-Request-Method": "GET",
+            },
+        )
+        refused.error(403, "Forbidden")
+        assert "access-control-allow-origin" not in refused.headers
+    actual = wsgi_call(
+        handler,
+        "GET",
+        "/signature",
+        query="path=x",
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {login()}"},
+    )
+    assert actual.status == 200
+    assert actual.headers["access-control-allow-origin"] == ORIGIN
+
+
+class Creds:
+    def __init__(self, key_id: str, secret: str, token: str) -> None:
+        self.access_key_id, self.access_key_secret, self.security_token = key_id, secret, token
+
+
+class Context:
+    def __init__(self, credentials: Creds | None) -> None:
+        self.credentials = credentials
+        self.request_id = "fc-request-1"
+
+
+def test_credentials_order_context_then_role_variables_then_static_keys(tmp_path: Path) -> None:
+    """Principles: FC context credentials → ALIBABA_CLOUD_* → OSS_ACCESS_KEY_*, read per invocation."""
+    role_env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.env-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "env-secret",
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "env-token",
+    }
+    handler = sign_handler(sign_values(tmp_path), environ=role_env)
+    auth = {"Authorization": f"Bearer {login()}"}
+
+    def credential(extra: Mapping[str, Any] | None = None) -> tuple[str, str | None]:
+        answer = wsgi_call(handler, "GET", "/signature", query="path=p", headers=auth, extra=extra)
+        fields = answer.json()["fields"]
+        return fields["x-oss-credential"].split("/")[0], fields.get("x-oss-security-token")
+
+    context = {"fc.context": Context(Creds("STS.ctx-id", "ctx-secret", "ctx-token"))}
+    assert credential(context) == ("STS.ctx-id", "ctx-token")
+    assert credential({"fc.context": Context(Creds("", "", ""))}) == ("STS.env-id", "env-token")
+    assert credential() == ("STS.env-id", "env-token")
+    grant = wsgi_call(handler, "GET", "/signature", query="path=p", headers=auth, extra=context)
+    assert {"x-oss-security-token": "ctx-token"} in policy_of(grant.json())["conditions"]
+    static = sign_handler(sign_values(tmp_path), environ={})
+    answer = wsgi_call(static, "GET", "/signature", query="path=p", headers=auth)
+    assert answer.json()["fields"]["x-oss-credential"].startswith("contract-key-id/")
+    assert "x-oss-security-token" not in answer.json()["fields"]
+
+
+def test_a_frozen_time_time_freezes_grants_and_their_expiry(
+    tmp_path: Path, key_server: KeyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Principles: clocks are read per call, so a test that freezes `time.time` freezes grants."""
+    apps = make_apps(tmp_path, key_server)  # no clock injected: the functions' own defaults
+    frozen = [1_900_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: frozen[0])  # after start-up, as freezegun would
+    grant = get_grant(apps.sign, login(now=frozen[0]), filename="a.png", size="10")
+    assert grant["expire"] == 1_900_000_000 + 300
+    frozen[0] += 300 + 121  # past the policy's expiry and the 120 s grace
+    apps.oss.upload(grant, size="10").error(403, "GrantInvalid")
