@@ -18,6 +18,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -1109,3 +1110,418 @@ def test_a_frozen_time_time_freezes_grants_and_their_expiry(
     assert grant["expire"] == 1_900_000_000 + 300
     frozen[0] += 300 + 121  # past the policy's expiry and the 120 s grace
     apps.oss.upload(grant, size="10").error(403, "GrantInvalid")
+
+
+# === Callback function ============================================================================
+
+
+@pytest.mark.parametrize("path", ["/", "/oss-callback", "/a/b/c", "/2016-08-15/proxy/svc/fn/hook"])
+def test_callback_serves_any_path(apps: Apps, path: str) -> None:
+    """Callback: any path."""
+    grant = get_grant(apps.sign, login(), path="p")
+    answer = apps.oss.post(apps.oss.body(grant), path=path)
+    assert answer.status == 200, answer.body
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_callback_is_post_only(apps: Apps, method: str) -> None:
+    """Callback: POST only (405 MethodNotAllowed otherwise), even when perfectly signed."""
+    grant = get_grant(apps.sign, login(), path="p")
+    apps.oss.post(apps.oss.body(grant), method=method).error(405, "MethodNotAllowed")
+    assert apps.uploads(login())["items"] == []
+
+
+def test_callback_bodies_over_64_kb_are_413(apps: Apps) -> None:
+    """Callback: bodies over 64 KB → 413 TooLarge; 64 KB itself is read."""
+    apps.oss.post(b"a=" + b"x" * (64 * 1024 - 1)).error(413, "TooLarge")
+    at_limit = apps.oss.post(b"a=" + b"x" * (64 * 1024 - 2))
+    at_limit.error(400, "BadRequest")  # authentic (signature checked) but unusable
+
+
+def test_string_to_verify_path_query_and_body(apps: Apps) -> None:
+    """Callback: URL-decoded path, `?` + raw query only when non-empty, LF, raw body."""
+    grant = get_grant(apps.sign, login(), path="p")
+    body = apps.oss.body(grant)
+    answer = apps.oss.post(body, path="/hook", query="a=1&b=%2F")
+    assert answer.status == 200, answer.body
+    # the same body signed without the query (or with a '?' and no query) does not verify
+    apps.oss.post(body, path="/hook", query="a=1", signed=b"/hook\n" + body).error(
+        401, "SignatureInvalid"
+    )
+    apps.oss.post(body, path="/hook", signed=b"/hook?\n" + body).error(401, "SignatureInvalid")
+    # the path OSS signs is the decoded one: '/a b/é' arrives as PATH_INFO latin-1 text
+    decoded = apps.oss.post(body, path="/a b/é")
+    assert decoded.status == 200, decoded.body
+    apps.oss.post(body, path="/a b/é", signed=b"/a%20b/%C3%A9\n" + body).error(
+        401, "SignatureInvalid"
+    )
+
+
+def test_fc_request_uri_only_restores_a_stripped_prefix(apps: Apps) -> None:
+    """Callback: fc.request_uri may be missing; used only to restore a prefix FC stripped."""
+    grant = get_grant(apps.sign, login(), path="p")
+    body = apps.oss.body(grant)
+    full = "/2016-08-15/proxy/svc/callback/oss-callback"
+    stripped = apps.oss.post(
+        body,
+        path="/oss-callback",
+        query="x=1",
+        signed=full.encode() + b"?x=1\n" + body,
+        extra={"fc.request_uri": full + "?x=1"},
+    )
+    assert stripped.status == 200, stripped.body
+    # not stripped: the request URI repeats PATH_INFO; a missing one changes nothing
+    for extra in ({"fc.request_uri": full + "?x=1"}, {}):
+        same = apps.oss.post(body, path=full, query="x=1", extra=extra)
+        assert same.status == 200, same.body
+    # an unrelated request URI is ignored
+    other = apps.oss.post(body, path="/oss-callback", extra={"fc.request_uri": "/elsewhere"})
+    assert other.status == 200, other.body
+
+
+def test_callback_success_answer(tmp_path: Path, key_server: KeyServer) -> None:
+    """Callback: 200 {"Status": "OK", key, size, etag, mimeType, …} + Content-Type + Content-Length."""
+    apps = make_apps(tmp_path, key_server)
+    grant = get_grant(apps.sign, login(), filename="cat.png", size="5000", type="image/png")
+    answer = apps.oss.upload(
+        grant,
+        size="4321",
+        etag="0CC175B9C0F1B6A831C399E269772661",
+        **{"imageInfo.height": "480", "imageInfo.width": "640", "imageInfo.format": "png"},
+    )
+    assert answer.status == 200, answer.body
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-length"] == str(len(answer.body))
+    data = answer.json()
+    assert data["Status"] == "OK"
+    assert data["key"] == grant["key"]
+    assert data["size"] == 4321
+    assert data["etag"] == "0CC175B9C0F1B6A831C399E269772661"
+    assert data["mimeType"] == "image/png"
+    assert data["owner"] == "alice"
+    assert isinstance(data["createdAt"], int)
+    assert "url" not in data
+    with_url = make_apps(
+        tmp_path / "u", key_server, callback={"DOWNLOAD_BASE_URL": "https://cdn.example.com/"}
+    )
+    grant = get_grant(with_url.sign, login(), path="p")
+    answer = with_url.oss.upload(grant, object=grant["dir"] + "me@home.png")
+    assert answer.json()["url"] == "https://cdn.example.com/uploads/alice/p/me%40home.png"
+
+
+def test_callback_body_carries_every_variable_and_the_grant(apps: Apps) -> None:
+    """Callback body: form-urlencoded; bucket, object, etag, size, mimeType, imageInfo.*, crc64,
+    contentMd5, clientIp, reqId, operation and the constant grant token."""
+    grant = get_grant(apps.sign, login(), filename="a.jpg", size="99")
+    config = callback_config(grant)
+    assert config["callbackUrl"] == "https://cb.example.com/oss-callback"
+    assert config["callbackBodyType"] == "application/x-www-form-urlencoded"
+    pairs = [part.split("=", 1) for part in config["callbackBody"].split("&")]
+    variables = {name: value for name, value in pairs if value.startswith("${")}
+    assert variables == {name: "${" + name + "}" for name in BODY_FIELDS}
+    constants = [(n, v) for n, v in pairs if not v.startswith("${")]
+    assert len(constants) == 1
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", constants[0][1])  # no encoding needed in form mode
+    # OSS renders empty image fields as empty values in form mode: still a 200
+    answer = apps.oss.upload(grant, size="99", mimeType="image/jpeg")
+    assert answer.status == 200, answer.body
+    data = answer.json()
+    assert (data["crc64"], data["contentMd5"], data["clientIp"]) == (
+        "1234567890123",
+        "1B2M2Y8AsgTpgAmY7PhCfg==",
+        "198.51.100.7",
+    )
+
+
+def test_callback_signature_failures_are_401(apps: Apps, key_server: KeyServer) -> None:
+    """Callback: missing/malformed/wrong Authorization → 401 SignatureInvalid."""
+    grant = get_grant(apps.sign, login(), path="p")
+    body = apps.oss.body(grant)
+    no_auth = wsgi_call(
+        apps.callback,
+        "POST",
+        "/oss-callback",
+        body=body,
+        headers={"x-oss-pub-key-url": b64(key_server.url)},
+    )
+    no_auth.error(401, "SignatureInvalid")
+    apps.oss.post(body, authorization="not base64!").error(401, "SignatureInvalid")
+    apps.oss.post(body, authorization=base64.b64encode(b"x" * 256).decode()).error(
+        401, "SignatureInvalid"
+    )
+    apps.oss.post(body, signed=b"/other\n" + body).error(401, "SignatureInvalid")
+    tampered = body.replace(b"size=1234", b"size=1235")
+    apps.oss.post(tampered, signed=b"/oss-callback\n" + body).error(401, "SignatureInvalid")
+    assert apps.uploads(login())["items"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{base}/not-listed.pem",
+        "https://gosspublic.alicdn.com.evil.example/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com:8443/callback_pub_key_v1.pem",
+        "https://user@gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x=1",
+        "https://gosspublic.alicdn.com/other.pem",
+        "{base}/key.pem?",
+        "file:///etc/passwd",
+    ],
+)
+def test_untrusted_key_urls_are_401_before_any_network_io(
+    apps: Apps, key_server: KeyServer, url: str
+) -> None:
+    """Callback: untrusted x-oss-pub-key-url → 401 KeyUrlUntrusted, decided before any I/O."""
+    grant = get_grant(apps.sign, login(), path="p")
+    before = list(key_server.hits)
+    apps.oss.post(apps.oss.body(grant), key_url=url.format(base=key_server.base)).error(
+        401, "KeyUrlUntrusted"
+    )
+    assert key_server.hits == before
+
+
+def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -> None:
+    """Principles: OSS's v1 key ships with the code; real OSS signatures verify with no fetch.
+
+    C1 is authentic but its body is not one of ours → 400; C1 signed without the '?' → 401.
+    """
+    vectors = json.loads((ROOT / "tests" / "vectors" / "oss.json").read_text())["callbacks"]
+    values = callback_values(tmp_path, KeyServerStub(), CALLBACK_TRUSTED_KEY_URLS=None)
+    handler = callback_handler(values)
+    for vector in vectors:
+        answer = wsgi_call(
+            handler,
+            "POST",
+            vector["path"],
+            query=vector["query"],
+            body=vector["body"].encode(),
+            headers={
+                "Authorization": vector["authorization"],
+                "x-oss-pub-key-url": vector["pub_key_url_b64"],
+                "Content-Type": vector["content_type"],
+            },
+        )
+        if vector["valid"]:
+            answer.error(400, "BadRequest")
+        else:
+            answer.error(401, "SignatureInvalid")
+
+
+class KeyServerStub:
+    url = "http://127.0.0.1:9/never-used.pem"
+
+
+def grant_token(grant: Mapping[str, Any]) -> str:
+    return str(callback_config(grant)["callbackBody"].rsplit("&grant=", 1)[1])
+
+
+def test_grant_failures_are_403(apps: Apps, tmp_path: Path) -> None:
+    """Callback: valid OSS signature, but grant missing, forged, or bucket/key/size outside → 403."""
+    exact = get_grant(apps.sign, login(), filename="a.png", size="100")
+    prefix = get_grant(apps.sign, login(), path="p")
+    oss = apps.oss
+
+    def body_with_grant(token: str | None) -> bytes:
+        text = oss.body(exact, size="50").decode()
+        text = text.rsplit("&grant=", 1)[0]
+        return (text + (f"&grant={token}" if token is not None else "")).encode()
+
+    oss.post(body_with_grant(None)).error(403, "GrantInvalid")
+    oss.post(body_with_grant("")).error(403, "GrantInvalid")
+    forger = sign_handler(sign_values(tmp_path, GRANT_SECRET=OTHER_GRANT_SECRET))
+    forged = get_grant(forger, login(), filename="a.png", size="100")
+    oss.post(body_with_grant(grant_token(forged))).error(403, "GrantInvalid")
+    oss.post(body_with_grant(grant_token(exact)[:-2] + "xx")).error(403, "GrantInvalid")
+    oss.upload(exact, bucket="another-bucket", size="50").error(403, "GrantInvalid")
+    oss.upload(exact, object=exact["dir"] + "other.png", size="50").error(403, "GrantInvalid")
+    oss.upload(exact, size="101").error(403, "GrantInvalid")
+    oss.upload(exact, size="0").error(403, "GrantInvalid")
+    oss.upload(prefix, object="uploads/alice/pq/x.png").error(403, "GrantInvalid")
+    oss.upload(prefix, object="uploads/bob/p/x.png").error(403, "GrantInvalid")
+    oss.upload(prefix, object=prefix["dir"]).error(403, "GrantInvalid")
+    oss.upload(prefix, size=str(MAX_BYTES + 1)).error(403, "GrantInvalid")
+    assert apps.uploads(login())["items"] == []
+
+
+def test_grant_expiry_has_120_seconds_of_grace(tmp_path: Path, key_server: KeyServer) -> None:
+    """Callback: expired = policy expiry + 120 s grace for clock skew → 403."""
+    clock = Clock(1_800_000_000.0)
+    apps = make_apps(tmp_path, key_server, clock=clock)
+    first = get_grant(apps.sign, login(now=clock.now), filename="a.png", size="10")
+    second = get_grant(apps.sign, login(now=clock.now), filename="b.png", size="10")
+    clock.now = first["expire"] + 120
+    assert apps.oss.upload(first, size="10").status == 200
+    clock.now = second["expire"] + 121
+    apps.oss.upload(second, size="10").error(403, "GrantInvalid")
+
+
+def test_authentic_but_unusable_bodies_are_400(apps: Apps) -> None:
+    """Callback: 400 BadRequest for an authentic but unusable body."""
+    grant = get_grant(apps.sign, login(), path="p")
+    token = grant_token(grant)
+    for body in (
+        f"object=uploads/alice/p/x.png&grant={token}",  # required fields missing
+        apps.oss.body(grant, size="12kB").decode(),
+        apps.oss.body(grant, size="").decode(),
+        apps.oss.body(grant).decode() + "&size=1",  # a field twice
+        "%zz=1",
+        "",
+    ):
+        apps.oss.post(body.encode()).error(400, "BadRequest")
+    apps.oss.post(b"bucket=\xff\xfe").error(400, "BadRequest")
+    assert apps.uploads(login())["items"] == []
+
+
+def test_store_down_is_503_in_under_3_seconds(tmp_path: Path, key_server: KeyServer) -> None:
+    """Callback: 503 Unavailable when the record store is down, answered in < 3 s."""
+    apps = make_apps(tmp_path, key_server)
+    grant = get_grant(apps.sign, login(), path="p")
+    assert apps.oss.upload(grant, object=grant["dir"] + "first.png").status == 200
+    holder = sqlite3.connect(apps.callback_values["SQLITE_PATH"], isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another writer holds the database: writes hang
+        started = time.monotonic()
+        answer = apps.oss.upload(grant, object=grant["dir"] + "second.png")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    answer.error(503, "Unavailable")
+    assert elapsed < 3.0
+    assert apps.oss.upload(grant, object=grant["dir"] + "second.png").status == 200  # retry heals
+
+
+class Blackhole:
+    """A TCP listener that accepts connections (kernel backlog) and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_hanging_tablestore_is_503_in_under_3_seconds(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Callback: the production store (Tablestore) hanging → 503 Unavailable in < 3 s."""
+    hole = Blackhole()
+    try:
+        values = callback_values(
+            tmp_path,
+            key_server,
+            RECORDS_BACKEND="tablestore",
+            TABLESTORE_ENDPOINT=hole.url,
+            TABLESTORE_INSTANCE="contract",
+        )
+        role = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.role-id",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "role-secret",
+            "ALIBABA_CLOUD_SECURITY_TOKEN": "role-token",
+        }
+        core = callback_app.create_app(CallbackSettings.from_env(values), environ=role)
+        handler = wsgi_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
+        grant = get_grant(sign_handler(sign_values(tmp_path)), login(), path="p")
+        oss = Oss(key_server, handler)
+        oss.upload(grant)  # the first call also imports the SDK; time the next one
+        started = time.monotonic()
+        answer = oss.upload(grant, object=grant["dir"] + "again.png")
+        elapsed = time.monotonic() - started
+    finally:
+        hole.close()
+    answer.error(503, "Unavailable")
+    assert elapsed < 3.0
+
+
+# === Records ======================================================================================
+
+
+def test_same_object_again_is_the_same_record(tmp_path: Path, key_server: KeyServer) -> None:
+    """Records: the same object again (same etag) → the same record, answered 200."""
+    clock = Clock()
+    apps = make_apps(tmp_path, key_server, clock=clock)
+    grant = get_grant(apps.sign, login(now=clock.now), filename="a.png", size="10")
+    first = apps.oss.upload(grant, size="10")
+    clock.now += 30
+    again = apps.oss.upload(grant, size="10")
+    assert (first.status, again.status) == (200, 200)
+    assert again.json() == first.json()
+    items = apps.uploads(login())["items"]
+    assert [item["key"] for item in items] == [grant["key"]]
+
+
+def test_exact_key_different_object_is_409(apps: Apps) -> None:
+    """Records: a different object under an exact-key grant's key → 409 Conflict."""
+    grant = get_grant(apps.sign, login(), filename="a.png", size="10")
+    assert apps.oss.upload(grant, size="10", etag="AAAA0000").status == 200
+    apps.oss.upload(grant, size="10", etag="BBBB1111").error(409, "Conflict")
+    items = apps.uploads(login())["items"]
+    assert [(i["key"], i["etag"]) for i in items] == [(grant["key"], "AAAA0000")]
+
+
+def test_prefix_grant_replaces_while_valid_never_after(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Records: prefix grant → the newer object replaces the record while the grant is valid;
+    never a second record, never a stale overwrite after the grant has expired."""
+    clock = Clock(1_800_000_000.0)
+    apps = make_apps(tmp_path, key_server, clock=clock)
+    grant = get_grant(apps.sign, login(now=clock.now), path="p")
+    key = grant["dir"] + "same.png"
+    assert apps.oss.upload(grant, object=key, etag="AAAA0000").status == 200
+    clock.now += 10
+    replaced = apps.oss.upload(grant, object=key, etag="BBBB1111", size="77")
+    assert replaced.status == 200
+    assert (replaced.json()["etag"], replaced.json()["size"]) == ("BBBB1111", 77)
+    clock.now = grant["expire"] + 121
+    apps.oss.upload(grant, object=key, etag="CCCC2222").error(403, "GrantInvalid")
+    clock.now = 1_800_000_100.0
+    items = apps.uploads(login(now=clock.now))["items"]
+    assert [(i["key"], i["etag"]) for i in items] == [(key, "BBBB1111")]
+
+
+def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyServer) -> None:
+    """Sign function GET /uploads: the caller's records, createdAt desc then key; limit default 50,
+    at most 200; opaque URL-safe cursor; next null on the last page; the record fields."""
+    clock = Clock(1_800_000_000.0)
+    apps = make_apps(tmp_path, key_server, clock=clock)
+    token = login(now=clock.now)
+    grant = get_grant(apps.sign, token, path="many")
+    other = get_grant(apps.sign, login("bob", now=clock.now), path="many")
+    assert apps.oss.upload(other, object=other["dir"] + "bob.png").status == 200
+    for index in range(230):
+        if index % 3:  # some uploads share a millisecond: the key breaks the tie
+            clock.now += 0.001
+        key = grant["dir"] + f"{index:04d}.png"
+        assert apps.oss.upload(grant, object=key).status == 200
+    first = apps.uploads(token)
+    assert len(first["items"]) == 50
+    assert set(first["items"][0]) >= {"key", "size", "etag", "mimeType", "owner", "createdAt"}
+    assert all(item["owner"] == "alice" for item in first["items"])
+    assert isinstance(first["items"][0]["createdAt"], int)
+    assert first["items"][0]["createdAt"] == int(clock.now * 1000)  # milliseconds
+    biggest = apps.uploads(token, "limit=1000")
+    assert len(biggest["items"]) == 200
+    cursor = biggest["next"]
+    assert isinstance(cursor, str)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
+    rest = apps.uploads(token, f"limit=200&cursor={cursor}")
+    assert len(rest["items"]) == 30
+    assert rest["next"] is None
+    listed = [(i["createdAt"], i["key"]) for i in biggest["items"] + rest["items"]]
+    assert listed == sorted(listed, key=lambda item: (-item[0], [-ord(c) for c in item[1]]))
+    assert len({key for _, key in listed}) == 230
+    assert [i["key"] for i in apps.uploads(login("bob", now=clock.now))["items"]] == [
+        other["dir"] + "bob.png"
+    ]
+    wsgi_call(
+        apps.sign,
+        "GET",
+        "/uploads",
+        query="cursor=bm90LW91cnM",
+        headers={"Authorization": f"Bearer {token}"},
+    ).error(400, "BadRequest")
+    wsgi_call(apps.sign, "GET", "/uploads").error(401, "Unauthorized")
