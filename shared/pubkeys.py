@@ -95,6 +95,13 @@ def trusted_key_url(header: str | None, trusted: Collection[str]) -> str:
     raise KeyUrlUntrusted("the public key URL is not an OSS key URL we trust")
 
 
+def fetch_url(url: str) -> str:
+    """security.md §3.3.2: OSS's documented `http://` key URL is fetched over https, never in clear."""
+    if url.startswith("http://") and is_oss_key_url(url):
+        return "https://" + url[len("http://") :]
+    return url
+
+
 def load_rsa_public_key(pem: bytes, *, min_bits: int = MIN_FETCHED_KEY_BITS) -> RSAPublicKey:
     """The content must load as an RSA public key of at least `min_bits` (no private, EC, junk)."""
     try:
@@ -217,7 +224,9 @@ class PublicKeys:
 
     def _load(self, url: str) -> _Cached:
         try:
-            pem = _FETCHERS.call(lambda: self._fetch(url), self._deadline, what="the key URL")
+            pem = _FETCHERS.call(
+                lambda: self._fetch(fetch_url(url)), self._deadline, what="the key URL"
+            )
             cached = _Cached(self._clock() + self._ttl, load_rsa_public_key(pem), None)
         except AppError as error:
             cached = _Cached(self._clock() + self._failure_ttl, None, error)
