@@ -28,7 +28,7 @@ from shared.deadline import DeadlinePool
 from shared.errors import AppError, GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, error_response, json_response
-from shared.keys import is_valid_key
+from shared.keys import is_active_key, is_active_type, is_valid_key
 from shared.pubkeys import Fetch, PublicKeys
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
@@ -102,13 +102,17 @@ def create_app(
 
 
 def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
-    """The grant binds the callback: our bucket, a key it admits, a size within [1, max]."""
+    """The grant binds the callback: our bucket, a key it admits, a size within [1, max], no active content."""
     if fields.bucket != bucket or grant.bucket != bucket:
         raise GrantInvalid("the callback names a bucket outside the grant")
     if not is_valid_key(fields.object) or not grant.admits_key(fields.object):
         raise GrantInvalid("the object key is outside the grant")
     if not 1 <= fields.size <= grant.max_bytes:
         raise GrantInvalid("the object size is outside the grant")
+    if is_active_key(fields.object) or is_active_type(fields.mime_type):
+        # Prefix grants and untyped exact grants cannot stop a browser from storing HTML/SVG
+        # (x-oss-content-type, the file part's type); no record or URL is ever given to it.
+        raise GrantInvalid("active content (HTML, SVG, scripts…) is never allowed")
 
 
 def build_record(
