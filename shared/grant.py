@@ -104,6 +104,9 @@ def _grant_from_claims(claims: dict[str, Any]) -> Grant:
         raise GrantInvalid("the grant token is malformed")
     if not isinstance(key or prefix, str):
         raise GrantInvalid("the grant token is malformed")
+    if prefix is not None and not (isinstance(prefix, str) and prefix.endswith("/")):
+        # DESIGN: a prefix ends in '/' (no sibling folders) and no grant covers the whole bucket.
+        raise GrantInvalid("the grant token is malformed")
     max_bytes, expires_at = claims["max"], claims["exp"]
     if type(max_bytes) is not int or type(expires_at) is not int or max_bytes < 1:
         raise GrantInvalid("the grant token is malformed")
