@@ -161,7 +161,10 @@ def read_body(
 
 
 def request_from_environ(environ: Mapping[str, Any], *, max_body: int) -> Request:
-    path_bytes = str(environ.get("PATH_INFO") or "/").encode("latin-1")
+    try:
+        path_bytes = str(environ.get("PATH_INFO") or "/").encode("latin-1")
+    except UnicodeEncodeError as exc:  # PEP 3333 gives bytes as latin-1 text; anything else is odd
+        raise BadRequest("the request path is not a byte string") from exc
     signed_path = _restore_stripped_prefix(path_bytes, environ.get("fc.request_uri"))
     headers = {
         key[5:].replace("_", "-").lower(): str(value)
@@ -238,10 +241,11 @@ def request_from_event(
         raise BadRequest("the event is not JSON") from exc
     if not isinstance(data, Mapping):
         raise BadRequest("the event is not a JSON object")
-    http = (data.get("requestContext") or {}).get("http") or {}
+    context_data = _object(data, "requestContext")
+    http = _object(context_data, "http")
     raw_path = str(data.get("rawPath") or http.get("path") or "/")
     signed_path = unquote_to_bytes(raw_path)
-    headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
+    headers = {str(k).lower(): str(v) for k, v in _object(data, "headers").items()}
     body_text = data.get("body") or ""
     if not isinstance(body_text, str):
         raise BadRequest("the event body is not a string")
@@ -257,7 +261,7 @@ def request_from_event(
     query = data.get("rawQueryString")
     if not isinstance(query, str):
         # FC 3.0 gives a dict with repeated values comma-joined; the raw query is lost.
-        query = urlencode(dict(data.get("queryParameters") or {}))
+        query = urlencode(_object(data, "queryParameters"))
     return Request(
         method=str(http.get("method") or data.get("httpMethod") or "GET").upper(),
         path=signed_path.decode("utf-8", "replace"),
@@ -265,13 +269,18 @@ def request_from_event(
         query_string=query,
         headers=headers,
         body=body,
-        request_id=str(
-            getattr(context, "request_id", "")
-            or (data.get("requestContext") or {}).get("requestId", "")
-        ),
+        request_id=str(getattr(context, "request_id", "") or context_data.get("requestId", "")),
         client_ip=str(http.get("sourceIp") or ""),
         context=context,
     )
+
+
+def _object(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """An optional JSON object inside the event; any other shape is the caller's error, not a 500."""
+    value = data.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise BadRequest(f"the event's {name} is not a JSON object")
+    return value
 
 
 def event_response(response: Response) -> dict[str, Any]:
