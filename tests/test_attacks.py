@@ -1,0 +1,1413 @@
+"""Adversarial review: each test is an attack that must fail (security.md §2–§8, DESIGN.md).
+
+An attacker here is a signed-in user trying to widen the grant they were given, any Alibaba
+Cloud customer making OSS send a genuinely signed callback to our URL (the test key stands in for
+OSS's key: it signs whatever body the attacker composes), or anyone who can reach either function.
+Every test drives the real cores (`shared.sign_app`, `shared.callback_app`) or the FC adapters and
+asserts the exact status and code, that nothing was written and that nothing was fetched.
+
+One known weakness is kept as a strict xfail: a replay, inside the grant's validity, of an older
+callback for a key a prefix grant overwrote (see the test for why it needs HeadObject).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jwt.warnings import InsecureKeyLengthWarning
+from werkzeug.serving import make_server
+
+from shared import keys
+from shared.callback_app import MAX_BODY, create_app
+from shared.errors import ConfigError
+from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
+from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
+from shared.pubkeys import fetch_url
+from shared.records.sqlite import SqliteStore
+from shared.settings import Secret, SignSettings
+from shared.sign_app import create_app as create_sign_app
+from tests.callback_builder import (
+    BUCKET,
+    CALLBACK_PATH,
+    EXACT_KEY,
+    NOW,
+    OTHER_SECRET,
+    PREFIX,
+    SECRET,
+    TEST_KEY_URL,
+    USER,
+    CallbackBuilder,
+    KeyServer,
+    b64,
+    callback_settings,
+    fc3_event,
+    public_pem,
+    rsa_key,
+    wsgi_environ,
+)
+from tests.helpers import (
+    ACCESS_KEY_SECRET,
+    GRANT_SECRET,
+    JWT_SECRET,
+    ORIGIN,
+    assert_error,
+    body,
+    conditions,
+    grant_of,
+    key_conditions,
+    request,
+    sign_env,
+    sign_settings,
+    simple,
+    token,
+)
+from tests.helpers import NOW as SIGN_NOW
+from tests.helpers import call as sign_call
+
+# =============================================================================================
+# Sign function: widening a grant
+# =============================================================================================
+
+
+def issue_query(app: Core, query: str, user: str = "alice") -> Response:
+    """GET /signature with a raw query string, exactly as a hostile client would type it."""
+    return sign_call(app, query, user=user)
+
+
+def space(answer: dict[str, Any]) -> str:
+    """The folder the grant allows, from the policy itself (not from the answer's `dir`)."""
+    ((op, _, value),) = key_conditions(answer)
+    return str(value) if op == "starts-with" else str(value).rsplit("/", 1)[0] + "/"
+
+
+HOSTILE_PATHS = [
+    "path=..",
+    "path=%2e%2e",  # `..` percent-encoded
+    "path=%2E%2E%2Fbob",
+    "path=a%2F..%2Fb",
+    "path=a/./b",
+    "path=%252e%252e",  # double encoding: a literal `%2e%2e` reaches the validator
+    "path=%c0%ae%c0%ae",  # overlong UTF-8 for `..`
+    "path=%ed%a0%80",  # a UTF-8 encoded surrogate
+    "path=%ff",
+    "path=a%00b",  # NUL
+    "path=a%0d%0ab",  # CR/LF
+    "path=a%5cb",  # backslash
+    "path=a%5c..%5cb",
+    "path=a/%5c/b",
+    "path=/abs",
+    "path=//evil",
+    "path=a//b",
+    "path=a/b//",
+    "path=%EF%BC%8E%EF%BC%8E",  # fullwidth `．．` (NFKC → `..`)
+    "path=%E2%80%A5",  # two dot leader `‥` (NFKC → `..`)
+    "path=a%E2%80%A4b",  # one dot leader `․` (NFKC → `.`)
+    "path=%EF%BC%8F",  # fullwidth solidus `／` (NFKC → `/`)
+    "path=caf%C3%A9",  # non-ASCII letters
+    "path=a%20b",
+    "path=a+b",  # `+` is a space in a query
+    "path=a;b",
+    "path=a%3Fb",
+    "path=a%23b",
+    "path=%7Buser%7D",  # `{user}`: never a template inside a path
+    "path=" + "a" * 257,
+    "path=" + "/".join(["a"] * 129),  # 257 bytes of segments
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_PATHS)
+def test_hostile_paths_get_no_grant(sign_app: Core, query: str) -> None:
+    """S3/S4: dot-segments, encodings, separators and look-alikes are 400s, never a policy."""
+    assert_error(issue_query(sign_app, query), 400, "BadRequest")
+
+
+HOSTILE_FILENAMES = [
+    "x.php%2500.jpg",  # `x.php%00.jpg` as a literal name
+    "x.php%00.jpg",
+    "x.jpg.php",
+    "x.php.jpg",
+    "x.pHp.png",
+    "x.svg",
+    "x.HTML",
+    "x.html%20",  # trailing blank after the extension
+    "x.jpg.",
+    "x",
+    ".htaccess",
+    "x.%EF%BD%90%EF%BD%8E%EF%BD%87",  # fullwidth `ｐｎｇ`
+    "x.%D1%80ng",  # Cyrillic `р` in `png`
+    "x.png%E2%80%8B",  # zero-width space after the extension
+    "..%2F..%2Fx.png",
+    "x%5Cy.png",
+    "x%0d%0a.png",
+    "a" * 252 + ".png",  # 256 bytes
+]
+
+
+@pytest.mark.parametrize("filename", HOSTILE_FILENAMES)
+def test_hostile_filenames_get_no_grant(sign_app: Core, filename: str) -> None:
+    """S2/S3: only an allow-listed final extension passes, and never a hidden active one."""
+    response = issue_query(sign_app, f"path=a&filename={filename}&size=10")
+    assert_error(response, 400, "BadRequest")
+
+
+def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
+    """S3: odd but harmless names are accepted as an extension only; the key is ours."""
+    query = "path=a&filename=" + quote("..名字 \u202egpj.exe <script>.png") + "&size=10"
+    answer = body(issue_query(sign_app, query))
+    assert answer["key"].startswith("uploads/alice/a/")
+    assert keys.is_valid_key(answer["key"])
+    assert "script" not in answer["key"]
+    assert "exe" not in answer["key"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "path=a&bucket=other-bucket",
+        "path=a&key=uploads/bob/x.png",
+        "path=a&prefix=",
+        "path=a&dir=uploads/",
+        "path=a&expire=9999999999",
+        "path=a&max=99999999999",
+        "path=a&callback=e30%3D",
+        "path=a&success_action_redirect=https://evil.example.com",
+        "path=a&x-oss-object-acl=public-read",
+        "path=a&Path=b",  # a name differing only in case is another, unknown name
+        "path=a&path=b",  # repeated: never a silent pick
+        "path=a&path=",
+        "path=a&filename=x.png&size=1&filename=y.png",
+        "size=5",  # size without filename
+        "type=text/html",
+    ],
+)
+def test_extra_or_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
+    """S4: no parameter lets the client choose bucket, key, prefix, expiry, size or redirect."""
+    assert_error(issue_query(sign_app, query), 400, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    ("size", "status", "code"),
+    [
+        ("0", 400, "BadRequest"),
+        ("-1", 400, "BadRequest"),
+        ("1.5", 400, "BadRequest"),
+        ("1e3", 400, "BadRequest"),
+        ("0x10", 400, "BadRequest"),
+        ("%205", 400, "BadRequest"),
+        ("%EF%BC%95", 400, "BadRequest"),  # fullwidth digit
+        ("%D9%A5", 400, "BadRequest"),  # Arabic-Indic digit
+        ("1_000", 400, "BadRequest"),  # int() would take it
+        ("", 400, "BadRequest"),
+        ("10485761", 413, "TooLarge"),  # UPLOAD_MAX_BYTES + 1
+        ("9" * 30, 413, "TooLarge"),
+    ],
+)
+def test_declared_sizes_outside_the_window(
+    sign_app: Core, size: str, status: int, code: str
+) -> None:
+    """S5: the declared size is a plain decimal in [1, UPLOAD_MAX_BYTES]."""
+    response = issue_query(sign_app, f"path=a&filename=x.png&size={size}")
+    assert_error(response, status, code)
+
+
+def test_the_declared_size_is_the_ceiling_of_the_policy(sign_app: Core) -> None:
+    """P1: exact mode's content-length-range is [1, size]; OSS refuses anything larger."""
+    answer = body(issue_query(sign_app, "path=a&filename=x.png&size=00042"))
+    ranges = [
+        c for c in conditions(answer) if isinstance(c, list) and c[0] == "content-length-range"
+    ]
+    assert ranges == [["content-length-range", 1, 42]]
+    assert grant_of(answer).max_bytes == 42
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/html", "image/svg%2Bxml", "image/png;%20charset=x", "image/png%20", "image/*", "*/*"],
+)
+def test_declared_types_outside_the_extension(sign_app: Core, content_type: str) -> None:
+    """S6: the declared type must be one of the extension's allowed types, verbatim."""
+    response = issue_query(sign_app, f"path=a&filename=x.png&size=5&type={content_type}")
+    assert_error(response, 400, "BadRequest")
+
+
+COLLIDING_USERS = [
+    ("12", "123"),
+    ("alice", "Alice"),
+    ("alice", "alice "),
+    ("alice", "alice/"),
+    ("alice", "alice/x"),
+    ("alice", "ａｌｉｃｅ"),  # NFKC look-alike
+    ("a@b", "a_b"),
+    (".", ".."),
+    ("..", "..."),
+    ("x", "x."),
+    ("anonymous", "Anonymous"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), COLLIDING_USERS)
+def test_user_ids_never_share_or_nest_folders(sign_app: Core, first: str, second: str) -> None:
+    """P3: distinct ids → folders neither of which is a prefix of the other."""
+    one = space(body(issue_query(sign_app, "path=", user=first)))
+    two = space(body(issue_query(sign_app, "path=", user=second)))
+    assert not one.startswith(two)
+    assert not two.startswith(one)
+
+
+def test_a_literal_id_that_looks_like_a_digest_gets_its_own_folder() -> None:
+    """A digest folder starts with `_`; an id spelled like one is hashed again, not reused."""
+    hashed = keys.user_segment("名字")
+    assert hashed.startswith("_")
+    assert keys.user_segment(hashed) != hashed
+    assert keys.user_segment(hashed).startswith("_")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.text(min_size=1, max_size=80), second=st.text(min_size=1, max_size=80))
+def test_any_two_user_ids_get_separate_spaces(first: str, second: str) -> None:
+    """P3 as a property: user_space is injective and prefix-free over arbitrary ids."""
+    if first == second:
+        return
+    one = keys.user_space("uploads/{user}/", first)
+    two = keys.user_space("uploads/{user}/", second)
+    assert not one.startswith(two)
+    assert not two.startswith(one)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    path=st.text(max_size=40),
+    filename=st.one_of(st.none(), st.text(max_size=40)),
+    size=st.one_of(st.none(), st.text(max_size=8)),
+    content_type=st.one_of(st.none(), st.text(max_size=30), st.just("image/png")),
+)
+def test_no_query_escapes_the_callers_space_or_injects_a_condition(
+    path: str, filename: str | None, size: str | None, content_type: str | None
+) -> None:
+    """P2/P7: whatever the query, an issued policy has one key condition inside the caller's
+    space, one bucket, one size range, and exactly the conditions a plain grant has."""
+    app = create_sign_app(sign_settings(), environ={}, now=lambda: SIGN_NOW)
+    values = {"path": path, "filename": filename, "size": size, "type": content_type}
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in values.items() if v is not None)
+    response = issue_query(app, query)
+    if response.status != 200:
+        assert body(response)["Status"] == "Error"
+        assert response.status in (400, 413)
+        return
+    answer = body(response)
+    found = conditions(answer)
+    ((op, name, value),) = key_conditions(answer)
+    assert name == "$key"
+    assert value.startswith("uploads/alice/")
+    assert op == ("eq" if filename is not None else "starts-with")
+    assert keys.is_valid_key(value if op == "eq" else value + "x")
+    assert simple(answer)["bucket"] == "example-bucket"
+    assert sum(1 for c in found if isinstance(c, list) and c[0] == "content-length-range") == 1
+    typed = any(isinstance(c, list) and c[0] == "in" for c in found)
+    expected = 8 + (1 if typed else 0) + (1 if op == "eq" else 0)  # V4 plain grant: 8
+    assert len(found) == expected
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "",  # the whole bucket, with sign-in on
+        "uploads/",  # users would share one folder
+        "uploads/{user}",  # no trailing `/`: `uploads/12` admits `uploads/123…`
+        "/uploads/{user}/",
+        "../{user}/",
+        "uploads/../{user}/",
+        "uploads//{user}/",
+        "uploads/{user}/{user}/",
+        "uploads/u-{user}/",  # {user} only as a whole segment
+        "uploads/%7Buser%7D/",
+        "uploads\\{user}/",
+        "uploads/{user}/名字/",
+    ],
+)
+def test_upload_key_prefix_edge_cases_fail_at_start_up(prefix: str) -> None:
+    """UPLOAD_KEY_PREFIX cannot be set so that a grant escapes or shares a user's space."""
+    with pytest.raises(ConfigError) as caught:
+        sign_settings(UPLOAD_KEY_PREFIX=prefix)
+    assert caught.value.variable == "UPLOAD_KEY_PREFIX"
+
+
+def test_legacy_empty_prefix_still_never_grants_the_whole_bucket(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    """AUTH_MODE=none with UPLOAD_KEY_PREFIX= : the grant is exactly `path`, never empty."""
+    app = make_sign_app(AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="")
+    assert_error(sign_call(app, "path=", user=None), 400, "BadRequest")
+    assert_error(sign_call(app, "", user=None), 400, "BadRequest")
+    answer = body(sign_call(app, "path=avatars", user=None))
+    assert key_conditions(answer) == [["starts-with", "$key", "avatars/"]]
+
+
+@pytest.mark.parametrize("version", ["v4", "v1"])
+def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
+    make_sign_app: Callable[..., Core], version: str
+) -> None:
+    """P1–P4, P10: bucket, size range ≥ 1, key, callback and status pinned in both versions."""
+    app = make_sign_app(OSS_SIGNATURE_VERSION=version)
+    for query in ("path=a", "path=a&filename=x.png&size=9&type=image/png"):
+        answer = body(issue_query(app, query))
+        pinned = simple(answer)
+        assert pinned["bucket"] == "example-bucket"
+        assert pinned["callback"] == answer["fields"]["callback"] == answer["callback"]
+        assert pinned["success_action_status"] == "200"
+        ranges = [
+            c for c in conditions(answer) if isinstance(c, list) and c[0] == "content-length-range"
+        ]
+        assert len(ranges) == 1
+        assert ranges[0][1] == 1
+        callback = json.loads(base64.b64decode(answer["callback"]))
+        assert "?" not in callback["callbackUrl"]
+        if "filename" in query:
+            assert pinned["x-oss-forbid-overwrite"] == "true"
+
+
+def test_sts_token_is_pinned_and_no_secret_is_ever_handed_out(
+    make_sign_app: Callable[..., Core], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """P9: the STS token travels (pinned in V4); the secret never appears in answer or logs."""
+    sts_secret = "sts-temporary-secret-never-shown-0123456789"
+    sts_token = "CAIS-sts-security-token-value-0123456789"
+    context = SimpleNamespace(
+        credentials=SimpleNamespace(
+            access_key_id="STS.key-id", access_key_secret=sts_secret, security_token=sts_token
+        ),
+        request_id="r-1",
+    )
+    for version in ("v4", "v1"):
+        app = make_sign_app(OSS_SIGNATURE_VERSION=version)
+        response = serve(
+            app,
+            request("GET", "/signature", "path=a", {"Authorization": f"Bearer {token()}"}, context),
+            function="sign",
+        )
+        answer = body(response)
+        assert answer["fields"]["x-oss-security-token"] == sts_token
+        if version == "v4":
+            assert simple(answer)["x-oss-security-token"] == sts_token
+        text = response.body.decode()
+        assert sts_secret not in text
+        assert ACCESS_KEY_SECRET not in text
+        assert GRANT_SECRET not in text
+    logged = capsys.readouterr().err
+    for secret in (sts_secret, sts_token, ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, token()):
+        assert secret not in logged
+
+
+def test_expiration_is_real_utc_whatever_the_local_time_zone(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    """P5/F10: the vendor's own sample used local time with a `Z`; ours must not."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Shanghai"  # the process's zone, not a setting
+    time.tzset()
+    try:
+        answer = body(issue_query(make_sign_app(), "path=a"))
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+    policy = json.loads(base64.b64decode(answer["policy"]))
+    expected = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(SIGN_NOW) + 300))
+    assert policy["expiration"] == expected
+    assert answer["expire"] == int(SIGN_NOW) + 300
+    assert answer["fields"]["x-oss-date"] == time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(SIGN_NOW))
+
+
+# --- sign-in tokens ---------------------------------------------------------------------------
+
+
+def _grant_token_from(answer: dict[str, Any]) -> str:
+    template = json.loads(base64.b64decode(answer["callback"]))["callbackBody"]
+    return str(template.rsplit("&grant=", 1)[1])
+
+
+def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]) -> None:
+    """A grant token reaches the browser; it must never authenticate a caller."""
+    app = make_sign_app()
+    grant_token = _grant_token_from(body(issue_query(app, "path=a")))
+    response = sign_call(
+        app, "path=a", user=None, headers={"Authorization": f"Bearer {grant_token}"}
+    )
+    assert_error(response, 401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    "bad_token",
+    [
+        pytest.param(
+            lambda: jwt.encode({"sub": "bob", "exp": 2**40}, None, algorithm="none"), id="alg-none"
+        ),
+        pytest.param(lambda: token("bob", algorithm="HS512"), id="hs512-same-secret"),
+        pytest.param(lambda: token("bob", secret=GRANT_SECRET), id="grant-secret"),
+        pytest.param(lambda: token("bob", now=SIGN_NOW - 7200), id="expired"),
+        pytest.param(lambda: token("bob", aud=AUDIENCE, secret=JWT_SECRET), id="grant-audience"),
+        pytest.param(lambda: token("bob", drop=("exp",)), id="no-exp"),
+        pytest.param(lambda: token(["bob"]), id="sub-not-a-string"),
+        pytest.param(lambda: token("b" * 257), id="sub-too-long"),
+    ],
+)
+def test_forged_sign_in_tokens_get_no_grant(
+    make_sign_app: Callable[..., Core], bad_token: Callable[[], str]
+) -> None:
+    response = sign_call(
+        make_sign_app(), "path=a", user=None, headers={"Authorization": f"Bearer {bad_token()}"}
+    )
+    assert_error(response, 401, "Unauthorized")
+
+
+def test_two_authorization_values_joined_by_a_comma_are_refused(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    """FC 3.0 joins repeated headers with ', ': neither token is picked silently."""
+    joined = f"Bearer {token('alice')}, Bearer {token('bob')}"
+    response = sign_call(make_sign_app(), "path=a", user=None, headers={"Authorization": joined})
+    assert_error(response, 401, "Unauthorized")
+
+
+@pytest.mark.parametrize("reused", ["alone", "rotated"])
+def test_grant_secret_may_not_reuse_the_sign_in_secret(reused: str) -> None:
+    """Key separation: whoever mints sign-in tokens must not mint grant tokens for any prefix."""
+    value = JWT_SECRET if reused == "alone" else f"{GRANT_SECRET},{JWT_SECRET}"
+    with pytest.raises(ConfigError) as caught:
+        SignSettings.from_env(sign_env(GRANT_SECRET=value))
+    assert caught.value.variable == "GRANT_SECRET"
+    assert JWT_SECRET not in str(caught.value)
+
+
+# --- CORS and caching -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "https://evil.example.com",
+        ORIGIN + ".evil.com",
+        ORIGIN + ":443",
+        ORIGIN.upper(),
+        ORIGIN + "/",
+        f"{ORIGIN}, https://evil.example.com",
+        "https://evil.example.com, " + ORIGIN,
+        "http://app.example.com",
+    ],
+)
+def test_cors_never_reflects_an_unlisted_origin(
+    make_sign_app: Callable[..., Core], origin: str
+) -> None:
+    """S8: exact origins only; never credentials; every answer varies by Origin."""
+    app = make_sign_app()
+    answer = sign_call(app, "path=a", headers={"Origin": origin})
+    assert answer.status == 200
+    assert answer.header("Access-Control-Allow-Origin") is None
+    assert answer.header("Access-Control-Allow-Credentials") is None
+    assert answer.header("Vary") == "Origin"
+    preflight = sign_call(
+        app,
+        "",
+        user=None,
+        method="OPTIONS",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status == 403
+    assert preflight.header("Access-Control-Allow-Origin") is None
+
+
+def test_listed_origin_gets_no_credentials_and_grants_are_never_cached(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    app = make_sign_app()
+    for response in (
+        sign_call(app, "path=a", headers={"Origin": ORIGIN}),
+        sign_call(app, "path=..", headers={"Origin": ORIGIN}),
+        sign_call(app, "path=a", user=None, headers={"Origin": ORIGIN}),
+    ):
+        assert response.header("Access-Control-Allow-Origin") == ORIGIN
+        assert response.header("Access-Control-Allow-Credentials") is None
+        assert response.header("Cache-Control") == "no-store"
+
+
+# =============================================================================================
+# Callback function: forging and replaying
+# =============================================================================================
+
+
+@pytest.fixture(scope="session")
+def oss_key() -> RSAPrivateKey:
+    """Stands in for OSS's private key: it signs whatever an attacker has OSS send us."""
+    return rsa_key(2048)
+
+
+@pytest.fixture(scope="session")
+def attacker_key() -> RSAPrivateKey:
+    """An attacker's own key of the same size as OSS's."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def build(oss_key: RSAPrivateKey) -> CallbackBuilder:
+    return CallbackBuilder(oss_key)
+
+
+@pytest.fixture
+def keyserver(oss_key: RSAPrivateKey) -> KeyServer:
+    return KeyServer({TEST_KEY_URL: public_pem(oss_key)})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield sqlite
+    sqlite.close()
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock) -> Core:
+    return create_app(
+        callback_settings(tmp_path),
+        environ={},
+        store_factory=lambda credentials: store,
+        fetch=keyserver,
+        now=clock,
+    )
+
+
+def answer(app: Core, req: Request) -> tuple[int, dict[str, Any]]:
+    response = serve(app, req, function="callback")
+    return response.status, json.loads(response.body)
+
+
+def refused(app: Core, req: Request, status: int, code: str, store: SqliteStore) -> None:
+    """Refused with this status and code, and nothing recorded for the object it names."""
+    got, payload = answer(app, req)
+    assert (got, payload.get("code")) == (status, code), payload
+    assert payload["Status"] == "Error"
+    assert store.list_by_owner(USER).items == []
+
+
+# --- bucket, key and size outside the grant --------------------------------------------------
+
+
+def test_another_bucket_in_a_genuine_body(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """C10: OSS signs for any customer's bucket; only ours is recorded."""
+    refused(app, build.request(values={"bucket": "attacker-bucket"}), 403, "GrantInvalid", store)
+
+
+def test_a_grant_for_another_bucket(app: Core, build: CallbackBuilder, store: SqliteStore) -> None:
+    grant = replace(build.grant, bucket="attacker-bucket")
+    refused(app, build.request(grant=grant, values={"bucket": BUCKET}), 403, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        "uploads/alice/photos",  # the prefix without its slash
+        "uploads/alice/photos/",  # the prefix itself: no object name
+        "uploads/alice/photos2/x.png",  # prefix sibling (`uploads/12` vs `uploads/123/`)
+        "uploads/alice/photosx.png",
+        "uploads/alice/x.png",  # the parent folder
+        "uploads/bob/photos/x.png",
+        "uploads/alice/photos/../../bob/x.png",
+        "uploads/alice/photos/./x.png",
+        "uploads/alice/photos//x.png",
+        "uploads/alice/photos/%2e%2e/x.png",  # a literal `%2e%2e` after form decoding
+        "uploads/alice/photos/..%2fx.png",
+        "uploads/alice/photos/a\\..\\x.png",
+        "uploads/alice/photos/ｘ.png",  # fullwidth
+        "uploads/alice/photos/x.png&grant=forged",
+        "/uploads/alice/photos/x.png",
+        "UPLOADS/alice/photos/x.png",
+        "uploads/alice/photos/" + "a" * 1010,  # over OSS's 1023 bytes
+    ],
+)
+def test_object_outside_a_prefix_grant(
+    app: Core, build: CallbackBuilder, store: SqliteStore, obj: str
+) -> None:
+    """C12: the object must sit strictly inside the granted prefix, as a key we could issue."""
+    grant = build.prefix_grant()
+    refused(app, build.request(grant=grant, values={"object": obj}), 403, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize(
+    "obj", [EXACT_KEY + "x", EXACT_KEY.upper(), EXACT_KEY[:-1], PREFIX + "other.png"]
+)
+def test_object_other_than_the_exact_key(
+    app: Core, build: CallbackBuilder, store: SqliteStore, obj: str
+) -> None:
+    refused(app, build.request(values={"object": obj}), 403, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize(("size", "status"), [("0", 403), ("1048577", 403), ("99999999999", 403)])
+def test_size_outside_the_grant(
+    app: Core, build: CallbackBuilder, store: SqliteStore, size: str, status: int
+) -> None:
+    refused(app, build.request(values={"size": size}), status, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize("size", ["-1", "+5", "5.0", "0x10", "5 ", "٥", "１", "", "1e3", "9" * 20])
+def test_size_that_is_not_a_plain_decimal(
+    app: Core, build: CallbackBuilder, store: SqliteStore, size: str
+) -> None:
+    refused(app, build.request(values={"size": size}), 400, "BadRequest", store)
+
+
+# --- the form body: duplicated, smuggled and odd encodings --------------------------------------
+
+
+def _signed_body(build: CallbackBuilder, text: bytes) -> Request:
+    return build.request(body=text)
+
+
+def test_grant_smuggled_twice_with_different_values(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """Two grant fields: never a pick of the friendlier one."""
+    other = build.token(build.prefix_grant(prefix="uploads/alice/"))
+    text = build.body() + b"&grant=" + other.encode()
+    refused(app, _signed_body(build, text), 400, "BadRequest", store)
+    text = b"grant=" + other.encode() + b"&" + build.body()
+    refused(app, _signed_body(build, text), 400, "BadRequest", store)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"&object=uploads%2Falice%2Fphotos%2Fother.png",
+        b"&%6Fbject=uploads%2Falice%2Fphotos%2Fother.png",  # `object` spelled with an escape
+        b"&bucket=test-bucket",
+        b"&size=1",
+        b"&size=1;size=2",
+    ],
+)
+def test_duplicated_fields_are_unusable(
+    app: Core, build: CallbackBuilder, store: SqliteStore, extra: bytes
+) -> None:
+    refused(app, _signed_body(build, build.body() + extra), 400, "BadRequest", store)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        "uploads/alice/photos/x.png&grant=" + "a" * 20,  # rendered as %26grant%3D…: one value
+        "uploads/alice/photos/x+y.png",
+        "uploads/alice/photos/x y.png",
+    ],
+)
+def test_separators_inside_a_value_stay_inside_it(
+    app: Core, build: CallbackBuilder, store: SqliteStore, obj: str
+) -> None:
+    """OSS percent-encodes values; `&`/`=`/`+` inside a key never start a new field."""
+    refused(
+        app,
+        build.request(grant=build.prefix_grant(), values={"object": obj}),
+        403,
+        "GrantInvalid",
+        store,
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"%00",  # NUL
+        b"%0d%0a",  # CR/LF
+        b"%ff",  # not UTF-8
+        b"%c0%ae",  # overlong `.`
+        b"%ed%a0%80",  # a surrogate
+        b"%",  # a `%` that starts no escape
+        b"%zz",
+    ],
+)
+def test_encodings_in_the_object_value(
+    app: Core, build: CallbackBuilder, store: SqliteStore, raw: bytes
+) -> None:
+    """UTF-8 edge cases and control characters are unusable bodies (400), not new keys."""
+    genuine = build.body(build.prefix_grant())
+    text = genuine.replace(b"cat.png", b"cat" + raw + b".png", 1)
+    assert text != genuine
+    refused(app, _signed_body(build, text), 400, "BadRequest", store)
+
+
+def test_too_many_fields_is_refused_quickly(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    text = build.body() + b"&x=1" * 5000
+    started = time.monotonic()
+    refused(app, _signed_body(build, text), 400, "BadRequest", store)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_bom_or_a_json_body_is_unusable(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    refused(app, _signed_body(build, b"\xef\xbb\xbf" + build.body()), 400, "BadRequest", store)
+    as_json = json.dumps(build.values() | {"grant": build.token()}).encode()
+    refused(app, _signed_body(build, as_json), 400, "BadRequest", store)
+
+
+# --- grant token tricks ---------------------------------------------------------------------
+
+
+def _weak(claims: dict[str, Any], key: str, algorithm: str) -> str:
+    """Sign with our secret under a longer hash: PyJWT warns the key is short for it, which is
+    the point of the attack, not a test problem."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def _hand_signed(header: dict[str, Any], claims: dict[str, Any], secret: str) -> str:
+    """A JWT whose header lies about the algorithm: HMAC-SHA256 under a header saying RS256."""
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    head = part(json.dumps(header).encode()) + "." + part(json.dumps(claims).encode())
+    mac = hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()
+    return head + "." + part(mac)
+
+
+def _claims(build: CallbackBuilder, **overrides: Any) -> dict[str, Any]:
+    claims = build.grant.claims() | overrides
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda b: jwt.encode(_claims(b), None, algorithm="none"), id="alg-none"),
+        pytest.param(lambda b: _weak(_claims(b), SECRET, "HS512"), id="hs512"),
+        pytest.param(lambda b: _weak(_claims(b), SECRET, "HS384"), id="hs384"),
+        pytest.param(
+            lambda b: jwt.encode(_claims(b), rsa_key(2048), algorithm="RS256"), id="rs256"
+        ),
+        pytest.param(
+            lambda b: _hand_signed({"alg": "RS256", "typ": "JWT"}, _claims(b), SECRET),
+            id="header-says-rs256",
+        ),
+        pytest.param(lambda b: jwt.encode(_claims(b, aud="other"), SECRET), id="other-audience"),
+        pytest.param(
+            lambda b: jwt.encode(_claims(b, aud=[AUDIENCE, "other"]), OTHER_SECRET),
+            id="other-secret",
+        ),
+        pytest.param(
+            lambda b: jwt.encode({"sub": USER, "exp": NOW + 300}, SECRET), id="sign-in-shaped"
+        ),
+        pytest.param(
+            lambda b: jwt.encode({"sub": USER, "exp": NOW + 300}, JWT_SECRET),
+            id="sign-in-token",
+        ),
+        pytest.param(lambda b: jwt.encode(_claims(b, key=None), SECRET), id="no-key-no-prefix"),
+        pytest.param(
+            lambda b: jwt.encode(_claims(b, pfx="uploads/alice/"), SECRET), id="key-and-prefix"
+        ),
+        pytest.param(lambda b: jwt.encode(_claims(b, key=None, pfx=""), SECRET), id="empty-prefix"),
+        pytest.param(
+            lambda b: jwt.encode(_claims(b, key=None, pfx="uploads/alice"), SECRET),
+            id="prefix-without-slash",
+        ),
+        pytest.param(lambda b: jwt.encode(_claims(b, max=True), SECRET), id="max-true"),
+        pytest.param(lambda b: jwt.encode(_claims(b, max=0), SECRET), id="max-zero"),
+        pytest.param(lambda b: jwt.encode(_claims(b, exp=str(NOW + 300)), SECRET), id="exp-text"),
+        pytest.param(lambda b: jwt.encode(_claims(b, bkt=None), SECRET), id="no-bucket"),
+        pytest.param(lambda b: b.token() + "x", id="trailing-garbage"),
+        pytest.param(lambda b: b.token().rsplit(".", 1)[0] + ".", id="signature-stripped"),
+        pytest.param(lambda b: "A" * 5000, id="very-long"),
+    ],
+)
+def test_forged_grant_tokens(
+    app: Core, build: CallbackBuilder, store: SqliteStore, forge: Callable[[CallbackBuilder], str]
+) -> None:
+    """C11: algorithm confusion, other audiences, the sign-in secret, odd claims → 403."""
+    refused(app, build.request(token=forge(build)), 403, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["", "uploads/alice", "uploads"],
+)
+def test_a_prefix_grant_without_its_slash_admits_nothing(
+    app: Core, build: CallbackBuilder, store: SqliteStore, prefix: str
+) -> None:
+    """Even a token signed with our secret cannot grant the whole bucket or a sibling folder."""
+    grant = build.prefix_grant(prefix=prefix)
+    req = build.request(grant=grant, values={"object": "uploads/alice2/x.png"})
+    refused(app, req, 403, "GrantInvalid", store)
+
+
+def test_expired_beyond_grace_and_within_it(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    """R4/R5: policy expiry + 120 s is the last moment a callback binds."""
+    clock.now = build.grant.expires_at + EXPIRY_GRACE_SECONDS + 1
+    refused(app, build.request(), 403, "GrantInvalid", store)
+    clock.now = build.grant.expires_at + EXPIRY_GRACE_SECONDS
+    assert answer(app, build.request())[0] == 200
+
+
+def test_a_retired_secret_no_longer_verifies(
+    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, build: CallbackBuilder
+) -> None:
+    """Rotation: tokens of a secret that left GRANT_SECRET are forged tokens."""
+    app = create_app(
+        callback_settings(tmp_path, GRANT_SECRET=OTHER_SECRET),
+        environ={},
+        store_factory=lambda credentials: store,
+        fetch=keyserver,
+        now=Clock(),
+    )
+    refused(app, build.request(), 403, "GrantInvalid", store)
+
+
+# --- active content -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("obj", "mime"),
+    [
+        ("cat.html", "image/png"),
+        ("cat.HTML", "image/png"),
+        ("cat.svg", "image/png"),
+        ("cat.php.png", "image/png"),  # a double extension some servers honour
+        ("cat.png", "text/html"),  # x-oss-content-type / the file part chose the type
+        ("cat.png", "text/html; charset=utf-8"),
+        ("cat.png", "TEXT/HTML"),
+        ("cat.png", "image/svg+xml"),
+        ("cat.png", "application/xhtml+xml"),
+        ("cat.png", "text/xml"),
+        ("cat.png", "application/javascript"),
+        ("cat.bin", "text/javascript"),
+    ],
+)
+def test_active_content_is_never_recorded(
+    app: Core, build: CallbackBuilder, store: SqliteStore, obj: str, mime: str
+) -> None:
+    """S2/§2.8: a prefix grant cannot stop a browser storing HTML/SVG, but we never record it
+    (so no listing and no download URL ever points at it)."""
+    grant = build.prefix_grant()
+    req = build.request(grant=grant, values={"object": PREFIX + obj, "mimeType": mime})
+    refused(app, req, 403, "GrantInvalid", store)
+
+
+def test_an_exact_key_with_an_active_type_is_refused(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """Exact mode without a declared type pins no Content-Type; the stored type decides."""
+    refused(app, build.request(values={"mimeType": "text/html"}), 403, "GrantInvalid", store)
+
+
+@pytest.mark.parametrize(
+    "mime",
+    [
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/octet-stream",
+        "image/png",
+        "text/plain",
+    ],
+)
+def test_office_documents_and_plain_types_are_still_recorded(
+    app: Core, build: CallbackBuilder, mime: str
+) -> None:
+    """The active-content check is not a substring match on `xml`: docx uploads still work."""
+    grant = build.prefix_grant()
+    req = build.request(grant=grant, values={"object": PREFIX + "report.docx", "mimeType": mime})
+    assert answer(app, req)[0] == 200
+
+
+# --- replay and conflicts -------------------------------------------------------------------
+
+
+def test_a_different_object_under_an_exact_key_is_a_conflict(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    assert answer(app, build.request())[0] == 200
+    status, payload = answer(app, build.request(values={"etag": "0" * 32, "size": "7"}))
+    assert (status, payload["code"]) == (409, "Conflict")
+    stored = store.get(BUCKET, EXACT_KEY)
+    assert stored is not None
+    assert (stored.etag, stored.size) == ("D8E8FCA2DC0F896FD7CB4CB0031BA249", 5120)
+
+
+def test_a_replay_is_answered_with_the_stored_record_only(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    """R1: the same genuine callback again changes nothing, not even createdAt."""
+    first = answer(app, build.request())[1]
+    clock.now += 60
+    again = answer(app, build.request())[1]
+    assert again == first
+    assert len(store.list_by_owner(USER).items) == 1
+
+
+def test_a_replay_after_the_grant_expired_never_overwrites(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    """Prefix mode: once the grant is over, an old callback cannot roll a record back."""
+    grant = build.prefix_grant()
+    old = build.request(grant=grant, values={"etag": "A" * 32})
+    new = build.request(grant=grant, values={"etag": "B" * 32})
+    assert answer(app, old)[0] == 200
+    clock.now += 10
+    assert answer(app, new)[0] == 200
+    clock.now = grant.expires_at + EXPIRY_GRACE_SECONDS + 1
+    status, payload = answer(app, old)
+    assert (status, payload["code"]) == (403, "GrantInvalid")
+    stored = store.get(BUCKET, PREFIX + "cat.png")
+    assert stored is not None
+    assert stored.etag == "B" * 32
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "residual risk: OSS signs no timestamp and the callback body carries no object version, "
+        "so inside the grant's validity an older callback for a key a prefix grant overwrote is "
+        "indistinguishable from a newer upload; only a HeadObject on replacement can tell"
+    ),
+)
+def test_a_replay_inside_the_grant_after_an_overwrite_does_not_roll_back(
+    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+) -> None:
+    grant = build.prefix_grant()
+    old = build.request(grant=grant, values={"etag": "A" * 32})
+    new = build.request(grant=grant, values={"etag": "B" * 32})
+    assert answer(app, old)[0] == 200
+    clock.now += 10
+    assert answer(app, new)[0] == 200
+    clock.now += 10
+    answer(app, old)
+    stored = store.get(BUCKET, PREFIX + "cat.png")
+    assert stored is not None
+    assert stored.etag == "B" * 32
+
+
+# --- the key URL: SSRF and key substitution --------------------------------------------------
+
+HOSTILE_KEY_URLS = [
+    "http://127.0.0.1/callback_pub_key_v1.pem",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://[::1]/callback_pub_key_v1.pem",
+    "http://[::ffff:100.100.100.200]/callback_pub_key_v1.pem",
+    "http://2130706433/callback_pub_key_v1.pem",  # decimal 127.0.0.1
+    "http://0x7f.0.0.1/callback_pub_key_v1.pem",
+    "http://0177.0.0.1/callback_pub_key_v1.pem",
+    "file:///etc/passwd",
+    "gopher://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "ftp://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "//gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com.evil.com/callback_pub_key_v1.pem",
+    "https://evil.com/gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://evil.com/?u=https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com@evil.com/callback_pub_key_v1.pem",
+    "https://evil.com@gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://user:pw@gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com:443/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com:8080/callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com./callback_pub_key_v2.pem",  # trailing dot
+    "https://GOSSPUBLIC.alicdn.com/callback_pub_key_v2.pem",
+    "HTTPS://gosspublic.alicdn.com/callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem?x=1",
+    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem#frag",
+    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem/",
+    "https://gosspublic.alicdn.com//callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com/./callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com/x/../callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com/%63allback_pub_key_v2.pem",  # percent-encoded path
+    "https://gosspublic.alicdn.com\\@evil.com/callback_pub_key_v2.pem",
+    "https://gosspublic.alicdn.com\\callback_pub_key_v2.pem",
+    "https://gosspublic%2ealicdn.com/callback_pub_key_v2.pem",  # percent-encoded host
+    "https://xn--gosspublic-9ja.alicdn.com/callback_pub_key_v2.pem",  # punycode look-alike
+    "https://gosspublіc.alicdn.com/callback_pub_key_v2.pem",  # Cyrillic і (not ASCII)
+    "https://attacker.oss-cn-hangzhou.aliyuncs.com/callback_pub_key_v1.pem",
+    "https://oss-cn-hangzhou.aliyuncs.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v01.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
+    "https://gosspublic.alicdn.com/other_key.pem",
+    " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "\thttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\n",
+    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\x00",
+    TEST_KEY_URL + "?",  # the trusted URL, spelled differently
+    TEST_KEY_URL.upper(),
+    TEST_KEY_URL.replace("https", "http"),
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_KEY_URLS)
+def test_hostile_key_urls_are_refused_before_any_network_io(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, url: str
+) -> None:
+    """C6/C7: attacker key at an attacker URL → KeyUrlUntrusted, and nothing is fetched."""
+    attacker = rsa_key(1024)
+    req = build.request(signing_key=attacker, key_url_header=b64(url) if url else None)
+    refused(app, req, 401, "KeyUrlUntrusted", store)
+    assert keyserver.calls == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b64(b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem")),  # double base64
+        b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem").rstrip("="),
+        b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem") + "==",
+        base64.urlsafe_b64encode(b"https://evil.example.com/k.pem?>>>").decode(),
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",  # not encoded at all
+        base64.b64encode("https://gosspublіc.alicdn.com/k.pem".encode()).decode(),  # UTF-8
+        "A" * 4000,
+    ],
+)
+def test_odd_key_url_headers_are_refused(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, header: str
+) -> None:
+    refused(app, build.request(key_url_header=header), 401, "KeyUrlUntrusted", store)
+    assert keyserver.calls == []
+
+
+def test_the_documented_http_key_url_is_fetched_over_https(
+    tmp_path: Path, store: SqliteStore, oss_key: RSAPrivateKey, build: CallbackBuilder
+) -> None:
+    """§3.3.2: `http://gosspublic…` passes the allow-list, but a key never travels in clear
+    (an on-path attacker could swap it). The fetch goes to the https twin."""
+    http_url = "http://gosspublic.alicdn.com/callback_pub_key_v2.pem"
+    https_url = "https://gosspublic.alicdn.com/callback_pub_key_v2.pem"
+    server = KeyServer({https_url: public_pem(oss_key)})
+    app = create_app(
+        callback_settings(tmp_path),
+        environ={},
+        store_factory=lambda credentials: store,
+        fetch=server,
+        now=Clock(),
+    )
+    assert answer(app, build.request(key_url=http_url))[0] == 200
+    assert server.calls == [https_url]
+    assert fetch_url(http_url) == https_url
+    assert fetch_url(https_url) == https_url
+    operator_listed = "http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"
+    assert fetch_url(operator_listed) == operator_listed  # CALLBACK_TRUSTED_KEY_URLS verbatim
+
+
+def test_attacker_key_with_the_trusted_url_fails_the_signature(
+    app: Core, build: CallbackBuilder, store: SqliteStore, attacker_key: RSAPrivateKey
+) -> None:
+    """C6: the key comes from the trusted URL, never from the message."""
+    refused(app, build.request(signing_key=attacker_key), 401, "SignatureInvalid", store)
+
+
+# --- header smuggling -----------------------------------------------------------------------
+
+
+def test_key_url_headers_differing_in_case_never_let_an_attacker_key_in(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
+) -> None:
+    """C16: an FC 3.0 event with `X-Oss-Pub-Key-Url` and `x-oss-pub-key-url`: whichever wins,
+    a body signed by the attacker's key is refused, and the attacker URL is never fetched."""
+    attacker = rsa_key(1024)
+    forged = build.request(signing_key=attacker)
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    evil = b64("https://evil.example.com/k.pem")
+    for first, last in ((evil, b64(TEST_KEY_URL)), (b64(TEST_KEY_URL), evil)):
+        event = json.loads(fc3_event(forged))
+        event["headers"].pop("x-oss-pub-key-url")
+        event["headers"] = {
+            "X-Oss-Pub-Key-Url": first,
+            **event["headers"],
+            "x-oss-pub-key-url": last,
+        }
+        assert handler(json.dumps(event).encode(), None)["statusCode"] == 401
+    assert "https://evil.example.com/k.pem" not in keyserver.calls
+    assert store.list_by_owner(USER).items == []
+
+
+def test_a_second_signature_in_the_authorization_header_is_refused(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    genuine = build.request().headers["authorization"]
+    for value in (f"{genuine},{genuine}", f"{genuine} {genuine}", f"OSS {genuine}", genuine + "\n"):
+        refused(app, build.request(authorization=value), 401, "SignatureInvalid", store)
+
+
+# --- path confusion -------------------------------------------------------------------------
+
+
+def test_a_signature_for_one_path_does_not_verify_for_another(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """C5: the string to verify is rebuilt from what arrived; another path is another string."""
+    signed_for = CALLBACK_PATH.encode() + b"\n" + build.body()
+    for path in (b"/other", b"/oss-callback/", b"/OSS-CALLBACK", b"/oss-callback%00"):
+        refused(app, build.request(path=path, signed=signed_for), 401, "SignatureInvalid", store)
+    refused(app, build.request(query="x=1", signed=signed_for), 401, "SignatureInvalid", store)
+
+
+def test_request_uri_cannot_lend_a_path_it_does_not_end_with(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """FC 2.0: fc.request_uri only restores a stripped prefix; it never replaces the path."""
+    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
+    proxied = b"/2016-08-15/proxy/svc/fn/oss-callback"
+    genuine_for_proxied = build.request(path=proxied)
+
+    def status(req: Request, path_info: str, request_uri: str) -> str:
+        seen: list[str] = []
+        handler(
+            wsgi_environ(req, path_info=path_info, **{"fc.request_uri": request_uri}),
+            lambda s, h: seen.append(s),
+        )
+        return seen[0]
+
+    # Signed for the proxied path; arrives stripped with the full URI: restored, verifies.
+    assert status(genuine_for_proxied, "/oss-callback", proxied.decode() + "?").startswith("200")
+    # Signed for the stripped path, but the platform says the full path was called: refused.
+    genuine_for_stripped = build.request(values={"etag": "C" * 32})
+    assert status(genuine_for_stripped, "/oss-callback", proxied.decode()).startswith("401")
+    # A URI that does not end with PATH_INFO is ignored: the path as received is verified.
+    assert status(genuine_for_stripped, "/oss-callback", "/elsewhere/other").startswith("409")
+
+
+def test_a_path_that_is_not_latin_1_text_is_a_400_not_a_crash(
+    app: Core, build: CallbackBuilder
+) -> None:
+    """PEP 3333 gives PATH_INFO as latin-1 text; anything else is a clean error, never a 500."""
+    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
+    seen: list[str] = []
+    out = handler(wsgi_environ(build.request(), path_info="/€"), lambda s, h: seen.append(s))
+    assert seen[0].startswith("400")
+    assert json.loads(b"".join(out))["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"requestContext": "x", "body": ""},
+        {"requestContext": {"http": ["POST"]}, "body": ""},
+        {"headers": [["authorization", "x"]], "body": ""},
+        {"headers": "authorization: x", "body": ""},
+        {"queryParameters": [["a", "b"]], "body": ""},
+        {"queryParameters": "a=b", "body": ""},
+    ],
+)
+def test_events_of_the_wrong_shape_are_400_not_a_crash(app: Core, event: dict[str, Any]) -> None:
+    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
+    result = handler(json.dumps(event).encode(), None)
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["code"] == "BadRequest"
+
+
+# --- denial of service ----------------------------------------------------------------------
+
+
+def test_oversized_pieces_are_refused_fast(
+    app: Core, build: CallbackBuilder, keyserver: KeyServer
+) -> None:
+    """C3/C18: a 1 MB Authorization, a 64 KB key URL header, a 64 KB + 1 body: cheap refusals."""
+    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
+    cases = [
+        (build.request(authorization="A" * 1_000_000), "401"),
+        (build.request(key_url_header="A" * 65536), "401"),
+    ]
+    started = time.monotonic()
+    for req, expected in cases:
+        assert wsgi_status(handler, wsgi_environ(req)).startswith(expected)
+    big = build.request(body=b"x" * (MAX_BODY + 1))
+    assert wsgi_status(handler, wsgi_environ(big)).startswith("413")
+    assert time.monotonic() - started < 1.0
+    assert keyserver.calls == []
+
+
+def wsgi_status(handler: Callable[..., Any], environ: dict[str, Any]) -> str:
+    """Run a WSGI handler; return its status line."""
+    seen: list[str] = []
+    b"".join(handler(environ, lambda status, headers: seen.append(status)))
+    return seen[0]
+
+
+class _Server:
+    """The callback's WSGI handler on a threaded loopback server (as `make dev` runs it)."""
+
+    def __init__(self, app: Core) -> None:
+        handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
+        self.server = make_server("127.0.0.1", 0, handler, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(data)
+        chunks = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def _http_bytes(req: Request, *, length: int | None = None, body: bytes | None = None) -> bytes:
+    payload = req.body if body is None else body
+    head = [f"POST {req.signed_path.decode()} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in req.headers.items() if k != "content-length"]
+    head.append(f"Content-Length: {len(payload) if length is None else length}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+def test_slow_loris_and_lying_lengths_over_loopback(
+    app: Core, build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """A drip-fed body holds only its own connection; a genuine callback is answered well
+    inside 3 s meanwhile, and a declared length over 64 KB is a 413 before any body byte."""
+    server = _Server(app)
+    try:
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        slow.sendall(_http_bytes(build.request(), length=60000)[:-200])  # headers + part of body
+        started = time.monotonic()
+        reply = _raw_exchange(server.port, _http_bytes(build.request()))
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert time.monotonic() - started < 3.0
+        started = time.monotonic()
+        reply = _raw_exchange(server.port, _http_bytes(build.request(), length=10**9, body=b""))
+        assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+        assert time.monotonic() - started < 3.0
+        slow.close()
+    finally:
+        server.close()
+    assert len(store.list_by_owner(USER).items) == 1
+
+
+# =============================================================================================
+# Information leaks
+# =============================================================================================
+
+
+def test_no_secret_or_token_in_any_answer_or_log_line(
+    app: Core,
+    build: CallbackBuilder,
+    make_sign_app: Callable[..., Core],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """P9/F11: run a batch of attacks on both functions; grep every answer and log line."""
+    sign_app = make_sign_app()
+    sign_in = token()
+    texts: list[str] = []
+    for query in ("path=a", "path=..", "path=a&filename=x.svg&size=1", "bucket=x"):
+        texts.append(sign_call(sign_app, query).body.decode())
+    texts.append(
+        sign_call(
+            sign_app, "path=a", user=None, headers={"Authorization": "Bearer " + sign_in + "x"}
+        ).body.decode()
+    )
+    grant_token = build.token()
+    forged = jwt.encode(_claims(build), OTHER_SECRET)
+    requests = [
+        build.request(),
+        build.request(token=forged),
+        build.request(signing_key=rsa_key(1024)),
+        build.request(values={"bucket": "other-bucket"}),
+        build.request(values={"size": "x"}),
+        build.request(key_url_header=b64("https://evil.example.com/k.pem")),
+    ]
+    for req in requests:
+        texts.append(serve(app, req, function="callback").body.decode())
+    logged = capsys.readouterr().err
+    everything = "\n".join([*texts, logged])
+    for secret in (
+        SECRET,
+        OTHER_SECRET,
+        GRANT_SECRET,
+        JWT_SECRET,
+        ACCESS_KEY_SECRET,
+        sign_in,
+        grant_token,
+        forged,
+        *(req.headers["authorization"] for req in requests),
+    ):
+        assert secret not in everything
+    assert grant_token.split(".")[2] not in everything  # not even the token's signature part
+
+
+def test_the_callback_answer_carries_the_grant_id_not_the_token(
+    app: Core, build: CallbackBuilder
+) -> None:
+    """The browser gets OSS's relay of our answer: the record, the grant id, never the token."""
+    status, payload = answer(app, build.request())
+    assert status == 200
+    assert payload["grantId"] == build.grant.grant_id
+    assert build.token() not in json.dumps(payload)
+
+
+def test_grant_tokens_carry_no_secret(build: CallbackBuilder) -> None:
+    """The token is signed, not encrypted: its claims are public and must hold nothing secret."""
+    grant = Grant("g", "alice", BUCKET, EXACT_KEY, None, 5, NOW)
+    claims = jwt.decode(issue_token(grant, Secret(SECRET)), options={"verify_signature": False})
+    assert set(claims) == {"aud", "jti", "sub", "bkt", "max", "exp", "key"}
+    assert SECRET not in json.dumps(claims)
+
+
+def test_wsgi_input_is_never_read_past_the_limit() -> None:
+    """C18: the adapter asks the stream for at most limit + 1 bytes, whatever it holds."""
+    reads: list[int] = []
+
+    class Stream(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            reads.append(-1 if size is None else size)
+            return super().read(size)
+
+    handler = wsgi_adapter(lambda r: Response(200), function="t", max_body=MAX_BODY)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "wsgi.input": Stream(b"x" * (MAX_BODY * 4)),
+        "wsgi.input_terminated": True,
+    }
+    seen: list[str] = []
+    handler(environ, lambda s, h: seen.append(s))
+    assert seen[0].startswith("413")
+    assert reads
+    assert max(reads) == MAX_BODY + 1
