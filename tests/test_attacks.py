@@ -1372,6 +1372,25 @@ def test_no_secret_or_token_in_any_answer_or_log_line(
     assert grant_token.split(".")[2] not in everything  # not even the token's signature part
 
 
+@pytest.mark.parametrize("value", [b"1", b"%00"])
+def test_attacker_chosen_field_names_stay_out_of_answers_and_logs(
+    app: Core, build: CallbackBuilder, capsys: pytest.CaptureFixture[str], value: bytes
+) -> None:
+    """Any OSS customer can have OSS sign a body with 30 KB field names; an error names at
+    most 64 characters of one, so answers and log lines stay small (F11, log cost)."""
+    name = b"n" * 30_000
+    text = build.body() + b"&" + name + b"=" + value
+    if value == b"1":
+        text += b"&" + name + b"=2"  # repeated
+    assert len(text) <= MAX_BODY
+    response = serve(app, build.request(body=text), function="callback")
+    assert response.status == 400
+    assert len(response.body) < 300
+    logged = capsys.readouterr().err
+    assert "n" * 65 not in logged
+    assert "n" * 65 not in response.body.decode()
+
+
 def test_the_callback_answer_carries_the_grant_id_not_the_token(
     app: Core, build: CallbackBuilder
 ) -> None:
