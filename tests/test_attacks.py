@@ -44,6 +44,8 @@ from shared.errors import ConfigError
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
 from shared.pubkeys import fetch_url
+from shared.records.base import Record
+from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret, SignSettings
 from shared.sign_app import create_app as create_sign_app
@@ -1430,3 +1432,29 @@ def test_wsgi_input_is_never_read_past_the_limit() -> None:
     assert seen[0].startswith("413")
     assert reads
     assert max(reads) == MAX_BODY + 1
+
+
+# --- listing: a cursor is a position, never an owner -----------------------------------------
+
+
+def test_a_cursor_crafted_from_another_users_record_lists_only_the_callers_own(
+    make_sign_app: Callable[..., Core], store: SqliteStore
+) -> None:
+    """GET /uploads: the owner comes from the token; a cursor pointing into alice's records
+    (or anywhere) only positions bob's listing."""
+
+    def record(owner: str, key: str, at: int) -> Record:
+        return Record(owner, BUCKET, key, 1, "E" * 32, "image/png", at)
+
+    alice = [record("alice", f"uploads/alice/{n}.png", 1000 + n) for n in range(3)]
+    bob = [record("bob", f"uploads/bob/{n}.png", 500 + n) for n in range(2)]
+    for item in alice + bob:
+        store.put(item, replace=False)
+    app = make_sign_app(store_factory=lambda credentials: store)
+    for cursor in (encode_cursor(position(alice[2])), encode_cursor(position(alice[0]))):
+        listed = body(sign_call(app, {"cursor": cursor}, user="bob", path="/uploads"))
+        assert {item["owner"] for item in listed["items"]} == {"bob"}
+        assert len(listed["items"]) == 2
+    first = body(sign_call(app, {"limit": "1"}, user="alice", path="/uploads"))
+    stolen = body(sign_call(app, {"cursor": first["next"]}, user="bob", path="/uploads"))
+    assert all(item["owner"] == "bob" for item in stolen["items"])
