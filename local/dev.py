@@ -333,7 +333,7 @@ class Stack:
 
 
 def describe(stack: Stack) -> list[str]:
-    """What the stack prints before the ready line (none of it contains that word)."""
+    """What the stack prints after the ready line: where each listener is and where data lives."""
     values = stack.values
     return [
         f"oss emulator     {stack.url('oss')}  bucket {values['OSS_BUCKET']}, "
@@ -363,9 +363,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         except (ConfigError, OSError) as exc:
             print(f"dev stack: cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
+        # The ready line comes first: the details below echo settings and paths (a data dir
+        # such as /tmp/already/ or a test named *_ready_*), which may contain the word.
+        print(f"dev stack ready: open {stack.url('app')} (Ctrl-C stops it)", flush=True)
         for line in describe(stack):
             print(line, flush=True)
-        print(f"dev stack ready: open {stack.url('app')} (Ctrl-C stops it)", flush=True)
         while not stopping.wait(0.5):
             pass
         print("dev stack: stopping", flush=True)

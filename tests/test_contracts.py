@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -1525,3 +1527,413 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyS
         headers={"Authorization": f"Bearer {token}"},
     ).error(400, "BadRequest")
     wsgi_call(apps.sign, "GET", "/uploads").error(401, "Unauthorized")
+
+
+# === Local stack: `make dev` as a process ========================================================
+
+STACK_VARIABLE = re.compile(
+    r"(OSS|AUTH|UPLOAD|POLICY|CALLBACK|GRANT|RECORDS|SQLITE|TABLESTORE|CORS|DEV|DOWNLOAD|ALIBABA_CLOUD)_"
+)
+SHELL_ROLE = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-from-the-shell",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-from-the-shell",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "token-from-the-shell",
+}
+
+
+class MakeDev:
+    """`make dev` in its own process group (Ctrl-C reaches make and the stack, as in a terminal)."""
+
+    def __init__(self, **settings: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not STACK_VARIABLE.match(k)}
+        env.update(PYTHONUNBUFFERED="1", **SHELL_ROLE)
+        env.update(settings)
+        self.host = settings.get("DEV_HOST", "127.0.0.1")
+        self.ports = {
+            name: int(settings.get(var) or default)
+            for name, var, default in (
+                ("app", "DEV_APP_PORT", 8000),
+                ("callback", "DEV_CALLBACK_PORT", 8001),
+                ("oss", "DEV_OSS_PORT", 9000),
+            )
+        }
+        self.lines: list[str] = []
+        self.accepting_at_ready: dict[str, bool] = {}
+        self.ready = threading.Event()
+        self.process = subprocess.Popen(
+            ["make", "--no-print-directory", "dev"],  # noqa: S607
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.http = http_session()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if "ready" in line.lower() and not self.ready.is_set():
+                self.accepting_at_ready = {name: self.accepts(name) for name in self.ports}
+                self.lines.append(line)
+                self.ready.set()
+            else:
+                self.lines.append(line)
+
+    def accepts(self, name: str) -> bool:
+        try:
+            with socket.create_connection((self.host, self.ports[name]), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def wait_ready(self, seconds: float = 60) -> MakeDev:
+        deadline = time.monotonic() + seconds
+        while not self.ready.wait(0.1):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("make dev printed no ready line:\n" + "".join(self.lines))
+        return self
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+    def printed(self, text: str, seconds: float = 10) -> bool:
+        """Whether `text` shows up in the output within `seconds` (details follow the ready line)."""
+        deadline = time.monotonic() + seconds
+        while text not in "".join(self.lines):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def stop(self) -> int:
+        """Ctrl-C: SIGINT to the whole process group, then wait for a clean exit."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+                pytest.fail("make dev did not stop on Ctrl-C:\n" + "".join(self.lines))
+        self.reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self.http.close()
+        return int(self.process.returncode)
+
+    # --- what a browser does -----------------------------------------------------------------
+
+    def token(self, user: str) -> str:
+        answer = self.http.get(self.url("app") + "/dev/token", params={"user": user}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["token"])
+
+    def grant(self, token: str | None, **params: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = self.http.get(
+            self.url("app") + "/signature", params=params, headers=headers, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        data: dict[str, Any] = answer.json()
+        return data
+
+    def post_form(
+        self,
+        grant: Mapping[str, Any],
+        data: bytes,
+        *,
+        key: str | None = None,
+        fields: list[tuple[str, str]] | None = None,
+        content_type: str = "application/octet-stream",
+        with_file: bool = True,
+    ) -> requests.Response:
+        """key, every field of the grant in order, then file."""
+        parts: list[tuple[str, Any]] = [("key", (None, key or grant["key"]))]
+        items = fields if fields is not None else list(grant["fields"].items())
+        parts += [(name, (None, value)) for name, value in items]
+        if with_file:
+            parts.append(("file", ("upload.bin", data, content_type)))
+        return self.http.post(grant["host"], files=parts, timeout=20)
+
+    def uploads(self, token: str | None) -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = self.http.get(self.url("app") + "/uploads", headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["items"])
+
+
+def free_ports(host: str = "127.0.0.1") -> dict[str, str]:
+    return {
+        "DEV_APP_PORT": str(free_port(host)),
+        "DEV_CALLBACK_PORT": str(free_port(host)),
+        "DEV_OSS_PORT": str(free_port(host)),
+    }
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory, key_server: KeyServer) -> Iterator[MakeDev]:
+    """The default stack on free ports; its data dir's name contains the word 'ready'."""
+    data_dir = tmp_path_factory.mktemp("already-ready") / "data"
+    stack = MakeDev(
+        DEV_DATA_DIR=str(data_dir), CALLBACK_TRUSTED_KEY_URLS=key_server.url, **free_ports()
+    )
+    stack.data_dir = data_dir  # type: ignore[attr-defined]
+    yield stack.wait_ready()
+    stack.stop()
+
+
+def test_make_dev_prints_ready_only_once_every_listener_accepts(dev: MakeDev) -> None:
+    """Local stack: `ready` once every listener accepts; nothing printed before contains it."""
+    index = next(i for i, line in enumerate(dev.lines) if "ready" in line.lower())
+    assert not any("ready" in line.lower() for line in dev.lines[:index]), dev.lines
+    # the first line with the word is the stack's ready line, not a path echoed before it
+    assert dev.url("app") in dev.lines[index], dev.lines
+    assert dev.accepting_at_ready == {"app": True, "callback": True, "oss": True}
+    assert dev.printed(str(dev.data_dir)), dev.lines  # type: ignore[attr-defined]
+
+
+def test_make_dev_defaults_and_the_shell_role_ignored(dev: MakeDev) -> None:
+    """Local stack dev defaults; ALIBABA_CLOUD_* from the shell ignored (signs with OSS_ACCESS_KEY_*)."""
+    token = dev.token("dora")
+    assert jwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "dora"
+    answer = dev.http.get(dev.url("app") + "/dev/token", params={"user": "eve"}, timeout=10)
+    assert list(answer.json()) == ["token"]
+    assert answer.headers["Content-Type"].startswith("application/json")
+    grant = dev.grant(token, path="pics", filename="a.png", size="10")
+    assert grant["host"] == dev.url("oss")
+    assert grant["version"] == "v4"
+    credential = grant["fields"]["x-oss-credential"]
+    assert credential.startswith("dev-access-key-id/")
+    assert credential.endswith("/cn-hangzhou/oss/aliyun_v4_request")
+    assert "x-oss-security-token" not in grant["fields"]
+    assert {"bucket": "dev-bucket"} in policy_of(grant)["conditions"]
+    config = callback_config(grant)
+    assert config["callbackUrl"] == dev.url("callback") + "/oss-callback"
+    claims = jwt.decode(
+        grant_token(grant), DEV_GRANT_SECRET, algorithms=["HS256"], options={"verify_aud": False}
+    )
+    assert claims["sub"] == "dora"
+    date = grant["fields"]["x-oss-date"][:8]
+    expected = v4_signature("dev-access-key-secret", date, "cn-hangzhou", grant["policy"])
+    assert grant["fields"]["x-oss-signature"] == expected
+
+
+def find_in_sqlite(path: Path, needle: str) -> bool:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from the file
+                if needle in [str(value) for value in row]:
+                    return True
+    return False
+
+
+def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -> None:
+    """Local stack: PostObject POST /, GET/HEAD /<key>; SQLite records and objects in DEV_DATA_DIR."""
+    token = dev.token("frank")
+    payload = uuid.uuid4().bytes * 64
+    grant = dev.grant(token, path="e2e", filename="blob.bin", size=str(len(payload)))
+    answer = dev.post_form(grant, payload)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["Status"] == "OK"
+    assert (data["key"], data["size"]) == (grant["key"], len(payload))
+    assert data["etag"].upper() == hashlib.md5(payload).hexdigest().upper()  # noqa: S324
+    fetched = dev.http.get(f"{dev.url('oss')}/{grant['key']}", timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.content == payload
+    assert fetched.headers["ETag"].strip('"').upper() == data["etag"].upper()
+    head = dev.http.head(f"{dev.url('oss')}/{grant['key']}", timeout=10)
+    assert head.status_code == 200
+    assert head.headers["Content-Length"] == str(len(payload))
+    assert dev.http.head(f"{dev.url('oss')}/no/such/key", timeout=10).status_code == 404
+    assert [item["key"] for item in dev.uploads(token)] == [grant["key"]]
+    data_dir: Path = dev.data_dir  # type: ignore[attr-defined]
+    databases = [
+        p
+        for p in data_dir.rglob("*")
+        if p.is_file() and p.read_bytes()[:16] == b"SQLite format 3\x00"
+    ]
+    assert any(find_in_sqlite(db, grant["key"]) for db in databases)
+    assert any(p.is_file() and p.read_bytes() == payload for p in data_dir.rglob("*"))
+
+
+@pytest.mark.parametrize("path", ["/", "/oss-callback", "/any/path/at/all"])
+def test_make_dev_callback_port_serves_every_path(dev: MakeDev, path: str) -> None:
+    """Local stack: the callback function on DEV_CALLBACK_PORT, every path, as an FC trigger URL."""
+    posted = dev.http.post(dev.url("callback") + path, data=b"bucket=x", timeout=10)
+    assert posted.status_code == 401
+    assert posted.json()["code"] == "SignatureInvalid"
+    got = dev.http.get(dev.url("callback") + path, timeout=10)
+    assert got.status_code == 405
+    assert got.json()["code"] == "MethodNotAllowed"
+
+
+def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
+    dev: MakeDev, key_server: KeyServer
+) -> None:
+    """Local stack: the emulator serves its key; make dev appends it to CALLBACK_TRUSTED_KEY_URLS."""
+    pem = dev.http.get(
+        dev.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
+    )
+    assert pem.status_code == 200
+    assert pem.content.startswith(b"-----BEGIN PUBLIC KEY-----")
+    # the URL from the environment is still trusted: an OSS stand-in signing with that key
+    token = dev.token("gina")
+    grant = dev.grant(token, path="own")
+    body = Oss(key_server, handler=lambda *a: []).body(
+        grant, bucket="dev-bucket", object=grant["dir"] + "x.png"
+    )
+    signed = b"/oss-callback\n" + body
+    answer = dev.http.post(
+        dev.url("callback") + "/oss-callback",
+        data=body,
+        headers={
+            "Authorization": key_server.sign(signed),
+            "x-oss-pub-key-url": b64(key_server.url),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    # and the emulator's own key: a real upload through the emulator
+    upload = dev.post_form(grant, b"emulated", key=grant["dir"] + "y.png")
+    assert upload.status_code == 200, upload.text
+    assert {i["key"] for i in dev.uploads(token)} == {
+        grant["dir"] + "x.png",
+        grant["dir"] + "y.png",
+    }
+
+
+def oss_error(response: requests.Response) -> tuple[int, str]:
+    match = re.search(r"<Code>([^<]+)</Code>", response.text)
+    assert match is not None, response.text
+    assert "xml" in response.headers["Content-Type"]
+    return response.status_code, match.group(1)
+
+
+def replace_field(fields: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
+    return [(n, value if n == name else v) for n, v in fields]
+
+
+def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
+    """Local stack: shape → signature → policy → size, with OSS's XML error codes."""
+    token = dev.token("hugo")
+    exact = dev.grant(token, path="errs", filename="a.png", size="5")
+    prefix = dev.grant(token, path="errs")
+    fields = list(exact["fields"].items())
+    bad_signature = replace_field(fields, "x-oss-signature", "0" * 64)
+    credential = exact["fields"]["x-oss-credential"]
+    unknown_key = replace_field(
+        fields, "x-oss-credential", "nobody" + credential[credential.index("/") :]
+    )
+    outside = prefix["dir"].replace("errs/", "elsewhere/") + "x.png"
+    cases = [
+        (dev.post_form(exact, b"12345", fields=bad_signature), (403, "SignatureDoesNotMatch")),
+        (dev.post_form(exact, b"12345", fields=unknown_key), (403, "InvalidAccessKeyId")),
+        (dev.post_form(prefix, b"x", key=outside), (403, "AccessDenied")),
+        (dev.post_form(exact, b"123456"), (400, "EntityTooLarge")),
+        (dev.post_form(prefix, b"", key=prefix["dir"] + "empty.bin"), (400, "EntityTooSmall")),
+        # order: a bad signature is reported before the size, the policy before the size
+        (dev.post_form(exact, b"123456789", fields=bad_signature), (403, "SignatureDoesNotMatch")),
+        (dev.post_form(prefix, b"x" * (MAX_BYTES * 30), key=outside), (403, "AccessDenied")),
+        # and the form's shape before the signature
+        (
+            dev.post_form(exact, b"12345", fields=[*bad_signature, ("x-oss-object-acl", "bogus")]),
+            (400, "InvalidArgument"),
+        ),
+    ]
+    for response, expected in cases:
+        assert oss_error(response) == expected, response.text
+    assert "Invalid according to Policy" in dev.post_form(prefix, b"x", key=outside).text
+    assert dev.post_form(exact, b"12345").status_code == 200
+    assert oss_error(dev.post_form(exact, b"12345")) == (409, "FileAlreadyExists")
+
+
+def loopback_alias() -> str | None:
+    """127.0.0.2 when this machine routes the whole loopback block (Linux does)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.2", 0))
+    except OSError:
+        return None
+    return "127.0.0.2"
+
+
+def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> None:
+    """Local stack: DEV_* and any setting overridden (V1, AUTH_MODE=none, empty prefix,
+    CALLBACK_URL); the legacy client's exact form uploads and expects {"Status": "OK"}."""
+    host = loopback_alias() or "127.0.0.1"
+    ports = free_ports(host)
+    stack = MakeDev(
+        DEV_HOST=host,
+        DEV_DATA_DIR=str(tmp_path / "legacy"),
+        OSS_SIGNATURE_VERSION="v1",
+        AUTH_MODE="none",
+        UPLOAD_KEY_PREFIX="",
+        CALLBACK_URL=f"http://{host}:{ports['DEV_CALLBACK_PORT']}/hooks/oss",
+        **ports,
+    )
+    try:
+        stack.wait_ready()
+        assert stack.accepting_at_ready == {"app": True, "callback": True, "oss": True}
+        # getSignature(path): GET {basePath}/signature with the body as the query string
+        path = "avatars/"  # normalizePath('/avatars')
+        signature = stack.http.get(
+            stack.url("app") + "/signature", params={"path": path}, timeout=10
+        ).json()
+        assert signature["host"] == stack.url("oss")
+        assert signature["version"] == "v1"
+        assert signature["accessid"] == "dev-access-key-id"
+        assert callback_config(signature)["callbackUrl"] == stack.url("callback") + "/hooks/oss"
+        assert int(signature["expire"]) * 1000 > time.time() * 1000
+        keys = []
+        for name, content in (("me.png", b"\x89PNG legacy"), ("notes", b"no extension")):
+            ext = name.rsplit(".", 1)[1] if "." in name else ""
+            key = path + str(uuid.uuid4()) + ("." if ext else "") + ext
+            form = [
+                ("key", (None, key)),
+                ("policy", (None, signature["policy"])),
+                ("OSSAccessKeyId", (None, signature["accessid"])),
+                ("success_action_status", (None, "200")),
+                ("signature", (None, signature["signature"])),
+                ("callback", (None, signature["callback"])),
+                ("file", (name, content, "image/png" if ext else "application/octet-stream")),
+            ]
+            response = stack.http.post(signature["host"], files=form, timeout=20)
+            assert response.status_code == 200, response.text
+            assert response.json()["Status"] == "OK"
+            keys.append(key)
+        listed = stack.uploads(None)
+        assert {item["key"] for item in listed} == set(keys)
+        assert {item["owner"] for item in listed} == {"anonymous"}
+    finally:
+        assert stack.stop() in (0, 2, -signal.SIGINT, 130)
+    assert not stack.accepts("app")
+
+
+def test_make_dev_default_ports_and_data_dir() -> None:
+    """Local stack: DEV_HOST 127.0.0.1, ports 8000/8001/9000 and DEV_DATA_DIR .local/ by default."""
+    for port in (8000, 8001, 9000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.skip(f"port {port} is in use on this machine")
+    stack = MakeDev()
+    try:
+        stack.wait_ready()
+        assert stack.accepting_at_ready == {"app": True, "callback": True, "oss": True}
+        assert stack.printed(str(ROOT / ".local" / "records.sqlite3")), stack.lines
+        assert stack.http.get(stack.url("app") + "/dev/token?user=x", timeout=10).status_code == 200
+        pem = stack.http.get(
+            stack.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
+        )
+        assert pem.status_code == 200
+    finally:
+        stack.stop()
+    assert (ROOT / ".local").is_dir()
