@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared import callback_app, sign_app
-from shared.http import wsgi_adapter
+from shared.http import event_adapter, wsgi_adapter
 from shared.settings import CallbackSettings, SignSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,11 @@ class KeyServer:
             def do_GET(self) -> None:
                 hits.append(self.path)
                 status, body = (200, pem) if self.path == "/key.pem" else (404, b"no")
-                self.send_response(status)
+                if self.path == "/big.pem":  # a key followed by junk: over the size cap
+                    status, body = 200, pem + b"#" * (20 * 1024)
+                self.send_response(302 if self.path == "/redirect.pem" else status)
+                if self.path == "/redirect.pem":
+                    self.send_header("Location", "/key.pem")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -1282,6 +1286,23 @@ def test_untrusted_key_urls_are_401_before_any_network_io(
     assert key_server.hits == before
 
 
+def test_listed_key_urls_are_fetched_once_without_redirects_and_capped(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Principles: listed key URLs are fetched with no redirects, a size cap, and cached."""
+    urls = [key_server.base + "/redirect.pem", key_server.base + "/big.pem", key_server.url]
+    apps = make_apps(tmp_path, key_server, callback={"CALLBACK_TRUSTED_KEY_URLS": ",".join(urls)})
+    grant = get_grant(apps.sign, login(), path="p")
+    body = apps.oss.body(grant)
+    before = len(key_server.hits)
+    apps.oss.post(body, key_url=urls[0]).error(401, "SignatureInvalid")  # 302 not followed
+    apps.oss.post(body, key_url=urls[1]).error(401, "SignatureInvalid")  # over 16 KB
+    assert key_server.hits[before:] == ["/redirect.pem", "/big.pem"]
+    for _ in range(3):
+        assert apps.oss.post(body, key_url=urls[2]).status == 200
+    assert key_server.hits[before:] == ["/redirect.pem", "/big.pem", "/key.pem"]  # cached
+
+
 def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -> None:
     """Principles: OSS's v1 key ships with the code; real OSS signatures verify with no fetch.
 
@@ -1937,3 +1958,36 @@ def test_make_dev_default_ports_and_data_dir() -> None:
     finally:
         stack.stop()
     assert (ROOT / ".local").is_dir()
+
+
+def test_fc3_event_handler_verifies_the_same_callback(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Commands/Principles: the FC 3.0 `event_handler(event, context)` is an adapter over one core."""
+    apps = make_apps(tmp_path, key_server)
+    core = callback_app.create_app(CallbackSettings.from_env(apps.callback_values), environ={})
+    event_handler = event_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
+    grant = get_grant(apps.sign, login(), path="p")
+    body = apps.oss.body(grant)
+    signed = b"/a b/hook?x=%2F\n" + body
+    event = {
+        "version": "v1",
+        "rawPath": "/a%20b/hook",
+        "rawQueryString": "x=%2F",
+        "headers": {
+            "Authorization": key_server.sign(signed),
+            "X-Oss-Pub-Key-Url": b64(key_server.url),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        "requestContext": {"http": {"method": "POST", "path": "/a b/hook"}, "requestId": "r1"},
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+    answer = event_handler(event, Context(None))
+    assert answer["statusCode"] == 200, answer
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert json.loads(answer["body"])["Status"] == "OK"
+    event["requestContext"]["http"]["method"] = "GET"  # type: ignore[index]
+    refused = event_handler(event, Context(None))
+    assert refused["statusCode"] == 405
+    assert json.loads(refused["body"])["code"] == "MethodNotAllowed"
