@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from shared import logs
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, ConfigError, Conflict
-from shared.keys import is_valid_key
+from shared.keys import is_active_key, is_active_type, is_valid_key
 from shared.objects import Head, Listed, Objects, OssObjects
 from shared.records import open_store
 from shared.records.base import PutResult, Record, RecordStore
@@ -262,7 +262,11 @@ def select(
             report.skipped_old += 1
         elif item.last_modified > plan.cutoff:
             report.young += 1
-        elif not is_valid_key(item.key) or owner_of(item.key, plan.template) is None:
+        elif (
+            not is_valid_key(item.key)
+            or is_active_key(item.key)  # the callback refuses these too (security.md §2.8)
+            or owner_of(item.key, plan.template) is None
+        ):
             report.note("invalid", item.key)  # reported, never recorded
         else:
             candidates.append(item)
@@ -312,25 +316,32 @@ def process(
 
 
 def check_object(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> str:
-    """present | stale | recorded | vanished | failed, for one listed object."""
+    """present | stale | recorded | invalid | vanished | failed, for one listed object."""
     try:
         existing = store.get(plan.bucket, item.key)
         if existing is not None:
             return "present" if _same(existing.etag, item.etag) else "stale"
         if plan.dry_run:
             return "recorded"  # would be recorded
-        head = objects.head(item.key)
-        if head is None:
-            return "vanished"
-        owner = owner_of(item.key, plan.template)
-        assert owner is not None  # select() kept only keys inside the prefix
-        outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
-        return "recorded" if outcome.result is PutResult.CREATED else "present"
+        return backfill(item, objects, store, plan)
     except Conflict:
         return "stale"  # a different object is recorded under this key: a human decides
     except AppError as error:
         logs.warning("reconcile_failed", key=item.key[:256], code=error.code, reason=error.message)
         return "failed"
+
+
+def backfill(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> str:
+    """HEAD an unrecorded object and write the record its callback would have written."""
+    head = objects.head(item.key)
+    if head is None:
+        return "vanished"
+    if is_active_type(head.mime_type):
+        return "invalid"  # stored as HTML/SVG/script: never recorded, as by the callback
+    owner = owner_of(item.key, plan.template)
+    assert owner is not None  # select() kept only keys inside the prefix
+    outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
+    return "recorded" if outcome.result is PutResult.CREATED else "present"
 
 
 def record_for(head: Head, owner: str, bucket: str) -> Record:

@@ -279,6 +279,19 @@ def test_keys_we_never_issue_are_reported_not_recorded(store: SqliteStore) -> No
     assert all(store.get(BUCKET, key) is None for key in [*bad, outside])
 
 
+def test_active_content_is_reported_not_recorded(store: SqliteStore) -> None:
+    """The callback refuses HTML/SVG/scripts (by key or stored type); so does reconciliation."""
+    objects = FakeObjects()
+    by_name = objects.add("uploads/alice/page.html")
+    hidden = objects.add("uploads/alice/x.svg.png", mime="image/png")
+    by_type = objects.add("uploads/alice/photo.png", mime="image/svg+xml")
+    good = objects.add("uploads/alice/photo2.png", mime="image/png")
+    report = run(objects, store)
+    assert report.recorded == [good]
+    assert sorted(report.invalid) == sorted([by_name, hidden, by_type])
+    assert all(store.get(BUCKET, key) is None for key in (by_name, hidden, by_type))
+
+
 def test_a_dry_run_writes_nothing(store: SqliteStore) -> None:
     objects = FakeObjects()
     key = objects.add("uploads/alice/a.txt")
