@@ -106,6 +106,10 @@ def settings_values(
     values.update(
         {name: value for name, value in environ.items() if not name.startswith("ALIBABA_CLOUD_")}
     )
+    if (environ.get("AUTH_JWKS_URL") or "").strip() and not environ.get("AUTH_JWT_SECRET"):
+        # Overriding the sign-in keys with a JWKS URL replaces the dev HS256 secret (the two
+        # exclude each other); /dev/token then answers 404.
+        del values["AUTH_JWT_SECRET"]
     return values
 
 

@@ -82,12 +82,16 @@ class KeyServer:
         pem = self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        jwks = json.dumps({"keys": [{**jwk, "kid": "contract-1", "use": "sig"}]}).encode()
         hits = self.hits = []  # type: list[str]
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 hits.append(self.path)
                 status, body = (200, pem) if self.path == "/key.pem" else (404, b"no")
+                if self.path == "/jwks.json":  # a sign-in key set (AUTH_JWKS_URL)
+                    status, body = 200, jwks
                 if self.path == "/big.pem":  # a key followed by junk: over the size cap
                     status, body = 200, pem + b"#" * (20 * 1024)
                 self.send_response(302 if self.path == "/redirect.pem" else status)
@@ -1991,3 +1995,35 @@ def test_fc3_event_handler_verifies_the_same_callback(
     refused = event_handler(event, Context(None))
     assert refused["statusCode"] == 405
     assert json.loads(refused["body"])["code"] == "MethodNotAllowed"
+
+
+def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
+    tmp_path: Path, key_server: KeyServer
+) -> None:
+    """Local stack: any setting can be overridden, AUTH_JWKS_URL too (it replaces the dev secret)."""
+    stack = MakeDev(
+        DEV_DATA_DIR=str(tmp_path / "jwks"),
+        AUTH_JWKS_URL=key_server.base + "/jwks.json",
+        **free_ports(),
+    )
+    try:
+        stack.wait_ready()
+        now = int(time.time())
+        token = jwt.encode(
+            {"sub": "ivy", "iat": now, "exp": now + 600},
+            key_server.private_key,
+            "RS256",
+            headers={"kid": "contract-1"},
+        )
+        assert stack.grant(token, path="k")["dir"] == "uploads/ivy/k/"
+        forged = jwt.encode({"sub": "ivy", "exp": now + 600}, DEV_JWT_SECRET, "HS256")
+        refused = stack.http.get(
+            stack.url("app") + "/signature",
+            params={"path": "k"},
+            headers={"Authorization": f"Bearer {forged}"},
+            timeout=10,
+        )
+        assert refused.status_code == 401
+        assert stack.http.get(stack.url("app") + "/dev/token?user=x", timeout=10).status_code == 404
+    finally:
+        stack.stop()
