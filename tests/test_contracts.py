@@ -1938,6 +1938,17 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
         listed = stack.uploads(None)
         assert {item["key"] for item in listed} == set(keys)
         assert {item["owner"] for item in listed} == {"anonymous"}
+        # the emulator's key path is one no object key can take, even under a granted prefix
+        reserved = stack.grant(None, path=".well-known/oss-emulator")
+        taken = stack.post_form(
+            reserved, b"-----BEGIN PUBLIC KEY-----", key=reserved["dir"] + "callback_pub_key.pem"
+        )
+        assert oss_error(taken) == (400, "InvalidObjectName")
+        pem = stack.http.get(
+            stack.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
+        )
+        assert pem.status_code == 200
+        assert pem.content.startswith(b"-----BEGIN PUBLIC KEY-----\n")
     finally:
         assert stack.stop() in (0, 2, -signal.SIGINT, 130)
     assert not stack.accepts("app")
