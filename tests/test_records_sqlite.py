@@ -59,7 +59,7 @@ def test_first_use_creates_the_directory_schema_and_wal(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         indexes = {row[1] for row in db.execute("PRAGMA index_list('records')")}
-    assert "records_by_owner" in indexes
+    assert "records_by_owner_newest" in indexes
     assert rows(path) == [("dev-bucket", "uploads/alice/001.bin", "A1")]
 
 
@@ -69,18 +69,50 @@ def test_connections_wait_briefly_for_a_busy_database(store: SqliteStore) -> Non
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (2000,)
 
 
+def query_plan(store: SqliteStore, query: str, args: tuple[object, ...]) -> str:
+    connection = store._connection()
+    return " | ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + query, args))
+
+
 @pytest.mark.parametrize(
-    ("query", "args"), [(LIST_FIRST, ("alice", 51)), (LIST_AFTER, ("alice", 5, "k", "b", 51))]
+    ("query", "args", "seek"),
+    [
+        (LIST_FIRST, ("alice", 51), "(owner=?)"),
+        (LIST_AFTER, ("alice", 5, 5, "k", "b", 51), "(owner=? AND created_at<?)"),
+    ],
 )
 def test_listing_is_an_index_range_scan(
-    store: SqliteStore, query: str, args: tuple[object, ...]
+    store: SqliteStore, query: str, args: tuple[object, ...], seek: str
 ) -> None:
     store.ensure_schema()
-    plan = " | ".join(
-        row[3] for row in store._connection().execute("EXPLAIN QUERY PLAN " + query, args)
-    )
-    assert "USING INDEX records_by_owner (owner=?" in plan
+    plan = query_plan(store, query, args)
+    assert f"USING INDEX records_by_owner_newest {seek}" in plan  # a page seeks, never scans
     assert "TEMP B-TREE" not in plan  # the index already yields the order: no sort step
+
+
+def test_a_file_with_the_earlier_key_desc_index_gets_the_new_one(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    first = SqliteStore(str(path))
+    for i in (1, 2):
+        first.put(item(i, created_at=7), replace=False)
+    first.close()
+    with sqlite3.connect(path) as db:  # the schema of files written before ties went key asc
+        db.execute("DROP INDEX records_by_owner_newest")
+        db.execute(
+            "CREATE INDEX records_by_owner ON records (owner, created_at DESC, key DESC, bucket DESC)"
+        )
+    store = SqliteStore(str(path))
+    try:
+        keys = [r.key for r in store.list_by_owner("alice").items]
+        plan = query_plan(store, LIST_FIRST, ("alice", 51))
+    finally:
+        store.close()
+    assert keys == [item(1).key, item(2).key]
+    assert "USING INDEX records_by_owner_newest" in plan
+    assert "TEMP B-TREE" not in plan
+    with sqlite3.connect(path) as db:
+        indexes = {row[1] for row in db.execute("PRAGMA index_list('records')")}
+    assert "records_by_owner" not in indexes  # no stale index left to maintain on every write
 
 
 def test_a_locked_database_is_unavailable_quickly(tmp_path: Path) -> None:

@@ -95,4 +95,4 @@ class RecordStore(Protocol):
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """One owner's records, newest first (createdAt desc, then key desc); BadRequest on a bad cursor."""
+        """One owner's records, newest first (createdAt desc, then key asc); BadRequest on a bad cursor."""

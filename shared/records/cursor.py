@@ -1,8 +1,9 @@
 """Listing cursors: opaque, URL-safe tokens holding the sort key of the last item of a page.
 
 A cursor is base64url (no padding) of the compact JSON `[created_at, key, bucket]`. Both backends
-list in the same order (createdAt desc, key desc, bucket desc) and derive everything else from
-these three values, so one format serves both. Decoding is strict: anything that is not exactly
+list in the same order (createdAt desc, then key asc, then bucket asc: DESIGN.md's "createdAt
+descending, then key") and derive everything else from these three values (Tablestore its
+inverted timestamp and pk), so one format serves both. Decoding is strict: anything that is not exactly
 what `encode_cursor` produces is a `BadRequest`, never a 500.
 """
 
@@ -22,9 +23,9 @@ MAX_TIMESTAMP_MS = 2**53  # beyond any real date; keeps the value exact in JSON 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SortKey:
-    """Where a page ended: the listing resumes strictly after (older than) this item."""
+    """Where a page ended: the listing resumes strictly after this item, in listing order."""
 
     created_at: int
     key: str

@@ -1,7 +1,7 @@
 """SQLite record store (stdlib): the embedded default for local runs and single-machine use.
 
-One row per object, keyed by (bucket, key); the index (owner, created_at DESC, key DESC, bucket
-DESC) makes one owner's listing an index range scan. WAL lets readers run beside a writer, and a
+One row per object, keyed by (bucket, key); the index (owner, created_at DESC, key, bucket) makes
+one owner's listing (newest first, ties by key ascending) an index range scan with no sort step. WAL lets readers run beside a writer, and a
 short busy timeout makes writers from other threads and processes wait briefly instead of failing.
 Every statement runs in autocommit: the insert is atomic on its own, and a replacement is an
 UPDATE guarded by the etag that was read, so concurrent writers never overwrite each other blindly.
@@ -66,8 +66,9 @@ CREATE TABLE IF NOT EXISTS records (
     reconciled   INTEGER NOT NULL,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_by_owner
-    ON records (owner, created_at DESC, key DESC, bucket DESC);
+DROP INDEX IF EXISTS records_by_owner;  -- an earlier file's index ordered ties by key DESC
+CREATE INDEX IF NOT EXISTS records_by_owner_newest
+    ON records (owner, created_at DESC, key ASC, bucket ASC);
 """
 
 INSERT = (
@@ -78,10 +79,14 @@ REPLACE = (  # guarded by the etag read just before: never overwrites another wr
     f"UPDATE records SET {', '.join(f'{name} = ?' for name in _COLUMNS[2:])}"  # noqa: S608
     " WHERE bucket = ? AND key = ? AND etag = ?"
 )
-LIST_FIRST = f"{_SELECT} WHERE owner = ? ORDER BY created_at DESC, key DESC, bucket DESC LIMIT ?"
+_ORDER = "ORDER BY created_at DESC, key ASC, bucket ASC"  # DESIGN: createdAt desc, then key
+LIST_FIRST = f"{_SELECT} WHERE owner = ? {_ORDER} LIMIT ?"
+# Strictly after the cursor in that mixed order: older, or as old with a greater (key, bucket).
+# `created_at <= ?` bounds the index range; the rest filters within the cursor's millisecond.
 LIST_AFTER = (
-    f"{_SELECT} WHERE owner = ? AND (created_at, key, bucket) < (?, ?, ?)"
-    " ORDER BY created_at DESC, key DESC, bucket DESC LIMIT ?"
+    f"{_SELECT} WHERE owner = ? AND created_at <= ?"
+    " AND (created_at < ? OR (key, bucket) > (?, ?))"
+    f" {_ORDER} LIMIT ?"
 )
 
 
@@ -135,15 +140,16 @@ class SqliteStore:
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """Newest first (created_at, key, bucket descending), resuming strictly after `cursor`."""
+        """Newest first (created_at desc, then key, bucket asc), resuming strictly after `cursor`."""
         limit = check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         with self._db() as db:
             if after is None:
                 rows = db.execute(LIST_FIRST, (owner, limit + 1)).fetchall()
             else:
+                at = after.created_at
                 rows = db.execute(
-                    LIST_AFTER, (owner, after.created_at, after.key, after.bucket, limit + 1)
+                    LIST_AFTER, (owner, at, at, after.key, after.bucket, limit + 1)
                 ).fetchall()
         items = [_record(row) for row in rows[:limit]]
         more = len(rows) > limit  # we read one row more than asked: is there a next page?
