@@ -102,7 +102,8 @@ def all_pages(store: RecordStore, owner: str, limit: int) -> list[Page]:
 
 
 def newest_first(records: list[Record]) -> list[Record]:
-    return sorted(records, key=lambda r: (r.created_at, r.key), reverse=True)
+    """DESIGN.md's listing order: createdAt descending, then key (ascending)."""
+    return sorted(records, key=lambda r: (-r.created_at, r.key))
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -202,7 +203,16 @@ def test_optional_fields_round_trip(store: RecordStore) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"owner": ""}, {"key": ""}, {"bucket": ""}, {"etag": ""}, {"size": -1}, {"key": "k" * 1024}],
+    [
+        {"owner": ""},
+        {"key": ""},
+        {"bucket": ""},
+        {"etag": ""},
+        {"size": -1},
+        {"key": "k" * 1024},
+        {"created_at": -1},
+        {"created_at": 2**53 + 1},  # no cursor could name it; no int64 could invert it
+    ],
 )
 def test_an_unusable_record_is_a_bad_request(store: RecordStore, overrides: dict[str, Any]) -> None:
     with pytest.raises(BadRequest):
@@ -212,7 +222,7 @@ def test_an_unusable_record_is_a_bad_request(store: RecordStore, overrides: dict
 # --- listing ----------------------------------------------------------------------------------
 
 
-def test_listing_is_newest_first_with_ties_by_key(store: RecordStore) -> None:
+def test_listing_is_newest_first_with_ties_by_key_ascending(store: RecordStore) -> None:
     t = 1_700_000_000_000
     written = [
         record(key="uploads/alice/b", created_at=t),
@@ -224,8 +234,38 @@ def test_listing_is_newest_first_with_ties_by_key(store: RecordStore) -> None:
     for item in written:
         store.put(item, replace=False)
     page = store.list_by_owner("alice")
-    assert [r.key.rsplit("/", 1)[1] for r in page.items] == ["new", "c", "b", "a", "old"]
+    assert [r.key.rsplit("/", 1)[1] for r in page.items] == ["new", "a", "b", "c", "old"]
     assert page.next is None
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 5, 6])
+def test_a_page_boundary_inside_a_tie_neither_skips_nor_repeats(
+    store: RecordStore, limit: int
+) -> None:
+    t = 1_700_000_000_000
+    tied = ["a", "b", "b/", "b0", "c", "é"]  # "/" < "0" < letters < "é": byte order, not locale
+    for name in reversed(tied):  # written in the opposite order to the one listed
+        store.put(record(key=f"uploads/alice/{name}", created_at=t, etag=name), replace=False)
+    store.put(record(key="uploads/alice/z-old", created_at=t - 1), replace=False)
+    store.put(record(key="uploads/alice/0-new", created_at=t + 1), replace=False)
+    store.put(record(owner="bob", key="uploads/alice/b1", created_at=t), replace=False)
+    pages = all_pages(store, "alice", limit)
+    seen = [r.key.removeprefix("uploads/alice/") for page in pages for r in page.items]
+    assert seen == ["0-new", *tied, "z-old"]
+    # Every cursor but the last was taken inside the tie or at its edge: each resumes exactly.
+    assert all(len(page.items) == limit for page in pages[:-1])
+
+
+def test_the_same_key_at_the_same_time_in_two_buckets_lists_both_once(store: RecordStore) -> None:
+    t = 1_700_000_000_000
+    for bucket in ("zz-bucket", "aa-bucket", BUCKET):
+        for name in ("a", "b"):
+            store.put(
+                record(bucket=bucket, key=f"uploads/alice/{name}", created_at=t), replace=False
+            )
+    seen = [r for page in all_pages(store, "alice", 1) for r in page.items]
+    assert [r.key for r in seen] == ["uploads/alice/a"] * 3 + ["uploads/alice/b"] * 3
+    assert len({(r.bucket, r.key) for r in seen}) == 6
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 4, 7, 8, 9])
@@ -263,15 +303,28 @@ def test_owners_are_isolated(store: RecordStore) -> None:
     assert {r.owner for r in store.list_by_owner("alice", cursor=bob_cursor).items} <= {"alice"}
 
 
-def test_a_cursor_resumes_after_its_item_even_when_that_item_is_gone(store: RecordStore) -> None:
+@pytest.mark.parametrize(
+    ("at", "name", "expected"),
+    [
+        (102, "2x", ["1", "1b", "1c", "0"]),  # after item 2 (same time, greater key)
+        (102, "1x", ["2", "1", "1b", "1c", "0"]),  # before item 2 (same time, smaller key)
+        (101, "1b", ["1c", "0"]),  # inside a tie: only the greater keys of that millisecond
+        (101, "1", ["1b", "1c", "0"]),  # a key of that millisecond that was never there
+        (104, "9", ["3", "2", "1", "1b", "1c", "0"]),  # newer than everything
+        (99, "0", []),  # older than everything
+    ],
+)
+def test_a_cursor_resumes_after_its_item_even_when_that_item_is_gone(
+    store: RecordStore, at: int, name: str, expected: list[str]
+) -> None:
     for i in range(4):
         store.put(record(key=f"uploads/alice/{i}", created_at=100 + i, etag=f"E{i}"), replace=False)
-    cursor = encode_cursor(SortKey(102, "uploads/alice/2x", BUCKET))  # between items 2 and 3
-    assert [r.key for r in store.list_by_owner("alice", cursor=cursor).items] == [
-        "uploads/alice/2",
-        "uploads/alice/1",
-        "uploads/alice/0",
-    ]
+    for name_ in ("1b", "1c"):  # items 1, 1b and 1c share a millisecond
+        store.put(record(key=f"uploads/alice/{name_}", created_at=101), replace=False)
+    cursor = encode_cursor(SortKey(at, f"uploads/alice/{name}", BUCKET))
+    page = store.list_by_owner("alice", cursor=cursor)
+    assert [r.key.rsplit("/", 1)[1] for r in page.items] == expected
+    assert page.next is None
 
 
 def test_limit_200_is_allowed(store: RecordStore) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import tablestore
 import urllib3
+from tablestore.encoder import OTSProtoBufferEncoder
 from tablestore.retry import RetryPolicy
 
 from shared.credentials import Credentials
@@ -29,6 +30,7 @@ from shared.records import tablestore as backend
 from shared.records.base import PutResult, Record
 from shared.records.bootstrap import create_tablestore_table
 from shared.records.bootstrap import main as bootstrap
+from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import ShortRetryPolicy, TablestoreStore, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.ots_fake import FakeOTS
@@ -114,6 +116,7 @@ def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client:
     assert dict(row.attribute_columns) == {
         "owner": "alice",
         "created_at": 1_700_000_000_000,
+        "created_at_rev": 2**63 - 1 - 1_700_000_000_000,
         "size": 1024,
         "etag": ETAG,
         "mime_type": "image/png",
@@ -204,29 +207,94 @@ def test_a_lost_race_to_replace_never_overwrites(
     assert client.put_row.call_count == 2
 
 
-def test_listing_reads_the_owner_index_backward(store: TablestoreStore, client: Any) -> None:
+def test_listing_reads_the_owner_index_forward(store: TablestoreStore, client: Any) -> None:
     client.get_range.return_value = (None, None, [], None)
     store.list_by_owner("alice", limit=10)
     table, direction, start, end, columns, limit = client.get_range.call_args.args
     assert table == "uploads_by_owner"
-    assert direction == tablestore.Direction.BACKWARD
+    # created_at_rev ascending is created_at descending; key ascending breaks ties (DESIGN.md).
+    assert direction == tablestore.Direction.FORWARD
     inf_max, inf_min = tablestore.INF_MAX, tablestore.INF_MIN
     assert start == [
         ("owner", "alice"),
-        ("created_at", inf_max),
-        ("key", inf_max),
-        ("pk", inf_max),
-        ("bucket", inf_max),
-    ]
-    assert end == [
-        ("owner", "alice"),
-        ("created_at", inf_min),
+        ("created_at_rev", inf_min),
         ("key", inf_min),
         ("pk", inf_min),
         ("bucket", inf_min),
     ]
+    assert end == [
+        ("owner", "alice"),
+        ("created_at_rev", inf_max),
+        ("key", inf_max),
+        ("pk", inf_max),
+        ("bucket", inf_max),
+    ]
     assert columns is None
     assert limit == 11  # one more than asked, to know whether a next page exists
+
+
+def test_a_cursor_starts_the_range_at_its_items_index_key(
+    store: TablestoreStore, client: Any
+) -> None:
+    client.get_range.return_value = (None, None, [], None)
+    cursor = encode_cursor(SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket"))
+    store.list_by_owner("alice", limit=5, cursor=cursor)
+    _, direction, start, end, _, _ = client.get_range.call_args.args
+    assert direction == tablestore.Direction.FORWARD
+    pk = hashlib.md5(b"dev-bucket/uploads/alice/b.png").hexdigest()[:8]  # noqa: S324
+    assert start == [
+        ("owner", "alice"),
+        ("created_at_rev", 2**63 - 1 - 1_700_000_000_000),
+        ("key", "uploads/alice/b.png"),
+        ("pk", pk),
+        ("bucket", "dev-bucket"),
+    ]
+    assert end[0] == ("owner", "alice")
+    assert all(value is tablestore.INF_MAX for _, value in end[1:])
+
+
+@pytest.mark.parametrize("created_at", [0, MAX_TIMESTAMP_MS])
+def test_the_inverted_timestamp_fits_the_sdks_int64(created_at: int) -> None:
+    """The SDK's own encoder takes a put_row at both ends of the allowed range (a value outside
+    int64 would be a bare struct.error inside the SDK, hence check_record's bound)."""
+    rec = record(created_at=created_at)
+    row = tablestore.Row(backend.primary_key(rec.bucket, rec.key), backend.attribute_columns(rec))
+    absent = tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST)
+    request = OTSProtoBufferEncoder("utf-8").encode_request(
+        "PutRow", "uploads", row, absent, None, None
+    )
+    assert request.table_name == "uploads"
+    assert 0 < dict(backend.attribute_columns(rec))["created_at_rev"] < 2**63
+
+
+def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
+    store: TablestoreStore, client: Any
+) -> None:
+    """Listed at one place but resumed from another, such a row could repeat on every page."""
+    rec = record()
+
+    def index_row(created_at_rev: int) -> tablestore.Row:
+        columns = [(n, v, 1) for n, v in backend.attribute_columns(rec) if n != "created_at_rev"]
+        pk = backend.partition_key(rec.bucket, rec.key)
+        return tablestore.Row(
+            backend.index_key("alice", created_at_rev, rec.key, pk, rec.bucket), columns
+        )
+
+    client.get_range.return_value = (
+        None,
+        None,
+        [index_row(backend.inverted(rec.created_at))],
+        None,
+    )
+    assert store.list_by_owner("alice").items == [rec]
+    client.get_range.return_value = (
+        None,
+        None,
+        [index_row(backend.inverted(rec.created_at) - 5)],
+        None,
+    )
+    with pytest.raises(Unavailable):
+        store.list_by_owner("alice")
 
 
 def test_listing_follows_short_pages(mocker: Any) -> None:
@@ -517,14 +585,15 @@ def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
     assert meta.schema_of_primary_key == [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
     assert ("owner", "STRING") in meta.defined_columns
     assert ("created_at", "INTEGER") in meta.defined_columns
+    assert ("created_at_rev", "INTEGER") in meta.defined_columns
     assert (options.time_to_live, options.max_version) == (-1, 1)
     assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
     (index,) = client.create_table.call_args.kwargs["secondary_indexes"]
     assert index.index_name == "uploads_by_owner"
-    assert index.primary_key_names == ["owner", "created_at", "key"]
+    assert index.primary_key_names == ["owner", "created_at_rev", "key"]
     assert index.index_type == tablestore.SecondaryIndexType.GLOBAL_INDEX
     defined = {name for name, _ in meta.defined_columns}
-    assert set(index.defined_column_names) == defined - {"owner", "created_at"}
+    assert set(index.defined_column_names) == defined - {"owner", "created_at_rev"}
     client.create_secondary_index.assert_not_called()
 
 
@@ -543,21 +612,108 @@ def exists() -> tablestore.OTSServiceError:
     )
 
 
+def owner_index(keyed: list[str], carried: list[str]) -> tablestore.SecondaryIndexMeta:
+    return tablestore.SecondaryIndexMeta(
+        "uploads_by_owner", keyed, carried, index_type=tablestore.SecondaryIndexType.GLOBAL_INDEX
+    )
+
+
 def test_bootstrap_is_idempotent(mocker: Any) -> None:
     client = mocker.MagicMock()
     client.create_table.side_effect = exists()
-    index = tablestore.SecondaryIndexMeta("uploads_by_owner", ["owner", "created_at", "key"], [])
+    index = owner_index(list(backend.INDEX_PRIMARY_KEY), list(backend.INDEX_COLUMNS))
     client.describe_table.return_value = described(indexes=[index])
     out = io.StringIO()
     assert create_tablestore_table(client, "uploads", out) == 0
     assert "already exist" in out.getvalue()
     client.create_secondary_index.assert_not_called()
+    client.get_range.assert_not_called()  # no scan of the table when nothing is to be done
+
+
+@pytest.mark.parametrize(
+    ("keyed", "carried"),
+    [
+        (["owner", "created_at", "key"], [c for c in backend.INDEX_COLUMNS if c != "created_at"]),
+        (list(backend.INDEX_PRIMARY_KEY), ["etag", "size"]),
+    ],
+    ids=["earlier-key-desc-shape", "missing-columns"],
+)
+def test_bootstrap_refuses_an_owner_index_of_another_shape(
+    mocker: Any, keyed: list[str], carried: list[str]
+) -> None:
+    """An index cannot be altered; saying "already exist" would leave every listing a 503."""
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    client.describe_table.return_value = described(indexes=[owner_index(keyed, carried)])
+    out = io.StringIO()
+    assert create_tablestore_table(client, "uploads", out) == 1
+    assert "cannot be altered" in out.getvalue()
+    assert str(backend.INDEX_PRIMARY_KEY) in out.getvalue()
+    client.create_secondary_index.assert_not_called()
+    client.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
+
+
+class BootstrapOTS(FakeOTS):
+    """The in-memory store, plus the table-level calls bootstrap makes on an existing table."""
+
+    def create_table(self, *_: Any, **__: Any) -> None:
+        raise exists()
+
+    def describe_table(self, table: str) -> Any:
+        return described(indexes=[])
+
+    def create_secondary_index(self, table: str, index: Any, include_base_data: bool) -> None:
+        self.calls.append(f"CreateIndex {index.index_name} {include_base_data}")
+
+
+def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker: Any) -> None:
+    fake = BootstrapOTS(table="uploads", page_cap=2)
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    written = [record(key=f"uploads/alice/{n}", created_at=100 + n // 2) for n in range(5)]
+    for rec in written:
+        store.put(rec, replace=False)
+    for attrs in list(fake.rows.values())[:4]:  # rows written before created_at_rev existed
+        del attrs["created_at_rev"]
+    fake.rows[("00000000", "dev-bucket", "not-ours")] = {"owner": "x", "created_at": "yesterday"}
+    assert len(store.list_by_owner("alice").items) == 1  # the index skips rows without its key
+    out = io.StringIO()
+    assert create_tablestore_table(fake, "uploads", out) == 0
+    assert "set created_at_rev on 4 rows" in out.getvalue()
+    assert fake.calls[-1] == "CreateIndex uploads_by_owner True"
+    assert fake.calls.count("UpdateRow") == 4
+    listed = store.list_by_owner("alice").items
+    assert [r.key for r in listed] == [
+        r.key for r in sorted(written, key=lambda r: (-r.created_at, r.key))
+    ]
+    assert listed == sorted(written, key=lambda r: (-r.created_at, r.key))
+    fake.calls.clear()
+    assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0  # a rerun changes nothing
+    assert "UpdateRow" not in fake.calls
+
+
+def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:
+    fake = BootstrapOTS(table="uploads")
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)
+    (attrs,) = fake.rows.values()
+    del attrs["created_at_rev"]
+    update_row = fake.update_row
+
+    def deleted_first(table: str, row: Any, condition: Any, *rest: Any) -> Any:
+        fake.rows.clear()  # another client deleted it between the read and the write
+        return update_row(table, row, condition, *rest)
+
+    fake.update_row = deleted_first
+    assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0
+    assert fake.rows == {}  # nothing resurrected
 
 
 def test_bootstrap_adds_a_missing_index_to_an_existing_table(mocker: Any) -> None:
     client = mocker.MagicMock()
     client.create_table.side_effect = exists()
     client.describe_table.return_value = described(indexes=[])
+    client.get_range.return_value = (None, None, [], None)  # an empty table: nothing to backfill
     assert create_tablestore_table(client, "uploads", io.StringIO()) == 0
     table, index, include_base_data = client.create_secondary_index.call_args.args
     assert (table, index.index_name, include_base_data) == ("uploads", "uploads_by_owner", True)

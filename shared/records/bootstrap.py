@@ -1,7 +1,9 @@
 """`python -m shared.records.bootstrap` (`make tables`): create the record table, idempotently.
 
 Tablestore: the table (PK pk, bucket, key; predefined attribute columns) and its global index
-`<table>_by_owner`; an existing table is left alone, and the index is added when it is missing.
+`<table>_by_owner`; an existing table is left alone, and the index is added when it is missing
+(after giving rows written before created_at_rev existed their value, so the index holds them).
+An index of another shape (the earlier [owner, created_at, key]) cannot be altered: it is refused.
 Settings come from the environment (RECORDS_BACKEND, TABLESTORE_*, SQLITE_PATH); Tablestore
 credentials from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN] or OSS_ACCESS_KEY_ID/SECRET.
 Exit status: 0 ready, 1 the store refused, 2 missing or bad settings/credentials.
@@ -12,10 +14,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeGuard
 
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import ConfigError, Unavailable
+from shared.records.cursor import MAX_TIMESTAMP_MS
 from shared.settings import Env, RecordsSettings, Secret
 
 ALREADY_EXISTS = "OTSObjectAlreadyExist"
@@ -100,9 +103,9 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
             file=out,
         )
         return 1
-    if any(existing.index_name == index.index_name for existing in described.secondary_indexes):
-        print(f"bootstrap: table {table} and index {index.index_name} already exist", file=out)
-        return 0
+    for existing in described.secondary_indexes:
+        if existing.index_name == index.index_name:
+            return _check_index(existing, table, out)
     defined = {tuple(column) for column in described.table_meta.defined_columns}
     missing = [column for column in backend.DEFINED_COLUMNS if column not in defined]
     if missing:
@@ -112,9 +115,76 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
             file=out,
         )
         return 1
+    filled = backfill_inverted_time(client, table)
     client.create_secondary_index(table, index, True)
-    print(f"bootstrap: table {table} existed; created index {index.index_name}", file=out)
+    print(
+        f"bootstrap: table {table} existed; set created_at_rev on {filled} rows;"
+        f" created index {index.index_name}",
+        file=out,
+    )
     return 0
+
+
+def _check_index(existing: Any, table: str, out: TextIO) -> int:
+    """An index is immutable: ours must have our key and carry every column, or be recreated."""
+    from shared.records import tablestore as backend  # noqa: PLC0415
+
+    keyed = list(existing.primary_key_names)
+    carried = set(existing.defined_column_names)
+    if keyed == backend.INDEX_PRIMARY_KEY and carried >= set(backend.INDEX_COLUMNS):
+        print(f"bootstrap: table {table} and index {existing.index_name} already exist", file=out)
+        return 0
+    print(
+        f"bootstrap: index {existing.index_name} is keyed {keyed} carrying {sorted(carried)};"
+        f" the listing needs {backend.INDEX_PRIMARY_KEY} carrying {backend.INDEX_COLUMNS}."
+        " An index cannot be altered: delete it (console or DeleteIndex), then rerun",
+        file=out,
+    )
+    return 1
+
+
+def backfill_inverted_time(client: Any, table: str) -> int:
+    """Give every row lacking created_at_rev its value (so include_base_data indexes it)."""
+    import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
+
+    from shared.records import tablestore as backend  # noqa: PLC0415
+
+    names = [name for name, _ in backend.PRIMARY_KEY]
+    start: Any = [(name, sdk.INF_MIN) for name in names]
+    end = [(name, sdk.INF_MAX) for name in names]
+    filled = 0
+    while start is not None:
+        _, start, rows, _ = client.get_range(
+            table, sdk.Direction.FORWARD, start, end, ["created_at", "created_at_rev"]
+        )
+        for row in rows:
+            values = {column[0]: column[1] for column in row.attribute_columns}
+            created_at = values.get("created_at")
+            if "created_at_rev" in values or not _timestamp(created_at):
+                continue  # already set, or not a row of ours: the store's reads will say so
+            change = sdk.Row(
+                row.primary_key,
+                {"put": [("created_at_rev", backend.inverted(created_at))]},
+            )
+            unchanged = sdk.Condition(  # a writer in between wrote created_at_rev itself
+                sdk.RowExistenceExpectation.EXPECT_EXIST,
+                sdk.SingleColumnCondition(
+                    "created_at", created_at, sdk.ComparatorType.EQUAL, pass_if_missing=False
+                ),
+            )
+            try:
+                client.update_row(table, change, unchanged)
+            except sdk.OTSServiceError as exc:
+                if exc.code != backend.CONDITION_FAILED:
+                    raise
+                continue
+            filled += 1
+    return filled
+
+
+def _timestamp(value: object) -> TypeGuard[int]:
+    """A created_at check_record would accept: only those have an int64 inverse."""
+    return type(value) is int and 0 <= value <= MAX_TIMESTAMP_MS
 
 
 def _sqlite(settings: RecordsSettings, out: TextIO) -> int:

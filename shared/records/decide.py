@@ -11,6 +11,7 @@ import enum
 
 from shared.errors import BadRequest, Conflict
 from shared.records.base import Record
+from shared.records.cursor import MAX_TIMESTAMP_MS
 
 MAX_KEY_BYTES = 1023  # OSS object keys are at most 1023 bytes
 
@@ -38,7 +39,7 @@ def decide(stored: Record, incoming: Record, *, replace: bool) -> Action:
 
 
 def check_record(record: Record) -> Record:
-    """Refuse records no backend can key or list (empty identity, owner or etag; negative numbers)."""
+    """Refuse records no backend can key or list (empty identity, owner or etag; numbers out of range)."""
     problems = []
     if (
         not record.bucket
@@ -54,6 +55,9 @@ def check_record(record: Record) -> Record:
         value = getattr(record, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             problems.append(f"{name} must be a whole number ≥ 0")
+    if isinstance(record.created_at, int) and record.created_at > MAX_TIMESTAMP_MS:
+        # A listing cursor could not name it (cursor.py), nor Tablestore invert it in int64.
+        problems.append(f"created_at must be at most {MAX_TIMESTAMP_MS} (ms)")
     for name in ("image_width", "image_height"):
         value = getattr(record, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

@@ -3,9 +3,11 @@
 Key design (docs/records.md):
 - main table, PK [pk, bucket, key], pk = first 8 hex of md5(bucket/key): the identity is the
   object, so writes are idempotent, and the hash spreads writes over partitions;
-- global secondary index `<table>_by_owner`, PK [owner, created_at, key] (+ pk, bucket appended
-  by Tablestore), carrying every other attribute: one owner's listing is one BACKWARD range read,
-  newest first. The index is updated asynchronously: a fresh record may be missing for a moment.
+- global secondary index `<table>_by_owner`, PK [owner, created_at_rev, key] (+ pk, bucket
+  appended by Tablestore), carrying every other attribute; created_at_rev = 2**63-1 - created_at
+  is written with every row, so one FORWARD range read lists one owner's records newest first
+  with ties by key ascending (DESIGN.md: createdAt descending, then key). The index is updated
+  asynchronously: a fresh record may be missing for a moment.
 
 Writes are conditional (EXPECT_NOT_EXIST, then EXPECT_EXIST + etag), retried at most twice within
 0.3 s and a per-operation deadline, with a 1 s socket timeout: OSS's 5 s callback limit holds.
@@ -55,11 +57,13 @@ RETRIABLE_CODES = frozenset(
 )
 
 PRIMARY_KEY = [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
-INDEX_PRIMARY_KEY = ["owner", "created_at", "key"]  # Tablestore appends pk, bucket
+INDEX_PRIMARY_KEY = ["owner", "created_at_rev", "key"]  # Tablestore appends pk, bucket
+INVERTED_BASE = 2**63 - 1  # Tablestore INTEGER is a signed 64-bit value; created_at is ≤ 2**53
 # Attribute columns, predefined so that the index can be keyed on and carry them.
 DEFINED_COLUMNS = [
     ("owner", "STRING"),
     ("created_at", "INTEGER"),
+    ("created_at_rev", "INTEGER"),  # derived from created_at, never a Record field
     ("size", "INTEGER"),
     ("etag", "STRING"),
     ("mime_type", "STRING"),
@@ -74,6 +78,7 @@ DEFINED_COLUMNS = [
     ("reconciled", "BOOLEAN"),
 ]
 INDEX_COLUMNS = [name for name, _ in DEFINED_COLUMNS if name not in INDEX_PRIMARY_KEY]
+DERIVED_COLUMNS = frozenset({"created_at_rev"})
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "STRING": (str,),
     "INTEGER": (int,),
@@ -104,6 +109,11 @@ def partition_key(bucket: str, key: str) -> str:
 
 def primary_key(bucket: str, key: str) -> list[tuple[str, str]]:
     return [("pk", partition_key(bucket, key)), ("bucket", bucket), ("key", key)]
+
+
+def inverted(created_at: int) -> int:
+    """created_at mirrored in int64: an ascending (FORWARD) index read then lists newest first."""
+    return INVERTED_BASE - created_at
 
 
 class ShortRetryPolicy(RetryPolicy):  # type: ignore[misc] # the SDK ships no types
@@ -217,21 +227,21 @@ class TablestoreStore:
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """get_range BACKWARD on the owner index, resuming strictly after `cursor`."""
+        """get_range FORWARD on the owner index, resuming strictly after `cursor`."""
         limit = check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
-        inf_max, inf_min = tablestore.INF_MAX, tablestore.INF_MIN
+        inf_min, inf_max = tablestore.INF_MIN, tablestore.INF_MAX
         if after is None:
-            start = index_key(owner, inf_max, inf_max, inf_max, inf_max)
+            start = index_key(owner, inf_min, inf_min, inf_min, inf_min)
         else:
             start = index_key(
                 owner,
-                after.created_at,
+                inverted(after.created_at),
                 after.key,
                 partition_key(after.bucket, after.key),
                 after.bucket,
             )
-        end = index_key(owner, inf_min, inf_min, inf_min, inf_min)
+        end = index_key(owner, inf_max, inf_max, inf_max, inf_max)
         records: list[Record] = []
         with self._operation() as call:
             while start is not None and len(records) <= limit:
@@ -239,7 +249,7 @@ class TablestoreStore:
                     "GetRange",
                     self._client.get_range,
                     self.index,
-                    tablestore.Direction.BACKWARD,
+                    tablestore.Direction.FORWARD,
                     start,
                     end,
                     None,  # columns_to_get: all the index carries
@@ -332,11 +342,13 @@ def build_client(
     return client
 
 
-def index_key(owner: str, created_at: Any, key: Any, pk: Any, bucket: Any) -> list[tuple[str, Any]]:
-    """The index's full primary key: owner, created_at, key, then the appended pk and bucket."""
+def index_key(
+    owner: str, created_at_rev: Any, key: Any, pk: Any, bucket: Any
+) -> list[tuple[str, Any]]:
+    """The index's full primary key: owner, created_at_rev, key, then the appended pk and bucket."""
     return [
         ("owner", owner),
-        ("created_at", created_at),
+        ("created_at_rev", created_at_rev),
         ("key", key),
         ("pk", pk),
         ("bucket", bucket),
@@ -344,8 +356,9 @@ def index_key(owner: str, created_at: Any, key: Any, pk: Any, bucket: Any) -> li
 
 
 def attribute_columns(record: Record) -> list[tuple[str, Any]]:
-    """Every Record field but the primary key; absent image dimensions are left out."""
+    """Every Record field but the primary key, and created_at_rev; absent image sizes left out."""
     values = record.as_dict()
+    values["created_at_rev"] = inverted(record.created_at)
     return [(name, values[name]) for name, _ in DEFINED_COLUMNS if values[name] is not None]
 
 
@@ -355,6 +368,8 @@ def decode_row(row: Any) -> Record:
     values.update((column[0], column[1]) for column in row.attribute_columns)
     fields: dict[str, Any] = {}
     for name, kind in PRIMARY_KEY[1:] + DEFINED_COLUMNS:
+        if name in DERIVED_COLUMNS:
+            continue
         value = values.get(name)
         if value is None and name in _OPTIONAL:
             continue
@@ -365,4 +380,9 @@ def decode_row(row: Any) -> Record:
             logs.warning("records_malformed_row", backend="tablestore", column=name)
             raise Unavailable("a stored record is malformed")
         fields[name] = value
+    rev = values.get("created_at_rev")  # absent from main-table rows written before it existed
+    if rev is not None and rev != inverted(fields["created_at"]):
+        # Listed at one place, resumed from another: a cursor could repeat or skip rows.
+        logs.warning("records_malformed_row", backend="tablestore", column="created_at_rev")
+        raise Unavailable("a stored record is malformed")
     return Record(**fields)
