@@ -182,10 +182,9 @@ class FakeStore:
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
         self.calls.append((owner, limit, cursor))
-        mine = sorted(
+        mine = sorted(  # DESIGN.md: createdAt descending, then key
             (r for r in self.records if r.owner == owner),
-            key=lambda r: (r.created_at, r.key),
-            reverse=True,
+            key=lambda r: (-r.created_at, r.key),
         )
         start = int(cursor) if cursor else 0
         items = mine[start : start + limit]

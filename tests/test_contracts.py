@@ -1511,7 +1511,7 @@ def test_prefix_grant_replaces_while_valid_never_after(
 
 
 def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyServer) -> None:
-    """Sign function GET /uploads: the caller's records, createdAt desc then key; limit default 50,
+    """Sign function GET /uploads: the caller's records, createdAt desc then key asc; limit default 50,
     at most 200; opaque URL-safe cursor; next null on the last page; the record fields."""
     clock = Clock(1_800_000_000.0)
     apps = make_apps(tmp_path, key_server, clock=clock)
@@ -1539,8 +1539,10 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyS
     assert len(rest["items"]) == 30
     assert rest["next"] is None
     listed = [(i["createdAt"], i["key"]) for i in biggest["items"] + rest["items"]]
-    assert listed == sorted(listed, key=lambda item: (-item[0], [-ord(c) for c in item[1]]))
+    assert listed == sorted(listed, key=lambda item: (-item[0], item[1]))  # ties: key ascending
     assert len({key for _, key in listed}) == 230
+    # The page boundary fell inside a tie, and the cursor resumed at the tie's next key.
+    assert biggest["items"][-1]["createdAt"] == rest["items"][0]["createdAt"]
     assert [i["key"] for i in apps.uploads(login("bob", now=clock.now))["items"]] == [
         other["dir"] + "bob.png"
     ]
