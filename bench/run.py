@@ -597,12 +597,12 @@ def _targets(
     else:
         targets.append(Target("sign cold start above bare Python", "≤ 60 ms", "—", None))
     sign_warm = warm.get("sign")
-    str_key = _part(results, "PyJWT decode HS256, key given")
-    prepared = _part(results, "PyJWT decode HS256, key prepared")
+    plain = _part(results, "PyJWT decode HS256, plain")
+    str_key = _part(results, "PyJWT decode HS256, shared.jwt_codec")
     encode = _part(results, "shared.grant.issue_token")
     body_tpl = _part(results, "shared.callback_body")
-    saved = (str_key - prepared) if str_key and prepared else 0.0
-    saving = f"about {saved:.0f} µs" if saved >= 2 else "nothing measurable in this run"
+    saved = (plain - str_key) if plain and str_key else 0.0
+    saving = f"{saved:.0f} µs" if saved >= 2 else "nothing measurable in this run"
     targets.append(
         Target(
             "sign warm per request",
@@ -610,24 +610,20 @@ def _targets(
             fmt_us(sign_warm.timing.median_us) if sign_warm else "—",
             None if sign_warm is None else sign_warm.timing.median_us <= 100,
             "One grant is a chain of small costs, none of them dominant, so no single fix gets "
-            "it under 100 µs. Timed alone (best batch, 'Where the time goes'): the caller's HS256 "
-            f"JWT decode {fmt_us(str_key)} (a `jwt.PyJWK` prepared once saves {saving}), the "
-            f"grant token {fmt_us(encode)}, `callback_body_template` {fmt_us(body_tpl)} (it "
-            "checks the ~280-character grant token one character at a time through a generator, "
-            "and `bearer_token` does the same for the sign-in token), and the bare V4 crypto "
-            "itself about 20 µs; the rest is JSON for the policy, callback and answer, two "
-            "object ids, query parsing, CORS and the access log line."
+            "it under 100 µs. Applied already: a sign-in token is verified once and then served "
+            "from a small bounded cache until its `exp` (checked against the clock on every "
+            "request), PyJWT's HMAC key guard runs once per key (`shared/jwt_codec.py`; it saves "
+            f"{saving} per decode against plain `jwt.decode` here), and tokens are checked with "
+            "one compiled regex. Timed alone (best batch, 'Where the time goes'): a first-time "
+            f"sign-in decode {fmt_us(str_key)}, the grant token {fmt_us(encode)}, "
+            f"`callback_body_template` {fmt_us(body_tpl)} and the bare V4 crypto itself about "
+            "20 µs; the rest is JSON for the policy, callback and answer, two object ids, query "
+            "parsing, CORS and the access log line."
             + _profile_text(results, "sign")
-            + " Proposed to the sign engineers (not applied here): cache verified sign-in tokens "
-            "until their `exp` in a small bounded LRU keyed by the token (a browser reuses one "
-            "token for many grants), which takes the JWT decode and its per-character check off "
-            "repeat requests; check tokens with one compiled regex instead of per-character "
-            "generators"
-            + ("; prepare the HMAC keys once as `jwt.PyJWK`" if saved >= 2 else "")
-            + ". By the profile shares these "
-            "are the largest pieces; the 100 µs target would still need the "
-            "JSON work trimmed (the policy is serialised once, but the callback JSON and the "
-            "answer add two more `json.dumps`).",
+            + " What would close it: trimming the JSON work (the callback JSON and the answer "
+            "are two more `json.dumps` after the policy) and a grant token cheaper than a JWT "
+            "(itsdangerous-style, no JSON header); both trade clarity for microseconds that a "
+            "function billed per 1 ms does not charge for.",
         )
     )
     cb = warm.get("callback-memory")
@@ -648,12 +644,10 @@ def _targets(
             f"RSA verify {fmt_us(bare.timing.median_us if bare else None)} with our 2048-bit key "
             "(OSS's real key is 512-bit and about half that)."
             + _profile_text(results, "callback")
-            + " Proposed to the callback engineers (not applied here): keep the deadline "
-            "hand-off (it is what guarantees a 503 well inside OSS's 5 s) but skip it when the "
-            "store is in-process and cannot hang, or hand off to a worker that is already "
-            "spinning"
-            + ("; a `jwt.PyJWK` prepared once per grant secret" if saved >= 2 else "")
-            + "."
+            + " What would close it: the deadline hand-off is kept on purpose (it is what "
+            "guarantees a 503 well inside OSS's 5 s when the store hangs); skipping it for a "
+            "store that cannot hang, or handing off to a worker that is already spinning, would "
+            "take most of the gap."
             + (
                 " The figure is within noise of the target on this machine; an idle run is "
                 "the fair judge."

@@ -1,9 +1,9 @@
 """One PyJWT instance for our tokens, whose HS256 key check runs once per key, not per token.
 
 PyJWT refuses PEM/DER keys as HMAC secrets (a key-confusion guard) and re-checks the key on
-every encode and decode by trying to parse it as a DER public key and as an X.509 certificate.
-That check was most of the cost of a sign request (bench/RESULTS.md). Our HMAC secrets are fixed
-at start-up, so the guard still runs — once per key, with its verdict memoized.
+every encode and decode (PEM, SSH and DER public key / X.509 parses): about 10 µs of a 25–35 µs
+HS256 call, twice per grant. Our HMAC secrets are fixed at start-up, so the guard still runs —
+once per key, with its verdict memoized.
 """
 
 from __future__ import annotations
