@@ -87,6 +87,16 @@ def render_form_body(template: str, values: Mapping[str, str]) -> bytes:
     return body.encode("utf-8")
 
 
+class Clock:
+    """A clock a test moves by hand (`clock.now = …`); callable like `time.time`."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class KeyServer:
     """An injected fetch: serves PEMs by URL, records every call, raises for unknown URLs."""
 

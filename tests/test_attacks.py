@@ -60,6 +60,7 @@ from tests.callback_builder import (
     TEST_KEY_URL,
     USER,
     CallbackBuilder,
+    Clock,
     KeyServer,
     b64,
     callback_settings,
@@ -591,14 +592,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
     yield sqlite
     sqlite.close()
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from tests.callback_builder import (
     TEST_KEY_URL,
     USER,
     CallbackBuilder,
+    Clock,
     DownStore,
     HangingStore,
     KeyServer,
@@ -82,14 +83,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
     yield sqlite
     sqlite.close()
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

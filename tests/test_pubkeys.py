@@ -29,7 +29,7 @@ from shared.pubkeys import (
     load_rsa_public_key,
     trusted_key_url,
 )
-from tests.callback_builder import KeyServer, b64, no_network, public_pem, rsa_key
+from tests.callback_builder import Clock, KeyServer, b64, no_network, public_pem, rsa_key
 
 ALLOWED = [
     "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
@@ -199,17 +199,9 @@ def test_fetched_keys_need_1024_bits() -> None:
 V2 = "https://gosspublic.alicdn.com/callback_pub_key_v2.pem"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_fetched_key_is_cached_per_url_for_a_long_time() -> None:
     server = KeyServer({V2: public_pem(rsa_key(2048))})
-    clock = Clock()
+    clock = Clock(1000.0)
     keys = PublicKeys(fetch=server, clock=clock)
     first = keys.for_header(b64(V2))
     clock.now += 23 * 3600
@@ -228,7 +220,7 @@ def test_failures_are_cached_briefly() -> None:
         calls.append(url)
         raise Unavailable("connection refused")
 
-    clock = Clock()
+    clock = Clock(1000.0)
     keys = PublicKeys(fetch=down, clock=clock)
     for _ in range(5):
         with pytest.raises(Unavailable):
