@@ -26,7 +26,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from shared import callback_app, sign_app
 from shared.http import event_adapter, wsgi_adapter
 from shared.settings import CallbackSettings, SignSettings
+from tests.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
@@ -211,18 +212,6 @@ def callback_config(grant: Mapping[str, Any]) -> dict[str, Any]:
 def policy_of(grant: Mapping[str, Any]) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(base64.b64decode(grant["policy"], validate=True))
     return document
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def http_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback only, never a proxy from the environment
-    return session
 
 
 # --- the two functions, built as functions/*/index.py build them ---------------------------------
@@ -1558,101 +1547,33 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyS
 
 # === Local stack: `make dev` as a process ========================================================
 
-STACK_VARIABLE = re.compile(
-    r"(OSS|AUTH|UPLOAD|POLICY|CALLBACK|GRANT|RECORDS|SQLITE|TABLESTORE|CORS|DEV|DOWNLOAD|ALIBABA_CLOUD)_"
-)
-SHELL_ROLE = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-from-the-shell",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-from-the-shell",
-    "ALIBABA_CLOUD_SECURITY_TOKEN": "token-from-the-shell",
-}
 
+class MakeDev(DevProcess):
+    """`make dev` in its own process group (Ctrl-C reaches make and the stack, as in a terminal),
+    with ALIBABA_CLOUD_* in the shell it must ignore."""
 
-class MakeDev:
-    """`make dev` in its own process group (Ctrl-C reaches make and the stack, as in a terminal)."""
-
-    def __init__(self, **settings: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not STACK_VARIABLE.match(k)}
-        env.update(PYTHONUNBUFFERED="1", **SHELL_ROLE)
-        env.update(settings)
-        self.host = settings.get("DEV_HOST", "127.0.0.1")
-        self.ports = {
-            name: int(settings.get(var) or default)
-            for name, var, default in (
-                ("app", "DEV_APP_PORT", 8000),
-                ("callback", "DEV_CALLBACK_PORT", 8001),
-                ("oss", "DEV_OSS_PORT", 9000),
-            )
-        }
-        self.lines: list[str] = []
-        self.accepting_at_ready: dict[str, bool] = {}
-        self.ready = threading.Event()
-        self.process = subprocess.Popen(
-            ["make", "--no-print-directory", "dev"],  # noqa: S607
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+    def __init__(self, command: Sequence[str], env: Mapping[str, str], new_session: bool) -> None:
+        super().__init__(command, env, new_session)
         self.http = http_session()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if "ready" in line.lower() and not self.ready.is_set():
-                self.accepting_at_ready = {name: self.accepts(name) for name in self.ports}
-                self.lines.append(line)
-                self.ready.set()
-            else:
-                self.lines.append(line)
+    @classmethod
+    def run(cls, **settings: str) -> MakeDev:
+        """`make dev` with `settings` and nothing else: unset ones keep the stack's defaults."""
+        return cls.start(
+            settings,
+            host=None,
+            ports=False,
+            extra_env=SHELL_ROLE,
+            new_session=True,
+            command=MAKE_DEV,
+        )
 
-    def accepts(self, name: str) -> bool:
-        try:
-            with socket.create_connection((self.host, self.ports[name]), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def wait_ready(self, seconds: float = 60) -> MakeDev:
-        deadline = time.monotonic() + seconds
-        while not self.ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("make dev printed no ready line:\n" + "".join(self.lines))
-        return self
-
-    def url(self, name: str) -> str:
-        return f"http://{self.host}:{self.ports[name]}"
-
-    def printed(self, text: str, seconds: float = 10) -> bool:
-        """Whether `text` shows up in the output within `seconds` (details follow the ready line)."""
-        deadline = time.monotonic() + seconds
-        while text not in "".join(self.lines):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20, *, must_exit: bool = True) -> int:
         """Ctrl-C: SIGINT to the whole process group, then wait for a clean exit."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-                pytest.fail("make dev did not stop on Ctrl-C:\n" + "".join(self.lines))
-        self.reader.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        self.http.close()
-        return int(self.process.returncode)
+        try:
+            return super().stop(sig, timeout, must_exit=must_exit)
+        finally:
+            self.http.close()
 
     # --- what a browser does -----------------------------------------------------------------
 
@@ -1695,19 +1616,11 @@ class MakeDev:
         return list(answer.json()["items"])
 
 
-def free_ports(host: str = "127.0.0.1") -> dict[str, str]:
-    return {
-        "DEV_APP_PORT": str(free_port(host)),
-        "DEV_CALLBACK_PORT": str(free_port(host)),
-        "DEV_OSS_PORT": str(free_port(host)),
-    }
-
-
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, key_server: KeyServer) -> Iterator[MakeDev]:
     """The default stack on free ports; its data dir's name contains the word 'ready'."""
     data_dir = tmp_path_factory.mktemp("already-ready") / "data"
-    stack = MakeDev(
+    stack = MakeDev.run(
         DEV_DATA_DIR=str(data_dir), CALLBACK_TRUSTED_KEY_URLS=key_server.url, **free_ports()
     )
     stack.data_dir = data_dir  # type: ignore[attr-defined]
@@ -1898,7 +1811,7 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
     CALLBACK_URL); the legacy client's exact form uploads and expects {"Status": "OK"}."""
     host = loopback_alias() or "127.0.0.1"
     ports = free_ports(host)
-    stack = MakeDev(
+    stack = MakeDev.run(
         DEV_HOST=host,
         DEV_DATA_DIR=str(tmp_path / "legacy"),
         OSS_SIGNATURE_VERSION="v1",
@@ -1962,7 +1875,7 @@ def test_make_dev_default_ports_and_data_dir() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 pytest.skip(f"port {port} is in use on this machine")
-    stack = MakeDev()
+    stack = MakeDev.run()
     try:
         stack.wait_ready()
         assert stack.accepting_at_ready == {"app": True, "callback": True, "oss": True}
@@ -2014,7 +1927,7 @@ def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
     tmp_path: Path, key_server: KeyServer
 ) -> None:
     """Local stack: any setting can be overridden, AUTH_JWKS_URL too (it replaces the dev secret)."""
-    stack = MakeDev(
+    stack = MakeDev.run(
         DEV_DATA_DIR=str(tmp_path / "jwks"),
         AUTH_JWKS_URL=key_server.base + "/jwks.json",
         **free_ports(),

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +48,7 @@ from shared.reconcile import (
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
+from tests.devstack import free_port, http_session, sign_in_and_grant
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000
@@ -476,12 +475,6 @@ def test_command_refuses_bad_usage_with_exit_2_or_1(
 # --- the real SDK against the emulator, on loopback ----------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """The dev stack with a callback URL nobody answers: every upload is kept without a record."""
@@ -492,7 +485,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "DEV_CALLBACK_PORT": "0",
             "DEV_OSS_PORT": "0",
             "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "CALLBACK_URL": f"http://127.0.0.1:{closed_port()}/oss-callback",
+            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
         }
     )
     live.start()
@@ -502,16 +495,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def upload(stack: Stack, user: str, names: list[str], data: bytes = b"hello") -> list[str]:
     """Grant → PostObject through the emulator (the callback fails: 203, object kept)."""
-    http = requests.Session()
-    http.trust_env = False
-    app = stack.url("app")
-    token = http.get(f"{app}/dev/token", params={"user": user}, timeout=10).json()["token"]
-    grant = http.get(
-        f"{app}/signature",
-        params={"path": "docs/"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    ).json()
+    http = http_session()
+    grant = sign_in_and_grant(http, stack.url("app"), user, path="docs/")
     keys = []
     for name in names:
         key = grant["dir"] + name
@@ -551,7 +536,7 @@ def test_oss2_errors_become_domain_errors(stack: Stack) -> None:
     with pytest.raises(Forbidden):
         list(OssObjects(settings_.oss, credentials("someone-else")).list("uploads/"))
     closed = ReconcileSettings.from_env(
-        {**stack.values, "OSS_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+        {**stack.values, "OSS_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
     )
     with pytest.raises(Unavailable):
         list(OssObjects(closed.oss, credentials(), timeout=2).list("uploads/"))

@@ -5,14 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
-import os
-import re
 import signal
-import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -25,25 +19,11 @@ from typing import Any
 
 import pytest
 
+from tests.devstack import DevProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 STACK_START_SECONDS = 60
-# Settings the caller's shell may hold that must not leak into a test stack.
-_STACK_ENV_PREFIXES = (
-    "ALIBABA_CLOUD_",
-    "OSS_",
-    "AUTH_",
-    "UPLOAD_",
-    "POLICY_",
-    "CALLBACK_",
-    "GRANT_",
-    "RECORDS_",
-    "SQLITE_",
-    "TABLESTORE_",
-    "CORS_",
-    "DEV_",
-    "DOWNLOAD_",
-)
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -199,12 +179,6 @@ def record_for(parts: list[tuple[str, bytes, str | None]]) -> dict[str, Any]:
 # --- the local stack (local/dev.py) on free ports ---------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Stack:
     """A running `python -m local.dev`."""
@@ -213,8 +187,7 @@ class Stack:
     oss_url: str
     callback_url: str
     data_dir: Path
-    process: subprocess.Popen[str]
-    output: list[str]
+    dev: DevProcess
 
     def get_json(self, path: str, token: str | None = None) -> Any:
         request = urllib.request.Request(self.app_url + path)
@@ -247,57 +220,15 @@ def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
         import local.dev  # noqa: F401  (the stack must exist before it can be started)
     except ImportError as exc:
         pytest.fail(f"the local stack (local/dev.py) cannot be imported: {exc}", pytrace=False)
-    host = "127.0.0.1"
-    ports = {name: free_port() for name in ("DEV_APP_PORT", "DEV_CALLBACK_PORT", "DEV_OSS_PORT")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_STACK_ENV_PREFIXES)}
-    env.update({name: str(port) for name, port in ports.items()})
-    env.update({"DEV_HOST": host, "DEV_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
-    env.update(settings)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.dev"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if re.search(r"\bready\b", line, re.IGNORECASE):
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    deadline = time.monotonic() + STACK_START_SECONDS
-    while not ready.wait(0.1):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait(timeout=10)
-            pytest.fail(
-                "the local stack did not print 'ready':\n" + "".join(output[-60:]), pytrace=False
-            )
+    dev = DevProcess.start(settings, data_dir, new_session=True).wait_ready(STACK_START_SECONDS)
     stack = Stack(
-        app_url=f"http://{host}:{ports['DEV_APP_PORT']}",
-        oss_url=f"http://{host}:{ports['DEV_OSS_PORT']}",
-        callback_url=f"http://{host}:{ports['DEV_CALLBACK_PORT']}",
+        app_url=dev.url("app"),
+        oss_url=dev.url("oss"),
+        callback_url=dev.url("callback"),
         data_dir=data_dir,
-        process=process,
-        output=output,
+        dev=dev,
     )
     try:
         yield stack
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C: the stack stops cleanly
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        dev.stop(signal.SIGINT, 10, must_exit=False)  # Ctrl-C: the stack stops cleanly

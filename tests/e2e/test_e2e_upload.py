@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import re
-import socket
 import struct
 import zlib
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.devstack import free_port
 from tests.e2e.conftest import STS_KEY, LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
@@ -257,14 +257,8 @@ def test_exact_key_cannot_be_overwritten(live: LiveStack, token: str) -> None:
 # --- the callback side ----------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once the socket closes
-
-
 def test_callback_server_down(start_stack: StartStack) -> None:
-    live = start_stack(CALLBACK_URL=f"http://127.0.0.1:{closed_port()}/oss-callback")
+    live = start_stack(CALLBACK_URL=f"http://127.0.0.1:{free_port()}/oss-callback")
     token = live.token("alice")
     grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
     response = live.upload(grant, b"abc")

@@ -24,9 +24,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.e2e.test_e2e_dev_runner import Runner
+from tests.devstack import sign_in_and_grant
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
-from tests.reliability.test_restart import values_of
+from tests.reliability.test_restart import start_dev, values_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 
@@ -67,22 +67,12 @@ def session(pool: int) -> requests.Session:
 def test_concurrent_uploads_leave_one_record_per_object(tmp_path: Path) -> None:
     wall = time.monotonic()
     rng = random.Random(7)  # noqa: S311 - reproducible sizes, not a secret
-    runner = Runner(tmp_path)
+    runner = start_dev(tmp_path)
     try:
-        runner.wait_ready()
+        runner.wait_ready(30)
         http = session(CONCURRENCY)
-        app = f"http://127.0.0.1:{runner.ports['app']}"
-        grants: list[dict[str, Any]] = []
-        for number in range(USERS):
-            token = http.get(f"{app}/dev/token", params={"user": f"user{number}"}, timeout=10)
-            grant = http.get(
-                f"{app}/signature",
-                params={"path": "load/"},
-                headers={"Authorization": f"Bearer {token.json()['token']}"},
-                timeout=10,
-            )
-            assert grant.status_code == 200, grant.text
-            grants.append(grant.json())
+        app = runner.url("app")
+        grants = [sign_in_and_grant(http, app, f"user{n}", path="load/") for n in range(USERS)]
         plan = [
             (grants[n % USERS], f"{grants[n % USERS]['dir']}f{n:03d}.bin", size)
             for n, size in enumerate(sizes(rng))

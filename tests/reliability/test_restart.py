@@ -14,30 +14,19 @@ import pytest
 import requests
 
 from local.reconcile import dev_settings
-from tests.e2e.test_e2e_dev_runner import Runner
+from tests.devstack import SHELL_ROLE, DevProcess, http_session, sign_in_and_grant
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
 
 pytestmark = pytest.mark.e2e
 
 
-def http_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
+def start_dev(tmp_path: Path, **settings: str) -> DevProcess:
+    """`python -m local.dev` on free ports over tmp_path/data (kept across restarts)."""
+    return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)
 
 
-def prefix_grant(runner: Runner, user: str = "alice") -> dict[str, Any]:
-    app = f"http://127.0.0.1:{runner.ports['app']}"
-    http = http_session()
-    token = http.get(f"{app}/dev/token", params={"user": user}, timeout=10).json()["token"]
-    response = http.get(
-        f"{app}/signature",
-        params={"path": "big/"},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+def prefix_grant(runner: DevProcess, user: str = "alice") -> dict[str, Any]:
+    return sign_in_and_grant(http_session(), runner.url("app"), user, path="big/")
 
 
 def multipart(grant: dict[str, Any], key: str, data: bytes) -> tuple[bytes, str]:
@@ -55,20 +44,19 @@ def multipart(grant: dict[str, Any], key: str, data: bytes) -> tuple[bytes, str]
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def values_of(runner: Runner, tmp_path: Path) -> dict[str, str]:
+def values_of(runner: DevProcess, tmp_path: Path) -> dict[str, str]:
     return dev_settings(
         {"DEV_OSS_PORT": str(runner.ports["oss"]), "DEV_DATA_DIR": str(tmp_path / "data")}
     )
 
 
-def kill(runner: Runner) -> None:
-    runner.process.send_signal(signal.SIGKILL)
-    assert runner.wait(15) == -signal.SIGKILL
+def kill(runner: DevProcess) -> None:
+    assert runner.stop(signal.SIGKILL, 15) == -signal.SIGKILL
 
 
 def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Path) -> None:
-    runner = Runner(tmp_path)
-    runner.wait_ready()
+    runner = start_dev(tmp_path)
+    runner.wait_ready(30)
     grant = prefix_grant(runner)
     key = grant["dir"] + "half.bin"
     body, content_type = multipart(grant, key, b"x" * 2_000_000)
@@ -79,9 +67,9 @@ def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Pat
         )
         sock.sendall(head.encode() + body[: len(body) // 2])  # half the file is on the wire
         kill(runner)
-    again = Runner(tmp_path)  # same data directory, fresh ports
+    again = start_dev(tmp_path)  # same data directory, fresh ports
     try:
-        again.wait_ready()
+        again.wait_ready(30)
         values = values_of(again, tmp_path)
         found = census(values)
         assert (found.objects, found.records) == ({}, {})
@@ -120,9 +108,9 @@ class HoldingCallback:
 
 def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path: Path) -> None:
     holder = HoldingCallback()
-    runner = Runner(tmp_path, CALLBACK_URL=holder.url)
+    runner = start_dev(tmp_path, CALLBACK_URL=holder.url)
     try:
-        runner.wait_ready()
+        runner.wait_ready(30)
         grant = prefix_grant(runner)
         key = grant["dir"] + "kept.bin"
         body, content_type = multipart(grant, key, b"y" * 100_000)
@@ -145,9 +133,9 @@ def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path:
     finally:
         holder.close()
 
-    again = Runner(tmp_path)
+    again = start_dev(tmp_path)
     try:
-        again.wait_ready()
+        again.wait_ready(30)
         values = values_of(again, tmp_path)
         assert census(values).lost == {key}
         report = reconcile_values(values)
