@@ -8,7 +8,7 @@ be shifted (expired policies) and every callback it sends is journaled (replays)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,24 +103,45 @@ class LiveStack:
 StartStack = Callable[..., LiveStack]
 
 
-@pytest.fixture
-def start_stack(tmp_path: Path) -> Iterator[StartStack]:
-    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key."""
-    stacks: list[Stack] = []
+class Stacks:
+    """In-process stacks on free ports, each with its own data dir under `root`; `stop_all` at
+    the end. Every one has a shiftable emulator clock and a callback journal."""
 
-    def start(*, sts: bool = False, **settings: str) -> LiveStack:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[Stack] = []
+
+    def start(self, settings: Mapping[str, str], **options: Any) -> LiveStack:
+        """A stack with `settings` over the dev defaults; `options` go to `local.dev.Stack`."""
         environ = {
             "DEV_HOST": "127.0.0.1",
             "DEV_APP_PORT": "0",
             "DEV_CALLBACK_PORT": "0",
             "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / f"stack-{len(stacks)}"),
+            "DEV_DATA_DIR": str(self.root / f"stack-{len(self.started)}"),
             **settings,
         }
+        clock, journal = ShiftedClock(), Journal()
+        stack = Stack(environ, emulator_clock=clock, send_callback=journal, **options)
+        stack.start()
+        self.started.append(stack)
+        return LiveStack(stack, clock, journal)
+
+    def stop_all(self) -> None:
+        for stack in self.started:
+            stack.stop()
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[StartStack]:
+    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key."""
+    stacks = Stacks(tmp_path)
+
+    def start(*, sts: bool = False, **settings: str) -> LiveStack:
         sign_environ = None
         if sts:
             key_id, secret, token = STS_KEY
-            environ.update(
+            settings.update(
                 DEV_OSS_STS_ACCESS_KEY_ID=key_id,
                 DEV_OSS_STS_ACCESS_KEY_SECRET=secret,
                 DEV_OSS_STS_TOKEN=token,
@@ -131,14 +152,7 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
                 "ALIBABA_CLOUD_SECURITY_TOKEN": token,
             }
-        clock, journal = ShiftedClock(), Journal()
-        stack = Stack(
-            environ, sign_environ=sign_environ, emulator_clock=clock, send_callback=journal
-        )
-        stack.start()
-        stacks.append(stack)
-        return LiveStack(stack, clock, journal)
+        return stacks.start(settings, sign_environ=sign_environ)
 
     yield start
-    for stack in stacks:
-        stack.stop()
+    stacks.stop_all()

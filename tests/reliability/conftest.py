@@ -18,23 +18,21 @@ from typing import Any
 
 import pytest
 
-from local.dev import Stack
 from shared.credentials import Credentials
 from shared.objects import OssObjects
 from shared.reconcile import WATERMARK_KEY, ReconcileSettings, Report, run
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
-from tests.e2e.conftest import Journal, LiveStack, ShiftedClock
+from tests.e2e.conftest import LiveStack, Stacks, StartStack
 
 DEV_KEY = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
-StartStack = Callable[..., LiveStack]
 
 
 @pytest.fixture
 def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
     """Start a stack (free ports) with optional callback-store wrapper and callback clock."""
-    stacks: list[Stack] = []
+    stacks = Stacks(tmp_path)
 
     def start(
         *,
@@ -42,29 +40,10 @@ def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
         callback_clock: Callable[[], float] | None = None,
         **settings: str,
     ) -> LiveStack:
-        environ = {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / f"stack-{len(stacks)}"),
-            **settings,
-        }
-        clock, journal = ShiftedClock(), Journal()
-        stack = Stack(
-            environ,
-            emulator_clock=clock,
-            send_callback=journal,
-            callback_store=callback_store,
-            callback_clock=callback_clock,
-        )
-        stack.start()
-        stacks.append(stack)
-        return LiveStack(stack, clock, journal)
+        return stacks.start(settings, callback_store=callback_store, callback_clock=callback_clock)
 
     yield start
-    for stack in stacks:
-        stack.stop()
+    stacks.stop_all()
 
 
 def reconcile_values(values: dict[str, str], **options: Any) -> Report:
