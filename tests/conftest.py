@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from shared import callback_app
 from shared.http import Core
+from shared.records.base import RecordStore
+from shared.records.sqlite import SqliteStore
 from shared.settings import SignSettings
 from shared.sign_app import create_app
+from tests.callback_builder import (
+    TEST_KEY_URL,
+    CallbackBuilder,
+    Clock,
+    KeyServer,
+    callback_settings,
+    public_pem,
+    rsa_key,
+)
 from tests.helpers import NOW, sign_settings
 
 
@@ -39,3 +53,55 @@ def make_sign_app() -> Callable[..., Core]:
 def sign_app(make_sign_app: Callable[..., Core]) -> Core:
     """The sign core with the default test settings (V4, JWT auth, one CORS origin)."""
     return make_sign_app()
+
+
+# --- the callback function (tests/callback_builder.py); a module's own fixture of the same name
+# --- (several define `store`) overrides these --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oss_key() -> RSAPrivateKey:
+    """Stands in for OSS's private key: it signs the callbacks the tests have OSS send."""
+    return rsa_key(2048)
+
+
+@pytest.fixture
+def build(oss_key: RSAPrivateKey) -> CallbackBuilder:
+    return CallbackBuilder(oss_key)
+
+
+@pytest.fixture
+def keyserver(oss_key: RSAPrivateKey) -> KeyServer:
+    """Serves OSS's public key at TEST_KEY_URL (the callback's injected fetch, no sockets)."""
+    return KeyServer({TEST_KEY_URL: public_pem(oss_key)})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield sqlite
+    sqlite.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_callback_app(
+    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock
+) -> Callable[..., Core]:
+    """Build the callback core over `store`, `keyserver` and `clock`; override settings."""
+
+    def make(*, records: RecordStore | None = None, fetch: Any = None, **env: str) -> Core:
+        chosen = records if records is not None else store
+        return callback_app.create_app(
+            callback_settings(tmp_path, **env),
+            environ={},
+            store_factory=lambda credentials: chosen,
+            fetch=fetch or keyserver,
+            now=clock,
+        )
+
+    return make

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -566,48 +566,14 @@ def test_listed_origin_gets_no_credentials_and_grants_are_never_cached(
 
 
 @pytest.fixture(scope="session")
-def oss_key() -> RSAPrivateKey:
-    """Stands in for OSS's private key: it signs whatever an attacker has OSS send us."""
-    return rsa_key(2048)
-
-
-@pytest.fixture(scope="session")
 def attacker_key() -> RSAPrivateKey:
     """An attacker's own key of the same size as OSS's."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture
-def build(oss_key: RSAPrivateKey) -> CallbackBuilder:
-    return CallbackBuilder(oss_key)
-
-
-@pytest.fixture
-def keyserver(oss_key: RSAPrivateKey) -> KeyServer:
-    return KeyServer({TEST_KEY_URL: public_pem(oss_key)})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
-    yield sqlite
-    sqlite.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock) -> Core:
-    return create_app(
-        callback_settings(tmp_path),
-        environ={},
-        store_factory=lambda credentials: store,
-        fetch=keyserver,
-        now=clock,
-    )
+def app(make_callback_app: Callable[..., Core]) -> Core:
+    return make_callback_app()
 
 
 def answer(app: Core, req: Request) -> tuple[int, dict[str, Any]]:

@@ -19,13 +19,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from shared.callback_app import MAX_BODY, create_app
 from shared.errors import Unavailable
@@ -53,7 +52,6 @@ from tests.callback_builder import (
     b64,
     callback_settings,
     fc3_event,
-    public_pem,
     rsa_key,
     settings_env,
     sign,
@@ -63,48 +61,9 @@ from tests.callback_builder import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def key() -> RSAPrivateKey:
-    return rsa_key(2048)
-
-
 @pytest.fixture
-def build(key: RSAPrivateKey) -> CallbackBuilder:
-    return CallbackBuilder(key)
-
-
-@pytest.fixture
-def keyserver(key: RSAPrivateKey) -> KeyServer:
-    return KeyServer({TEST_KEY_URL: public_pem(key)})
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
-    yield sqlite
-    sqlite.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_app(
-    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock
-) -> Callable[..., Core]:
-    def make(*, records: RecordStore | None = None, fetch: Any = None, **env: str) -> Core:
-        chosen = records if records is not None else store
-        return create_app(
-            callback_settings(tmp_path, **env),
-            environ={},
-            store_factory=lambda credentials: chosen,
-            fetch=fetch or keyserver,
-            now=clock,
-        )
-
-    return make
+def make_app(make_callback_app: Callable[..., Core]) -> Callable[..., Core]:
+    return make_callback_app
 
 
 @pytest.fixture

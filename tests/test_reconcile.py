@@ -111,13 +111,6 @@ class FlakyStore:
         return self.inner.list_by_owner(owner, **kwargs)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
-    yield sqlite
-    sqlite.close()
-
-
 def run(objects: FakeObjects, store: RecordStore, *, at: float = NOW, **options: Any) -> Any:
     options.setdefault("template", TEMPLATE)
     return reconcile(objects, store, bucket=BUCKET, now=lambda: at, **options)
