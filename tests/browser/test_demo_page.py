@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.support import (
     HARNESS_ORIGIN,
@@ -72,8 +73,9 @@ def test_files_are_disabled_until_signed_in_with_the_keyboard(harness: Any) -> N
     harness.get_by_label("User name").focus()
     harness.keyboard.press("Enter")  # submits the sign-in form
     harness.wait_for_function("!document.getElementById('files').disabled")
-    assert harness.get_by_role("status").inner_text() == "Signed in as alice."
-    assert harness.locator("#empty").is_visible()
+    # The status and the (empty) list follow the sign-in asynchronously: wait for them.
+    expect(harness.get_by_role("status")).to_have_text("Signed in as alice.")
+    expect(harness.locator("#empty")).to_be_visible()
 
 
 def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
@@ -100,7 +102,7 @@ def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
         arg=img,
     )
     assert harness.eval_on_selector(img, "i => i.alt").startswith("Preview of uploads/alice/")
-    assert harness.get_by_role("status").inner_text() == "2 of 2 uploaded."
+    expect(harness.get_by_role("status")).to_have_text("2 of 2 uploaded.")
 
 
 @pytest.mark.parametrize(
@@ -127,8 +129,8 @@ def test_failures_are_explained_per_file(
         {"name": "x.txt", "mimeType": "text/plain", "buffer": b"x"}
     )
     harness.wait_for_selector("#queue li[data-state='failed']")
-    assert harness.locator("#queue li .state").inner_text() == message
-    assert harness.get_by_role("status").inner_text() == "0 of 1 uploaded."
+    expect(harness.locator("#queue li .state")).to_have_text(message)
+    expect(harness.get_by_role("status")).to_have_text("0 of 1 uploaded.")
 
 
 def test_refused_grant_tells_the_user_to_sign_in_again(harness: Any) -> None:

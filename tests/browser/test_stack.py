@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import StackFactory
 from tests.browser.support import Stack, multipart_fields, png_bytes
@@ -72,7 +73,7 @@ def test_two_files_upload_with_progress_list_and_thumbnail(page: Any, stack: Sta
     records = {r["key"]: r for r in stack.uploads(token)}
     assert records[keys["notes.txt"]]["size"] == len(text)
     assert records[keys["pixel.png"]]["mimeType"] == "image/png"
-    assert page.get_by_role("status").inner_text() == "2 of 2 uploaded."
+    expect(page.get_by_role("status")).to_have_text("2 of 2 uploaded.")
 
 
 def test_abort_midway_leaves_no_object_and_no_record(page: Any, stack: Stack) -> None:
