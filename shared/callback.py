@@ -8,8 +8,6 @@ signature, 400 for an authentic body we cannot use (security.md §5: forged ≠ 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from shared.callback_body import GRANT_FIELD
 from shared.errors import BadRequest, SignatureInvalid
-from shared.http import Request
+from shared.http import Request, canonical_base64_header
 
 MAX_AUTHORIZATION_CHARS = 1400  # base64 of an 8192-bit RSA signature is 1368 characters
 MAX_BODY_FIELDS = 64
@@ -46,18 +44,9 @@ def string_to_verify(request: Request) -> bytes:
 
 def decode_authorization(header: str | None) -> bytes:
     """`Authorization` is the bare, canonical base64 of the signature; nothing else is accepted."""
-    value = (header or "").strip(" \t")
-    if not value:
-        raise SignatureInvalid("the Authorization header is missing")
-    if len(value) > MAX_AUTHORIZATION_CHARS:
-        raise SignatureInvalid("the Authorization header is too long")
-    try:
-        signature = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SignatureInvalid("the Authorization header is not base64") from exc
-    if base64.b64encode(signature).decode("ascii") != value:
-        raise SignatureInvalid("the Authorization header is not canonical base64")
-    return signature
+    return canonical_base64_header(
+        header, name="Authorization", max_chars=MAX_AUTHORIZATION_CHARS, error=SignatureInvalid
+    )
 
 
 def verify_signature(message: bytes, authorization: str | None, public_key: RSAPublicKey) -> bytes:

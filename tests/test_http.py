@@ -13,6 +13,7 @@ from shared import errors
 from shared.http import (
     Request,
     Response,
+    canonical_base64_header,
     event_adapter,
     json_response,
     request_from_environ,
@@ -242,3 +243,27 @@ def test_repeated_query_parameters_are_refused() -> None:
 def test_route_strips_the_legacy_proxy_prefix() -> None:
     request = Request("GET", "/2016-08-15/proxy/svc/fn/signature/", b"", "", {}, b"")
     assert request.route() == "/signature"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing"),
+        (" \t", "missing"),
+        ("a" * 65, "too long"),
+        ("not base64!", "not base64"),
+        ("YWJj\nZA==", "not base64"),
+        ("YWJjZA", "not base64"),  # missing padding
+        ("YWJjZB==", "not canonical"),  # non-zero pad bits decode to the same bytes
+    ],
+)
+def test_canonical_base64_headers_refuse_every_other_spelling(
+    header: str | None, reason: str
+) -> None:
+    with pytest.raises(errors.SignatureInvalid, match=reason):
+        canonical_base64_header(header, name="X-Test", max_chars=64, error=errors.SignatureInvalid)
+
+
+def test_canonical_base64_header_tolerates_surrounding_blanks_only() -> None:
+    decode = canonical_base64_header
+    assert decode(" YWJjZA==\t", name="X", max_chars=64, error=errors.BadRequest) == b"abcd"
