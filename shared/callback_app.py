@@ -28,11 +28,11 @@ from shared.deadline import DeadlinePool
 from shared.errors import AppError, GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, error_response, json_response
-from shared.keys import is_active_key, is_active_type, is_valid_key
+from shared.keys import is_active_key, is_valid_key
 from shared.pubkeys import Fetch, PublicKeys
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
-from shared.settings import CallbackSettings, RecordsSettings
+from shared.settings import CallbackSettings, RecordsSettings, is_active_type
 
 MAX_BODY = 64 * 1024
 STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter timeouts

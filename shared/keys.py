@@ -24,7 +24,6 @@ _KEY_SEGMENT = re.compile(r"[A-Za-z0-9._@-]+")
 _SAFE_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,16}")
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-_ACTIVE_TYPE_MARKERS = ("html", "svg", "javascript", "ecmascript", "php", "x-sh", "wasm")
 
 
 def requested_dir(path: str) -> str:
@@ -106,15 +105,6 @@ def is_valid_key(key: str) -> bool:
     return all(
         _KEY_SEGMENT.fullmatch(segment) and segment not in (".", "..") for segment in key.split("/")
     )
-
-
-def is_active_type(mime: str) -> bool:
-    """security.md §2.8: a media type browsers may run or render as a document (HTML, SVG, XML, JS)."""
-    essence = mime.split(";", 1)[0].strip().lower()
-    subtype = essence.partition("/")[2]
-    if subtype == "xml" or subtype.endswith("+xml"):
-        return True  # not `…openxmlformats…` (docx, xlsx): those are downloads, not documents
-    return any(marker in essence for marker in _ACTIVE_TYPE_MARKERS)
 
 
 def is_active_key(key: str) -> bool:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from shared import logs
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, ConfigError, Conflict
-from shared.keys import is_active_key, is_active_type, is_valid_key
+from shared.keys import is_active_key, is_valid_key
 from shared.objects import Head, Listed, Objects, OssObjects
 from shared.records import open_store
 from shared.records.base import PutResult, Record, RecordStore
@@ -36,6 +36,7 @@ from shared.settings import (
     Env,
     OssSettings,
     RecordsSettings,
+    is_active_type,
     key_prefix_template,  # the one parser of UPLOAD_KEY_PREFIX; the sign function uses it too
 )
 

@@ -71,7 +71,7 @@ ACTIVE_EXTENSIONS = frozenset(
         "jar",
     ]
 )
-ACTIVE_TYPE_MARKERS = ("html", "svg", "xml", "javascript", "ecmascript", "php", "x-sh", "wasm")
+ACTIVE_TYPE_MARKERS = ("html", "svg", "javascript", "ecmascript", "php", "x-sh", "wasm")
 
 DEFAULT_ALLOWED_TYPES = (
     "png=image/png,jpg=image/jpeg,jpeg=image/jpeg,gif=image/gif,webp=image/webp,"
@@ -285,11 +285,20 @@ def key_prefix_template(env: Env, auth_mode: str) -> str:
     return template
 
 
+def is_active_type(mime: str) -> bool:
+    """security.md §2.8: a media type browsers may run or render as a document (HTML, SVG, XML, JS)."""
+    essence = mime.split(";", 1)[0].strip().lower()
+    subtype = essence.partition("/")[2]
+    if subtype == "xml" or subtype.endswith("+xml"):
+        return True  # not `…openxmlformats…` (docx, xlsx): those are downloads, not documents
+    return any(marker in essence for marker in ACTIVE_TYPE_MARKERS)
+
+
 def is_active_content(ext: str, mime: str | None = None) -> bool:
     """True for types a browser may execute when served (HTML, SVG, XML, scripts…)."""
     if ext.lower() in ACTIVE_EXTENSIONS:
         return True
-    return mime is not None and any(marker in mime.lower() for marker in ACTIVE_TYPE_MARKERS)
+    return mime is not None and is_active_type(mime)
 
 
 def _allowed_types(env: Env) -> Mapping[str, tuple[str, ...]]:

@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from shared.errors import ConfigError
-from shared.settings import CallbackSettings, SignSettings
+from shared.settings import CallbackSettings, SignSettings, is_active_type
 from tests.helpers import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
 
 SHORT = "too-short-secret"
@@ -194,3 +194,15 @@ def test_callback_settings_need_no_auth_variables() -> None:
     with pytest.raises(ConfigError) as info:
         CallbackSettings.from_env(sign_env(CALLBACK_TRUSTED_KEY_URLS="gopher://x/k.pem"))
     assert info.value.variable == "CALLBACK_TRUSTED_KEY_URLS"
+
+
+def test_the_allow_list_and_the_callback_share_one_notion_of_active_content() -> None:
+    """Office documents (…openxmlformats…) are downloads, not documents: allowed by both."""
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    allowed = sign_settings(
+        UPLOAD_ALLOWED_TYPES=f"docx={docx},xml=application/xml,svg=image/svg+xml,x=text/xml"
+    ).upload.allowed_types
+    assert dict(allowed) == {"docx": (docx,)}
+    assert not is_active_type(docx)
+    for active in ("application/xml", "image/svg+xml", "text/xml", "TEXT/HTML; charset=utf-8"):
+        assert is_active_type(active)
