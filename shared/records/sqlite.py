@@ -204,8 +204,10 @@ class SqliteStore:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")  # durable with WAL, not fsync per row
             if not self._schema_ready:
-                connection.executescript(SCHEMA)
-                self._schema_ready = True
+                with self._lock:  # one thread creates the schema; the others wait, not race
+                    if not self._schema_ready:
+                        connection.executescript(SCHEMA)
+                        self._schema_ready = True
         except BaseException:
             connection.close()
             raise
