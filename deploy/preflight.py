@@ -276,6 +276,16 @@ def check(template: Template, environ: Mapping[str, str]) -> list[str]:
         except TemplateError as exc:
             problems.append(f"{key}: {exc}")
             continue
+        built = (template.code_dir(key) / "index.py").is_file()
+        if (
+            built
+            and env.get("AUTH_JWKS_URL")
+            and not (template.code_dir(key) / "cryptography").is_dir()
+        ):
+            problems.append(
+                f"{key}: AUTH_JWKS_URL is set but {function.code} ships no cryptography "
+                "(run `make build` with AUTH_JWKS_URL set)"
+            )
         loader = SETTINGS_LOADERS.get(key)
         if loader is None:
             problems.append(f"{key}: no settings loader for this function")

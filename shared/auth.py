@@ -7,6 +7,7 @@ tests can freeze it. The token itself is never logged or echoed.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import jwt
 
 from shared import grant, jwt_codec
-from shared.errors import Unauthorized, Unavailable
+from shared.errors import ConfigError, Unauthorized, Unavailable
 from shared.settings import AuthSettings
 
 ANONYMOUS = "anonymous"
@@ -91,6 +92,13 @@ class Authenticator:
         # A browser reuses one sign-in token for many grants: verify its signature once.
         self._verified: BoundedCache[dict[str, Any]] = BoundedCache(VERIFIED_TOKENS_CACHED)
         if keys is None and settings.mode == "jwt" and settings.jwks_url:
+            if importlib.util.find_spec("cryptography") is None:
+                # RS256/ES256 need it; `make build` ships it only when AUTH_JWKS_URL is set.
+                raise ConfigError(
+                    "AUTH_JWKS_URL",
+                    "needs the cryptography package: rebuild the sign package with "
+                    "AUTH_JWKS_URL set (make build)",
+                )
             self._keys = jwks_client(settings.jwks_url)
 
     def user(self, authorization: str | None) -> str:

@@ -6,6 +6,7 @@ fake client object. Time checks run against a frozen clock.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared import grant
 from shared.auth import ANONYMOUS, LEEWAY_SECONDS, Authenticator, bearer_token
-from shared.errors import Unauthorized, Unavailable
+from shared.errors import ConfigError, Unauthorized, Unavailable
 from shared.http import serve
 from shared.settings import AuthSettings, Env
 from shared.sign_app import create_app
@@ -329,3 +330,16 @@ def test_only_verified_tokens_are_cached(mocker: Any) -> None:
             auth.user(header(forged))
     # one verification for the good token, one per attempt for the forged one
     assert decode.call_count == 1 + 3
+
+
+def test_jwks_without_cryptography_refuses_to_start(mocker: Any) -> None:
+    """A sign package built without AUTH_JWKS_URL ships no cryptography: say so at start-up."""
+    real = importlib.util.find_spec
+    mocker.patch(
+        "importlib.util.find_spec",
+        side_effect=lambda name, *a: None if name == "cryptography" else real(name, *a),
+    )
+    settings = AuthSettings.load(Env({"AUTH_JWKS_URL": "https://idp.example/jwks.json"}))
+    with pytest.raises(ConfigError) as caught:
+        Authenticator(settings)
+    assert caught.value.variable == "AUTH_JWKS_URL"

@@ -74,7 +74,7 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, build.Packag
     """Build both packages once per session (downloads wheels for manylinux2014_x86_64)."""
     dist = tmp_path_factory.mktemp("dist")
     try:
-        return {name: build.build(name, dist) for name in build.FUNCTIONS}
+        return {name: build.build(name, dist, environ={}) for name in build.FUNCTIONS}
     except build.BuildError as exc:
         pytest.fail(f"make build failed: {exc}")
 
@@ -95,7 +95,10 @@ def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
         assert "shared/http.py" in files
         if name != "reconcile":  # it verifies no grant or signature: no PyJWT, no cryptography
             assert "jwt/__init__.py" in files, "grant tokens need PyJWT"
+        if name == "callback":  # OSS's RSA signatures
             assert "cryptography/__init__.py" in files
+        if name == "sign":  # cryptography only for AUTH_JWKS_URL, unset in this build
+            assert not any(f.startswith(("cryptography/", "cffi/")) for f in files)
         assert not any(f.startswith(("tablestore/", "numpy/", "google/protobuf/")) for f in files)
         assert not any(f.startswith("oss2/") for f in files), "the FC runtime ships oss2"
     assert "requests/__init__.py" in files_in(packages["callback"].directory)
@@ -165,6 +168,28 @@ def test_bytecode_and_zip_are_reproducible(
     build.compile_bytecode(copy)
     build.write_zip(copy, tmp_path / "callback.zip")
     assert (tmp_path / "callback.zip").read_bytes() == original.archive.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("function", "jwks_url", "ships_cryptography"),
+    [
+        ("sign", "", False),
+        ("sign", "  ", False),
+        ("sign", "https://idp.example/.well-known/jwks.json", True),
+        ("callback", "", True),  # it verifies OSS's RSA signatures itself
+    ],
+)
+def test_the_sign_package_ships_cryptography_only_for_jwks(
+    function: str, jwks_url: str, ships_cryptography: bool
+) -> None:
+    entry = build.ROOT / "functions" / function / "index.py"
+    chosen = build.select_requirements(
+        build.third_party_imports(entry),
+        build.requirement_pins(build.ROOT / "requirements.txt"),
+        build.implied_imports(function, {"AUTH_JWKS_URL": jwks_url}),
+    )
+    assert any(pin.startswith("cryptography==") for pin in chosen) is ships_cryptography
+    assert any(pin.startswith("PyJWT==") for pin in chosen)
 
 
 def test_a_function_importing_an_unpinned_module_does_not_build(tmp_path: Path) -> None:

@@ -376,3 +376,22 @@ def test_functions_trust_only_function_compute() -> None:
     (statement,) = policy("fc-trust-policy.json")
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Principal"] == {"Service": ["fc.aliyuncs.com"]}
+
+
+def test_preflight_wants_cryptography_in_the_sign_package_for_jwks(tmp_path: Path) -> None:
+    """`make build` ships cryptography in the sign package only when AUTH_JWKS_URL is set."""
+    copy = tmp_path / "template.fc3.yml"
+    shutil.copy(FC3, copy)
+    for key in build.FUNCTIONS:
+        (tmp_path / "dist" / key).mkdir(parents=True)
+        (tmp_path / "dist" / key / "index.py").write_text("")
+    env = {
+        **example_environment(),
+        "AUTH_JWT_SECRET": "",
+        "AUTH_JWKS_URL": "https://idp.example/jwks",
+    }
+    template = preflight.load_template(copy)
+    problem = "sign: AUTH_JWKS_URL is set but ./dist/sign ships no cryptography"
+    assert any(p.startswith(problem) for p in preflight.check(template, env))
+    (tmp_path / "dist" / "sign" / "cryptography").mkdir()
+    assert not any(p.startswith(problem) for p in preflight.check(template, env))
