@@ -131,6 +131,13 @@ def top_level_names(distribution: str) -> set[str]:
     return names
 
 
+def deploy_environment(root: Path = ROOT) -> dict[str, str]:
+    """The settings `s deploy` will use: `.env` beside the templates, overridden by the shell."""
+    from deploy.preflight import read_dotenv  # noqa: PLC0415 - only the CLI build needs it
+
+    return {**read_dotenv(root / ".env"), **os.environ}
+
+
 def implied_imports(function: str, environ: Mapping[str, str]) -> Mapping[str, tuple[str, ...]]:
     """IMPLIED_IMPORTS, less PyJWT's cryptography for a sign function that uses no JWKS."""
     if function == "sign" and not environ.get(JWKS_SETTING, "").strip():
@@ -281,7 +288,7 @@ def build(
     requirements = select_requirements(
         imports,
         requirement_pins(root / "requirements.txt"),
-        implied_imports(function, os.environ if environ is None else environ),
+        implied_imports(function, deploy_environment(root) if environ is None else environ),
     )
     target = dist / function
     archive = dist / f"{function}.zip"

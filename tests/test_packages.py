@@ -319,3 +319,17 @@ def test_the_callback_package_refuses_a_forged_callback_in_an_isolated_interpret
     assert event["statusCode"] == 401
     assert json.loads(event["body"])["code"] == "SignatureInvalid"
     assert outcome["outside"] == []
+
+
+def test_the_build_reads_auth_jwks_url_from_the_deploy_dotenv_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s deploy` reads `.env` beside the template; the build must see the same setting."""
+    monkeypatch.delenv("AUTH_JWKS_URL", raising=False)  # the shell's, which would win
+    assert "AUTH_JWKS_URL" not in build.deploy_environment(tmp_path)
+    (tmp_path / ".env").write_text("AUTH_JWKS_URL=https://idp.example/jwks.json\n")
+    environ = build.deploy_environment(tmp_path)
+    assert environ["AUTH_JWKS_URL"] == "https://idp.example/jwks.json"
+    assert build.implied_imports("sign", environ) == build.IMPLIED_IMPORTS
+    monkeypatch.setenv("AUTH_JWKS_URL", "")  # the shell overrides .env, as for `s`
+    assert build.implied_imports("sign", build.deploy_environment(tmp_path)) == {}
