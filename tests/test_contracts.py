@@ -217,6 +217,16 @@ def policy_of(grant: Mapping[str, Any]) -> dict[str, Any]:
 # --- the two functions, built as functions/*/index.py build them ---------------------------------
 
 
+def overridden(values: dict[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
+    """`values` with each override applied; an override of None removes the setting."""
+    for name, value in overrides.items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    return values
+
+
 def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
     values = {
         "OSS_BUCKET": BUCKET,
@@ -230,12 +240,7 @@ def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         "UPLOAD_MAX_BYTES": str(MAX_BYTES),
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
     }
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
+    return overridden(values, overrides)
 
 
 def callback_values(
@@ -247,12 +252,7 @@ def callback_values(
         "CALLBACK_TRUSTED_KEY_URLS": key_server.url,
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
     }
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
+    return overridden(values, overrides)
 
 
 def sign_handler(
