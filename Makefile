@@ -35,7 +35,7 @@ dev: $(STAMP)
 
 # Create the record table (Tablestore: table + owner index; SQLite: the file), idempotently.
 tables: $(STAMP)
-	$(PY) -m shared.records.bootstrap
+	$(PY) -m tools.tables
 
 # Give every stored object its record (docs/reliability.md): the deployed settings when OSS_BUCKET
 # is in the environment, else the `make dev` stack's. Options go in RECONCILE_ARGS, e.g.
@@ -43,7 +43,7 @@ tables: $(STAMP)
 .PHONY: reconcile
 RECONCILE_ARGS ?=
 reconcile: $(STAMP)
-	$(PY) -m $(if $(OSS_BUCKET),shared.reconcile,local.reconcile) $(RECONCILE_ARGS)
+	$(PY) -m $(if $(OSS_BUCKET),tools.reconcile,local.reconcile) $(RECONCILE_ARGS)
 
 # Deployment (docs/deploy.md). The Serverless Devs CLI is pinned in package.json.
 TEMPLATE ?= template.yml

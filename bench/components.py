@@ -27,7 +27,7 @@ def _row(label: str, call: Callable[[int], object], iterations: int, note: str =
 
 def sign_components(iterations: int) -> list[Measured]:
     from shared import jwt_codec
-    from shared.callback_body import callback_body_template
+    from shared.callback.body import callback_body_template
     from shared.grant import Grant, issue_token
     from shared.settings import Secret
 
@@ -71,7 +71,7 @@ def sign_components(iterations: int) -> list[Measured]:
 
 
 def callback_components(setup: CallbackSetup, iterations: int) -> list[Measured]:
-    from shared.callback import parse_callback_body
+    from shared.callback.body import parse_callback_body
     from shared.grant import verify_token
     from shared.settings import Secret
 

@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from shared.callback_body import BODY_TYPE, VARIABLES
+from shared.callback.body import BODY_TYPE, VARIABLES
 from shared.grant import Grant, issue_token
 from shared.settings import Secret
 

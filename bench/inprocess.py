@@ -74,9 +74,9 @@ class Measured:
 
 def sign_handler(env: dict[str, str]) -> WsgiApp:
     """`functions/sign/index.py`'s handler, built from a settings dict instead of os.environ."""
-    from shared import sign_app
-    from shared.http import wsgi_adapter
-    from shared.settings import SignSettings
+    from shared.http.fc2 import wsgi_adapter
+    from shared.sign import app as sign_app
+    from shared.sign.settings import SignSettings
 
     app = sign_app.create_app(SignSettings.from_env(env), environ=env)
     return wsgi_adapter(app, function="sign", max_body=sign_app.MAX_BODY)
@@ -144,9 +144,9 @@ def callback_handler(
     env: dict[str, str], store_factory: Callable[[Any], Any], fetch: Callable[[str], bytes]
 ) -> WsgiApp:
     """`functions/callback/index.py`'s handler, with the store and key fetch injected."""
-    from shared import callback_app
-    from shared.http import wsgi_adapter
-    from shared.settings import CallbackSettings
+    from shared.callback import app as callback_app
+    from shared.callback.settings import CallbackSettings
+    from shared.http.fc2 import wsgi_adapter
 
     app = callback_app.create_app(
         CallbackSettings.from_env(env), environ=env, store_factory=store_factory, fetch=fetch
@@ -184,7 +184,7 @@ def callback_setup(count: int, private_key: Any, key_url: str) -> CallbackSetup:
 
 
 def _template() -> str:
-    from shared.callback_body import callback_body_template
+    from shared.callback.body import callback_body_template
 
     return callback_body_template(fixtures.prefix_grant_token())
 

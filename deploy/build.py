@@ -1,6 +1,6 @@
 """Build one deployable package per function: `dist/<fn>/` and a deterministic `dist/<fn>.zip`.
 
-Each package holds the function's `index.py` at the root, the project's `shared/` package and
+Each package holds the function's `index.py` at the root, the `shared/` modules it imports and
 the third-party modules that function imports, vendored for FC python3.10 x86_64 from
 `requirements.txt` (versions pinned to what the build venv tested). What the runtime already
 ships and we choose to use from it (`RUNTIME_PROVIDED`, see docs/deploy.md) is never vendored.
@@ -41,7 +41,7 @@ IMPLIED_IMPORTS: Mapping[str, tuple[str, ...]] = {"jwt": ("cryptography",)}
 # The sign function needs `cryptography` for nothing but AUTH_JWKS_URL: its package ships it only
 # when the build's environment sets that variable (`make deploy` builds with the deployment's
 # settings), which keeps the package ~0.3 MB instead of ~5 MB and its cold start shorter. A sign
-# function started with AUTH_JWKS_URL but without cryptography refuses to start (shared/auth.py).
+# function started with AUTH_JWKS_URL but without cryptography refuses to start (shared/sign/auth.py).
 JWKS_SETTING = "AUTH_JWKS_URL"
 PIP_PLATFORM_ARGS = (
     "--only-binary=:all:",
@@ -210,14 +210,32 @@ def vendor(target: Path, requirements: Sequence[str]) -> None:
         raise BuildError(f"pip could not vendor {requirements}:\n{result.stderr.strip()}")
 
 
+def project_files(entry: Path, root: Path = ROOT) -> list[Path]:
+    """The `shared` modules `entry` reaches, lazy imports included, with their packages' __init__."""
+    finder = modulefinder.ModuleFinder(path=[str(root)])
+    finder.run_script(str(entry))
+    files: set[Path] = set()
+    for name, module in finder.modules.items():
+        file = getattr(module, "__file__", None)
+        if name.split(".")[0] != "shared" or file is None:
+            continue
+        path = Path(file).resolve()
+        files.add(path)
+        for parent in path.relative_to(root.resolve()).parents:
+            if parent != Path():
+                files.add(root.resolve() / parent / "__init__.py")
+    return sorted(files)
+
+
 def copy_project(function: str, target: Path, root: Path = ROOT) -> None:
-    """The handler file at the package root (handler `index.handler`) and the `shared` package."""
-    shutil.copy2(root / "functions" / function / "index.py", target / "index.py")
-    shutil.copytree(
-        root / "shared",
-        target / "shared",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
-    )
+    """The handler file at the package root (handler `index.handler`) and the `shared` modules it
+    imports: each function ships only its own room of the package and the common modules."""
+    entry = root / "functions" / function / "index.py"
+    shutil.copy2(entry, target / "index.py")
+    for path in project_files(entry, root):
+        destination = target / path.relative_to(root.resolve())
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
 
 
 def strip(target: Path) -> None:

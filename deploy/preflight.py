@@ -22,9 +22,10 @@ from typing import Any
 
 import yaml
 
+from shared.callback.settings import CallbackSettings
 from shared.errors import ConfigError
-from shared.reconcile import ReconcileSettings
-from shared.settings import CallbackSettings, SignSettings
+from shared.reconcile.settings import ReconcileSettings
+from shared.sign.settings import SignSettings
 
 # The callback's trigger URL exists only after its deploy; any valid URL stands in for it here.
 PLACEHOLDER_OUTPUT_URL = "https://callback-url-known-after-deploy.invalid/"

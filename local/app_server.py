@@ -17,8 +17,9 @@ from werkzeug.utils import send_file
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
-from shared.http import Core, Request, Response, json_response, wsgi_adapter
-from shared.settings import AuthSettings
+from shared.http import Core, Request, Response, json_response
+from shared.http.fc2 import wsgi_adapter
+from shared.sign.settings import AuthSettings
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TOKEN_PATH = "/dev/token"  # noqa: S105 - a URL path, not a secret

@@ -27,12 +27,14 @@ from werkzeug.wsgi import get_input_stream
 from local.app_server import WSGIApp, create_app_server
 from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from local.oss_emulator.callback import Sender, send_with_requests
-from shared import callback_app, sign_app
+from shared.callback import app as callback_app
+from shared.callback.settings import CallbackSettings
 from shared.credentials import Credentials
 from shared.errors import ConfigError
-from shared.http import wsgi_adapter
+from shared.http.fc2 import wsgi_adapter
 from shared.records.base import RecordStore
-from shared.settings import CallbackSettings, SignSettings
+from shared.sign import app as sign_app
+from shared.sign.settings import SignSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRETS = {

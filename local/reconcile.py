@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from local.dev import DevOptions, settings_values
-from shared.reconcile import main as reconcile_main
+from tools.reconcile import main as reconcile_main
 
 
 def dev_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ class AppError(Exception):
 
     status = 500
     code = "InternalError"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the answer (WWW-Authenticate, Allow…)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -35,6 +36,7 @@ class BadRequest(AppError):
 class Unauthorized(AppError):
     status = 401
     code = "Unauthorized"
+    headers = (("WWW-Authenticate", 'Bearer realm="oss-direct-upload"'),)
 
 
 class SignatureInvalid(AppError):
@@ -68,8 +70,15 @@ class NotFound(AppError):
 
 
 class MethodNotAllowed(AppError):
+    """RFC 9110 §15.5.6: the answer names the methods the resource allows."""
+
     status = 405
     code = "MethodNotAllowed"
+
+    def __init__(self, message: str, *, allow: str | None = None) -> None:
+        super().__init__(message)
+        if allow is not None:
+            self.headers = (("Allow", allow),)
 
 
 class Conflict(AppError):

@@ -12,9 +12,11 @@ import os
 import re
 import time
 
+from shared.content import is_active_content
 from shared.errors import BadRequest
-from shared.settings import USER_PLACEHOLDER, is_active_content
+from shared.settings import USER_PLACEHOLDER
 
+ANONYMOUS_USER = "anonymous"  # every caller with AUTH_MODE=none, and the owner of its uploads
 MAX_PATH_BYTES = 256
 MAX_KEY_BYTES = 1023  # OSS's object-name limit
 MAX_FILENAME_BYTES = 255

@@ -1,7 +1,6 @@
 """Structured one-line JSON logs on stderr (Function Compute ships them to SLS).
 
 Callers pass only safe fields: never a secret, a token or a full Authorization value.
-`redact` exists for the one place a credential-like value must be mentioned at all.
 """
 
 from __future__ import annotations
@@ -41,10 +40,3 @@ def warning(event: str, **fields: Any) -> None:
 def exception(event: str, **fields: Any) -> None:
     fields["traceback"] = traceback.format_exc(limit=20)
     _emit("error", event, fields)
-
-
-def redact(value: str | None, keep: int = 6) -> str | None:
-    """Show only the start of a credential-like value, enough to correlate, never to replay."""
-    if not value:
-        return value
-    return value[:keep] + "…" if len(value) > keep else "…"

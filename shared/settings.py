@@ -10,82 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
 from urllib.parse import urlsplit
 
-from shared import logs
 from shared.errors import ConfigError
 
 MIN_SECRET_BYTES = 32  # HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2).
 MAX_OBJECT_BYTES = 5 * 1024**3  # PostObject's own ceiling.
 
-# Extensions and types that browsers may execute when the object is served; refused whatever
-# UPLOAD_ALLOWED_TYPES says (stored XSS, security.md §2.8).
-ACTIVE_EXTENSIONS = frozenset(
-    [
-        "html",
-        "htm",
-        "xhtml",
-        "shtml",
-        "xht",
-        "svg",
-        "svgz",
-        "xml",
-        "xsl",
-        "xslt",
-        "js",
-        "mjs",
-        "cjs",
-        "jsx",
-        "ts",
-        "php",
-        "php3",
-        "php4",
-        "php5",
-        "php7",
-        "phtml",
-        "phar",
-        "jsp",
-        "jspx",
-        "asp",
-        "aspx",
-        "cer",
-        "cgi",
-        "pl",
-        "py",
-        "rb",
-        "sh",
-        "bash",
-        "bat",
-        "cmd",
-        "exe",
-        "dll",
-        "com",
-        "msi",
-        "hta",
-        "swf",
-        "wasm",
-        "vbs",
-        "ps1",
-        "jar",
-    ]
-)
-ACTIVE_TYPE_MARKERS = ("html", "svg", "javascript", "ecmascript", "php", "x-sh", "wasm")
-
-DEFAULT_ALLOWED_TYPES = (
-    "png=image/png,jpg=image/jpeg,jpeg=image/jpeg,gif=image/gif,webp=image/webp,"
-    "avif=image/avif,heic=image/heic,heic=image/heif,"
-    "mp3=audio/mpeg,m4a=audio/mp4,m4a=audio/x-m4a,wav=audio/wav,wav=audio/x-wav,wav=audio/wave,"
-    "mp4=video/mp4,mov=video/quicktime,webm=video/webm,webm=audio/webm,"
-    "pdf=application/pdf,txt=text/plain,csv=text/csv,json=application/json,"
-    "zip=application/zip,zip=application/x-zip-compressed,bin=application/octet-stream"
-)
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
-_EXT = re.compile(r"[a-z0-9]{1,16}")
-_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 _PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9._-]+|\{user\}")
 USER_PLACEHOLDER = "{user}"
 
@@ -172,6 +107,15 @@ def http_url(name: str, value: str, *, allow_query: bool = False) -> str:
 # --- pieces ---------------------------------------------------------------------------------
 
 
+def bucket_name(env: Env) -> str:
+    """OSS_BUCKET, by OSS's naming rules: 3–63 lower-case letters, digits and `-`, starting and
+    ending with a letter or digit (OSS allows `--` inside a name)."""
+    bucket = env.required("OSS_BUCKET")
+    if not _BUCKET.fullmatch(bucket):
+        raise ConfigError("OSS_BUCKET", f"{bucket!r} is not a valid OSS bucket name")
+    return bucket
+
+
 @dataclass(frozen=True)
 class OssSettings:
     bucket: str
@@ -183,9 +127,7 @@ class OssSettings:
 
     @classmethod
     def load(cls, env: Env) -> OssSettings:
-        bucket = env.required("OSS_BUCKET")
-        if not _BUCKET.fullmatch(bucket) or "--" in bucket:
-            raise ConfigError("OSS_BUCKET", f"{bucket!r} is not a valid OSS bucket name")
+        bucket = bucket_name(env)
         region = env.required("OSS_REGION").lower()
         region = region.removeprefix("oss-")  # V4 scopes use the general region id.
         if not _REGION.fullmatch(region):
@@ -204,58 +146,6 @@ class OssSettings:
             signature_version="v1" if version == "v1" else "v4",
             access_key_id=key_id,
             access_key_secret=Secret(key_secret) if key_secret else None,
-        )
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    mode: Literal["jwt", "none"]
-    jwt_secret: Secret | None
-    jwks_url: str | None
-    audience: str | None
-    issuer: str | None
-
-    @classmethod
-    def load(cls, env: Env) -> AuthSettings:
-        mode = env.choice("AUTH_MODE", ("jwt", "none"), "jwt")
-        secret = env.get("AUTH_JWT_SECRET")
-        jwks = env.get("AUTH_JWKS_URL")
-        if mode == "jwt":
-            if secret and jwks:
-                raise ConfigError("AUTH_JWKS_URL", "set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both")
-            if not secret and not jwks:
-                raise ConfigError(
-                    "AUTH_JWT_SECRET", "is required with AUTH_MODE=jwt (or AUTH_JWKS_URL)"
-                )
-        if secret and len(secret.encode()) < MIN_SECRET_BYTES:
-            raise ConfigError("AUTH_JWT_SECRET", f"must be at least {MIN_SECRET_BYTES} bytes")
-        if jwks:
-            http_url("AUTH_JWKS_URL", jwks, allow_query=True)
-        return cls(
-            mode="none" if mode == "none" else "jwt",
-            jwt_secret=Secret(secret) if secret else None,
-            jwks_url=jwks,
-            audience=env.get("AUTH_JWT_AUDIENCE"),
-            issuer=env.get("AUTH_JWT_ISSUER"),
-        )
-
-
-@dataclass(frozen=True)
-class UploadSettings:
-    key_prefix: str
-    max_bytes: int
-    allowed_types: Mapping[str, tuple[str, ...]]
-    policy_ttl_seconds: int
-    callback_url: str
-
-    @classmethod
-    def load(cls, env: Env, auth_mode: str) -> UploadSettings:
-        return cls(
-            key_prefix=key_prefix_template(env, auth_mode),
-            max_bytes=env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, 1, MAX_OBJECT_BYTES),
-            allowed_types=_allowed_types(env),
-            policy_ttl_seconds=env.integer("POLICY_TTL_SECONDS", 300, 1, 86400),
-            callback_url=_callback_url(env),
         )
 
 
@@ -283,51 +173,6 @@ def key_prefix_template(env: Env, auth_mode: str) -> str:
     if len(template.encode()) > 256:
         raise ConfigError(name, "must be at most 256 bytes")
     return template
-
-
-def is_active_type(mime: str) -> bool:
-    """security.md §2.8: a media type browsers may run or render as a document (HTML, SVG, XML, JS)."""
-    essence = mime.split(";", 1)[0].strip().lower()
-    subtype = essence.partition("/")[2]
-    if subtype == "xml" or subtype.endswith("+xml"):
-        return True  # not `…openxmlformats…` (docx, xlsx): those are downloads, not documents
-    return any(marker in essence for marker in ACTIVE_TYPE_MARKERS)
-
-
-def is_active_content(ext: str, mime: str | None = None) -> bool:
-    """True for types a browser may execute when served (HTML, SVG, XML, scripts…)."""
-    if ext.lower() in ACTIVE_EXTENSIONS:
-        return True
-    return mime is not None and is_active_type(mime)
-
-
-def _allowed_types(env: Env) -> Mapping[str, tuple[str, ...]]:
-    name = "UPLOAD_ALLOWED_TYPES"
-    entries = env.items(name) or tuple(DEFAULT_ALLOWED_TYPES.split(","))
-    table: dict[str, list[str]] = {}
-    for entry in entries:
-        ext, sep, mime = (part.strip().lower() for part in entry.partition("="))
-        ext = ext.lstrip(".")
-        if not sep or not _EXT.fullmatch(ext) or not _MIME.fullmatch(mime):
-            raise ConfigError(name, f"entry {entry!r} must look like 'png=image/png'")
-        if is_active_content(ext, mime):
-            continue  # never served as an upload type, whatever the setting says
-        table.setdefault(ext, [])
-        if mime not in table[ext]:
-            table[ext].append(mime)
-    # A list of only active content leaves exact-key mode nothing to grant: each such request
-    # is a 400 (DESIGN: refused "whatever the setting says"), not a start-up failure.
-    return MappingProxyType({ext: tuple(mimes) for ext, mimes in table.items()})
-
-
-def _callback_url(env: Env) -> str:
-    url = http_url("CALLBACK_URL", env.required("CALLBACK_URL"))
-    if ";" in url:
-        raise ConfigError("CALLBACK_URL", "must be one URL (OSS splits on ';')")
-    if "+" in urlsplit(url).path:
-        # OSS's samples disagree on whether '+' in the path decodes to a space (protocol §6.2).
-        raise ConfigError("CALLBACK_URL", "must not contain '+' in its path")
-    return url
 
 
 @dataclass(frozen=True)
@@ -359,78 +204,3 @@ class RecordsSettings:
 
 
 # --- per function ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignSettings:
-    oss: OssSettings
-    auth: AuthSettings
-    upload: UploadSettings
-    grant_secrets: tuple[Secret, ...]
-    cors_origins: frozenset[str]
-    records: RecordsSettings
-
-    @classmethod
-    def from_env(cls, values: Mapping[str, str]) -> SignSettings:
-        env = Env(values)
-        auth = AuthSettings.load(env)
-        grant_secrets = env.secrets("GRANT_SECRET", required=True)
-        if auth.jwt_secret is not None and auth.jwt_secret in grant_secrets:
-            # Key separation: whoever mints sign-in tokens could then mint grant tokens too. The
-            # audiences still keep the two kinds apart, and that party can already sign in as
-            # anyone, so this is a warning rather than a refusal to start.
-            logs.warning("settings", variable="GRANT_SECRET", problem="reuses AUTH_JWT_SECRET")
-        return cls(
-            oss=OssSettings.load(env),
-            auth=auth,
-            upload=UploadSettings.load(env, auth.mode),
-            grant_secrets=grant_secrets,
-            cors_origins=_cors_origins(env),
-            records=RecordsSettings.load(env),
-        )
-
-
-def _cors_origins(env: Env) -> frozenset[str]:
-    origins = env.items("CORS_ALLOWED_ORIGINS")
-    for origin in origins:
-        if origin == "*":
-            raise ConfigError("CORS_ALLOWED_ORIGINS", "list exact origins; '*' is not allowed")
-        parts = urlsplit(origin)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.netloc
-            or origin != (f"{parts.scheme}://{parts.netloc}")
-        ):
-            raise ConfigError(
-                "CORS_ALLOWED_ORIGINS", f"{origin!r} is not an origin like https://app.example.com"
-            )
-    return frozenset(origins)
-
-
-@dataclass(frozen=True)
-class CallbackSettings:
-    bucket: str
-    grant_secrets: tuple[Secret, ...]
-    trusted_key_urls: tuple[str, ...]
-    download_base_url: str | None
-    records: RecordsSettings
-
-    @classmethod
-    def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
-        env = Env(values)
-        bucket = env.required("OSS_BUCKET")
-        if not _BUCKET.fullmatch(bucket):
-            raise ConfigError("OSS_BUCKET", f"{bucket!r} is not a valid OSS bucket name")
-        urls = env.items("CALLBACK_TRUSTED_KEY_URLS")
-        for url in urls:
-            http_url("CALLBACK_TRUSTED_KEY_URLS", url)
-        download = env.get("DOWNLOAD_BASE_URL")
-        if download:
-            download = http_url("DOWNLOAD_BASE_URL", download).rstrip("/")
-        return cls(
-            bucket=bucket,
-            grant_secrets=env.secrets("GRANT_SECRET", required=True),
-            trusted_key_urls=urls,
-            download_base_url=download,
-            records=RecordsSettings.load(env),
-        )

@@ -1,7 +1,7 @@
 """Valid by default, override one thing: signed OSS callbacks for a valid grant (Stripe-style).
 
 `CallbackBuilder.request()` renders the body exactly as OSS does in form mode (the real template of
-`shared.callback_body`, each `${var}` replaced by its percent-encoded value), signs the string of
+`shared.callback.body`, each `${var}` replaced by its percent-encoded value), signs the string of
 oss-protocol.md §6.2 with a test RSA key (PKCS#1 v1.5 + MD5, as OSS does) and points
 `x-oss-pub-key-url` at a test key URL listed in CALLBACK_TRUSTED_KEY_URLS, answered by an
 injected fetch. Each negative test changes exactly one thing. Also: WSGI environs and FC 3.0
@@ -23,12 +23,13 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from shared.callback_body import VARIABLES, callback_body_template
+from shared.callback.body import VARIABLES, callback_body_template
+from shared.callback.settings import CallbackSettings
 from shared.errors import Unavailable
 from shared.grant import Grant, issue_token
 from shared.http import Request
 from shared.records.base import PutOutcome, Record
-from shared.settings import CallbackSettings, Secret
+from shared.settings import Secret
 
 NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
 BUCKET = "test-bucket"

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from shared import callback_app
+from shared.callback import app as callback_app
 from shared.http import Core
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
-from shared.settings import SignSettings
-from shared.sign_app import create_app
+from shared.sign.app import create_app
+from shared.sign.settings import SignSettings
 from tests.callback_builder import (
     TEST_KEY_URL,
     CallbackBuilder,

@@ -14,7 +14,8 @@ import jwt
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
-from shared.settings import Secret, SignSettings
+from shared.settings import Secret
+from shared.sign.settings import SignSettings
 
 # 2023-12-16T16:20:57Z (the V4-a vector's x-oss-date): a frozen "now" for every sign test.
 NOW = 1702743657.0

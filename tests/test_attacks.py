@@ -39,16 +39,19 @@ from jwt.warnings import InsecureKeyLengthWarning
 from werkzeug.serving import make_server
 
 from shared import keys
-from shared.callback_app import MAX_BODY, create_app
+from shared.callback.app import MAX_BODY, create_app
+from shared.callback.pubkeys import fetch_url
 from shared.errors import ConfigError
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
-from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
-from shared.pubkeys import fetch_url
+from shared.http import Core, Request, Response, serve
+from shared.http.fc2 import wsgi_adapter
+from shared.http.fc3 import event_adapter
 from shared.records.base import Record
 from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore
-from shared.settings import Secret, SignSettings
-from shared.sign_app import create_app as create_sign_app
+from shared.settings import Secret
+from shared.sign.app import create_app as create_sign_app
+from shared.sign.settings import SignSettings
 from tests.callback_builder import (
     BUCKET,
     CALLBACK_PATH,

@@ -18,11 +18,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared import grant
-from shared.auth import ANONYMOUS, LEEWAY_SECONDS, Authenticator, bearer_token
 from shared.errors import ConfigError, Unauthorized, Unavailable
 from shared.http import serve
-from shared.settings import AuthSettings, Env
-from shared.sign_app import create_app
+from shared.keys import ANONYMOUS_USER
+from shared.settings import Env
+from shared.sign.app import create_app
+from shared.sign.auth import LEEWAY_SECONDS, Authenticator, bearer_token
+from shared.sign.settings import AuthSettings
 from tests.helpers import JWT_SECRET, NOW, request, sign_settings, token
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -160,8 +162,8 @@ def test_a_grant_token_is_never_a_sign_in_token(configured_audience: str | None)
 
 def test_auth_mode_none_is_anonymous_whatever_is_sent() -> None:
     auth = Authenticator(AuthSettings.load(Env({"AUTH_MODE": "none"})))
-    assert auth.user(None) == ANONYMOUS
-    assert auth.user("Bearer junk") == ANONYMOUS
+    assert auth.user(None) == ANONYMOUS_USER
+    assert auth.user("Bearer junk") == ANONYMOUS_USER
 
 
 def test_the_token_never_reaches_logs_or_answers(capsys: pytest.CaptureFixture[str]) -> None:

@@ -91,7 +91,7 @@ def test_package_sizes_read_the_tree_and_the_zip(tmp_path: Path) -> None:
 
 def test_signed_callback_is_what_the_real_callback_accepts(tmp_path: Path) -> None:
     from bench.inprocess import FetchOnce, MemoryStore, callback_handler
-    from shared.callback_body import callback_body_template
+    from shared.callback.body import callback_body_template
 
     private_key = fixtures.new_private_key(2048)
     url = "http://127.0.0.1:9/callback_pub_key.pem"

@@ -26,11 +26,13 @@ from typing import Any
 
 import pytest
 
-from shared.callback_app import MAX_BODY, create_app
+from shared.callback.app import MAX_BODY, create_app
+from shared.callback.pubkeys import OSS_V1_KEY_PEM
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
-from shared.http import Core, Request, Response, event_adapter, serve, wsgi_adapter
-from shared.pubkeys import OSS_V1_KEY_PEM
+from shared.http import Core, Request, Response, serve
+from shared.http.fc2 import wsgi_adapter
+from shared.http.fc3 import event_adapter
 from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore

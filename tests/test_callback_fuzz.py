@@ -18,16 +18,12 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.callback import (
-    CallbackFields,
-    decode_authorization,
-    parse_callback_body,
-    verify_signature,
-)
-from shared.callback_app import create_app
+from shared.callback.app import create_app
+from shared.callback.body import CallbackFields, parse_callback_body
+from shared.callback.pubkeys import PublicKeys
+from shared.callback.signature import decode_authorization, verify_signature
 from shared.errors import AppError, BadRequest, KeyUrlUntrusted, SignatureInvalid, Unavailable
 from shared.http import Core, Request, serve
-from shared.pubkeys import PublicKeys
 from shared.records.sqlite import SqliteStore
 from tests.callback_builder import (
     NOW,
@@ -47,7 +43,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 TRUSTED = ("http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem",)
-# Written independently of shared.pubkeys: the only URLs a fetch may ever see.
+# Written independently of shared.callback.pubkeys: the only URLs a fetch may ever see.
 ORACLE = re.compile(r"https?://gosspublic\.alicdn\.com/callback_pub_key_v[1-9][0-9]{0,2}\.pem")
 
 

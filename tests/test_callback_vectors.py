@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from shared.callback import string_to_verify, verify_signature
+from shared.callback.pubkeys import OSS_V1_KEY_PEM, PINNED_KEY_PEMS, PublicKeys
+from shared.callback.signature import string_to_verify, verify_signature
 from shared.errors import SignatureInvalid
 from shared.http import Request
-from shared.pubkeys import OSS_V1_KEY_PEM, PINNED_KEY_PEMS, PublicKeys
 from tests.callback_builder import no_network
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text())

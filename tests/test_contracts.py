@@ -39,9 +39,12 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from shared import callback_app, sign_app
-from shared.http import event_adapter, wsgi_adapter
-from shared.settings import CallbackSettings, SignSettings
+from shared.callback import app as callback_app
+from shared.callback.settings import CallbackSettings
+from shared.http.fc2 import wsgi_adapter
+from shared.http.fc3 import event_adapter
+from shared.sign import app as sign_app
+from shared.sign.settings import SignSettings
 from tests.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,10 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import callback_app, sign_app
-from shared.http import event_adapter
+from shared.callback import app as callback_app
+from shared.callback.settings import CallbackSettings
+from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
-from shared.settings import CallbackSettings, SignSettings
+from shared.sign import app as sign_app
+from shared.sign.settings import SignSettings
 from tests.callback_builder import (
     NOW,
     TEST_KEY_URL,

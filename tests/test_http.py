@@ -10,16 +10,10 @@ from typing import Any
 import pytest
 
 from shared import errors
-from shared.http import (
-    Request,
-    Response,
-    canonical_base64_header,
-    event_adapter,
-    json_response,
-    request_from_environ,
-    request_from_event,
-    wsgi_adapter,
-)
+from shared.callback.headers import canonical_base64_header
+from shared.http import Request, Response, json_response
+from shared.http.fc2 import request_from_environ, wsgi_adapter
+from shared.http.fc3 import event_adapter, request_from_event
 
 
 def environ(

@@ -92,7 +92,22 @@ def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
             build.ROOT / "functions" / name / "index.py"
         ).read_bytes()
         assert "shared/__init__.py" in files
-        assert "shared/http.py" in files
+        rooms = {f.split("/")[1] for f in files if f.startswith("shared/") and f.count("/") > 1} - {
+            "__pycache__"
+        }
+        # Each function ships its own room; the sign function also the callback body it pins.
+        expected = {
+            "sign": {"sign", "callback", "http", "records"},
+            "callback": {"callback", "http", "records"},
+            "reconcile": {"reconcile", "records"},
+        }
+        assert rooms == expected[name], rooms
+        if name == "sign":
+            assert {f for f in files if f.startswith("shared/callback/") and f.endswith(".py")} == {
+                "shared/callback/__init__.py",
+                "shared/callback/body.py",
+            }
+        assert not any(f.startswith("tools/") for f in files)
         if name != "reconcile":  # it verifies no grant or signature: no PyJWT, no cryptography
             assert "jwt/__init__.py" in files, "grant tokens need PyJWT"
         if name == "callback":  # OSS's RSA signatures

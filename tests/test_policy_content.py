@@ -16,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import keys, policy
-from shared.callback_body import BODY_TYPE, callback_body_template
+from shared import keys
+from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.errors import GrantInvalid
 from shared.grant import EXPIRY_GRACE_SECONDS, verify_token
 from shared.http import Core, serve
 from shared.settings import Secret
-from shared.sign_app import create_app
+from shared.sign import policy
+from shared.sign.app import create_app
 from tests.helpers import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared import policy
+from shared.sign import policy
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text("utf-8"))
 V4 = VECTORS["policy_v4"]

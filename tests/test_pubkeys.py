@@ -19,8 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
-from shared.pubkeys import (
+from shared.callback.pubkeys import (
     OSS_V1_KEY_PEM,
     PublicKeys,
     decode_key_url,
@@ -29,6 +28,7 @@ from shared.pubkeys import (
     load_rsa_public_key,
     trusted_key_url,
 )
+from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
 from tests.callback_builder import Clock, KeyServer, b64, no_network, public_pem, rsa_key
 
 ALLOWED = [

@@ -1,4 +1,4 @@
-"""Reconciliation (shared/reconcile.py): backfill exactly one record per stored object.
+"""Reconciliation (shared/reconcile/): backfill exactly one record per stored object.
 
 Unit level: an in-memory bucket (`FakeObjects`) over a real SQLite store, with a frozen clock.
 Through the real SDK: `OssObjects` (oss2) against the OSS emulator on loopback, the CLI, and the
@@ -26,29 +26,26 @@ from hypothesis import strategies as st
 from deploy import preflight
 from local import reconcile as local_reconcile
 from local.dev import Stack
-from shared import auth
 from shared.credentials import Credentials
 from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
-from shared.keys import is_valid_key, new_object_id, upload_dir, user_segment
-from shared.objects import Head, Listed, OssObjects
-from shared.reconcile import (
-    ANONYMOUS,
+from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
+from shared.reconcile.objects import Head, Listed, OssObjects
+from shared.reconcile.scan import (
     TIMER_BUDGET_SECONDS,
     WATERMARK_KEY,
     WATERMARK_OWNER,
-    Progress,
-    ReconcileSettings,
     Watermark,
     listing_prefix,
-    main,
     owner_of,
-    parse_since,
     reconcile,
 )
+from shared.reconcile.settings import ReconcileSettings
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
+from shared.sign import auth
 from tests.devstack import free_port, http_session, sign_in_and_grant
+from tools.reconcile import Progress, main, parse_since
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000
@@ -137,10 +134,10 @@ def callback_record(key: str, data: bytes, owner: str = "alice") -> Record:
         ("t/{user}/files/", "t/bob/other/x.txt", None),
         ("t/{user}/files/", "t/bob/files/", None),
         ("{user}/", "carol/x.txt", "carol"),
-        ("legacy/", "legacy/a.txt", ANONYMOUS),
+        ("legacy/", "legacy/a.txt", ANONYMOUS_USER),
         ("legacy/", "legacy/", None),
         ("legacy/", "elsewhere/a.txt", None),
-        ("", "avatars/x.png", ANONYMOUS),
+        ("", "avatars/x.png", ANONYMOUS_USER),
     ],
 )
 def test_owner_is_the_user_segment_of_the_key(template: str, key: str, owner: str | None) -> None:
@@ -152,7 +149,6 @@ def test_listing_prefix_is_the_static_part_of_the_template() -> None:
     assert listing_prefix("{user}/") == ""
     assert listing_prefix("a/b/{user}/c/") == "a/b/"
     assert listing_prefix("legacy/") == "legacy/"
-    assert ANONYMOUS == auth.ANONYMOUS
 
 
 @settings(max_examples=200, deadline=None)
@@ -238,7 +234,7 @@ def test_the_watermark_is_nobodys_upload(store: SqliteStore) -> None:
     assert len(WATERMARK_OWNER) > auth.MAX_SUBJECT_CHARS  # no signed-in user can own it
     assert not is_valid_key(WATERMARK_KEY)  # no OSS key starts with '/'
     assert store.list_by_owner("alice").items == []
-    assert store.list_by_owner(ANONYMOUS).items == []
+    assert store.list_by_owner(ANONYMOUS_USER).items == []
 
 
 def test_young_objects_wait_for_their_callback(store: SqliteStore) -> None:

@@ -16,9 +16,9 @@ import pytest
 from shared.errors import ConfigError, Conflict, Unavailable
 from shared.records import clear_cache, open_store
 from shared.records.base import PutResult, Record
-from shared.records.bootstrap import main as bootstrap
 from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
 from shared.settings import Env, RecordsSettings
+from tools.tables import main as bootstrap
 
 OBJECTS = 12
 

@@ -28,12 +28,12 @@ from shared.errors import Conflict, Unavailable
 from shared.records import clear_cache, open_store
 from shared.records import tablestore as backend
 from shared.records.base import PutResult, Record
-from shared.records.bootstrap import create_tablestore_table
-from shared.records.bootstrap import main as bootstrap
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import ShortRetryPolicy, TablestoreStore, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.ots_fake import FakeOTS
+from tools.tables import create_tablestore_table
+from tools.tables import main as bootstrap
 
 ENV = {
     "RECORDS_BACKEND": "tablestore",

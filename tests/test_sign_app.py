@@ -8,6 +8,7 @@ are throttled; the sign function itself keeps no per-user state.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
@@ -532,6 +533,23 @@ def test_uploads_with_auth_mode_none_lists_anonymous(make_sign_app: Callable[...
     )
     data = ok(app, "", path="/uploads", user=None)
     assert [item["owner"] for item in data["items"]] == ["anonymous"]
+
+
+def test_uploads_pages_past_the_longest_key_oss_accepts(
+    make_sign_app: Callable[..., Core], tmp_path: Path
+) -> None:
+    """A page that ends on a 1,023-byte key (OSS's limit) yields a cursor the next call takes."""
+    store = SqliteStore(str(tmp_path / "records.sqlite3"))
+    folder = "uploads/alice/"
+    for n in range(3):
+        key = folder + "d" * (1023 - len(folder) - 5) + f"{n}.png"
+        store.put(dataclasses.replace(record("alice", n), key=key), replace=False)
+    app = make_sign_app(store_factory=lambda credentials: store)
+    first = ok(app, "limit=2", path="/uploads")
+    assert len(first["next"]) > 1024
+    rest = ok(app, {"limit": "2", "cursor": first["next"]}, path="/uploads")
+    assert [len(item["key"]) for item in rest["items"]] == [1023]
+    assert rest["next"] is None
 
 
 def test_uploads_store_gets_credentials_only_for_tablestore(

@@ -19,9 +19,11 @@ import requests
 from pytest_mock import MockerFixture
 
 from deploy import preflight, smoke
-from shared import callback_app, sign_app
-from shared.http import wsgi_adapter
-from shared.settings import CallbackSettings, SignSettings
+from shared.callback import app as callback_app
+from shared.callback.settings import CallbackSettings
+from shared.http.fc2 import wsgi_adapter
+from shared.sign import app as sign_app
+from shared.sign.settings import SignSettings
 
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"

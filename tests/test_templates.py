@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from deploy import build, preflight
-from shared.reconcile import ReconcileSettings
+from shared.callback.settings import CallbackSettings
+from shared.reconcile.settings import ReconcileSettings
 from shared.records.tablestore import index_name
-from shared.settings import CallbackSettings, SignSettings
+from shared.sign.settings import SignSettings
 
 ROOT = build.ROOT
 FC2 = ROOT / "template.yml"

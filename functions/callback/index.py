@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 
-from shared.callback_app import MAX_BODY, create_app
-from shared.http import event_adapter, wsgi_adapter
-from shared.settings import CallbackSettings
+from shared.callback.app import MAX_BODY, create_app
+from shared.callback.settings import CallbackSettings
+from shared.http.fc2 import wsgi_adapter
+from shared.http.fc3 import event_adapter
 
 app = create_app(CallbackSettings.from_env(os.environ), environ=os.environ)
 handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 
-from shared.http import event_adapter, wsgi_adapter
-from shared.settings import SignSettings
-from shared.sign_app import MAX_BODY, create_app
+from shared.http.fc2 import wsgi_adapter
+from shared.http.fc3 import event_adapter
+from shared.sign.app import MAX_BODY, create_app
+from shared.sign.settings import SignSettings
 
 app = create_app(SignSettings.from_env(os.environ), environ=os.environ)
 handler = wsgi_adapter(app, function="sign", max_body=MAX_BODY)

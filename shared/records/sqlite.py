@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from shared import logs
-from shared.errors import ConfigError, Conflict, Unavailable
-from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
+from shared.errors import ConfigError, Unavailable
+from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, Record
 from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
-from shared.records.decide import Action, check_record, decide, same_object
+from shared.records.write import write_record
 
 BUSY_TIMEOUT_SECONDS = 2.0  # the callback must answer OSS well inside its 5 s limit
 
@@ -113,24 +113,23 @@ class SqliteStore:
     # --- RecordStore ----------------------------------------------------------------------------
 
     def put(self, record: Record, *, replace: bool) -> PutOutcome:
-        """Insert if absent; else duplicate, guarded replace or Conflict (decide.py)."""
-        check_record(record)
+        """INSERT OR IGNORE, SELECT, UPDATE … WHERE etag = stored: the write algorithm (write.py)."""
         with self._db() as db:
-            if db.execute(INSERT, _row(record)).rowcount == 1:
-                return PutOutcome(record, PutResult.CREATED)
-            stored = self._read(db, record.bucket, record.key)
-            if stored is None:  # deleted between the two statements: nothing to protect
-                raise Unavailable("the record changed while it was written; try again")
-            if decide(stored, record, replace=replace) is Action.DUPLICATE:
-                return PutOutcome(stored, PutResult.DUPLICATE)
-            guarded = (*_row(record)[2:], record.bucket, record.key, stored.etag)
-            if db.execute(REPLACE, guarded).rowcount == 1:
-                return PutOutcome(record, PutResult.REPLACED)
-            # Another writer changed the row after we read it: judge again against what it wrote.
-            latest = self._read(db, record.bucket, record.key)
-            if latest is not None and same_object(latest.etag, record.etag):
-                return PutOutcome(latest, PutResult.DUPLICATE)
-            raise Conflict(f"{record.key!r} was changed by another writer; not overwritten")
+
+            def insert(item: Record) -> bool:
+                return bool(db.execute(INSERT, _row(item)).rowcount == 1)
+
+            def replace_if(item: Record, etag: str) -> bool:
+                guarded = (*_row(item)[2:], item.bucket, item.key, etag)
+                return bool(db.execute(REPLACE, guarded).rowcount == 1)
+
+            return write_record(
+                record,
+                replace=replace,
+                insert=insert,
+                read=lambda bucket, key: self._read(db, bucket, key),
+                replace_if=replace_if,
+            )
 
     def get(self, bucket: str, key: str) -> Record | None:
         """The record for (bucket, key), or None."""

@@ -31,10 +31,10 @@ from tablestore.retry import RetryPolicy
 
 from shared import logs
 from shared.credentials import Credentials
-from shared.errors import Conflict, Unavailable
-from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
+from shared.errors import Unavailable
+from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, Record
 from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
-from shared.records.decide import Action, check_record, decide, same_object
+from shared.records.write import write_record
 from shared.settings import RecordsSettings
 
 SOCKET_TIMEOUT_SECONDS = 1.0  # per connect and per read; Tablestore answers in milliseconds
@@ -187,37 +187,37 @@ class TablestoreStore:
     # --- RecordStore ----------------------------------------------------------------------------
 
     def put(self, record: Record, *, replace: bool) -> PutOutcome:
-        """put_row EXPECT_NOT_EXIST; when taken: duplicate, guarded replace or Conflict (decide.py)."""
-        check_record(record)
+        """put_row EXPECT_NOT_EXIST, get_row, put_row EXPECT_EXIST + etag: the write algorithm (write.py)."""
         with self._operation() as call:
-            row = tablestore.Row(primary_key(record.bucket, record.key), attribute_columns(record))
-            absent = tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST)
-            try:
-                call("PutRow", self._client.put_row, self.table, row, absent)
-                return PutOutcome(record, PutResult.CREATED)
-            except _ConditionFailed:
-                pass
-            stored = self._read(call, record.bucket, record.key)
-            if stored is None:  # deleted between the two requests: nothing to protect
-                raise Unavailable("the record changed while it was written; try again")
-            if decide(stored, record, replace=replace) is Action.DUPLICATE:
-                return PutOutcome(stored, PutResult.DUPLICATE)
-            unchanged = tablestore.Condition(
-                tablestore.RowExistenceExpectation.EXPECT_EXIST,
-                tablestore.SingleColumnCondition(
-                    "etag", stored.etag, tablestore.ComparatorType.EQUAL, pass_if_missing=False
-                ),
+
+            def put_row(item: Record, condition: Any) -> bool:
+                row = tablestore.Row(primary_key(item.bucket, item.key), attribute_columns(item))
+                try:
+                    call("PutRow", self._client.put_row, self.table, row, condition)
+                except _ConditionFailed:
+                    return False
+                return True
+
+            def insert(item: Record) -> bool:
+                absent = tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST
+                return put_row(item, tablestore.Condition(absent))
+
+            def replace_if(item: Record, etag: str) -> bool:
+                unchanged = tablestore.Condition(
+                    tablestore.RowExistenceExpectation.EXPECT_EXIST,
+                    tablestore.SingleColumnCondition(
+                        "etag", etag, tablestore.ComparatorType.EQUAL, pass_if_missing=False
+                    ),
+                )
+                return put_row(item, unchanged)
+
+            return write_record(
+                record,
+                replace=replace,
+                insert=insert,
+                read=lambda bucket, key: self._read(call, bucket, key),
+                replace_if=replace_if,
             )
-            try:
-                call("PutRow", self._client.put_row, self.table, row, unchanged)
-                return PutOutcome(record, PutResult.REPLACED)
-            except _ConditionFailed:
-                pass
-            # Another writer changed the row after we read it: judge again against what it wrote.
-            latest = self._read(call, record.bucket, record.key)
-            if latest is not None and same_object(latest.etag, record.etag):
-                return PutOutcome(latest, PutResult.DUPLICATE)
-            raise Conflict(f"{record.key!r} was changed by another writer; not overwritten")
 
     def get(self, bucket: str, key: str) -> Record | None:
         """get_row on the main table."""

@@ -27,13 +27,14 @@ from werkzeug.datastructures import MultiDict
 from local.emulator_listing import parse_query
 from local.oss_emulator.errors import OssError
 from local.oss_emulator.policy import check_conditions, check_expiration, check_size, decode_policy
-from shared.callback import parse_callback_body
+from shared.callback.body import parse_callback_body
+from shared.callback.pubkeys import PublicKeys
+from shared.content import ACTIVE_EXTENSIONS
 from shared.errors import AppError, BadRequest, GrantInvalid, KeyUrlUntrusted
 from shared.grant import AUDIENCE, Grant, issue_token, verify_token
 from shared.http import Core
 from shared.keys import filename_extension, is_valid_key, requested_dir
-from shared.pubkeys import PublicKeys
-from shared.settings import ACTIVE_EXTENSIONS, Secret
+from shared.settings import Secret
 from tests.fuzz.corpus import seeded
 from tests.helpers import GRANT_SECRET, NOW, call
 
@@ -43,7 +44,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 SECRETS = [Secret(GRANT_SECRET)]
-# Written independently of shared.pubkeys: the only URLs a fetch may ever see.
+# Written independently of shared.callback.pubkeys: the only URLs a fetch may ever see.
 ORACLE = re.compile(r"https?://gosspublic\.alicdn\.com/callback_pub_key_v[1-9][0-9]{0,2}\.pem")
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from shared.credentials import Credentials
-from shared.objects import OssObjects
-from shared.reconcile import WATERMARK_KEY, ReconcileSettings, Report, run
+from shared.reconcile.objects import OssObjects
+from shared.reconcile.scan import WATERMARK_KEY, Report, run
+from shared.reconcile.settings import ReconcileSettings
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret

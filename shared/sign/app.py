@@ -12,18 +12,17 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from shared import cors
-from shared.auth import Authenticator, SigningKeySource
 from shared.credentials import Credentials, resolve_credentials
-from shared.errors import AppError, BadRequest, MethodNotAllowed, NotFound, Unauthorized
-from shared.http import Core, Request, Response, error_response, json_response
-from shared.issue import issue, parse_upload_request
+from shared.errors import BadRequest, MethodNotAllowed, NotFound
+from shared.http import Core, Request, Response, json_response, respond
 from shared.records.base import DEFAULT_PAGE, MAX_PAGE, RecordStore
-from shared.settings import SignSettings
+from shared.sign import cors
+from shared.sign.auth import Authenticator, SigningKeySource
+from shared.sign.issue import issue, parse_upload_request
+from shared.sign.settings import SignSettings
 
 MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
-MAX_CURSOR_CHARS = 1024
 _LIMIT = re.compile(r"[0-9]+")
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
@@ -81,15 +80,11 @@ def create_app(
         "/uploads": uploads,
     }
 
+    def dispatch(request: Request) -> Response:
+        return _dispatch(request, routes, settings.cors_origins)
+
     def app(request: Request) -> Response:
-        try:
-            response = _dispatch(request, routes, settings.cors_origins)
-        except AppError as error:
-            response = error_response(error)
-            if isinstance(error, Unauthorized):
-                response.headers.append(("WWW-Authenticate", 'Bearer realm="oss-direct-upload"'))
-            if isinstance(error, MethodNotAllowed):
-                response.headers.append(("Allow", cors.ALLOW_METHODS))
+        response = respond(dispatch, request)
         response.headers.append(("Cache-Control", "no-store"))
         return cors.decorate(response, request, settings.cors_origins)
 
@@ -112,7 +107,9 @@ def _dispatch(
     if handler is None:
         raise NotFound(f"no route {request.route()!r}: use /signature or /uploads")
     if request.method != "GET":
-        raise MethodNotAllowed(f"{request.method} is not allowed here; use GET")
+        raise MethodNotAllowed(
+            f"{request.method} is not allowed here; use GET", allow=cors.ALLOW_METHODS
+        )
     return handler(request)
 
 
@@ -128,7 +125,4 @@ def _list_query(query: Mapping[str, str]) -> tuple[int, str | None]:
         if not digits:
             raise BadRequest("limit must be a whole number of at least 1")
         limit = MAX_PAGE if len(digits) > 3 else min(int(digits), MAX_PAGE)
-    cursor = query.get("cursor") or None
-    if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
-        raise BadRequest("cursor is not one we issued")
-    return limit, cursor
+    return limit, query.get("cursor") or None  # the store decodes it (records/cursor.py)

@@ -23,9 +23,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from shared.callback.headers import canonical_base64_header
 from shared.deadline import DeadlinePool
 from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
-from shared.http import canonical_base64_header
 
 OSS_KEY_HOST = "gosspublic.alicdn.com"
 _OSS_KEY_PATH = re.compile(r"/callback_pub_key_v[1-9][0-9]{0,2}\.pem")

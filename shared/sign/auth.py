@@ -19,9 +19,9 @@ import jwt
 
 from shared import grant, jwt_codec
 from shared.errors import ConfigError, Unauthorized, Unavailable
-from shared.settings import AuthSettings
+from shared.keys import ANONYMOUS_USER
+from shared.sign.settings import AuthSettings
 
-ANONYMOUS = "anonymous"
 HMAC_ALGORITHMS = ("HS256",)
 JWKS_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
@@ -104,7 +104,7 @@ class Authenticator:
     def user(self, authorization: str | None) -> str:
         """DESIGN "Sign function" Auth: the `sub` of a valid Bearer JWT; `anonymous` with AUTH_MODE=none."""
         if self._settings.mode == "none":
-            return ANONYMOUS
+            return ANONYMOUS_USER
         claims = self.verify(bearer_token(authorization))
         return _subject(claims)
 

@@ -7,70 +7,41 @@ record it should have had: idempotently (`put(record, replace=False)`: a callbac
 the same time makes a duplicate, never a second record), owner read back from the key, marked
 `reconciled`. A watermark kept in the record store makes runs incremental.
 
-    python -m shared.reconcile [--since WHEN] [--prefix PREFIX] [--dry-run] [--progress]
+The command line is `tools.reconcile` (`make reconcile`); the timer function calls `timer_handler`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from shared import logs
+from shared.content import is_active_type
 from shared.credentials import Credentials, resolve_credentials
-from shared.errors import AppError, BadRequest, ConfigError, Conflict
-from shared.keys import is_active_key, is_valid_key
-from shared.objects import Head, Listed, Objects, OssObjects
+from shared.errors import AppError, BadRequest, Conflict
+from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
+from shared.reconcile.objects import Head, Listed, Objects, OssObjects
+from shared.reconcile.settings import ReconcileSettings
 from shared.records import open_store
 from shared.records.base import PutResult, Record, RecordStore
-from shared.settings import (
-    USER_PLACEHOLDER,
-    Env,
-    OssSettings,
-    RecordsSettings,
-    is_active_type,
-    key_prefix_template,  # the one parser of UPLOAD_KEY_PREFIX; the sign function uses it too
-)
+from shared.settings import USER_PLACEHOLDER
 
-ANONYMOUS = "anonymous"  # shared.auth.ANONYMOUS: every caller with AUTH_MODE=none
 SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
 WORKERS = 8
 MAX_LISTED_KEYS = 100  # keys named per category in a report; counts are always complete
 # The watermark is a record no object and no user can own: no OSS key starts with '/', and the
-# owner is longer than any user id the sign function accepts (shared.auth, 256 characters).
+# owner is longer than any user id the sign function accepts (shared.sign.auth, 256 characters).
 WATERMARK_KEY = "/reconcile/watermark"
 WATERMARK_OWNER = "reconcile-watermark:" + "~" * 256
 WATERMARK_TYPE = "application/x-reconcile-watermark"
 
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class ReconcileSettings:
-    """What a run reads: the bucket (OSS_*), the key template and the record store."""
-
-    oss: OssSettings
-    key_prefix: str
-    records: RecordsSettings
-
-    @classmethod
-    def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
-        env = Env(values)
-        auth_mode = env.choice("AUTH_MODE", ("jwt", "none"), "jwt")
-        return cls(
-            oss=OssSettings.load(env),
-            key_prefix=key_prefix_template(env, auth_mode),
-            records=RecordsSettings.load(env),
-        )
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -88,7 +59,7 @@ def owner_of(key: str, template: str) -> str | None:
     cannot be inverted, so that owner is the `_…` segment as it stands.
     """
     if USER_PLACEHOLDER not in template:  # AUTH_MODE=none: every upload is anonymous
-        return ANONYMOUS if key.startswith(template) and len(key) > len(template) else None
+        return ANONYMOUS_USER if key.startswith(template) and len(key) > len(template) else None
     head, tail = template.split(USER_PLACEHOLDER, 1)
     if not key.startswith(head):
         return None
@@ -368,36 +339,6 @@ def _same(stored: str, listed: str) -> bool:
 # --- progress -----------------------------------------------------------------------------------
 
 
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
-        self.stream = stream
-        self.clock = clock
-        self.last = float("-inf")
-        self.drawn = False
-
-    def show(self, label: str, done: int = 0, total: int = 0) -> None:
-        now = self.clock()
-        if now - self.last < 0.1 and not (total and done == total):
-            return
-        self.last = now
-        bar = ""
-        if total:
-            filled = self.WIDTH * done // total
-            bar = "[" + "#" * filled + " " * (self.WIDTH - filled) + "] "
-        self.stream.write(f"\rreconcile {bar}{label}\x1b[K")
-        self.stream.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 # --- entry points -------------------------------------------------------------------------------
 
 
@@ -433,89 +374,31 @@ def timer_handler(
 TIMER_BUDGET_SECONDS = 480.0  # the function's timeout is 600 s: stop starting work well before
 
 
-def parse_since(text: str) -> int:
-    """`--since`: Unix seconds, a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)."""
-    value = text.strip()
-    if re.fullmatch(r"[0-9]{1,12}", value):
-        return int(value)
-    for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            moment = datetime.strptime(value, pattern).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-        return int(moment.timestamp())
-    raise BadRequest(f"--since {text!r}: use Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
 
+    WIDTH = 30
 
-def main(
-    argv: Sequence[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-    *,
-    objects: Objects | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """`make reconcile`: exit 0 all handled, 1 something failed (run again), 2 bad settings/usage."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    parser = argparse.ArgumentParser(prog="python -m shared.reconcile", description=__doc__)
-    parser.add_argument(
-        "--since", help="examine objects modified after this (ignores the watermark)"
-    )
-    parser.add_argument("--prefix", help="examine only keys under this prefix")
-    parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    parser.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
-    parser.add_argument("--settle", type=int, default=SETTLE_SECONDS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if environ is None:
-        import os  # noqa: PLC0415 - the one place the process environment is read
+    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.last = float("-inf")
+        self.drawn = False
 
-        environ = os.environ
-    try:
-        settings = ReconcileSettings.from_env(environ)
-        credentials = resolve_credentials(
-            None, environ, settings.oss.access_key_id, settings.oss.access_key_secret
-        )
-        since = parse_since(args.since) if args.since is not None else None
-        show = args.progress or err.isatty()
-        report = run(
-            settings,
-            credentials,
-            objects=objects,
-            prefix=args.prefix,
-            since=since,
-            dry_run=args.dry_run,
-            settle=max(0, args.settle),
-            progress=Progress(err) if show else None,
-        )
-    except ConfigError as exc:
-        print(f"reconcile: {exc}", file=err)
-        return 2
-    except BadRequest as exc:
-        print(f"reconcile: {exc.message}", file=err)
-        return 2
-    except AppError as exc:
-        print(f"reconcile: {exc.code}: {exc.message}", file=err)
-        return 1
-    print(describe(report), file=out)
-    return 0 if report.ok else 1
+    def show(self, label: str, done: int = 0, total: int = 0) -> None:
+        now = self.clock()
+        if now - self.last < 0.1 and not (total and done == total):
+            return
+        self.last = now
+        bar = ""
+        if total:
+            filled = self.WIDTH * done // total
+            bar = "[" + "#" * filled + " " * (self.WIDTH - filled) + "] "
+        self.stream.write(f"\rreconcile {bar}{label}\x1b[K")
+        self.stream.flush()
+        self.drawn = True
 
-
-def describe(report: Report) -> str:
-    """The human summary `make reconcile` prints."""
-    verb = "would record" if report.dry_run else "recorded"
-    lines = [
-        f"prefix {report.prefix!r}: listed {report.listed}, checked {report.checked} "
-        f"(older than the watermark {report.skipped_old}, too young {report.young})",
-        f"  already recorded {report.present}, {verb} {report.count('recorded')}, "
-        f"stale {report.count('stale')}, vanished {report.count('vanished')}, "
-        f"failed {report.count('failed')}, deferred {report.deferred}",
-    ]
-    for category in ("recorded", "stale", "invalid", "failed"):
-        for key in getattr(report, category):
-            lines.append(f"  {category:<8} {key}")
-    lines.append(f"  watermark {report.watermark_before} -> {report.watermark_after}")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()

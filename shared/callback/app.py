@@ -16,23 +16,20 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from shared.callback import (
-    CallbackFields,
-    decode_authorization,
-    parse_callback_body,
-    string_to_verify,
-    verify_signature,
-)
+from shared.callback.body import CallbackFields, parse_callback_body
+from shared.callback.pubkeys import Fetch, PublicKeys
+from shared.callback.settings import CallbackSettings
+from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
+from shared.content import is_active_type
 from shared.credentials import Credentials, resolve_credentials
 from shared.deadline import DeadlinePool
-from shared.errors import AppError, GrantInvalid, MethodNotAllowed, Unavailable
+from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
-from shared.http import Core, Request, Response, error_response, json_response
+from shared.http import Core, Request, Response, json_response, respond
 from shared.keys import is_active_key, is_valid_key
-from shared.pubkeys import Fetch, PublicKeys
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
-from shared.settings import CallbackSettings, RecordsSettings, is_active_type
+from shared.settings import RecordsSettings
 
 MAX_BODY = 64 * 1024
 STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter timeouts
@@ -63,7 +60,7 @@ def create_app(
     def handle(request: Request, trail: dict[str, Any]) -> Response:
         started = time.monotonic()
         if request.method != "POST":
-            raise MethodNotAllowed("the callback accepts POST only")
+            raise MethodNotAllowed("the callback accepts POST only", allow="POST")
         authorization = request.header("authorization")
         decode_authorization(authorization)  # malformed → 401 before the key is even looked up
         public_key = keys.for_header(request.header("x-oss-pub-key-url"))
@@ -90,11 +87,7 @@ def create_app(
 
     def app(request: Request) -> Response:
         trail: dict[str, Any] = {}
-        try:
-            response = handle(request, trail)
-        except AppError as error:
-            response = error_response(error)
-            trail["reason"] = error.message
+        response = respond(lambda request: handle(request, trail), request)
         response.log_fields.update(trail)  # outcome, key, grant id: never a header or token
         return response
 

@@ -1,9 +1,10 @@
-"""OSS upload callbacks: the string OSS signed, its RSA signature, and the form body it carries.
+"""The callback body: the template OSS renders for us (the sign function) and its parser (the callback).
 
-Rules from oss-protocol.md §6.2: OSS signs `url_decode(path) + ("?" + raw query, only when there
-is one) + "\\n" + raw body` with RSASSA-PKCS1-v1_5 over MD5, and sends the bare base64 signature in
-`Authorization`. Every parse failure here is a domain error: 401 for anything that is not a valid
-signature, 400 for an authentic body we cannot use (security.md §5: forged ≠ unusable).
+One list of OSS variables serves both sides (`VARIABLES`).
+
+Form mode (`application/x-www-form-urlencoded`): OSS replaces each `${var}` with its
+percent-encoded value and copies constants verbatim (protocol §5.5). The grant token is such a
+constant: JWT characters (`A-Za-z0-9-_.`) need no encoding.
 """
 
 from __future__ import annotations
@@ -12,59 +13,59 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from shared.errors import BadRequest
 
-from shared.callback_body import GRANT_FIELD
-from shared.errors import BadRequest, SignatureInvalid
-from shared.http import Request, canonical_base64_header
+BODY_TYPE = "application/x-www-form-urlencoded"
+GRANT_FIELD = "grant"
+_URL_SAFE = re.compile(r"[A-Za-z0-9._-]+")
 
-MAX_AUTHORIZATION_CHARS = 1400  # base64 of an 8192-bit RSA signature is 1368 characters
+# (form field name, OSS system variable) in the order they appear in the body.
+VARIABLES: tuple[tuple[str, str], ...] = (
+    ("bucket", "bucket"),
+    ("object", "object"),
+    ("etag", "etag"),
+    ("size", "size"),
+    ("mimeType", "mimeType"),
+    ("imageInfo.height", "imageInfo.height"),
+    ("imageInfo.width", "imageInfo.width"),
+    ("imageInfo.format", "imageInfo.format"),
+    ("crc64", "crc64"),
+    ("contentMd5", "contentMd5"),
+    ("clientIp", "clientIp"),
+    ("reqId", "reqId"),
+    ("operation", "operation"),
+)
+
+
+def callback_body_template(grant_token: str) -> str:
+    """`bucket=${bucket}&object=${object}&…&grant=<token>`: what OSS fills in and signs."""
+    if not _URL_SAFE.fullmatch(grant_token):
+        raise ValueError("a grant token must be URL-safe")
+    variables = "&".join(f"{name}=${{{var}}}" for name, var in VARIABLES)
+    return f"{variables}&{GRANT_FIELD}={grant_token}"
+
+
 MAX_BODY_FIELDS = 64
+
+
 MAX_SHOWN_NAME = 64  # field names are attacker-chosen: answers and log lines stay small
+
+
 REQUIRED_FIELDS = ("bucket", "object", "etag", "size", "mimeType")
+
+
 _DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def string_to_verify(request: Request) -> bytes:
-    """§6.2: decoded path, `?` + raw query only when non-empty, LF, raw body bytes."""
-    message = request.signed_path
-    if request.query_string:
-        try:
-            query = request.query_string.encode("latin-1")  # WSGI: raw bytes as latin-1 text
-        except UnicodeEncodeError:
-            query = request.query_string.encode("utf-8")  # FC 3.0 JSON text
-        message += b"?" + query
-    return message + b"\n" + request.body
-
-
-def decode_authorization(header: str | None) -> bytes:
-    """`Authorization` is the bare, canonical base64 of the signature; nothing else is accepted."""
-    return canonical_base64_header(
-        header, name="Authorization", max_chars=MAX_AUTHORIZATION_CHARS, error=SignatureInvalid
-    )
-
-
-def verify_signature(message: bytes, authorization: str | None, public_key: RSAPublicKey) -> bytes:
-    """RSA PKCS#1 v1.5 over MD5 of the string to verify; return the message or raise."""
-    signature = decode_authorization(authorization)
-    if len(signature) != (public_key.key_size + 7) // 8:
-        raise SignatureInvalid("the signature does not match the key's length")
-    try:
-        # MD5 is OSS's choice, not ours: the callback signature scheme is fixed by OSS (§6.2).
-        public_key.verify(signature, message, padding.PKCS1v15(), hashes.MD5())  # noqa: S303
-    except InvalidSignature as exc:
-        raise SignatureInvalid("the OSS signature does not match the request") from exc
-    return message
 
 
 @dataclass(frozen=True)
 class CallbackFields:
-    """What the callback body template of shared.callback_body carries, typed."""
+    """What the callback body template above carries, typed."""
 
     bucket: str
     object: str
@@ -78,7 +79,6 @@ class CallbackFields:
     content_md5: str
     client_ip: str
     req_id: str
-    operation: str
     grant: str  # "" when absent: the grant check answers 403, not the parser
 
 
@@ -104,7 +104,6 @@ def parse_callback_body(body: bytes) -> CallbackFields:
         content_md5=values.get("contentMd5", ""),
         client_ip=values.get("clientIp", ""),
         req_id=values.get("reqId", ""),
-        operation=values.get("operation", ""),
         grant=values.get(GRANT_FIELD, ""),
     )
 

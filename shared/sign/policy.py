@@ -13,8 +13,11 @@ import hmac
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+from shared.credentials import Credentials
 
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_SERVICE = "oss"
@@ -98,3 +101,90 @@ def sign_policy_v4(policy_b64: str, secret: str, date: str, region: str) -> str:
 
 def _hmac_sha256(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+# --- the two signers: what each version pins in the policy and adds to the form -------------
+
+
+class PolicySigner(Protocol):
+    @property
+    def version(self) -> str:
+        """`v4` or `v1`, as /signature answers it."""
+
+    def pinned_fields(self) -> dict[str, str]:
+        """Form fields the policy must pin exactly (its conditions), in posting order."""
+
+    def form_fields(self, policy_b64: str) -> dict[str, str]:
+        """The fields that carry the credential and signature, in posting order."""
+
+    def answer_fields(self, form: dict[str, str]) -> dict[str, str]:
+        """Extra top-level /signature fields legacy clients read."""
+
+
+@dataclass(frozen=True)
+class V4Signer:
+    """§3.2/§10: V4 pins `x-oss-signature-version`, `x-oss-credential`, `x-oss-date` (and the STS
+    token) in the policy and signs with the derived key of that date and region."""
+
+    credentials: Credentials
+    region: str
+    now: float
+    version: str = "v4"
+
+    def pinned_fields(self) -> dict[str, str]:
+        date = x_oss_date(self.now)
+        fields = {
+            "x-oss-signature-version": V4_ALGORITHM,
+            "x-oss-credential": x_oss_credential(
+                self.credentials.access_key_id, date[:8], self.region
+            ),
+            "x-oss-date": date,
+        }
+        if self.credentials.security_token:
+            fields["x-oss-security-token"] = self.credentials.security_token
+        return fields
+
+    def form_fields(self, policy_b64: str) -> dict[str, str]:
+        fields = self.pinned_fields()
+        token = fields.pop("x-oss-security-token", None)
+        secret = self.credentials.access_key_secret.value
+        fields["x-oss-signature"] = sign_policy_v4(
+            policy_b64, secret, fields["x-oss-date"][:8], self.region
+        )
+        if token:
+            fields["x-oss-security-token"] = token
+        return fields
+
+    def answer_fields(self, form: dict[str, str]) -> dict[str, str]:
+        return {}
+
+
+@dataclass(frozen=True)
+class V1Signer:
+    """§3.1: V1 pins nothing of its own; `OSSAccessKeyId` and `Signature` go in the form (and, for
+    legacy clients, as `accessid`/`signature`); an STS token is a form field only."""
+
+    credentials: Credentials
+    version: str = "v1"
+
+    def pinned_fields(self) -> dict[str, str]:
+        return {}
+
+    def form_fields(self, policy_b64: str) -> dict[str, str]:
+        fields = {
+            "OSSAccessKeyId": self.credentials.access_key_id,
+            "Signature": sign_policy_v1(policy_b64, self.credentials.access_key_secret.value),
+        }
+        if self.credentials.security_token:
+            fields["x-oss-security-token"] = self.credentials.security_token
+        return fields
+
+    def answer_fields(self, form: dict[str, str]) -> dict[str, str]:
+        return {"accessid": form["OSSAccessKeyId"], "signature": form["Signature"]}
+
+
+def policy_signer(version: str, credentials: Credentials, region: str, now: float) -> PolicySigner:
+    """OSS_SIGNATURE_VERSION's signer."""
+    if version == "v1":
+        return V1Signer(credentials)
+    return V4Signer(credentials, region, now)

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared import keys, policy
-from shared.callback_body import BODY_TYPE, callback_body_template
+from shared import keys
+from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.credentials import Credentials
 from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
-from shared.settings import SignSettings
+from shared.sign import policy
+from shared.sign.settings import SignSettings
 
 # The only query parameters /signature reads. Anything else (bucket, key, prefix, expire,
 # callback, success_action_redirect, max…) is refused so that nobody believes it had an effect.
@@ -143,55 +144,25 @@ def issue(
         upload_settings.callback_url, issue_token(grant, settings.grant_secrets[0])
     )
     pinned = _pinned_fields(callback, mime, exact=key is not None)
+    signer = policy.policy_signer(oss.signature_version, credentials, oss.region, now)
     conditions: list[policy.Condition] = [{"bucket": oss.bucket}]
-    if oss.signature_version == "v4":
-        v4_fields = _v4_fields(credentials, oss.region, now)
-        conditions += [{name: value} for name, value in v4_fields.items()]
+    conditions += [{name: value} for name, value in signer.pinned_fields().items()]
     conditions.append(["content-length-range", 1, max_bytes])
     conditions.append(["eq", "$key", key] if key is not None else ["starts-with", "$key", folder])
     conditions += [_condition(name, value) for name, value in pinned.items()]
     policy_b64 = policy.encode_policy(
         policy.policy_document(policy.expiration(expires_at), conditions)
     )
-    fields: dict[str, str] = {"policy": policy_b64}
+    fields = {"policy": policy_b64, **signer.form_fields(policy_b64), **pinned}
     response: dict[str, Any] = {"host": oss.endpoint, "dir": folder}
     if key is not None:
         response["key"] = key
-    secret = credentials.access_key_secret.value
-    if oss.signature_version == "v4":
-        signature = policy.sign_policy_v4(
-            policy_b64, secret, v4_fields["x-oss-date"][:8], oss.region
-        )
-        fields.update({k: v for k, v in v4_fields.items() if k != "x-oss-security-token"})
-        fields["x-oss-signature"] = signature
-    else:
-        signature = policy.sign_policy_v1(policy_b64, secret)
-        fields["OSSAccessKeyId"] = credentials.access_key_id
-        fields["Signature"] = signature
-    if credentials.security_token:
-        fields["x-oss-security-token"] = credentials.security_token
-    fields.update(pinned)
     response.update(
         {"policy": policy_b64, "expire": expires_at, "callback": callback, "fields": fields}
     )
-    response["version"] = oss.signature_version
-    if oss.signature_version == "v1":
-        response["accessid"] = credentials.access_key_id
-        response["signature"] = signature
+    response["version"] = signer.version
+    response.update(signer.answer_fields(fields))
     return IssuedGrant(grant=grant, dir=folder, response=response)
-
-
-def _v4_fields(credentials: Credentials, region: str, now: float) -> dict[str, str]:
-    """Protocol §3.2/§10: the V4 form fields the policy pins exactly (token only with STS)."""
-    date = policy.x_oss_date(now)
-    fields = {
-        "x-oss-signature-version": policy.V4_ALGORITHM,
-        "x-oss-credential": policy.x_oss_credential(credentials.access_key_id, date[:8], region),
-        "x-oss-date": date,
-    }
-    if credentials.security_token:
-        fields["x-oss-security-token"] = credentials.security_token
-    return fields
 
 
 def _pinned_fields(callback: str, mime: str | None, *, exact: bool) -> dict[str, str]:

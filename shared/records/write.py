@@ -1,19 +1,20 @@
-"""The idempotency rules both backends apply when an object is already recorded (base.py).
+"""The one record-write algorithm both backends run (base.py): insert → read → decide → guarded replace.
 
-Each backend first tries an insert that succeeds only when the identity (bucket, key) is free;
-when it is taken, it reads the stored record and asks `decide` what to do. A replacement is then
-written guarded by the stored etag, so a concurrent writer can never be silently overwritten.
+A backend gives three primitives: an insert that succeeds only when the identity (bucket, key)
+is free, a read, and a replace guarded by the stored etag. `write_record` runs them: when the
+identity is taken, `decide` says whether this is the same object again or a permitted newer one,
+and the guarded replace means a concurrent writer can never be silently overwritten.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
-from shared.errors import BadRequest, Conflict
-from shared.records.base import Record
+from shared.errors import BadRequest, Conflict, Unavailable
+from shared.keys import MAX_KEY_BYTES
+from shared.records.base import PutOutcome, PutResult, Record
 from shared.records.cursor import MAX_TIMESTAMP_MS
-
-MAX_KEY_BYTES = 1023  # OSS object keys are at most 1023 bytes
 
 
 class Action(enum.Enum):
@@ -38,6 +39,33 @@ def decide(stored: Record, incoming: Record, *, replace: bool) -> Action:
     return Action.REPLACE
 
 
+def write_record(
+    record: Record,
+    *,
+    replace: bool,
+    insert: Callable[[Record], bool],
+    read: Callable[[str, str], Record | None],
+    replace_if: Callable[[Record, str], bool],
+) -> PutOutcome:
+    """Write idempotently over a backend's primitives: `insert` (False when the identity is taken),
+    `read`, and `replace_if` (False when the stored etag is no longer the one given)."""
+    check_record(record)
+    if insert(record):
+        return PutOutcome(record, PutResult.CREATED)
+    stored = read(record.bucket, record.key)
+    if stored is None:  # deleted between the two requests: nothing to protect
+        raise Unavailable("the record changed while it was written; try again")
+    if decide(stored, record, replace=replace) is Action.DUPLICATE:
+        return PutOutcome(stored, PutResult.DUPLICATE)
+    if replace_if(record, stored.etag):
+        return PutOutcome(record, PutResult.REPLACED)
+    # Another writer changed the row after we read it: judge again against what it wrote.
+    latest = read(record.bucket, record.key)
+    if latest is not None and same_object(latest.etag, record.etag):
+        return PutOutcome(latest, PutResult.DUPLICATE)
+    raise Conflict(f"{record.key!r} was changed by another writer; not overwritten")
+
+
 def check_record(record: Record) -> Record:
     """Refuse records no backend can key or list (empty identity, owner or etag; numbers out of range)."""
     problems = []
@@ -46,7 +74,7 @@ def check_record(record: Record) -> Record:
         or not record.key
         or len(record.key.encode("utf-8", "replace")) > MAX_KEY_BYTES
     ):
-        problems.append("bucket and key must be non-empty (key at most 1023 bytes)")
+        problems.append(f"bucket and key must be non-empty (key at most {MAX_KEY_BYTES} bytes)")
     if not record.owner:
         problems.append("owner must be non-empty")
     if not record.etag:

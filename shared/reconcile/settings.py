@@ -1,0 +1,27 @@
+"""The reconcile function's settings: the bucket (OSS_*), the key template and the record store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.settings import Env, OssSettings, RecordsSettings, key_prefix_template
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """What a run reads: the bucket (OSS_*), the key template and the record store."""
+
+    oss: OssSettings
+    key_prefix: str
+    records: RecordsSettings
+
+    @classmethod
+    def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
+        env = Env(values)
+        auth_mode = env.choice("AUTH_MODE", ("jwt", "none"), "jwt")
+        return cls(
+            oss=OssSettings.load(env),
+            key_prefix=key_prefix_template(env, auth_mode),
+            records=RecordsSettings.load(env),
+        )
