@@ -11,9 +11,10 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-tablestore.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-tablestore.txt requirements-dev.txt requirements-sdk-check.txt
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-sdk-check.txt
 	touch $@
 
 test: $(STAMP)

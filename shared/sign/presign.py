@@ -1,0 +1,217 @@
+"""Query-string presigned OSS URLs (V4 and V1), named after the steps of OSS's spec.
+
+next-capabilities.md §1.4 (V4: `x-oss-*` query parameters; canonical request of method, URI
+`/<bucket>/<key>`, sorted RFC 3986 query, signed headers, `UNSIGNED-PAYLOAD`; string to sign;
+the same derived key as a V4 policy) and §1.5 (V1: `OSSAccessKeyId`, absolute `Expires`,
+base64 HMAC-SHA1 over verb, Content-MD5, Content-Type, Expires, `x-oss-*` headers and the
+resource with its sub-resources). Used for multipart part uploads and private downloads: the
+URL binds the method, bucket, key, every query parameter and the headers returned with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from shared.credentials import Credentials
+from shared.sign.policy import V4_ALGORITHM, credential_scope, signing_key, x_oss_date
+
+MAX_V4_EXPIRES = 604_800  # seven days: OSS's limit for `x-oss-expires`
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# Query parameters we presign. Each is an OSS sub-resource, so V1 signs it too (oss2's
+# `_subresource_key_set`); anything else is a programming error, not a silent unsigned value.
+SUB_RESOURCES = frozenset(
+    {
+        "uploads",
+        "uploadId",
+        "partNumber",
+        "x-oss-process",
+        "response-content-disposition",
+        "response-content-type",
+    }
+)
+# Headers V4 signs when present (besides every x-oss-*); V1 puts them on their own lines.
+DEFAULT_SIGNED_HEADERS = ("content-type", "content-md5")
+
+
+@dataclass(frozen=True)
+class Presigned:
+    """A URL and the headers the client must send with it exactly (they are signed)."""
+
+    method: str
+    url: str
+    expires_at: int  # Unix seconds
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def uri_encode(text: str, *, keep_slash: bool) -> str:
+    """RFC 3986: every byte but `A-Z a-z 0-9 - _ . ~` as upper-case `%XX` (`/` kept in paths)."""
+    return quote(text.encode("utf-8"), safe="/~" if keep_slash else "~")
+
+
+# --- V4 -------------------------------------------------------------------------------------
+
+
+def canonical_uri(bucket: str, key: str) -> str:
+    """§1.4: `/<bucket>/<key>` encoded with `/` kept (the bucket even for virtual-hosted URLs)."""
+    return uri_encode(f"/{bucket}/{key}", keep_slash=True)
+
+
+def canonical_query(query: Mapping[str, str]) -> str:
+    """§1.4: names and values encoded, sorted by encoded name; a bare name when the value is empty."""
+    encoded = sorted(
+        (uri_encode(name, keep_slash=False), uri_encode(value, keep_slash=False))
+        for name, value in query.items()
+    )
+    return "&".join(f"{name}={value}" if value else name for name, value in encoded)
+
+
+def canonical_headers(headers: Mapping[str, str]) -> str:
+    """§1.4: `name:value\\n` for content-type, content-md5 and every x-oss-*, sorted by name."""
+    signed = sorted(
+        (name.lower(), value.strip())
+        for name, value in headers.items()
+        if name.lower() in DEFAULT_SIGNED_HEADERS or name.lower().startswith("x-oss-")
+    )
+    return "".join(f"{name}:{value}\n" for name, value in signed)
+
+
+def canonical_request(
+    method: str, bucket: str, key: str, query: Mapping[str, str], headers: Mapping[str, str]
+) -> str:
+    """§1.4: six LF-joined parts; no additional headers, so that line is empty."""
+    return "\n".join(
+        [
+            method,
+            canonical_uri(bucket, key),
+            canonical_query(query),
+            canonical_headers(headers),
+            "",
+            UNSIGNED_PAYLOAD,
+        ]
+    )
+
+
+def string_to_sign(date_time: str, region: str, request: str) -> str:
+    """§1.4: algorithm, `x-oss-date`, scope, hex SHA-256 of the canonical request."""
+    digest = hashlib.sha256(request.encode("utf-8")).hexdigest()
+    return f"{V4_ALGORITHM}\n{date_time}\n{credential_scope(date_time[:8], region)}\n{digest}"
+
+
+def presign_v4(
+    method: str,
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    region: str,
+    credentials: Credentials,
+    now: float,
+    expires: int,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Presigned:
+    """A V4 presigned URL valid for `expires` seconds from `now`."""
+    if not 1 <= expires <= MAX_V4_EXPIRES:
+        raise ValueError(f"x-oss-expires must be 1..{MAX_V4_EXPIRES} seconds")
+    params = _checked(query)
+    date_time = x_oss_date(now)
+    params["x-oss-signature-version"] = V4_ALGORITHM
+    params["x-oss-credential"] = (
+        f"{credentials.access_key_id}/{credential_scope(date_time[:8], region)}"
+    )
+    params["x-oss-date"] = date_time
+    params["x-oss-expires"] = str(expires)
+    if credentials.security_token:
+        params["x-oss-security-token"] = credentials.security_token
+    signed_headers = dict(headers or {})
+    request = canonical_request(method, bucket, key, params, signed_headers)
+    key_bytes = signing_key(credentials.access_key_secret.value, date_time[:8], region)
+    to_sign = string_to_sign(date_time, region, request).encode("utf-8")
+    signature = hmac.new(key_bytes, to_sign, hashlib.sha256).hexdigest()
+    url = f"{_object_url(endpoint, key)}?{canonical_query(params)}&x-oss-signature={signature}"
+    return Presigned(method, url, int(now) + expires, signed_headers)
+
+
+# --- V1 -------------------------------------------------------------------------------------
+
+
+def canonical_resource_v1(bucket: str, key: str, query: Mapping[str, str]) -> str:
+    """§1.5: `/<bucket>/<key>` + `?` + sorted sub-resources, values not encoded."""
+    subresources = sorted(query.items())
+    if not subresources:
+        return f"/{bucket}/{key}"
+    joined = "&".join(f"{name}={value}" if value else name for name, value in subresources)
+    return f"/{bucket}/{key}?{joined}"
+
+
+def string_to_sign_v1(
+    method: str, expires_at: int, headers: Mapping[str, str], resource: str
+) -> str:
+    """§1.5: verb, Content-MD5, Content-Type, Expires, then `x-oss-*` header lines and the resource."""
+    lower = {name.lower(): value.strip() for name, value in headers.items()}
+    oss_headers = "".join(
+        f"{name}:{value}\n" for name, value in sorted(lower.items()) if name.startswith("x-oss-")
+    )
+    return "\n".join(
+        [
+            method,
+            lower.get("content-md5", ""),
+            lower.get("content-type", ""),
+            str(expires_at),
+            oss_headers + resource,
+        ]
+    )
+
+
+def presign_v1(
+    method: str,
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    credentials: Credentials,
+    now: float,
+    expires: int,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Presigned:
+    """A V1 presigned URL valid until `now + expires` (Unix seconds)."""
+    params = _checked(query)
+    if credentials.security_token:
+        params["security-token"] = credentials.security_token
+    expires_at = int(now) + expires
+    signed_headers = dict(headers or {})
+    to_sign = string_to_sign_v1(
+        method, expires_at, signed_headers, canonical_resource_v1(bucket, key, params)
+    )
+    # SHA-1 is OSS's choice for V1, not ours.
+    digest = hmac.new(
+        credentials.access_key_secret.value.encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha1
+    ).digest()
+    params["OSSAccessKeyId"] = credentials.access_key_id
+    params["Expires"] = str(expires_at)
+    params["Signature"] = base64.b64encode(digest).decode("ascii")
+    return Presigned(
+        method,
+        f"{_object_url(endpoint, key)}?{canonical_query(params)}",
+        expires_at,
+        signed_headers,
+    )
+
+
+def _checked(query: Mapping[str, str] | None) -> dict[str, str]:
+    params = dict(query or {})
+    unknown = sorted(set(params) - SUB_RESOURCES)
+    if unknown:
+        raise ValueError(f"not a sub-resource we presign: {unknown[0]!r}")
+    return params
+
+
+def _object_url(endpoint: str, key: str) -> str:
+    """The object's URL on OSS_ENDPOINT (virtual-hosted, or the emulator's bucket at the root)."""
+    return f"{endpoint.rstrip('/')}/{uri_encode(key, keep_slash=True)}"
