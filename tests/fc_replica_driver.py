@@ -170,6 +170,7 @@ def main() -> None:
         "tablestore_version": importlib.metadata.version("tablestore"),
         "path_order": [("package" if p == package else p) for p in sys.path],
         "site": site,
+        "modules": sorted(sys.modules),
     }
     if fake is not None:
         report["rows"] = {"/".join(k): v for k, v in fake.rows.items()}

@@ -455,6 +455,11 @@ def test_the_sign_package_issues_a_grant_in_the_fc_runtime(
         assert answer["status"] == 200, answer["body"]
         assert json.loads(str(answer["body"]))["dir"] == "uploads/alice/avatars/"
     assert "tablestore" not in report["origins"]  # type: ignore[operator]
+    # The runtime has cryptography, but HS256 sign-ins need neither it nor PyJWT's JWKS client.
+    modules = report["modules"]
+    assert isinstance(modules, list)
+    assert "cryptography" not in modules
+    assert "jwt.jwks_client" not in modules
 
 
 def test_the_callback_package_records_into_sqlite_in_the_fc_runtime(
@@ -474,6 +479,7 @@ def test_the_callback_package_records_into_sqlite_in_the_fc_runtime(
         keys = sorted(row[0] for row in db.execute("SELECT key FROM records"))
     assert keys == [fixtures.callback_values(i)["object"] for i in range(2)]
     assert report["origins"]["cryptography"] == "package"  # type: ignore[index]
+    assert "jwt.jwks_client" not in report["modules"]  # type: ignore[operator]
 
 
 def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
