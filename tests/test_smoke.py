@@ -30,7 +30,7 @@ from shared.records.sqlite import SqliteStore
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
-NOW = time.time()
+NOW = time.time()  # tokens that meet a running stack are minted with the clock at that moment
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -172,7 +172,7 @@ ENVIRON = {
 
 
 def run(client: Any, environ: dict[str, str] | None = None) -> tuple[int, list[smoke.Result]]:
-    config, reason = smoke.load_config(environ or ENVIRON, NOW)
+    config, reason = smoke.load_config(environ or ENVIRON, time.time())
     assert config is not None, reason
     results = smoke.Smoke(TEMPLATE, config, client, requests.Session()).run()
     return (0 if all(r.ok for r in results) else 1), results
@@ -347,7 +347,7 @@ def test_a_bad_caller_token_means_no_grant(mocker: MockerFixture, stack: Stack) 
 
 
 def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None:
-    token = jwt.encode({"sub": "bob", "exp": int(NOW) + 300}, JWT_SECRET, algorithm="HS256")
+    token = jwt.encode({"sub": "bob", "exp": int(time.time()) + 300}, JWT_SECRET, algorithm="HS256")
     environ = {k: v for k, v in ENVIRON.items() if k != "AUTH_JWT_SECRET"}
     environ["SMOKE_JWT"] = token
     session = requests.Session()
