@@ -16,7 +16,6 @@ is the plain import: nothing depends on this module but start-up time.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 from collections.abc import Iterator, Sequence
@@ -61,7 +60,9 @@ def _lazy_attribute(name: str) -> Any:
     raise AttributeError(f"module 'jwt' has no attribute {name!r}")
 
 
-class _Hide(importlib.abc.MetaPathFinder):
+class _Hide:
+    """A meta path finder (duck-typed: importlib.abc costs an import at start-up)."""
+
     def __init__(self, packages: Sequence[str]) -> None:
         self.packages = tuple(packages)
 
