@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv dev test lint typecheck check clean build deploy smoke preview tables
+.PHONY: venv fc-runtime dev test lint typecheck check clean build deploy smoke preview tables
 
 venv: $(STAMP)
 
@@ -17,7 +17,25 @@ $(STAMP): requirements.txt requirements-tablestore.txt requirements-dev.txt requ
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-sdk-check.txt
 	touch $@
 
-test: $(STAMP)
+# A replica of FC's python3.10 runtime: its built-in modules (deploy/fc-runtime.txt) in a venv
+# whose site-packages come after the code directory on sys.path, as on FC. The package tests run
+# the built packages in it; `make bench` times their cold starts in it.
+FC_VENV := .venv-fc
+FC_STAMP := $(FC_VENV)/.installed-stamp
+fc-runtime: $(FC_STAMP)
+
+$(FC_STAMP): deploy/fc-runtime.txt
+	@$(PYTHON_BOOT) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' || { \
+		echo "fc-runtime: FC's runtime is python3.10; $(PYTHON_BOOT) is not (install python3.10)"; exit 1; }
+	rm -rf $(FC_VENV)
+	$(PYTHON_BOOT) -m venv $(FC_VENV)
+	$(FC_VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -r deploy/fc-runtime.txt
+	$(FC_VENV)/bin/python -m pip check --disable-pip-version-check
+	@# The runtime's modules come compiled: a cold start must not pay for compiling them.
+	$(FC_VENV)/bin/python -m compileall -q $(FC_VENV)/lib >/dev/null 2>&1 || true
+	touch $@
+
+test: $(STAMP) $(FC_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -70,8 +88,8 @@ preview: $(NODE_STAMP)
 # Benchmarks: figures, not tests. Builds the packages first so their sizes and cold starts are
 # measured from dist/; prints a table and writes bench/RESULTS.md.
 .PHONY: bench
-bench: build
+bench: build $(FC_STAMP)
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(FC_VENV) dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -62,7 +62,7 @@ def sign_components(iterations: int) -> list[Measured]:
         ),
         _row("shared.grant.issue_token", lambda _i: issue_token(grant, grant_secret), iterations),
         _row(
-            "shared.callback_body.callback_body_template",
+            "shared.callback.body.callback_body_template",
             lambda _i: callback_body_template(grant_token),
             iterations,
             f"token of {len(grant_token)} chars, one regex match",
@@ -157,7 +157,7 @@ def profile_top(
 
 
 def _where(filename: str, name: str) -> str:
-    """`shared.auth.user`, `jwt.api_jwt.decode`, `json.dumps`, `{built-in any}`."""
+    """`shared.sign.auth.user`, `jwt.api_jwt.decode`, `json.dumps`, `{built-in any}`."""
     if filename == "~":
         label = name.replace("<built-in method ", "").replace("<method ", "").rstrip(">")
         return label + (" (per-character generator checks)" if label == "builtins.any" else "")

@@ -295,12 +295,32 @@ def check(template: Template, environ: Mapping[str, str]) -> list[str]:
             loader(env)
         except ConfigError as exc:
             problems.append(f"{key}: {exc}")
+    problems += tablestore_instance_problems(template, environ)
     for label, raw in deployment_values(template):
         try:
             render(raw, template, environ, {})
         except TemplateError as exc:
             problems.append(f"{label}: {exc}")
     return problems
+
+
+def tablestore_instance_problems(template: Template, environ: Mapping[str, str]) -> list[str]:
+    """RAM resource ARNs name a Tablestore instance in lower case
+    (`acs:ots:<region>:<account-id>:instance/<instance>/table/…`): a role policy written for a
+    mixed-case name never matches, and every Tablestore call would be refused at run time."""
+    names = set()
+    for key in template.functions:
+        try:
+            names.add(function_environment(template, key, environ).get("TABLESTORE_INSTANCE", ""))
+        except TemplateError:
+            continue  # already reported
+    return [
+        f"TABLESTORE_INSTANCE: {name!r} is not lower case; RAM resource ARNs name Tablestore "
+        "instances in lower case, so the role policies (deploy/ram/*.json) would never match "
+        f"it: write {name.lower()!r} here and in the policies"
+        for name in sorted(names)
+        if name != name.lower()
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,13 @@
 
 Checks, against what template.yml says: each function's runtime, handler and environment
 variable names (`get_function`); one anonymous HTTP trigger with the template's methods
-(`list_triggers`); then over HTTPS a real grant from the sign function (whose callback URL must be
-the callback function's trigger) and a forged callback refused with 401 `SignatureInvalid`.
+(`list_triggers`); then over HTTPS a forged callback refused with 401 `SignatureInvalid`, and the
+whole upload path as a user walks it: sign in (the caller token), a grant from the sign function
+(whose callback URL must be the callback function's trigger), a tiny PNG POSTed to the real
+bucket with it, the callback's answer relayed by OSS, the record found through `GET /uploads`,
+one invocation of the reconcile function, and the upload deleted through
+`DELETE /uploads/{key}` where the deployed sign function serves it (until then: a note, and the
+object stays). Every step prints its latency.
 
 Needs ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (+ _SECURITY_TOKEN for STS), ALIBABA_CLOUD_ACCOUNT_ID,
 DEPLOY_REGION, and SMOKE_JWT or AUTH_JWT_SECRET to mint a caller token. Without credentials it
@@ -18,12 +23,14 @@ import base64
 import binascii
 import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import jwt
 import requests
@@ -44,12 +51,25 @@ FORGED_HEADERS = {
 }
 
 
+# The smallest valid PNG (1×1, grey): uploads are typically images, and the allow-list of a
+# deployment (UPLOAD_ALLOWED_TYPES) is likelier to admit image/png than anything else.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
+)
+LISTING_WAIT_SECONDS = 10.0  # the owner index is updated asynchronously
+LISTING_POLL_SECONDS = 0.5
+
+
 class FcClient(Protocol):
     """What the smoke test needs of `fc2.Client`."""
 
     def get_function(self, serviceName: str, functionName: str) -> Any: ...
 
     def list_triggers(self, serviceName: str, functionName: str) -> Any: ...
+
+    def invoke_function(
+        self, serviceName: str, functionName: str, payload: bytes | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,8 @@ class Result:
     check: str
     ok: bool
     detail: str = ""
+    ms: float | None = None  # latency of the call the check made
+    skipped: bool = False  # not checked: the deployment cannot do it yet (detail says why)
 
 
 def load_config(environ: Mapping[str, str], now: float) -> tuple[Config | None, str]:
@@ -121,24 +143,36 @@ class Smoke:
         config: Config,
         client: FcClient,
         session: requests.Session,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.template = template
         self.config = config
         self.client = client
         self.session = session
+        self.sleep = sleep
         self.results: list[Result] = []
         self.service = str(template.service.get("name", ""))
 
-    def record(self, check: str, ok: bool, detail: str = "") -> bool:
-        self.results.append(Result(check, ok, detail))
+    def record(self, check: str, ok: bool, detail: str = "", ms: float | None = None) -> bool:
+        self.results.append(Result(check, ok, detail, ms))
         return ok
 
     def run(self) -> list[Result]:
         urls = {key: self.check_function(key) for key in self.template.functions}
         if urls.get("callback"):
             self.check_forged_callback(urls["callback"] or "")
-        if urls.get("sign"):
-            self.check_grant(urls["sign"] or "", urls.get("callback"))
+        sign = urls.get("sign")
+        if not sign:
+            return self.results
+        grant = self.check_grant(sign, urls.get("callback"))
+        key = self.check_upload(grant) if grant is not None else None
+        if key is not None:
+            self.check_listed(sign, key)
+        if "reconcile" in self.template.functions:
+            self.check_reconcile()
+        if key is not None:
+            self.check_delete(sign, key)
         return self.results
 
     # --- FC configuration --------------------------------------------------------------------
@@ -146,15 +180,17 @@ class Smoke:
     def check_function(self, key: str) -> str | None:
         """Runtime, handler, environment names and the HTTP trigger; returns the trigger URL."""
         spec = self.template.functions[key]
+        started = time.perf_counter()
         try:
             config = self.client.get_function(self.service, spec.name).data
         except Exception as exc:  # fc2.FcError, network errors: reported, never raised
-            self.record(f"{key}: get_function", False, _describe(exc))
+            self.record(f"{key}: get_function", False, _describe(exc), _since(started))
             return None
         self.record(
             f"{key}: runtime",
             config.get("runtime") == spec.runtime,
             f"{config.get('runtime')!r}, template says {spec.runtime!r}",
+            _since(started),  # the get_function call
         )
         self.record(
             f"{key}: handler",
@@ -171,17 +207,19 @@ class Smoke:
         return self.check_trigger(key, spec)
 
     def check_trigger(self, key: str, spec: preflight.Function) -> str | None:
+        started = time.perf_counter()
         try:
             triggers = self.client.list_triggers(self.service, spec.name).data.get("triggers", [])
         except Exception as exc:
-            self.record(f"{key}: list_triggers", False, _describe(exc))
+            self.record(f"{key}: list_triggers", False, _describe(exc), _since(started))
             return None
+        ms = _since(started)
         if any(t.type == "timer" for t in spec.triggers):  # the reconcile function: no URL
             timers = [t for t in triggers if t.get("triggerType") == "timer"]
-            self.record(f"{key}: one timer trigger", len(timers) == 1, f"{len(timers)} found")
+            self.record(f"{key}: one timer trigger", len(timers) == 1, f"{len(timers)} found", ms)
             return None
         http = [t for t in triggers if t.get("triggerType") == "http"]
-        if not self.record(f"{key}: one HTTP trigger", len(http) == 1, f"{len(http)} found"):
+        if not self.record(f"{key}: one HTTP trigger", len(http) == 1, f"{len(http)} found", ms):
             return None
         trigger = http[0]
         config = trigger.get("triggerConfig") or {}
@@ -209,35 +247,39 @@ class Smoke:
 
     def check_forged_callback(self, url: str) -> None:
         """Anyone can make OSS (or curl) call this URL: an unsigned callback must get 401."""
+        started = time.perf_counter()
         try:
             answer = self.session.post(
                 url + "oss-callback", data=FORGED_BODY, headers=FORGED_HEADERS, timeout=HTTP_TIMEOUT
             )
         except requests.RequestException as exc:
-            self.record("callback: forged callback refused", False, _describe(exc))
+            self.record("callback: forged callback refused", False, _describe(exc), _since(started))
             return
         code = _json(answer).get("code")
         self.record(
             "callback: forged callback refused",
             answer.status_code == 401 and code == "SignatureInvalid",
             f"HTTP {answer.status_code} {code}",
+            _since(started),
         )
 
-    def check_grant(self, url: str, callback_url: str | None) -> None:
+    def check_grant(self, url: str, callback_url: str | None) -> dict[str, Any] | None:
         """A real caller token gets a complete grant whose callback points at our callback."""
         if not self.config.caller_token:
             self.record("sign: grant issued", False, "set SMOKE_JWT or AUTH_JWT_SECRET")
-            return
+            return None
+        started = time.perf_counter()
         try:
             answer = self.session.get(
                 url + "signature",
                 params={"path": "smoke/"},
-                headers={"Authorization": f"Bearer {self.config.caller_token}"},
+                headers=self._bearer(),
                 timeout=HTTP_TIMEOUT,
             )
         except requests.RequestException as exc:
-            self.record("sign: grant issued", False, _describe(exc))
-            return
+            self.record("sign: grant issued", False, _describe(exc), _since(started))
+            return None
+        ms = _since(started)
         grant = _json(answer)
         fields = grant.get("fields") or {}
         complete = answer.status_code == 200 and all(
@@ -247,20 +289,124 @@ class Smoke:
             "sign: grant issued",
             complete and isinstance(fields, dict) and bool(fields),
             f"HTTP {answer.status_code} {grant.get('code', '')}".strip(),
+            ms,
         ):
-            return
+            return None
         try:
             callback = json.loads(base64.b64decode(str(grant["callback"]), validate=True))
             target = str(callback["callbackUrl"])
         except (binascii.Error, ValueError, KeyError, TypeError) as exc:
             self.record("sign: callback URL is the callback trigger", False, _describe(exc))
-            return
+            return None
         expected = (callback_url or "").rstrip("/")
         self.record(
             "sign: callback URL is the callback trigger",
             not expected or target.rstrip("/") == expected,
             target,
         )
+        return grant
+
+    def check_upload(self, grant: Mapping[str, Any]) -> str | None:
+        """POST a tiny PNG to the bucket with the grant; OSS relays the callback's answer."""
+        key = f"{grant['dir']}smoke-{int(time.time())}-{secrets.token_hex(4)}.png"
+        parts: list[tuple[str, Any]] = [("key", (None, key))]
+        parts += [(name, (None, str(value))) for name, value in dict(grant["fields"]).items()]
+        parts.append(("file", ("smoke.png", TINY_PNG, "image/png")))
+        started = time.perf_counter()
+        try:
+            answer = self.session.post(str(grant["host"]), files=parts, timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            self.record("upload: POST to the bucket", False, _describe(exc), _since(started))
+            return None
+        ms = _since(started)
+        body = _json(answer)
+        if answer.status_code == 203:  # stored, but OSS reports the callback failed
+            detail = f"HTTP 203: stored without a callback answer ({answer.text[:160]!r})"
+        else:
+            detail = f"HTTP {answer.status_code} {body.get('Status') or body.get('code') or ''}"
+        ok = answer.status_code == 200 and body.get("Status") == "OK" and body.get("key") == key
+        self.record(
+            "upload: POST to the bucket, callback answered", ok, f"{detail.strip()} {key}", ms
+        )
+        return key if answer.status_code in (200, 203) else None
+
+    def check_listed(self, url: str, key: str) -> None:
+        """The record is listed by GET /uploads (the owner index lags: poll for a while)."""
+        started = time.perf_counter()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                answer = self.session.get(
+                    url + "uploads", headers=self._bearer(), timeout=HTTP_TIMEOUT
+                )
+            except requests.RequestException as exc:
+                self.record("uploads: record listed", False, _describe(exc), _since(started))
+                return
+            items = _json(answer).get("items")
+            keys = [item.get("key") for item in items or [] if isinstance(item, dict)]
+            if key in keys or answer.status_code != 200:
+                break
+            if time.perf_counter() - started + LISTING_POLL_SECONDS > LISTING_WAIT_SECONDS:
+                break
+            self.sleep(LISTING_POLL_SECONDS)
+        self.record(
+            "uploads: record listed",
+            key in keys,
+            f"HTTP {answer.status_code}, {len(keys)} listed, {tries} request(s)",
+            _since(started),
+        )
+
+    def check_reconcile(self) -> None:
+        """One run of the reconcile function, invoked synchronously; it must fail nothing."""
+        spec = self.template.functions["reconcile"]
+        payload = json.dumps({"triggerName": "smoke", "payload": ""}).encode()
+        started = time.perf_counter()
+        try:
+            answer = self.client.invoke_function(self.service, spec.name, payload=payload)
+            summary = json.loads(answer.data)
+        except Exception as exc:  # fc2.FcError (a function error too), bad JSON: reported
+            self.record("reconcile: one run", False, _describe(exc), _since(started))
+            return
+        ms = _since(started)
+        if not isinstance(summary, dict):
+            self.record("reconcile: one run", False, f"answered {str(summary)[:120]!r}", ms)
+            return
+        counts = ", ".join(
+            f"{name} {summary.get(name)}" for name in ("listed", "recorded", "young", "failed")
+        )
+        self.record("reconcile: one run", summary.get("failed") == 0, counts, ms)
+
+    def check_delete(self, url: str, key: str) -> None:
+        """DELETE /uploads/{key}: what the smoke test uploaded goes, where the route exists."""
+        started = time.perf_counter()
+        try:
+            answer = self.session.delete(
+                url + "uploads/" + quote(key, safe="/"),
+                headers=self._bearer(),
+                timeout=HTTP_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            self.record("uploads: smoke upload deleted", False, _describe(exc), _since(started))
+            return
+        ms = _since(started)
+        body = _json(answer)
+        unserved = answer.status_code == 405 or (
+            answer.status_code == 404 and str(body.get("message", "")).startswith("no route")
+        )
+        if unserved:
+            note = f"the deployed sign function has no DELETE /uploads/{{key}} yet: {key} stays"
+            self.results.append(Result("uploads: smoke upload deleted", True, note, ms, True))
+            return
+        self.record(
+            "uploads: smoke upload deleted",
+            answer.status_code in (200, 204),
+            f"HTTP {answer.status_code} {body.get('code', '')}".strip(),
+            ms,
+        )
+
+    def _bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.caller_token}"}
 
 
 def _json(answer: requests.Response) -> dict[str, Any]:
@@ -273,6 +419,18 @@ def _json(answer: requests.Response) -> dict[str, Any]:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def describe(result: Result) -> str:
+    """One line per check: mark, name, detail, latency."""
+    mark = "skip" if result.skipped else ("ok  " if result.ok else "FAIL")
+    detail = f" ({result.detail})" if result.detail else ""
+    latency = f" [{result.ms:.0f} ms]" if result.ms is not None else ""
+    return f"smoke: {mark} {result.check}{detail}{latency}"
 
 
 def main(
@@ -296,10 +454,13 @@ def main(
         return 0
     results = Smoke(template, config, client_factory(config), session or requests.Session()).run()
     for result in results:
-        mark = "ok  " if result.ok else "FAIL"
-        print(f"smoke: {mark} {result.check}" + (f" ({result.detail})" if result.detail else ""))
+        print(describe(result))
     failed = [r for r in results if not r.ok]
-    print(f"smoke: {len(results) - len(failed)} passed, {len(failed)} failed")
+    skipped = [r for r in results if r.skipped]
+    print(
+        f"smoke: {len(results) - len(failed) - len(skipped)} passed, {len(failed)} failed, "
+        f"{len(skipped)} skipped"
+    )
     return 1 if failed else 0
 
 

@@ -3,7 +3,7 @@
 An attacker here is a signed-in user trying to widen the grant they were given, any Alibaba
 Cloud customer making OSS send a genuinely signed callback to our URL (the test key stands in for
 OSS's key: it signs whatever body the attacker composes), or anyone who can reach either function.
-Every test drives the real cores (`shared.sign_app`, `shared.callback_app`) or the FC adapters and
+Every test drives the real cores (`shared.sign.app`, `shared.callback.app`) or the FC adapters and
 asserts the exact status and code, that nothing was written and that nothing was fetched.
 
 One known weakness is kept as a strict xfail: a replay, inside the grant's validity, of an older

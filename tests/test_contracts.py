@@ -734,7 +734,7 @@ def test_grant_secret_is_a_list_first_signs_all_verify(
 
 
 def v4_signature(secret: str, date: str, region: str, policy_b64: str) -> str:
-    """oss-protocol.md §3.2, written out independently of shared.policy."""
+    """oss-protocol.md §3.2, written out independently of shared.sign.policy."""
     key = ("aliyun_v4" + secret).encode()
     for part in (date, region, "oss", "aliyun_v4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()

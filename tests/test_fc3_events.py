@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from shared.callback import app as callback_app
 from shared.callback.settings import CallbackSettings
+from shared.errors import ConfigError
 from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
 from shared.sign import app as sign_app
@@ -293,6 +294,27 @@ def test_the_signature_covers_the_decoded_raw_path(
     raw = "/oss%20callback/%E4%B8%8A%E4%BC%A0"  # OSS signs the decoded path
     answer = handler(callback_event(build, base64_body=True, raw_path=raw), None)
     assert answer["statusCode"] == 200, answer["body"]
+
+
+def test_a_callback_url_with_a_query_cannot_work_on_fc3_so_the_sign_function_refuses_it(
+    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
+) -> None:
+    """OSS signs `path?query` byte for byte; an FC 3.0 event carries the query only as a dict,
+    which re-encodes differently (`%20` comes back as `+`): the check could only fail. So a
+    CALLBACK_URL with a query stops the sign function at start-up, on FC 2.0 and 3.0 alike."""
+    handler, store = callback
+    build = CallbackBuilder(key)
+    request = build.request(query="note=a%20b")  # as OSS would sign it
+    sent = json.loads(
+        event("POST", "/oss-callback", headers=dict(request.headers), body=request.body)
+    )
+    sent["queryParameters"] = {"note": "a b"}  # what FC 3.0 hands over instead of the raw query
+    answer = handler(json.dumps(sent).encode(), None)
+    assert answer["statusCode"] == 401, answer["body"]
+    assert json.loads(answer["body"])["code"] == "SignatureInvalid"
+    assert store.get(build.grant.bucket, build.grant.key or "") is None
+    with pytest.raises(ConfigError, match="CALLBACK_URL: must not carry a query string"):
+        sign_handler(CALLBACK_URL="https://cb.fcapp.run/oss-callback?note=a%20b")
 
 
 def test_one_flipped_body_byte_is_a_401(

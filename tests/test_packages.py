@@ -1,10 +1,14 @@
-"""The built packages (`make build`): what they hold, that they are reproducible, and that each one
-serves a request from an empty directory in an isolated python3.10 with nothing else installed."""
+"""The built packages (`make build`): what they hold, that they are reproducible, that each one
+serves a request from an empty directory in an isolated python3.10 with nothing else installed,
+and that each one works in a replica of FC's python3.10 runtime (`make fc-runtime`: its built-in
+modules, tablestore 5.4.1 and oss2 2.16.0 among them, on sys.path after the code directory)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +18,12 @@ from pathlib import Path
 import jwt
 import pytest
 
+from bench import fixtures
+from bench.naive import KeyServer
 from deploy import build
+from local.dev import Stack
+from shared.callback.body import callback_body_template
+from tests.devstack import free_port, http_session, sign_in_and_grant
 
 JWT_SECRET = "package-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "package-test-grant-secret-0123456789abcdef"
@@ -348,3 +357,241 @@ def test_the_build_reads_auth_jwks_url_from_the_deploy_dotenv_too(
     assert build.implied_imports("sign", environ) == build.IMPLIED_IMPORTS
     monkeypatch.setenv("AUTH_JWKS_URL", "")  # the shell overrides .env, as for `s`
     assert build.implied_imports("sign", build.deploy_environment(tmp_path)) == {}
+
+
+# --- each package in a replica of FC's python3.10 runtime ---------------------------------------
+
+FC_PYTHON = build.ROOT / ".venv-fc" / "bin" / "python"
+REPLICA_DRIVER = Path(__file__).with_name("fc_replica_driver.py")
+REPLICA_REPORT = "FC-REPLICA-REPORT "
+TABLESTORE_ENV = {
+    "RECORDS_BACKEND": "tablestore",
+    "TABLESTORE_ENDPOINT": "https://replica.cn-hangzhou.ots-internal.aliyuncs.com",
+    "TABLESTORE_INSTANCE": "replica",
+    "TABLESTORE_TABLE": "oss_uploads",
+    # What FC hands a function whose role it assumed.
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "STS.replica-key-id",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "replica-key-secret",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "replica-security-token",
+}
+
+
+@pytest.fixture(scope="session")
+def replica() -> Path:
+    """`.venv-fc/bin/python`, built by `make fc-runtime` (and by `make test`)."""
+    if not FC_PYTHON.is_file():
+        message = f"{FC_PYTHON} is missing: run `make fc-runtime`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return FC_PYTHON
+
+
+def in_replica(
+    replica: Path,
+    package: build.Package,
+    tmp_path: Path,
+    checks: list[dict[str, object]],
+    env: dict[str, str],
+    *,
+    tablestore: str | None = None,
+) -> dict[str, object]:
+    """Unzip the package and run `checks` in one fresh replica interpreter; its report."""
+    unpacked = tmp_path / f"code-{package.function}"
+    unpacked.mkdir()
+    with zipfile.ZipFile(package.archive) as archive:
+        archive.extractall(unpacked)
+    config = {
+        "package": str(unpacked),
+        "repo": str(build.ROOT),
+        "tablestore": tablestore,
+        "checks": checks,
+    }
+    result = subprocess.run(  # noqa: S603 - the replica's interpreter, our driver
+        [str(replica), "-I", str(REPLICA_DRIVER), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(REPLICA_REPORT)]
+    assert lines, result.stdout[-2000:] + result.stderr[-2000:]
+    report: dict[str, object] = json.loads(lines[-1][len(REPLICA_REPORT) :])
+    origins = report["origins"]
+    assert isinstance(origins, dict)
+    shadowed = sorted(
+        name
+        for name, origin in origins.items()
+        if origin == "runtime" and any(unpacked.glob(f"{name}*"))
+    )
+    assert shadowed == [], "the package ships these, yet the runtime's copies were imported"
+    assert report["path_order"][0] == "package"  # type: ignore[index]
+    return report
+
+
+def answers_of(report: dict[str, object]) -> list[dict[str, object]]:
+    answers = report["answers"]
+    assert isinstance(answers, list)
+    return answers
+
+
+@pytest.fixture(scope="module")
+def key_server() -> object:
+    """Our callback key on 127.0.0.1, the callbacks signed with it."""
+    private_key = fixtures.new_private_key(2048)
+    with KeyServer(fixtures.public_pem(private_key)) as server:
+        yield server, private_key
+
+
+def signed_callbacks(key_server: object, count: int) -> list[dict[str, object]]:
+    server, private_key = key_server  # type: ignore[misc]
+    template = callback_body_template(fixtures.prefix_grant_token())
+    return [
+        fixtures.signed_callback(
+            private_key, server.url, fixtures.callback_body(template, fixtures.callback_values(i))
+        ).spec()
+        for i in range(count)
+    ]
+
+
+def test_the_sign_package_issues_a_grant_in_the_fc_runtime(
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path
+) -> None:
+    request = fixtures.sign_request_spec(fixtures.user_token())
+    checks: list[dict[str, object]] = [
+        {"kind": "wsgi", "request": request},
+        {"kind": "event", "request": request},
+    ]
+    report = in_replica(replica, packages["sign"], tmp_path, checks, fixtures.sign_env())
+    for answer in answers_of(report):
+        assert answer["status"] == 200, answer["body"]
+        assert json.loads(str(answer["body"]))["dir"] == "uploads/alice/avatars/"
+    assert "tablestore" not in report["origins"]  # type: ignore[operator]
+    # The runtime has cryptography, but HS256 sign-ins need neither it nor PyJWT's JWKS client.
+    modules = report["modules"]
+    assert isinstance(modules, list)
+    assert "cryptography" not in modules
+    assert "jwt.jwks_client" not in modules
+
+
+def test_the_callback_package_records_into_sqlite_in_the_fc_runtime(
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path, key_server: object
+) -> None:
+    server, _ = key_server  # type: ignore[misc]
+    database = tmp_path / "records.sqlite3"
+    first, second = signed_callbacks(key_server, 2)
+    checks: list[dict[str, object]] = [
+        {"kind": "wsgi", "request": first},
+        {"kind": "event", "request": second},
+    ]
+    env = fixtures.callback_env(server.url, str(database))
+    report = in_replica(replica, packages["callback"], tmp_path, checks, env)
+    assert [a["status"] for a in answers_of(report)] == [200, 200], answers_of(report)
+    with sqlite3.connect(database) as db:
+        keys = sorted(row[0] for row in db.execute("SELECT key FROM records"))
+    assert keys == [fixtures.callback_values(i)["object"] for i in range(2)]
+    assert report["origins"]["cryptography"] == "package"  # type: ignore[index]
+    assert "jwt.jwks_client" not in report["modules"]  # type: ignore[operator]
+
+
+def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path, key_server: object
+) -> None:
+    """Tablestore 5.4.1, as FC's python3.10 runtime ships it: every call our code makes is
+    encoded by that SDK, then answered by the in-memory table (tests/ots_fake.py)."""
+    server, _ = key_server  # type: ignore[misc]
+    first, second = signed_callbacks(key_server, 2)
+    columns = {"primary_key": [["pk", "STRING"], ["bucket", "STRING"], ["key", "STRING"]]}
+    from shared.records import tablestore as backend
+
+    columns["defined_columns"] = [list(c) for c in backend.DEFINED_COLUMNS]
+    checks: list[dict[str, object]] = [
+        {"kind": "wsgi", "request": first},
+        {"kind": "event", "request": second},
+        {"kind": "wsgi", "request": first},  # OSS never retries, but a duplicate stays one row
+        {"kind": "bootstrap", **columns},
+    ]
+    env = {**fixtures.callback_env(server.url, "/nonexistent/unused.sqlite3"), **TABLESTORE_ENV}
+    report = in_replica(
+        replica, packages["callback"], tmp_path, checks, env, tablestore="oss_uploads"
+    )
+    assert report["tablestore_version"] == "5.4.1"
+    assert report["origins"]["tablestore"] == "runtime"  # type: ignore[index]
+    *callbacks, bootstrap = answers_of(report)
+    assert [a["status"] for a in callbacks] == [200, 200, 200], callbacks
+    rows = report["rows"]
+    assert isinstance(rows, dict)
+    assert sorted(key.split("/", 2)[2] for key in rows) == [
+        fixtures.callback_values(i)["object"] for i in range(2)
+    ]
+    clients = report["clients"]  # the callback's (built once), then the bootstrap's
+    assert isinstance(clients, list)
+    assert {"retry_policy", "socket_timeout", "sts_token"} <= set(clients[0]["kwargs"])
+    # 5.4.1 has no include_base_data: the index is created first, then both rows rewritten.
+    assert (bootstrap["first"], bootstrap["again"]) == (0, 0), bootstrap["out"]
+    calls = bootstrap["calls"]
+    assert isinstance(calls, list)
+    created = calls.index("CreateIndex oss_uploads_by_owner []")
+    assert calls[created + 1 :].count("UpdateRow") == 2
+    assert "set created_at_rev on 2 rows" in str(bootstrap["out"])
+    assert "already exist" in str(bootstrap["out"])
+
+
+def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtime(
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path
+) -> None:
+    stack = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            # Nobody answers: OSS keeps each upload without a record, as when a callback fails.
+            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
+        }
+    )
+    stack.start()
+    try:
+        http = http_session()
+        grant = sign_in_and_grant(http, stack.url("app"), "carol", path="docs/")
+        keys = [grant["dir"] + name for name in ("a.txt", "b.txt")]
+        for key in keys:
+            parts: list[tuple[str, object]] = [("key", (None, key))]
+            parts += [(name, (None, value)) for name, value in grant["fields"].items()]
+            parts.append(("file", ("f.txt", b"hello", "text/plain")))
+            assert http.post(grant["host"], files=parts, timeout=10).status_code == 203
+        names = ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT")
+        env = {
+            **{name: stack.values[name] for name in names},
+            **TABLESTORE_ENV,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "dev-access-key-id",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "dev-access-key-secret",
+        }
+        del env["ALIBABA_CLOUD_SECURITY_TOKEN"]
+        report = in_replica(
+            replica,
+            packages["reconcile"],
+            tmp_path,
+            [{"kind": "reconcile"}],
+            env,
+            tablestore="oss_uploads",
+        )
+    finally:
+        stack.stop()
+    (answer,) = answers_of(report)
+    timer, repaired = answer["timer"], answer["repaired"]
+    assert isinstance(timer, dict)
+    assert isinstance(repaired, dict)
+    assert (timer["young"], timer["failed"]) == (2, 0), timer
+    assert (repaired["recorded"], repaired["failed"]) == (2, 0), repaired
+    rows = report["rows"]
+    assert isinstance(rows, dict)
+    recorded = {k.split("/", 2)[2]: v for k, v in rows.items() if k.split("/", 2)[2] in keys}
+    assert sorted(recorded) == sorted(keys)
+    assert all(row["reconciled"] is True and row["owner"] == "carol" for row in recorded.values())
+    assert report["origins"]["oss2"] == "runtime"  # type: ignore[index]
+    assert report["origins"]["tablestore"] == "runtime"  # type: ignore[index]

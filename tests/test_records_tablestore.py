@@ -635,8 +635,10 @@ def test_bootstrap_is_idempotent(mocker: Any) -> None:
     [
         (["owner", "created_at", "key"], [c for c in backend.INDEX_COLUMNS if c != "created_at"]),
         (list(backend.INDEX_PRIMARY_KEY), ["etag", "size"]),
+        ([*backend.INDEX_PRIMARY_KEY, "bucket", "pk"], list(backend.INDEX_COLUMNS)),
+        (backend.INDEX_PRIMARY_KEY[:2], list(backend.INDEX_COLUMNS)),
     ],
-    ids=["earlier-key-desc-shape", "missing-columns"],
+    ids=["earlier-key-desc-shape", "missing-columns", "other-key-after-ours", "key-prefix-only"],
 )
 def test_bootstrap_refuses_an_owner_index_of_another_shape(
     mocker: Any, keyed: list[str], carried: list[str]
@@ -690,6 +692,49 @@ def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker
     fake.calls.clear()
     assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0  # a rerun changes nothing
     assert "UpdateRow" not in fake.calls
+
+
+class Bootstrap541OTS(BootstrapOTS):
+    """tablestore 5.4.1 (FC's python3.10 runtime): create_secondary_index has no
+    include_base_data, and the index it creates starts empty."""
+
+    def create_secondary_index(self, table: str, index: Any) -> None:  # type: ignore[override]
+        self.calls.append(f"CreateIndex {index.index_name}")
+
+
+def test_bootstrap_on_the_runtimes_sdk_indexes_every_row_after_creating_the_index(
+    mocker: Any,
+) -> None:
+    fake = Bootstrap541OTS(table="uploads")
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    for n in range(3):
+        store.put(record(key=f"uploads/alice/{n}", created_at=100 + n), replace=False)
+    (first, *_) = fake.rows.values()
+    del first["created_at_rev"]  # written before created_at_rev existed
+    fake.calls.clear()
+    out = io.StringIO()
+    assert create_tablestore_table(fake, "uploads", out) == 0
+    created = fake.calls.index("CreateIndex uploads_by_owner")
+    assert fake.calls[created + 1 :].count("UpdateRow") == 3  # each row written after, once
+    assert "UpdateRow" not in fake.calls[:created]
+    assert all(
+        attrs["created_at_rev"] == 2**63 - 1 - attrs["created_at"] for attrs in fake.rows.values()
+    )
+
+
+def test_bootstrap_accepts_its_index_with_the_tables_keys_appended(mocker: Any) -> None:
+    """Tablestore appends the table's remaining primary key columns to a global index's key."""
+    client = mocker.MagicMock()
+    client.create_table.side_effect = exists()
+    keyed = [*backend.INDEX_PRIMARY_KEY, "pk", "bucket"]
+    client.describe_table.return_value = described(
+        indexes=[owner_index(keyed, list(backend.INDEX_COLUMNS))]
+    )
+    out = io.StringIO()
+    assert create_tablestore_table(client, "uploads", out) == 0
+    assert "already exist" in out.getvalue()
+    client.create_secondary_index.assert_not_called()
 
 
 def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:

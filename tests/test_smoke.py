@@ -1,9 +1,13 @@
-"""`make smoke` logic against a fake FC 2.0 management client (pytest-mock) and the real sign and
-callback functions served over loopback HTTP — no cloud, no network beyond 127.0.0.1."""
+"""`make smoke` logic against a fake FC 2.0 management client (pytest-mock) and the `make dev`
+stack on loopback: the real sign and callback functions and the OSS emulator, so the smoke test
+walks the same path as against a deployment (grant, PostObject with its callback, listing, the
+reconcile function invoked once) — no cloud, no network beyond 127.0.0.1."""
 
 from __future__ import annotations
 
 import io
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,16 +23,15 @@ import requests
 from pytest_mock import MockerFixture
 
 from deploy import preflight, smoke
-from shared.callback import app as callback_app
-from shared.callback.settings import CallbackSettings
-from shared.http.fc2 import wsgi_adapter
-from shared.sign import app as sign_app
-from shared.sign.settings import SignSettings
+from local.dev import Stack as DevStack
+from shared.reconcile.scan import timer_handler
+from shared.reconcile.settings import ReconcileSettings
+from shared.records.sqlite import SqliteStore
 
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
-NOW = time.time()
+NOW = time.time()  # tokens that meet a running stack are minted with the clock at that moment
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -40,6 +43,7 @@ class QuietHandler(WSGIRequestHandler):
 class Stack:
     sign_url: str
     callback_url: str
+    dev: DevStack
 
 
 def buffered(app: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,28 +72,25 @@ def serve(app: Callable[..., Any]) -> Iterator[str]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    """The real sign and callback cores behind the FC 2.0 WSGI adapters, on loopback."""
-    env = {
-        "OSS_BUCKET": "smoke-bucket",
-        "GRANT_SECRET": GRANT_SECRET,
-        "RECORDS_BACKEND": "sqlite",
-        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
-    }
-    callback = callback_app.create_app(CallbackSettings.from_env(env), environ={})
-    callback_wsgi = wsgi_adapter(callback, function="callback", max_body=callback_app.MAX_BODY)
-    with serve(callback_wsgi) as callback_url:
-        sign_env = {
-            **env,
-            "OSS_REGION": "cn-hangzhou",
-            "OSS_ACCESS_KEY_ID": "smoke-key-id",
-            "OSS_ACCESS_KEY_SECRET": "smoke-key-secret",
-            "CALLBACK_URL": callback_url,
+    """The `make dev` stack (sign + callback functions behind the FC 2.0 WSGI adapters, the OSS
+    emulator, SQLite records) on free loopback ports, with the smoke test's secrets."""
+    dev = DevStack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
             "AUTH_JWT_SECRET": JWT_SECRET,
+            "GRANT_SECRET": GRANT_SECRET,
         }
-        sign = sign_app.create_app(SignSettings.from_env(sign_env), environ={})
-        sign_wsgi = wsgi_adapter(sign, function="sign", max_body=sign_app.MAX_BODY)
-        with serve(sign_wsgi) as sign_url:
-            yield Stack(sign_url, callback_url)
+    )
+    dev.start()
+    try:
+        # The callback's trigger URL is where OSS calls it: CALLBACK_URL of the sign function.
+        yield Stack(dev.url("app") + "/", dev.values["CALLBACK_URL"] + "/", dev)
+    finally:
+        dev.stop()
 
 
 def deployed_function(key: str) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def fake_fc(
     functions: dict[str, dict[str, Any]] | None = None,
     triggers: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
-    """A stand-in for fc2.Client answering like the FC 2.0 API for the two deployed functions."""
+    """A stand-in for fc2.Client answering like the FC 2.0 API for the deployed functions;
+    invoking the reconcile function runs its timer handler against the dev stack."""
     by_name = {TEMPLATE.functions[key].name: key for key in TEMPLATE.functions}
     urls = {"sign": stack.sign_url, "callback": stack.callback_url}
     functions = {**{key: deployed_function(key) for key in TEMPLATE.functions}, **(functions or {})}
@@ -144,6 +146,20 @@ def fake_fc(
     client.list_triggers.side_effect = lambda service, name: mocker.Mock(
         data=triggers[by_name[name]]
     )
+    values = stack.dev.values
+    reconcile_env = {
+        **values,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": values["OSS_ACCESS_KEY_ID"],
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": values["OSS_ACCESS_KEY_SECRET"],
+    }
+
+    def invoke(service: str, name: str, payload: bytes | None = None) -> Any:
+        assert by_name[name] == "reconcile"
+        settings = ReconcileSettings.from_env(reconcile_env)
+        summary = timer_handler(payload, None, settings, reconcile_env)
+        return mocker.Mock(data=json.dumps(summary).encode())
+
+    client.invoke_function.side_effect = invoke
     return client
 
 
@@ -157,7 +173,7 @@ ENVIRON = {
 
 
 def run(client: Any, environ: dict[str, str] | None = None) -> tuple[int, list[smoke.Result]]:
-    config, reason = smoke.load_config(environ or ENVIRON, NOW)
+    config, reason = smoke.load_config(environ or ENVIRON, time.time())
     assert config is not None, reason
     results = smoke.Smoke(TEMPLATE, config, client, requests.Session()).run()
     return (0 if all(r.ok for r in results) else 1), results
@@ -181,9 +197,78 @@ def test_a_healthy_stack_passes_every_check(mocker: MockerFixture, stack: Stack)
         "callback: forged callback refused",
         "sign: grant issued",
         "sign: callback URL is the callback trigger",
+        "upload: POST to the bucket, callback answered",
+        "uploads: record listed",
+        "reconcile: one run",
     } <= checks
     client.get_function.assert_any_call("oss-direct-upload", "upload-sign")
     client.list_triggers.assert_any_call("oss-direct-upload", "upload-callback")
+    client.invoke_function.assert_called_once()
+    timed = ("upload: POST to the bucket, callback answered", "uploads: record listed")
+    assert all(r.ms is not None for r in results if r.check in (*timed, "reconcile: one run"))
+
+
+def test_the_upload_is_stored_recorded_listed_and_its_deletion_waits_for_the_route(
+    mocker: MockerFixture, stack: Stack
+) -> None:
+    status, results = run(fake_fc(mocker, stack))
+    assert status == 0
+    upload = next(r for r in results if r.check == "upload: POST to the bucket, callback answered")
+    key = upload.detail.rsplit(" ", 1)[-1]
+    assert key.startswith(f"uploads/{smoke.SMOKE_USER}/smoke/smoke-")
+    assert key.endswith(".png")
+    assert stack.dev.emulator is not None
+    assert stack.dev.emulator.store.get(key) is not None
+    store = SqliteStore(stack.dev.values["SQLITE_PATH"])
+    try:
+        record = store.get(stack.dev.values["OSS_BUCKET"], key)
+    finally:
+        store.close()
+    assert record is not None
+    assert (record.owner, record.size, record.mime_type) == (
+        smoke.SMOKE_USER,
+        len(smoke.TINY_PNG),
+        "image/png",
+    )
+    reconcile = next(r for r in results if r.check == "reconcile: one run")
+    assert "failed 0" in reconcile.detail
+    # No DELETE /uploads/{key} yet: a note, not a failure, and the object is left in place.
+    (delete,) = [r for r in results if r.check == "uploads: smoke upload deleted"]
+    assert delete.skipped
+    assert delete.ok
+    assert key in delete.detail
+
+
+def test_a_callback_that_fails_shows_in_the_upload_step(
+    mocker: MockerFixture, tmp_path: Path
+) -> None:
+    """OSS stores the object but answers 203 when the callback fails: the smoke test says so."""
+    dev = DevStack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "AUTH_JWT_SECRET": JWT_SECRET,
+            "GRANT_SECRET": GRANT_SECRET,
+            "CALLBACK_URL": "http://127.0.0.1:9/oss-callback",  # nobody answers
+        }
+    )
+    dev.start()
+    try:
+        broken = Stack(dev.url("app") + "/", dev.url("callback") + "/", dev)
+        triggers = {
+            "sign": deployed_triggers("sign", broken.sign_url),
+            "callback": deployed_triggers("callback", broken.callback_url),
+        }
+        status, results = run(fake_fc(mocker, broken, triggers=triggers))
+    finally:
+        dev.stop()
+    assert status == 1
+    upload = next(r for r in results if r.check.startswith("upload:"))
+    assert not upload.ok
+    assert upload.detail.startswith("HTTP 203")
 
 
 def test_main_prints_and_exits_zero_on_success(
@@ -193,8 +278,10 @@ def test_main_prints_and_exits_zero_on_success(
     code = smoke.main([str(TEMPLATE.path)], ENVIRON, client_factory=lambda config: client)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid)" in out
-    assert "0 failed" in out
+    assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid) [" in out
+    assert "smoke: skip uploads: smoke upload deleted (the deployed sign function has no" in out
+    assert re.search(r"smoke: ok   reconcile: one run \(listed \d+, .*failed 0\) \[\d+ ms\]", out)
+    assert "0 failed, 1 skipped" in out
 
 
 def test_a_wrong_runtime_handler_or_missing_variable_fails(
@@ -246,7 +333,7 @@ def test_a_callback_that_accepts_a_forged_request_fails(
         status, results = run(fake_fc(mocker, stack, triggers=triggers))
     assert status == 1
     # ...and the grant points at a callback other than the deployed trigger.
-    assert failed(results) == [
+    assert failed(results)[:2] == [
         "callback: forged callback refused",
         "sign: callback URL is the callback trigger",
     ]
@@ -261,7 +348,7 @@ def test_a_bad_caller_token_means_no_grant(mocker: MockerFixture, stack: Stack) 
 
 
 def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None:
-    token = jwt.encode({"sub": "bob", "exp": int(NOW) + 300}, JWT_SECRET, algorithm="HS256")
+    token = jwt.encode({"sub": "bob", "exp": int(time.time()) + 300}, JWT_SECRET, algorithm="HS256")
     environ = {k: v for k, v in ENVIRON.items() if k != "AUTH_JWT_SECRET"}
     environ["SMOKE_JWT"] = token
     session = requests.Session()

@@ -113,15 +113,46 @@ def test_handlers_exist_where_the_templates_point(template: preflight.Template) 
 def test_triggers_are_anonymous_http_with_the_methods_each_function_serves(
     template: preflight.Template,
 ) -> None:
-    sign_methods = ("GET", "OPTIONS") if template.is_fc3 else ("GET",)
-    for key, methods in (("sign", sign_methods), ("callback", ("POST",))):
+    # sign: OPTIONS for the CORS preflight of GET /signature (it carries Authorization), DELETE
+    # for DELETE /uploads/{key}; callback: OSS only POSTs.
+    for key, methods in (("sign", ("GET", "OPTIONS", "DELETE")), ("callback", ("POST",))):
         (trigger,) = template.functions[key].triggers
         assert trigger.type == "http"
         assert trigger.auth_type == "anonymous"
         assert trigger.methods == methods
-    if not template.is_fc3:  # the fc component's list (platform.md §1.8)
-        allowed = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
-        assert all(set(f.triggers[0].methods) <= allowed for f in template.functions.values())
+
+
+def test_fc2_logs_are_written_with_a_role_allowed_to_post_them() -> None:
+    """FC 2.0 `logConfig: auto` (project {account}-{region}-logproject, logstore
+    fc-service-<service>-logstore): FC writes with the service role, and refuses to create the
+    service if that role may not post to the logstore."""
+    template = preflight.load_template(FC2)
+    assert template.service["logConfig"] == "auto"
+    (statement,) = policy("fc-logs-policy.json")
+    assert statement["Action"] == ["log:PostLogStoreLogs"]
+    service = template.service["name"]
+    assert statement["Resource"] == [
+        "acs:log:<region>:<account-id>:project/<account-id>-<region>-logproject"
+        f"/logstore/fc-service-{service}-logstore"
+    ]
+    role_comment = FC2.read_text().split("role: ${env(DEPLOY_ROLE_ARN)}")[0]
+    assert "deploy/ram/fc-logs-policy.json" in role_comment
+
+
+@pytest.mark.parametrize("path", [FC2, FC3], ids=["fc2", "fc3"])
+def test_preflight_refuses_a_mixed_case_tablestore_instance(path: Path) -> None:
+    env = {**example_environment(), "TABLESTORE_INSTANCE": "Uploads"}
+    env["TABLESTORE_ENDPOINT"] = "https://Uploads.cn-hangzhou.ots-internal.aliyuncs.com"
+    problems = preflight.check(preflight.load_template(path), env)
+    (problem,) = [p for p in problems if p.startswith("TABLESTORE_INSTANCE")]
+    assert "'Uploads' is not lower case" in problem
+    assert "RAM resource ARNs" in problem
+    assert "'uploads'" in problem
+    lower = {**env, "TABLESTORE_INSTANCE": "uploads"}
+    assert not any(
+        p.startswith("TABLESTORE_INSTANCE")
+        for p in preflight.check(preflight.load_template(path), lower)
+    )
 
 
 def test_memory_and_timeouts_suit_each_function(template: preflight.Template) -> None:

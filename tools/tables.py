@@ -1,9 +1,12 @@
-"""`python -m shared.records.bootstrap` (`make tables`): create the record table, idempotently.
+"""`python -m tools.tables` (`make tables`): create the record table, idempotently.
 
 Tablestore: the table (PK pk, bucket, key; predefined attribute columns) and its global index
 `<table>_by_owner`; an existing table is left alone, and the index is added when it is missing
 (after giving rows written before created_at_rev existed their value, so the index holds them).
 An index of another shape (the earlier [owner, created_at, key]) cannot be altered: it is refused.
+Works with the SDK of FC's python3.10 runtime (tablestore 5.4.1) and with 6.x: 5.4.1's
+create_secondary_index has no include_base_data, so there the index is created first and every
+row of ours is then rewritten (a write to a row updates its index rows).
 Settings come from the environment (RECORDS_BACKEND, TABLESTORE_*, SQLITE_PATH); Tablestore
 credentials from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN] or OSS_ACCESS_KEY_ID/SECRET.
 Exit status: 0 ready, 1 the store refused, 2 missing or bad settings/credentials.
@@ -11,6 +14,7 @@ Exit status: 0 ready, 1 the store refused, 2 missing or bad settings/credentials
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -115,8 +119,12 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
             file=out,
         )
         return 1
-    filled = backfill_inverted_time(client, table)
-    client.create_secondary_index(table, index, True)
+    if takes_base_data(client):  # tablestore 6.x: the index is built from the rows there
+        filled = backfill_inverted_time(client, table)
+        client.create_secondary_index(table, index, True)
+    else:  # 5.4.1: an index starts empty; writing each row after its creation indexes it
+        client.create_secondary_index(table, index)
+        filled = backfill_inverted_time(client, table, rewrite=True)
     print(
         f"bootstrap: table {table} existed; set created_at_rev on {filled} rows;"
         f" created index {index.index_name}",
@@ -125,13 +133,25 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
     return 0
 
 
+def takes_base_data(client: Any) -> bool:
+    """Whether this SDK's create_secondary_index has include_base_data (6.x; not 5.4.1)."""
+    try:
+        parameters = inspect.signature(client.create_secondary_index).parameters.values()
+    except (TypeError, ValueError):  # not introspectable: assume the current SDK
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters) or (
+        sum(p.kind in positional for p in parameters) >= 3
+    )
+
+
 def _check_index(existing: Any, table: str, out: TextIO) -> int:
     """An index is immutable: ours must have our key and carry every column, or be recreated."""
     from shared.records import tablestore as backend  # noqa: PLC0415
 
     keyed = list(existing.primary_key_names)
     carried = set(existing.defined_column_names)
-    if keyed == backend.INDEX_PRIMARY_KEY and carried >= set(backend.INDEX_COLUMNS):
+    if same_index_key(keyed) and carried >= set(backend.INDEX_COLUMNS):
         print(f"bootstrap: table {table} and index {existing.index_name} already exist", file=out)
         return 0
     print(
@@ -143,8 +163,19 @@ def _check_index(existing: Any, table: str, out: TextIO) -> int:
     return 1
 
 
-def backfill_inverted_time(client: Any, table: str) -> int:
-    """Give every row lacking created_at_rev its value (so include_base_data indexes it)."""
+def same_index_key(keyed: list[str]) -> bool:
+    """Our index key, maybe followed by the table's remaining primary key columns, which
+    Tablestore appends to a global index's key (and DescribeTable may list)."""
+    from shared.records import tablestore as backend  # noqa: PLC0415
+
+    ours = backend.INDEX_PRIMARY_KEY
+    appended = [name for name, _ in backend.PRIMARY_KEY if name not in ours]
+    return keyed[: len(ours)] == ours and keyed[len(ours) :] in ([], appended)
+
+
+def backfill_inverted_time(client: Any, table: str, *, rewrite: bool = False) -> int:
+    """Give every row lacking created_at_rev its value (so include_base_data indexes it);
+    with `rewrite`, write it on every row of ours (so an existing index picks each row up)."""
     import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
 
     from shared.records import tablestore as backend  # noqa: PLC0415
@@ -160,8 +191,8 @@ def backfill_inverted_time(client: Any, table: str) -> int:
         for row in rows:
             values = {column[0]: column[1] for column in row.attribute_columns}
             created_at = values.get("created_at")
-            if "created_at_rev" in values or not _timestamp(created_at):
-                continue  # already set, or not a row of ours: the store's reads will say so
+            if not _timestamp(created_at) or ("created_at_rev" in values and not rewrite):
+                continue  # not a row of ours (the store's reads will say so), or already set
             change = sdk.Row(
                 row.primary_key,
                 {"put": [("created_at_rev", backend.inverted(created_at))]},

@@ -15,10 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -26,6 +25,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from shared.callback.headers import canonical_base64_header
 from shared.deadline import DeadlinePool
 from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
+
+if TYPE_CHECKING:  # requests loads on the first key fetch: OSS's own keys are pinned (no fetch)
+    import requests
 
 OSS_KEY_HOST = "gosspublic.alicdn.com"
 _OSS_KEY_PATH = re.compile(r"/callback_pub_key_v[1-9][0-9]{0,2}\.pem")
@@ -117,6 +119,8 @@ def fetch_pem(
     limit: int = MAX_KEY_BYTES,
 ) -> bytes:
     """GET a key: no redirects, status 200 only, at most `limit` bytes, `timeout` in all."""
+    import requests  # noqa: PLC0415 - off the cold start: pinned keys never fetch
+
     started = time.monotonic()
     http = session or _plain_session()
     try:
@@ -155,6 +159,8 @@ def _read_capped(raw: Any, deadline: float, limit: int) -> bytes:
 
 
 def _plain_session() -> requests.Session:
+    import requests  # noqa: PLC0415 - see fetch_pem
+
     session = requests.Session()
     session.trust_env = False  # no proxy or .netrc credentials from the environment
     return session

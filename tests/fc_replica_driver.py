@@ -1,0 +1,183 @@
+"""Runs inside the FC python3.10 runtime replica (`.venv-fc/bin/python -I`), never under pytest.
+
+As on Function Compute, the unpacked package comes first on sys.path and the runtime's built-in
+modules (the replica's site-packages) after it; the repository is appended last, for the
+in-memory Tablestore (tests.ots_fake) only, which then runs on the runtime's tablestore 5.4.1.
+Argument: a JSON config {"package", "repo", "tablestore": table or null, "checks": [...]}.
+Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}; the driver prints
+one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import importlib.metadata
+import io
+import json
+import os
+import sys
+from typing import Any
+
+REPORT = "FC-REPLICA-REPORT "
+
+
+def environ_for(spec: dict[str, Any]) -> dict[str, Any]:
+    body = base64.b64decode(spec.get("body_b64", ""))
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": spec.get("method", "GET"),
+        "PATH_INFO": spec.get("path", "/"),
+        "QUERY_STRING": spec.get("query", ""),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    if spec.get("content_type"):
+        environ["CONTENT_TYPE"] = spec["content_type"]
+    environ.update(spec.get("headers", {}))
+    return environ
+
+
+def event_for(spec: dict[str, Any]) -> bytes:
+    """The FC 3.0 HTTP trigger event for the same request (headers without the HTTP_ prefix)."""
+    headers = {
+        name[5:].replace("_", "-").lower(): value
+        for name, value in spec.get("headers", {}).items()
+        if name.startswith("HTTP_")
+    }
+    if spec.get("content_type"):
+        headers["content-type"] = spec["content_type"]
+    query = spec.get("query", "")
+    event = {
+        "version": "v1",
+        "rawPath": spec.get("path", "/"),
+        "body": base64.b64decode(spec.get("body_b64", "")).decode("utf-8"),
+        "isBase64Encoded": False,
+        "headers": headers,
+        "queryParameters": dict(p.split("=", 1) for p in query.split("&") if p),
+        "requestContext": {
+            "requestId": "replica-req-1",
+            "http": {"method": spec.get("method", "GET"), "path": spec.get("path", "/")},
+        },
+    }
+    return json.dumps(event).encode()
+
+
+def install_fake_tablestore(table: str) -> Any:
+    """Every OTSClient the package builds is the runtime SDK's, answering from one FakeOTS."""
+    import tablestore
+
+    from tests.ots_fake import FakeOTS, sdk_backed_client_class
+
+    fake = FakeOTS(table=table)
+    client_class = sdk_backed_client_class(fake)
+    built: list[dict[str, Any]] = []
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        built.append({"args": [str(a) for a in args], "kwargs": sorted(kwargs)})
+        return client_class(*args, **kwargs)
+
+    tablestore.OTSClient = factory
+    fake.built = built
+    return fake
+
+
+def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
+    kind = check["kind"]
+    if kind in ("wsgi", "event"):
+        index = importlib.import_module("index")
+        if kind == "event":
+            answer = index.event_handler(event_for(check["request"]), None)
+            return {"status": answer["statusCode"], "body": answer["body"]}
+        seen: list[str] = []
+        body = b"".join(index.handler(environ_for(check["request"]), lambda s, h: seen.append(s)))
+        return {"status": int(seen[0].split()[0]), "body": body.decode("utf-8", "replace")}
+    if kind == "reconcile":
+        index = importlib.import_module("index")
+        timer = json.loads(index.handler(json.dumps({"triggerName": "timer"}).encode(), None))
+        # The same run with no settle time: objects uploaded a moment ago are repaired now.
+        from shared.credentials import resolve_credentials
+        from shared.reconcile.scan import run
+
+        settings = index.settings
+        credentials = resolve_credentials(
+            None, os.environ, settings.oss.access_key_id, settings.oss.access_key_secret
+        )
+        repaired = run(settings, credentials, settle=0, since=0).summary()
+        return {"timer": timer, "repaired": repaired}
+    if kind == "bootstrap":
+        import tablestore
+
+        from tools.tables import create_tablestore_table
+
+        out = io.StringIO()
+        exists = tablestore.OTSServiceError(409, "OTSObjectAlreadyExist", "exists", "r")
+        fake.existing_indexes = []
+
+        def create_table(*_: Any, **__: Any) -> None:
+            raise exists
+
+        def describe_table(table: str) -> Any:
+            meta = tablestore.TableMeta(
+                table,
+                [tuple(c) for c in check["primary_key"]],
+                [tuple(c) for c in check["defined_columns"]],
+            )
+            return tablestore.DescribeTableResponse(
+                meta, tablestore.TableOptions(), None, list(fake.existing_indexes)
+            )
+
+        def create_secondary_index(table: str, index: Any, *more: Any) -> None:
+            fake.calls.append(f"CreateIndex {index.index_name} {list(more)}")
+            fake.existing_indexes.append(index)
+
+        fake.create_table = create_table
+        fake.describe_table = describe_table
+        fake.create_secondary_index = create_secondary_index
+        client = tablestore.OTSClient("https://x.cn-hangzhou.ots.aliyuncs.com", "k", "s", "x")
+        first = create_tablestore_table(client, fake.table, out)
+        calls = list(fake.calls)
+        again = create_tablestore_table(client, fake.table, out)
+        return {"first": first, "again": again, "out": out.getvalue(), "calls": calls}
+    raise ValueError(f"unknown check {kind!r}")
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
+        del sys.path[0]  # this file's folder is not part of the package
+    package = config["package"]
+    sys.path.insert(0, package)
+    sys.path.append(config["repo"])
+    fake = install_fake_tablestore(config["tablestore"]) if config.get("tablestore") else None
+    answers = [run_check(check, fake) for check in config["checks"]]
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    origins: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." in name or not path:
+            continue
+        real = os.path.realpath(path)
+        if real.startswith(os.path.realpath(package) + os.sep):
+            origins[name] = "package"
+        elif any(real.startswith(os.path.realpath(s) + os.sep) for s in site):
+            origins[name] = "runtime"
+    report = {
+        "answers": answers,
+        "origins": origins,
+        "tablestore_version": importlib.metadata.version("tablestore"),
+        "path_order": [("package" if p == package else p) for p in sys.path],
+        "site": site,
+        "modules": sorted(sys.modules),
+    }
+    if fake is not None:
+        report["rows"] = {"/".join(k): v for k, v in fake.rows.items()}
+        report["calls"] = fake.calls
+        report["clients"] = fake.built
+    sys.stdout.write(REPORT + json.dumps(report, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
