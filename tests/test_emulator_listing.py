@@ -1,4 +1,4 @@
-"""The emulator's ListObjects (V1, V2) and the SDK's path-style reads (local/emulator_listing.py)."""
+"""The emulator's ListObjects (V1, V2) and the SDK's path-style reads (local/oss_emulator/listing.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client, TestResponse
 
-from local.emulator_listing import ListQuery, iso8601, select
 from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
+from local.oss_emulator.listing import ListQuery, iso8601, select
 from local.oss_emulator.store import StoredObject
 
 BUCKET = "dev-bucket"

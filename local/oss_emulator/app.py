@@ -24,12 +24,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from local import emulator_listing
 from local.oss_emulator import callback as cb
-from local.oss_emulator.errors import XML_TYPE, OssError, error_xml, invalid_argument, xml_document
+from local.oss_emulator.errors import (
+    XML_TYPE,
+    OssError,
+    access_denied,
+    error_xml,
+    invalid_argument,
+    xml_document,
+)
 from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
 from local.oss_emulator.image import image_info
 from local.oss_emulator.keys import load_or_create_key, public_pem
+from local.oss_emulator.listing import list_objects, path_style_key
 from local.oss_emulator.policy import (
     MAX_OBJECT_BYTES,
     Policy,
@@ -38,7 +45,7 @@ from local.oss_emulator.policy import (
     check_size,
     decode_policy,
 )
-from local.oss_emulator.signature import AccessKey, verify_post_signature
+from local.oss_emulator.signature import AccessKey, check_access_key, verify_post_signature
 from local.oss_emulator.store import ObjectStore, StoredObject
 from shared import logs
 
@@ -125,11 +132,8 @@ class OssEmulator:
             return Response(self.public_key_pem, 200, content_type="application/x-pem-file")
         if method == "POST" and request.path == "/":
             return self._post_object(request, request_id)
-        if method in ("GET", "HEAD") and emulator_listing.is_sdk_read(request, self.config.bucket):
-            # ListObjects and path-style HeadObject: the SDK's calls (local/emulator_listing.py)
-            return emulator_listing.sdk_read(self, request)
-        if method in ("GET", "HEAD") and request.path != "/":
-            return self._get_object(request)
+        if method in ("GET", "HEAD"):
+            return self._read(request)
         raise OssError(
             405,
             "MethodNotAllowed",
@@ -173,10 +177,27 @@ class OssEmulator:
         response.headers["Access-Control-Max-Age"] = "600"
         return response
 
-    # --- GetObject / HeadObject ------------------------------------------------------------
+    # --- ListObjects / GetObject / HeadObject ----------------------------------------------
 
-    def _get_object(self, request: Request) -> Response:
-        key = _object_key(request)
+    def _read(self, request: Request) -> Response:
+        """`/` lists; `/<key>` reads. Signed requests (the SDK's) are path-style: `/<bucket>/…`."""
+        signed = bool(request.headers.get("Authorization"))
+        key = path_style_key(request, self.config.bucket) if signed else None
+        if key is None:
+            key = _object_key(request)
+        if signed:
+            check_access_key(request.headers.get("Authorization"), self.keys)
+        if key:
+            return self._get_object(request, key)
+        if request.method != "GET":
+            raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
+        if not signed:
+            raise access_denied(
+                "AccessDenied: anonymous access to the bucket listing is not allowed."
+            )
+        return list_objects(request, self.store, bucket=self.config.bucket)
+
+    def _get_object(self, request: Request, key: str) -> Response:
         obj = self.store.get(key)
         if obj is None:
             raise OssError(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,15 @@ class ObjectStore:
             return None
         obj = StoredObject(**data)
         return obj if obj.key == key else None
+
+    def all_objects(self) -> Iterator[StoredObject]:
+        """Every object's sidecar (`<sha256>.json`); temporary `.json.tmp` files are not objects."""
+        for path in self.objects.glob("*.json"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # replaced or being written this instant: the next listing sees it
+            yield StoredObject(**data)
 
     def data_path(self, key: str) -> Path:
         return self._paths(key)[0]
