@@ -36,7 +36,7 @@ from local.oss_emulator.errors import (
 from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
 from local.oss_emulator.image import image_info
 from local.oss_emulator.keys import load_or_create_key, public_pem
-from local.oss_emulator.listing import list_objects, path_style_key
+from local.oss_emulator.listing import list_objects, object_name, path_style_key
 from local.oss_emulator.policy import (
     MAX_OBJECT_BYTES,
     Policy,
@@ -45,7 +45,8 @@ from local.oss_emulator.policy import (
     check_size,
     decode_policy,
 )
-from local.oss_emulator.signature import AccessKey, check_access_key, verify_post_signature
+from local.oss_emulator.request_auth import RestRequest, authenticate
+from local.oss_emulator.signature import AccessKey, SignedBy, verify_post_signature
 from local.oss_emulator.store import ObjectStore, StoredObject
 from shared import logs
 
@@ -186,16 +187,26 @@ class OssEmulator:
         if key is None:
             key = _object_key(request)
         if signed:
-            check_access_key(request.headers.get("Authorization"), self.keys)
+            self.authenticate(request, key)
         if key:
             return self._get_object(request, key)
         if request.method != "GET":
             raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
         if not signed:
-            raise access_denied(
-                "AccessDenied: anonymous access to the bucket listing is not allowed."
-            )
+            raise access_denied("You have no right to access this bucket because of bucket acl.")
         return list_objects(request, self.store, bucket=self.config.bucket)
+
+    def authenticate(self, request: Request, key: str) -> SignedBy:
+        """The header signature of a REST request (V1/V4, STS) for `/<bucket>/<key>`."""
+        rest = RestRequest(
+            method=request.method,
+            bucket=self.config.bucket,
+            key=key,
+            query=tuple(request.args.items(multi=True)),
+            headers={name.lower(): value for name, value in request.headers.items()},
+        )
+        now = datetime.fromtimestamp(self.now(), timezone.utc)
+        return authenticate(rest, self.keys, region=self.config.region, now=now)
 
     def _get_object(self, request: Request, key: str) -> Response:
         obj = self.store.get(key)
@@ -427,11 +438,7 @@ def _expand_key(template: str, filename: str) -> str:
 
 
 def _object_key(request: Request) -> str:
-    raw = str(request.environ.get("PATH_INFO") or "/").encode("latin-1")
-    try:
-        return raw.decode("utf-8")[1:]
-    except UnicodeDecodeError:
-        raise OssError(400, "InvalidObjectName", "The specified object is not valid.") from None
+    return object_name(str(request.environ.get("PATH_INFO") or "/").encode("latin-1")[1:])
 
 
 def _forbids_overwrite(form: PostForm) -> bool:

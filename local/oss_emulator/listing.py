@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
 
-from local.oss_emulator.errors import XML_TYPE, invalid_argument
+from local.oss_emulator.errors import XML_TYPE, OssError, invalid_argument
 from local.oss_emulator.store import ObjectStore, StoredObject
 
 DEFAULT_MAX_KEYS = 100
@@ -43,14 +43,21 @@ class ListQuery:
 
 
 def path_style_key(request: Request, bucket: str) -> str | None:
-    """The key of `/<bucket>/<key>` (raw WSGI path, latin-1 as bytes); "" for the bucket itself."""
+    """The key of `/<bucket>/<key>` (raw WSGI path as UTF-8); "" for the bucket, None otherwise."""
     raw = str(request.environ.get("PATH_INFO") or "/").encode("latin-1")
     root = b"/" + bucket.encode("ascii")
     if raw == root:
         return ""
     if not raw.startswith(root + b"/"):
         return None
-    return raw[len(root) + 1 :].decode("latin-1")
+    return object_name(raw[len(root) + 1 :])
+
+
+def object_name(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OssError(400, "InvalidObjectName", "The specified object is not valid.") from None
 
 
 def list_objects(request: Request, store: ObjectStore, *, bucket: str) -> Response:

@@ -24,8 +24,6 @@ V4_FUTURE_SKEW = timedelta(minutes=15)  # "a 15-minute backward offset is allowe
 V4_MAX_AGE = timedelta(days=7)  # "validity at most 7 days counted from x-oss-date"
 _V4_DATE = re.compile(r"(\d{8})T(\d{6})Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_V1_AUTH = re.compile(r"OSS ([^:\s]+):\S+")
-_V4_AUTH = re.compile(r"OSS4-HMAC-SHA256 Credential=([^/\s,]+)/")
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def _verify_v1(fields: Mapping[str, str], keys: Mapping[str, AccessKey]) -> Sign
                 "please check the order of the fields.",
                 ec="0002-00000703" if name == "signature" else None,
             )
-    key = _access_key(keys, fields["ossaccesskeyid"], fields)
+    key = lookup_key(keys, fields["ossaccesskeyid"], fields.get("x-oss-security-token", ""))
     expected = v1_signature(key.secret, fields["policy"])
     if not hmac.compare_digest(expected.encode(), fields["signature"].encode()):
         raise signature_does_not_match(key.key_id)
@@ -139,7 +137,7 @@ def _verify_v4(
             f"region '{region}'.",
             ec="0002-00000710",
         )
-    key = _access_key(keys, key_id, fields)
+    key = lookup_key(keys, key_id, fields.get("x-oss-security-token", ""))
     expected = v4_signature(key.secret, scope_date, scope_region, fields["policy"])
     provided = fields["x-oss-signature"]
     if not _HEX64.fullmatch(provided) or not hmac.compare_digest(expected, provided):
@@ -192,18 +190,6 @@ def _valid_day(text: str) -> bool:
     return True
 
 
-def check_access_key(header: str | None, keys: Mapping[str, AccessKey]) -> str:
-    """Relaxed header auth: a known access key id, signature not checked (emulator only)."""
-    value = (header or "").strip()
-    match = _V4_AUTH.match(value) or _V1_AUTH.fullmatch(value)
-    if match is None:
-        raise invalid_argument("Authorization header is invalid.", ec="0002-00000004")
-    key_id = match.group(1)
-    if key_id not in keys:
-        raise unknown_access_key(key_id)
-    return key_id
-
-
 def unknown_access_key(key_id: str) -> OssError:
     """403 InvalidAccessKeyId: the key id is not one the emulated account has."""
     return OssError(
@@ -215,12 +201,11 @@ def unknown_access_key(key_id: str) -> OssError:
     )
 
 
-def _access_key(keys: Mapping[str, AccessKey], key_id: str, fields: Mapping[str, str]) -> AccessKey:
+def lookup_key(keys: Mapping[str, AccessKey], key_id: str, token: str) -> AccessKey:
     """Look the key up; STS keys need their exact token, permanent keys must not send one."""
     key = keys.get(key_id)
     if key is None:
         raise unknown_access_key(key_id)
-    token = fields.get("x-oss-security-token", "")
     if key.security_token is None:
         if token:
             raise _invalid_token()
