@@ -12,8 +12,8 @@ import hmac
 import mimetypes
 import secrets
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
 from pathlib import Path
@@ -45,6 +45,7 @@ from local.oss_emulator.policy import (
     check_size,
     decode_policy,
 )
+from local.oss_emulator.ram import RamPolicy, bucket_resource, object_resource, write_actions
 from local.oss_emulator.request_auth import RestRequest, authenticate
 from local.oss_emulator.signature import AccessKey, SignedBy, verify_post_signature
 from local.oss_emulator.store import ObjectStore, StoredObject
@@ -72,6 +73,8 @@ class EmulatorConfig:
     owner_id: str = "1000000000000000"  # bucket owner UID, sent as x-oss-owner/x-oss-requester
     strict_v4_policy: bool = True  # V4 policies must pin signature version, credential and date
     max_object_bytes: int = MAX_OBJECT_BYTES
+    # access key id → the RAM policy bound to it; a key without one is the bucket owner's
+    policies: Mapping[str, RamPolicy] = field(default_factory=dict)
 
     @property
     def key_url(self) -> str:
@@ -186,15 +189,48 @@ class OssEmulator:
         key = path_style_key(request, self.config.bucket) if signed else None
         if key is None:
             key = _object_key(request)
-        if signed:
-            self.authenticate(request, key)
+        who = self.authenticate(request, key).access_key_id if signed else None
         if key:
+            if who is not None:
+                self.authorize(who, ("oss:GetObject",), key)
             return self._get_object(request, key)
         if request.method != "GET":
             raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
-        if not signed:
+        if who is None:
             raise access_denied("You have no right to access this bucket because of bucket acl.")
+        context = {
+            "oss:Prefix": request.args.get("prefix", ""),
+            "oss:Delimiter": request.args.get("delimiter", ""),
+        }
+        self.authorize(who, ("oss:ListObjects",), None, context)
         return list_objects(request, self.store, bucket=self.config.bucket)
+
+    def authorize(
+        self,
+        key_id: str,
+        actions: Iterable[str],
+        key: str | None,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """403 AccessDenied unless the key's RAM policy allows every action (owner: all)."""
+        policy = self.config.policies.get(key_id)
+        if policy is None:
+            return
+        config = self.config
+        bucket = bucket_resource(config.region, config.owner_id, config.bucket)
+        target = (
+            bucket
+            if key is None
+            else object_resource(config.region, config.owner_id, config.bucket, key)
+        )
+        facts = {"acs:AccessId": key_id, **(context or {})}
+        for action in actions:
+            kms = f"acs:kms:{config.region}:{config.owner_id}:key/*"
+            resource = target if action.startswith("oss:") else kms
+            if not policy.allows(action, resource, facts):
+                raise access_denied(
+                    f"You are not allowed to do {action} on {resource} (RAM policy of {key_id})."
+                )
 
     def authenticate(self, request: Request, key: str) -> SignedBy:
         """The header signature of a REST request (V1/V4, STS) for `/<bucket>/<key>`."""
@@ -265,6 +301,10 @@ class OssEmulator:
         callback_field = form.get("callback") or ""
         config = cb.parse_callback(callback_field) if callback_field else None
         key = _expand_key(form.fields["key"], upload.filename)
+        # After the policy and the key (emulator's order): what RAM allows this key to write.
+        acl = form.get("x-oss-object-acl")
+        context = {"oss:x-oss-object-acl": acl} if acl is not None else {}
+        self.authorize(signed.access_key_id, write_actions(form.fields), key, context)
         stored = self._describe(form, upload, key)
         self.store.put(stored, upload.spool, forbid_overwrite=_forbids_overwrite(form))
         if config is not None:
