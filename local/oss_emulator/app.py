@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import mimetypes
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -56,10 +57,17 @@ RESERVED_KEY_PREFIX = KEY_PATH[1:].rsplit("/", 1)[0] + "/"  # no object key can 
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 EXPOSED_HEADERS = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
 ACLS = ("default", "private", "public-read", "public-read-write")
-STORAGE_CLASSES = ("standard", "ia", "archive", "coldarchive", "deepcoldarchive")
+PUBLIC_READ = ("public-read", "public-read-write")
+STORAGE_CLASSES = {  # as sent (any case) → as OSS reports it
+    name.lower(): name for name in ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
+}
+# Not readable until restored (RestoreObject is not emulated: never readable here).
+ARCHIVED = ("Archive", "ColdArchive", "DeepColdArchive")
 SSE_ALGORITHMS = ("AES256", "KMS", "SM4")
 STORED_FIELDS = ("cache-control", "content-disposition", "content-encoding", "expires")
 MAX_USER_METADATA_BYTES = 8 * 1024
+TYPE_FIELDS = ("content-type", "x-oss-content-type")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # horizontal tab is allowed in a header value
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class EmulatorConfig:
     data_dir: Path
     public_url: str  # how clients reach the emulator, e.g. http://127.0.0.1:9000
     cors_origins: frozenset[str] = frozenset()
+    bucket_acl: str = "public-read"  # unsigned reads work unless an object's own ACL says private
     owner_id: str = "1000000000000000"  # bucket owner UID, sent as x-oss-owner/x-oss-requester
     strict_v4_policy: bool = True  # V4 policies must pin signature version, credential and date
     max_object_bytes: int = MAX_OBJECT_BYTES
@@ -193,7 +202,7 @@ class OssEmulator:
         if key:
             if who is not None:
                 self.authorize(who, ("oss:GetObject",), key)
-            return self._get_object(request, key)
+            return self._get_object(request, key, anonymous=who is None)
         if request.method != "GET":
             raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
         if who is None:
@@ -244,11 +253,22 @@ class OssEmulator:
         now = datetime.fromtimestamp(self.now(), timezone.utc)
         return authenticate(rest, self.keys, region=self.config.region, now=now)
 
-    def _get_object(self, request: Request, key: str) -> Response:
+    def _get_object(self, request: Request, key: str, *, anonymous: bool) -> Response:
         obj = self.store.get(key)
+        acl = self.config.bucket_acl if obj is None or obj.acl == "default" else obj.acl
+        if anonymous and acl not in PUBLIC_READ:
+            # The object's ACL, when it has one, overrides the bucket's (PutObjectACL reference).
+            raise access_denied("You have no right to access this object because of bucket acl.")
         if obj is None:
             raise OssError(
                 404, "NoSuchKey", "The specified key does not exist.", extra=(("Key", key),)
+            )
+        if request.method == "GET" and obj.storage_class in ARCHIVED:
+            raise OssError(
+                403,
+                "InvalidObjectState",
+                "The operation is not valid for the object's state.",
+                extra=(("Key", key),),
             )
         if request.method == "HEAD":
             response = Response(b"", 200, content_type=obj.content_type)
@@ -266,6 +286,9 @@ class OssEmulator:
         response.headers["x-oss-hash-crc64ecma"] = obj.crc64
         response.headers["Content-MD5"] = obj.content_md5
         response.headers["Accept-Ranges"] = "bytes"
+        response.headers["x-oss-storage-class"] = obj.storage_class
+        if obj.encryption:
+            response.headers["x-oss-server-side-encryption"] = obj.encryption
         for name, value in obj.headers.items():
             response.headers[name] = value
         return response
@@ -328,6 +351,9 @@ class OssEmulator:
             content_md5=base64.b64encode(upload.md5).decode("ascii"),
             last_modified=self.now(),
             headers=_stored_headers(form),
+            acl=form.get("x-oss-object-acl") or "default",
+            storage_class=STORAGE_CLASSES[(form.get("x-oss-storage-class") or "standard").lower()],
+            encryption=form.get("x-oss-server-side-encryption") or "",
         )
 
     def _success(self, form: PostForm, stored: StoredObject, policy: Policy) -> Response:
@@ -446,6 +472,15 @@ def _form_shape(request: Request, form: PostForm) -> UploadedFile:
             "InvalidEncryptionAlgorithmError",
             "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4.",
         )
+    for name, value in form.fields.items():
+        if (name in STORED_FIELDS or name in TYPE_FIELDS or name.startswith("x-oss-meta-")) and (
+            _CONTROL.search(value)
+        ):
+            # A header field value cannot hold CR, LF or other control characters (RFC 9110
+            # §5.5); OSS refuses such metadata rather than store what it could not serve.
+            raise invalid_argument(f"The value of {form.names[name]} contains a control character.")
+    if form.file.content_type and _CONTROL.search(form.file.content_type):
+        raise invalid_argument("The Content-Type of the file contains a control character.")
     meta = sum(len(k) + len(v) for k, v in form.fields.items() if k.startswith("x-oss-meta-"))
     if meta > MAX_USER_METADATA_BYTES:
         raise OssError(

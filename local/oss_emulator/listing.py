@@ -192,7 +192,7 @@ def list_bucket_result(
         lines.append(_element("ETag", f'"{obj.etag}"', 4))
         lines.append(_element("Type", "Normal", 4))
         lines.append(_element("Size", str(obj.size), 4))
-        lines.append(_element("StorageClass", "Standard", 4))
+        lines.append(_element("StorageClass", obj.storage_class, 4))
         if query.version == 1 or query.fetch_owner:
             lines.append("    <Owner><ID>1000000000000000</ID>")
             lines.append("      <DisplayName>1000000000000000</DisplayName></Owner>")

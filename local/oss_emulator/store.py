@@ -29,6 +29,9 @@ class StoredObject:
     content_md5: str  # base64 MD5
     last_modified: float
     headers: dict[str, str] = field(default_factory=dict)  # Cache-Control, x-oss-meta-*, …
+    acl: str = "default"  # x-oss-object-acl; "default" follows the bucket's ACL
+    storage_class: str = "Standard"  # OSS's spelling: Standard, IA, Archive, ColdArchive, …
+    encryption: str = ""  # x-oss-server-side-encryption (AES256, KMS, SM4) or none
 
 
 class ObjectStore:
