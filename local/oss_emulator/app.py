@@ -26,6 +26,8 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from local.oss_emulator import callback as cb
+from local.oss_emulator.cors import DEPLOYED as DEPLOYED_CORS
+from local.oss_emulator.cors import CorsConfiguration
 from local.oss_emulator.errors import (
     XML_TYPE,
     OssError,
@@ -54,8 +56,6 @@ from shared import logs
 
 KEY_PATH = "/.well-known/oss-emulator/callback_pub_key.pem"
 RESERVED_KEY_PREFIX = KEY_PATH[1:].rsplit("/", 1)[0] + "/"  # no object key can shadow the key
-CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
-EXPOSED_HEADERS = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
 ACLS = ("default", "private", "public-read", "public-read-write")
 PUBLIC_READ = ("public-read", "public-read-write")
 STORAGE_CLASSES = {  # as sent (any case) → as OSS reports it
@@ -77,7 +77,8 @@ class EmulatorConfig:
     access_keys: tuple[AccessKey, ...]
     data_dir: Path
     public_url: str  # how clients reach the emulator, e.g. http://127.0.0.1:9000
-    cors_origins: frozenset[str] = frozenset()
+    cors_origins: frozenset[str] = frozenset()  # replace the origins of the deployed CORS rules
+    cors_file: Path = DEPLOYED_CORS  # the PutBucketCors document the bucket gets
     bucket_acl: str = "public-read"  # unsigned reads work unless an object's own ACL says private
     owner_id: str = "1000000000000000"  # bucket owner UID, sent as x-oss-owner/x-oss-requester
     strict_v4_policy: bool = True  # V4 policies must pin signature version, credential and date
@@ -107,6 +108,7 @@ class OssEmulator:
         self.public_key_pem = public_pem(self.private_key)
         self.store = ObjectStore(config.data_dir / "oss-emulator")
         self.keys = {key.key_id: key for key in config.access_keys}
+        self.cors = CorsConfiguration.load(config.cors_file, origins=config.cors_origins)
         self.now = now
         self.send_callback = send_callback
 
@@ -164,30 +166,21 @@ class OssEmulator:
 
     def _finish(self, response: Response, request: Request, request_id: str) -> None:
         response.headers["x-oss-request-id"] = request_id  # Server and Date: the HTTP server's
-        origin = request.headers.get("Origin")
-        if origin and origin in self.config.cors_origins:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-            response.vary.add("Origin")
+        if request.method != "OPTIONS":
+            for name, value in self.cors.actual(
+                request.headers.get("Origin"), request.method
+            ).items():
+                response.headers[name] = value
 
     def _preflight(self, request: Request) -> Response:
-        """OPTIONS: the dev origin may use any method and header (protocol §11)."""
-        origin = request.headers.get("Origin", "")
-        method = request.headers.get("Access-Control-Request-Method", "")
-        if origin not in self.config.cors_origins or method.upper() not in CORS_METHODS:
-            raise OssError(
-                403,
-                "AccessForbidden",
-                "CORSResponse: This CORS request is not allowed. This is usually because the "
-                "evalution of Origin, request method / Access-Control-Request-Method or "
-                "Access-Control-Requet-Headers are not whitelisted by the resource's CORS spec.",
-            )
+        """OPTIONS: judged against the bucket's CORS rules (deploy/oss/cors.xml)."""
         response = Response(b"", 200)
-        response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
-        requested = request.headers.get("Access-Control-Request-Headers")
-        if requested:
-            response.headers["Access-Control-Allow-Headers"] = requested
-        response.headers["Access-Control-Max-Age"] = "600"
+        for name, value in self.cors.preflight(
+            request.headers.get("Origin", ""),
+            request.headers.get("Access-Control-Request-Method", ""),
+            request.headers.get("Access-Control-Request-Headers", ""),
+        ).items():
+            response.headers[name] = value
         return response
 
     # --- ListObjects / GetObject / HeadObject ----------------------------------------------
