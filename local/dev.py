@@ -132,6 +132,17 @@ def ram_policies(environ: Mapping[str, str]) -> bool:
     raise ConfigError("DEV_OSS_RAM_POLICIES", f"must be 1 or 0, got {text!r}")
 
 
+def versioning(environ: Mapping[str, str]) -> str:
+    """DEV_OSS_VERSIONING: the emulated bucket's versioning state ("" = never enabled)."""
+    text = (environ.get("DEV_OSS_VERSIONING") or "").strip()
+    states = {"": "", "off": "", "enabled": "Enabled", "suspended": "Suspended"}
+    if text.lower() not in states:
+        raise ConfigError(
+            "DEV_OSS_VERSIONING", f"must be Enabled, Suspended or empty, got {text!r}"
+        )
+    return states[text.lower()]
+
+
 def function_values(values: Mapping[str, str], function: str) -> dict[str, str]:
     """The settings one function runs with: its own key when RAM policies are on."""
     own = dict(values)
@@ -289,6 +300,7 @@ class Stack:
             data_dir=self.options.data_dir,
             public_url=self.url("oss"),
             cors_origins=owner.cors_origins,
+            versioning=versioning(values),
         )
         self.emulator = OssEmulator(
             replace(config, policies=role_policies(values, owner, owner_id=config.owner_id)),

@@ -13,7 +13,7 @@ import mimetypes
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -23,9 +23,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import wrap_file
 
 from local.oss_emulator import callback as cb
+from local.oss_emulator.conditional import byte_range, not_modified
 from local.oss_emulator.cors import DEPLOYED as DEPLOYED_CORS
 from local.oss_emulator.cors import CorsConfiguration
 from local.oss_emulator.errors import (
@@ -79,6 +79,7 @@ class EmulatorConfig:
     public_url: str  # how clients reach the emulator, e.g. http://127.0.0.1:9000
     cors_origins: frozenset[str] = frozenset()  # replace the origins of the deployed CORS rules
     cors_file: Path = DEPLOYED_CORS  # the PutBucketCors document the bucket gets
+    versioning: str = ""  # "", "Enabled" or "Suspended": x-oss-forbid-overwrite is ignored once set
     bucket_acl: str = "public-read"  # unsigned reads work unless an object's own ACL says private
     owner_id: str = "1000000000000000"  # bucket owner UID, sent as x-oss-owner/x-oss-requester
     strict_v4_policy: bool = True  # V4 policies must pin signature version, credential and date
@@ -263,19 +264,29 @@ class OssEmulator:
                 "The operation is not valid for the object's state.",
                 extra=(("Key", key),),
             )
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if not_modified(headers, etag=obj.etag, last_modified=obj.last_modified):
+            response = Response(b"", 304)
+            del response.headers["Content-Type"]
+            response.headers["ETag"] = f'"{obj.etag}"'
+            response.headers["Last-Modified"] = formatdate(obj.last_modified, usegmt=True)
+            return response
+        span = byte_range(headers, obj.size)
+        first, last = span if span is not None else (0, obj.size - 1)
+        status = 200 if span is None else 206
         if request.method == "HEAD":
-            response = Response(b"", 200, content_type=obj.content_type)
+            response = Response(b"", status, content_type=obj.content_type)
         else:
-            handle = self.store.data_path(key).open("rb")
+            body = _file_slice(self.store.data_path(key), first, last - first + 1)
             response = Response(
-                wrap_file(request.environ, handle),
-                200,
-                content_type=obj.content_type,
-                direct_passthrough=True,
+                body, status, content_type=obj.content_type, direct_passthrough=True
             )
-        response.headers["Content-Length"] = str(obj.size)
+        response.headers["Content-Length"] = str(max(last - first + 1, 0))
+        if span is not None:
+            response.headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
         response.headers["ETag"] = f'"{obj.etag}"'
         response.headers["Last-Modified"] = formatdate(obj.last_modified, usegmt=True)
+        response.headers["x-oss-object-type"] = "Normal"
         response.headers["x-oss-hash-crc64ecma"] = obj.crc64
         response.headers["Content-MD5"] = obj.content_md5
         response.headers["Accept-Ranges"] = "bytes"
@@ -322,7 +333,10 @@ class OssEmulator:
         context = {"oss:x-oss-object-acl": acl} if acl is not None else {}
         self.authorize(signed.access_key_id, write_actions(form.fields), key, context)
         stored = self._describe(form, upload, key)
-        self.store.put(stored, upload.spool, forbid_overwrite=_forbids_overwrite(form))
+        # OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is Enabled or Suspended
+        # (oss-protocol.md §2.3); the emulator keeps no old versions, it only stops refusing.
+        forbid = _forbids_overwrite(form) and not self.config.versioning
+        self.store.put(stored, upload.spool, forbid_overwrite=forbid)
         if config is not None:
             return self._callback(
                 request,
@@ -507,6 +521,18 @@ def _expand_key(template: str, filename: str) -> str:
 
 def _object_key(request: Request) -> str:
     return object_name(str(request.environ.get("PATH_INFO") or "/").encode("latin-1")[1:])
+
+
+def _file_slice(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    """`length` bytes of the file from `offset`, in chunks; the file is closed at the end."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while length > 0:
+            chunk = handle.read(min(length, 64 * 1024))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
 
 
 def _forbids_overwrite(form: PostForm) -> bool:
