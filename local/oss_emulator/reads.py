@@ -1,4 +1,4 @@
-"""GetObject/HeadObject preconditions and byte ranges, as OSS answers them.
+"""GetObject/HeadObject answers: preconditions, byte ranges and headers, as OSS gives them.
 
 Preconditions (GetObject/HeadObject references; RFC 9110 §13.2.2 order): `If-Match` that does
 not match → 412 PreconditionFailed; else `If-Unmodified-Since` earlier than the object → 412;
@@ -14,10 +14,14 @@ standard`, when an unsatisfiable range is 416 InvalidRange.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterator, Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+from werkzeug.wrappers import Request, Response
 
 from local.oss_emulator.errors import OssError
+from local.oss_emulator.store import StoredObject
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -85,3 +89,49 @@ def _precondition_failed(condition: str) -> OssError:
         "At least one of the pre-conditions you specified did not hold.",
         extra=(("Condition", condition),),
     )
+
+
+def object_response(request: Request, obj: StoredObject, data: Path) -> Response:
+    """GetObject/HeadObject of a stored object: preconditions, range, OSS's headers."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if not_modified(headers, etag=obj.etag, last_modified=obj.last_modified):
+        response = Response(b"", 304)
+        del response.headers["Content-Type"]
+        response.headers["ETag"] = f'"{obj.etag}"'
+        response.headers["Last-Modified"] = formatdate(obj.last_modified, usegmt=True)
+        return response
+    span = byte_range(headers, obj.size)
+    first, last = span if span is not None else (0, obj.size - 1)
+    status = 200 if span is None else 206
+    if request.method == "HEAD":
+        response = Response(b"", status, content_type=obj.content_type)
+    else:
+        body = file_slice(data, first, last - first + 1)
+        response = Response(body, status, content_type=obj.content_type, direct_passthrough=True)
+    response.headers["Content-Length"] = str(max(last - first + 1, 0))
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
+    response.headers["ETag"] = f'"{obj.etag}"'
+    response.headers["Last-Modified"] = formatdate(obj.last_modified, usegmt=True)
+    response.headers["x-oss-object-type"] = "Normal"
+    response.headers["x-oss-hash-crc64ecma"] = obj.crc64
+    response.headers["Content-MD5"] = obj.content_md5
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["x-oss-storage-class"] = obj.storage_class
+    if obj.encryption:
+        response.headers["x-oss-server-side-encryption"] = obj.encryption
+    for name, value in obj.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def file_slice(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    """`length` bytes of the file from `offset`, in chunks; the file is closed at the end."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while length > 0:
+            chunk = handle.read(min(length, 64 * 1024))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
