@@ -168,12 +168,16 @@ def role_policies(
         "uploads/": fixed[: fixed.rfind("/") + 1],
     }
     try:
-        return {
+        policies = {
             key.key_id: RamPolicy.load(RAM_DIR / f"{function}-policy.json", substitutions)
             for function, key in ROLE_KEYS.items()
         }
     except (OSError, PolicyDocumentError) as exc:
         raise ConfigError("DEV_OSS_RAM_POLICIES", f"cannot load the RAM policies: {exc}") from None
+    sts_key_id = (values.get(STS_VARIABLES[0]) or "").strip()
+    if sts_key_id:  # the STS key stands for the sign role's temporary credentials
+        policies[sts_key_id] = policies[ROLE_KEYS["sign"].key_id]
+    return policies
 
 
 def emulator_keys(values: Mapping[str, str], settings: SignSettings) -> tuple[AccessKey, ...]:

@@ -194,3 +194,27 @@ def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) 
         assert dict(owner.emulator.config.policies) == {}
         grant = sign_in_and_grant(http_session(), owner.url("app"), "alice", path="docs/")
         assert json.dumps(grant["fields"]).count("dev-access-key-id") == 1
+
+
+def test_an_sts_key_stands_for_the_sign_role(tmp_path: Path) -> None:
+    sts = {
+        "DEV_OSS_STS_ACCESS_KEY_ID": "STS.sign-role",
+        "DEV_OSS_STS_ACCESS_KEY_SECRET": "sts-secret",
+        "DEV_OSS_STS_TOKEN": "sts-token",
+    }
+    with Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "DEV_OSS_RAM_POLICIES": "1",
+            **sts,
+        }
+    ) as live:
+        assert live.emulator is not None
+        policies = live.emulator.config.policies
+        assert policies["STS.sign-role"] is policies[ROLE_KEYS["sign"].key_id]
+        sdk = bucket(live.url("oss"), auth("v4", "STS.sign-role", "sts-secret", "sts-token"))
+        assert code(lambda: sdk.list_objects_v2(prefix="uploads/")) == "AccessDenied"
