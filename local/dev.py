@@ -416,7 +416,9 @@ def describe(stack: Stack) -> list[str]:
     values = stack.values
     return [
         f"oss emulator     {stack.url('oss')}  bucket {values['OSS_BUCKET']}, "
-        f"signature {values.get('OSS_SIGNATURE_VERSION', 'v4')}",
+        f"signature {values.get('OSS_SIGNATURE_VERSION', 'v4')}, "
+        f"RAM policies {'on' if ram_policies(values) else 'off'}"
+        + (f", versioning {versioning(values)}" if versioning(values) else ""),
         f"callback         {values['CALLBACK_URL']}",
         f"sign + demo page {stack.url('app')}  (/signature, /uploads, /dev/token?user=NAME)",
         f"records          {values.get('RECORDS_BACKEND', 'sqlite')} "
