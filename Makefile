@@ -82,6 +82,12 @@ deploy: build $(NODE_STAMP)
 smoke: $(STAMP)
 	$(PY) -m deploy.smoke
 
+# Where OSS's documentation is silent: run each experiment on a real bucket and on the emulator,
+# print both, exit 1 on a difference (docs/probe.md). Without credentials it says so, exits 0.
+.PHONY: probe
+probe: $(STAMP)
+	$(PY) -m deploy.probe
+
 preview: $(NODE_STAMP)
 	npx --no -- s preview -t template.fc3.yml
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,6 +27,7 @@ from werkzeug.wsgi import get_input_stream
 from local.app_server import WSGIApp, create_app_server
 from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from local.oss_emulator.callback import Sender, send_with_requests
+from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
 from shared.callback import app as callback_app
 from shared.callback.settings import CallbackSettings
 from shared.credentials import Credentials
@@ -42,6 +43,14 @@ DEV_SECRETS = {
     "GRANT_SECRET": "dev-grant-secret-not-for-production-0001",
 }
 STS_VARIABLES = ("DEV_OSS_STS_ACCESS_KEY_ID", "DEV_OSS_STS_ACCESS_KEY_SECRET", "DEV_OSS_STS_TOKEN")
+RAM_DIR = ROOT / "deploy" / "ram"
+# With DEV_OSS_RAM_POLICIES=1, each function signs with its own key, which the emulator binds to
+# that function's policy in deploy/ram/ (DESIGN.md, Hardening). Dev-only keys, not secrets.
+ROLE_KEYS = {
+    "sign": AccessKey("dev-sign-access-key-id", "dev-sign-access-key-secret"),
+    "callback": AccessKey("dev-callback-access-key-id", "dev-callback-access-key-secret"),
+    "reconcile": AccessKey("dev-reconcile-access-key-id", "dev-reconcile-access-key-secret"),
+}
 READY_TIMEOUT_SECONDS = 10.0
 
 
@@ -115,9 +124,70 @@ def settings_values(
     return values
 
 
+def ram_policies(environ: Mapping[str, str]) -> bool:
+    """DEV_OSS_RAM_POLICIES: 1/true/yes binds each function's key to its RAM policy."""
+    text = (environ.get("DEV_OSS_RAM_POLICIES") or "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ConfigError("DEV_OSS_RAM_POLICIES", f"must be 1 or 0, got {text!r}")
+
+
+def versioning(environ: Mapping[str, str]) -> str:
+    """DEV_OSS_VERSIONING: the emulated bucket's versioning state ("" = never enabled)."""
+    text = (environ.get("DEV_OSS_VERSIONING") or "").strip()
+    states = {"": "", "off": "", "enabled": "Enabled", "suspended": "Suspended"}
+    if text.lower() not in states:
+        raise ConfigError(
+            "DEV_OSS_VERSIONING", f"must be Enabled, Suspended or empty, got {text!r}"
+        )
+    return states[text.lower()]
+
+
+def function_values(values: Mapping[str, str], function: str) -> dict[str, str]:
+    """The settings one function runs with: its own key when RAM policies are on."""
+    own = dict(values)
+    if ram_policies(values):
+        key = ROLE_KEYS[function]
+        own["OSS_ACCESS_KEY_ID"], own["OSS_ACCESS_KEY_SECRET"] = key.key_id, key.secret
+    return own
+
+
+def role_policies(
+    values: Mapping[str, str], settings: SignSettings, *, owner_id: str
+) -> dict[str, RamPolicy]:
+    """Each role key → its deploy/ram/<function>-policy.json (none unless RAM policies are on),
+    filled in as docs/deploy.md says: account, bucket, and `uploads/` → UPLOAD_KEY_PREFIX's
+    fixed part (`uploads/{user}/` → `uploads/`; empty → the whole bucket)."""
+    if not ram_policies(values):
+        return {}
+    template = settings.upload.key_prefix
+    fixed = template.split("{", 1)[0]
+    substitutions = {
+        "<account-id>": owner_id,
+        "<bucket>": settings.oss.bucket,
+        "uploads/": fixed[: fixed.rfind("/") + 1],
+    }
+    try:
+        policies = {
+            key.key_id: RamPolicy.load(RAM_DIR / f"{function}-policy.json", substitutions)
+            for function, key in ROLE_KEYS.items()
+        }
+    except (OSError, PolicyDocumentError) as exc:
+        raise ConfigError("DEV_OSS_RAM_POLICIES", f"cannot load the RAM policies: {exc}") from None
+    sts_key_id = (values.get(STS_VARIABLES[0]) or "").strip()
+    if sts_key_id:  # the STS key stands for the sign role's temporary credentials
+        policies[sts_key_id] = policies[ROLE_KEYS["sign"].key_id]
+    return policies
+
+
 def emulator_keys(values: Mapping[str, str], settings: SignSettings) -> tuple[AccessKey, ...]:
-    """OSS_ACCESS_KEY_*, plus the optional STS triple DEV_OSS_STS_ACCESS_KEY_ID/SECRET/TOKEN."""
-    keys = []
+    """OSS_ACCESS_KEY_* (the bucket owner), the role keys when RAM policies are on, and the
+    optional STS triple DEV_OSS_STS_ACCESS_KEY_ID/SECRET/TOKEN."""
+    keys: list[AccessKey] = []
+    if ram_policies(values):
+        keys += ROLE_KEYS.values()
     if settings.oss.access_key_id and settings.oss.access_key_secret:
         keys.append(AccessKey(settings.oss.access_key_id, settings.oss.access_key_secret.value))
     sts = [(values.get(name) or "").strip() for name in STS_VARIABLES]
@@ -225,17 +295,21 @@ class Stack:
     def _build(self) -> None:
         ports = {name: server.server_port for name, server in self.servers.items()}
         self.values = values = settings_values(self.environ, self.options, ports)
-        sign_settings = SignSettings.from_env(values)
+        owner = SignSettings.from_env(values)
+        sign_values = function_values(values, "sign")
+        sign_settings = SignSettings.from_env(sign_values)
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        config = EmulatorConfig(
+            bucket=owner.oss.bucket,
+            region=owner.oss.region,
+            access_keys=emulator_keys(values, owner),
+            data_dir=self.options.data_dir,
+            public_url=self.url("oss"),
+            cors_origins=owner.cors_origins,
+            versioning=versioning(values),
+        )
         self.emulator = OssEmulator(
-            EmulatorConfig(
-                bucket=sign_settings.oss.bucket,
-                region=sign_settings.oss.region,
-                access_keys=emulator_keys(values, sign_settings),
-                data_dir=self.options.data_dir,
-                public_url=self.url("oss"),
-                cors_origins=sign_settings.cors_origins,
-            ),
+            replace(config, policies=role_policies(values, owner, owner_id=config.owner_id)),
             now=self.emulator_clock,
             send_callback=self.send_callback,
         )
@@ -243,16 +317,17 @@ class Stack:
         values["CALLBACK_TRUSTED_KEY_URLS"] = ",".join(
             part for part in (trusted, self.emulator.config.key_url) if part
         )
-        callback_settings = CallbackSettings.from_env(values)
+        callback_values = function_values(values, "callback")
+        callback_settings = CallbackSettings.from_env(callback_values)
         store_factory = self._store_factory(sign_settings)
         sign_core = sign_app.create_app(
             sign_settings,
-            environ=self.sign_environ if self.sign_environ is not None else values,
+            environ=self.sign_environ if self.sign_environ is not None else sign_values,
             store_factory=store_factory,
         )
         callback_core = callback_app.create_app(
             callback_settings,
-            environ=values,
+            environ=callback_values,
             store_factory=self._wrapped(store_factory),
             now=self.callback_clock,
         )
@@ -343,7 +418,9 @@ def describe(stack: Stack) -> list[str]:
     values = stack.values
     return [
         f"oss emulator     {stack.url('oss')}  bucket {values['OSS_BUCKET']}, "
-        f"signature {values.get('OSS_SIGNATURE_VERSION', 'v4')}",
+        f"signature {values.get('OSS_SIGNATURE_VERSION', 'v4')}, "
+        f"RAM policies {'on' if ram_policies(values) else 'off'}"
+        + (f", versioning {versioning(values)}" if versioning(values) else ""),
         f"callback         {values['CALLBACK_URL']}",
         f"sign + demo page {stack.url('app')}  (/signature, /uploads, /dev/token?user=NAME)",
         f"records          {values.get('RECORDS_BACKEND', 'sqlite')} "

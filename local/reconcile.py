@@ -1,7 +1,7 @@
 """`make reconcile` against the `make dev` stack: reconciliation with the stack's own settings.
 
 The dev defaults (local.dev.settings_values: bucket, emulator endpoint and keys, SQLite path under
-DEV_DATA_DIR) under whatever the caller's environment overrides, then `shared.reconcile.main`.
+DEV_DATA_DIR) under whatever the caller's environment overrides, then `tools.reconcile.main`.
 With OSS_BUCKET set in the environment, `make reconcile` runs `python -m shared.reconcile` instead.
 """
 
@@ -11,15 +11,15 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from local.dev import DevOptions, settings_values
+from local.dev import DevOptions, function_values, settings_values
 from tools.reconcile import main as reconcile_main
 
 
 def dev_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The settings `python -m local.dev` runs with, for the ports DEV_* name (defaults 8000-9000)."""
+    """The settings `python -m local.dev` gives the reconcile role, for the ports DEV_* name."""
     options = DevOptions.from_env(environ)
     ports = {"app": options.app_port, "callback": options.callback_port, "oss": options.oss_port}
-    return settings_values(environ, options, ports)
+    return function_values(settings_values(environ, options, ports), "reconcile")
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -952,8 +952,28 @@ def test_cors(emu: Emu) -> None:
     )
     assert posted.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
     assert "ETag" in posted.headers["Access-Control-Expose-Headers"]
+    assert posted.headers["Access-Control-Expose-Headers"] == "ETag, x-oss-request-id"
+    assert posted.headers["Vary"] == "Origin"  # ResponseVary
     other = emu.client.get(KEY_PATH, headers={"Origin": "http://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+    assert other.headers["Vary"] == "Origin"
+
+
+def test_cors_is_what_we_deploy(emu: Emu) -> None:
+    """deploy/oss/cors.xml allows POST only: the emulator used to allow any method and header."""
+    origin = "http://127.0.0.1:8000"
+    for method in ("PUT", "DELETE", "GET"):
+        refused = emu.client.options(
+            "/", headers={"Origin": origin, "Access-Control-Request-Method": method}
+        )
+        assert_error(refused, 403, "AccessForbidden")
+    read = emu.client.get(KEY_PATH, headers={"Origin": origin})
+    assert "Access-Control-Allow-Origin" not in read.headers
+    allowed = emu.client.options(
+        "/", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
+    assert allowed.headers["Access-Control-Max-Age"] == "600"
 
 
 def test_unknown_object_and_methods(emu: Emu) -> None:
@@ -1114,3 +1134,24 @@ def test_sender_cannot_connect() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(CallbackUnreachable, match="can not connect"):
         post_to(f"http://127.0.0.1:{port}/cb")
+
+
+def test_cors_rules_come_from_the_file(tmp_path: Path, emulator_key: rsa.RSAPrivateKey) -> None:
+    rules = tmp_path / "cors.xml"
+    rules.write_text(
+        "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>"
+        "<AllowedMethod>GET</AllowedMethod><AllowedHeader>x-oss-*</AllowedHeader>"
+        "</CORSRule></CORSConfiguration>"
+    )
+    emu = Emu(tmp_path / "data", emulator_key, cors_file=rules)
+    origin = "http://127.0.0.1:8000"
+    read = emu.client.get(KEY_PATH, headers={"Origin": origin})
+    assert read.headers["Access-Control-Allow-Origin"] == origin
+    assert "Vary" not in read.headers  # no ResponseVary in this file
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "GET"}
+    headers = {**preflight, "Access-Control-Request-Headers": "x-oss-date, range"}
+    assert_error(emu.client.options("/", headers=headers), 403, "AccessForbidden")
+    headers["Access-Control-Request-Headers"] = "X-OSS-Date"
+    assert emu.client.options("/", headers=headers).status_code == 200
+    posted = emu.client.options("/", headers={**preflight, "Access-Control-Request-Method": "POST"})
+    assert_error(posted, 403, "AccessForbidden")

@@ -74,14 +74,14 @@ def judge(
         (encode({"expiration": EXPIRES, "conditions": [{"a": "1", "b": "2"}]}), None),
         (encode({"expiration": EXPIRES, "conditions": [{"a": 1}]}), None),
         (encode({"expiration": EXPIRES, "conditions": [["$key"]]}), "0006-00000216"),
-        (encode({"expiration": EXPIRES, "conditions": [["like", "$key", "a"]]}), "0006-00000216"),
+        (encode({"expiration": EXPIRES, "conditions": [["like", "$key", "a"]]}), "0006-00000217"),
         (
             encode({"expiration": EXPIRES, "conditions": [["starts-with", "$key", "a", "b"]]}),
             "0006-00000218",
         ),
-        (encode({"expiration": EXPIRES, "conditions": [["eq", "key", "a"]]}), None),
-        (encode({"expiration": EXPIRES, "conditions": [["eq", "$key", 5]]}), None),
-        (encode({"expiration": EXPIRES, "conditions": [["in", "$key", "a"]]}), None),
+        (encode({"expiration": EXPIRES, "conditions": [["eq", "key", "a"]]}), "0006-00000224"),
+        (encode({"expiration": EXPIRES, "conditions": [["eq", "$key", 5]]}), "0006-00000224"),
+        (encode({"expiration": EXPIRES, "conditions": [["in", "$key", "a"]]}), "0006-00000224"),
         (
             encode({"expiration": EXPIRES, "conditions": [["content-length-range", 1.5, 10]]}),
             "0006-00000221",

@@ -31,7 +31,6 @@ from shared.records.sqlite import SqliteStore
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
-NOW = time.time()  # tokens that meet a running stack are minted with the clock at that moment
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -353,7 +352,7 @@ def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None
     environ["SMOKE_JWT"] = token
     session = requests.Session()
     spy = mocker.spy(session, "get")
-    config, _ = smoke.load_config(environ, NOW)
+    config, _ = smoke.load_config(environ, time.time())
     assert config is not None
     results = smoke.Smoke(TEMPLATE, config, fake_fc(mocker, stack), session).run()
     assert failed(results) == []
@@ -363,7 +362,7 @@ def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None
 def test_management_api_errors_are_reported_not_raised(mocker: MockerFixture) -> None:
     client = mocker.Mock()
     client.get_function.side_effect = RuntimeError("FunctionNotFound")
-    config, _ = smoke.load_config(ENVIRON, NOW)
+    config, _ = smoke.load_config(ENVIRON, time.time())
     assert config is not None
     session = mocker.Mock(spec=requests.Session)
     results = smoke.Smoke(TEMPLATE, config, client, session).run()
@@ -386,12 +385,13 @@ def test_without_credentials_it_says_so_and_exits_cleanly(
 
 def test_minted_token_carries_audience_and_issuer_when_configured() -> None:
     environ = {**ENVIRON, "AUTH_JWT_AUDIENCE": "uploads", "AUTH_JWT_ISSUER": "https://id.example"}
-    config, _ = smoke.load_config(environ, NOW)
+    now = time.time()
+    config, _ = smoke.load_config(environ, now)
     assert config is not None
     claims = jwt.decode(config.caller_token, JWT_SECRET, algorithms=["HS256"], audience="uploads")
     assert claims["sub"] == smoke.SMOKE_USER
     assert claims["iss"] == "https://id.example"
-    assert claims["exp"] == int(NOW) + 300
+    assert claims["exp"] == int(now) + 300
 
 
 def test_the_fc2_client_targets_the_account_endpoint_with_a_short_timeout(
@@ -399,7 +399,7 @@ def test_the_fc2_client_targets_the_account_endpoint_with_a_short_timeout(
 ) -> None:
     client_class = mocker.patch("fc2.Client")
     environ = {**ENVIRON, "ALIBABA_CLOUD_SECURITY_TOKEN": "sts-token"}
-    config, _ = smoke.load_config(environ, NOW)
+    config, _ = smoke.load_config(environ, time.time())
     assert config is not None
     assert smoke.fc2_client(config) is client_class.return_value
     client_class.assert_called_once_with(

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_FILE = "callback_private_key.pem"
+KEY_PATH = "/.well-known/oss-emulator/callback_pub_key.pem"  # where the public half is served
+RESERVED_KEY_PREFIX = KEY_PATH[1:].rsplit("/", 1)[0] + "/"  # no object key can shadow it
 
 
 def load_or_create_key(directory: Path) -> rsa.RSAPrivateKey:

@@ -27,6 +27,7 @@ from local.oss_emulator.errors import OssError, access_denied, policy_document_e
 OPERATORS = ("eq", "starts-with", "in", "not-in", "content-length-range")
 V4_PINNED_FIELDS = ("x-oss-signature-version", "x-oss-credential", "x-oss-date")
 MAX_OBJECT_BYTES = 5 * 1024**3
+WRONG_TYPE = "0006-00000224"  # OSS's page: a condition argument of the wrong type
 
 _EXPIRATION = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z")
 _ESCAPED_DOLLAR = re.compile(r"(?<!\\)((?:\\\\)*)\\\$")  # an unescaped `\$` in the JSON text
@@ -140,11 +141,16 @@ def _simple_condition(item: dict[str, Any]) -> Condition:
 
 
 def _list_condition(item: list[Any]) -> Condition:
-    if not item or not isinstance(item[0], str) or item[0].lower() not in OPERATORS:
+    if not item or not isinstance(item[0], str) or item[0].startswith("$"):
         raise policy_document_error(
             "Invalid Policy: a condition array must start with eq, starts-with, in, not-in or "
             "content-length-range.",
             ec="0006-00000216",
+        )
+    if item[0].lower() not in OPERATORS:
+        # OSS's page for EC 0006-00000217: an operator it does not support
+        raise policy_document_error(
+            f"Invalid Policy: Unsupported operator: '{item[0]}'.", ec="0006-00000217"
         )
     operator = item[0].lower()
     if len(item) != 3:
@@ -155,14 +161,20 @@ def _list_condition(item: list[Any]) -> Condition:
         return _length_condition(item)
     name, value = item[1], item[2]
     if not isinstance(name, str) or not name.startswith("$") or len(name) < 2:
-        raise policy_document_error(f"Invalid Policy: the field of '{operator}' must be a '$name'.")
+        raise policy_document_error(
+            f"Invalid Policy: the field of '{operator}' must be a '$name'.", ec=WRONG_TYPE
+        )
     field = name[1:].lower()
     if operator in ("in", "not-in"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise policy_document_error(f"Invalid Policy: '{operator}' takes a list of strings.")
+            raise policy_document_error(
+                f"Invalid Policy: '{operator}' takes a list of strings.", ec=WRONG_TYPE
+            )
         return Condition(operator, field, tuple(_literal(v) for v in value), _show(item))
     if not isinstance(value, str):
-        raise policy_document_error(f"Invalid Policy: '{operator}' takes a string value.")
+        raise policy_document_error(
+            f"Invalid Policy: '{operator}' takes a string value.", ec=WRONG_TYPE
+        )
     return Condition(operator, field, _literal(value), _show(item))
 
 

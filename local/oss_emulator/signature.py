@@ -101,7 +101,7 @@ def _verify_v1(fields: Mapping[str, str], keys: Mapping[str, AccessKey]) -> Sign
                 "please check the order of the fields.",
                 ec="0002-00000703" if name == "signature" else None,
             )
-    key = _access_key(keys, fields["ossaccesskeyid"], fields)
+    key = lookup_key(keys, fields["ossaccesskeyid"], fields.get("x-oss-security-token", ""))
     expected = v1_signature(key.secret, fields["policy"])
     if not hmac.compare_digest(expected.encode(), fields["signature"].encode()):
         raise signature_does_not_match(key.key_id)
@@ -137,7 +137,7 @@ def _verify_v4(
             f"region '{region}'.",
             ec="0002-00000710",
         )
-    key = _access_key(keys, key_id, fields)
+    key = lookup_key(keys, key_id, fields.get("x-oss-security-token", ""))
     expected = v4_signature(key.secret, scope_date, scope_region, fields["policy"])
     provided = fields["x-oss-signature"]
     if not _HEX64.fullmatch(provided) or not hmac.compare_digest(expected, provided):
@@ -201,12 +201,11 @@ def unknown_access_key(key_id: str) -> OssError:
     )
 
 
-def _access_key(keys: Mapping[str, AccessKey], key_id: str, fields: Mapping[str, str]) -> AccessKey:
+def lookup_key(keys: Mapping[str, AccessKey], key_id: str, token: str) -> AccessKey:
     """Look the key up; STS keys need their exact token, permanent keys must not send one."""
     key = keys.get(key_id)
     if key is None:
         raise unknown_access_key(key_id)
-    token = fields.get("x-oss-security-token", "")
     if key.security_token is None:
         if token:
             raise _invalid_token()

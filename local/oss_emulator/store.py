@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,9 @@ class StoredObject:
     content_md5: str  # base64 MD5
     last_modified: float
     headers: dict[str, str] = field(default_factory=dict)  # Cache-Control, x-oss-meta-*, …
+    acl: str = "default"  # x-oss-object-acl; "default" follows the bucket's ACL
+    storage_class: str = "Standard"  # OSS's spelling: Standard, IA, Archive, ColdArchive, …
+    encryption: str = ""  # x-oss-server-side-encryption (AES256, KMS, SM4) or none
 
 
 class ObjectStore:
@@ -67,6 +71,15 @@ class ObjectStore:
             return None
         obj = StoredObject(**data)
         return obj if obj.key == key else None
+
+    def all_objects(self) -> Iterator[StoredObject]:
+        """Every object's sidecar (`<sha256>.json`); temporary `.json.tmp` files are not objects."""
+        for path in self.objects.glob("*.json"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # replaced or being written this instant: the next listing sees it
+            yield StoredObject(**data)
 
     def data_path(self, key: str) -> Path:
         return self._paths(key)[0]

@@ -119,6 +119,7 @@ class Stacks:
             "DEV_CALLBACK_PORT": "0",
             "DEV_OSS_PORT": "0",
             "DEV_DATA_DIR": str(self.root / f"stack-{len(self.started)}"),
+            "DEV_OSS_RAM_POLICIES": "1",  # each function with its own role's permissions
             **settings,
         }
         clock, journal = ShiftedClock(), Journal()

@@ -95,7 +95,7 @@ def test_legacy_client_sees_status_ok(legacy_stack: LiveStack) -> None:
     signature = legacy_stack.grant(None, path="avatars/")
     assert signature["dir"] == "avatars/"
     assert signature["version"] == "v1"
-    assert signature["accessid"] == "dev-access-key-id"
+    assert signature["accessid"] == "dev-sign-access-key-id"  # the sign role's own key
     response = legacy_stack.http.post(
         signature["host"],
         files=[

@@ -76,7 +76,7 @@ def test_upload_end_to_end(start_stack: StartStack, version: str, mode: str, sts
     if sts:
         assert fields["x-oss-security-token"] == STS_KEY[2]
     if version == "v1":
-        assert fields["OSSAccessKeyId"] == (STS_KEY[0] if sts else "dev-access-key-id")
+        assert fields["OSSAccessKeyId"] == (STS_KEY[0] if sts else "dev-sign-access-key-id")
 
     response = live.upload(grant, data, key=key, filename="me.png", content_type="image/png")
 

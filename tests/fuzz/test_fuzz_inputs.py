@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from local.emulator_listing import parse_query
 from local.oss_emulator.errors import OssError
+from local.oss_emulator.listing import parse_query
 from local.oss_emulator.policy import check_conditions, check_expiration, check_size, decode_policy
 from shared.callback.body import parse_callback_body
 from shared.callback.pubkeys import PublicKeys

@@ -243,6 +243,7 @@ def test_emulator_clock_skew(
     assert (response.status_code, oss_code(response)) == (status, code), response.text
     stored = live.get_object(grant["key"]).status_code == 200
     assert stored is (status == 200)
+    live.clock.offset = 0  # the census signs its listing now; OSS refuses requests 15 min off
     assert_one_record_per_object(live.stack.values)
 
 

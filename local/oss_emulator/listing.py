@@ -1,4 +1,4 @@
-"""ListObjects (V1 and V2) and path-style HeadObject for the OSS emulator: what oss2 needs to reconcile.
+"""ListObjects (V1 and V2) for the OSS emulator: what oss2 needs to reconcile.
 
 `GET /?list-type=2` (oss2 `list_objects_v2`, `ObjectIteratorV2`) and `GET /` (V1, `list_objects`)
 answer OSS's `ListBucketResult` XML: keys in byte order, `prefix`, `delimiter` (CommonPrefixes),
@@ -6,42 +6,27 @@ answer OSS's `ListBucketResult` XML: keys in byte order, `prefix`, `delimiter` (
 `continuation-token`/`start-after`/`NextContinuationToken`.
 
 The SDK addresses an IP or `localhost` endpoint path-style (`/<bucket>/<key>`), as OSS accepts
-there; the emulator serves its bucket at the root. A *signed* request whose path starts with
-`/<bucket>` is therefore read path-style: `/<bucket>/` lists, `/<bucket>/<key>` is the
-emulator's own GetObject/HeadObject of `<key>`. Unsigned requests (browsers) stay root-style.
-
-Authentication is relaxed for these calls, and only these (docs/reliability.md): a request must
-carry an `Authorization` header naming an access key the emulator knows (V1 `OSS id:sig` or V4
-`OSS4-HMAC-SHA256 Credential=id/…`), but the header signature itself is not verified. Uploads keep
-their full PostObject signature check.
+there; the emulator serves its bucket at the root. `path_style_key` reads such a path; the app
+decides which requests are path-style and authenticates them before anything here runs.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
 
-from local.oss_emulator.errors import XML_TYPE, OssError, access_denied, invalid_argument
-from local.oss_emulator.signature import AccessKey, unknown_access_key
+from local.oss_emulator.errors import XML_TYPE, OssError, invalid_argument
 from local.oss_emulator.store import ObjectStore, StoredObject
-
-if TYPE_CHECKING:
-    from local.oss_emulator.app import OssEmulator
 
 DEFAULT_MAX_KEYS = 100
 MAX_KEYS = 1000
-_V1_AUTH = re.compile(r"OSS ([^:\s]+):\S+")
-_V4_AUTH = re.compile(r"OSS4-HMAC-SHA256 Credential=([^/\s,]+)/")
 
 
 @dataclass(frozen=True)
@@ -57,66 +42,33 @@ class ListQuery:
     fetch_owner: bool
 
 
-def is_sdk_read(request: Request, bucket: str) -> bool:
-    """`GET /` (a listing), or a signed request addressing the bucket path-style."""
-    if request.path == "/":
-        return request.method == "GET"
-    return (
-        bool(request.headers.get("Authorization")) and path_style_key(request, bucket) is not None
-    )
-
-
 def path_style_key(request: Request, bucket: str) -> str | None:
-    """The key of `/<bucket>/<key>` (raw WSGI path, latin-1 as bytes); "" for the bucket itself."""
+    """The key of `/<bucket>/<key>` (raw WSGI path as UTF-8); "" for the bucket, None otherwise."""
     raw = str(request.environ.get("PATH_INFO") or "/").encode("latin-1")
     root = b"/" + bucket.encode("ascii")
     if raw == root:
         return ""
     if not raw.startswith(root + b"/"):
         return None
-    return raw[len(root) + 1 :].decode("latin-1")
+    return object_name(raw[len(root) + 1 :])
 
 
-def sdk_read(emulator: OssEmulator, request: Request) -> Response:
-    """ListObjects at `/` or `/<bucket>/`; HeadObject/GetObject of `/<bucket>/<key>`."""
-    bucket = emulator.config.bucket
-    key = "" if request.path == "/" else path_style_key(request, bucket)
-    if not key:
-        if request.method != "GET":
-            raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
-        return list_objects(request, emulator.store, bucket=bucket, keys=emulator.keys)
-    check_access_key(request.headers.get("Authorization"), emulator.keys)
-    environ = dict(request.environ)
-    environ["PATH_INFO"] = "/" + key
-    return emulator._get_object(Request(environ))  # the emulator's own GetObject
+def object_name(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OssError(400, "InvalidObjectName", "The specified object is not valid.") from None
 
 
-def list_objects(
-    request: Request, store: ObjectStore, *, bucket: str, keys: Mapping[str, AccessKey]
-) -> Response:
+def list_objects(request: Request, store: ObjectStore, *, bucket: str) -> Response:
     """GET / (V1) or GET /?list-type=2 (V2): one page of the bucket's keys, OSS's XML."""
-    check_access_key(request.headers.get("Authorization"), keys)
     query = parse_query(request.args)
-    objects = sorted(stored_objects(store), key=lambda obj: obj.key.encode("utf-8"))
+    objects = sorted(store.all_objects(), key=lambda obj: obj.key.encode("utf-8"))
     page, prefixes, truncated, last = select(objects, query)
     body = list_bucket_result(
         bucket, query, page=page, prefixes=prefixes, truncated=truncated, last=last
     )
     return Response(body, 200, content_type=XML_TYPE)
-
-
-def check_access_key(header: str | None, keys: Mapping[str, AccessKey]) -> str:
-    """Relaxed header auth: a known access key id, signature not checked (emulator only)."""
-    value = (header or "").strip()
-    if not value:
-        raise access_denied("AccessDenied: anonymous access to the bucket listing is not allowed.")
-    match = _V4_AUTH.match(value) or _V1_AUTH.fullmatch(value)
-    if match is None:
-        raise invalid_argument("Authorization header is invalid.", ec="0002-00000004")
-    key_id = match.group(1)
-    if key_id not in keys:
-        raise unknown_access_key(key_id)
-    return key_id
 
 
 def parse_query(args: Mapping[str, str]) -> ListQuery:
@@ -165,16 +117,6 @@ def _decode_token(token: str) -> str:
         raise invalid_argument(
             "The continuation token provided is incorrect.", ArgumentName="continuation-token"
         ) from None
-
-
-def stored_objects(store: ObjectStore) -> Iterable[StoredObject]:
-    """Every object's sidecar (`<sha256>.json`); temporary `.json.tmp` files are not objects."""
-    for path in store.objects.glob("*.json"):
-        try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # replaced or being written this instant: the next listing sees it
-        yield StoredObject(**data)
 
 
 def select(
@@ -250,7 +192,7 @@ def list_bucket_result(
         lines.append(_element("ETag", f'"{obj.etag}"', 4))
         lines.append(_element("Type", "Normal", 4))
         lines.append(_element("Size", str(obj.size), 4))
-        lines.append(_element("StorageClass", "Standard", 4))
+        lines.append(_element("StorageClass", obj.storage_class, 4))
         if query.version == 1 or query.fetch_owner:
             lines.append("    <Owner><ID>1000000000000000</ID>")
             lines.append("      <DisplayName>1000000000000000</DisplayName></Owner>")

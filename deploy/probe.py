@@ -1,0 +1,372 @@
+"""`make probe`: settle on a real bucket what OSS's documentation leaves open (docs/probe.md).
+
+Each experiment runs once against the real bucket and once against the local emulator
+(`local/oss_emulator`, started here on loopback with the same bucket name and region), and the
+two outcomes are printed side by side. Any difference exits 1: the emulator then follows OSS.
+Objects are written under `PROBE_PREFIX` (default `probe/`) with the caller's credentials and
+deleted afterwards (the emulator has no DeleteObject; its copies go with its temporary folder).
+
+Needs OSS_BUCKET, OSS_REGION and credentials (OSS_ACCESS_KEY_ID/SECRET, or
+ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN]) allowed to PutObject, GetObject, ListObjects
+and DeleteObject under the prefix; OSS_ENDPOINT overrides `https://oss-<region>.aliyuncs.com`;
+PROBE_ORIGIN is an origin the bucket's CORS allows (default: the first AllowedOrigin of
+deploy/oss/cors.xml). Without credentials it says so and exits 0.
+
+    python -m deploy.probe
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import oss2
+import requests
+from werkzeug.serving import make_server
+
+from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
+from local.oss_emulator.cors import DEPLOYED as CORS_FILE
+from local.oss_emulator.signature import v4_signature
+
+HTTP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where experiments run: a real bucket, or the emulator."""
+
+    name: str
+    post_url: str  # where a browser POSTs the form (the bucket's own host)
+    sdk_endpoint: str  # what oss2 is given
+    bucket: str
+    region: str
+    key_id: str
+    secret: str = field(repr=False)
+    token: str = field(default="", repr=False)
+    origin: str = ""
+    prefix: str = "probe/"
+
+    def sdk(self, region: str | None = None) -> oss2.Bucket:
+        auth = (
+            oss2.StsAuth(self.key_id, self.secret, self.token, auth_version="v4")
+            if self.token
+            else oss2.auth.AuthV4(self.key_id, self.secret)
+        )
+        return oss2.Bucket(auth, self.sdk_endpoint, self.bucket, region=region or self.region)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    question: str
+    run: Callable[[Target, requests.Session], str]  # returns what was observed, as text
+
+
+# --- building requests ----------------------------------------------------------------------
+
+
+def post_form(
+    target: Target,
+    session: requests.Session,
+    key: str,
+    *,
+    signed_at: datetime | None = None,
+    conditions: Sequence[Any] = (),
+    fields: Mapping[str, str] | None = None,
+    file_type: str = "text/plain",
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """A V4 PostObject as the sign function builds it, with optional extra conditions/fields."""
+    when = signed_at or datetime.now(timezone.utc)
+    date = when.strftime("%Y%m%dT%H%M%SZ")
+    credential = f"{target.key_id}/{date[:8]}/{target.region}/oss/aliyun_v4_request"
+    pinned: list[Any] = [
+        {"bucket": target.bucket},
+        {"x-oss-signature-version": "OSS4-HMAC-SHA256"},
+        {"x-oss-credential": credential},
+        {"x-oss-date": date},
+        ["eq", "$key", key],
+    ]
+    if target.token:
+        pinned.append({"x-oss-security-token": target.token})
+    expiration = datetime.now(timezone.utc) + timedelta(minutes=10)
+    document = {
+        "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "conditions": pinned + list(conditions),
+    }
+    policy = base64.b64encode(json.dumps(document).encode()).decode()
+    form = {
+        "key": key,
+        "policy": policy,
+        "x-oss-signature-version": "OSS4-HMAC-SHA256",
+        "x-oss-credential": credential,
+        "x-oss-date": date,
+        "x-oss-signature": v4_signature(target.secret, date[:8], target.region, policy),
+        **({"x-oss-security-token": target.token} if target.token else {}),
+        **(fields or {}),
+    }
+    parts: list[tuple[str, Any]] = [(name, (None, value)) for name, value in form.items()]
+    parts.append(("file", ("probe.txt", b"hello", file_type)))
+    return session.post(target.post_url, files=parts, headers=headers, timeout=HTTP_TIMEOUT)
+
+
+def outcome(response: requests.Response) -> str:
+    """`<status> <Code>` of an answer (the Code of an OSS error document, if any)."""
+    code = ""
+    if response.content.startswith(b"<?xml"):
+        try:
+            code = ET.fromstring(response.content).findtext("Code") or ""  # noqa: S314
+        except ET.ParseError:
+            code = "?"
+    return f"{response.status_code} {code}".strip()
+
+
+def sdk_outcome(call: Callable[[], Any]) -> str:
+    try:
+        result = call()
+    except oss2.exceptions.OssError as error:
+        return f"{error.status} {error.code}".strip()
+    return str(getattr(result, "status", "ok"))
+
+
+def new_key(target: Target) -> str:
+    return f"{target.prefix}{secrets.token_hex(8)}.txt"
+
+
+# --- the experiments (docs/probe.md) --------------------------------------------------------
+
+
+def v4_date_a_day_old(target: Target, session: requests.Session) -> str:
+    day_ago = datetime.now(timezone.utc) - timedelta(days=1)
+    return outcome(post_form(target, session, new_key(target), signed_at=day_ago))
+
+
+def v4_date_ahead(target: Target, session: requests.Session) -> str:
+    ahead = datetime.now(timezone.utc) + timedelta(minutes=20)
+    return outcome(post_form(target, session, new_key(target), signed_at=ahead))
+
+
+def content_type_condition(target: Target, session: requests.Session) -> str:
+    key = new_key(target)
+    answer = post_form(
+        target,
+        session,
+        key,
+        conditions=[["eq", "$content-type", "text/plain"]],
+        fields={"Content-Type": "text/plain"},
+        file_type="image/png",
+    )
+    stored = target.sdk().head_object(key).content_type if answer.ok else "-"
+    return f"{outcome(answer)}; stored {stored}"
+
+
+def cors_on_errors(target: Target, session: requests.Session) -> str:
+    form = {"x-oss-signature": "0" * 64}  # a wrong signature: 403
+    answer = post_form(
+        target, session, new_key(target), fields=form, headers={"Origin": target.origin}
+    )
+    allowed = answer.headers.get("Access-Control-Allow-Origin", "-")
+    return f"{outcome(answer)}; Access-Control-Allow-Origin {allowed}"
+
+
+def control_characters(target: Target, session: requests.Session) -> str:
+    fields = {"Content-Disposition": "inline\r\nX-Probe: 1"}
+    return outcome(post_form(target, session, new_key(target), fields=fields))
+
+
+def unsatisfiable_range(target: Target, session: requests.Session) -> str:
+    key = new_key(target)
+    post_form(target, session, key)
+    return sdk_outcome(lambda: target.sdk().get_object(key, byte_range=(10, 20)))
+
+
+def wrong_v4_region(target: Target, session: requests.Session) -> str:
+    other = "cn-shanghai" if target.region != "cn-shanghai" else "cn-beijing"
+    return sdk_outcome(lambda: target.sdk(other).list_objects_v2(prefix=target.prefix))
+
+
+EXPERIMENTS = (
+    Experiment(
+        "v4-date-past",
+        "Is a V4 PostObject signed a day ago (policy still valid) accepted?",
+        v4_date_a_day_old,
+    ),
+    Experiment(
+        "v4-date-ahead",
+        "Is a V4 PostObject whose x-oss-date is 20 minutes ahead refused?",
+        v4_date_ahead,
+    ),
+    Experiment(
+        "content-type-condition",
+        "Which value does a $content-type condition see, and which type is stored?",
+        content_type_condition,
+    ),
+    Experiment("cors-on-errors", "Do 4xx PostObject answers carry CORS headers?", cors_on_errors),
+    Experiment(
+        "control-characters",
+        "Is a CR/LF in Content-Disposition refused, and how?",
+        control_characters,
+    ),
+    Experiment(
+        "unsatisfiable-range",
+        "What does GetObject answer to a range past the end?",
+        unsatisfiable_range,
+    ),
+    Experiment(
+        "wrong-v4-region", "What does a V4 header signed for another region get?", wrong_v4_region
+    ),
+)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def load_target(environ: Mapping[str, str]) -> tuple[Target | None, str]:
+    """The real bucket, or None and why the probe cannot run here."""
+    key_id = environ.get("OSS_ACCESS_KEY_ID") or environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = environ.get("OSS_ACCESS_KEY_SECRET") or environ.get(
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""
+    )
+    if not key_id or not secret:
+        return None, "no OSS_ACCESS_KEY_ID/SECRET or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET"
+    missing = [name for name in ("OSS_BUCKET", "OSS_REGION") if not environ.get(name)]
+    if missing:
+        return None, f"{', '.join(missing)} not set"
+    bucket, region = environ["OSS_BUCKET"], environ["OSS_REGION"]
+    endpoint = environ.get("OSS_ENDPOINT") or f"https://oss-{region}.aliyuncs.com"
+    scheme, _, host = endpoint.partition("://")
+    return (
+        Target(
+            name="oss",
+            post_url=f"{scheme}://{bucket}.{host.rstrip('/')}",
+            sdk_endpoint=endpoint,
+            bucket=bucket,
+            region=region,
+            key_id=key_id,
+            secret=secret,
+            token=environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
+            origin=environ.get("PROBE_ORIGIN") or deployed_origin(),
+            prefix=environ.get("PROBE_PREFIX") or "probe/",
+        ),
+        "",
+    )
+
+
+def deployed_origin() -> str:
+    root = ET.parse(CORS_FILE).getroot()  # noqa: S314 - our own deploy file
+    return root.findtext("CORSRule/AllowedOrigin") or ""
+
+
+@contextmanager
+def emulated(real: Target) -> Iterator[Target]:
+    """The emulator as the real bucket's twin: same bucket, region and allowed origin."""
+    key = AccessKey("probe-access-key-id", secrets.token_hex(16))
+    with tempfile.TemporaryDirectory(prefix="oss-probe-") as data:
+        slot = _Late()
+        server = make_server("127.0.0.1", 0, slot, threaded=True)
+        url = f"http://127.0.0.1:{server.server_port}"
+        slot.app = OssEmulator(
+            EmulatorConfig(
+                bucket=real.bucket,
+                region=real.region,
+                access_keys=(key,),
+                data_dir=Path(data),
+                public_url=url,
+                cors_origins=frozenset([real.origin]),
+            )
+        )
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+        thread.daemon = True
+        thread.start()
+        try:
+            yield Target(
+                "emulator",
+                url,
+                url,
+                real.bucket,
+                real.region,
+                key.key_id,
+                key.secret,
+                origin=real.origin,
+                prefix=real.prefix,
+            )
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            server.server_close()
+
+
+class _Late:
+    """A WSGI app set after the socket is bound (the emulator needs its own URL)."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return self.app(environ, start_response)
+
+
+def run(
+    real: Target,
+    emulator: Target,
+    out: TextIO,
+    *,
+    experiments: Sequence[Experiment] = EXPERIMENTS,
+    session: requests.Session | None = None,
+) -> int:
+    """Every experiment on both; a table; 1 when any outcome differs."""
+    http = session or requests.Session()
+    differences = 0
+    for experiment in experiments:
+        observed = {}
+        for target in (real, emulator):
+            try:
+                observed[target.name] = experiment.run(target, http)
+            except (requests.RequestException, oss2.exceptions.OssError) as exc:
+                observed[target.name] = f"error: {type(exc).__name__}"
+        same = observed[real.name] == observed[emulator.name]
+        differences += not same
+        print(
+            f"{'same' if same else 'DIFFERENT':9} {experiment.name}: {experiment.question}",
+            file=out,
+        )
+        print(f"          {real.name}: {observed[real.name]}", file=out)
+        print(f"          {emulator.name}: {observed[emulator.name]}", file=out)
+    cleanup(real)
+    print(f"probe: {differences} difference(s) in {len(experiments)} experiment(s)", file=out)
+    return 1 if differences else 0
+
+
+def cleanup(target: Target) -> None:
+    """Delete what the probe wrote under its prefix (best effort)."""
+    try:
+        sdk = target.sdk()
+        keys = [o.key for o in oss2.ObjectIteratorV2(sdk, prefix=target.prefix)]
+        for start in range(0, len(keys), 1000):
+            sdk.batch_delete_objects(keys[start : start + 1000])
+    except (oss2.exceptions.OssError, requests.RequestException):
+        return
+
+
+def main(environ: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+    real, why = load_target(os.environ if environ is None else environ)
+    if real is None:
+        print(f"probe: not run ({why}); nothing to compare, see docs/probe.md", file=out)
+        return 0
+    with emulated(real) as emulator:
+        return run(real, emulator, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""RAM policies in the emulator: each function's key may do what deploy/ram/ grants it, no more.
+
+The emulator used to accept any known key for anything, so a permission the deployed roles lack
+(or a form field that needs an extra one) passed here and failed — or worse, succeeded wrongly —
+on OSS. With `DEV_OSS_RAM_POLICIES=1` (the e2e suite runs that way) each function signs with its
+own key, bound to its `deploy/ram/*.json` policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+
+from local import reconcile as local_reconcile
+from local.dev import RAM_DIR, ROLE_KEYS, Stack
+from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
+from local.oss_emulator.store import StoredObject
+from tests.devstack import free_port, http_session, sign_in_and_grant
+from tests.oss_sdk import auth, bucket
+from tests.test_emulator import multipart, v4_form
+
+ACCOUNT = "1000000000000000"
+OBJECT = f"acs:oss:cn-hangzhou:{ACCOUNT}:dev-bucket/"
+FILLED = {"<account-id>": ACCOUNT, "<bucket>": "dev-bucket"}
+
+
+# --- evaluating a policy --------------------------------------------------------------------
+
+
+def test_the_deployed_reconcile_policy_reads_and_lists_only_uploads() -> None:
+    policy = RamPolicy.load(RAM_DIR / "reconcile-policy.json", FILLED)
+    bucket_arn = OBJECT.rstrip("/")
+    assert policy.allows("oss:ListObjects", bucket_arn, {"oss:Prefix": "uploads/alice/"})
+    assert not policy.allows("oss:ListObjects", bucket_arn, {"oss:Prefix": ""})
+    assert not policy.allows("oss:ListObjects", bucket_arn, {})  # no prefix: condition fails
+    assert policy.allows("oss:GetObject", OBJECT + "uploads/a.txt", {})
+    assert not policy.allows("oss:GetObject", OBJECT + "backups/db.zip", {})
+    assert not policy.allows("oss:PutObject", OBJECT + "uploads/a.txt", {})
+
+
+def test_deny_wins_wildcards_match_and_unknown_operators_are_refused() -> None:
+    policy = RamPolicy.parse(
+        {
+            "Version": "1",
+            "Statement": [
+                {"Effect": "Allow", "Action": "oss:Get*", "Resource": "acs:oss:*:*:b/*"},
+                {"Effect": "Deny", "Action": ["oss:GetObject"], "Resource": ["acs:oss:*:*:b/s?"]},
+            ],
+        }
+    )
+    assert policy.allows("OSS:GetObject", "acs:oss:cn-hangzhou:1:b/x", {})
+    assert not policy.allows("oss:GetObject", "acs:oss:cn-hangzhou:1:b/s1", {})
+    assert policy.allows("oss:GetObject", "acs:oss:cn-hangzhou:1:b/s12", {})
+    assert not policy.allows("oss:PutObject", "acs:oss:cn-hangzhou:1:b/x", {})
+    with pytest.raises(PolicyDocumentError):
+        RamPolicy.parse(
+            {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "oss:*",
+                        "Resource": "*",
+                        "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}},
+                    }
+                ],
+            }
+        )
+
+
+# --- the roles through the stack ------------------------------------------------------------
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """RAM policies on; a callback URL nobody answers, so uploads are kept without a record."""
+    live = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "DEV_OSS_RAM_POLICIES": "1",
+            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
+        }
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+def post(stack: Stack, extra: dict[str, str] | None = None) -> tuple[Any, str]:
+    """The sign function's grant, posted as a browser would (plus `extra` form fields)."""
+    http = http_session()
+    grant = sign_in_and_grant(http, stack.url("app"), "alice", path="docs/")
+    key = grant["dir"] + "note.txt"
+    parts: list[tuple[str, Any]] = [("key", (None, key))]
+    parts += [(name, (None, value)) for name, value in {**grant["fields"], **(extra or {})}.items()]
+    parts.append(("file", ("note.txt", b"hello", "text/plain")))
+    return http.post(grant["host"], files=parts, timeout=10), key
+
+
+def role(stack: Stack, function: str) -> oss2.Bucket:
+    key = ROLE_KEYS[function]
+    return bucket(stack.url("oss"), auth("v4", key.key_id, key.secret))
+
+
+def code(call: Any) -> str:
+    with pytest.raises(oss2.exceptions.OssError) as caught:
+        call()
+    assert caught.value.status == 403
+    return str(caught.value.code)
+
+
+def test_sign_and_reconcile_roles_are_enough_for_their_flows(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    response, key = post(stack)
+    assert response.status_code == 203, response.text  # stored; the callback is unreachable
+    environ = {
+        "DEV_OSS_PORT": str(stack.servers["oss"].server_port),
+        "DEV_DATA_DIR": str(tmp_path / "stack"),
+        "DEV_OSS_RAM_POLICIES": "1",
+    }
+    assert local_reconcile.main(["--settle", "0"], environ) == 0
+    assert f"recorded {key}" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_sign_role_cannot_make_an_upload_public(stack: Stack) -> None:
+    response, key = post(stack, {"x-oss-object-acl": "public-read-write"})
+    assert response.status_code == 403, response.text
+    assert "<Code>AccessDenied</Code>" in response.text
+    assert "oss:PutObjectAcl" in response.text
+    assert stack.emulator is not None
+    assert stack.emulator.store.get(key) is None
+    assert code(lambda: role(stack, "sign").list_objects_v2(prefix="uploads/")) == "AccessDenied"
+
+
+def test_the_reconcile_role_reads_only_uploads_and_cannot_write(stack: Stack) -> None:
+    emulator = stack.emulator
+    assert emulator is not None
+    for name in ("backups/db.zip", "uploads/alice/a.txt"):
+        spooled = emulator.store.spool / "seed"
+        spooled.write_bytes(b"x")
+        emulator.store.put(
+            StoredObject(name, 1, "9DD4E461268C8034F5C8564E155C67A6", "text/plain", "1", "m", 1e9),
+            spooled,
+            forbid_overwrite=False,
+        )
+    reconciler = role(stack, "reconcile")
+    assert [o.key for o in reconciler.list_objects_v2(prefix="uploads/").object_list] == [
+        "uploads/alice/a.txt"
+    ]
+    assert reconciler.head_object("uploads/alice/a.txt").content_length == 1
+    assert code(lambda: reconciler.list_objects_v2(prefix="")) == "AccessDenied"
+    assert code(lambda: reconciler.head_object("backups/db.zip")) == ""  # HEAD: status only
+    key = ROLE_KEYS["reconcile"]
+    now = datetime.now(timezone.utc)
+    form = v4_form(
+        key="uploads/alice/new.txt",
+        access_key=key,
+        signed_at=now,
+        expiration=now + timedelta(minutes=5),
+    )
+    body, content_type = multipart(form, ("new.txt", b"hello", "text/plain"))
+    answer = http_session().post(
+        stack.url("oss"), data=body, headers={"Content-Type": content_type}, timeout=10
+    )
+    assert answer.status_code == 403, answer.text
+    assert "oss:PutObject" in answer.text
+    callback = role(stack, "callback")
+    assert code(lambda: callback.list_objects_v2(prefix="uploads/")) == "AccessDenied"
+    assert code(lambda: callback.get_object("uploads/alice/a.txt")) == "AccessDenied"
+
+
+def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) -> None:
+    with Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+        }
+    ) as owner:
+        assert owner.emulator is not None
+        assert dict(owner.emulator.config.policies) == {}
+        grant = sign_in_and_grant(http_session(), owner.url("app"), "alice", path="docs/")
+        assert json.dumps(grant["fields"]).count("dev-access-key-id") == 1
+
+
+def test_an_sts_key_stands_for_the_sign_role(tmp_path: Path) -> None:
+    sts = {
+        "DEV_OSS_STS_ACCESS_KEY_ID": "STS.sign-role",
+        "DEV_OSS_STS_ACCESS_KEY_SECRET": "sts-secret",
+        "DEV_OSS_STS_TOKEN": "sts-token",
+    }
+    with Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "DEV_OSS_RAM_POLICIES": "1",
+            **sts,
+        }
+    ) as live:
+        assert live.emulator is not None
+        policies = live.emulator.config.policies
+        assert policies["STS.sign-role"] is policies[ROLE_KEYS["sign"].key_id]
+        sdk = bucket(live.url("oss"), auth("v4", "STS.sign-role", "sts-secret", "sts-token"))
+        assert code(lambda: sdk.list_objects_v2(prefix="uploads/")) == "AccessDenied"
