@@ -1,4 +1,8 @@
-"""The OSS emulator as a WSGI app: one bucket at the root, PostObject, GetObject/HeadObject.
+"""The OSS emulator as a WSGI app: one bucket at the root, PostObject, GetObject/HeadObject,
+DeleteObject (path-style, as oss2 sends it).
+
+Every GetObject/HeadObject answer carries `shared.content.download_headers`: `nosniff`, and
+`Content-Disposition: attachment` for anything a browser would open as a page (docs/security.md).
 
 A PostObject is judged in OSS's order (DESIGN.md, Local stack): form shape → signature → policy
 (expiration, then conditions) → size; then the callback configuration is validated, the object
@@ -25,6 +29,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from local import emulator_listing
+from local.emulator_listing import check_access_key
 from local.oss_emulator import callback as cb
 from local.oss_emulator.errors import XML_TYPE, OssError, error_xml, invalid_argument, xml_document
 from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
@@ -41,6 +46,7 @@ from local.oss_emulator.policy import (
 from local.oss_emulator.signature import AccessKey, verify_post_signature
 from local.oss_emulator.store import ObjectStore, StoredObject
 from shared import logs
+from shared.content import download_headers
 
 KEY_PATH = "/.well-known/oss-emulator/callback_pub_key.pem"
 RESERVED_KEY_PREFIX = KEY_PATH[1:].rsplit("/", 1)[0] + "/"  # no object key can shadow the key
@@ -130,6 +136,8 @@ class OssEmulator:
             return emulator_listing.sdk_read(self, request)
         if method in ("GET", "HEAD") and request.path != "/":
             return self._get_object(request)
+        if method == "DELETE" and emulator_listing.is_sdk_read(request, self.config.bucket):
+            return self._delete_object(request)
         raise OssError(
             405,
             "MethodNotAllowed",
@@ -200,7 +208,22 @@ class OssEmulator:
         response.headers["Accept-Ranges"] = "bytes"
         for name, value in obj.headers.items():
             response.headers[name] = value
+        for name, value in download_headers(obj.content_type):
+            response.headers[name] = value  # after the stored fields: an upload cannot undo them
         return response
+
+    def _delete_object(self, request: Request) -> Response:
+        """DeleteObject (`DELETE /<bucket>/<key>`, oss2's path-style call): 204, present or not."""
+        check_access_key(request.headers.get("Authorization"), self.keys)
+        raw = emulator_listing.path_style_key(request, self.config.bucket)
+        if not raw:
+            raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
+        try:
+            key = raw.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            raise OssError(400, "InvalidObjectName", "The specified object is not valid.") from None
+        self.store.delete(key)
+        return Response(b"", 204)
 
     # --- PostObject -----------------------------------------------------------------------
 
