@@ -87,6 +87,7 @@ DEFAULT_ALLOWED_TYPES = (
 
 
 _EXT = re.compile(r"[a-z0-9]{1,16}")
+NO_EXTENSION = "bin"  # how an object name without an extension is judged
 
 
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
@@ -132,9 +133,9 @@ def stored_type_problem(key: str, mime: str, table: Mapping[str, tuple[str, ...]
     """
     if is_active_name(key):
         return "the object name carries an extension that is never allowed"
-    ext = key_extension(key)
-    if ext is None:
-        return "the object name has no extension"
+    # The legacy client keeps a file's name as it is: a name without an extension is judged as
+    # `.bin` (application/octet-stream by default), which browsers download and never sniff.
+    ext = key_extension(key) or NO_EXTENSION
     allowed = table.get(ext)
     if not allowed:
         return f"files of type .{ext} may not be uploaded"
