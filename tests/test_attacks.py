@@ -96,6 +96,8 @@ from tests.helpers import (
 )
 from tests.helpers import NOW as SIGN_NOW
 from tests.helpers import call as sign_call
+from tests.test_reconcile import FakeObjects
+from tests.test_reconcile import run as reconcile_run
 
 # =============================================================================================
 # Sign function: widening a grant
@@ -1659,6 +1661,20 @@ def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_sta
     assert remover.remove(grant["key"], hashlib.md5(b"abc").hexdigest()) == "deleted"  # noqa: S324
     assert live_stack.get_object(grant["key"]).status_code == 404
     assert remover.remove(grant["key"], hashlib.md5(b"abc").hexdigest()) == "gone"  # noqa: S324
+
+
+def test_reconciliation_adopts_only_objects_the_callback_would_have_recorded(
+    store: SqliteStore,
+) -> None:
+    """A lost callback must not let a sniffable object in by the back door: reconciliation asks
+    the same rule (shared.content.stored_type_problem) of what HeadObject reports."""
+    objects = FakeObjects()
+    sniffed = objects.add("uploads/alice/q.png", HTML_BODY, mime="unknown/unknown")
+    listed = objects.add("uploads/alice/r.png", XML_BODY, mime="image/png,text/xml")
+    good = objects.add("uploads/alice/s.png", b"\x89PNG", mime="image/png")
+    report = reconcile_run(objects, store)
+    assert report.recorded == [good]
+    assert sorted(report.invalid) == sorted([sniffed, listed])
 
 
 # --- 2. a sign-in `sub` that looks like a digest folder -----------------------------------------
