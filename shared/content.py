@@ -7,8 +7,8 @@ Active content is what a browser may run or render as a document when the object
 A stored object is accepted (`stored_type_problem`) only when its type is exactly one
 `type/subtype` that the allow-list gives for its key's extension: no lists (`image/png,text/xml`),
 no wildcards (`*/*`), no `unknown/unknown` or `application/unknown` (Chromium sniffs those, and
-finds HTML), no parameters. The sign function, the callback and reconciliation all ask this one
-function.
+finds HTML), no parameters. The callback and reconciliation ask this one function; the sign
+function grants from the same table (`allowed_types`).
 """
 
 from __future__ import annotations

@@ -71,6 +71,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     """The real sign and callback cores behind the FC 2.0 WSGI adapters, on loopback."""
     env = {
         "OSS_BUCKET": "smoke-bucket",
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: the callback deletes nothing here
         "GRANT_SECRET": GRANT_SECRET,
         "RECORDS_BACKEND": "sqlite",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
