@@ -1499,6 +1499,19 @@ def test_each_allowed_type_of_the_extension_is_recorded(
     assert removals.calls == []
 
 
+@pytest.mark.parametrize(
+    ("mime", "status"), [("application/octet-stream", "OK"), ("unknown/unknown", "Rejected")]
+)
+def test_a_name_without_an_extension_is_judged_as_bin(
+    app: Core, build: CallbackBuilder, mime: str, status: str
+) -> None:
+    """The legacy client keeps extensionless names: only as application/octet-stream (`.bin`),
+    which browsers download and never sniff."""
+    grant = build.prefix_grant()
+    req = build.request(grant=grant, values={"object": PREFIX + "notes", "mimeType": mime})
+    assert answer(app, req)[1]["Status"] == status
+
+
 def test_a_type_the_operator_allowed_is_judged_by_the_operators_list(
     make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
 ) -> None:
