@@ -54,6 +54,8 @@ def callback_env(trusted_key_url: str, sqlite_path: str, **overrides: str) -> di
     """The callback function's settings: our test key URL trusted verbatim, SQLite records."""
     env = {
         "OSS_BUCKET": BUCKET,
+        "OSS_REGION": "cn-hangzhou",  # where refused uploads are deleted; loopback only:
+        "OSS_ENDPOINT": "http://127.0.0.1:9",  # the bench uploads nothing the callback refuses
         "GRANT_SECRET": GRANT_SECRET,
         "CALLBACK_TRUSTED_KEY_URLS": trusted_key_url,
         "RECORDS_BACKEND": "sqlite",

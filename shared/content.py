@@ -3,6 +3,12 @@
 Active content is what a browser may run or render as a document when the object is served
 (HTML, SVG, XML, scripts: stored XSS, security.md §2.8). It is refused whatever
 `UPLOAD_ALLOWED_TYPES` says, at sign time, in the callback and in reconciliation.
+
+A stored object is accepted (`stored_type_problem`) only when its type is exactly one
+`type/subtype` that the allow-list gives for its key's extension: no lists (`image/png,text/xml`),
+no wildcards (`*/*`), no `unknown/unknown` or `application/unknown` (Chromium sniffs those, and
+finds HTML), no parameters. The callback and reconciliation ask this one function; the sign
+function grants from the same table (`allowed_types`).
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ DEFAULT_ALLOWED_TYPES = (
 
 
 _EXT = re.compile(r"[a-z0-9]{1,16}")
+NO_EXTENSION = "bin"  # how an object name without an extension is judged
 
 
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
@@ -100,6 +107,63 @@ def is_active_content(ext: str, mime: str | None = None) -> bool:
     if ext.lower() in ACTIVE_EXTENSIONS:
         return True
     return mime is not None and is_active_type(mime)
+
+
+def is_active_name(key: str) -> bool:
+    """security.md §2.8: an object name with an active extension anywhere (`x.html`, `x.svg.png`)."""
+    name = key.rsplit("/", 1)[-1]
+    return any(is_active_content(part.strip().lower()) for part in name.split(".")[1:])
+
+
+def key_extension(key: str) -> str | None:
+    """The lower-case extension of an object key's last segment (None without one)."""
+    name = key.rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or not _EXT.fullmatch(ext.lower()):
+        return None
+    return ext.lower()
+
+
+def stored_type_problem(key: str, mime: str, table: Mapping[str, tuple[str, ...]]) -> str | None:
+    """Why an object stored under `key` with type `mime` may not be recorded, or None if it may.
+
+    `mime` is the object's stored Content-Type as OSS reports it (the callback's `mimeType`, a
+    HeadObject's Content-Type). It must be one strictly spelled `type/subtype` of the allow-list
+    for the key's extension; comparison ignores case only (media types are case-insensitive).
+    """
+    if is_active_name(key):
+        return "the object name carries an extension that is never allowed"
+    # The legacy client keeps a file's name as it is: a name without an extension is judged as
+    # `.bin` (application/octet-stream by default), which browsers download and never sniff.
+    ext = key_extension(key) or NO_EXTENSION
+    allowed = table.get(ext)
+    if not allowed:
+        return f"files of type .{ext} may not be uploaded"
+    if not _MIME.fullmatch(mime.lower()):
+        # Lists, parameters, spaces, wildcards and empty values all end up here.
+        return f"the stored type {mime[:64]!r} is not a single type/subtype"
+    if is_active_type(mime) or mime.lower() not in allowed:
+        return f"the stored type {mime[:64]!r} is not allowed for .{ext}"
+    return None
+
+
+INLINE_MEDIA = ("image/", "audio/", "video/")  # shown by a media viewer, never run as a page
+
+
+def is_inline_media(mime: str) -> bool:
+    """Whether a download may be shown inline: images, audio and video (not SVG, a document).
+
+    Everything else a browser would open as a document (text, PDF, JSON, anything unknown) is
+    served as an attachment, so that nothing uploaded becomes a page of the site serving it.
+    """
+    essence = mime.lower()
+    media = _MIME.fullmatch(essence) is not None and essence.startswith(INLINE_MEDIA)
+    return media and not is_active_type(essence)
+
+
+def default_allowed_types() -> Mapping[str, tuple[str, ...]]:
+    """The allow-list when UPLOAD_ALLOWED_TYPES is unset."""
+    return allowed_types(Env({}))
 
 
 def allowed_types(env: Env) -> Mapping[str, tuple[str, ...]]:

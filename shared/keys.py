@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from shared.content import is_active_content
+from shared.content import is_active_content, is_active_name
 from shared.errors import BadRequest
 from shared.settings import USER_PLACEHOLDER
 
@@ -25,6 +25,7 @@ _PATH_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _KEY_SEGMENT = re.compile(r"[A-Za-z0-9._@-]+")
 _SAFE_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,16}")
+_DIGEST_SEGMENT = re.compile(r"_[0-9a-fA-F]{40}")
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -43,6 +44,15 @@ def requested_dir(path: str) -> str:
         if not _PATH_SEGMENT.fullmatch(segment):
             raise BadRequest("path segments may contain only letters, digits, '-', '_' and '.'")
     return body + "/"
+
+
+def is_digest_segment(user: str) -> bool:
+    """A user id spelled like the folder name `user_segment` gives ids that are not key-safe.
+
+    Such an id is refused at sign-in: a folder `_<40 hex>` must always mean "the digest of some
+    other id", never an id of its own (case-insensitively, to leave no near miss).
+    """
+    return _DIGEST_SEGMENT.fullmatch(user) is not None
 
 
 def user_segment(user: str) -> str:
@@ -111,5 +121,4 @@ def is_valid_key(key: str) -> bool:
 
 def is_active_key(key: str) -> bool:
     """security.md §2.8: a key whose name carries an active extension anywhere (`x.html`, `x.svg.png`)."""
-    name = key.rsplit("/", 1)[-1]
-    return any(is_active_content(part.strip().lower()) for part in name.split(".")[1:])
+    return is_active_name(key)

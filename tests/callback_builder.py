@@ -40,6 +40,7 @@ CALLBACK_PATH = "/oss-callback"
 USER = "alice"
 PREFIX = "uploads/alice/photos/"
 EXACT_KEY = PREFIX + "01jd6x4q5r8p2m3n4k5j6h7g8f.png"
+UNREACHABLE_OSS = "http://127.0.0.1:9"  # the discard port: nothing listens, nothing leaves
 
 
 @functools.cache
@@ -67,6 +68,10 @@ def b64(text: str) -> str:
 def settings_env(tmp_path: Any = None, **overrides: str) -> dict[str, str]:
     env = {
         "OSS_BUCKET": BUCKET,
+        "OSS_REGION": "cn-hangzhou",
+        "OSS_ENDPOINT": UNREACHABLE_OSS,  # a test that forgets to inject a remover stays local
+        "OSS_ACCESS_KEY_ID": "callback-test-key-id",
+        "OSS_ACCESS_KEY_SECRET": "callback-test-key-secret",
         "GRANT_SECRET": SECRET,
         "CALLBACK_TRUSTED_KEY_URLS": TEST_KEY_URL,
         "RECORDS_BACKEND": "sqlite",
@@ -112,6 +117,26 @@ class KeyServer:
         if url not in self.pems:
             raise AssertionError(f"unexpected key fetch: {url}")
         return self.pems[url]
+
+
+class Removals:
+    """An injected remover factory: records (key, etag) of every deletion the callback asks for."""
+
+    def __init__(self, outcome: str = "deleted", error: Exception | None = None) -> None:
+        self.outcome = outcome
+        self.error = error
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, credentials: Any) -> Removals:
+        return self
+
+    def remove(self, key: str, etag: str) -> Any:
+        with self._lock:
+            self.calls.append((key, etag))
+        if self.error is not None:
+            raise self.error
+        return self.outcome
 
 
 def no_network(url: str) -> bytes:

@@ -20,6 +20,7 @@ from tests.callback_builder import (
     CallbackBuilder,
     Clock,
     KeyServer,
+    Removals,
     callback_settings,
     public_pem,
     rsa_key,
@@ -89,12 +90,24 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_callback_app(
-    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock
-) -> Callable[..., Core]:
-    """Build the callback core over `store`, `keyserver` and `clock`; override settings."""
+def removals() -> Removals:
+    """What the callback deleted (refused uploads), instead of calling OSS."""
+    return Removals()
 
-    def make(*, records: RecordStore | None = None, fetch: Any = None, **env: str) -> Core:
+
+@pytest.fixture
+def make_callback_app(
+    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, clock: Clock, removals: Removals
+) -> Callable[..., Core]:
+    """Build the callback core over `store`, `keyserver`, `clock` and `removals`; override settings."""
+
+    def make(
+        *,
+        records: RecordStore | None = None,
+        fetch: Any = None,
+        remover: Any = None,
+        **env: str,
+    ) -> Core:
         chosen = records if records is not None else store
         return callback_app.create_app(
             callback_settings(tmp_path, **env),
@@ -102,6 +115,7 @@ def make_callback_app(
             store_factory=lambda credentials: chosen,
             fetch=fetch or keyserver,
             now=clock,
+            remover_factory=remover or removals,
         )
 
     return make

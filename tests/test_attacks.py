@@ -13,6 +13,7 @@ callback for a key a prefix grant overwrote (see the test for why it needs HeadO
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import io
@@ -40,8 +41,11 @@ from werkzeug.serving import make_server
 
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
-from shared.callback.pubkeys import fetch_url
-from shared.errors import ConfigError
+from shared.callback.objects import OssRemover
+from shared.callback.pubkeys import PublicKeys, fetch_url
+from shared.callback.settings import CallbackSettings
+from shared.credentials import resolve_credentials
+from shared.errors import AppError, ConfigError, Unavailable
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
@@ -65,6 +69,7 @@ from tests.callback_builder import (
     CallbackBuilder,
     Clock,
     KeyServer,
+    Removals,
     b64,
     callback_settings,
     fc3_event,
@@ -72,6 +77,7 @@ from tests.callback_builder import (
     rsa_key,
     wsgi_environ,
 )
+from tests.e2e.conftest import Stacks
 from tests.helpers import (
     ACCESS_KEY_SECRET,
     GRANT_SECRET,
@@ -90,6 +96,8 @@ from tests.helpers import (
 )
 from tests.helpers import NOW as SIGN_NOW
 from tests.helpers import call as sign_call
+from tests.test_reconcile import FakeObjects
+from tests.test_reconcile import run as reconcile_run
 
 # =============================================================================================
 # Sign function: widening a grant
@@ -892,34 +900,27 @@ def test_active_content_is_never_recorded(
     app: Core, build: CallbackBuilder, store: SqliteStore, obj: str, mime: str
 ) -> None:
     """S2/§2.8: a prefix grant cannot stop a browser storing HTML/SVG, but we never record it
-    (so no listing and no download URL ever points at it)."""
+    (so no listing and no download URL ever points at it): rejected and deleted (issue 17)."""
     grant = build.prefix_grant()
     req = build.request(grant=grant, values={"object": PREFIX + obj, "mimeType": mime})
-    refused(app, req, 403, "GrantInvalid", store)
+    rejected(app, req, store)
 
 
 def test_an_exact_key_with_an_active_type_is_refused(
     app: Core, build: CallbackBuilder, store: SqliteStore
 ) -> None:
-    """Exact mode without a declared type pins no Content-Type; the stored type decides."""
-    refused(app, build.request(values={"mimeType": "text/html"}), 403, "GrantInvalid", store)
+    """Whatever the policy pinned, the stored type the callback reports decides."""
+    rejected(app, build.request(values={"mimeType": "text/html"}), store)
 
 
-@pytest.mark.parametrize(
-    "mime",
-    [
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/octet-stream",
-        "image/png",
-        "text/plain",
-    ],
-)
-def test_office_documents_and_plain_types_are_still_recorded(
-    app: Core, build: CallbackBuilder, mime: str
+def test_office_documents_are_still_recorded_when_allowed(
+    make_callback_app: Callable[..., Core], build: CallbackBuilder
 ) -> None:
     """The active-content check is not a substring match on `xml`: docx uploads still work."""
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    app = make_callback_app(UPLOAD_ALLOWED_TYPES=f"docx={docx}")
     grant = build.prefix_grant()
-    req = build.request(grant=grant, values={"object": PREFIX + "report.docx", "mimeType": mime})
+    req = build.request(grant=grant, values={"object": PREFIX + "report.docx", "mimeType": docx})
     assert answer(app, req)[0] == 200
 
 
@@ -1423,3 +1424,296 @@ def test_a_cursor_crafted_from_another_users_record_lists_only_the_callers_own(
     first = body(sign_call(app, {"limit": "1"}, user="alice", path="/uploads"))
     stolen = body(sign_call(app, {"cursor": first["next"]}, user="bob", path="/uploads"))
     assert all(item["owner"] == "bob" for item in stolen["items"])
+
+
+# =============================================================================================
+# Issue 17 hardening: stored types, look-alike owners, key-version floods
+# =============================================================================================
+#
+# 1. A record only for an object stored as exactly one allow-listed `type/subtype` for its key's
+#    extension; anything else is deleted and answered `{"Status": "Rejected", "code":
+#    "ContentRejected"}` (DESIGN "Hardening", "Verification"). Exact grants pin the stored type.
+# 2. A sign-in `sub` spelled like a digest folder (`_` + 40 hex) is refused.
+# 3. Forged key URLs cannot make the callback fetch more than a bounded set of OSS key versions.
+
+SNIFFED_OR_LISTED_TYPES = [
+    "unknown/unknown",  # Chromium sniffs these three and finds HTML
+    "application/unknown",
+    "*/*",
+    "image/png,text/xml",  # a list: browsers take one of them, here XML with an XHTML script
+    "image/png, text/html",
+    "text/xml,image/png",
+    "image/png;text/html",
+    "image/png; charset=utf-8",  # parameters are refused too: nothing but type/subtype
+    "image/png ",
+    " image/png",
+    "image/*",
+    "image/jpeg",  # a real type, but not one the allow-list gives .png
+    "text/plain",
+    "application/octet-stream",
+    "text/html",
+    "image/svg+xml",
+    "",
+]
+
+
+def rejected(app: Core, req: Request, store: SqliteStore) -> dict[str, Any]:
+    """Answered 200 Rejected/ContentRejected (OSS relays it to the browser) and nothing recorded."""
+    status, payload = answer(app, req)
+    assert status == 200, payload
+    assert (payload["Status"], payload["code"]) == ("Rejected", "ContentRejected"), payload
+    assert payload["message"]
+    assert store.list_by_owner(USER).items == []
+    return payload
+
+
+@pytest.mark.parametrize("mime", SNIFFED_OR_LISTED_TYPES)
+def test_a_stored_type_other_than_one_allowed_type_is_rejected_and_deleted(
+    app: Core, build: CallbackBuilder, store: SqliteStore, removals: Removals, mime: str
+) -> None:
+    """Issue 17.1: the type check is the allow-list for the extension, strictly parsed — not a
+    block-list split on ';'. The refused object is deleted (the one with this etag)."""
+    grant = build.prefix_grant()
+    values = build.values(grant, object=PREFIX + "q.png", mimeType=mime)
+    rejected(app, build.request(grant=grant, values=values), store)
+    assert removals.calls == [(PREFIX + "q.png", values["etag"])]
+
+
+@pytest.mark.parametrize(
+    ("obj", "mime"),
+    [
+        ("q.png", "image/png"),
+        ("q.PNG", "IMAGE/PNG"),
+        ("clip.webm", "audio/webm"),
+        ("a.txt", "text/plain"),
+    ],
+)
+def test_each_allowed_type_of_the_extension_is_recorded(
+    app: Core, build: CallbackBuilder, removals: Removals, obj: str, mime: str
+) -> None:
+    grant = build.prefix_grant()
+    status, payload = answer(
+        app, build.request(grant=grant, values={"object": PREFIX + obj, "mimeType": mime})
+    )
+    assert (status, payload["Status"], payload["mimeType"]) == (200, "OK", mime)
+    assert removals.calls == []
+
+
+@pytest.mark.parametrize(
+    ("mime", "status"), [("application/octet-stream", "OK"), ("unknown/unknown", "Rejected")]
+)
+def test_a_name_without_an_extension_is_judged_as_bin(
+    app: Core, build: CallbackBuilder, mime: str, status: str
+) -> None:
+    """The legacy client keeps extensionless names: only as application/octet-stream (`.bin`),
+    which browsers download and never sniff."""
+    grant = build.prefix_grant()
+    req = build.request(grant=grant, values={"object": PREFIX + "notes", "mimeType": mime})
+    assert answer(app, req)[1]["Status"] == status
+
+
+def test_a_type_the_operator_allowed_is_judged_by_the_operators_list(
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """The callback reads UPLOAD_ALLOWED_TYPES through the same code as the sign function."""
+    app = make_callback_app(
+        UPLOAD_ALLOWED_TYPES="docx=application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    )
+    grant = build.prefix_grant()
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    ok = build.request(grant=grant, values={"object": PREFIX + "r.docx", "mimeType": docx})
+    assert answer(app, ok)[0] == 200
+    png = build.request(grant=grant, values={"object": PREFIX + "q.png", "mimeType": "image/png"})
+    assert answer(app, png)[1]["code"] == "ContentRejected"  # .png is not on this list
+
+
+def test_a_refused_upload_that_cannot_be_deleted_is_a_503_and_never_recorded(
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """No 200 when the object stays: OSS reports CallbackFailed; nothing is ever recorded."""
+
+    failing = Removals(error=Unavailable("OSS could not be reached"))
+    app = make_callback_app(remover=failing)
+    grant = build.prefix_grant()
+    req = build.request(
+        grant=grant, values={"object": PREFIX + "q.png", "mimeType": "unknown/unknown"}
+    )
+    status, payload = answer(app, req)
+    assert (status, payload["code"]) == (503, "Unavailable"), payload
+    assert "could not be deleted" in payload["message"]
+    assert store.list_by_owner(USER).items == []
+    assert len(failing.calls) == 1
+
+
+def test_a_forged_callback_outside_the_grant_deletes_nothing(
+    app: Core, build: CallbackBuilder, store: SqliteStore, removals: Removals
+) -> None:
+    """The grant is checked before the type: a callback for a key outside it (or another bucket)
+    is a 403 and never makes us delete anything."""
+    outside = build.request(values={"object": "uploads/bob/q.png", "mimeType": "unknown/unknown"})
+    refused(app, outside, 403, "GrantInvalid", store)
+    other = build.request(values={"bucket": "other-bucket", "mimeType": "unknown/unknown"})
+    refused(app, other, 403, "GrantInvalid", store)
+    assert removals.calls == []
+
+
+def test_exact_grants_pin_the_stored_type(sign_app: Core) -> None:
+    """Every exact-key grant pins `x-oss-content-type` (OSS's highest-priority type field) to one
+    allow-listed type: the declared one, else the extension's first."""
+    typed = body(sign_call(sign_app, "path=a&filename=q.png&size=10&type=image/png"))
+    untyped = body(sign_call(sign_app, "path=a&filename=q.m4a&size=10"))
+    for answer_, expected in ((typed, "image/png"), (untyped, "audio/mp4")):
+        assert answer_["fields"]["x-oss-content-type"] == expected
+        assert {"x-oss-content-type": expected} in conditions(answer_)
+    prefix = body(sign_call(sign_app, "path=a"))
+    assert "x-oss-content-type" not in prefix["fields"]  # legacy clients send no type field
+
+
+@pytest.fixture
+def live_stack(tmp_path: Path) -> Any:
+    """The `make dev` stack in-process on free loopback ports (tests/e2e/conftest.py)."""
+
+    stacks = Stacks(tmp_path)
+    yield stacks.start({})
+    stacks.stop_all()
+
+
+HTML_BODY = b"<html><script>document.title='pwned'</script></html>"
+XML_BODY = (
+    b'<?xml version="1.0"?><r><x:script xmlns:x="http://www.w3.org/1999/xhtml">'
+    b"document.title='pwned'</x:script></r>"
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "part_type"),
+    [
+        (HTML_BODY, "unknown/unknown"),
+        (HTML_BODY, "application/unknown"),
+        (HTML_BODY, "*/*"),
+        (XML_BODY, "image/png,text/xml"),
+    ],
+)
+def test_the_issue_attack_through_the_stack_is_rejected_and_deleted(
+    live_stack: Any, data: bytes, part_type: str
+) -> None:
+    """Issue 17.1 as reported, over real sockets: a prefix grant, key q.png, a page as the body,
+    a sniffable or listed part type → OSS relays our Rejected answer, the object is gone (DeleteObject
+    through oss2 against the emulator) and nothing is recorded."""
+    token_ = live_stack.token("mallory")
+    grant = live_stack.grant(token_, path="x")
+    key = grant["dir"] + "q.png"
+    reply = live_stack.upload(grant, data, key=key, filename="q.png", content_type=part_type)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["Status"] == "Rejected"
+    assert reply.json()["code"] == "ContentRejected"
+    assert live_stack.get_object(key).status_code == 404
+    assert live_stack.uploads(token_) == []
+
+
+def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_stack: Any) -> None:
+    """Exact grants pin x-oss-content-type: changing it (a list, another type) is an AccessDenied
+    from OSS before anything is stored; a sniffable file part type cannot change the stored type."""
+    token_ = live_stack.token("mallory")
+    grant = live_stack.grant(
+        token_, path="x", filename="q.png", size=str(len(XML_BODY)), type="image/png"
+    )
+
+    def listed(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(n, "image/png,text/xml" if n == "x-oss-content-type" else v) for n, v in fields]
+
+    reply = live_stack.upload(
+        grant, XML_BODY, filename="q.png", content_type="image/png", change=listed
+    )
+    assert reply.status_code == 403, reply.text
+    assert "<Code>AccessDenied</Code>" in reply.text
+    assert live_stack.get_object(grant["key"]).status_code == 404
+    # The file part says unknown/unknown; the stored type is the pinned one.
+    reply = live_stack.upload(grant, XML_BODY, filename="q.png", content_type="unknown/unknown")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["mimeType"] == "image/png"
+    served = live_stack.get_object(grant["key"])
+    assert served.headers["Content-Type"] == "image/png"
+
+
+def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:
+    """`shared.callback.objects.OssRemover` (oss2 HeadObject + DeleteObject) against the
+    emulator over loopback: another etag is left alone, the right one is deleted, then gone."""
+
+    token_ = live_stack.token("rita")
+    grant = live_stack.grant(token_, path="r", filename="k.txt", size="3", type="text/plain")
+    assert live_stack.upload(grant, b"abc").status_code == 200
+    settings = CallbackSettings.from_env(live_stack.stack.values)
+    credentials = resolve_credentials(
+        None, {}, settings.oss.access_key_id, settings.oss.access_key_secret
+    )
+    remover = OssRemover(settings.oss, credentials)
+    assert remover.remove(grant["key"], "0" * 32) == "replaced"
+    assert live_stack.get_object(grant["key"]).status_code == 200
+    assert remover.remove(grant["key"], hashlib.md5(b"abc").hexdigest()) == "deleted"  # noqa: S324
+    assert live_stack.get_object(grant["key"]).status_code == 404
+    assert remover.remove(grant["key"], hashlib.md5(b"abc").hexdigest()) == "gone"  # noqa: S324
+
+
+def test_reconciliation_adopts_only_objects_the_callback_would_have_recorded(
+    store: SqliteStore,
+) -> None:
+    """A lost callback must not let a sniffable object in by the back door: reconciliation asks
+    the same rule (shared.content.stored_type_problem) of what HeadObject reports."""
+    objects = FakeObjects()
+    sniffed = objects.add("uploads/alice/q.png", HTML_BODY, mime="unknown/unknown")
+    listed = objects.add("uploads/alice/r.png", XML_BODY, mime="image/png,text/xml")
+    good = objects.add("uploads/alice/s.png", b"\x89PNG", mime="image/png")
+    report = reconcile_run(objects, store)
+    assert report.recorded == [good]
+    assert sorted(report.invalid) == sorted([sniffed, listed])
+
+
+# --- 2. a sign-in `sub` that looks like a digest folder -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "_" + hashlib.sha256(b"Bob Smith").hexdigest()[:40],  # exactly a real digest folder
+        "_" + "0" * 40,
+        "_" + "ABCDEF0123" * 4,  # upper case: no near miss either
+    ],
+)
+def test_a_sub_spelled_like_a_digest_folder_cannot_sign_in(sign_app: Core, sub: str) -> None:
+    """Issue 17.4: `_` + 40 hex digits is how a non-key-safe user id's folder is spelled, so a
+    user with that id would look like the owner of another user's folder."""
+    response = sign_call(sign_app, "path=a", user=sub)
+    assert_error(response, 401, "Unauthorized")
+    assert "reserved" in body(response)["message"]
+    assert sign_call(sign_app, "path=a", user=sub[:-1]).status == 200  # 39 digits: an ordinary id
+
+
+# --- 3. forged key URLs: a bounded number of fetches ---------------------------------------------
+
+
+def test_a_flood_of_key_versions_makes_a_bounded_number_of_fetches() -> None:
+    """Issue 17.5: 300 distinct OSS key URL headers, twice over, used to make 600 fetches. Only
+    v1…v9 are allowed (v1 pinned, never fetched); http and https share one fetch and one cached
+    failure, so the whole flood fetches 8 URLs once each."""
+
+    fetched: list[str] = []
+
+    def failing_fetch(url: str) -> bytes:
+        fetched.append(url)
+        raise OSError("no route to host")
+
+    keys = PublicKeys((), fetch=failing_fetch, clock=Clock())
+    headers = [
+        b64(f"{scheme}://gosspublic.alicdn.com/callback_pub_key_v{n}.pem")
+        for n in range(1, 151)
+        for scheme in ("https", "http")
+    ]
+    assert len(set(headers)) == 300
+    for _ in range(2):
+        for header in headers:
+            with contextlib.suppress(AppError):
+                keys.for_header(header)
+    assert sorted(fetched) == [
+        f"https://gosspublic.alicdn.com/callback_pub_key_v{n}.pem" for n in range(2, 10)
+    ]

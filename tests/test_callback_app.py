@@ -420,7 +420,9 @@ def test_unknown_fields_are_ignored(app: Core, build: CallbackBuilder) -> None:
 def test_empty_image_fields_of_a_non_image(app: Core, build: CallbackBuilder) -> None:
     """Real OSS renders `imageInfo.*` empty for non-images (§5.5)."""
     values = {"imageInfo.height": "", "imageInfo.width": "", "imageInfo.format": ""}
-    status, payload, _ = call(app, build.request(values={**values, "mimeType": "application/pdf"}))
+    grant = build.prefix_grant()
+    values.update({"object": PREFIX + "report.pdf", "mimeType": "application/pdf"})
+    status, payload, _ = call(app, build.request(grant=grant, values=values))
     assert (status, payload["imageInfo"]) == (200, None)
 
 

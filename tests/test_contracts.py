@@ -251,6 +251,8 @@ def callback_values(
 ) -> dict[str, str]:
     values = {
         "OSS_BUCKET": BUCKET,
+        "OSS_REGION": "cn-shanghai",  # with OSS_ENDPOINT: where a refused upload is deleted
+        "OSS_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: tests never leave loopback
         "GRANT_SECRET": GRANT_SECRET,
         "CALLBACK_TRUSTED_KEY_URLS": key_server.url,
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
@@ -564,7 +566,7 @@ def test_callback_handlers_import_without_any_auth_setting(tmp_path: Path, how: 
         "AUTH_MODE": "sometimes",
         "AUTH_JWT_SECRET": "short",
         "CALLBACK_URL": "not a url",
-        "OSS_REGION": "Mars",
+        "OSS_REGION": "cn-shanghai",  # the callback deletes refused uploads: it needs OSS_*
         "UPLOAD_MAX_BYTES": "lots",
     }
     done = run_handler_script("callback", how, env)
@@ -611,6 +613,8 @@ START_UP_FAILURES = [
     ("sign", "RECORDS_BACKEND", "mysql"),
     ("sign", "OSS_ACCESS_KEY_SECRET", None),  # one of the pair without the other
     ("callback", "OSS_BUCKET", None),
+    ("callback", "OSS_REGION", None),  # it deletes the uploads it refuses
+    ("callback", "UPLOAD_ALLOWED_TYPES", "png"),
     ("callback", "GRANT_SECRET", None),
     ("callback", "CALLBACK_TRUSTED_KEY_URLS", "gosspublic.alicdn.com/key.pem"),
     ("callback", "TABLESTORE_ENDPOINT", None),  # required with RECORDS_BACKEND=tablestore
@@ -625,7 +629,7 @@ def test_a_missing_or_malformed_setting_fails_at_start_up_naming_it(
     if which == "sign":
         env = {**SIGN_PROCESS_ENV, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
     else:
-        env = {"OSS_BUCKET": BUCKET, "GRANT_SECRET": GRANT_SECRET}
+        env = {"OSS_BUCKET": BUCKET, "OSS_REGION": "cn-shanghai", "GRANT_SECRET": GRANT_SECRET}
         if name == "TABLESTORE_ENDPOINT":
             env.update(RECORDS_BACKEND="tablestore", TABLESTORE_INSTANCE="inst")
     if value is None:
@@ -783,6 +787,7 @@ def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
         "success_action_status",
         "callback",
         "Content-Type",
+        "x-oss-content-type",
         "x-oss-forbid-overwrite",
     ]
     assert fields["policy"] == grant["policy"]
@@ -1746,7 +1751,7 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
     )
     assert answer.status_code == 200, answer.text
     # and the emulator's own key: a real upload through the emulator
-    upload = dev.post_form(grant, b"emulated", key=grant["dir"] + "y.png")
+    upload = dev.post_form(grant, b"emulated", key=grant["dir"] + "y.png", content_type="image/png")
     assert upload.status_code == 200, upload.text
     assert {i["key"] for i in dev.uploads(token)} == {
         grant["dir"] + "x.png",

@@ -177,7 +177,10 @@ def test_the_reconcile_role_reads_only_uploads_and_cannot_write(stack: Stack) ->
     assert "oss:PutObject" in answer.text
     callback = role(stack, "callback")
     assert code(lambda: callback.list_objects_v2(prefix="uploads/")) == "AccessDenied"
-    assert code(lambda: callback.get_object("uploads/alice/a.txt")) == "AccessDenied"
+    # The callback reads (HEAD) and deletes refused uploads under uploads/ only.
+    assert callback.head_object("uploads/alice/a.txt").content_length == 1
+    assert code(lambda: callback.get_object("backups/db.zip")) == "AccessDenied"
+    assert code(lambda: callback.delete_object("backups/db.zip")) == "AccessDenied"
 
 
 def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) -> None:

@@ -319,6 +319,7 @@ def test_the_callback_package_refuses_a_forged_callback_in_an_isolated_interpret
 ) -> None:
     env = {
         "OSS_BUCKET": "package-bucket",
+        "OSS_REGION": "cn-hangzhou",
         "GRANT_SECRET": GRANT_SECRET,
         "RECORDS_BACKEND": "sqlite",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),

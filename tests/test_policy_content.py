@@ -286,6 +286,7 @@ def test_response_shape_and_field_order(make_sign_app: Callable[..., Core]) -> N
         "success_action_status",
         "callback",
         "Content-Type",
+        "x-oss-content-type",
         "x-oss-forbid-overwrite",
     ]
     v1 = issued(make_sign_app(OSS_SIGNATURE_VERSION="v1"))

@@ -35,7 +35,7 @@ ALLOWED = [
     "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
     "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v17.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
 ]
 
 # security.md §8.3 C7, plus near misses of every component of the allowed URL.
@@ -76,6 +76,8 @@ UNTRUSTED = [
     "https://gosspublic.alicdn.com/x/../callback_pub_key_v1.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
+    "https://gosspublic.alicdn.com/callback_pub_key_v10.pem",  # only v1…v9: a bounded set
+    "https://gosspublic.alicdn.com/callback_pub_key_v17.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v1.pem.evil",
     "https://gosspublic.alicdn.com/callback_pub_key_v1.PEM",

@@ -213,9 +213,13 @@ def test_every_function_reads_oss_bucket_by_one_rule(bucket: str, valid: bool) -
 
 
 def test_callback_settings_need_no_auth_variables() -> None:
-    env = sign_env(AUTH_JWT_SECRET=None, OSS_REGION=None, CALLBACK_URL=None)
+    env = sign_env(AUTH_JWT_SECRET=None, CALLBACK_URL=None)
     settings = CallbackSettings.from_env(env)
     assert settings.bucket == "example-bucket"
+    assert settings.allowed_types["png"] == ("image/png",)  # it judges stored types
+    with pytest.raises(ConfigError) as info:  # and deletes refused uploads: OSS_* it needs
+        CallbackSettings.from_env(sign_env(OSS_REGION=None))
+    assert info.value.variable == "OSS_REGION"
     with pytest.raises(ConfigError) as info:
         CallbackSettings.from_env(sign_env(OSS_BUCKET=None))
     assert info.value.variable == "OSS_BUCKET"

@@ -102,11 +102,13 @@ export declare class GrantError extends UploadError {
   readonly serverMessage: string;
 }
 
-/** OSS refused the upload (XML error); nothing was stored. */
+/** OSS refused the upload (XML error), or our callback refused what was stored and deleted it
+ *  (200 `{"Status": "Rejected"}`); nothing was kept. */
 export declare class UploadRejectedError extends UploadError {
   readonly kind: 'rejected';
   readonly status: number;
-  /** OSS error code (`AccessDenied`, `EntityTooLarge`, `SignatureDoesNotMatch`…). */
+  /** OSS error code (`AccessDenied`, `EntityTooLarge`, `SignatureDoesNotMatch`…), or our
+   *  callback's (`ContentRejected`). */
   readonly code: string;
   readonly serverMessage: string;
   readonly requestId?: string;

@@ -268,6 +268,15 @@ export function readUploadResponse(status, text, key, xhr) {
     if (status === 200 && record && typeof record === 'object' && record.Status === 'OK') {
       return record;
     }
+    if (status === 200 && record && typeof record === 'object' && record.Status === 'Rejected') {
+      // Our callback refused what was stored (e.g. ContentRejected) and deleted it: nothing kept.
+      throw new UploadRejectedError(
+        status,
+        String(record.code || 'Rejected'),
+        String(record.message || 'the upload was refused'),
+        requestId,
+      );
+    }
     // 2xx means OSS stored the object; without our callback's answer it has no record.
     const error = parseOssError(text);
     const code = error.code || (status === 203 ? 'CallbackFailed' : `HTTP${status}`);

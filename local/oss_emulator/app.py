@@ -1,4 +1,5 @@
-"""The OSS emulator as a WSGI app: one bucket at the root; PostObject, ListObjects, Get/HeadObject.
+"""The OSS emulator as a WSGI app: one bucket at the root; PostObject, ListObjects,
+Get/HeadObject, DeleteObject.
 
 A PostObject is judged in OSS's order (DESIGN.md, Local stack): form shape (fields.py) →
 signature (signature.py) → policy (expiration, then conditions) → size; then the callback
@@ -117,6 +118,8 @@ class OssEmulator:
             return self._post_object(request, request_id)
         if method in ("GET", "HEAD"):
             return self._read(request)
+        if method == "DELETE" and request.headers.get("Authorization"):
+            return self._delete_object(request)
         raise OssError(
             405,
             "MethodNotAllowed",
@@ -232,6 +235,16 @@ class OssEmulator:
                 extra=(("Key", key),),
             )
         return object_response(request, obj, self.store.data_path(key))
+
+    def _delete_object(self, request: Request) -> Response:
+        """DeleteObject (`DELETE /<bucket>/<key>`, as oss2 sends it): 204, present or not."""
+        key = path_style_key(request, self.config.bucket)
+        if not key:
+            raise OssError(405, "MethodNotAllowed", "The specified method is not allowed.")
+        who = self.authenticate(request, key).access_key_id
+        self.authorize(who, ("oss:DeleteObject",), key)
+        self.store.delete(key)
+        return Response(b"", 204)
 
     # --- PostObject -----------------------------------------------------------------------
 

@@ -63,6 +63,13 @@ class ObjectStore:
             tmp.write_text(json.dumps(asdict(obj), ensure_ascii=False), encoding="utf-8")
             os.replace(tmp, meta_path)
 
+    def delete(self, key: str) -> None:
+        """Remove the object and its metadata; nothing to do when it is not there."""
+        data_path, meta_path = self._paths(key)
+        with self._lock:
+            meta_path.unlink(missing_ok=True)
+            data_path.unlink(missing_ok=True)
+
     def get(self, key: str) -> StoredObject | None:
         _, meta_path = self._paths(key)
         try:

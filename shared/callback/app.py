@@ -2,10 +2,12 @@
 
 Order (DESIGN.md, Callback function): POST only (405) → Authorization present and key URL
 trusted (401, before any network I/O) → RSA signature (401) → body usable (400) → grant token
-(403) → bucket, key and size inside the grant (403) → idempotent record write (409/503) → 200
-JSON. A valid OSS signature only proves OSS sent the request, so nothing is written before the
-grant checks pass. The store write runs under a deadline so OSS (5 s limit) gets a 503, not a
-timeout, when the store hangs.
+(403) → bucket, key and size inside the grant (403) → stored type (DESIGN "Hardening": exactly one
+allow-listed type for the key's extension, else the object is deleted and the answer is 200
+`{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
+idempotent record write (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the
+request, so nothing is written or deleted before the grant checks pass. The store write and the
+deletion run under a deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.callback.body import CallbackFields, parse_callback_body
+from shared.callback.objects import RemoverFactory, oss_remover
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
-from shared.content import is_active_type
+from shared.content import stored_type_problem
 from shared.credentials import Credentials, resolve_credentials
 from shared.deadline import DeadlinePool
 from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
-from shared.keys import is_active_key, is_valid_key
+from shared.keys import is_valid_key
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.settings import RecordsSettings
@@ -36,9 +39,14 @@ STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter time
 ANSWER_BUDGET_SECONDS = 4.0  # OSS gives up after 5 s
 MIN_STORE_SECONDS = 0.5
 STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connections
+REMOVE_DEADLINE_SECONDS = 3.0  # HeadObject + DeleteObject, each with the SDK's own 1.5 s timeout
+REMOVE_WORKERS = 4
 MAX_LOGGED_KEY = 256
+REJECTED = "Rejected"
+CONTENT_REJECTED = "ContentRejected"
 
 _WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
+_REMOVERS = DeadlinePool("object-remover", workers=REMOVE_WORKERS)
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
 Clock = Callable[[], float]
@@ -51,9 +59,11 @@ def create_app(
     store_factory: StoreFactory | None = None,
     fetch: Fetch | None = None,
     now: Clock | None = None,
+    remover_factory: RemoverFactory | None = None,
 ) -> Core:
     """Build the callback core; settings and the key cache are ready before the first request."""
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
+    removers = remover_factory or oss_remover(settings.oss)
     stores = _Stores(store_factory or _open_store(settings.records))
     clock = now or _wall_clock
 
@@ -71,6 +81,9 @@ def create_app(
         grant = verify_token(fields.grant, settings.grant_secrets, now=current)
         trail["grant_id"] = grant.grant_id
         check_grant(fields, grant, settings.bucket)
+        problem = stored_type_problem(fields.object, fields.mime_type, settings.allowed_types)
+        if problem is not None:
+            return reject(request, fields, problem, started, trail)
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, environ, settings.records)
         budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
@@ -85,6 +98,35 @@ def create_app(
             payload["url"] = download_url(settings.download_base_url, outcome.record.key)
         return json_response(200, payload)
 
+    def reject(
+        request: Request,
+        fields: CallbackFields,
+        problem: str,
+        started: float,
+        trail: dict[str, Any],
+    ) -> Response:
+        """Delete the refused object, record nothing, and tell OSS (and so the browser) why."""
+        credentials = resolve_credentials(
+            request.context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
+        )
+        budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+        try:
+            removal = _REMOVERS.call(
+                lambda: removers(credentials).remove(fields.object, fields.etag),
+                max(MIN_STORE_SECONDS, min(REMOVE_DEADLINE_SECONDS, budget)),
+                what="OSS",
+            )
+        except Unavailable as error:
+            trail["result"] = "rejected-not-deleted"
+            # Not a 200: OSS reports CallbackFailed, and the object stays without a record.
+            raise Unavailable(
+                f"the upload was refused ({problem}) but could not be deleted: {error.message}"
+            ) from error
+        trail["result"] = f"rejected-{removal}"
+        return json_response(
+            200, {"Status": REJECTED, "code": CONTENT_REJECTED, "message": problem}
+        )
+
     def app(request: Request) -> Response:
         trail: dict[str, Any] = {}
         response = respond(lambda request: handle(request, trail), request)
@@ -95,17 +137,13 @@ def create_app(
 
 
 def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
-    """The grant binds the callback: our bucket, a key it admits, a size within [1, max], no active content."""
+    """The grant binds the callback: our bucket, a key it admits, a size within [1, max]."""
     if fields.bucket != bucket or grant.bucket != bucket:
         raise GrantInvalid("the callback names a bucket outside the grant")
     if not is_valid_key(fields.object) or not grant.admits_key(fields.object):
         raise GrantInvalid("the object key is outside the grant")
     if not 1 <= fields.size <= grant.max_bytes:
         raise GrantInvalid("the object size is outside the grant")
-    if is_active_key(fields.object) or is_active_type(fields.mime_type):
-        # Prefix grants and untyped exact grants cannot stop a browser from storing HTML/SVG
-        # (x-oss-content-type, the file part's type); no record or URL is ever given to it.
-        raise GrantInvalid("active content (HTML, SVG, scripts…) is never allowed")
 
 
 def build_record(

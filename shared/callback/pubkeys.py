@@ -2,10 +2,16 @@
 
 The header is attacker-controlled, so the URL decides nothing until it passes an exact allow-list
 (security.md §3.3): `http(s)://gosspublic.alicdn.com/callback_pub_key_v<N>.pem` component by
-component, or a URL listed verbatim in CALLBACK_TRUSTED_KEY_URLS. The decision is made before any
-network I/O. OSS's known v1 key ships with the code, so the hot path makes no network call; other
-allowed URLs are fetched once (no redirects, ≤ 2 s, ≤ 16 KiB, an RSA public key of ≥ 1024 bits)
-and cached, failures briefly.
+component with N from 1 to 9, or a URL listed verbatim in CALLBACK_TRUSTED_KEY_URLS. The decision
+is made before any network I/O. OSS's known v1 key ships with the code, so the hot path makes no
+network call; other allowed URLs are fetched once (no redirects, ≤ 2 s, ≤ 16 KiB, an RSA public key
+of ≥ 1024 bits) and cached, failures briefly.
+
+Why N ≤ 9: OSS has only ever published v1 (the documented key; no other version appears in OSS's
+documentation or SDKs). Forged callbacks cost nothing to send, so every allowed URL is a fetch an
+attacker can trigger: a bounded set (eight unpinned URLs; `http://` and `https://` share one fetch
+and one cache entry) caps them at eight per FAILURE_TTL_SECONDS whatever the flood, while a key
+rotation to v2…v9 still works without a release.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ if TYPE_CHECKING:  # requests loads on the first key fetch: OSS's own keys are p
     import requests
 
 OSS_KEY_HOST = "gosspublic.alicdn.com"
-_OSS_KEY_PATH = re.compile(r"/callback_pub_key_v[1-9][0-9]{0,2}\.pem")
+_OSS_KEY_PATH = re.compile(r"/callback_pub_key_v[1-9]\.pem")
 MAX_HEADER_CHARS = 2048
 MAX_KEY_BYTES = 16 * 1024  # a PEM public key is well under 1 KiB
 FETCH_TIMEOUT_SECONDS = 2.0  # connect + read, leaving OSS's 5 s for the rest
@@ -204,6 +210,7 @@ class PublicKeys:
         pinned = _PINNED_KEYS.get(url)
         if pinned is not None:
             return pinned
+        url = fetch_url(url)  # one fetch and one cache entry for the http:// and https:// spelling
         with self._lock:
             url_lock = self._url_locks.setdefault(url, threading.Lock())
         with url_lock:  # one fetch per URL at a time; the others wait for its verdict
@@ -224,9 +231,7 @@ class PublicKeys:
 
     def _load(self, url: str) -> _Cached:
         try:
-            pem = _FETCHERS.call(
-                lambda: self._fetch(fetch_url(url)), self._deadline, what="the key URL"
-            )
+            pem = _FETCHERS.call(lambda: self._fetch(url), self._deadline, what="the key URL")
             cached = _Cached(self._clock() + self._ttl, load_rsa_public_key(pem), None)
         except AppError as error:
             cached = _Cached(self._clock() + self._failure_ttl, None, error)

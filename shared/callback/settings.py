@@ -1,16 +1,24 @@
-"""The callback function's settings: the bucket, grant secrets, trusted key URLs and records."""
+"""The callback function's settings: OSS, the allow-list, grant secrets, trusted key URLs, records.
+
+OSS_* (bucket, region, endpoint, signature version, optional access key) serve the one call the
+callback makes to OSS: deleting an upload it refused. UPLOAD_ALLOWED_TYPES is the sign function's
+allow-list, read by the same code (`shared.content`), so a stored type is judged by the list that
+granted it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env, RecordsSettings, Secret, bucket_name, http_url
+from shared.content import allowed_types
+from shared.settings import Env, OssSettings, RecordsSettings, Secret, http_url
 
 
 @dataclass(frozen=True)
 class CallbackSettings:
-    bucket: str
+    oss: OssSettings
+    allowed_types: Mapping[str, tuple[str, ...]]
     grant_secrets: tuple[Secret, ...]
     trusted_key_urls: tuple[str, ...]
     download_base_url: str | None
@@ -19,7 +27,6 @@ class CallbackSettings:
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
         env = Env(values)
-        bucket = bucket_name(env)
         urls = env.items("CALLBACK_TRUSTED_KEY_URLS")
         for url in urls:
             http_url("CALLBACK_TRUSTED_KEY_URLS", url)
@@ -27,9 +34,14 @@ class CallbackSettings:
         if download:
             download = http_url("DOWNLOAD_BASE_URL", download).rstrip("/")
         return cls(
-            bucket=bucket,
+            oss=OssSettings.load(env),
+            allowed_types=allowed_types(env),
             grant_secrets=env.secrets("GRANT_SECRET", required=True),
             trusted_key_urls=urls,
             download_base_url=download,
             records=RecordsSettings.load(env),
         )
+
+    @property
+    def bucket(self) -> str:
+        return self.oss.bucket

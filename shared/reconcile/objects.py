@@ -1,9 +1,6 @@
 """The bucket as reconciliation sees it: list keys under a prefix, HEAD one object (official `oss2`).
 
-FC's python3.10 runtime ships oss2 (2.16.0), so the reconcile package does not vendor it. The
-client signs with the function role's credentials (V4 by default, V1 when OSS_SIGNATURE_VERSION
-says so) and addresses OSS_ENDPOINT as the bucket's own host (`is_cname`: the default endpoint
-`https://<bucket>.oss-<region>.aliyuncs.com` is one, and so is the emulator's root). SDK failures
+The client is `shared.oss.bucket_client` (the function role's credentials, V4 or V1). SDK failures
 become our domain errors: unreachable or 5xx → Unavailable, refused → Forbidden.
 """
 
@@ -14,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import oss2
-from oss2.auth import ProviderAuth, ProviderAuthV4
-from oss2.credentials import StaticCredentialsProvider
 
 from shared.credentials import Credentials
 from shared.errors import AppError, BadRequest, Forbidden, Unavailable
+from shared.oss import bucket_client
 from shared.settings import OssSettings
 
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
@@ -68,27 +64,7 @@ class OssObjects:
         page_size: int = PAGE_SIZE,
     ) -> None:
         self.page_size = page_size
-        provider = StaticCredentialsProvider(
-            credentials.access_key_id,
-            credentials.access_key_secret.value,
-            credentials.security_token or "",
-        )
-        auth: Any
-        if settings.signature_version == "v4":
-            auth = ProviderAuthV4(provider)
-        else:
-            auth = ProviderAuth(provider)
-        session = oss2.Session()
-        session.session.trust_env = False  # no proxy or .netrc from the environment
-        self.bucket = oss2.Bucket(
-            auth,
-            settings.endpoint,
-            settings.bucket,
-            is_cname=True,
-            session=session,
-            connect_timeout=timeout,
-            region=settings.region,
-        )
+        self.bucket = bucket_client(settings, credentials, timeout=timeout)
 
     def list(self, prefix: str) -> Iterator[Listed]:
         """ListObjectsV2 under `prefix`, following continuation tokens."""

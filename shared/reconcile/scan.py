@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from shared import logs
-from shared.content import is_active_type
+from shared.content import default_allowed_types, stored_type_problem
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, Conflict
 from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
@@ -170,6 +170,7 @@ class Plan:
     lower: int | None
     cutoff: int
     dry_run: bool
+    allowed_types: Mapping[str, tuple[str, ...]] = field(default_factory=default_allowed_types)
 
 
 def reconcile(
@@ -186,6 +187,7 @@ def reconcile(
     budget: float | None = None,
     progress: Progress | None = None,
     workers: int = WORKERS,
+    allowed_types: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Report:
     """One run: list, check each settled object newer than the watermark, backfill, advance."""
     full = listing_prefix(template)
@@ -196,6 +198,8 @@ def reconcile(
     stored = watermark.read()
     lower = since if since is not None else (None if stored is None else stored - OVERLAP_SECONDS)
     plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run)
+    if allowed_types is not None:
+        plan = replace(plan, allowed_types=allowed_types)
     report = Report(prefix=prefix, dry_run=dry_run, watermark_before=stored)
     candidates = select(objects.list(prefix), plan, report, progress)
     held_back = process(
@@ -308,8 +312,8 @@ def backfill(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> 
     head = objects.head(item.key)
     if head is None:
         return "vanished"
-    if is_active_type(head.mime_type):
-        return "invalid"  # stored as HTML/SVG/script: never recorded, as by the callback
+    if stored_type_problem(item.key, head.mime_type, plan.allowed_types) is not None:
+        return "invalid"  # not one allow-listed type for its extension: never recorded, as by the callback
     owner = owner_of(item.key, plan.template)
     assert owner is not None  # select() kept only keys inside the prefix
     outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
@@ -356,6 +360,7 @@ def run(
         store if store is not None else open_store(settings.records, credentials),
         bucket=settings.oss.bucket,
         template=settings.key_prefix,
+        allowed_types=settings.allowed_types,
         **options,
     )
 

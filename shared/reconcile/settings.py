@@ -1,10 +1,12 @@
-"""The reconcile function's settings: the bucket (OSS_*), the key template and the record store."""
+"""The reconcile function's settings: the bucket (OSS_*), the key template, the allow-list and the
+record store."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared.content import allowed_types
 from shared.settings import Env, OssSettings, RecordsSettings, key_prefix_template
 
 
@@ -15,6 +17,9 @@ class ReconcileSettings:
     oss: OssSettings
     key_prefix: str
     records: RecordsSettings
+    allowed_types: Mapping[
+        str, tuple[str, ...]
+    ]  # UPLOAD_ALLOWED_TYPES, judged as the callback does
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
@@ -24,4 +29,5 @@ class ReconcileSettings:
             oss=OssSettings.load(env),
             key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
+            allowed_types=allowed_types(env),
         )

@@ -19,7 +19,7 @@ import jwt
 
 from shared import grant, jwt_codec
 from shared.errors import ConfigError, Unauthorized, Unavailable
-from shared.keys import ANONYMOUS_USER
+from shared.keys import ANONYMOUS_USER, is_digest_segment
 from shared.sign.settings import AuthSettings
 
 HMAC_ALGORITHMS = ("HS256",)
@@ -195,6 +195,13 @@ def _subject(claims: dict[str, Any]) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_CHARS:
         raise Unauthorized("the token's sub must be a user id of 1 to 256 characters")
+    if is_digest_segment(sub):
+        # `_` + 40 hex digits is how the folder of a user id that is not key-safe is spelled: a
+        # user called that would look like the owner of someone else's folder.
+        raise Unauthorized(
+            "the token's sub must not be '_' followed by 40 hex digits: that spelling is reserved"
+            " for folder names"
+        )
     return sub
 
 

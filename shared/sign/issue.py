@@ -3,7 +3,10 @@
 DESIGN.md "Sign function": the server decides where a file may go. Exact-key mode (a
 `filename`) allows one server-generated key with `x-oss-forbid-overwrite`; prefix mode allows
 keys under the caller's folder. Every policy pins the bucket, the callback (and so the grant
-token), `success_action_status`, a `content-length-range` starting at 1 and a UTC expiration.
+token), `success_action_status`, a `content-length-range` starting at 1 and a UTC expiration;
+exact-key grants also pin the stored type (`x-oss-content-type`). Prefix grants cannot pin a type
+(the legacy client sends no type field, and a condition on an absent field fails): the callback
+judges what was stored.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from shared.sign.settings import SignSettings
 PARAMETERS = frozenset({"path", "filename", "size", "type"})
 SUCCESS_STATUS = "200"  # what the legacy client sends; pinned so OSS answers the callback body
 FORBID_OVERWRITE = "true"
+STORED_TYPE_FIELD = "x-oss-content-type"
 _SIZE = re.compile(r"[0-9]{1,20}")
 
 
@@ -123,9 +127,11 @@ def issue(
     now_ms = int(now * 1000)
     key: str | None = None
     mime: str | None = None
+    stored_type: str | None = None
     if upload.filename is not None:
         ext = keys.filename_extension(upload.filename)
         mime = allowed_type(ext, upload.content_type, upload_settings.allowed_types)
+        stored_type = mime or upload_settings.allowed_types[ext][0]
         key = f"{folder}{keys.new_object_id(now_ms)}.{ext}"
         max_bytes = upload.size or upload_settings.max_bytes
     else:
@@ -143,7 +149,7 @@ def issue(
     callback = callback_param(
         upload_settings.callback_url, issue_token(grant, settings.grant_secrets[0])
     )
-    pinned = _pinned_fields(callback, mime, exact=key is not None)
+    pinned = _pinned_fields(callback, mime, stored_type)
     signer = policy.policy_signer(oss.signature_version, credentials, oss.region, now)
     conditions: list[policy.Condition] = [{"bucket": oss.bucket}]
     conditions += [{name: value} for name, value in signer.pinned_fields().items()]
@@ -165,12 +171,19 @@ def issue(
     return IssuedGrant(grant=grant, dir=folder, response=response)
 
 
-def _pinned_fields(callback: str, mime: str | None, *, exact: bool) -> dict[str, str]:
-    """Form fields after the signature, each pinned by a condition, in posting order."""
+def _pinned_fields(callback: str, mime: str | None, stored_type: str | None) -> dict[str, str]:
+    """Form fields after the signature, each pinned by a condition, in posting order.
+
+    An exact-key grant (`stored_type` set) also pins `x-oss-content-type`, the field OSS ranks
+    above the file part's own type (protocol §2.3): the object is stored with exactly that
+    allow-listed type whatever the browser labels the file (`unknown/unknown`, a comma list…).
+    Without a declared type it is the extension's first allow-listed type.
+    """
     fields = {"success_action_status": SUCCESS_STATUS, "callback": callback}
     if mime is not None:
         fields["Content-Type"] = mime
-    if exact:
+    if stored_type is not None:
+        fields[STORED_TYPE_FIELD] = stored_type
         fields["x-oss-forbid-overwrite"] = FORBID_OVERWRITE
     return fields
 

@@ -267,6 +267,15 @@ def test_other_access_denied_is_not_retried(harness: Any) -> None:
             id="403-signature",
         ),
         pytest.param(
+            lambda route, parts: route.fulfill(
+                status=200,
+                content_type="application/json",
+                body='{"Status": "Rejected", "code": "ContentRejected", "message": "no"}',
+            ),
+            {"kind": "rejected", "cls": "UploadRejectedError", "code": "ContentRejected"},
+            id="200-rejected-by-the-callback",
+        ),
+        pytest.param(
             lambda route, parts: route.fulfill(status=204, body=""),
             {"kind": "not-recorded", "cls": "NotRecordedError", "code": "HTTP204", "status": 204},
             id="204-no-callback-answer",

@@ -3,6 +3,7 @@ uploads end to end with OSS_SIGNATURE_VERSION=v1, AUTH_MODE=none and UPLOAD_KEY_
 
 from __future__ import annotations
 
+import mimetypes
 import time
 import uuid
 from typing import Any
@@ -24,6 +25,12 @@ def normalize_path(path: str) -> str:
 def get_ext(name: str) -> str:
     """The client's helper: the extension without the dot, "" when none."""
     return name.rsplit(".", 1)[1] if "." in name else ""
+
+
+def file_type(name: str) -> str:
+    """The part type a browser gives `formData.append('file', file)`: the File's type, which it
+    derives from the name (application/octet-stream when it knows none)."""
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class LegacyUploadService:
@@ -63,7 +70,7 @@ class LegacyUploadService:
             ("success_action_status", (None, "200")),
             ("signature", (None, signature["signature"])),
             ("callback", (None, signature["callback"])),
-            ("file", (name, data, "application/octet-stream")),
+            ("file", (name, data, file_type(name))),
         ]
         answer = self.request(signature["host"], method="POST", body=form_data)
         if answer.get("Status") != "OK":
