@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import mimetypes
 import secrets
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,6 +46,7 @@ from local.oss_emulator.store import ObjectStore, StoredObject
 from shared import logs
 
 KEY_PATH = "/.well-known/oss-emulator/callback_pub_key.pem"
+STATS_PATH = "/.well-known/oss-emulator/stats"  # requests served per OSS operation (tests count)
 RESERVED_KEY_PREFIX = KEY_PATH[1:].rsplit("/", 1)[0] + "/"  # no object key can shadow the key
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 EXPOSED_HEADERS = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, Content-MD5"
@@ -89,6 +93,8 @@ class OssEmulator:
         self.keys = {key.key_id: key for key in config.access_keys}
         self.now = now
         self.send_callback = send_callback
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -97,6 +103,12 @@ class OssEmulator:
         request = Request(environ)
         request_id = secrets.token_hex(12).upper()
         outcome = "OK"
+        if request.path == STATS_PATH and request.method == "GET":
+            with self._stats_lock:
+                body = json.dumps(dict(self.stats), sort_keys=True)
+            return Response(body, 200, content_type="application/json")(environ, start_response)
+        with self._stats_lock:
+            self.stats[operation(request, self.config.bucket)] += 1
         try:
             response = self._dispatch(request, request_id)
         except OssError as error:
@@ -130,6 +142,8 @@ class OssEmulator:
             return emulator_listing.sdk_read(self, request)
         if method in ("GET", "HEAD") and request.path != "/":
             return self._get_object(request)
+        if method == "DELETE" and request.path != "/":
+            return self._delete_object(request)
         raise OssError(
             405,
             "MethodNotAllowed",
@@ -201,6 +215,13 @@ class OssEmulator:
         for name, value in obj.headers.items():
             response.headers[name] = value
         return response
+
+    def _delete_object(self, request: Request) -> Response:
+        """DeleteObject: 204 whether or not the key existed (OSS does the same)."""
+        emulator_listing.check_access_key(request.headers.get("Authorization"), self.keys)
+        key = emulator_listing.path_style_key(request, self.config.bucket) or _object_key(request)
+        self.store.delete(key)
+        return Response(b"", 204)
 
     # --- PostObject -----------------------------------------------------------------------
 
@@ -382,6 +403,20 @@ def _form_shape(request: Request, form: PostForm) -> UploadedFile:
             "Your metadata headers exceed the maximum allowed metadata size.",
         )
     return form.file
+
+
+def operation(request: Request, bucket: str) -> str:
+    """The OSS operation a request is, by OSS's API names (the stats' keys)."""
+    method, path = request.method, request.path
+    if method == "OPTIONS":
+        return "Options"
+    if path == KEY_PATH:
+        return "GetPublicKey"
+    if method == "POST" and path == "/":
+        return "PostObject"
+    if method == "GET" and (path == "/" or emulator_listing.path_style_key(request, bucket) == ""):
+        return "ListObjects"
+    return {"HEAD": "HeadObject", "GET": "GetObject", "DELETE": "DeleteObject"}.get(method, method)
 
 
 def _expand_key(template: str, filename: str) -> str:

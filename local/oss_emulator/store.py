@@ -68,5 +68,12 @@ class ObjectStore:
         obj = StoredObject(**data)
         return obj if obj.key == key else None
 
+    def delete(self, key: str) -> None:
+        """Remove the object if it is there (its sidecar first: listings stop seeing it)."""
+        data_path, meta_path = self._paths(key)
+        with self._lock:
+            meta_path.unlink(missing_ok=True)
+            data_path.unlink(missing_ok=True)
+
     def data_path(self, key: str) -> Path:
         return self._paths(key)[0]

@@ -4,7 +4,9 @@ Order (DESIGN.md, Callback function): POST only (405) → Authorization present 
 trusted (401, before any network I/O) → RSA signature (401) → body usable (400) → grant token
 (403) → bucket, key and size inside the grant (403) → idempotent record write (409/503) → 200
 JSON. A valid OSS signature only proves OSS sent the request, so nothing is written before the
-grant checks pass. The store write runs under a deadline so OSS (5 s limit) gets a 503, not a
+grant checks pass. The record is counted against its owner's quota (records/uploads.py): an
+upload that would pass it is deleted and answered 200 {"Status": "Rejected", "code":
+"QuotaExceeded"}. The store write runs under a deadline so OSS (5 s limit) gets a 503, not a
 timeout, when the store hangs.
 """
 
@@ -27,8 +29,9 @@ from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
 from shared.keys import is_active_key, is_valid_key
-from shared.records import open_store
-from shared.records.base import PutOutcome, Record, RecordStore
+from shared.records import Store, open_store
+from shared.records.base import PutOutcome, Record
+from shared.records.uploads import Delete, record_upload
 from shared.settings import RecordsSettings
 
 MAX_BODY = 64 * 1024
@@ -40,8 +43,10 @@ MAX_LOGGED_KEY = 256
 
 _WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
 
-StoreFactory = Callable[[Credentials | None], RecordStore]
+StoreFactory = Callable[[Credentials | None], Store]
+DeleterFactory = Callable[[Credentials], Delete]  # OSS DeleteObject with these credentials
 Clock = Callable[[], float]
+DELETE_TIMEOUT_SECONDS = 1.5  # inside the store deadline: an upload over quota is rare
 
 
 def create_app(
@@ -51,9 +56,11 @@ def create_app(
     store_factory: StoreFactory | None = None,
     fetch: Fetch | None = None,
     now: Clock | None = None,
+    deleter: DeleterFactory | None = None,
 ) -> Core:
     """Build the callback core; settings and the key cache are ready before the first request."""
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
+    make_deleter = deleter or _oss_deleter(settings)
     stores = _Stores(store_factory or _open_store(settings.records))
     clock = now or _wall_clock
 
@@ -74,8 +81,25 @@ def create_app(
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, environ, settings.records)
         budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+
+        def delete(key: str) -> None:  # only for an upload that would pass its owner's quota
+            oss = settings.oss
+            assert oss is not None  # loaded whenever a quota is set (callback/settings.py)
+            role = resolve_credentials(
+                request.context, environ, oss.access_key_id, oss.access_key_secret
+            )
+            make_deleter(role)(key)
+            trail["deleted"] = True
+
         outcome: PutOutcome = _WRITERS.call(
-            lambda: stores.get(credentials).put(record, replace=grant.mode == "prefix"),
+            lambda: record_upload(
+                stores.get(credentials),
+                record,
+                grant_id=grant.grant_id,
+                exact=grant.mode == "key",
+                limits=settings.limits,
+                delete=delete,
+            ),
             max(MIN_STORE_SECONDS, min(STORE_DEADLINE_SECONDS, budget)),
             what="the record store",
         )
@@ -152,8 +176,18 @@ def _credentials(
         raise
 
 
+def _oss_deleter(settings: CallbackSettings) -> DeleterFactory:
+    def factory(credentials: Credentials) -> Delete:
+        from shared.reconcile.objects import OssObjects  # noqa: PLC0415 - oss2 only when needed
+
+        assert settings.oss is not None
+        return OssObjects(settings.oss, credentials, timeout=DELETE_TIMEOUT_SECONDS).delete
+
+    return factory
+
+
 def _open_store(records: RecordsSettings) -> StoreFactory:
-    def factory(credentials: Credentials | None) -> RecordStore:
+    def factory(credentials: Credentials | None) -> Store:
         return open_store(records, credentials)  # the Tablestore SDK loads only for that backend
 
     return factory
@@ -165,10 +199,10 @@ class _Stores:
     def __init__(self, factory: StoreFactory) -> None:
         self._factory = factory
         self._lock = threading.Lock()
-        self._store: RecordStore | None = None
+        self._store: Store | None = None
         self._identity: object = object()
 
-    def get(self, credentials: Credentials | None) -> RecordStore:
+    def get(self, credentials: Credentials | None) -> Store:
         identity = credentials.identity if credentials is not None else None
         with self._lock:
             if self._store is None or identity != self._identity:

@@ -1,11 +1,22 @@
-"""The callback function's settings: the bucket, grant secrets, trusted key URLs and records."""
+"""The callback function's settings: the bucket, grant secrets, trusted key URLs, records, quotas.
+
+With a quota set the callback may have to delete an upload that would pass it, so it then needs
+the bucket's OSS settings (OSS_REGION, OSS_ENDPOINT…) as the sign function does."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env, RecordsSettings, Secret, bucket_name, http_url
+from shared.settings import (
+    Env,
+    Limits,
+    OssSettings,
+    RecordsSettings,
+    Secret,
+    bucket_name,
+    http_url,
+)
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,8 @@ class CallbackSettings:
     trusted_key_urls: tuple[str, ...]
     download_base_url: str | None
     records: RecordsSettings
+    limits: Limits
+    oss: OssSettings | None  # only with a quota: to delete an upload that would pass it
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
@@ -23,6 +36,7 @@ class CallbackSettings:
         urls = env.items("CALLBACK_TRUSTED_KEY_URLS")
         for url in urls:
             http_url("CALLBACK_TRUSTED_KEY_URLS", url)
+        limits = Limits.load(env)
         download = env.get("DOWNLOAD_BASE_URL")
         if download:
             download = http_url("DOWNLOAD_BASE_URL", download).rstrip("/")
@@ -32,4 +46,6 @@ class CallbackSettings:
             trusted_key_urls=urls,
             download_base_url=download,
             records=RecordsSettings.load(env),
+            limits=limits,
+            oss=OssSettings.load(env) if limits.has_quota else None,
         )

@@ -1,4 +1,5 @@
-"""The bucket as reconciliation sees it: list keys under a prefix, HEAD one object (official `oss2`).
+"""The bucket as reconciliation and the callback see it: list keys under a prefix, HEAD one
+object, delete one over its owner's quota (official `oss2`).
 
 FC's python3.10 runtime ships oss2 (2.16.0), so the reconcile package does not vendor it. The
 client signs with the function role's credentials (V4 by default, V1 when OSS_SIGNATURE_VERSION
@@ -54,6 +55,9 @@ class Objects(Protocol):
 
     def head(self, key: str) -> Head | None:
         """The object's metadata, or None when it is gone."""
+
+    def delete(self, key: str) -> None:
+        """Delete the object (gone already is fine): an upload over its owner's quota."""
 
 
 class OssObjects:
@@ -122,6 +126,10 @@ class OssObjects:
             content_md5=headers.get("Content-MD5", ""),
             last_modified=int(result.last_modified),
         )
+
+    def delete(self, key: str) -> None:
+        """DeleteObject (OSS answers 204 whether or not the object existed)."""
+        _call(self.bucket.delete_object, key)
 
 
 class _Gone(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Env, OssSettings, RecordsSettings, key_prefix_template
+from shared.settings import Env, Limits, OssSettings, RecordsSettings, key_prefix_template
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class ReconcileSettings:
     oss: OssSettings
     key_prefix: str
     records: RecordsSettings
+    limits: Limits  # quotas: a backfilled upload is charged (or rejected) as by the callback
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
@@ -24,4 +25,5 @@ class ReconcileSettings:
             oss=OssSettings.load(env),
             key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
+            limits=Limits.load(env),
         )

@@ -20,6 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from shared.errors import QuotaExceeded, TooManyRequests
+from shared.settings import Limits
+
+__all__ = ["GrantStore", "LedgerGrant", "Limits", "Usage"]
 
 EXACT, PREFIX, MULTIPART = "exact", "prefix", "multipart"
 MODES = (EXACT, PREFIX, MULTIPART)
@@ -58,15 +61,6 @@ class LedgerGrant:
         if self.mode == PREFIX:
             return key.startswith(self.target) and len(key) > len(self.target)
         return key == self.target
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Quota and rate settings; None means unlimited."""
-
-    bytes: int | None = None
-    files: int | None = None
-    grants_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +152,8 @@ def charged(usage: Usage, size: int, files: int, limits: Limits) -> Usage:
         used_files=usage.used_files + files,
         version=usage.version + 1,
     )
-    check_room(after, limits)
+    if size > 0 or files > 0:  # an overwrite by a smaller object only ever frees room
+        check_room(after, limits)
     return after
 
 
