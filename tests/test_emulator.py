@@ -1114,3 +1114,47 @@ def test_sender_cannot_connect() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(CallbackUnreachable, match="can not connect"):
         post_to(f"http://127.0.0.1:{port}/cb")
+
+
+# --- request counters and DeleteObject --------------------------------------------------------
+
+STATS = "/.well-known/oss-emulator/stats"
+V1_AUTH = {"Authorization": f"OSS {AK}:c2lnbmF0dXJl"}
+
+
+def stats(emu: Emu) -> dict[str, int]:
+    response = emu.client.get(STATS)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    return dict(json.loads(response.get_data()))
+
+
+def test_the_stats_count_each_oss_operation_and_not_themselves(emu: Emu) -> None:
+    assert stats(emu) == {}
+    assert emu.post(v4_form()).status_code == 204
+    assert emu.post(v4_form(), file=None).status_code == 400  # refused: still a PostObject
+    assert emu.client.head("/uploads/alice/photo.png").status_code == 200
+    assert emu.client.head("/uploads/alice/none.png").status_code == 404
+    with emu.client.get("/uploads/alice/photo.png") as got:
+        assert got.status_code == 200
+    assert emu.client.get("/?list-type=2", headers=V1_AUTH).status_code == 200
+    assert emu.client.get(f"/{BUCKET}/?list-type=2", headers=V1_AUTH).status_code == 200
+    assert stats(emu) == {"PostObject": 2, "HeadObject": 2, "GetObject": 1, "ListObjects": 2}
+
+
+def test_delete_object_removes_the_object_and_is_204_even_when_absent(emu: Emu) -> None:
+    assert emu.post(v4_form()).status_code == 204
+    assert emu.client.delete("/uploads/alice/photo.png", headers=V1_AUTH).status_code == 204
+    assert emu.client.head("/uploads/alice/photo.png").status_code == 404
+    assert emu.client.delete("/uploads/alice/photo.png", headers=V1_AUTH).status_code == 204
+    assert stats(emu)["DeleteObject"] == 2
+
+
+def test_delete_object_needs_a_known_access_key(emu: Emu) -> None:
+    assert emu.post(v4_form()).status_code == 204
+    assert_error(emu.client.delete("/uploads/alice/photo.png"), 403, "AccessDenied")
+    stranger = {"Authorization": "OSS someone:c2ln"}
+    assert_error(
+        emu.client.delete("/uploads/alice/photo.png", headers=stranger), 403, "InvalidAccessKeyId"
+    )
+    assert emu.client.head("/uploads/alice/photo.png").status_code == 200
