@@ -22,16 +22,14 @@ from shared.callback.body import CallbackFields, parse_callback_body
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
-from shared.content import is_active_type
 from shared.credentials import Credentials, resolve_credentials
 from shared.deadline import DeadlinePool
 from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
-from shared.keys import is_active_key, is_valid_key
 from shared.records import Store, open_store
 from shared.records.base import PutOutcome, Record
-from shared.records.uploads import Delete, record_upload
+from shared.records.uploads import Delete, record_upload, refusal
 from shared.settings import RecordsSettings
 
 MAX_BODY = 64 * 1024
@@ -122,14 +120,15 @@ def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
     """The grant binds the callback: our bucket, a key it admits, a size within [1, max], no active content."""
     if fields.bucket != bucket or grant.bucket != bucket:
         raise GrantInvalid("the callback names a bucket outside the grant")
-    if not is_valid_key(fields.object) or not grant.admits_key(fields.object):
-        raise GrantInvalid("the object key is outside the grant")
-    if not 1 <= fields.size <= grant.max_bytes:
-        raise GrantInvalid("the object size is outside the grant")
-    if is_active_key(fields.object) or is_active_type(fields.mime_type):
-        # Prefix grants and untyped exact grants cannot stop a browser from storing HTML/SVG
-        # (x-oss-content-type, the file part's type); no record or URL is ever given to it.
-        raise GrantInvalid("active content (HTML, SVG, scripts…) is never allowed")
+    problem = refusal(
+        covered=grant.admits_key(fields.object),
+        key=fields.object,
+        size=fields.size,
+        max_bytes=grant.max_bytes,
+        mime_type=fields.mime_type,
+    )
+    if problem is not None:
+        raise GrantInvalid(problem)
 
 
 def build_record(

@@ -12,13 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.content import is_active_type
 from shared.errors import QuotaExceeded, Rejected
+from shared.keys import is_active_key, is_valid_key
 from shared.records import Store
 from shared.records.base import PutOutcome, PutResult, Record
 from shared.records.grants import OPEN, USED, Limits
 from shared.records.write import same_object
 
 Delete = Callable[[str], None]  # deletes one object from the bucket (OSS DeleteObject)
+
+
+def refusal(*, covered: bool, key: str, size: int, max_bytes: int, mime_type: str) -> str | None:
+    """Why an object cannot be recorded under its grant (None: it can): the callback's checks,
+    which reconciliation applies too before it backfills anything."""
+    if not is_valid_key(key) or not covered:
+        return "the object key is outside the grant"
+    if not 1 <= size <= max_bytes:
+        return "the object size is outside the grant"
+    if is_active_key(key) or is_active_type(mime_type):
+        # Prefix grants and untyped exact grants cannot stop a browser from storing HTML/SVG
+        # (x-oss-content-type, the file part's type); no record or URL is ever given to it.
+        return "active content (HTML, SVG, scripts…) is never allowed"
+    return None
 
 
 def record_upload(
