@@ -1431,8 +1431,8 @@ def test_a_cursor_crafted_from_another_users_record_lists_only_the_callers_own(
 @pytest.fixture
 def lossy_stack(tmp_path: Path) -> Any:
     """Start the dev stack with a callback URL nobody answers: every upload is stored unrecorded."""
-    from local.dev import Stack  # noqa: PLC0415 - only these tests need the whole stack
-    from tests.devstack import free_port  # noqa: PLC0415
+    from local.dev import Stack
+    from tests.devstack import free_port
 
     started: list[Any] = []
 
@@ -1459,7 +1459,7 @@ def lossy_stack(tmp_path: Path) -> Any:
 
 def _drop_in_bucket(stack: Any, key: str, data: bytes) -> None:
     """An object another application wrote (PutObject, the console): no grant, no callback."""
-    from local.oss_emulator.store import StoredObject  # noqa: PLC0415
+    from local.oss_emulator.store import StoredObject
 
     source = Path(stack.values["SQLITE_PATH"]).parent / hashlib.sha256(key.encode()).hexdigest()
     source.write_bytes(data)
@@ -1469,7 +1469,7 @@ def _drop_in_bucket(stack: Any, key: str, data: bytes) -> None:
 
 
 def _make_reconcile_full(stack: Any) -> str:
-    from tools.reconcile import main as reconcile_main  # noqa: PLC0415
+    from tools.reconcile import main as reconcile_main
 
     out = io.StringIO()
     code = reconcile_main(
@@ -1512,7 +1512,7 @@ def test_reconciliation_never_adopts_objects_another_application_wrote(
 def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_alike(
     lossy_stack: Any,
 ) -> None:
-    from tests.devstack import http_session  # noqa: PLC0415
+    from tests.devstack import http_session
 
     stack = lossy_stack()
     user = "Alice Example|42"  # not key-safe: stored under `_` + 40 hex digits
