@@ -215,11 +215,12 @@ class Limits:
     grants_per_minute: int | None = None
 
     @classmethod
-    def load(cls, env: Env) -> Limits:
+    def load(cls, env: Env, *, rate: bool = True) -> Limits:
+        """The quotas, and the grant rate for the sign function (`rate`: the others issue none)."""
         return cls(
             bytes=_limit(env, "QUOTA_BYTES_PER_USER", 0),
             files=_limit(env, "QUOTA_FILES_PER_USER", 0),
-            grants_per_minute=_limit(env, "RATE_LIMIT_GRANTS_PER_MINUTE", 120),
+            grants_per_minute=_limit(env, "RATE_LIMIT_GRANTS_PER_MINUTE", 120) if rate else None,
         )
 
     @property

@@ -73,9 +73,10 @@ def test_a_negative_or_non_number_limit_is_a_start_up_error_naming_it(
     with pytest.raises(ConfigError) as error:
         SignSettings.from_env(sign_env(**{name: value}))
     assert error.value.variable == name
-    with pytest.raises(ConfigError) as error:
-        CallbackSettings.from_env(settings_env(None, **QUOTA_ENV, **{name: value}))
-    assert error.value.variable == name
+    if name.startswith("QUOTA_"):  # the callback reads the quotas, not the grant rate
+        with pytest.raises(ConfigError) as error:
+            CallbackSettings.from_env(settings_env(None, **QUOTA_ENV, **{name: value}))
+        assert error.value.variable == name
 
 
 def test_unset_or_zero_means_no_limit_and_the_rate_defaults_to_120() -> None:

@@ -36,7 +36,7 @@ class CallbackSettings:
         urls = env.items("CALLBACK_TRUSTED_KEY_URLS")
         for url in urls:
             http_url("CALLBACK_TRUSTED_KEY_URLS", url)
-        limits = Limits.load(env)
+        limits = Limits.load(env, rate=False)
         download = env.get("DOWNLOAD_BASE_URL")
         if download:
             download = http_url("DOWNLOAD_BASE_URL", download).rstrip("/")
@@ -47,5 +47,6 @@ class CallbackSettings:
             download_base_url=download,
             records=RecordsSettings.load(env),
             limits=limits,
-            oss=OssSettings.load(env) if limits.has_quota else None,
+            # Needed (and then required) only with a quota; checked whenever it is configured.
+            oss=OssSettings.load(env) if limits.has_quota or env.get("OSS_REGION") else None,
         )

@@ -25,5 +25,5 @@ class ReconcileSettings:
             oss=OssSettings.load(env),
             key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
-            limits=Limits.load(env),
+            limits=Limits.load(env, rate=False),
         )
