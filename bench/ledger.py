@@ -90,7 +90,7 @@ class Bucket:
     """An in-memory bucket answering HeadObject; counts requests."""
 
     def __init__(self, keys: list[str]) -> None:
-        from shared.reconcile.objects import Head
+        from shared.objects import Head
 
         now = int(time.time())
         self.heads = {

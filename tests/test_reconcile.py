@@ -29,7 +29,7 @@ from local.dev import Stack
 from shared.credentials import Credentials
 from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
 from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
-from shared.reconcile.objects import Head, Listed, OssObjects
+from shared.objects import Head, Listed, OssObjects
 from shared.reconcile.scan import (
     TIMER_BUDGET_SECONDS,
     WATERMARK_KEY,

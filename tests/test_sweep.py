@@ -22,7 +22,7 @@ from local.oss_emulator.store import StoredObject
 from shared.credentials import Credentials
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.http import Core
-from shared.reconcile.objects import OssObjects
+from shared.objects import OssObjects
 from shared.reconcile.scan import reconcile
 from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.sweep import sweep

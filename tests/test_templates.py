@@ -168,7 +168,8 @@ def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
 ) -> None:
     for key, load in LOADERS.items():
         env = preflight.function_environment(template, key, example_environment())
-        recording = Recording(env)
+        # The fullest configuration: with a quota the callback reads the OSS settings too.
+        recording = Recording({**env, "QUOTA_BYTES_PER_USER": "1"})
         load(recording)  # raises ConfigError if a required setting is missing or malformed
         deployed = set(template.functions[key].environment)
         assert recording.read - NOT_DEPLOYED <= deployed, f"{key}: settings read but not deployed"

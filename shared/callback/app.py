@@ -177,7 +177,7 @@ def _credentials(
 
 def _oss_deleter(settings: CallbackSettings) -> DeleterFactory:
     def factory(credentials: Credentials) -> Delete:
-        from shared.reconcile.objects import OssObjects  # noqa: PLC0415 - oss2 only when needed
+        from shared.objects import OssObjects  # noqa: PLC0415 - oss2 only when needed
 
         assert settings.oss is not None
         return OssObjects(settings.oss, credentials, timeout=DELETE_TIMEOUT_SECONDS).delete

@@ -47,6 +47,5 @@ class CallbackSettings:
             download_base_url=download,
             records=RecordsSettings.load(env),
             limits=limits,
-            # Needed (and then required) only with a quota; checked whenever it is configured.
-            oss=OssSettings.load(env) if limits.has_quota or env.get("OSS_REGION") else None,
+            oss=OssSettings.load(env) if limits.has_quota else None,
         )

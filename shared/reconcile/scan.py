@@ -26,8 +26,8 @@ from shared import logs
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, Conflict
 from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
+from shared.objects import Listed, Objects, OssObjects
 from shared.reconcile import sweep as sweeper
-from shared.reconcile.objects import Listed, Objects, OssObjects
 from shared.reconcile.settings import ReconcileSettings
 from shared.records import Store, open_store
 from shared.records.base import Record, RecordStore

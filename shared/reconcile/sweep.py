@@ -25,7 +25,7 @@ from typing import Any
 from shared import logs
 from shared.errors import AppError, Conflict, Rejected
 from shared.grant import EXPIRY_GRACE_SECONDS
-from shared.reconcile.objects import Head, Objects
+from shared.objects import Head, Objects
 from shared.records import Store
 from shared.records.base import PutResult, Record
 from shared.records.grants import EXPIRED, PREFIX, REJECTED, USED, LedgerGrant

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from shared.credentials import Credentials
-from shared.reconcile.objects import OssObjects
+from shared.objects import OssObjects
 from shared.reconcile.scan import WATERMARK_KEY, Report, run
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.sqlite import SqliteStore
