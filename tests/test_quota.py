@@ -310,3 +310,50 @@ def _grant_ids(ledger: SqliteStore, owner: str) -> list[str]:
     with ledger._db() as db:  # test-only peek: the interface reads one id at a time
         rows = db.execute("SELECT grant_id FROM grants WHERE owner = ?", (owner,)).fetchall()
     return [row[0] for row in rows]
+
+
+# --- through the dev stack: the real oss2 DeleteObject against the emulator ----------------------
+
+
+def test_an_upload_over_the_quota_is_deleted_from_the_bucket_through_the_stack(
+    tmp_path: Path,
+) -> None:
+    from local.dev import Stack
+    from tests.devstack import http_session, sign_in_and_grant
+
+    stack = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "QUOTA_BYTES_PER_USER": "8",
+        }
+    )
+    stack.start()
+    try:
+        http = http_session()
+        grant = sign_in_and_grant(http, stack.url("app"), "alice", path="docs")
+        assert "key" not in grant  # a prefix grant: its uploads are charged one by one
+
+        def post(name: str) -> Any:
+            parts: list[tuple[str, Any]] = [("key", (None, grant["dir"] + name))]
+            parts += [(field, (None, value)) for field, value in grant["fields"].items()]
+            parts.append(("file", (name, b"12345", "text/plain")))
+            return http.post(grant["host"], files=parts, timeout=10)
+
+        assert post("one.txt").json()["Status"] == "OK"
+        over = post("two.txt")
+        assert over.status_code == 200
+        assert (over.json()["Status"], over.json()["code"]) == ("Rejected", "QuotaExceeded")
+        assert http.head(f"{grant['host']}/{grant['dir']}two.txt", timeout=10).status_code == 404
+        assert http.head(f"{grant['host']}/{grant['dir']}one.txt", timeout=10).status_code == 200
+        token = http.get(f"{stack.url('app')}/dev/token", params={"user": "alice"}, timeout=10)
+        auth = {"Authorization": f"Bearer {token.json()['token']}"}
+        listed = http.get(f"{stack.url('app')}/uploads", headers=auth, timeout=10).json()
+        assert [item["key"] for item in listed["items"]] == [grant["dir"] + "one.txt"]
+        quota = http.get(f"{stack.url('app')}/quota", headers=auth, timeout=10).json()
+        assert quota["bytes"] == {"used": 5, "reserved": 0, "limit": 8}
+    finally:
+        stack.stop()
