@@ -183,6 +183,25 @@ def test_batches_walk_every_ended_grant(store: SqliteStore) -> None:
     assert (report.ended, report.count("released")) == (7, 7)
 
 
+def test_a_grant_a_lagging_index_still_lists_as_open_is_left_alone(store: SqliteStore) -> None:
+    """Tablestore's global indexes are asynchronous: the ledger row decides, not the index."""
+    key = "uploads/alice/done.png"
+    store.open_grant(grant(key), Limits(), NOW)
+    store.settle("alice", f"G-{key}", USED, 7)
+
+    class LaggingIndex:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def ended_grants(self, before: int, limit: int) -> list[LedgerGrant]:
+            return [grant(key)]  # still `open` in the index
+
+    objects = FakeObjects()
+    report = sweep(objects, LaggingIndex(), limits=Limits(), now=lambda: ENDED)  # type: ignore[arg-type]
+    assert (report.ended, report.counts, objects.heads) == (1, {}, [])
+    assert store.usage("alice").used_bytes == 7
+
+
 def test_a_user_at_quota_whose_grant_expired_can_upload_again(
     make_sign_app: Callable[..., Core], store: SqliteStore
 ) -> None:

@@ -28,7 +28,7 @@ from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.objects import Head, Objects
 from shared.records import Store
 from shared.records.base import PutResult, Record
-from shared.records.grants import EXPIRED, PREFIX, REJECTED, USED, LedgerGrant
+from shared.records.grants import EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerGrant
 from shared.records.uploads import record_upload, refusal
 from shared.records.write import same_object
 from shared.settings import Limits
@@ -94,7 +94,7 @@ def sweep(
     report = SweepReport(dry_run=dry_run)
     lock = threading.Lock()
     seen: set[tuple[str, str]] = set()
-    while True:
+    while deadline is None or time.monotonic() <= deadline:
         grants = [g for g in store.ended_grants(before, batch) if (g.owner, g.grant_id) not in seen]
         if not grants:
             break
@@ -144,9 +144,15 @@ def _bind(
 
     def call() -> list[tuple[str, str]]:
         try:
+            # The walk may read an index that lags (Tablestore's global indexes are asynchronous):
+            # act only on grants the ledger itself still holds open.
+            current = [store.get_grant(g.owner, g.grant_id) for g in grants]
+            still_open = [g for g in current if g is not None and g.state == OPEN]
+            if not still_open:
+                return []
             if kind == "exact":
-                return [sweep_exact(grants[0], objects, store, limits, dry_run)]
-            return sweep_prefix(grants, objects, store, limits, dry_run)
+                return [sweep_exact(still_open[0], objects, store, limits, dry_run)]
+            return sweep_prefix(still_open, objects, store, limits, dry_run)
         except AppError as error:
             logs.warning("reconcile_failed", grant=grants[0].grant_id, code=error.code)
             return [("failed", grants[0].target)]
