@@ -157,7 +157,9 @@ ENVIRON = {
 
 
 def run(client: Any, environ: dict[str, str] | None = None) -> tuple[int, list[smoke.Result]]:
-    config, reason = smoke.load_config(environ or ENVIRON, NOW)
+    # The stack checks the caller token against the real clock: mint it now, not at import (a
+    # long suite can take longer than the token's 300 s to reach this test).
+    config, reason = smoke.load_config(environ or ENVIRON, time.time())
     assert config is not None, reason
     results = smoke.Smoke(TEMPLATE, config, client, requests.Session()).run()
     return (0 if all(r.ok for r in results) else 1), results
@@ -261,7 +263,7 @@ def test_a_bad_caller_token_means_no_grant(mocker: MockerFixture, stack: Stack) 
 
 
 def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None:
-    token = jwt.encode({"sub": "bob", "exp": int(NOW) + 300}, JWT_SECRET, algorithm="HS256")
+    token = jwt.encode({"sub": "bob", "exp": int(time.time()) + 300}, JWT_SECRET, algorithm="HS256")
     environ = {k: v for k, v in ENVIRON.items() if k != "AUTH_JWT_SECRET"}
     environ["SMOKE_JWT"] = token
     session = requests.Session()
