@@ -301,12 +301,13 @@ def test_without_credentials_it_says_so_and_exits_cleanly(
 
 def test_minted_token_carries_audience_and_issuer_when_configured() -> None:
     environ = {**ENVIRON, "AUTH_JWT_AUDIENCE": "uploads", "AUTH_JWT_ISSUER": "https://id.example"}
-    config, _ = smoke.load_config(environ, NOW)
+    now = time.time()  # jwt.decode checks `exp` against the real clock
+    config, _ = smoke.load_config(environ, now)
     assert config is not None
     claims = jwt.decode(config.caller_token, JWT_SECRET, algorithms=["HS256"], audience="uploads")
     assert claims["sub"] == smoke.SMOKE_USER
     assert claims["iss"] == "https://id.example"
-    assert claims["exp"] == int(NOW) + 300
+    assert claims["exp"] == int(now) + 300
 
 
 def test_the_fc2_client_targets_the_account_endpoint_with_a_short_timeout(
