@@ -52,13 +52,15 @@ check: lint typecheck test
 dev: $(STAMP)
 	$(PY) -m local.dev
 
-# Create the record table (Tablestore: table + owner index; SQLite: the file), idempotently.
+# Create the record table and the grant ledger (Tablestore: tables + indexes; SQLite: the file),
+# idempotently.
 tables: $(STAMP)
 	$(PY) -m tools.tables
 
-# Give every stored object its record (docs/reliability.md): the deployed settings when OSS_BUCKET
-# is in the environment, else the `make dev` stack's. Options go in RECONCILE_ARGS, e.g.
-# make reconcile RECONCILE_ARGS="--dry-run --since 2024-01-01 --prefix uploads/alice/"
+# Sweep the grants that ended without a record: backfill lost callbacks, release unused quota
+# (docs/reliability.md); the deployed settings when OSS_BUCKET is in the environment, else the
+# `make dev` stack's. Options go in RECONCILE_ARGS: --dry-run; --full audits the whole bucket, e.g.
+# make reconcile RECONCILE_ARGS="--full --dry-run --since 2024-01-01 --prefix uploads/alice/"
 .PHONY: reconcile
 RECONCILE_ARGS ?=
 reconcile: $(STAMP)

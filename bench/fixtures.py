@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +46,8 @@ def sign_env(**overrides: str) -> dict[str, str]:
         "AUTH_JWT_SECRET": JWT_SECRET,
         "GRANT_SECRET": GRANT_SECRET,
         "RECORDS_BACKEND": "sqlite",
-        "SQLITE_PATH": "/tmp/bench-sign-unused.sqlite3",
+        "SQLITE_PATH": os.path.join(tempfile.gettempdir(), "bench-sign-ledger.sqlite3"),
+        "RATE_LIMIT_GRANTS_PER_MINUTE": "0",  # thousands of grants a minute by one user here
     }
     env.update(overrides)
     return env

@@ -127,6 +127,16 @@ class MemoryStore:
     def list_by_owner(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> Any:
         raise NotImplementedError("not used by the callback")
 
+    # The grant ledger, taken out too: no grant is found, usage is not kept.
+    def get_grant(self, owner: str, grant_id: str) -> None:
+        return None
+
+    def charge(self, owner: str, size: int, files: int, limits: Any) -> None:
+        return None
+
+    def refund(self, owner: str, size: int, files: int) -> None:
+        return None
+
 
 class FetchOnce:
     """The trusted test key URL answered from memory; counts fetches to prove the cache holds."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import baselines, coldstart, components, fixtures, inprocess, sizes
+from bench import baselines, coldstart, components, fixtures, inprocess, ledger, sizes
 from bench.coldstart import ColdStart
 from bench.inprocess import Measured
 from bench.machine import describe
@@ -220,6 +220,13 @@ def _warm(results: Results, plan: Plan, setup: inprocess.CallbackSetup, c1: dict
     policy = baselines.typical_policy()
     attempt(warm, "bare-v4", lambda: inprocess.measure_bare_v4(plan.bare_iterations, policy))
     attempt(warm, "sign", lambda: inprocess.measure_sign(plan.sign_iterations))
+    for backend in ("none", "sqlite", "tablestore"):
+        attempt(
+            warm,
+            f"sign-ledger-{backend}",
+            lambda b=backend: ledger.measure_sign_ledger(plan.sign_iterations, b),  # type: ignore[misc]
+        )
+    attempt(warm, "sweep", lambda: ledger.measure_sweep(max(20, plan.sign_iterations // 10)))
     attempt(
         warm, "bare-rsa-test", lambda: inprocess.measure_bare_rsa(setup.bare, plan.bare_iterations)
     )

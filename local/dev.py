@@ -33,7 +33,7 @@ from shared.callback.settings import CallbackSettings
 from shared.credentials import Credentials
 from shared.errors import ConfigError
 from shared.http.fc2 import wsgi_adapter
-from shared.records.base import RecordStore
+from shared.records import Store
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
 
@@ -242,7 +242,7 @@ class Stack:
         sign_environ: Mapping[str, str] | None = None,
         emulator_clock: Callable[[], float] = time.time,
         send_callback: Sender = send_with_requests,
-        callback_store: Callable[[RecordStore], RecordStore] | None = None,
+        callback_store: Callable[[Store], Store] | None = None,
         callback_clock: Callable[[], float] | None = None,
     ) -> None:
         self.environ = dict(environ)
@@ -342,7 +342,7 @@ class Stack:
 
     def _store_factory(
         self, settings: SignSettings
-    ) -> Callable[[Credentials | None], RecordStore] | None:
+    ) -> Callable[[Credentials | None], Store] | None:
         """SQLite: one store the two functions share; Tablestore: the functions' own default."""
         if settings.records.backend != "sqlite":
             return None
@@ -351,22 +351,22 @@ class Stack:
         Path(settings.records.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         self._store = store = SqliteStore(settings.records.sqlite_path)
 
-        def factory(credentials: Credentials | None) -> RecordStore:
+        def factory(credentials: Credentials | None) -> Store:
             del credentials
             return store
 
         return factory
 
     def _wrapped(
-        self, factory: Callable[[Credentials | None], RecordStore] | None
-    ) -> Callable[[Credentials | None], RecordStore] | None:
+        self, factory: Callable[[Credentials | None], Store] | None
+    ) -> Callable[[Credentials | None], Store] | None:
         """The callback's store factory, its store wrapped by `callback_store` when one is given."""
         wrap = self.callback_store
         if wrap is None or factory is None:
             return factory
         inner = factory
 
-        def wrapped(credentials: Credentials | None) -> RecordStore:
+        def wrapped(credentials: Credentials | None) -> Store:
             return wrap(inner(credentials))
 
         return wrapped

@@ -22,6 +22,7 @@ class AppError(Exception):
     status = 500
     code = "InternalError"
     headers: tuple[tuple[str, str], ...] = ()  # sent with the answer (WWW-Authenticate, Allow…)
+    answer = "Error"  # the answer's "Status"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -57,6 +58,20 @@ class Forbidden(AppError):
     code = "Forbidden"
 
 
+class QuotaExceeded(Forbidden):
+    """The caller's storage quota (bytes or files) has no room for this upload."""
+
+    code = "QuotaExceeded"
+
+
+class ContentRejected(AppError):
+    """An upload whose stored content is not what the grant allows (DESIGN "Hardening",
+    "Verification"); answered as `Rejected` once the object is deleted."""
+
+    status = 422
+    code = "ContentRejected"
+
+
 class GrantInvalid(AppError):
     """Authentic OSS callback, but it does not match a grant we issued."""
 
@@ -86,6 +101,18 @@ class Conflict(AppError):
     code = "Conflict"
 
 
+class TooManyRequests(AppError):
+    """RFC 6585 §4: over the per-user grant rate; Retry-After says when to come back."""
+
+    status = 429
+    code = "TooManyRequests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = (("Retry-After", str(retry_after)),)
+
+
 class TooLarge(AppError):
     status = 413
     code = "TooLarge"
@@ -96,3 +123,18 @@ class Unavailable(AppError):
 
     status = 503
     code = "Unavailable"
+
+
+class Rejected(AppError):
+    """An authentic upload we will not keep (the object is deleted, nothing recorded).
+
+    Answered 200 with `"Status": "Rejected"` so that OSS relays the reason to the browser instead
+    of turning it into a 203 CallbackFailed (DESIGN.md, Verification)."""
+
+    status = 200
+    code = "Rejected"
+    answer = "Rejected"
+
+    def __init__(self, cause: AppError) -> None:
+        super().__init__(cause.message)
+        self.code = cause.code

@@ -203,4 +203,43 @@ class RecordsSettings:
         )
 
 
+MAX_QUOTA = 10**18  # fits Tablestore's int64 counters with room for one more object
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-user quota and grant rate (DESIGN.md, The grant ledger); None means unlimited."""
+
+    bytes: int | None = None
+    files: int | None = None
+    grants_per_minute: int | None = None
+
+    @classmethod
+    def load(cls, env: Env, *, rate: bool = True) -> Limits:
+        """The quotas, and the grant rate for the sign function (`rate`: the others issue none)."""
+        return cls(
+            bytes=_limit(env, "QUOTA_BYTES_PER_USER", 0),
+            files=_limit(env, "QUOTA_FILES_PER_USER", 0),
+            grants_per_minute=_limit(env, "RATE_LIMIT_GRANTS_PER_MINUTE", 120) if rate else None,
+        )
+
+    @property
+    def has_quota(self) -> bool:
+        return self.bytes is not None or self.files is not None
+
+
+def _limit(env: Env, name: str, default: int) -> int | None:
+    """A whole number ≥ 0 (0: unlimited); a sign, a fraction or a word is a start-up error."""
+    text = env.get(name)
+    if text is None:
+        value = default
+    elif re.fullmatch(r"[0-9]{1,19}", text) and int(text) <= MAX_QUOTA:
+        value = int(text)
+    else:
+        raise ConfigError(
+            name, f"must be a whole number from 0 (unlimited) to {MAX_QUOTA}, got {text!r}"
+        )
+    return value or None
+
+
 # --- per function ---------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from tests.helpers import NOW, sign_settings
 
 
 @pytest.fixture
-def make_sign_app() -> Callable[..., Core]:
-    """Build the sign core with a frozen clock and no ambient credentials; override settings."""
+def make_sign_app(tmp_path: Path) -> Callable[..., Core]:
+    """Build the sign core with a frozen clock and no ambient credentials; override settings.
+    Grants go to a ledger in this test's own directory unless SQLITE_PATH is given."""
 
     def build(
         settings: SignSettings | None = None,
@@ -40,6 +41,7 @@ def make_sign_app() -> Callable[..., Core]:
         **overrides: Any,
     ) -> Core:
         options = {k: overrides.pop(k) for k in ("store_factory", "jwks_client") if k in overrides}
+        overrides.setdefault("SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))
         return create_app(
             settings or sign_settings(**overrides),
             environ=environ or {},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,10 @@ SIGN_ENV: dict[str, str] = {
     "AUTH_JWT_SECRET": JWT_SECRET,
     "CORS_ALLOWED_ORIGINS": ORIGIN,
     "UPLOAD_MAX_BYTES": "10485760",
+    # The sign function writes every grant to the ledger: a scratch file per test process (the
+    # make_sign_app fixture gives each test its own), and no rate limit unless a test sets one.
+    "SQLITE_PATH": os.path.join(tempfile.mkdtemp(prefix="oss-upload-tests-"), "records.sqlite3"),
+    "RATE_LIMIT_GRANTS_PER_MINUTE": "0",
 }
 
 

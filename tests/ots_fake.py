@@ -2,14 +2,18 @@
 
 It keeps the semantics our backend relies on: row existence and single-column conditions
 (failing with the SDK's real `OTSServiceError(403, "OTSConditionCheckFail", …)`), whole-row
-put_row, update_row, get_row returning None for a missing row, and get_range on the main table or
+put_row, update_row, get_row returning None for a missing row, and get_range on a table or
 on a global index (index PK columns first, then the table's remaining PK columns), inclusive start,
 exclusive end, FORWARD or BACKWARD, with `INF_MIN`/`INF_MAX` bounds and short pages that hand back
-`next_start_primary_key`. Values must be types the SDK can encode (no None).
+`next_start_primary_key`. Values must be types the SDK can encode (no None). Two tables: the
+records table and its grant ledger (`<table>_grants`, shared.records.tablestore_ledger), each with
+its own primary key checked on every request. A lock makes each request atomic, as the server's
+row operations are, so concurrent tests race on conditions exactly as they would for real.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,7 @@ TABLE_PK = ("pk", "bucket", "key")
 class Index:
     primary_key: tuple[str, ...]
     columns: tuple[str, ...]
+    base: str = ""  # the table it indexes
 
 
 @dataclass
@@ -31,44 +36,72 @@ class FakeOTS:
     rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    ledger_rows: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    sent: list[tuple[str, str, Any, Any]] = field(default_factory=list)  # (api, table, row, cond)
 
     def __post_init__(self) -> None:
+        from shared.records import tablestore_ledger as ledger
+
+        self.ledger = ledger.ledger_table(self.table)
+        self.primary_keys = {
+            self.table: TABLE_PK,
+            self.ledger: tuple(name for name, _ in ledger.PRIMARY_KEY),
+        }
+        self._lock = threading.RLock()
         if not self.indexes:
             from shared.records.tablestore import INDEX_COLUMNS, INDEX_PRIMARY_KEY, index_name
 
             self.indexes[index_name(self.table)] = Index(
-                tuple(INDEX_PRIMARY_KEY), tuple(INDEX_COLUMNS)
+                tuple(INDEX_PRIMARY_KEY), tuple(INDEX_COLUMNS), self.table
             )
+        for name, key in (
+            (ledger.due_index(self.table), ledger.DUE_INDEX_KEY),
+            (ledger.target_index(self.table), ledger.TARGET_INDEX_KEY),
+        ):
+            self.indexes.setdefault(
+                name, Index(tuple(key), tuple(ledger.index_columns(key)), self.ledger)
+            )
+
+    def _table(self, table_name: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+        return self.rows if table_name == self.table else self.ledger_rows
 
     # --- the SDK surface ------------------------------------------------------------------------
 
     def put_row(self, table_name: str, row: Any, condition: Any = None, *_: Any) -> Any:
-        self.calls.append("PutRow")
-        key = self._key(table_name, row.primary_key)
-        self._check(condition, self.rows.get(key))
-        self.rows[key] = self._attributes(row.attribute_columns)
-        return None, None
+        with self._lock:
+            self.calls.append("PutRow")
+            self.sent.append(("PutRow", table_name, row, condition))
+            rows = self._table(table_name)
+            key = self._key(table_name, row.primary_key)
+            self._check(condition, rows.get(key))
+            rows[key] = self._attributes(row.attribute_columns)
+            return None, None
 
     def update_row(self, table_name: str, row: Any, condition: Any, *_: Any) -> Any:
-        self.calls.append("UpdateRow")
-        key = self._key(table_name, row.primary_key)
-        self._check(condition, self.rows.get(key))
-        current = dict(self.rows.get(key, {}))
-        current.update(self._attributes(row.attribute_columns.get("put", [])))
-        for name in row.attribute_columns.get("delete_all", []):
-            current.pop(name, None)
-        self.rows[key] = current
-        return None, None
+        with self._lock:
+            self.calls.append("UpdateRow")
+            self.sent.append(("UpdateRow", table_name, row, condition))
+            rows = self._table(table_name)
+            key = self._key(table_name, row.primary_key)
+            self._check(condition, rows.get(key))
+            assert set(row.attribute_columns) <= {"put", "delete_all"}, row.attribute_columns
+            current = dict(rows.get(key, {}))
+            current.update(self._attributes(row.attribute_columns.get("put", [])))
+            for name in row.attribute_columns.get("delete_all", []):
+                current.pop(name, None)
+            rows[key] = current
+            return None, None
 
     def get_row(
         self, table_name: str, primary_key: list[tuple[str, Any]], *_: Any, **__: Any
     ) -> Any:
-        self.calls.append("GetRow")
-        stored = self.rows.get(self._key(table_name, primary_key))
-        if stored is None:
-            return None, None, None
-        row = tablestore.Row(list(primary_key), [(n, v, 1) for n, v in sorted(stored.items())])
-        return None, row, None
+        with self._lock:
+            self.calls.append("GetRow")
+            stored = self._table(table_name).get(self._key(table_name, primary_key))
+            if stored is None:
+                return None, None, None
+            row = tablestore.Row(list(primary_key), [(n, v, 1) for n, v in sorted(stored.items())])
+            return None, row, None
 
     def get_range(  # noqa: PLR0917 - mirrors OTSClient.get_range
         self,
@@ -81,8 +114,9 @@ class FakeOTS:
         *_: Any,
         **__: Any,
     ) -> Any:
-        self.calls.append("GetRange")
-        rows = self._view(table_name)
+        with self._lock:
+            self.calls.append("GetRange")
+            rows = self._view(table_name)
         names = [name for name, _ in rows[0][0]] if rows else [name for name, _ in start]
         assert [name for name, _ in start] == names == [name for name, _ in end], "bad range key"
         low, high = _order(start), _order(end)
@@ -100,8 +134,9 @@ class FakeOTS:
     # --- internals ------------------------------------------------------------------------------
 
     def _key(self, table_name: str, primary_key: list[tuple[str, Any]]) -> tuple[Any, ...]:
-        assert table_name == self.table, f"unexpected table {table_name!r}"
-        assert tuple(name for name, _ in primary_key) == TABLE_PK, primary_key
+        assert table_name in self.primary_keys, f"unexpected table {table_name!r}"
+        names = self.primary_keys[table_name]
+        assert tuple(name for name, _ in primary_key) == names, primary_key
         assert all(isinstance(value, str) and value for _, value in primary_key), primary_key
         return tuple(value for _, value in primary_key)
 
@@ -141,18 +176,20 @@ class FakeOTS:
 
     def _view(self, table_name: str) -> list[tuple[list[tuple[str, Any]], list[tuple[str, Any]]]]:
         """Rows of the table or of an index, as (primary key, attributes)."""
-        if table_name == self.table:
+        if table_name in self.primary_keys:
+            table_pk = self.primary_keys[table_name]
             return [
-                (list(zip(TABLE_PK, key, strict=True)), sorted(attrs.items()))
-                for key, attrs in self.rows.items()
+                (list(zip(table_pk, key, strict=True)), sorted(attrs.items()))
+                for key, attrs in self._table(table_name).items()
             ]
         index = self.indexes[table_name]
+        table_pk = self.primary_keys[index.base]
         view = []
-        for key, attrs in self.rows.items():
-            values = dict(zip(TABLE_PK, key, strict=True)) | attrs
+        for key, attrs in self._table(index.base).items():
+            values = dict(zip(table_pk, key, strict=True)) | attrs
             if any(name not in values for name in index.primary_key):
                 continue  # a row without the index key columns is not indexed
-            names = list(index.primary_key) + [n for n in TABLE_PK if n not in index.primary_key]
+            names = list(index.primary_key) + [n for n in table_pk if n not in index.primary_key]
             pk = [(name, values[name]) for name in names]
             view.append((pk, [(n, attrs[n]) for n in index.columns if n in attrs]))
         return view

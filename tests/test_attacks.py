@@ -41,7 +41,6 @@ from werkzeug.serving import make_server
 
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
-from shared.callback.objects import OssRemover
 from shared.callback.pubkeys import PublicKeys, fetch_url
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
@@ -50,6 +49,7 @@ from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
+from shared.objects import OssObjects
 from shared.records.base import Record
 from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore
@@ -1637,7 +1637,7 @@ def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_s
 
 
 def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:
-    """`shared.callback.objects.OssRemover` (oss2 HeadObject + DeleteObject) against the
+    """`shared.objects.OssObjects.remove` (oss2 HeadObject + DeleteObject) against the
     emulator over loopback: another etag is left alone, the right one is deleted, then gone."""
 
     token_ = live_stack.token("rita")
@@ -1647,7 +1647,7 @@ def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_sta
     credentials = resolve_credentials(
         None, {}, settings.oss.access_key_id, settings.oss.access_key_secret
     )
-    remover = OssRemover(settings.oss, credentials)
+    remover = OssObjects(settings.oss, credentials)
     assert remover.remove(grant["key"], "0" * 32) == "replaced"
     assert live_stack.get_object(grant["key"]).status_code == 200
     assert remover.remove(grant["key"], hashlib.md5(b"abc").hexdigest()) == "deleted"  # noqa: S324
@@ -1660,7 +1660,7 @@ def test_reconciliation_adopts_only_objects_the_callback_would_have_recorded(
 ) -> None:
     """A lost callback must not let a sniffable object in by the back door: reconciliation asks
     the same rule (shared.content.stored_type_problem) of what HeadObject reports."""
-    objects = FakeObjects()
+    objects = FakeObjects(store)  # each object under a ledger grant of ours: only the type differs
     sniffed = objects.add("uploads/alice/q.png", HTML_BODY, mime="unknown/unknown")
     listed = objects.add("uploads/alice/r.png", XML_BODY, mime="image/png,text/xml")
     good = objects.add("uploads/alice/s.png", b"\x89PNG", mime="image/png")
@@ -1717,3 +1717,121 @@ def test_a_flood_of_key_versions_makes_a_bounded_number_of_fetches() -> None:
     assert sorted(fetched) == [
         f"https://gosspublic.alicdn.com/callback_pub_key_v{n}.pem" for n in range(2, 10)
     ]
+
+
+# --- reconciliation: what it adopts and for whom (through the dev stack and `make reconcile`) ---
+
+
+@pytest.fixture
+def lossy_stack(tmp_path: Path) -> Any:
+    """Start the dev stack with a callback URL nobody answers: every upload is stored unrecorded."""
+    from local.dev import Stack
+    from tests.devstack import free_port
+
+    started: list[Any] = []
+
+    def start(**settings_: str) -> Any:
+        live = Stack(
+            {
+                "DEV_HOST": "127.0.0.1",
+                "DEV_APP_PORT": "0",
+                "DEV_CALLBACK_PORT": "0",
+                "DEV_OSS_PORT": "0",
+                "DEV_DATA_DIR": str(tmp_path / f"stack{len(started)}"),
+                "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
+                **settings_,
+            }
+        )
+        live.start()
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+def _drop_in_bucket(stack: Any, key: str, data: bytes) -> None:
+    """An object another application wrote (PutObject, the console): no grant, no callback."""
+    from local.oss_emulator.store import StoredObject
+
+    source = Path(stack.values["SQLITE_PATH"]).parent / hashlib.sha256(key.encode()).hexdigest()
+    source.write_bytes(data)
+    digest = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+    stored = StoredObject(key, len(data), digest, "text/plain", "0", "", time.time() - 3600)
+    stack.emulator.store.put(stored, source, forbid_overwrite=False)
+
+
+def _make_reconcile_full(stack: Any) -> str:
+    from tools.reconcile import main as reconcile_main
+
+    out = io.StringIO()
+    code = reconcile_main(
+        ["--full", "--settle", "0"], stack.values, stdout=out, stderr=io.StringIO()
+    )
+    assert code == 0, out.getvalue()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"OSS_SIGNATURE_VERSION": "v1", "AUTH_MODE": "none", "UPLOAD_KEY_PREFIX": ""},
+        {},  # uploads/{user}/: a folder name is not a grant
+    ],
+    ids=["legacy-empty-prefix", "user-folders"],
+)
+def test_reconciliation_never_adopts_objects_another_application_wrote(
+    lossy_stack: Any, settings_: dict[str, str]
+) -> None:
+    stack = lossy_stack(**settings_)
+    foreign = (
+        ["backups/db.zip", "exports/customers.csv"]
+        if settings_
+        else ["uploads/mallory/backup.zip", "uploads/anonymous/customers.csv"]
+    )
+    for key in foreign:
+        _drop_in_bucket(stack, key, b"not uploaded through a grant")
+    report = _make_reconcile_full(stack)
+    assert "no grant of ours 2" in report
+    records = SqliteStore(stack.values["SQLITE_PATH"])
+    try:
+        assert all(records.get(stack.values["OSS_BUCKET"], key) is None for key in foreign)
+        for owner in ("anonymous", "mallory"):
+            assert records.list_by_owner(owner).items == []
+    finally:
+        records.close()
+
+
+def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_alike(
+    lossy_stack: Any,
+) -> None:
+    from tests.devstack import http_session
+
+    stack = lossy_stack()
+    user = "Alice Example|42"  # not key-safe: stored under `_` + 40 hex digits
+    folder = keys.user_segment(user)
+    assert folder.startswith("_")
+    http = http_session()
+    app = stack.url("app")
+
+    def bearer(sub: str) -> dict[str, str]:
+        minted = http.get(f"{app}/dev/token", params={"user": sub}, timeout=10).json()["token"]
+        return {"Authorization": f"Bearer {minted}"}
+
+    grant = http.get(
+        f"{app}/signature",
+        params={"path": "p", "filename": "a.txt", "size": "5"},
+        headers=bearer(user),
+        timeout=10,
+    ).json()
+    assert grant["key"].startswith(f"uploads/{folder}/")
+    parts: list[tuple[str, Any]] = [("key", (None, grant["key"]))]
+    parts += [(name, (None, value)) for name, value in grant["fields"].items()]
+    parts.append(("file", ("a.txt", b"hello", "text/plain")))
+    assert http.post(grant["host"], files=parts, timeout=10).status_code == 203  # callback lost
+    _make_reconcile_full(stack)
+    mine = http.get(f"{app}/uploads", headers=bearer(user), timeout=10).json()["items"]
+    assert [(item["key"], item["owner"]) for item in mine] == [(grant["key"], user)]
+    look_alike = http.get(f"{app}/uploads", headers=bearer(folder), timeout=10)
+    assert look_alike.status_code != 200 or look_alike.json()["items"] == []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import oss2
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -1155,3 +1156,41 @@ def test_cors_rules_come_from_the_file(tmp_path: Path, emulator_key: rsa.RSAPriv
     assert emu.client.options("/", headers=headers).status_code == 200
     posted = emu.client.options("/", headers={**preflight, "Access-Control-Request-Method": "POST"})
     assert_error(posted, 403, "AccessForbidden")
+
+
+# --- request counters and DeleteObject --------------------------------------------------------
+
+
+def test_the_stats_count_each_oss_operation_and_not_themselves(
+    tmp_path: Path, emulator_key: rsa.RSAPrivateKey
+) -> None:
+    """oss2 (signed) and a browser (unsigned) against the served emulator; stats count both."""
+    from tests.oss_sdk import auth, bucket, serve
+    from tests.test_emulator_objects import KEY, live, upload
+
+    emu = live(tmp_path, emulator_key)
+
+    def stats() -> dict[str, int]:
+        response = emu.client.get("/.well-known/oss-emulator/stats")
+        assert response.headers["Content-Type"] == "application/json"
+        return dict(json.loads(response.get_data()))
+
+    assert stats() == {}
+    assert upload(emu).status_code == 204
+    assert emu.post(v4_form(), file=None).status_code == 400  # refused: still a PostObject
+    with serve(emu.app) as url:
+        sdk = bucket(url, auth())
+        assert sdk.head_object(KEY).content_length == 5
+        assert [o.key for o in sdk.list_objects_v2(prefix="uploads/").object_list] == [KEY]
+        assert sdk.get_object(KEY).read() == b"hello"
+        sdk.delete_object(KEY)
+        sdk.delete_object(KEY)  # 204 again: OSS's DeleteObject does not care
+        with pytest.raises(oss2.exceptions.NotFound):
+            sdk.head_object(KEY)
+    assert stats() == {
+        "PostObject": 2,
+        "HeadObject": 2,
+        "ListObjects": 1,
+        "GetObject": 1,
+        "DeleteObject": 2,
+    }

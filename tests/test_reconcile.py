@@ -29,7 +29,7 @@ from local.dev import Stack
 from shared.credentials import Credentials
 from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
 from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
-from shared.reconcile.objects import Head, Listed, OssObjects
+from shared.objects import Head, Listed, OssObjects
 from shared.reconcile.scan import (
     TIMER_BUDGET_SECONDS,
     WATERMARK_KEY,
@@ -41,8 +41,9 @@ from shared.reconcile.scan import (
 )
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.base import PutOutcome, Record, RecordStore
+from shared.records.grants import EXACT, LedgerGrant
 from shared.records.sqlite import SqliteStore
-from shared.settings import Secret
+from shared.settings import Limits, Secret
 from shared.sign import auth
 from tests.devstack import free_port, http_session, sign_in_and_grant
 from tools.reconcile import Progress, main, parse_since
@@ -59,18 +60,53 @@ def etag(data: bytes) -> str:
 
 
 class FakeObjects:
-    """An in-memory bucket: what ListObjectsV2 and HeadObject would say."""
+    """An in-memory bucket: what ListObjectsV2, HeadObject and DeleteObject would say.
 
-    def __init__(self) -> None:
+    With a ledger, `add` also writes the exact grant the object was uploaded under (owner: the
+    key's second segment unless given), as the sign function would have; `granted=False` makes
+    an object no grant of ours covered (another application's)."""
+
+    def __init__(self, ledger: Any = None) -> None:
+        self.ledger = ledger
         self.objects: dict[str, tuple[bytes, int, str]] = {}
         self.heads: list[str] = []
+        self.deleted: list[str] = []
         self.gone: set[str] = set()  # listed, then deleted before the HEAD
 
     def add(
-        self, key: str, data: bytes = b"data", *, at: int = OLD, mime: str = "text/plain"
+        self,
+        key: str,
+        data: bytes = b"data",
+        *,
+        at: int = OLD,
+        mime: str = "text/plain",
+        owner: str | None = None,
+        granted: bool = True,
     ) -> str:
         self.objects[key] = (data, at, mime)
+        if self.ledger is not None and granted:
+            parts = key.split("/")
+            grant = LedgerGrant(
+                owner=owner or (parts[1] if len(parts) > 2 else ANONYMOUS_USER),
+                grant_id=new_object_id(),
+                mode=EXACT,
+                target=key,
+                bucket=BUCKET,
+                max_bytes=max(1, len(data)),
+                expires_at=at + 300,
+                created_at=(at - 5) * 1000,
+            )
+            self.ledger.open_grant(grant, Limits(), at - 5)
         return key
+
+    def remove(self, key: str, etag_: str) -> str:
+        if key not in self.objects:
+            return "gone"
+        if etag(self.objects[key][0]) != etag_:
+            return "replaced"
+        self.deleted.append(key)
+        self.objects.pop(key, None)
+        return "deleted"
 
     def list(self, prefix: str) -> Iterator[Listed]:
         for key in sorted(self.objects):
@@ -106,6 +142,9 @@ class FlakyStore:
 
     def list_by_owner(self, owner: str, **kwargs: Any) -> Any:
         return self.inner.list_by_owner(owner, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # the grant ledger, unchanged
+        return getattr(self.inner, name)
 
 
 def run(objects: FakeObjects, store: RecordStore, *, at: float = NOW, **options: Any) -> Any:
@@ -168,7 +207,7 @@ def test_every_issued_key_inverts_to_its_owner_folder(template: str, user: str, 
 
 
 def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     a = objects.add("uploads/alice/a.txt", b"aaa")
     b = objects.add("uploads/bob/p/b.png", b"bbbb", mime="image/png")
     c = objects.add("uploads/alice/c.txt", b"c")
@@ -202,7 +241,7 @@ def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> Non
 
 
 def test_the_watermark_keeps_runs_incremental(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     objects.add("uploads/alice/first.txt")
     run(objects, store)
     late_old = objects.add("uploads/alice/restored.txt", at=OLD - 10)  # older than the watermark
@@ -238,7 +277,7 @@ def test_the_watermark_is_nobodys_upload(store: SqliteStore) -> None:
 
 
 def test_young_objects_wait_for_their_callback(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     young = objects.add("uploads/alice/just-now.txt", at=NOW - 10)
     report = run(objects, store)
     assert (report.young, report.recorded) == (1, [])
@@ -248,7 +287,7 @@ def test_young_objects_wait_for_their_callback(store: SqliteStore) -> None:
 
 
 def test_keys_we_never_issue_are_reported_not_recorded(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     bad = [
         objects.add("uploads/alice/../bob/x.txt"),
         objects.add("uploads/alice/a b.txt"),
@@ -269,7 +308,7 @@ def test_keys_we_never_issue_are_reported_not_recorded(store: SqliteStore) -> No
 
 def test_active_content_is_reported_not_recorded(store: SqliteStore) -> None:
     """The callback refuses HTML/SVG/scripts (by key or stored type); so does reconciliation."""
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     by_name = objects.add("uploads/alice/page.html")
     hidden = objects.add("uploads/alice/x.svg.png", mime="image/png")
     by_type = objects.add("uploads/alice/photo.png", mime="image/svg+xml")
@@ -281,7 +320,7 @@ def test_active_content_is_reported_not_recorded(store: SqliteStore) -> None:
 
 
 def test_a_dry_run_writes_nothing(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     key = objects.add("uploads/alice/a.txt")
     report = run(objects, store, dry_run=True)
     assert report.recorded == [key]
@@ -293,7 +332,7 @@ def test_a_dry_run_writes_nothing(store: SqliteStore) -> None:
 
 
 def test_a_store_failure_holds_the_watermark_back(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     objects.add("uploads/alice/a.txt", at=OLD)
     failing = objects.add("uploads/alice/b.txt", at=OLD + 30)
     objects.add("uploads/alice/c.txt", at=OLD + 60)
@@ -311,7 +350,7 @@ def test_a_store_failure_holds_the_watermark_back(store: SqliteStore) -> None:
 
 
 def test_an_object_deleted_after_listing_is_skipped(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     key = objects.add("uploads/alice/gone.txt")
     objects.gone.add(key)
     report = run(objects, store)
@@ -320,7 +359,7 @@ def test_an_object_deleted_after_listing_is_skipped(store: SqliteStore) -> None:
 
 
 def test_a_stale_record_is_reported_never_overwritten(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     key = objects.add("uploads/alice/a.txt", b"new bytes")
     store.put(callback_record(key, b"old bytes"), replace=False)
     report = run(objects, store)
@@ -329,7 +368,7 @@ def test_a_stale_record_is_reported_never_overwritten(store: SqliteStore) -> Non
 
 
 def test_a_callback_landing_during_the_run_leaves_one_record(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     key = objects.add("uploads/alice/a.txt", b"abc")
     flaky = FlakyStore(store)
     # The late callback writes its record between our lookup and our write.
@@ -343,7 +382,7 @@ def test_a_callback_landing_during_the_run_leaves_one_record(store: SqliteStore)
 
 
 def test_a_spent_budget_defers_the_rest(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     objects.add("uploads/alice/a.txt", at=OLD + 7)
     objects.add("uploads/alice/b.txt", at=OLD + 3)
     report = run(objects, store, budget=0.0)
@@ -352,7 +391,7 @@ def test_a_spent_budget_defers_the_rest(store: SqliteStore) -> None:
 
 
 def test_prefix_narrows_the_run_and_leaves_the_watermark(store: SqliteStore) -> None:
-    objects = FakeObjects()
+    objects = FakeObjects(store)
     mine = objects.add("uploads/alice/a.txt")
     objects.add("uploads/bob/b.txt")
     report = run(objects, store, prefix="uploads/alice/")
@@ -422,19 +461,20 @@ def test_settings_name_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_command_backfills_and_reports(tmp_path: Path) -> None:
-    objects = FakeObjects()
+    stored = SqliteStore(str(tmp_path / "records.sqlite3"))
+    objects = FakeObjects(stored)
     key = objects.add("uploads/alice/a.txt", at=int(time.time()) - 3600)
     out, err = io.StringIO(), io.StringIO()
+    env = command_env(tmp_path)
 
-    assert main(["--dry-run"], command_env(tmp_path), objects=objects, stdout=out, stderr=err) == 0
+    assert main(["--full", "--dry-run"], env, objects=objects, stdout=out, stderr=err) == 0
     assert f"recorded {key}" in " ".join(out.getvalue().split())
     assert "would record 1" in out.getvalue()
     assert err.getvalue() == ""  # no TTY, no --progress: no bar
     out = io.StringIO()
-    assert main(["--progress"], command_env(tmp_path), objects=objects, stdout=out, stderr=err) == 0
+    assert main(["--full", "--progress"], env, objects=objects, stdout=out, stderr=err) == 0
     assert "recorded 1" in out.getvalue()
     assert "reconcile [" in err.getvalue()
-    stored = SqliteStore(str(tmp_path / "records.sqlite3"))
     try:
         assert stored.get(BUCKET, key) is not None
     finally:
@@ -444,8 +484,9 @@ def test_command_backfills_and_reports(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        (["--since", "soon"], {}, "--since 'soon'"),
-        (["--prefix", "elsewhere/"], {}, "inside the upload prefix"),
+        (["--full", "--since", "soon"], {}, "--since 'soon'"),
+        (["--full", "--prefix", "elsewhere/"], {}, "inside the upload prefix"),
+        (["--prefix", "uploads/"], {}, "go with --full"),
         ([], {"OSS_REGION": "nowhere"}, "OSS_REGION"),
         ([], {"OSS_ACCESS_KEY_ID": "", "OSS_ACCESS_KEY_SECRET": ""}, "no credentials"),
     ],
@@ -535,7 +576,9 @@ def test_reconciliation_repairs_failed_callbacks_through_the_sdk(stack: Stack) -
     keys = upload(stack, "alice", ["a.txt", "b.txt"]) + upload(stack, "bob", ["c.txt"])
     env = {**stack.values}
     out = io.StringIO()
-    assert main(["--settle", "0"], env, stdout=out, stderr=io.StringIO()) == 0, out.getvalue()
+    assert main(["--full", "--settle", "0"], env, stdout=out, stderr=io.StringIO()) == 0, (
+        out.getvalue()
+    )
     store = SqliteStore(env["SQLITE_PATH"])
     try:
         records = {key: store.get(BUCKET, key) for key in keys}
@@ -544,7 +587,8 @@ def test_reconciliation_repairs_failed_callbacks_through_the_sdk(stack: Stack) -
     finally:
         store.close()
     again = io.StringIO()
-    assert main(["--settle", "0", "--since", "0"], env, stdout=again, stderr=io.StringIO()) == 0
+    argv = ["--full", "--settle", "0", "--since", "0"]
+    assert main(argv, env, stdout=again, stderr=io.StringIO()) == 0
     assert "already recorded 3, recorded 0" in again.getvalue()
 
 
@@ -584,9 +628,9 @@ def test_the_timer_function_runs_in_an_isolated_interpreter(stack: Stack, tmp_pa
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    # A fresh stack: the objects are seconds old, younger than the settle time.
-    assert (summary["young"], summary["recorded"], summary["failed"]) == (1, 0, 0)
-    assert summary["watermarkAfter"] is not None
+    # The timer sweeps the ledger: the fresh grant has not ended yet, so nothing is walked.
+    assert summary["mode"] == "sweep"
+    assert (summary["ended"], summary["recorded"], summary["failed"]) == (0, 0, 0)
     assert keys
 
 
@@ -598,7 +642,7 @@ def test_make_reconcile_finds_the_dev_stack(
         "DEV_OSS_PORT": str(stack.servers["oss"].server_port),
         "DEV_DATA_DIR": str(tmp_path / "stack"),
     }
-    assert local_reconcile.main(["--settle", "0"], environ) == 0
+    assert local_reconcile.main(["--full", "--settle", "0"], environ) == 0
     assert f"recorded {keys[0]}" in " ".join(capsys.readouterr().out.split())
 
 

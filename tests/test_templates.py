@@ -20,6 +20,7 @@ from deploy import build, preflight
 from shared.callback.settings import CallbackSettings
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.tablestore import index_name
+from shared.records.tablestore_ledger import due_index, ledger_table, target_index
 from shared.sign.settings import SignSettings
 
 ROOT = build.ROOT
@@ -198,7 +199,8 @@ def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
 ) -> None:
     for key, load in LOADERS.items():
         env = preflight.function_environment(template, key, example_environment())
-        recording = Recording(env)
+        # The fullest configuration: with a quota the callback reads the OSS settings too.
+        recording = Recording({**env, "QUOTA_BYTES_PER_USER": "1"})
         load(recording)  # raises ConfigError if a required setting is missing or malformed
         deployed = set(template.functions[key].environment)
         assert recording.read - NOT_DEPLOYED <= deployed, f"{key}: settings read but not deployed"
@@ -368,31 +370,55 @@ def actions(name: str, service: str) -> set[str]:
     return {a for s in policy(name) for a in s["Action"] if a.startswith(service)}
 
 
+def _ots(name: str) -> dict[str, set[str]]:
+    """One role's Tablestore grants: resource (table or index name) → actions."""
+    grants: dict[str, set[str]] = {}
+    for statement in policy(name):
+        for resource in statement["Resource"]:
+            if resource.startswith("acs:ots:"):
+                table = resource.rsplit("/", 1)[1]
+                grants.setdefault(table, set()).update(statement["Action"])
+    return grants
+
+
 def test_tablestore_grants_are_the_calls_the_code_makes() -> None:
-    source = (ROOT / "shared" / "records" / "tablestore.py").read_text()
-    called = {SDK_ACTIONS[method] for method in re.findall(r"_client\.(\w+)\b", source)}
-    sign, callback = actions("sign-policy.json", "ots:"), actions("callback-policy.json", "ots:")
-    assert sign | callback == called
-    assert sign == {"ots:GetRange"}, "the sign function only lists (GET /uploads)"
-    assert "ots:GetRange" not in callback
+    called = set()
+    for module, client in (("tablestore.py", "_client"), ("tablestore_ledger.py", "client")):
+        source = (ROOT / "shared" / "records" / module).read_text()
+        called |= {SDK_ACTIONS[m] for m in re.findall(rf"\b{client}\.(\w+)\b", source)}
+    granted = {
+        action
+        for role in ("sign-policy.json", "callback-policy.json", "reconcile-policy.json")
+        for actions_ in _ots(role).values()
+        for action in actions_
+    }
+    assert granted == called
 
 
-def test_tablestore_resources_are_the_table_and_its_owner_index() -> None:
-    (sign,) = [s for s in policy("sign-policy.json") if s["Action"] == ["ots:GetRange"]]
-    (callback,) = [s for s in policy("callback-policy.json") if s["Action"][0].startswith("ots:")]
+def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> None:
     table = "oss_uploads"  # TABLESTORE_TABLE's default, as in the templates
-    assert callback["Resource"] == [
-        f"acs:ots:<region>:<account-id>:instance/<instance>/table/{table}"
-    ]
-    assert sign["Resource"] == [
-        f"acs:ots:<region>:<account-id>:instance/<instance>/table/{index_name(table)}"
-    ]
+    ledger = ledger_table(table)
+    assert _ots("sign-policy.json") == {
+        index_name(table): {"ots:GetRange"},  # GET /uploads
+        ledger: {"ots:GetRow", "ots:PutRow"},  # the usage row and the grant, GET /quota
+    }
+    assert _ots("callback-policy.json") == {
+        table: {"ots:GetRow", "ots:PutRow"},
+        ledger: {"ots:GetRow", "ots:PutRow", "ots:UpdateRow"},  # settle a grant, charge usage
+    }
+    assert _ots("reconcile-policy.json") == {
+        table: {"ots:GetRow", "ots:PutRow"},
+        ledger: {"ots:GetRow", "ots:PutRow", "ots:UpdateRow"},
+        due_index(table): {"ots:GetRange"},  # the sweeper's walk
+        target_index(table): {"ots:GetRange"},  # the audit's covering grant
+    }
 
 
 def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
     """Sign: PutObject; callback: HeadObject + DeleteObject of a refused upload; both under the
     upload prefix only."""
     assert actions("sign-policy.json", "oss:") == {"oss:PutObject"}
+    # Refused uploads (a type off the allow-list, a quota they would pass) are deleted.
     assert actions("callback-policy.json", "oss:") == {"oss:GetObject", "oss:DeleteObject"}
     (statement,) = [s for s in policy("sign-policy.json") if s["Action"] == ["oss:PutObject"]]
     (resource,) = statement["Resource"]

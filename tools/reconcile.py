@@ -1,6 +1,8 @@
 """`make reconcile`: one reconciliation run from the command line (docs/reliability.md).
 
-python -m tools.reconcile [--since WHEN] [--prefix PREFIX] [--dry-run] [--progress]
+python -m tools.reconcile [--dry-run]          the sweeper: grants that ended without a record
+python -m tools.reconcile --full [--since WHEN] [--prefix PREFIX] [--dry-run] [--progress]
+                                               the whole-bucket audit
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import TextIO
 
 from shared.credentials import resolve_credentials
 from shared.errors import AppError, BadRequest, ConfigError
-from shared.reconcile.objects import Objects
-from shared.reconcile.scan import SETTLE_SECONDS, Progress, Report, run
+from shared.objects import Objects
+from shared.reconcile.scan import SETTLE_SECONDS, Progress, Report, run, run_sweep
 from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.sweep import SweepReport
 
 
 def parse_since(text: str) -> int:
@@ -45,9 +48,12 @@ def main(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     parser = argparse.ArgumentParser(prog="python -m shared.reconcile", description=__doc__)
     parser.add_argument(
-        "--since", help="examine objects modified after this (ignores the watermark)"
+        "--full", action="store_true", help="audit the whole bucket instead of the ended grants"
     )
-    parser.add_argument("--prefix", help="examine only keys under this prefix")
+    parser.add_argument(
+        "--since", help="with --full: objects modified after this (ignores the watermark)"
+    )
+    parser.add_argument("--prefix", help="with --full: only keys under this prefix")
     parser.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     parser.add_argument("--progress", action="store_true", help="progress bar even without a TTY")
     parser.add_argument("--settle", type=int, default=SETTLE_SECONDS, help=argparse.SUPPRESS)
@@ -62,6 +68,18 @@ def main(
             None, environ, settings.oss.access_key_id, settings.oss.access_key_secret
         )
         since = parse_since(args.since) if args.since is not None else None
+        if not args.full:
+            if args.since is not None or args.prefix is not None:
+                raise BadRequest("--since and --prefix go with --full (the whole-bucket audit)")
+            swept = run_sweep(
+                settings,
+                credentials,
+                objects=objects,
+                dry_run=args.dry_run,
+                settle=max(0, args.settle),
+            )
+            print(describe_sweep(swept), file=out)
+            return 0 if swept.ok else 1
         show = args.progress or err.isatty()
         report = run(
             settings,
@@ -86,6 +104,21 @@ def main(
     return 0 if report.ok else 1
 
 
+def describe_sweep(report: SweepReport) -> str:
+    """The human summary of a sweep."""
+    verb = "would record" if report.dry_run else "recorded"
+    lines = [
+        f"ended grants {report.ended}: {verb} {report.count('recorded')}, "
+        f"already recorded {report.count('present')}, released {report.count('released')}, "
+        f"over quota {report.count('rejected')}, refused {report.count('invalid')}, "
+        f"failed {report.count('failed')}, deferred {report.deferred}",
+    ]
+    for category in ("recorded", "rejected", "invalid", "stale", "failed"):
+        for key in report.named.get(category, []):
+            lines.append(f"  {category:<8} {key}")
+    return "\n".join(lines)
+
+
 def describe(report: Report) -> str:
     """The human summary `make reconcile` prints."""
     verb = "would record" if report.dry_run else "recorded"
@@ -94,9 +127,10 @@ def describe(report: Report) -> str:
         f"(older than the watermark {report.skipped_old}, too young {report.young})",
         f"  already recorded {report.present}, {verb} {report.count('recorded')}, "
         f"stale {report.count('stale')}, vanished {report.count('vanished')}, "
+        f"no grant of ours {report.count('uncovered')}, over quota {report.count('rejected')}, "
         f"failed {report.count('failed')}, deferred {report.deferred}",
     ]
-    for category in ("recorded", "stale", "invalid", "failed"):
+    for category in ("recorded", "stale", "invalid", "uncovered", "rejected", "failed"):
         for key in getattr(report, category):
             lines.append(f"  {category:<8} {key}")
     lines.append(f"  watermark {report.watermark_before} -> {report.watermark_after}")

@@ -1,4 +1,4 @@
-"""`python -m tools.tables` (`make tables`): create the record table, idempotently.
+"""`python -m tools.tables` (`make tables`): create the record table and grant ledger, idempotently.
 
 Tablestore: the table (PK pk, bucket, key; predefined attribute columns) and its global index
 `<table>_by_owner`; an existing table is left alone, and the index is added when it is missing
@@ -7,6 +7,10 @@ An index of another shape (the earlier [owner, created_at, key]) cannot be alter
 Works with the SDK of FC's python3.10 runtime (tablestore 5.4.1) and with 6.x: 5.4.1's
 create_secondary_index has no include_base_data, so there the index is created first and every
 row of ours is then rewritten (a write to a row updates its index rows).
+
+
+Then the grant ledger `<table>_grants` (PK owner, grant_id) with its `_due` and `_by_target`
+indexes (shared.records.tablestore_ledger); SQLite keeps the ledger in the same file.
 Settings come from the environment (RECORDS_BACKEND, TABLESTORE_*, SQLITE_PATH); Tablestore
 credentials from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN] or OSS_ACCESS_KEY_ID/SECRET.
 Exit status: 0 ready, 1 the store refused, 2 missing or bad settings/credentials.
@@ -63,9 +67,9 @@ def main(
         lambda s, c: backend.build_client(s, c, backend.ShortRetryPolicy())
     )
     try:
-        return create_tablestore_table(
-            factory(settings, credentials), settings.tablestore_table, out
-        )
+        client = factory(settings, credentials)
+        status = create_tablestore_table(client, settings.tablestore_table, out)
+        return status or create_ledger_table(client, settings.tablestore_table, out)
     except tablestore.OTSError as exc:
         print(f"bootstrap: Tablestore refused: {exc}", file=out)
         return 1
@@ -143,6 +147,57 @@ def takes_base_data(client: Any) -> bool:
     return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters) or (
         sum(p.kind in positional for p in parameters) >= 3
     )
+
+
+def create_ledger_table(client: Any, table: str, out: TextIO) -> int:
+    """The grant ledger `<table>_grants` and its two indexes; missing indexes added to an old one."""
+    import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
+
+    from shared.records import tablestore_ledger as ledger  # noqa: PLC0415
+
+    name = ledger.ledger_table(table)
+    indexes = [
+        sdk.SecondaryIndexMeta(
+            index,
+            list(key),
+            ledger.index_columns(key),
+            index_type=sdk.SecondaryIndexType.GLOBAL_INDEX,
+        )
+        for index, key in (
+            (ledger.due_index(table), ledger.DUE_INDEX_KEY),
+            (ledger.target_index(table), ledger.TARGET_INDEX_KEY),
+        )
+    ]
+    try:
+        client.create_table(
+            sdk.TableMeta(name, list(ledger.PRIMARY_KEY), list(ledger.DEFINED_COLUMNS)),
+            sdk.TableOptions(time_to_live=-1, max_version=1),
+            sdk.ReservedThroughput(sdk.CapacityUnit(0, 0)),
+            secondary_indexes=indexes,
+        )
+    except sdk.OTSServiceError as exc:
+        if exc.code != ALREADY_EXISTS:
+            raise
+    else:
+        print(f"bootstrap: created ledger {name} and its indexes", file=out)
+        return 0
+    described = client.describe_table(name)
+    schema = [tuple(column) for column in described.table_meta.schema_of_primary_key]
+    if schema != ledger.PRIMARY_KEY:
+        print(f"bootstrap: ledger {name} exists with primary key {schema}", file=out)
+        return 1
+    present = {index.index_name for index in described.secondary_indexes}
+    for index in indexes:
+        if index.index_name not in present:
+            # An index added to an existing ledger indexes rows written after it on 5.4.1 (no
+            # include_base_data); open grants are short-lived, so the sweeper sees every one soon.
+            if takes_base_data(client):
+                client.create_secondary_index(name, index, True)
+            else:
+                client.create_secondary_index(name, index)
+            print(f"bootstrap: created index {index.index_name}", file=out)
+    print(f"bootstrap: ledger {name} ready", file=out)
+    return 0
 
 
 def _check_index(existing: Any, table: str, out: TextIO) -> int:

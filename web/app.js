@@ -27,6 +27,16 @@ function describe(error) {
     case 'grant':
       if (error.status === 401) return 'Not signed in, or the token expired: get a new dev token.';
       return `Upload not allowed: ${error.serverMessage} (${error.code}).`;
+    case 'quota':
+      return error.stage === 'upload'
+        ? `Over your storage quota: the file was removed (${error.serverMessage}).`
+        : `Over your storage quota: ${error.serverMessage}. Delete files or wait for unused grants to expire.`;
+    case 'rate-limited':
+      return `Too many uploads in a minute: try again in ${error.retryAfter} s (at ${new Date(
+        error.retryAt,
+      ).toLocaleTimeString()}).`;
+    case 'refused':
+      return `The server refused the file (${error.code}: ${error.serverMessage}); it was not kept.`;
     case 'rejected':
       return `Storage refused the file: ${error.serverMessage} (${error.code}).`;
     case 'not-recorded':
@@ -35,6 +45,28 @@ function describe(error) {
       return 'Network failure — check the connection and try again.';
     default:
       return `Unexpected error: ${error.message}`;
+  }
+}
+
+/** "used of limit" (reserved in brackets) for bytes or files; "no limit" when there is none. */
+function describeQuota(quota) {
+  const part = (what, format) => {
+    const { used, reserved, limit } = quota[what];
+    const held = reserved ? ` (+${format(reserved)} reserved)` : '';
+    return limit === null || limit === undefined
+      ? `${format(used)}${held}, no limit`
+      : `${format(used)}${held} of ${format(limit)}`;
+  };
+  const files = (n) => `${n} file${n === 1 ? '' : 's'}`;
+  return `Quota: ${part('bytes', formatSize)} · ${part('files', files)}`;
+}
+
+async function refreshQuota() {
+  if (!session.token) return;
+  try {
+    $('quota').textContent = describeQuota(await uploaders.exact.quota());
+  } catch (error) {
+    $('quota').textContent = `Quota unknown: ${error.message}`;
   }
 }
 
@@ -66,7 +98,7 @@ async function signIn(event) {
   $('files').disabled = false;
   $('refresh').disabled = false;
   say(`Signed in as ${user}.`);
-  await refreshList();
+  await Promise.all([refreshList(), refreshQuota()]);
 }
 
 // --- where objects can be read back ----------------------------------------------------------
@@ -114,7 +146,7 @@ function startUploads(files) {
   Promise.allSettled(jobs).then(async (results) => {
     const ok = results.filter((r) => r.status === 'fulfilled' && r.value).length;
     say(`${ok} of ${results.length} uploaded.`);
-    await refreshList();
+    await Promise.all([refreshList(), refreshQuota()]);
   });
 }
 
@@ -161,6 +193,7 @@ async function uploadWithRow(uploader, file, path) {
     return record;
   } catch (error) {
     row.dataset.state = error.kind === 'aborted' ? 'cancelled' : 'failed';
+    row.dataset.kind = error.kind;
     state.className = 'state failed';
     state.textContent = describe(error);
     say(`${file.name}: ${describe(error)}`);

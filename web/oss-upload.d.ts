@@ -63,8 +63,16 @@ export interface UploaderOptions {
   exactKeys?: boolean;
   /** Uploads running at once (default 3). */
   concurrency?: number;
-  /** Clock in milliseconds (default Date.now), used for the grant cache. */
+  /** Clock in milliseconds (default Date.now), used for the grant cache and `retryAt`. */
   now?: () => number;
+  /** URL of GET /quota (default: `signatureUrl` with `signature` replaced by `quota`). */
+  quotaUrl?: string;
+}
+
+/** What GET /quota answers: committed and reserved bytes and files, `limit` null if none. */
+export interface Quota {
+  bytes: { used: number; reserved: number; limit: number | null };
+  files: { used: number; reserved: number; limit: number | null };
 }
 
 export interface UploadOptions {
@@ -81,11 +89,21 @@ export interface Uploader {
   upload(file: Blob, options?: UploadOptions): Promise<UploadRecord>;
   /** The (cached) prefix grant for a folder, e.g. to learn the upload host. */
   grant(path?: string, options?: { signal?: AbortSignal }): Promise<Grant>;
+  /** The caller's quota (GET /quota). */
+  quota(options?: { signal?: AbortSignal }): Promise<Quota>;
 }
 
 export declare function createUploader(options: UploaderOptions): Uploader;
 
-export type UploadErrorKind = 'grant' | 'rejected' | 'not-recorded' | 'network' | 'aborted';
+export type UploadErrorKind =
+  | 'grant'
+  | 'quota'
+  | 'rate-limited'
+  | 'rejected'
+  | 'refused'
+  | 'not-recorded'
+  | 'network'
+  | 'aborted';
 
 /** Base class of every error `upload()` rejects with. */
 export declare class UploadError extends Error {
@@ -102,8 +120,38 @@ export declare class GrantError extends UploadError {
   readonly serverMessage: string;
 }
 
-/** OSS refused the upload (XML error), or our callback refused what was stored and deleted it
- *  (200 `{"Status": "Rejected"}`); nothing was kept. */
+/** No room in the caller's quota: the grant was refused (403), or the callback rejected and
+ * deleted the stored file (`stage: 'upload'`). */
+export declare class QuotaExceededError extends UploadError {
+  readonly kind: 'quota';
+  readonly stage: 'grant' | 'upload';
+  readonly status: number;
+  readonly code: 'QuotaExceeded';
+  readonly serverMessage: string;
+}
+
+/** Too many grants in a minute (429). */
+export declare class TooManyRequestsError extends UploadError {
+  readonly kind: 'rate-limited';
+  readonly status: 429;
+  readonly code: 'TooManyRequests';
+  /** Seconds to wait (the Retry-After header, at least 1). */
+  readonly retryAfter: number;
+  /** When to try again, milliseconds since the epoch (by the uploader's clock). */
+  readonly retryAt: number;
+  readonly serverMessage: string;
+}
+
+/** The callback refused the stored file for another reason (`code`, e.g. ContentRejected). */
+export declare class UploadRefusedError extends UploadError {
+  readonly kind: 'refused';
+  readonly status: number;
+  readonly code: string;
+  readonly serverMessage: string;
+  readonly key: string;
+}
+
+/** OSS refused the upload (XML error); nothing was stored. */
 export declare class UploadRejectedError extends UploadError {
   readonly kind: 'rejected';
   readonly status: number;

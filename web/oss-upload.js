@@ -19,7 +19,7 @@ export class UploadError extends Error {
   constructor(kind, message, details = {}) {
     super(message);
     this.name = 'UploadError';
-    /** 'grant' | 'rejected' | 'not-recorded' | 'network' | 'aborted' */
+    /** 'grant' | 'quota' | 'rate-limited' | 'rejected' | 'refused' | 'not-recorded' | 'network' | 'aborted' */
     this.kind = kind;
     Object.assign(this, details);
   }
@@ -30,6 +30,42 @@ export class GrantError extends UploadError {
   constructor(status, code, message) {
     super('grant', `Upload permission refused (${status} ${code}): ${message}`, { status, code });
     this.name = 'GrantError';
+    this.serverMessage = message;
+  }
+}
+
+/**
+ * The caller's storage quota has no room: the sign function refused the grant (403), or the
+ * callback rejected the stored file (which the server then deleted). `stage` says which.
+ */
+export class QuotaExceededError extends UploadError {
+  constructor(stage, status, message) {
+    super('quota', `Storage quota exceeded: ${message}`, { stage, status, code: 'QuotaExceeded' });
+    this.name = 'QuotaExceededError';
+    this.serverMessage = message;
+  }
+}
+
+/** Too many grants asked for in a minute (429): `retryAfter` seconds, `retryAt` (ms). */
+export class TooManyRequestsError extends UploadError {
+  constructor(retryAfter, message, now) {
+    const seconds = Math.max(1, Math.ceil(retryAfter));
+    super('rate-limited', `Too many uploads at once; try again in ${seconds} s`, {
+      status: 429,
+      code: 'TooManyRequests',
+      retryAfter: seconds,
+      retryAt: now + seconds * 1000,
+    });
+    this.name = 'TooManyRequestsError';
+    this.serverMessage = message;
+  }
+}
+
+/** The callback refused a stored file for another reason (its answer `code`); not recorded. */
+export class UploadRefusedError extends UploadError {
+  constructor(code, message, key) {
+    super('refused', `Upload refused (${code}): ${message}`, { status: 200, code, key });
+    this.name = 'UploadRefusedError';
     this.serverMessage = message;
   }
 }
@@ -94,6 +130,7 @@ export function createUploader(options) {
     exactKeys = false,
     concurrency = DEFAULT_CONCURRENCY,
     now = () => Date.now(),
+    quotaUrl = null,
   } = options || {};
   if (!signatureUrl) throw new TypeError('createUploader: signatureUrl is required');
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -127,6 +164,13 @@ export function createUploader(options) {
     }
     const body = parseJson(text);
     if (!response.ok) {
+      const message = (body && body.message) || response.statusText || 'no details';
+      if (response.status === 429) {
+        throw new TooManyRequestsError(retryAfterSeconds(response.headers), message, now());
+      }
+      if (body && body.code === 'QuotaExceeded') {
+        throw new QuotaExceededError('grant', response.status, message);
+      }
       throw new GrantError(
         response.status,
         (body && body.code) || `HTTP${response.status}`,
@@ -194,7 +238,38 @@ export function createUploader(options) {
     }
   }
 
+  /** GET /quota beside /signature (or `quotaUrl`): bytes and files used, reserved, limit. */
+  async function quota(opts = {}) {
+    const base = globalThis.location ? globalThis.location.href : undefined;
+    const url = quotaUrl
+      ? new URL(quotaUrl, base)
+      : new URL(String(signatureUrl).replace(/signature(?=$|[?#])/, 'quota'), base);
+    url.search = '';
+    const headers = { Accept: 'application/json' };
+    const token = await getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response;
+    let text;
+    try {
+      response = await fetch(url, { headers, signal: opts.signal, credentials: 'same-origin' });
+      text = await response.text();
+    } catch {
+      if (opts.signal && opts.signal.aborted) throw new UploadAbortedError();
+      throw new NetworkError('grant');
+    }
+    const body = parseJson(text);
+    if (!response.ok || !body || !body.bytes || !body.files) {
+      throw new GrantError(
+        response.status,
+        (body && body.code) || `HTTP${response.status}`,
+        (body && body.message) || 'no quota in the answer',
+      );
+    }
+    return body;
+  }
+
   return {
+    quota,
     upload(file, opts = {}) {
       if (!(file instanceof Blob)) {
         return Promise.reject(new TypeError('upload: file must be a File or Blob'));
@@ -269,13 +344,10 @@ export function readUploadResponse(status, text, key, xhr) {
       return record;
     }
     if (status === 200 && record && typeof record === 'object' && record.Status === 'Rejected') {
-      // Our callback refused what was stored (e.g. ContentRejected) and deleted it: nothing kept.
-      throw new UploadRejectedError(
-        status,
-        String(record.code || 'Rejected'),
-        String(record.message || 'the upload was refused'),
-        requestId,
-      );
+      // Our callback refused the stored file and deleted it (DESIGN.md, Verification).
+      const message = String(record.message || 'the upload was rejected');
+      if (record.code === 'QuotaExceeded') throw new QuotaExceededError('upload', status, message);
+      throw new UploadRefusedError(String(record.code || 'Rejected'), message, key);
     }
     // 2xx means OSS stored the object; without our callback's answer it has no record.
     const error = parseOssError(text);
@@ -366,6 +438,14 @@ function createLimiter(size) {
       queue.push(job);
       next();
     });
+}
+
+/** Retry-After in seconds (RFC 9110 §10.2.3: seconds or an HTTP date); 1 when unreadable. */
+function retryAfterSeconds(headers) {
+  const value = (headers && headers.get('Retry-After')) || '';
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(1, Math.ceil((date - Date.now()) / 1000)) : 1;
 }
 
 function checkGrant(body, status) {

@@ -53,6 +53,7 @@ from local.oss_emulator.ram import bucket_resource, object_resource, write_actio
 from local.oss_emulator.reads import object_response
 from local.oss_emulator.request_auth import RestRequest, authenticate
 from local.oss_emulator.signature import SignedBy, verify_post_signature
+from local.oss_emulator.stats import STATS_PATH, RequestStats
 from local.oss_emulator.store import ObjectStore
 from shared import logs
 
@@ -80,6 +81,7 @@ class OssEmulator:
         self.cors = CorsConfiguration.load(config.cors_file, origins=config.cors_origins)
         self.now = now
         self.send_callback = send_callback
+        self.stats = RequestStats(config.bucket)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -88,6 +90,9 @@ class OssEmulator:
         request = Request(environ)
         request_id = secrets.token_hex(12).upper()
         outcome = "OK"
+        if request.path == STATS_PATH and request.method == "GET":
+            return self.stats.response()(environ, start_response)
+        self.stats.count(request)
         try:
             response = self._dispatch(request, request_id)
         except OssError as error:

@@ -5,9 +5,11 @@ trusted (401, before any network I/O) → RSA signature (401) → body usable (4
 (403) → bucket, key and size inside the grant (403) → stored type (DESIGN "Hardening": exactly one
 allow-listed type for the key's extension, else the object is deleted and the answer is 200
 `{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
-idempotent record write (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the
-request, so nothing is written or deleted before the grant checks pass. The store write and the
-deletion run under a deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
+idempotent record write, counted against the owner's quota (records/uploads.py: an upload that
+would pass it is deleted and answered 200 `{"Status": "Rejected", "code": "QuotaExceeded"}`)
+(409/503) → 200 JSON. A valid OSS signature only proves OSS sent the request, so nothing is
+written or deleted before the grant checks pass. The store write and the deletion run under a
+deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
 """
 
 from __future__ import annotations
@@ -19,19 +21,19 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.callback.body import CallbackFields, parse_callback_body
-from shared.callback.objects import RemoverFactory, oss_remover
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
 from shared.content import stored_type_problem
 from shared.credentials import Credentials, resolve_credentials
 from shared.deadline import DeadlinePool
-from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
+from shared.errors import ContentRejected, GrantInvalid, MethodNotAllowed, Rejected, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
-from shared.keys import is_valid_key
-from shared.records import open_store
-from shared.records.base import PutOutcome, Record, RecordStore
+from shared.objects import Removal, RemoverFactory
+from shared.records import Store, open_store
+from shared.records.base import PutOutcome, Record
+from shared.records.uploads import record_upload, refusal
 from shared.settings import RecordsSettings
 
 MAX_BODY = 64 * 1024
@@ -41,14 +43,13 @@ MIN_STORE_SECONDS = 0.5
 STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connections
 REMOVE_DEADLINE_SECONDS = 3.0  # HeadObject + DeleteObject, each with the SDK's own 1.5 s timeout
 REMOVE_WORKERS = 4
+REMOVE_TIMEOUT_SECONDS = 1.5  # connect and each read of HeadObject and DeleteObject
 MAX_LOGGED_KEY = 256
-REJECTED = "Rejected"
-CONTENT_REJECTED = "ContentRejected"
 
 _WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
 _REMOVERS = DeadlinePool("object-remover", workers=REMOVE_WORKERS)
 
-StoreFactory = Callable[[Credentials | None], RecordStore]
+StoreFactory = Callable[[Credentials | None], Store]
 Clock = Callable[[], float]
 
 
@@ -63,7 +64,7 @@ def create_app(
 ) -> Core:
     """Build the callback core; settings and the key cache are ready before the first request."""
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
-    removers = remover_factory or oss_remover(settings.oss)
+    removers = remover_factory or _oss_remover(settings)
     stores = _Stores(store_factory or _open_store(settings.records))
     clock = now or _wall_clock
 
@@ -81,14 +82,44 @@ def create_app(
         grant = verify_token(fields.grant, settings.grant_secrets, now=current)
         trail["grant_id"] = grant.grant_id
         check_grant(fields, grant, settings.bucket)
+
+        def remove(key: str) -> Removal:
+            """Delete the object this callback describes (its etag only): nothing else."""
+            oss = settings.oss
+            role = resolve_credentials(
+                request.context, environ, oss.access_key_id, oss.access_key_secret
+            )
+            removal = removers(role).remove(key, fields.etag)
+            trail["removal"] = removal
+            return removal
+
         problem = stored_type_problem(fields.object, fields.mime_type, settings.allowed_types)
         if problem is not None:
-            return reject(request, fields, problem, started, trail)
+            budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+            try:
+                _REMOVERS.call(
+                    lambda: remove(fields.object),
+                    max(MIN_STORE_SECONDS, min(REMOVE_DEADLINE_SECONDS, budget)),
+                    what="OSS",
+                )
+            except Unavailable as error:
+                # Not a 200: OSS reports CallbackFailed, and the object stays without a record.
+                raise Unavailable(
+                    f"the upload was refused ({problem}) but could not be deleted: {error.message}"
+                ) from error
+            raise Rejected(ContentRejected(problem))
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, environ, settings.records)
         budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
         outcome: PutOutcome = _WRITERS.call(
-            lambda: stores.get(credentials).put(record, replace=grant.mode == "prefix"),
+            lambda: record_upload(
+                stores.get(credentials),
+                record,
+                grant_id=grant.grant_id,
+                exact=grant.mode == "key",
+                limits=settings.limits,
+                delete=remove,
+            ),
             max(MIN_STORE_SECONDS, min(STORE_DEADLINE_SECONDS, budget)),
             what="the record store",
         )
@@ -97,35 +128,6 @@ def create_app(
         if settings.download_base_url:
             payload["url"] = download_url(settings.download_base_url, outcome.record.key)
         return json_response(200, payload)
-
-    def reject(
-        request: Request,
-        fields: CallbackFields,
-        problem: str,
-        started: float,
-        trail: dict[str, Any],
-    ) -> Response:
-        """Delete the refused object, record nothing, and tell OSS (and so the browser) why."""
-        credentials = resolve_credentials(
-            request.context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
-        )
-        budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
-        try:
-            removal = _REMOVERS.call(
-                lambda: removers(credentials).remove(fields.object, fields.etag),
-                max(MIN_STORE_SECONDS, min(REMOVE_DEADLINE_SECONDS, budget)),
-                what="OSS",
-            )
-        except Unavailable as error:
-            trail["result"] = "rejected-not-deleted"
-            # Not a 200: OSS reports CallbackFailed, and the object stays without a record.
-            raise Unavailable(
-                f"the upload was refused ({problem}) but could not be deleted: {error.message}"
-            ) from error
-        trail["result"] = f"rejected-{removal}"
-        return json_response(
-            200, {"Status": REJECTED, "code": CONTENT_REJECTED, "message": problem}
-        )
 
     def app(request: Request) -> Response:
         trail: dict[str, Any] = {}
@@ -137,13 +139,18 @@ def create_app(
 
 
 def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
-    """The grant binds the callback: our bucket, a key it admits, a size within [1, max]."""
+    """The grant binds the callback: our bucket, a key it admits, a size within [1, max]
+    (records/uploads.py `refusal`, which reconciliation applies too)."""
     if fields.bucket != bucket or grant.bucket != bucket:
         raise GrantInvalid("the callback names a bucket outside the grant")
-    if not is_valid_key(fields.object) or not grant.admits_key(fields.object):
-        raise GrantInvalid("the object key is outside the grant")
-    if not 1 <= fields.size <= grant.max_bytes:
-        raise GrantInvalid("the object size is outside the grant")
+    problem = refusal(
+        covered=grant.admits_key(fields.object),
+        key=fields.object,
+        size=fields.size,
+        max_bytes=grant.max_bytes,
+    )
+    if problem is not None:
+        raise GrantInvalid(problem)
 
 
 def build_record(
@@ -190,8 +197,17 @@ def _credentials(
         raise
 
 
+def _oss_remover(settings: CallbackSettings) -> RemoverFactory:
+    def factory(credentials: Credentials) -> Any:
+        from shared.objects import OssObjects  # noqa: PLC0415 - oss2 only when an upload is refused
+
+        return OssObjects(settings.oss, credentials, timeout=REMOVE_TIMEOUT_SECONDS)
+
+    return factory
+
+
 def _open_store(records: RecordsSettings) -> StoreFactory:
-    def factory(credentials: Credentials | None) -> RecordStore:
+    def factory(credentials: Credentials | None) -> Store:
         return open_store(records, credentials)  # the Tablestore SDK loads only for that backend
 
     return factory
@@ -203,10 +219,10 @@ class _Stores:
     def __init__(self, factory: StoreFactory) -> None:
         self._factory = factory
         self._lock = threading.Lock()
-        self._store: RecordStore | None = None
+        self._store: Store | None = None
         self._identity: object = object()
 
-    def get(self, credentials: Credentials | None) -> RecordStore:
+    def get(self, credentials: Credentials | None) -> Store:
         identity = credentials.identity if credentials is not None else None
         with self._lock:
             if self._store is None or identity != self._identity:

@@ -1,9 +1,9 @@
-"""The callback function's settings: OSS, the allow-list, grant secrets, trusted key URLs, records.
+"""The callback function's settings: OSS, the allow-list, quotas, grant secrets, key URLs, records.
 
-OSS_* (bucket, region, endpoint, signature version, optional access key) serve the one call the
-callback makes to OSS: deleting an upload it refused. UPLOAD_ALLOWED_TYPES is the sign function's
-allow-list, read by the same code (`shared.content`), so a stored type is judged by the list that
-granted it.
+OSS_* (bucket, region, endpoint, signature version, optional access key) serve the calls the
+callback makes to OSS: deleting an upload it refused (a type off the allow-list, or a quota it
+would pass). UPLOAD_ALLOWED_TYPES is the sign function's allow-list, read by the same code
+(`shared.content`), so a stored type is judged by the list that granted it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.content import allowed_types
-from shared.settings import Env, OssSettings, RecordsSettings, Secret, http_url
+from shared.settings import Env, Limits, OssSettings, RecordsSettings, Secret, http_url
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class CallbackSettings:
     trusted_key_urls: tuple[str, ...]
     download_base_url: str | None
     records: RecordsSettings
+    limits: Limits
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
@@ -40,6 +41,7 @@ class CallbackSettings:
             trusted_key_urls=urls,
             download_base_url=download,
             records=RecordsSettings.load(env),
+            limits=Limits.load(env, rate=False),
         )
 
     @property

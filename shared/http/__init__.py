@@ -83,7 +83,7 @@ def json_response(status: int, payload: Mapping[str, Any], *, outcome: str = "OK
 
 def error_response(error: AppError) -> Response:
     """The one mapping of a domain error to HTTP: status, stable code, message, its headers."""
-    payload = {"Status": "Error", "code": error.code, "message": error.message}
+    payload = {"Status": error.answer, "code": error.code, "message": error.message}
     response = json_response(error.status, payload, outcome=error.code)
     response.headers.extend(error.headers)
     response.log_fields["reason"] = error.message
@@ -102,6 +102,7 @@ STATUS_TEXT = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }

@@ -1,11 +1,13 @@
-"""Reconciliation: every stored object ends up with exactly one record (docs/reliability.md).
+"""The whole-bucket audit (`make reconcile RECONCILE_ARGS=--full`; docs/reliability.md).
 
 OSS never retries a failed callback: a store outage, a slow cold start or a network blip leaves an
-object stored with no record (the browser got 203). A run lists the objects under the upload
-prefix, looks up each one's record and, when there is none, HEADs the object and writes the
-record it should have had: idempotently (`put(record, replace=False)`: a callback that lands at
-the same time makes a duplicate, never a second record), owner read back from the key, marked
-`reconciled`. A watermark kept in the record store makes runs incremental.
+object stored with no record (the browser got 203). The sweeper (sweep.py) repairs those from the
+grant ledger at a cost per upload; this audit lists every object under the upload prefix instead,
+looks up each one's record and, when there is none, adopts the object only if a grant of ours
+covered it (its exact key, or its prefix while the grant was alive): the record is the one the
+callback would have written, with the same checks and the grant's owner (never the folder name),
+marked `reconciled`. Objects no grant covered (another application's, a console upload) are
+reported as `uncovered` and never recorded. A watermark in the record store makes runs incremental.
 
 The command line is `tools.reconcile` (`make reconcile`); the timer function calls `timer_handler`.
 """
@@ -21,15 +23,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from shared import logs
-from shared.content import default_allowed_types, stored_type_problem
+from shared.content import default_allowed_types
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, Conflict
 from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
-from shared.reconcile.objects import Head, Listed, Objects, OssObjects
+from shared.objects import Listed, Objects, OssObjects
+from shared.reconcile import sweep as sweeper
 from shared.reconcile.settings import ReconcileSettings
-from shared.records import open_store
-from shared.records.base import PutResult, Record, RecordStore
-from shared.settings import USER_PLACEHOLDER
+from shared.records import Store, open_store
+from shared.records.base import Record, RecordStore
+from shared.records.grants import PREFIX, LedgerGrant
+from shared.settings import USER_PLACEHOLDER, Limits
 
 SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
@@ -55,8 +59,9 @@ def listing_prefix(template: str) -> str:
 def owner_of(key: str, template: str) -> str | None:
     """Invert UPLOAD_KEY_PREFIX: the `{user}` segment of `key` (None when outside the prefix).
 
-    A user id that is not key-safe was stored as its digest (`_` + 40 hex, shared.keys); a digest
-    cannot be inverted, so that owner is the `_…` segment as it stands.
+    It only tells whether a key lies where we issue keys. It is never a record's owner: a folder
+    name is not a user id (a user id that is not key-safe is stored as `_` + 40 hex digits, which
+    a look-alike `sub` could claim); owners come from the ledger grant that covered the object.
     """
     if USER_PLACEHOLDER not in template:  # AUTH_MODE=none: every upload is anonymous
         return ANONYMOUS_USER if key.startswith(template) and len(key) > len(template) else None
@@ -123,6 +128,8 @@ class Report:
     recorded: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
+    uncovered: list[str] = field(default_factory=list)  # no grant of ours: never recorded
+    rejected: list[str] = field(default_factory=list)  # over the owner's quota: deleted
     vanished: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     deferred: int = 0
@@ -153,6 +160,7 @@ class Report:
             "checked": self.checked,
             "present": self.present,
             **{name: self.count(name) for name in ("recorded", "stale", "invalid")},
+            **{name: self.count(name) for name in ("uncovered", "rejected")},
             **{name: self.count(name) for name in ("vanished", "failed")},
             "deferred": self.deferred,
             "watermarkBefore": self.watermark_before,
@@ -170,15 +178,17 @@ class Plan:
     lower: int | None
     cutoff: int
     dry_run: bool
+    limits: Limits = field(default_factory=Limits)
     allowed_types: Mapping[str, tuple[str, ...]] = field(default_factory=default_allowed_types)
 
 
 def reconcile(
     objects: Objects,
-    store: RecordStore,
+    store: Store,
     *,
     bucket: str,
     template: str,
+    limits: Limits | None = None,
     prefix: str | None = None,
     since: int | None = None,
     dry_run: bool = False,
@@ -197,7 +207,7 @@ def reconcile(
     watermark = Watermark(store, bucket)
     stored = watermark.read()
     lower = since if since is not None else (None if stored is None else stored - OVERLAP_SECONDS)
-    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run)
+    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run, limits or Limits())
     if allowed_types is not None:
         plan = replace(plan, allowed_types=allowed_types)
     report = Report(prefix=prefix, dry_run=dry_run, watermark_before=stored)
@@ -253,7 +263,7 @@ def process(
     candidates: list[Listed],
     *,
     objects: Objects,
-    store: RecordStore,
+    store: Store,
     plan: Plan,
     report: Report,
     progress: Progress | None,
@@ -291,15 +301,18 @@ def process(
     return held_back
 
 
-def check_object(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> str:
-    """present | stale | recorded | invalid | vanished | failed, for one listed object."""
+def check_object(item: Listed, objects: Objects, store: Store, plan: Plan) -> str:
+    """present | stale | recorded | invalid | uncovered | rejected | vanished | failed."""
     try:
         existing = store.get(plan.bucket, item.key)
         if existing is not None:
             return "present" if _same(existing.etag, item.etag) else "stale"
+        grant = covering_grant(store, plan.bucket, item.key, item.last_modified)
+        if grant is None:
+            return "uncovered"  # another application's object: reported, never adopted
         if plan.dry_run:
             return "recorded"  # would be recorded
-        return backfill(item, objects, store, plan)
+        return backfill(item, grant, objects, store, plan)
     except Conflict:
         return "stale"  # a different object is recorded under this key: a human decides
     except AppError as error:
@@ -307,33 +320,33 @@ def check_object(item: Listed, objects: Objects, store: RecordStore, plan: Plan)
         return "failed"
 
 
-def backfill(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> str:
+def covering_grant(store: Store, bucket: str, key: str, last_modified: int) -> LedgerGrant | None:
+    """The ledger grant that allowed `key`: its exact key, else a prefix alive at LastModified."""
+    exact = [g for g in store.grants_for(bucket, key) if g.mode != PREFIX and g.covers(bucket, key)]
+    if exact:
+        return exact[-1]
+    folders = [key[: index + 1] for index, char in enumerate(key) if char == "/"]
+    prefixed = [
+        g for folder in folders for g in store.grants_for(bucket, folder) if g.mode == PREFIX
+    ]
+    return sweeper.covering(prefixed, key, last_modified)
+
+
+def backfill(item: Listed, grant: LedgerGrant, objects: Objects, store: Store, plan: Plan) -> str:
     """HEAD an unrecorded object and write the record its callback would have written."""
     head = objects.head(item.key)
     if head is None:
         return "vanished"
-    if stored_type_problem(item.key, head.mime_type, plan.allowed_types) is not None:
-        return "invalid"  # not one allow-listed type for its extension: never recorded, as by the callback
-    owner = owner_of(item.key, plan.template)
-    assert owner is not None  # select() kept only keys inside the prefix
-    outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
-    return "recorded" if outcome.result is PutResult.CREATED else "present"
-
-
-def record_for(head: Head, owner: str, bucket: str) -> Record:
-    """The record a callback would have written, from HeadObject; created at LastModified."""
-    return Record(
-        owner=owner,
-        bucket=bucket,
-        key=head.key,
-        size=head.size,
-        etag=head.etag,
-        mime_type=head.mime_type,
-        created_at=head.last_modified * 1000,
-        crc64=head.crc64,
-        content_md5=head.content_md5,
-        reconciled=True,
+    category, _ = sweeper.adopt(
+        grant,
+        head,
+        objects,
+        store,
+        rules=sweeper.Rules(plan.limits, plan.allowed_types),
+        dry_run=False,
+        exact=grant.mode != PREFIX,
     )
+    return category
 
 
 def _same(stored: str, listed: str) -> bool:
@@ -351,15 +364,34 @@ def run(
     credentials: Credentials,
     *,
     objects: Objects | None = None,
-    store: RecordStore | None = None,
+    store: Store | None = None,
     **options: Any,
 ) -> Report:
-    """A run with the configured bucket and record store (both injectable for tests)."""
+    """A whole-bucket audit with the configured bucket and store (both injectable for tests)."""
     return reconcile(
         objects if objects is not None else OssObjects(settings.oss, credentials),
         store if store is not None else open_store(settings.records, credentials),
         bucket=settings.oss.bucket,
         template=settings.key_prefix,
+        allowed_types=settings.allowed_types,
+        limits=settings.limits,
+        **options,
+    )
+
+
+def run_sweep(
+    settings: ReconcileSettings,
+    credentials: Credentials,
+    *,
+    objects: Objects | None = None,
+    store: Store | None = None,
+    **options: Any,
+) -> sweeper.SweepReport:
+    """The sweeper (sweep.py) with the configured bucket and store (both injectable for tests)."""
+    return sweeper.sweep(
+        objects if objects is not None else OssObjects(settings.oss, credentials),
+        store if store is not None else open_store(settings.records, credentials),
+        limits=settings.limits,
         allowed_types=settings.allowed_types,
         **options,
     )
@@ -368,12 +400,12 @@ def run(
 def timer_handler(
     event: bytes | str | None, context: Any, settings: ReconcileSettings, environ: Mapping[str, str]
 ) -> dict[str, Any]:
-    """FC timer trigger: one incremental run within the function's time budget."""
+    """FC timer trigger: one sweep of the ended grants within the function's time budget."""
     del event  # {"triggerTime", "triggerName", "payload"}: the schedule is all a run needs
     credentials = resolve_credentials(
         context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
     )
-    return run(settings, credentials, budget=TIMER_BUDGET_SECONDS).summary()
+    return run_sweep(settings, credentials, budget=TIMER_BUDGET_SECONDS).summary()
 
 
 TIMER_BUDGET_SECONDS = 480.0  # the function's timeout is 600 s: stop starting work well before

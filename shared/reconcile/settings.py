@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.content import allowed_types
-from shared.settings import Env, OssSettings, RecordsSettings, key_prefix_template
+from shared.settings import Env, Limits, OssSettings, RecordsSettings, key_prefix_template
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class ReconcileSettings:
     allowed_types: Mapping[
         str, tuple[str, ...]
     ]  # UPLOAD_ALLOWED_TYPES, judged as the callback does
+    limits: Limits  # quotas: a backfilled upload is charged (or rejected) as by the callback
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
@@ -30,4 +31,5 @@ class ReconcileSettings:
             key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
             allowed_types=allowed_types(env),
+            limits=Limits.load(env, rate=False),
         )

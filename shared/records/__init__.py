@@ -8,20 +8,35 @@ and is not needed by the SQLite backend).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from shared.credentials import Credentials
 from shared.errors import Unavailable
 from shared.records.base import Page, PutOutcome, PutResult, Record, RecordStore
+from shared.records.grants import GrantStore
 from shared.settings import RecordsSettings
 
-__all__ = ["Page", "PutOutcome", "PutResult", "Record", "RecordStore", "clear_cache", "open_store"]
+__all__ = [
+    "Page",
+    "PutOutcome",
+    "PutResult",
+    "Record",
+    "RecordStore",
+    "Store",
+    "clear_cache",
+    "open_store",
+]
+
+
+class Store(RecordStore, GrantStore, Protocol):
+    """What `open_store` gives: the records and the grant ledger (grants.py) in one store."""
+
 
 _lock = threading.Lock()
 _cached: tuple[RecordsSettings, Any] | None = None  # (the settings it was opened with, store)
 
 
-def open_store(settings: RecordsSettings, credentials: Credentials | None = None) -> RecordStore:
+def open_store(settings: RecordsSettings, credentials: Credentials | None = None) -> Store:
     """The process's store for these settings; a Tablestore client follows credential rotation."""
     global _cached
     if settings.backend == "tablestore" and credentials is None:

@@ -19,8 +19,10 @@ from typing import Any
 
 from shared import logs
 from shared.errors import ConfigError, Unavailable
+from shared.records import sqlite_ledger as ledger
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, Record
 from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
+from shared.records.grants import LedgerGrant, Limits, Usage
 from shared.records.write import write_record
 
 BUSY_TIMEOUT_SECONDS = 2.0  # the callback must answer OSS well inside its 5 s limit
@@ -154,6 +156,40 @@ class SqliteStore:
         more = len(rows) > limit  # we read one row more than asked: is there a next page?
         return Page(items=items, next=encode_cursor(position(items[-1])) if more else None)
 
+    # --- GrantStore (grants.py; sqlite_ledger.py) -----------------------------------------------
+
+    def open_grant(self, grant: LedgerGrant, limits: Limits, now: float) -> None:
+        with self._db() as db:
+            ledger.open_grant(db, grant, limits, now)
+
+    def get_grant(self, owner: str, grant_id: str) -> LedgerGrant | None:
+        with self._db() as db:
+            return ledger.get_grant(db, owner, grant_id)
+
+    def usage(self, owner: str) -> Usage:
+        with self._db() as db:
+            return ledger.read_usage(db, owner)
+
+    def settle(self, owner: str, grant_id: str, state: str, size: int = 0) -> bool:
+        with self._db() as db:
+            return ledger.settle(db, owner, grant_id, state, size)
+
+    def charge(self, owner: str, size: int, files: int, limits: Limits) -> None:
+        with self._db() as db:
+            ledger.charge(db, owner, size, files, limits)
+
+    def refund(self, owner: str, size: int, files: int) -> None:
+        with self._db() as db:
+            ledger.refund(db, owner, size, files)
+
+    def ended_grants(self, before: int, limit: int) -> list[LedgerGrant]:
+        with self._db() as db:
+            return ledger.ended_grants(db, before, limit)
+
+    def grants_for(self, bucket: str, target: str) -> list[LedgerGrant]:
+        with self._db() as db:
+            return ledger.grants_for(db, bucket, target)
+
     # --- housekeeping ---------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
@@ -205,7 +241,7 @@ class SqliteStore:
             if not self._schema_ready:
                 with self._lock:  # one thread creates the schema; the others wait, not race
                     if not self._schema_ready:
-                        connection.executescript(SCHEMA)
+                        connection.executescript(SCHEMA + ledger.SCHEMA)
                         self._schema_ready = True
         except BaseException:
             connection.close()

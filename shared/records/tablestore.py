@@ -34,6 +34,9 @@ from shared.credentials import Credentials
 from shared.errors import Unavailable
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, Record
 from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
+from shared.records.grants import LedgerGrant, Limits, Usage
+from shared.records.tablestore_ledger import ConditionFailed as _ConditionFailed
+from shared.records.tablestore_ledger import TablestoreLedger
 from shared.records.write import write_record
 from shared.settings import RecordsSettings
 
@@ -144,10 +147,6 @@ class ShortRetryPolicy(RetryPolicy):  # type: ignore[misc] # the SDK ships no ty
         return delay
 
 
-class _ConditionFailed(Exception):
-    """The row's existence or etag was not what the conditional write expected."""
-
-
 class TablestoreStore:
     """`RecordStore` over a Tablestore table and its `<table>_by_owner` global index."""
 
@@ -170,6 +169,7 @@ class TablestoreStore:
         self._lock = threading.Lock()
         self._identity: tuple[str, str | None] | None = None
         self._client: Any = None
+        self._ledger: TablestoreLedger
         self.use_credentials(credentials)
 
     def use_credentials(self, credentials: Credentials) -> None:
@@ -178,6 +178,7 @@ class TablestoreStore:
             if self._identity == credentials.identity:
                 return
             self._client = build_client(self.settings, credentials, self.retry_policy)
+            self._ledger = TablestoreLedger(self._client, self.table)
             self._identity = credentials.identity
 
     @property
@@ -263,6 +264,40 @@ class TablestoreStore:
         items = records[:limit]
         more = len(records) > limit
         return Page(items=items, next=encode_cursor(position(items[-1])) if more else None)
+
+    # --- GrantStore (grants.py; tablestore_ledger.py) --------------------------------------------
+
+    def open_grant(self, grant: LedgerGrant, limits: Limits, now: float) -> None:
+        with self._operation() as call:
+            self._ledger.open_grant(call, grant, limits, now)
+
+    def get_grant(self, owner: str, grant_id: str) -> LedgerGrant | None:
+        with self._operation() as call:
+            return self._ledger.get_grant(call, owner, grant_id)
+
+    def usage(self, owner: str) -> Usage:
+        with self._operation() as call:
+            return self._ledger.usage(call, owner)
+
+    def settle(self, owner: str, grant_id: str, state: str, size: int = 0) -> bool:
+        with self._operation() as call:
+            return self._ledger.settle(call, owner, grant_id, state, size)
+
+    def charge(self, owner: str, size: int, files: int, limits: Limits) -> None:
+        with self._operation() as call:
+            self._ledger.charge(call, owner, size, files, limits)
+
+    def refund(self, owner: str, size: int, files: int) -> None:
+        with self._operation() as call:
+            self._ledger.refund(call, owner, size, files)
+
+    def ended_grants(self, before: int, limit: int) -> list[LedgerGrant]:
+        with self._operation() as call:
+            return self._ledger.ended_grants(call, before, limit)
+
+    def grants_for(self, bucket: str, target: str) -> list[LedgerGrant]:
+        with self._operation() as call:
+            return self._ledger.grants_for(call, bucket, target)
 
     # --- internals ------------------------------------------------------------------------------
 

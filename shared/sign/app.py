@@ -1,9 +1,11 @@
-"""The sign function's core: authenticate, then issue a grant (GET /signature) or list uploads.
+"""The sign function's core: authenticate, then issue a grant (GET /signature), list uploads
+(GET /uploads) or tell the caller's quota (GET /quota).
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
-GET /signature, GET /uploads, OPTIONS anything (CORS preflight). Every answer is
-`Cache-Control: no-store` and varies by Origin. /signature imports no cloud SDK and makes no
-network call (the JWKS fetch, cached, is the only exception).
+GET /signature, GET /uploads, GET /quota, OPTIONS anything (CORS preflight). Every answer is
+`Cache-Control: no-store` and varies by Origin. A grant is written to the ledger (rate limit and
+quota reservation included) before it is returned: a store that is down answers 503 and nothing
+is issued.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from collections.abc import Callable, Mapping
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
 from shared.http import Core, Request, Response, json_response, respond
-from shared.records.base import DEFAULT_PAGE, MAX_PAGE, RecordStore
+from shared.records import Store
+from shared.records.base import DEFAULT_PAGE, MAX_PAGE
 from shared.sign import cors
 from shared.sign.auth import Authenticator, SigningKeySource
-from shared.sign.issue import issue, parse_upload_request
+from shared.sign.issue import issue, ledger_entry, parse_upload_request
 from shared.sign.settings import SignSettings
 
 MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
 _LIMIT = re.compile(r"[0-9]+")
 
-StoreFactory = Callable[[Credentials | None], RecordStore]
+StoreFactory = Callable[[Credentials | None], Store]
 
 
 def create_app(
@@ -40,13 +43,13 @@ def create_app(
     clock = now or _wall_clock
     authenticator = Authenticator(settings.auth, keys=jwks_client, now=clock)
 
-    def store(credentials: Credentials | None) -> RecordStore:
+    def store(request: Request) -> Store:
+        creds = credentials(request) if settings.records.backend == "tablestore" else None
         if store_factory is not None:
-            return store_factory(credentials)
-        # Imported here: only /uploads needs a store; /signature stays free of cloud SDKs.
+            return store_factory(creds)
         from shared.records import open_store  # noqa: PLC0415
 
-        return open_store(settings.records, credentials)  # cached per process, follows rotation
+        return open_store(settings.records, creds)  # cached per process, follows rotation
 
     def credentials(request: Request) -> Credentials:
         oss = settings.oss
@@ -57,7 +60,10 @@ def create_app(
     def signature(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         upload = parse_upload_request(request.query(), settings.upload.max_bytes)
-        issued = issue(settings, user, upload, credentials(request), clock())
+        now = clock()
+        issued = issue(settings, user, upload, credentials(request), now)
+        # Rate limit, quota reservation and the grant row, before anything is returned.
+        store(request).open_grant(ledger_entry(issued.grant, now), settings.limits, now)
         response = json_response(200, issued.response)
         response.log_fields.update(
             user=user, dir=issued.dir, key=issued.grant.key, grant=issued.grant.grant_id
@@ -67,17 +73,40 @@ def create_app(
     def uploads(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         limit, cursor = _list_query(request.query())
-        creds = credentials(request) if settings.records.backend == "tablestore" else None
-        page = store(creds).list_by_owner(user, limit=limit, cursor=cursor)
+        page = store(request).list_by_owner(user, limit=limit, cursor=cursor)
         response = json_response(
             200, {"items": [record.to_json() for record in page.items], "next": page.next}
         )
         response.log_fields.update(user=user, count=len(page.items))
         return response
 
+    def quota(request: Request) -> Response:
+        user = authenticator.user(request.header("authorization"))
+        if request.query():
+            raise BadRequest("/quota reads no query parameters")
+        usage, limits = store(request).usage(user), settings.limits
+        response = json_response(
+            200,
+            {
+                "bytes": {
+                    "used": usage.used_bytes,
+                    "reserved": usage.reserved_bytes,
+                    "limit": limits.bytes,
+                },
+                "files": {
+                    "used": usage.used_files,
+                    "reserved": usage.reserved_files,
+                    "limit": limits.files,
+                },
+            },
+        )
+        response.log_fields.update(user=user)
+        return response
+
     routes: dict[str, Callable[[Request], Response]] = {
         "/signature": signature,
         "/uploads": uploads,
+        "/quota": quota,
     }
 
     def dispatch(request: Request) -> Response:
@@ -105,7 +134,7 @@ def _dispatch(
         return cors.preflight(request, origins)
     handler = routes.get(request.route())
     if handler is None:
-        raise NotFound(f"no route {request.route()!r}: use /signature or /uploads")
+        raise NotFound(f"no route {request.route()!r}: use /signature, /uploads or /quota")
     if request.method != "GET":
         raise MethodNotAllowed(
             f"{request.method} is not allowed here; use GET", allow=cors.ALLOW_METHODS

@@ -23,6 +23,7 @@ from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.credentials import Credentials
 from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
+from shared.records.grants import EXACT, PREFIX, LedgerGrant
 from shared.sign import policy
 from shared.sign.settings import SignSettings
 
@@ -169,6 +170,20 @@ def issue(
     response["version"] = signer.version
     response.update(signer.answer_fields(fields))
     return IssuedGrant(grant=grant, dir=folder, response=response)
+
+
+def ledger_entry(grant: Grant, now: float) -> LedgerGrant:
+    """The ledger row of a PostObject grant (DESIGN.md, The grant ledger)."""
+    return LedgerGrant(
+        owner=grant.user,
+        grant_id=grant.grant_id,
+        mode=EXACT if grant.key is not None else PREFIX,
+        target=grant.key if grant.key is not None else grant.prefix or "",
+        bucket=grant.bucket,
+        max_bytes=grant.max_bytes,
+        expires_at=grant.expires_at,
+        created_at=int(now * 1000),
+    )
 
 
 def _pinned_fields(callback: str, mime: str | None, stored_type: str | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from shared.settings import (
     MAX_OBJECT_BYTES,
     MIN_SECRET_BYTES,
     Env,
+    Limits,
     OssSettings,
     RecordsSettings,
     Secret,
@@ -92,6 +93,7 @@ class SignSettings:
     grant_secrets: tuple[Secret, ...]
     cors_origins: frozenset[str]
     records: RecordsSettings
+    limits: Limits
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> SignSettings:
@@ -110,6 +112,7 @@ class SignSettings:
             grant_secrets=grant_secrets,
             cors_origins=_cors_origins(env),
             records=RecordsSettings.load(env),
+            limits=Limits.load(env),
         )
 
 

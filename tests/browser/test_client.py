@@ -267,15 +267,6 @@ def test_other_access_denied_is_not_retried(harness: Any) -> None:
             id="403-signature",
         ),
         pytest.param(
-            lambda route, parts: route.fulfill(
-                status=200,
-                content_type="application/json",
-                body='{"Status": "Rejected", "code": "ContentRejected", "message": "no"}',
-            ),
-            {"kind": "rejected", "cls": "UploadRejectedError", "code": "ContentRejected"},
-            id="200-rejected-by-the-callback",
-        ),
-        pytest.param(
             lambda route, parts: route.fulfill(status=204, body=""),
             {"kind": "not-recorded", "cls": "NotRecordedError", "code": "HTTP204", "status": 204},
             id="204-no-callback-answer",
@@ -424,3 +415,87 @@ def test_oss_error_parsing_round_trips(harness: Any, code: str, message: str) ->
     )
     expected = {"code": code, "message": message, "requestId": "5C3D8A1E0000000000000001"}
     assert parsed == [expected, expected]
+
+
+# --- quota and rate limit: distinct kinds, with what a person needs to act ------------------------
+
+
+def test_a_grant_over_the_quota_is_a_quota_error(harness: Any) -> None:
+    refusal = {"Status": "Error", "code": "QuotaExceeded", "message": "quota of 1000 bytes"}
+    install(harness, FakeSign(failure=(403, refusal)), FakeOss())
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["cls"], error["stage"], error["status"], error["code"]) == (
+        "quota",
+        "QuotaExceededError",
+        "grant",
+        403,
+        "QuotaExceeded",
+    )
+    assert "quota of 1000 bytes" in error["message"]
+    assert error["isUploadError"]
+
+
+def test_a_rate_limited_grant_says_when_to_try_again(harness: Any) -> None:
+    def limited(route: Any) -> None:
+        body = {"Status": "Error", "code": "TooManyRequests", "message": "slow down"}
+        route.fulfill(
+            status=429,
+            content_type="application/json",
+            headers={"Retry-After": "17"},
+            body=json.dumps(body),
+        )
+
+    harness.route(f"{HARNESS_ORIGIN}/signature*", limited)
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["cls"], error["status"], error["retryAfter"]) == (
+        "rate-limited",
+        "TooManyRequestsError",
+        429,
+        17,
+    )
+    now_ms = harness.evaluate("Date.now()")
+    assert now_ms < error["retryAt"] <= now_ms + 17_000
+    assert "try again in 17 s" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "cls"),
+    [
+        ("QuotaExceeded", "quota", "QuotaExceededError"),
+        ("ContentRejected", "refused", "UploadRefusedError"),
+    ],
+)
+def test_a_callback_rejection_is_told_apart_from_a_storage_refusal(
+    harness: Any, code: str, kind: str, cls: str
+) -> None:
+    def rejected(route: Any, parts: Parts) -> None:
+        body = {"Status": "Rejected", "code": code, "message": "not kept"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    install(harness, FakeSign(), FakeOss(rejected))
+    error = upload_one(harness)["error"]
+    assert (error["kind"], error["cls"], error["code"]) == (kind, cls, code)
+    assert "not kept" in error["message"]
+    if kind == "quota":
+        assert error["stage"] == "upload"
+
+
+def test_quota_is_read_beside_the_signature_with_the_token(harness: Any) -> None:
+    seen: list[dict[str, str]] = []
+    quota = {
+        "bytes": {"used": 10, "reserved": 5, "limit": 100},
+        "files": {"used": 1, "reserved": 1, "limit": None},
+    }
+
+    def answer(route: Any) -> None:
+        seen.append({"url": route.request.url, **route.request.headers})
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(quota))
+
+    harness.route(f"{HARNESS_ORIGIN}/api/quota*", answer)
+    got = harness.evaluate(
+        """() => window.oss.createUploader({
+            signatureUrl: '/api/signature', getToken: () => 'token-of-alice' }).quota()"""
+    )
+    assert got == quota
+    assert seen[0]["url"] == f"{HARNESS_ORIGIN}/api/quota"
+    assert seen[0]["authorization"] == "Bearer token-of-alice"

@@ -36,6 +36,17 @@ class Backend:
         page.route(f"{HARNESS_ORIGIN}/uploads*", self.uploads)
         page.route(f"{HARNESS_ORIGIN}/oss", self.post)
         page.route(f"{HARNESS_ORIGIN}/oss/**", self.get_object)
+        page.route(f"{HARNESS_ORIGIN}/quota*", self.quota)
+        self.limits: dict[str, int | None] = {"bytes": 1_048_576, "files": None}
+
+    def quota(self, route: Any) -> None:
+        assert route.request.headers["authorization"] == "Bearer t0k3n"
+        used = sum(record["size"] for record in self.records)
+        body = {
+            "bytes": {"used": used, "reserved": 0, "limit": self.limits["bytes"]},
+            "files": {"used": len(self.records), "reserved": 0, "limit": self.limits["files"]},
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     def token(self, route: Any) -> None:
         route.fulfill(status=200, content_type="application/json", body='{"token": "t0k3n"}')
@@ -147,3 +158,47 @@ def test_refused_grant_tells_the_user_to_sign_in_again(harness: Any) -> None:
         harness.locator("#queue li .state").inner_text()
         == "Not signed in, or the token expired: get a new dev token."
     )
+
+
+def test_the_quota_is_shown_and_follows_the_uploads(harness: Any) -> None:
+    Backend(harness)
+    open_page(harness)
+    harness.get_by_role("button", name="Get dev token").click()
+    expect(harness.locator("#quota")).to_have_text("Quota: 0 B of 1.0 MB · 0 files, no limit")
+    harness.get_by_label("Choose files, or drop them here").set_input_files(
+        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"abc"}
+    )
+    expect(harness.locator("#quota")).to_have_text("Quota: 3 B of 1.0 MB · 1 file, no limit")
+
+
+def test_over_quota_and_rate_limited_are_explained_with_the_retry_time(harness: Any) -> None:
+    backend = Backend(harness)
+    open_page(harness)
+    harness.get_by_role("button", name="Get dev token").click()
+    harness.wait_for_function("!document.getElementById('files').disabled")
+    files = harness.get_by_label("Choose files, or drop them here")
+    backend.sign.failure = (
+        403,
+        {"Status": "Error", "code": "QuotaExceeded", "message": "quota of 1048576 bytes"},
+    )
+    files.set_input_files({"name": "q.txt", "mimeType": "text/plain", "buffer": b"q"})
+    expect(harness.locator("#queue li[data-name='q.txt'] .state")).to_have_text(
+        "Over your storage quota: quota of 1048576 bytes. "
+        "Delete files or wait for unused grants to expire."
+    )
+    assert harness.get_attribute("#queue li[data-name='q.txt']", "data-kind") == "quota"
+
+    def limited(route: Any) -> None:
+        route.fulfill(
+            status=429,
+            content_type="application/json",
+            headers={"Retry-After": "42"},
+            body=json.dumps({"Status": "Error", "code": "TooManyRequests", "message": "slow"}),
+        )
+
+    harness.unroute(f"{HARNESS_ORIGIN}/signature*")
+    harness.route(f"{HARNESS_ORIGIN}/signature*", limited)
+    files.set_input_files({"name": "r.txt", "mimeType": "text/plain", "buffer": b"r"})
+    state = harness.locator("#queue li[data-name='r.txt'] .state")
+    expect(state).to_contain_text("Too many uploads in a minute: try again in 42 s (at ")
+    assert harness.get_attribute("#queue li[data-name='r.txt']", "data-kind") == "rate-limited"

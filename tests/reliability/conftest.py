@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from shared.credentials import Credentials
-from shared.reconcile.objects import OssObjects
+from shared.objects import OssObjects
 from shared.reconcile.scan import WATERMARK_KEY, Report, run
 from shared.reconcile.settings import ReconcileSettings
-from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from tests.e2e.conftest import LiveStack, Stacks, StartStack
@@ -37,7 +36,7 @@ def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
 
     def start(
         *,
-        callback_store: Callable[[RecordStore], RecordStore] | None = None,
+        callback_store: Callable[[Any], Any] | None = None,
         callback_clock: Callable[[], float] | None = None,
         **settings: str,
     ) -> LiveStack:

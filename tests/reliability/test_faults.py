@@ -56,6 +56,10 @@ class FaultyStore:
     def get(self, bucket: str, key: str) -> Record | None:
         return self.inner.get(bucket, key)
 
+    def __getattr__(self, name: str) -> Any:
+        """The grant ledger (open_grant, settle, charge…) is not what these faults are about."""
+        return getattr(self.inner, name)
+
     def list_by_owner(self, owner: str, **kwargs: Any) -> Page:
         return self.inner.list_by_owner(owner, **kwargs)
 

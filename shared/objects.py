@@ -1,22 +1,25 @@
-"""The bucket as reconciliation sees it: list keys under a prefix, HEAD one object (official `oss2`).
+"""The bucket as reconciliation and the callback see it: list keys under a prefix, HEAD one
+object, remove one upload we refuse (official `oss2`).
 
-The client is `shared.oss.bucket_client` (the function role's credentials, V4 or V1). SDK failures
-become our domain errors: unreachable or 5xx → Unavailable, refused → Forbidden.
+The client is `shared.oss.bucket_client` (the function role's credentials, V4 or V1); oss2 is
+imported on first use, so a callback that never refuses an upload never loads it. SDK failures
+become our domain errors: unreachable or 5xx → Unavailable, refused → Forbidden. A removal deletes
+only the object a verified callback (or HeadObject) described: HeadObject first, and DeleteObject
+only while the stored etag is still that one — a newer object under the same key is left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import oss2
+from typing import Any, Literal, Protocol
 
 from shared.credentials import Credentials
 from shared.errors import AppError, BadRequest, Forbidden, Unavailable
 from shared.oss import bucket_client
 from shared.settings import OssSettings
 
+Removal = Literal["deleted", "gone", "replaced"]
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
 PAGE_SIZE = 1000  # ListObjectsV2's maximum
 
@@ -50,6 +53,17 @@ class Objects(Protocol):
 
     def head(self, key: str) -> Head | None:
         """The object's metadata, or None when it is gone."""
+
+    def remove(self, key: str, etag: str) -> Removal:
+        """Delete `key` if it still holds the object with `etag`; raise Unavailable/Forbidden."""
+
+
+class Remover(Protocol):
+    def remove(self, key: str, etag: str) -> Removal:
+        """As `Objects.remove`."""
+
+
+RemoverFactory = Callable[[Credentials], Remover]
 
 
 class OssObjects:
@@ -99,6 +113,21 @@ class OssObjects:
             last_modified=int(result.last_modified),
         )
 
+    def remove(self, key: str, etag: str) -> Removal:
+        """HeadObject, then DeleteObject only while the stored etag is `etag` (OSS answers 204
+        whether or not the object still exists)."""
+        head = self.head(key)
+        if head is None:
+            return "gone"
+        if _bare(head.etag) != _bare(etag):
+            return "replaced"
+        _call(self.bucket.delete_object, key)
+        return "deleted"
+
+
+def _bare(etag: str) -> str:
+    return str(etag or "").strip().strip('"').upper()
+
 
 class _Gone(Exception):
     """HeadObject answered 404."""
@@ -106,6 +135,8 @@ class _Gone(Exception):
 
 def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
     """One SDK call; its exceptions become domain errors (401/403 → Forbidden, else Unavailable)."""
+    import oss2  # noqa: PLC0415 - already loaded with the client; here for its exceptions
+
     try:
         return method(*args, **kwargs)
     except oss2.exceptions.NotFound as exc:

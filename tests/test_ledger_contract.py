@@ -1,0 +1,397 @@
+"""One contract for the grant ledger (shared/records/grants.py), run against each backend.
+
+SQLite on a real file; Tablestore through the real backend code against tests/ots_fake.py (which
+makes each request atomic, so the concurrent tests race on its conditions as on the server).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import tablestore
+
+from shared.errors import AppError, QuotaExceeded, TooManyRequests
+from shared.records.grants import (
+    EXACT,
+    EXPIRED,
+    MULTIPART,
+    OPEN,
+    PREFIX,
+    USED,
+    LedgerGrant,
+    Limits,
+    Usage,
+    retry_after,
+)
+from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
+
+NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
+_ids = iter(range(10**9))
+
+
+def grant(**overrides: Any) -> LedgerGrant:
+    number = next(_ids)
+    values: dict[str, Any] = {
+        "owner": "alice",
+        "grant_id": f"G{number:08d}",
+        "mode": EXACT,
+        "target": f"uploads/alice/{number:08d}.png",
+        "bucket": BUCKET,
+        "max_bytes": 100,
+        "expires_at": int(NOW) + 300,
+        "created_at": int(NOW * 1000),
+    }
+    values.update(overrides)
+    return LedgerGrant(**values)
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> Any:  # noqa: F811 - the imported fixture, used
+    return make_store()
+
+
+def test_a_grant_is_written_and_read_back_by_its_owner_only(store: Any) -> None:
+    issued = grant()
+    store.open_grant(issued, Limits(), NOW)
+    assert store.get_grant("alice", issued.grant_id) == issued
+    assert store.get_grant("bob", issued.grant_id) is None  # a foreign id reads nothing
+    assert store.get_grant("alice", "~usage") is None
+
+
+@pytest.mark.parametrize("mode", [EXACT, MULTIPART])
+def test_an_exact_or_multipart_grant_reserves_its_bytes_and_one_file(store: Any, mode: str) -> None:
+    store.open_grant(grant(mode=mode, max_bytes=70), Limits(bytes=100), NOW)
+    usage = store.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files, usage.used_bytes) == (70, 1, 0)
+    assert store.usage("bob") == Usage()
+
+
+def test_a_prefix_grant_reserves_nothing(store: Any) -> None:
+    store.open_grant(grant(mode=PREFIX, target="uploads/alice/"), Limits(bytes=10), NOW)
+    assert (store.usage("alice").reserved_bytes, store.usage("alice").reserved_files) == (0, 0)
+
+
+def test_a_grant_past_the_byte_quota_is_refused_and_not_written(store: Any) -> None:
+    store.open_grant(grant(max_bytes=60), Limits(bytes=100), NOW)
+    refused = grant(max_bytes=41)
+    with pytest.raises(QuotaExceeded):
+        store.open_grant(refused, Limits(bytes=100), NOW)
+    assert store.get_grant("alice", refused.grant_id) is None
+    assert store.usage("alice").reserved_bytes == 60
+    store.open_grant(grant(max_bytes=40), Limits(bytes=100), NOW)  # exactly at the edge: fine
+
+
+def test_a_grant_past_the_file_quota_is_refused(store: Any) -> None:
+    store.open_grant(grant(), Limits(files=1), NOW)
+    with pytest.raises(QuotaExceeded):
+        store.open_grant(grant(), Limits(files=1), NOW)
+
+
+def test_a_prefix_grant_is_refused_when_not_even_one_file_would_fit(store: Any) -> None:
+    store.open_grant(grant(max_bytes=100), Limits(bytes=100), NOW)
+    with pytest.raises(QuotaExceeded):
+        store.open_grant(grant(mode=PREFIX, target="uploads/alice/"), Limits(bytes=100), NOW)
+
+
+def test_the_rate_limit_counts_grants_per_minute_and_says_when_to_return(store: Any) -> None:
+    limits = Limits(grants_per_minute=3)
+    for _ in range(3):
+        store.open_grant(grant(), limits, NOW)
+    with pytest.raises(TooManyRequests) as refused:
+        store.open_grant(grant(), limits, NOW + 1)
+    assert refused.value.retry_after == retry_after(NOW + 1) == 59
+    assert ("Retry-After", "59") in refused.value.headers
+    store.open_grant(grant(owner="bob", target="uploads/bob/x.png"), limits, NOW)  # per user
+    store.open_grant(grant(), limits, NOW + 60)  # the next minute's window
+
+
+def test_settling_an_exact_grant_turns_its_reservation_into_usage_once(store: Any) -> None:
+    issued = grant(max_bytes=100)
+    store.open_grant(issued, Limits(bytes=1000), NOW)
+    assert store.settle("alice", issued.grant_id, USED, 80) is True
+    assert store.settle("alice", issued.grant_id, USED, 80) is False  # a replay: counted once
+    usage = store.usage("alice")
+    assert (usage.used_bytes, usage.used_files, usage.reserved_bytes, usage.reserved_files) == (
+        80,
+        1,
+        0,
+        0,
+    )
+    assert store.get_grant("alice", issued.grant_id).state == USED
+
+
+def test_expiry_gives_the_reservation_back(store: Any) -> None:
+    issued = grant(max_bytes=100)
+    store.open_grant(issued, Limits(bytes=100), NOW)
+    with pytest.raises(QuotaExceeded):
+        store.open_grant(grant(max_bytes=1), Limits(bytes=100), NOW)
+    assert store.settle("alice", issued.grant_id, EXPIRED) is True
+    assert store.usage("alice").reserved_bytes == 0
+    store.open_grant(grant(max_bytes=100), Limits(bytes=100), NOW)  # room again
+
+
+def test_a_foreign_grant_id_settles_nothing(store: Any) -> None:
+    issued = grant()
+    store.open_grant(issued, Limits(), NOW)
+    assert store.settle("mallory", issued.grant_id, USED, 1) is False
+    assert store.get_grant("alice", issued.grant_id).state == OPEN
+    assert store.usage("mallory").used_bytes == 0
+
+
+def test_a_charge_within_the_quota_counts_and_one_past_it_is_refused(store: Any) -> None:
+    limits = Limits(bytes=100, files=5)
+    store.charge("alice", 90, 1, limits)
+    with pytest.raises(QuotaExceeded):
+        store.charge("alice", 11, 1, limits)
+    usage = store.usage("alice")
+    assert (usage.used_bytes, usage.used_files) == (90, 1)
+
+
+def test_a_charge_cannot_take_room_another_grant_reserved(store: Any) -> None:
+    store.open_grant(grant(max_bytes=60), Limits(bytes=100), NOW)
+    with pytest.raises(QuotaExceeded):
+        store.charge("alice", 41, 1, Limits(bytes=100))
+
+
+def test_a_refund_releases_committed_usage_never_below_zero(store: Any) -> None:
+    store.charge("alice", 50, 2, Limits())
+    store.refund("alice", 20, 1)
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (30, 1)
+    store.refund("alice", 500, 5)
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (0, 0)
+
+
+def test_ended_grants_lists_open_grants_expired_before_a_time_oldest_first(store: Any) -> None:
+    late = grant(expires_at=2000)
+    early = grant(owner="bob", target="uploads/bob/a.png", expires_at=1000)
+    used = grant(expires_at=500)
+    future = grant(expires_at=5000)
+    for item in (late, early, used, future):
+        store.open_grant(item, Limits(), NOW)
+    store.settle("alice", used.grant_id, USED, 1)
+    assert [g.grant_id for g in store.ended_grants(3000, 10)] == [early.grant_id, late.grant_id]
+    assert [g.grant_id for g in store.ended_grants(3000, 1)] == [early.grant_id]
+    assert store.ended_grants(1000, 10) == []
+
+
+def test_grants_for_finds_every_grant_of_a_target_in_the_bucket(store: Any) -> None:
+    first = grant(mode=PREFIX, target="uploads/alice/")
+    second = grant(mode=PREFIX, target="uploads/alice/", created_at=int(NOW * 1000) + 1)
+    other_bucket = grant(mode=PREFIX, target="uploads/alice/", bucket="other-bucket")
+    for item in (second, first, other_bucket, grant()):
+        store.open_grant(item, Limits(), NOW)
+    assert store.grants_for(BUCKET, "uploads/alice/") == [first, second]
+    assert store.grants_for(BUCKET, "uploads/nobody/") == []
+
+
+def concurrently(count: int, action: Callable[[int], None]) -> list[AppError | None]:
+    """Run `action(i)` for i in range(count) on `count` threads released together."""
+    barrier = threading.Barrier(count)
+
+    def one(index: int) -> AppError | None:
+        barrier.wait()
+        try:
+            action(index)
+        except AppError as error:
+            return error
+        return None
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+@pytest.mark.parametrize(
+    ("limits", "max_bytes", "room"),
+    [(Limits(bytes=1000), 100, 10), (Limits(files=7), 1, 7)],
+    ids=["bytes", "files"],
+)
+def test_fifty_concurrent_grants_at_the_quota_edge_never_pass_it(
+    store: Any, limits: Limits, max_bytes: int, room: int
+) -> None:
+    """DESIGN: committed + reserved never exceeds the quota, under any concurrency."""
+    store.open_grant(grant(max_bytes=max_bytes), limits, NOW)  # the user is already one in
+    outcomes = concurrently(50, lambda _: store.open_grant(grant(max_bytes=max_bytes), limits, NOW))
+    admitted = [o for o in outcomes if o is None]
+    assert all(isinstance(o, (QuotaExceeded, TooManyRequests)) for o in outcomes if o is not None)
+    usage = store.usage("alice")
+    assert 1 <= len(admitted) <= room - 1
+    assert usage.reserved_bytes == max_bytes * (len(admitted) + 1)
+    assert usage.reserved_files == len(admitted) + 1
+    if limits.bytes is not None:
+        assert usage.used_bytes + usage.reserved_bytes <= limits.bytes
+    if limits.files is not None:
+        assert usage.used_files + usage.reserved_files <= limits.files
+
+
+def test_fifty_concurrent_charges_never_pass_the_quota(store: Any) -> None:
+    limits = Limits(bytes=1000, files=20)
+    outcomes = concurrently(50, lambda _: store.charge("alice", 60, 1, limits))
+    usage = store.usage("alice")
+    assert usage.used_bytes <= 1000
+    assert usage.used_files <= 20
+    assert usage.used_bytes == 60 * outcomes.count(None)
+    assert outcomes.count(None) >= 1
+
+
+def test_fifty_concurrent_grants_never_pass_the_rate_limit(store: Any) -> None:
+    limits = Limits(grants_per_minute=12)
+    outcomes = concurrently(50, lambda _: store.open_grant(grant(), limits, NOW))
+    assert 1 <= outcomes.count(None) <= 12
+    assert store.usage("alice").rate_count == outcomes.count(None)
+
+
+# --- what the Tablestore backend sends ------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_ots(mocker: Any) -> Any:
+    from shared.credentials import Credentials
+    from shared.records.tablestore import TablestoreStore
+    from shared.settings import Env, RecordsSettings, Secret
+    from tests.ots_fake import FakeOTS
+
+    fake = FakeOTS()
+    mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: fake)
+    settings = RecordsSettings.load(
+        Env(
+            {
+                "RECORDS_BACKEND": "tablestore",
+                "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
+                "TABLESTORE_INSTANCE": "inst",
+            }
+        )
+    )
+    store = TablestoreStore(settings, Credentials("LTAI-test", Secret("s"), "t"))
+    return fake, store
+
+
+def test_tablestore_guards_the_usage_row_by_its_version_and_the_grant_by_absence(
+    fake_ots: Any,
+) -> None:
+    fake, store = fake_ots
+    store.open_grant(grant(), Limits(bytes=1000), NOW)
+    store.open_grant(grant(), Limits(bytes=1000), NOW)
+    puts = [(table, row, cond) for api, table, row, cond in fake.sent if api == "PutRow"]
+    assert [table for table, _, _ in puts] == ["oss_uploads_grants"] * 4
+    expect = tablestore.RowExistenceExpectation
+    first_usage, first_grant, second_usage, _ = puts
+    assert dict(first_usage[1].primary_key)["grant_id"] == "~usage"
+    assert first_usage[2].row_existence_expectation == expect.EXPECT_NOT_EXIST
+    assert first_grant[2].row_existence_expectation == expect.EXPECT_NOT_EXIST
+    guard = second_usage[2].column_condition
+    assert second_usage[2].row_existence_expectation == expect.EXPECT_EXIST
+    assert (guard.column_name, guard.column_value, guard.comparator) == (
+        "version",
+        1,
+        tablestore.ComparatorType.EQUAL,
+    )
+
+
+def test_tablestore_settles_a_grant_only_while_it_is_open(fake_ots: Any) -> None:
+    fake, store = fake_ots
+    issued = grant()
+    store.open_grant(issued, Limits(), NOW)
+    fake.sent.clear()
+    assert store.settle("alice", issued.grant_id, USED, 5)
+    (update,) = [entry for entry in fake.sent if entry[0] == "UpdateRow"]
+    guard = update[3].column_condition
+    assert (guard.column_name, guard.column_value) == ("state", OPEN)
+    assert dict(update[2].attribute_columns["put"]) == {"state": USED, "size": 5}
+
+
+def test_tablestore_refuses_after_losing_every_optimistic_attempt(
+    fake_ots: Any, mocker: Any
+) -> None:
+    fake, store = fake_ots
+    store.charge("alice", 1, 1, Limits())
+    real_put = fake.put_row
+
+    def racing_put(table: str, row: Any, condition: Any, *rest: Any) -> Any:
+        # Another writer bumps the version between every read and write.
+        key = ("alice", "~usage")
+        fake.ledger_rows[key]["version"] += 1
+        return real_put(table, row, condition, *rest)
+
+    mocker.patch.object(fake, "put_row", side_effect=racing_put)
+    with pytest.raises(TooManyRequests):
+        store.charge("alice", 1, 1, Limits())
+    assert fake.ledger_rows[("alice", "~usage")]["used_bytes"] == 1
+
+
+def test_tablestore_gives_the_reservation_back_when_the_grant_row_fails(fake_ots: Any) -> None:
+    _fake, store = fake_ots
+    issued = grant()
+    store.open_grant(issued, Limits(), NOW)
+    with pytest.raises(AppError):  # the same id again: the grant row exists
+        store.open_grant(issued, Limits(), NOW)
+    assert store.usage("alice").reserved_bytes == issued.max_bytes
+
+
+# --- make tables ----------------------------------------------------------------------------------
+
+
+def test_make_tables_creates_the_ledger_with_its_two_indexes(mocker: Any) -> None:
+    import io
+
+    from tools.tables import create_ledger_table
+
+    client = mocker.MagicMock()
+    out = io.StringIO()
+    assert create_ledger_table(client, "uploads", out) == 0
+    meta, options, _ = client.create_table.call_args.args
+    assert meta.table_name == "uploads_grants"
+    assert meta.schema_of_primary_key == [("owner", "STRING"), ("grant_id", "STRING")]
+    assert ("expires_at", "INTEGER") in meta.defined_columns
+    assert (options.time_to_live, options.max_version) == (-1, 1)
+    due, by_target = client.create_table.call_args.kwargs["secondary_indexes"]
+    assert (due.index_name, due.primary_key_names) == (
+        "uploads_grants_due",
+        ["state", "expires_at"],
+    )
+    assert (by_target.index_name, by_target.primary_key_names) == (
+        "uploads_grants_by_target",
+        ["target"],
+    )
+    assert "target" in due.defined_column_names
+    assert "state" not in due.defined_column_names
+
+
+def test_make_tables_adds_only_the_missing_ledger_index(mocker: Any) -> None:
+    import io
+
+    from shared.records import tablestore_ledger as ledger
+    from tools.tables import create_ledger_table
+
+    client = mocker.MagicMock()
+    client.create_table.side_effect = tablestore.OTSServiceError(
+        409, "OTSObjectAlreadyExist", "Requested table already exists.", "r"
+    )
+    due = tablestore.SecondaryIndexMeta("uploads_grants_due", ledger.DUE_INDEX_KEY, [])
+    client.describe_table.return_value = tablestore.DescribeTableResponse(
+        tablestore.TableMeta("uploads_grants", list(ledger.PRIMARY_KEY), ledger.DEFINED_COLUMNS),
+        tablestore.TableOptions(),
+        None,
+        [due],
+    )
+    assert create_ledger_table(client, "uploads", io.StringIO()) == 0
+    (call,) = client.create_secondary_index.call_args_list
+    assert call.args[0] == "uploads_grants"
+    assert call.args[1].index_name == "uploads_grants_by_target"
+
+
+def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: Any) -> None:
+    import io
+    import sqlite3
+
+    from tools.tables import main
+
+    path = tmp_path / "r.sqlite3"
+    environ = {"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}
+    assert main(environ, out=io.StringIO()) == 0
+    assert main(environ, out=io.StringIO()) == 0  # idempotent
+    names = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert {"records", "grants", "quota_usage", "grants_due", "grants_by_target"} <= names

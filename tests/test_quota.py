@@ -1,0 +1,340 @@
+"""Quotas and the rate limit through the real sign and callback cores (DESIGN.md, The grant ledger).
+
+The ledger arithmetic and its concurrency are proven per backend in test_ledger_contract.py;
+here: what a caller sees (403 QuotaExceeded, 429 with Retry-After, 503 with nothing issued,
+GET /quota), what the callback does with an upload that would pass the quota (deleted, no record,
+200 Rejected), and that a grant id names only its own user's ledger rows.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.callback import app as callback_app
+from shared.callback.settings import CallbackSettings
+from shared.errors import ConfigError, Unavailable
+from shared.http import Core
+from shared.records.grants import EXPIRED, OPEN, USED
+from shared.records.sqlite import SqliteStore
+from shared.settings import Limits
+from shared.sign.issue import ledger_entry
+from shared.sign.settings import SignSettings
+from tests.callback_builder import CallbackBuilder, Clock, KeyServer, Removals, settings_env
+from tests.helpers import NOW, request, sign_env, token
+
+QUOTA_ENV = {
+    "OSS_REGION": "cn-hangzhou",
+    "OSS_ENDPOINT": "http://127.0.0.1:9",
+    "OSS_ACCESS_KEY_ID": "ak",
+    "OSS_ACCESS_KEY_SECRET": "sk",
+}
+
+
+def call(app: Core, path: str, query: str = "", user: str = "alice") -> tuple[int, Any, Any]:
+    response = app(
+        request(path=path, query=query, headers={"authorization": f"Bearer {token(user)}"})
+    )
+    return response.status, json.loads(response.body), dict(response.headers)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sign(make_sign_app: Callable[..., Core], ledger: SqliteStore) -> Callable[..., Core]:
+    def build(**env: str) -> Core:
+        return make_sign_app(store_factory=lambda credentials: ledger, **env)
+
+    return build
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["QUOTA_BYTES_PER_USER", "QUOTA_FILES_PER_USER", "RATE_LIMIT_GRANTS_PER_MINUTE"]
+)
+@pytest.mark.parametrize("value", ["-1", "ten", "1.5", "1e6", "0x10", "99999999999999999999"])
+def test_a_negative_or_non_number_limit_is_a_start_up_error_naming_it(
+    name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        SignSettings.from_env(sign_env(**{name: value}))
+    assert error.value.variable == name
+    if name.startswith("QUOTA_"):  # the callback reads the quotas, not the grant rate
+        with pytest.raises(ConfigError) as error:
+            CallbackSettings.from_env(settings_env(None, **QUOTA_ENV, **{name: value}))
+        assert error.value.variable == name
+
+
+def test_unset_or_zero_means_no_limit_and_the_rate_defaults_to_120() -> None:
+    env = sign_env(RATE_LIMIT_GRANTS_PER_MINUTE=None)
+    assert SignSettings.from_env(env).limits == Limits(None, None, 120)
+    zeros = sign_env(
+        QUOTA_BYTES_PER_USER="0", QUOTA_FILES_PER_USER="0", RATE_LIMIT_GRANTS_PER_MINUTE="0"
+    )
+    assert SignSettings.from_env(zeros).limits == Limits()
+
+
+def test_every_grant_is_in_the_ledger_before_it_is_returned(sign: Any, ledger: Any) -> None:
+    app = sign()
+    status, exact, _ = call(app, "/signature", "path=a&filename=x.png&size=100")
+    assert status == 200
+    grant_id = next(iter(_grant_ids(ledger, "alice")))
+    stored = ledger.get_grant("alice", grant_id)
+    assert (stored.mode, stored.target, stored.max_bytes, stored.state) == (
+        "exact",
+        exact["key"],
+        100,
+        OPEN,
+    )
+    assert stored.expires_at == exact["expire"]
+    status, _prefix, _ = call(app, "/signature", "path=a")
+    assert status == 200
+    modes = {ledger.get_grant("alice", g).mode for g in _grant_ids(ledger, "alice")}
+    assert modes == {"exact", "prefix"}
+
+
+def test_a_store_that_is_down_issues_nothing(make_sign_app: Callable[..., Core]) -> None:
+    class Down:
+        def open_grant(self, *args: Any) -> None:
+            raise Unavailable("the record store is unavailable; try again")
+
+    app = make_sign_app(store_factory=lambda credentials: Down())
+    status, body, _ = call(app, "/signature", "path=a&filename=x.png&size=100")
+    assert (status, body["code"]) == (503, "Unavailable")
+    assert "policy" not in body
+    assert "fields" not in body
+
+
+def test_a_grant_past_the_quota_is_403_quota_exceeded(sign: Any, ledger: Any) -> None:
+    app = sign(QUOTA_BYTES_PER_USER="1000")
+    assert call(app, "/signature", "path=a&filename=x.png&size=600")[0] == 200
+    status, body, _ = call(app, "/signature", "path=a&filename=x.png&size=401")
+    assert (status, body["Status"], body["code"]) == (403, "Error", "QuotaExceeded")
+    assert "1000 bytes" in body["message"]
+    assert call(app, "/signature", "path=a&filename=x.png&size=400")[0] == 200
+    assert call(app, "/signature", "path=a&filename=x.png&size=1", user="bob")[0] == 200
+
+
+def test_the_rate_limit_is_429_with_retry_after(sign: Any) -> None:
+    app = sign(RATE_LIMIT_GRANTS_PER_MINUTE="2")
+    assert [call(app, "/signature", "path=a")[0] for _ in range(2)] == [200, 200]
+    status, body, headers = call(app, "/signature", "path=a")
+    assert (status, body["code"]) == (429, "TooManyRequests")
+    seconds = int(headers["Retry-After"])
+    assert seconds == 60 - int(NOW) % 60
+    assert call(app, "/signature", "path=a", user="bob")[0] == 200
+
+
+def test_fifty_concurrent_sign_requests_at_the_quota_edge_never_pass_it(
+    sign: Any, ledger: Any
+) -> None:
+    app = sign(QUOTA_BYTES_PER_USER="1000", QUOTA_FILES_PER_USER="8")
+    barrier = threading.Barrier(50)
+
+    def one(_: int) -> int:
+        barrier.wait()
+        return call(app, "/signature", "path=a&filename=x.png&size=100")[0]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(one, range(50)))
+    usage = ledger.usage("alice")
+    assert set(statuses) <= {200, 403, 429}
+    assert 1 <= statuses.count(200) == usage.reserved_files <= 8
+    assert usage.reserved_bytes == 100 * statuses.count(200) <= 1000
+
+
+def test_get_quota_tells_used_reserved_and_limit(sign: Any, ledger: Any) -> None:
+    app = sign(QUOTA_BYTES_PER_USER="5000")
+    call(app, "/signature", "path=a&filename=x.png&size=300")
+    ledger.charge("alice", 120, 1, Limits())
+    status, body, _ = call(app, "/quota")
+    assert status == 200
+    assert body == {
+        "bytes": {"used": 120, "reserved": 300, "limit": 5000},
+        "files": {"used": 1, "reserved": 1, "limit": None},
+    }
+    assert call(app, "/quota", user="bob")[1]["bytes"] == {"used": 0, "reserved": 0, "limit": 5000}
+    assert call(app, "/quota", "x=1")[0] == 400
+    assert app(request(path="/quota")).status == 401
+
+
+# --- callback -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def deleted() -> Removals:
+    """Stands in for OSS (the emulator-backed e2e test uses the real one)."""
+    return Removals()
+
+
+@pytest.fixture
+def callback(
+    tmp_path: Path, ledger: SqliteStore, keyserver: KeyServer, clock: Clock, deleted: Removals
+) -> Callable[..., Core]:
+    def make(**env: str) -> Core:
+        return callback_app.create_app(
+            CallbackSettings.from_env(settings_env(tmp_path, **QUOTA_ENV, **env)),
+            environ={},
+            store_factory=lambda credentials: ledger,
+            fetch=keyserver,
+            now=clock,
+            remover_factory=deleted,
+        )
+
+    return make
+
+
+def answer(app: Core, req: Any) -> tuple[int, dict[str, Any]]:
+    response = app(req)
+    return response.status, json.loads(response.body)
+
+
+def test_an_exact_upload_turns_its_reservation_into_usage_once(
+    callback: Any, build: CallbackBuilder, ledger: Any
+) -> None:
+    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
+    app = callback(QUOTA_BYTES_PER_USER="2000000")
+    for _ in range(2):  # the second is OSS retrying or a replay: counted once
+        assert answer(app, build.request())[1]["Status"] == "OK"
+    assert ledger.get_grant("alice", build.grant.grant_id).state == USED
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.used_files) == (5120, 1)
+    assert (usage.reserved_bytes, usage.reserved_files) == (0, 0)
+
+
+def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
+    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+) -> None:
+    grant = build.prefix_grant()
+    ledger.open_grant(ledger_entry(grant, NOW), Limits(), NOW)
+    ledger.charge("alice", 6000, 1, Limits())
+    app = callback(QUOTA_BYTES_PER_USER="10000")
+    status, body = answer(app, build.request(grant=grant, values={"object": PREFIX_KEY}))
+    assert (status, body["Status"], body["code"]) == (200, "Rejected", "QuotaExceeded"), body
+    assert "10000 bytes" in body["message"]
+    assert [key for key, _ in deleted.calls] == [PREFIX_KEY]
+    assert ledger.get(build.grant.bucket, PREFIX_KEY) is None
+    assert ledger.usage("alice").used_bytes == 6000
+    small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4000"})
+    assert answer(app, small)[1]["Status"] == "OK"  # exactly at the quota: kept
+    assert ledger.usage("alice").used_bytes == 10_000
+
+
+def test_a_prefix_upload_over_the_file_quota_is_rejected(
+    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+) -> None:
+    grant = build.prefix_grant()
+    app = callback(QUOTA_FILES_PER_USER="1")
+    assert answer(app, build.request(grant=grant))[1]["Status"] == "OK"
+    again = build.request(grant=grant)  # the same object again is not a second file
+    assert answer(app, again)[1]["Status"] == "OK"
+    other = build.request(grant=grant, values={"object": PREFIX_KEY})
+    assert answer(app, other)[1]["code"] == "QuotaExceeded"
+    assert ledger.usage("alice").used_files == 1
+
+
+def test_a_store_failure_after_the_charge_takes_the_charge_back(
+    callback: Any, build: CallbackBuilder, ledger: Any, mocker: Any
+) -> None:
+    app = callback(QUOTA_BYTES_PER_USER="10000")
+    mocker.patch.object(ledger, "put", side_effect=Unavailable("down"))
+    status, body = answer(app, build.request(grant=build.prefix_grant()))
+    assert (status, body["code"]) == (503, "Unavailable")
+    assert ledger.usage("alice").used_bytes == 0
+
+
+def test_a_foreign_grant_id_never_touches_another_users_ledger_rows(
+    callback: Any, build: CallbackBuilder, ledger: Any
+) -> None:
+    """mallory's token (as if its id were forged to alice's) settles nothing of alice's."""
+    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(), NOW)
+    before = ledger.usage("alice")
+    mallory = replace(
+        build.grant, user="mallory", key="uploads/mallory/x.png", grant_id=build.grant.grant_id
+    )
+    app = callback()
+    assert answer(app, build.request(grant=mallory))[1]["Status"] == "OK"
+    assert ledger.get_grant("alice", build.grant.grant_id).state == OPEN
+    assert ledger.usage("alice") == before
+    assert ledger.usage("mallory").used_files == 1
+
+
+def test_an_expired_grant_settled_by_the_sweeper_is_charged_when_its_callback_arrives(
+    callback: Any, build: CallbackBuilder, ledger: Any
+) -> None:
+    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(), NOW)
+    ledger.settle("alice", build.grant.grant_id, EXPIRED)
+    app = callback(QUOTA_BYTES_PER_USER="10000")
+    assert answer(app, build.request())[1]["Status"] == "OK"
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.used_files, usage.reserved_bytes) == (5120, 1, 0)
+
+
+PREFIX_KEY = "uploads/alice/photos/big.png"
+
+
+def _grant_ids(ledger: SqliteStore, owner: str) -> list[str]:
+    with ledger._db() as db:  # test-only peek: the interface reads one id at a time
+        rows = db.execute("SELECT grant_id FROM grants WHERE owner = ?", (owner,)).fetchall()
+    return [row[0] for row in rows]
+
+
+# --- through the dev stack: the real oss2 DeleteObject against the emulator ----------------------
+
+
+def test_an_upload_over_the_quota_is_deleted_from_the_bucket_through_the_stack(
+    tmp_path: Path,
+) -> None:
+    from local.dev import Stack
+    from tests.devstack import http_session, sign_in_and_grant
+
+    stack = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+            "QUOTA_BYTES_PER_USER": "8",
+        }
+    )
+    stack.start()
+    try:
+        http = http_session()
+        grant = sign_in_and_grant(http, stack.url("app"), "alice", path="docs")
+        assert "key" not in grant  # a prefix grant: its uploads are charged one by one
+
+        def post(name: str) -> Any:
+            parts: list[tuple[str, Any]] = [("key", (None, grant["dir"] + name))]
+            parts += [(field, (None, value)) for field, value in grant["fields"].items()]
+            parts.append(("file", (name, b"12345", "text/plain")))
+            return http.post(grant["host"], files=parts, timeout=10)
+
+        assert post("one.txt").json()["Status"] == "OK"
+        over = post("two.txt")
+        assert over.status_code == 200
+        assert (over.json()["Status"], over.json()["code"]) == ("Rejected", "QuotaExceeded")
+        assert http.head(f"{grant['host']}/{grant['dir']}two.txt", timeout=10).status_code == 404
+        assert http.head(f"{grant['host']}/{grant['dir']}one.txt", timeout=10).status_code == 200
+        token = http.get(f"{stack.url('app')}/dev/token", params={"user": "alice"}, timeout=10)
+        auth = {"Authorization": f"Bearer {token.json()['token']}"}
+        listed = http.get(f"{stack.url('app')}/uploads", headers=auth, timeout=10).json()
+        assert [item["key"] for item in listed["items"]] == [grant["dir"] + "one.txt"]
+        quota = http.get(f"{stack.url('app')}/quota", headers=auth, timeout=10).json()
+        assert quota["bytes"] == {"used": 5, "reserved": 0, "limit": 8}
+    finally:
+        stack.stop()

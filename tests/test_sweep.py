@@ -1,0 +1,384 @@
+"""The sweeper (shared/reconcile/sweep.py): ended grants get their record or give their room back.
+
+Unit level: an in-memory bucket (tests/test_reconcile.FakeObjects) over a real SQLite store and
+ledger. Scale: the dev stack on loopback (sign → emulator → callback), 20,000 objects seeded
+straight into the emulator's store and the record store, 100 uploads of which 10 lose their
+callback; the emulator's request counters say what one sweep costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local.dev import Stack
+from local.oss_emulator.store import StoredObject
+from shared.credentials import Credentials
+from shared.grant import EXPIRY_GRACE_SECONDS
+from shared.http import Core
+from shared.objects import OssObjects
+from shared.reconcile.scan import reconcile
+from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.sweep import sweep
+from shared.records.base import Record
+from shared.records.grants import EXACT, EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerGrant
+from shared.records.sqlite import SqliteStore
+from shared.settings import Limits, Secret
+from tests.devstack import http_session, sign_in_and_grant
+from tests.helpers import NOW, request, token
+from tests.test_reconcile import BUCKET, FakeObjects, etag
+from tests.test_reconcile import NOW as LATER  # after the objects FakeObjects.add writes
+
+ENDED = NOW + 300 + EXPIRY_GRACE_SECONDS + 61  # past expiry, grace and the settle time
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
+    yield sqlite
+    sqlite.close()
+
+
+def grant(
+    key: str, *, owner: str = "alice", mode: str = EXACT, max_bytes: int = 100
+) -> LedgerGrant:
+    return LedgerGrant(
+        owner=owner,
+        grant_id=f"G-{key}",
+        mode=mode,
+        target=key,
+        bucket=BUCKET,
+        max_bytes=max_bytes,
+        expires_at=int(NOW) + 300,
+        created_at=int(NOW) * 1000,
+    )
+
+
+def run(objects: FakeObjects, store: SqliteStore, *, at: float = ENDED, **options: Any) -> Any:
+    options.setdefault("limits", Limits())
+    return sweep(objects, store, now=lambda: at, **options)
+
+
+def test_a_lost_callback_is_recorded_with_the_grants_owner(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add(
+        "uploads/_0123456789abcdef0123456789abcdef01234567/a.txt", b"abc", at=int(NOW)
+    )
+    store.open_grant(grant(key, owner="alice@example.com"), Limits(), NOW)
+    report = run(objects, store)
+    record = store.get(BUCKET, key)
+    assert record is not None
+    assert (record.owner, record.size, record.etag, record.reconciled) == (
+        "alice@example.com",  # from the ledger, never the `_<hex>` folder name
+        3,
+        etag(b"abc"),
+        True,
+    )
+    assert report.count("recorded") == 1
+    assert objects.heads == [key]
+    assert store.get_grant("alice@example.com", f"G-{key}").state == USED
+    assert store.usage("alice@example.com").used_files == 1
+    assert run(objects, store).ended == 0  # settled: never walked again
+
+
+def test_an_unused_grant_is_expired_and_its_reservation_released(store: SqliteStore) -> None:
+    store.open_grant(grant("uploads/alice/never.png"), Limits(bytes=100), NOW)
+    assert store.usage("alice").reserved_bytes == 100
+    report = run(FakeObjects(), store)
+    assert report.count("released") == 1
+    assert store.usage("alice").reserved_bytes == 0
+    assert store.get_grant("alice", "G-uploads/alice/never.png").state == EXPIRED
+
+
+def test_grants_still_inside_their_life_grace_or_settle_time_wait(store: SqliteStore) -> None:
+    store.open_grant(grant("uploads/alice/soon.png"), Limits(), NOW)
+    assert run(FakeObjects(), store, at=ENDED - 2).ended == 0
+    assert store.get_grant("alice", "G-uploads/alice/soon.png").state == OPEN
+
+
+def test_a_record_written_by_a_callback_that_died_before_settling_is_settled(
+    store: SqliteStore,
+) -> None:
+    key = "uploads/alice/a.png"
+    store.open_grant(grant(key), Limits(), NOW)
+    store.put(Record("alice", BUCKET, key, 42, "E1", "image/png", int(NOW) * 1000), replace=False)
+    objects = FakeObjects()
+    report = run(objects, store)
+    assert report.count("present") == 1
+    assert objects.heads == []  # no OSS request needed
+    assert store.usage("alice").used_bytes == 42
+
+
+def test_the_callbacks_checks_apply(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    big = objects.add("uploads/alice/big.txt", b"x" * 101, at=int(NOW))
+    html = objects.add("uploads/alice/page.png", b"<html>", at=int(NOW), mime="text/html")
+    for key in (big, html):
+        store.open_grant(grant(key), Limits(), NOW)
+    report = run(objects, store)
+    assert sorted(report.named["invalid"]) == sorted([big, html])
+    assert store.get(BUCKET, big) is None
+    assert store.get(BUCKET, html) is None
+    assert store.get_grant("alice", f"G-{big}").state == REJECTED
+    assert store.usage("alice").reserved_bytes == 0
+
+
+def test_a_prefix_grant_lists_only_its_prefix_and_adopts_what_it_covered(
+    store: SqliteStore,
+) -> None:
+    objects = FakeObjects()
+    mine = objects.add("uploads/alice/docs/a.txt", b"a", at=int(NOW) + 10)
+    before = objects.add("uploads/alice/docs/old.txt", b"o", at=int(NOW) - 86400)
+    objects.add("uploads/bob/docs/b.txt", b"b", at=int(NOW) + 10)
+    prefix = grant("uploads/alice/docs/", mode=PREFIX)
+    store.open_grant(prefix, Limits(), NOW)
+    listed: list[str] = []
+    original = objects.list
+
+    def spy(prefix_: str) -> Iterable[Any]:
+        listed.append(prefix_)
+        return original(prefix_)
+
+    objects.list = spy  # type: ignore[method-assign]
+    report = run(objects, store)
+    assert listed == ["uploads/alice/docs/"]
+    assert report.named["recorded"] == [mine]
+    assert objects.heads == [mine]  # the object from before the grant is not its to adopt
+    assert store.get(BUCKET, before) is None
+    assert store.get_grant("alice", prefix.grant_id).state == EXPIRED
+
+
+def test_a_backfill_over_the_quota_is_deleted_not_recorded(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/docs/a.txt", b"12345", at=int(NOW) + 10)
+    store.open_grant(grant("uploads/alice/docs/", mode=PREFIX), Limits(), NOW)
+    store.charge("alice", 98, 1, Limits())
+    report = run(objects, store, limits=Limits(bytes=100))
+    assert report.named["rejected"] == [key]
+    assert objects.deleted == [key]
+    assert store.get(BUCKET, key) is None
+    assert store.usage("alice").used_bytes == 98
+
+
+def test_a_dry_run_writes_and_settles_nothing(store: SqliteStore) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/a.txt", b"abc", at=int(NOW))
+    store.open_grant(grant(key), Limits(bytes=1000), NOW)
+    report = run(objects, store, dry_run=True)
+    assert report.named["recorded"] == [key]
+    assert store.get(BUCKET, key) is None
+    assert store.get_grant("alice", f"G-{key}").state == OPEN
+
+
+def test_batches_walk_every_ended_grant(store: SqliteStore) -> None:
+    for number in range(7):
+        store.open_grant(grant(f"uploads/alice/{number}.png"), Limits(), NOW)
+    report = run(FakeObjects(), store, batch=3)
+    assert (report.ended, report.count("released")) == (7, 7)
+
+
+def test_a_grant_a_lagging_index_still_lists_as_open_is_left_alone(store: SqliteStore) -> None:
+    """Tablestore's global indexes are asynchronous: the ledger row decides, not the index."""
+    key = "uploads/alice/done.png"
+    store.open_grant(grant(key), Limits(), NOW)
+    store.settle("alice", f"G-{key}", USED, 7)
+
+    class LaggingIndex:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def ended_grants(self, before: int, limit: int) -> list[LedgerGrant]:
+            return [grant(key)]  # still `open` in the index
+
+    objects = FakeObjects()
+    report = sweep(objects, LaggingIndex(), limits=Limits(), now=lambda: ENDED)  # type: ignore[arg-type]
+    assert (report.ended, report.counts, objects.heads) == (1, {}, [])
+    assert store.usage("alice").used_bytes == 7
+
+
+def test_a_user_at_quota_whose_grant_expired_can_upload_again(
+    make_sign_app: Callable[..., Core], store: SqliteStore
+) -> None:
+    """DESIGN.md: an expired reservation is released by the sweeper."""
+
+    def sign(at: float) -> int:
+        app = make_sign_app(store_factory=lambda c: store, now=at, QUOTA_FILES_PER_USER="1")
+        query = "path=a&filename=x.png&size=10"
+        auth = {"authorization": f"Bearer {token('alice', now=at)}"}
+        return app(request(query=query, headers=auth)).status
+
+    assert sign(NOW) == 200
+    assert sign(NOW + 1) == 403  # the unused grant still holds the one file
+    report = run(FakeObjects(), store)
+    assert report.count("released") == 1
+    assert sign(ENDED) == 200
+
+
+# --- the full audit keeps only what a grant covered (issue: reconciliation adopts strays) ----------
+
+
+def test_the_audit_adopts_only_objects_a_grant_covered(store: SqliteStore) -> None:
+    objects = FakeObjects(store)
+    ours = objects.add("uploads/alice/a.txt", b"a", owner="alice@example.com")
+    stray = objects.add("uploads/mallory/b.txt", b"b", granted=False)
+    report = reconcile(objects, store, bucket=BUCKET, template="uploads/{user}/", now=lambda: LATER)
+    assert report.recorded == [ours]
+    assert report.uncovered == [stray]
+    assert store.get(BUCKET, ours).owner == "alice@example.com"  # type: ignore[union-attr]
+    assert store.get(BUCKET, stray) is None
+
+
+# --- scale: the cost of one sweep, counted by the emulator -------------------------------------
+
+
+SEEDED = 20_000
+UPLOADS = 100
+LOST = 10
+
+
+def seed(stack: Stack, count: int) -> None:
+    """Objects already in the bucket, each with its record: straight into both stores."""
+    assert stack.emulator is not None
+    emulator_store = stack.emulator.store
+    records = SqliteStore(stack.values["SQLITE_PATH"])
+    spool = Path(stack.values["SQLITE_PATH"]).parent / "seed"
+    spool.mkdir(exist_ok=True)
+    day_ago = time.time() - 86400
+    try:
+        with records._db() as db:  # one transaction: seeding is not what is measured
+            db.execute("BEGIN")
+            for number in range(count):
+                key = f"uploads/seed{number % 50}/{number:06d}.txt"
+                data = key.encode()
+                digest = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+                source = spool / f"{number}"
+                source.write_bytes(data)
+                emulator_store.put(
+                    StoredObject(key, len(data), digest, "text/plain", "0", "", day_ago),
+                    source,
+                    forbid_overwrite=False,
+                )
+                db.execute(
+                    "INSERT INTO records (bucket, key, owner, created_at, size, etag, mime_type,"
+                    " image_format, crc64, content_md5, client_ip, request_id, grant_id, reconciled)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'text/plain', '', '', '', '', '', '', 0)",
+                    (BUCKET, key, f"seed{number % 50}", int(day_ago) * 1000, len(data), digest),
+                )
+            db.execute("COMMIT")
+    finally:
+        records.close()
+
+
+class DropCallbacks:
+    """In front of the callback listener: while `drop` is set, answer 503 as a dead function."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.drop = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.drop:
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def scale_stack(tmp_path: Path) -> Iterator[Stack]:
+    live = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+        }
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+def stats(stack: Stack) -> dict[str, int]:
+    answer = requests.get(stack.url("oss") + "/.well-known/oss-emulator/stats", timeout=10)
+    assert answer.status_code == 200
+    return dict(answer.json())
+
+
+def upload_all(stack: Stack) -> tuple[list[str], list[str]]:
+    """100 exact-key uploads as the browser client makes them; the callback of 10 is lost."""
+    slot = stack.servers["callback"].app
+    dropper = DropCallbacks(slot.app)  # type: ignore[attr-defined]
+    slot.app = dropper  # type: ignore[attr-defined]
+    http = http_session()
+    kept, lost = [], []
+    for number in range(UPLOADS):
+        grant_ = sign_in_and_grant(
+            http, stack.url("app"), f"user{number % 7}", path="s", filename="f.txt", size="5"
+        )
+        dropper.drop = number % (UPLOADS // LOST) == 0
+        parts: list[tuple[str, Any]] = [("key", (None, grant_["key"]))]
+        parts += [(name, (None, value)) for name, value in grant_["fields"].items()]
+        parts.append(("file", ("f.txt", b"hello", "text/plain")))
+        response = http.post(grant_["host"], files=parts, timeout=10)
+        assert response.status_code == (203 if dropper.drop else 200), response.text
+        (lost if dropper.drop else kept).append(grant_["key"])
+    return kept, lost
+
+
+@pytest.mark.parametrize("seeded", [SEEDED, 0], ids=["20000-objects", "empty-bucket"])
+def test_one_sweep_repairs_exactly_the_lost_callbacks_at_a_cost_per_grant(
+    scale_stack: Stack, seeded: int
+) -> None:
+    seed(scale_stack, seeded)
+    kept, lost = upload_all(scale_stack)
+    settings = ReconcileSettings.from_env(scale_stack.values)
+    credentials = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
+    store = SqliteStore(settings.records.sqlite_path)
+    try:
+        before = stats(scale_stack)
+        report = sweep(
+            OssObjects(settings.oss, credentials),
+            store,
+            limits=settings.limits,
+            now=lambda: time.time() + 600,
+            settle=0,
+        )
+        after = stats(scale_stack)
+        cost = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+        spent = sum(cost.values())
+        assert sorted(report.named["recorded"]) == sorted(lost)
+        assert (report.ended, report.count("recorded"), report.ok) == (LOST, LOST, True)
+        assert spent <= 2 * LOST + 1, cost  # one HeadObject per grant that ended without a record
+        assert cost == {**dict.fromkeys(cost, 0), "HeadObject": LOST}
+        for key in kept + lost:
+            assert store.get(BUCKET, key) is not None, key
+        print(f"sweep cost with {seeded} objects: {cost}")
+        if seeded:
+            stray = "uploads/seed1/stray.txt"
+            path = Path(settings.records.sqlite_path).parent / "stray"
+            path.write_bytes(b"x")
+            scale_stack.emulator.store.put(  # type: ignore[union-attr]
+                StoredObject(stray, 1, etag(b"x"), "text/plain", "0", "", time.time() - 3600),
+                path,
+                forbid_overwrite=False,
+            )
+            audit = reconcile(
+                OssObjects(settings.oss, credentials),
+                store,
+                bucket=BUCKET,
+                template=settings.key_prefix,
+                now=lambda: time.time() + 600,
+                settle=0,
+            )
+            assert audit.uncovered == [stray]  # found and reported, never recorded
+            assert audit.present == seeded + UPLOADS
+            assert store.get(BUCKET, stray) is None
+    finally:
+        store.close()
