@@ -52,7 +52,7 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
-from tests.callback_builder import (
+from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
     EXACT_KEY,
@@ -72,7 +72,7 @@ from tests.callback_builder import (
     rsa_key,
     wsgi_environ,
 )
-from tests.helpers import (
+from tests.support.sign import (
     ACCESS_KEY_SECRET,
     GRANT_SECRET,
     JWT_SECRET,
@@ -88,8 +88,8 @@ from tests.helpers import (
     simple,
     token,
 )
-from tests.helpers import NOW as SIGN_NOW
-from tests.helpers import call as sign_call
+from tests.support.sign import NOW as SIGN_NOW
+from tests.support.sign import call as sign_call
 
 # =============================================================================================
 # Sign function: widening a grant

@@ -25,7 +25,7 @@ from shared.settings import Env
 from shared.sign.app import create_app
 from shared.sign.auth import LEEWAY_SECONDS, Authenticator, bearer_token
 from shared.sign.settings import AuthSettings
-from tests.helpers import JWT_SECRET, NOW, request, sign_settings, token
+from tests.support.sign import JWT_SECRET, NOW, request, sign_settings, token
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())

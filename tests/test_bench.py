@@ -19,8 +19,7 @@ from bench import baselines, coldstart, fixtures, sizes
 from bench.inprocess import Caller
 from bench.naive import KeyServer, naive_app
 from bench.run import main
-
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text("utf-8"))
+from tests.support.data import VECTORS
 
 
 def test_bare_v4_baseline_reproduces_the_shared_vector() -> None:

@@ -36,7 +36,7 @@ from shared.http.fc3 import event_adapter
 from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
-from tests.callback_builder import (
+from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
     EXACT_KEY,

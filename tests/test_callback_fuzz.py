@@ -25,7 +25,7 @@ from shared.callback.signature import decode_authorization, verify_signature
 from shared.errors import AppError, BadRequest, KeyUrlUntrusted, SignatureInvalid, Unavailable
 from shared.http import Core, Request, serve
 from shared.records.sqlite import SqliteStore
-from tests.callback_builder import (
+from tests.support.callbacks import (
     NOW,
     TEST_KEY_URL,
     CallbackBuilder,

@@ -45,7 +45,8 @@ from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
-from tests.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
+from tests.support.data import VECTORS
+from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
@@ -1304,7 +1305,7 @@ def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -
 
     C1 is authentic but its body is not one of ours → 400; C1 signed without the '?' → 401.
     """
-    vectors = json.loads((ROOT / "tests" / "vectors" / "oss.json").read_text())["callbacks"]
+    vectors = VECTORS["callbacks"]
     values = callback_values(tmp_path, KeyServerStub(), CALLBACK_TRUSTED_KEY_URLS=None)
     handler = callback_handler(values)
     for vector in vectors:

@@ -2,7 +2,7 @@
 V1/V4/STS signatures, OSS's XML errors, objects on disk, callbacks signed like OSS's.
 
 Forms are built valid by default; each negative test changes one thing and asserts the exact
-Code. Vectors come from tests/vectors/oss.json (copied from the team's shared vectors).
+Code. Vectors come from tests/data/oss.json (copied from the team's shared vectors).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from local.oss_emulator.image import ImageInfo, image_info
 from local.oss_emulator.keys import load_or_create_key
 from local.oss_emulator.signature import v1_signature, v4_signature, v4_signing_key
 from local.oss_emulator.store import ObjectStore
+from tests.support.data import VECTORS
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text())
 NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 BUCKET = "dev-bucket"
 REGION = "cn-hangzhou"

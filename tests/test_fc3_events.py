@@ -24,7 +24,7 @@ from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
-from tests.callback_builder import (
+from tests.support.callbacks import (
     NOW,
     TEST_KEY_URL,
     CallbackBuilder,

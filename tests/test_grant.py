@@ -11,7 +11,7 @@ import pytest
 from shared.errors import GrantInvalid
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token, verify_token
 from shared.settings import Secret
-from tests.helpers import GRANT_SECRET, JWT_SECRET, NOW
+from tests.support.sign import GRANT_SECRET, JWT_SECRET, NOW
 
 SECRET = Secret(GRANT_SECRET)
 OLD = Secret("old-grant-secret-0123456789abcdef-0001")

@@ -24,7 +24,7 @@ from shared.http import Core, serve
 from shared.settings import Secret
 from shared.sign import policy
 from shared.sign.app import create_app
-from tests.helpers import (
+from tests.support.sign import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
     GRANT_SECRET,

@@ -29,7 +29,7 @@ from shared.callback.pubkeys import (
     trusted_key_url,
 )
 from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
-from tests.callback_builder import Clock, KeyServer, b64, no_network, public_pem, rsa_key
+from tests.support.callbacks import Clock, KeyServer, b64, no_network, public_pem, rsa_key
 
 ALLOWED = [
     "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",

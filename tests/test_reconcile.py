@@ -44,7 +44,7 @@ from shared.records.base import PutOutcome, Record, RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign import auth
-from tests.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.devstack import free_port, http_session, sign_in_and_grant
 from tools.reconcile import Progress, main, parse_since
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from shared.errors import BadRequest, Conflict
 from shared.records.base import Page, PutResult, Record, RecordStore
 from shared.records.cursor import SortKey, decode_cursor, encode_cursor
 from shared.settings import Env, RecordsSettings, Secret
-from tests.ots_fake import FakeOTS
+from tests.support.ots import FakeOTS
 
 BUCKET = "dev-bucket"
 MakeStore = Callable[[], RecordStore]

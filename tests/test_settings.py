@@ -14,7 +14,7 @@ from shared.content import is_active_type
 from shared.errors import ConfigError
 from shared.reconcile.settings import ReconcileSettings
 from shared.sign.settings import SignSettings
-from tests.helpers import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
+from tests.support.sign import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
 
 SHORT = "too-short-secret"
 

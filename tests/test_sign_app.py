@@ -27,7 +27,7 @@ from shared.http import Core
 from shared.records import clear_cache
 from shared.records.base import Record
 from shared.records.sqlite import SqliteStore
-from tests.helpers import (
+from tests.support.sign import (
     ORIGIN,
     SIGN_ENV,
     FakeStore,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.devstack import free_port
 from tests.e2e.conftest import STS_KEY, LiveStack, StartStack
+from tests.support.devstack import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Fuzzing what the attacker controls (security.md §7), seeded from tests/fuzz/corpus/.
+"""Fuzzing what the attacker controls (security.md §7), seeded from tests/data/corpus/.
 
 Beyond tests/test_callback_fuzz.py (header, key URL and body parsers on generated input): the
 same parsers on the kept corpus, the file name and path validators, grant tokens (forged,
@@ -35,8 +35,8 @@ from shared.grant import AUDIENCE, Grant, issue_token, verify_token
 from shared.http import Core
 from shared.keys import filename_extension, is_valid_key, requested_dir
 from shared.settings import Secret
-from tests.fuzz.corpus import seeded
-from tests.helpers import GRANT_SECRET, NOW, call
+from tests.support.data import seeded
+from tests.support.sign import GRANT_SECRET, NOW, call
 
 FUZZ = settings(
     max_examples=300,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEV = (sys.executable, "-m", "local.dev")
 MAKE_DEV = ("make", "--no-print-directory", "dev")
 # Settings the caller's shell may hold that must not leak into a test stack.
