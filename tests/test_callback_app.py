@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -243,45 +242,11 @@ def test_attacker_key_with_attacker_url_is_refused_without_a_fetch(
     assert keyserver.calls == []
 
 
-def test_attacker_key_with_a_trusted_url_fails_the_signature(
-    app: Core, build: CallbackBuilder
-) -> None:
-    assert_error(app, build.request(signing_key=rsa_key(1024)), 401, "SignatureInvalid")
-
-
 def test_pinned_url_never_fetches(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
     """F3: a callback naming OSS's v1 URL uses the pinned key; our test signature fails on it."""
     request = build.request(key_url="https://gosspublic.alicdn.com/callback_pub_key_v1.pem")
     assert_error(app, request, 401, "SignatureInvalid")
     assert keyserver.calls == []
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/",
-        "http://100.100.100.200/latest/meta-data/",
-        "file:///etc/passwd",
-        "https://gosspublic.alicdn.com.evil.com/k.pem",
-        "https://evil.com/gosspublic.alicdn.com/k.pem",
-        "https://gosspublic.alicdn.com@evil.com/",
-        "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
-        " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-        "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
-        "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
-        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x",
-        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#x",
-        "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
-        TEST_KEY_URL + "?",
-    ],
-)
-def test_untrusted_key_urls(
-    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, url: str
-) -> None:
-    """C7: 401 KeyUrlUntrusted before any network I/O; nothing written."""
-    assert_error(app, build.request(key_url=url), 401, "KeyUrlUntrusted")
-    assert keyserver.calls == []
-    assert store.get(BUCKET, EXACT_KEY) is None
 
 
 def test_non_base64_key_url_header(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
@@ -300,76 +265,14 @@ def test_a_key_url_serving_an_unusable_key_fails(
 # --- C10–C12: authentic, but not our grant --------------------------------------------------
 
 
-def test_another_bucket_in_the_body(app: Core, build: CallbackBuilder, store: SqliteStore) -> None:
-    """C10: genuinely signed body naming another bucket."""
-    assert_error(app, build.request(values={"bucket": "their-bucket"}), 403, "GrantInvalid")
-    assert store.get("their-bucket", EXACT_KEY) is None
-
-
-def test_a_grant_for_another_bucket(app: Core, build: CallbackBuilder) -> None:
-    grant = replace(build.grant, bucket="their-bucket")
-    assert_error(app, build.request(grant=grant, values={"bucket": BUCKET}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    "token",
-    [
-        "",
-        "not-a-jwt",
-        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
-    ],
-)
-def test_forged_or_missing_token(app: Core, build: CallbackBuilder, token: str) -> None:
-    """C11: the body is OSS-signed, the grant token is not ours."""
-    body = build.body().replace(build.token().encode(), token.encode())
-    assert_error(app, build.request(body=body), 403, "GrantInvalid")
-
-
-def test_token_signed_with_another_secret(app: Core, build: CallbackBuilder) -> None:
-    token = build.token(secret=OTHER_SECRET)
-    assert_error(app, build.request(token=token), 403, "GrantInvalid")
-
-
 def test_body_without_a_grant_field(app: Core, build: CallbackBuilder) -> None:
     body = build.body().rsplit(b"&grant=", 1)[0]
     assert_error(app, build.request(body=body), 403, "GrantInvalid")
 
 
 @pytest.mark.parametrize(
-    "obj",
-    [
-        PREFIX + "another.png",  # not the exact key
-        "uploads/bob/photos/01jd6x4q5r8p2m3n4k5j6h7g8f.png",
-    ],
-)
-def test_object_other_than_the_exact_key(app: Core, build: CallbackBuilder, obj: str) -> None:
-    """C12."""
-    assert_error(app, build.request(values={"object": obj}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    "obj",
-    [
-        PREFIX,  # the prefix itself
-        "uploads/alice/photos2/x.png",  # sibling folder sharing the prefix's characters
-        "uploads/alice/x.png",
-        PREFIX + "../../bob/x.png",
-        PREFIX + "./x.png",
-        "/" + PREFIX + "x.png",
-        PREFIX + "%2e%2e/x.png",
-        PREFIX + "a//b.png",
-        PREFIX + "a\\b.png",
-        PREFIX + "ü.png",
-    ],
-)
-def test_object_outside_a_prefix_grant(app: Core, build: CallbackBuilder, obj: str) -> None:
-    """C12: dot-segments, leading '/', escapes and odd characters never pass."""
-    grant = build.prefix_grant()
-    assert_error(app, build.request(grant=grant, values={"object": obj}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    ("size", "status"), [("0", 403), ("1048577", 403), ("1048576", 200), ("1", 200)]
+    ("size", "status"),
+    [("0", 403), ("1048577", 403), ("99999999999", 403), ("1048576", 200), ("1", 200)],
 )
 def test_size_must_be_within_the_grant(
     app: Core, build: CallbackBuilder, size: str, status: int
@@ -404,11 +307,6 @@ def test_authentic_but_unusable_body(
     app: Core, build: CallbackBuilder, store: SqliteStore, body: bytes
 ) -> None:
     """C15: signed correctly, unusable: 400 BadRequest, nothing written."""
-    assert_error(app, build.request(body=body), 400, "BadRequest")
-
-
-def test_repeated_grant_field_is_unusable(app: Core, build: CallbackBuilder) -> None:
-    body = build.body() + b"&grant=" + build.token().encode()
     assert_error(app, build.request(body=body), 400, "BadRequest")
 
 

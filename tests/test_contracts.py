@@ -45,7 +45,7 @@ from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
-from tests.support.data import VECTORS
+from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -845,26 +845,6 @@ PATHS = [
     ("x" * 256, "uploads/alice/" + "x" * 256 + "/"),
     ("x" * 255 + "/", "uploads/alice/" + "x" * 255 + "/"),
 ]
-BAD_PATHS = [
-    "/avatars",
-    "avatars//x",
-    "avatars//",
-    "a\\b",
-    "a%2Fb",
-    "a%b",
-    "a\x00b",
-    "a\nb",
-    "a\x7fb",
-    ".",
-    "..",
-    "a/./b",
-    "a/../b",
-    "../a",
-    "x" * 257,
-    "a b",
-    "ä",
-    "a/b?c",
-]
 
 
 @pytest.mark.parametrize(("path", "folder"), PATHS)
@@ -873,11 +853,14 @@ def test_path_rules_accept(apps: Apps, path: str, folder: str) -> None:
     assert get_grant(apps.sign, login(), path=path)["dir"] == folder
 
 
-@pytest.mark.parametrize("path", BAD_PATHS)
+@pytest.mark.parametrize("path", HOSTILE["paths"])
 def test_path_rules_refuse(apps: Apps, path: str) -> None:
     """Sign function `path`: leading /, //, \\, %, control characters, . or .., > 256 bytes → 400."""
-    ask_grant(apps.sign, login(), path=path).error(400, "BadRequest")
-    ask_grant(apps.sign, login(), path=path, filename="a.png", size="1").error(400, "BadRequest")
+    auth = {"Authorization": f"Bearer {login()}"}
+    for query in (f"path={path}", f"path={path}&filename=a.png&size=1"):
+        wsgi_call(apps.sign, "GET", "/signature", query=query, headers=auth).error(
+            400, "BadRequest"
+        )
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from shared.http import Core
 from shared.records import clear_cache
 from shared.records.base import Record
 from shared.records.sqlite import SqliteStore
+from tests.support.data import HOSTILE
 from tests.support.sign import (
     ORIGIN,
     SIGN_ENV,
@@ -93,12 +94,6 @@ def test_s1_bad_or_missing_token_is_401(sign_app: Core, authorization: str | Non
     assert response.header("Cache-Control") == "no-store"
 
 
-def test_s1_unsigned_alg_none_token_is_401(sign_app: Core) -> None:
-    unsigned = token("alice", algorithm="none", secret="")
-    response = call(sign_app, EXACT, user=None, headers={"Authorization": f"Bearer {unsigned}"})
-    assert_error(response, 401, "Unauthorized")
-
-
 def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
     response = call(sign_app, {"bucket": "other"}, user=None)
     assert_error(response, 401, "Unauthorized")
@@ -107,35 +102,9 @@ def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
 # --- S2, S3: file names ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "filename",
-    [
-        "x.html",
-        "x.htm",
-        "x.svg",
-        "x.php",
-        "x.php%00.jpg",
-        "x.php\x00.jpg",
-        "x.php.jpg",
-        "x.jpg.php",
-        "x.svg.png",
-        "x.JS",
-        "noextension",
-        "trailingdot.",
-        ".png.",
-        "x.exe",
-        "x.unknownext",
-        "../x.png",
-        "a/b.png",
-        "a\\b.png",
-        "x\n.png",
-        "x.p\u04bbp",  # a Cyrillic look-alike in the extension
-        "x" * 252 + ".png",
-    ],
-)
+@pytest.mark.parametrize("filename", HOSTILE["filenames"])
 def test_s2_s3_refused_file_names(sign_app: Core, filename: str) -> None:
-    query = {k: v for k, v in EXACT.items() if k != "type"}
-    response = call(sign_app, {**query, "filename": filename})
+    response = call(sign_app, f"path=avatars/&filename={filename}&size=1000")
     assert_error(response, 400, "BadRequest")
 
 
@@ -178,15 +147,27 @@ def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> N
     assert name in data["message"]
 
 
-def test_s4_repeated_parameters_are_refused(sign_app: Core) -> None:
-    response = call(sign_app, "path=a&path=b")
+@pytest.mark.parametrize(
+    "query",
+    [
+        "path=a&path=b",  # repeated: never a silent pick
+        "path=a&path=",
+        "path=a&filename=x.png&size=1&filename=y.png",
+        "path=a&Path=b",  # a name differing only in case is another, unknown name
+        "path=a&x-oss-object-acl=public-read",
+    ],
+)
+def test_s4_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
+    response = call(sign_app, query)
     assert_error(response, 400, "BadRequest")
 
 
 # --- S5: sizes ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣"])
+@pytest.mark.parametrize(
+    "size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
+)
 def test_s5_bad_sizes_are_400(sign_app: Core, size: str) -> None:
     assert_error(call(sign_app, {**EXACT, "size": size}), 400, "BadRequest")
 
@@ -222,6 +203,7 @@ def test_size_and_type_need_a_filename(sign_app: Core, extra: dict[str, str]) ->
         "image/svg+xml",
         "image/png; charset=utf-8",
         "image/*",
+        "*/*",
         " image/png",
         "image/png\n",
     ],
@@ -273,35 +255,9 @@ def test_missing_path_is_the_callers_root(sign_app: Core) -> None:
     assert ok(sign_app, "")["dir"] == "uploads/alice/"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/avatars",
-        "/",
-        "a//b",
-        "avatars//",
-        "a\\b",
-        "a%2e%2e",
-        "%2e%2e/x",
-        "..",
-        ".",
-        "a/../b",
-        "a/./b",
-        "../alice2",
-        "a\x00b",
-        "a\nb",
-        "a\x7fb",
-        "a\tb",
-        "a b",
-        "ä",
-        "a?b",
-        "a#b",
-        "{user}",
-        "x" * 257,
-    ],
-)
+@pytest.mark.parametrize("path", HOSTILE["paths"])
 def test_refused_paths(sign_app: Core, path: str) -> None:
-    assert_error(call(sign_app, {"path": path}), 400, "BadRequest")
+    assert_error(call(sign_app, f"path={path}"), 400, "BadRequest")
 
 
 # --- Modes: AUTH_MODE=none, legacy empty prefix -------------------------------------------------
@@ -428,13 +384,6 @@ def test_preflight_answers_on_any_path(sign_app: Core) -> None:
         )
     )
     assert response.status == 204
-
-
-def test_s8_foreign_origin_gets_no_cors_grant(sign_app: Core) -> None:
-    response = call(sign_app, {"path": "a"}, headers={"Origin": "https://evil.example.com"})
-    assert response.status == 200  # a Bearer token, not a cookie: the browser just can't read it
-    assert response.header("Access-Control-Allow-Origin") is None
-    assert response.header("Vary") == "Origin"
 
 
 def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:

@@ -19,6 +19,8 @@ from hypothesis import example
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 VECTORS: dict[str, Any] = json.loads((DATA / "oss.json").read_text("utf-8"))
+# Hostile inputs every layer refuses: paths and file names as query values, key URLs before base64.
+HOSTILE: dict[str, list[str]] = json.loads((DATA / "hostile.json").read_text("utf-8"))
 CORPUS = DATA / "corpus"
 F = TypeVar("F", bound=Callable[..., Any])
 
