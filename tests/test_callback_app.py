@@ -35,6 +35,7 @@ from shared.http.fc3 import event_adapter
 from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
+from tests.support import wsgi
 from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
@@ -649,14 +650,8 @@ def test_missing_setting_fails_at_start_up(tmp_path: Path) -> None:
 
 
 def call_wsgi(app: Core, environ: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    body = b"".join(handler(environ, start_response))
-    return int(captured["status"].split()[0]), captured["headers"], json.loads(body)
+    answer = wsgi.call(wsgi_adapter(app, function="callback", max_body=MAX_BODY), environ)
+    return answer.status, answer.headers, answer.json()
 
 
 NON_ASCII_PATH = "/回调/oss callback".encode()
@@ -676,8 +671,8 @@ def test_wsgi_adapter(app: Core, build: CallbackBuilder, path: bytes, query: str
     """PATH_INFO is the decoded path as latin-1 text; QUERY_STRING is raw."""
     status, headers, payload = call_wsgi(app, wsgi_environ(build.request(path=path, query=query)))
     assert (status, payload["Status"]) == (200, "OK")
-    assert headers["Content-Type"] == "application/json"
-    assert int(headers["Content-Length"]) > 0
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) > 0
 
 
 def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
 import os
 import re
@@ -23,12 +22,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,8 +33,6 @@ from urllib.parse import quote
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.callback import app as callback_app
 from shared.callback.settings import CallbackSettings
@@ -45,8 +40,11 @@ from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
+from tests.support.callbacks import Clock, b64, public_pem, render_form_body, rsa_key, sign
 from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
+from tests.support.keyhost import KeyHost, key_host
+from tests.support.wsgi import Answer, call, environ
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
@@ -57,7 +55,6 @@ OTHER_GRANT_SECRET = "contract-other-grant-secret-0123456789-x"
 BUCKET = "contract-bucket"
 ORIGIN = "https://app.example.com"
 MAX_BYTES = 1024 * 1024
-ERROR_KEYS = {"Status", "code", "message"}
 ULID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 BODY_FIELDS = (
     "bucket",
@@ -79,78 +76,17 @@ BODY_FIELDS = (
 # --- plumbing: loopback key server, WSGI calls, OSS-style callbacks -------------------------------
 
 
-class KeyServer:
-    """A stand-in for OSS's key host on 127.0.0.1: serves one RSA public key and counts requests."""
-
-    def __init__(self) -> None:
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = self.private_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
-        jwks = json.dumps({"keys": [{**jwk, "kid": "contract-1", "use": "sig"}]}).encode()
-        hits = self.hits = []  # type: list[str]
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hits.append(self.path)
-                status, body = (200, pem) if self.path == "/key.pem" else (404, b"no")
-                if self.path == "/jwks.json":  # a sign-in key set (AUTH_JWKS_URL)
-                    status, body = 200, jwks
-                if self.path == "/big.pem":  # a key followed by junk: over the size cap
-                    status, body = 200, pem + b"#" * (20 * 1024)
-                self.send_response(302 if self.path == "/redirect.pem" else status)
-                if self.path == "/redirect.pem":
-                    self.send_header("Location", "/key.pem")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        self.url = self.base + "/key.pem"
-
-    def sign(self, message: bytes) -> str:
-        """What OSS sends in Authorization: base64 RSA PKCS#1 v1.5 over MD5 (OSS's scheme)."""
-        raw = self.private_key.sign(message, padding.PKCS1v15(), hashes.MD5())  # noqa: S303
-        return base64.b64encode(raw).decode("ascii")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+OSS_KEY = rsa_key(2048)  # stands in for OSS's private key: it signs the callbacks
 
 
 @pytest.fixture(scope="module")
-def key_server() -> Iterator[KeyServer]:
-    server = KeyServer()
-    yield server
-    server.close()
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def error(self, status: int, code: str) -> dict[str, Any]:
-        """The error contract: that status, JSON `{"Status": "Error", "code", "message"}`."""
-        data = self.json()
-        assert (self.status, data.get("code")) == (status, code), (self.status, data)
-        assert set(data) == ERROR_KEYS
-        assert data["Status"] == "Error"
-        assert isinstance(data["message"], str)
-        assert data["message"]
-        assert self.headers["content-type"] == "application/json"
-        return dict(data)
+def key_server() -> Iterator[KeyHost]:
+    """OSS's key host on 127.0.0.1: the public key, a sign-in key set, a key over the size cap."""
+    pem = public_pem(OSS_KEY)
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(OSS_KEY.public_key(), as_dict=True)
+    jwks = json.dumps({"keys": [{**jwk, "kid": "contract-1", "use": "sig"}]}).encode()
+    with key_host({"/key.pem": pem, "/jwks.json": jwks, "/big.pem": pem + b"#" * 20480}) as host:
+        yield host
 
 
 WSGI = Callable[..., Any]
@@ -166,46 +102,9 @@ def wsgi_call(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Answer:
-    """One request the way FC 2.0 hands it over: PEP 3333 environ, PATH_INFO as latin-1 text."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.9",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "CONTENT_LENGTH": str(len(body)),
-    }
-    for name, value in (headers or {}).items():
-        if name.lower() == "content-type":
-            environ["CONTENT_TYPE"] = value
-        else:
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-    environ.update(extra or {})
-    started: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        started["status"] = int(status.split(maxsplit=1)[0])
-        started["headers"] = {k.lower(): v for k, v in response_headers}
-
-    payload = b"".join(handler(environ, start_response))
-    return Answer(started["status"], started["headers"], payload)
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode("ascii")
-
-
-def render_form_body(template: str, values: Mapping[str, str]) -> bytes:
-    """OSS form mode: each `${var}` becomes its percent-encoded value; constants stay verbatim."""
-
-    def value(match: re.Match[str]) -> str:
-        return quote(values.get(match.group(1), ""), safe="")
-
-    return re.sub(r"\$\{([^}]+)\}", value, template).encode()
+    """One request the way FC 2.0 hands it over (tests/support/wsgi.py)."""
+    env = environ(method, path, query, body, headers, remote_addr="203.0.113.9", **(extra or {}))
+    return call(handler, env)
 
 
 def callback_config(grant: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,12 +147,12 @@ def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
 
 
 def callback_values(
-    tmp_path: Path, key_server: KeyServer, **overrides: str | None
+    tmp_path: Path, key_server: KeyHost | None, **overrides: str | None
 ) -> dict[str, str]:
     values = {
         "OSS_BUCKET": BUCKET,
         "GRANT_SECRET": GRANT_SECRET,
-        "CALLBACK_TRUSTED_KEY_URLS": key_server.url,
+        "CALLBACK_TRUSTED_KEY_URLS": key_server.url() if key_server else "",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
     }
     return overridden(values, overrides)
@@ -297,7 +196,7 @@ def ask_grant(handler: WSGI, token: str | None = None, **params: str) -> Answer:
 class Oss:
     """What OSS does after a PostObject: render the grant's callback body, sign it, POST it."""
 
-    key_server: KeyServer
+    key_server: KeyHost
     handler: WSGI
     key_url: str = ""
     sent: list[bytes] = field(default_factory=list)
@@ -338,8 +237,8 @@ class Oss:
         if message is None:
             message = path.encode() + (b"?" + query.encode() if query else b"") + b"\n" + body
         headers = {
-            "Authorization": authorization or self.key_server.sign(message),
-            "x-oss-pub-key-url": b64(key_url or self.key_url or self.key_server.url),
+            "Authorization": authorization or sign(OSS_KEY, message),
+            "x-oss-pub-key-url": b64(key_url or self.key_url or self.key_server.url()),
             "Content-Type": "application/x-www-form-urlencoded",
             "x-oss-request-id": "5F8D2B9C0000000000000001",
         }
@@ -367,19 +266,9 @@ class Apps:
         return data
 
 
-class Clock:
-    """A wall clock a test moves by hand."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = float(int(time.time())) if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def make_apps(
     tmp_path: Path,
-    key_server: KeyServer,
+    key_server: KeyHost,
     *,
     clock: Callable[[], float] | None = None,
     sign: Mapping[str, str | None] | None = None,
@@ -398,7 +287,7 @@ def make_apps(
 
 
 @pytest.fixture
-def apps(tmp_path: Path, key_server: KeyServer) -> Apps:
+def apps(tmp_path: Path, key_server: KeyHost) -> Apps:
     return make_apps(tmp_path, key_server)
 
 
@@ -707,9 +596,7 @@ def test_upload_key_prefix_empty_only_with_auth_mode_none(tmp_path: Path) -> Non
     assert default["dir"] == "uploads/anonymous/"
 
 
-def test_grant_secret_is_a_list_first_signs_all_verify(
-    tmp_path: Path, key_server: KeyServer
-) -> None:
+def test_grant_secret_is_a_list_first_signs_all_verify(tmp_path: Path, key_server: KeyHost) -> None:
     """Settings: GRANT_SECRET comma-separated: the first signs, all verify."""
     rotated = f"{OTHER_GRANT_SECRET},{GRANT_SECRET}"
     signer = sign_handler(sign_values(tmp_path, GRANT_SECRET=rotated))
@@ -1086,7 +973,7 @@ def test_credentials_order_context_then_role_variables_then_static_keys(tmp_path
 
 
 def test_a_frozen_time_time_freezes_grants_and_their_expiry(
-    tmp_path: Path, key_server: KeyServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, key_server: KeyHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Principles: clocks are read per call, so a test that freezes `time.time` freezes grants."""
     apps = make_apps(tmp_path, key_server)  # no clock injected: the functions' own defaults
@@ -1165,7 +1052,7 @@ def test_fc_request_uri_only_restores_a_stripped_prefix(apps: Apps) -> None:
     assert other.status == 200, other.body
 
 
-def test_callback_success_answer(tmp_path: Path, key_server: KeyServer) -> None:
+def test_callback_success_answer(tmp_path: Path, key_server: KeyHost) -> None:
     """Callback: 200 {"Status": "OK", key, size, etag, mimeType, …} + Content-Type + Content-Length."""
     apps = make_apps(tmp_path, key_server)
     grant = get_grant(apps.sign, login(), filename="cat.png", size="5000", type="image/png")
@@ -1219,7 +1106,7 @@ def test_callback_body_carries_every_variable_and_the_grant(apps: Apps) -> None:
     )
 
 
-def test_callback_signature_failures_are_401(apps: Apps, key_server: KeyServer) -> None:
+def test_callback_signature_failures_are_401(apps: Apps, key_server: KeyHost) -> None:
     """Callback: missing/malformed/wrong Authorization → 401 SignatureInvalid."""
     grant = get_grant(apps.sign, login(), path="p")
     body = apps.oss.body(grant)
@@ -1228,7 +1115,7 @@ def test_callback_signature_failures_are_401(apps: Apps, key_server: KeyServer) 
         "POST",
         "/oss-callback",
         body=body,
-        headers={"x-oss-pub-key-url": b64(key_server.url)},
+        headers={"x-oss-pub-key-url": b64(key_server.url())},
     )
     no_auth.error(401, "SignatureInvalid")
     apps.oss.post(body, authorization="not base64!").error(401, "SignatureInvalid")
@@ -1242,10 +1129,10 @@ def test_callback_signature_failures_are_401(apps: Apps, key_server: KeyServer) 
 
 
 def test_listed_key_urls_are_fetched_once_without_redirects_and_capped(
-    tmp_path: Path, key_server: KeyServer
+    tmp_path: Path, key_server: KeyHost
 ) -> None:
     """Principles: listed key URLs are fetched with no redirects, a size cap, and cached."""
-    urls = [key_server.base + "/redirect.pem", key_server.base + "/big.pem", key_server.url]
+    urls = [key_server.base + "/redirect.pem", key_server.base + "/big.pem", key_server.url()]
     apps = make_apps(tmp_path, key_server, callback={"CALLBACK_TRUSTED_KEY_URLS": ",".join(urls)})
     grant = get_grant(apps.sign, login(), path="p")
     body = apps.oss.body(grant)
@@ -1264,7 +1151,7 @@ def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -
     C1 is authentic but its body is not one of ours → 400; C1 signed without the '?' → 401.
     """
     vectors = VECTORS["callbacks"]
-    values = callback_values(tmp_path, KeyServerStub(), CALLBACK_TRUSTED_KEY_URLS=None)
+    values = callback_values(tmp_path, None, CALLBACK_TRUSTED_KEY_URLS=None)
     handler = callback_handler(values)
     for vector in vectors:
         answer = wsgi_call(
@@ -1283,10 +1170,6 @@ def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -
             answer.error(400, "BadRequest")
         else:
             answer.error(401, "SignatureInvalid")
-
-
-class KeyServerStub:
-    url = "http://127.0.0.1:9/never-used.pem"
 
 
 def grant_token(grant: Mapping[str, Any]) -> str:
@@ -1321,7 +1204,7 @@ def test_grant_failures_are_403(apps: Apps, tmp_path: Path) -> None:
     assert apps.uploads(login())["items"] == []
 
 
-def test_grant_expiry_has_120_seconds_of_grace(tmp_path: Path, key_server: KeyServer) -> None:
+def test_grant_expiry_has_120_seconds_of_grace(tmp_path: Path, key_server: KeyHost) -> None:
     """Callback: expired = policy expiry + 120 s grace for clock skew → 403."""
     clock = Clock(1_800_000_000.0)
     apps = make_apps(tmp_path, key_server, clock=clock)
@@ -1350,7 +1233,7 @@ def test_authentic_but_unusable_bodies_are_400(apps: Apps) -> None:
     assert apps.uploads(login())["items"] == []
 
 
-def test_store_down_is_503_in_under_3_seconds(tmp_path: Path, key_server: KeyServer) -> None:
+def test_store_down_is_503_in_under_3_seconds(tmp_path: Path, key_server: KeyHost) -> None:
     """Callback: 503 Unavailable when the record store is down, answered in < 3 s."""
     apps = make_apps(tmp_path, key_server)
     grant = get_grant(apps.sign, login(), path="p")
@@ -1383,7 +1266,7 @@ class Blackhole:
 
 
 def test_a_hanging_tablestore_is_503_in_under_3_seconds(
-    tmp_path: Path, key_server: KeyServer
+    tmp_path: Path, key_server: KeyHost
 ) -> None:
     """Callback: the production store (Tablestore) hanging → 503 Unavailable in < 3 s."""
     hole = Blackhole()
@@ -1417,7 +1300,7 @@ def test_a_hanging_tablestore_is_503_in_under_3_seconds(
 # === Records ======================================================================================
 
 
-def test_same_object_again_is_the_same_record(tmp_path: Path, key_server: KeyServer) -> None:
+def test_same_object_again_is_the_same_record(tmp_path: Path, key_server: KeyHost) -> None:
     """Records: the same object again (same etag) → the same record, answered 200."""
     clock = Clock()
     apps = make_apps(tmp_path, key_server, clock=clock)
@@ -1427,7 +1310,7 @@ def test_same_object_again_is_the_same_record(tmp_path: Path, key_server: KeySer
     again = apps.oss.upload(grant, size="10")
     assert (first.status, again.status) == (200, 200)
     assert again.json() == first.json()
-    items = apps.uploads(login())["items"]
+    items = apps.uploads(login(now=clock.now))["items"]
     assert [item["key"] for item in items] == [grant["key"]]
 
 
@@ -1440,9 +1323,7 @@ def test_exact_key_different_object_is_409(apps: Apps) -> None:
     assert [(i["key"], i["etag"]) for i in items] == [(grant["key"], "AAAA0000")]
 
 
-def test_prefix_grant_replaces_while_valid_never_after(
-    tmp_path: Path, key_server: KeyServer
-) -> None:
+def test_prefix_grant_replaces_while_valid_never_after(tmp_path: Path, key_server: KeyHost) -> None:
     """Records: prefix grant → the newer object replaces the record while the grant is valid;
     never a second record, never a stale overwrite after the grant has expired."""
     clock = Clock(1_800_000_000.0)
@@ -1461,7 +1342,7 @@ def test_prefix_grant_replaces_while_valid_never_after(
     assert [(i["key"], i["etag"]) for i in items] == [(key, "BBBB1111")]
 
 
-def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyServer) -> None:
+def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyHost) -> None:
     """Sign function GET /uploads: the caller's records, createdAt desc then key asc; limit default 50,
     at most 200; opaque URL-safe cursor; next null on the last page; the record fields."""
     clock = Clock(1_800_000_000.0)
@@ -1579,11 +1460,11 @@ class MakeDev(DevProcess):
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory, key_server: KeyServer) -> Iterator[MakeDev]:
+def dev(tmp_path_factory: pytest.TempPathFactory, key_server: KeyHost) -> Iterator[MakeDev]:
     """The default stack on free ports; its data dir's name contains the word 'ready'."""
     data_dir = tmp_path_factory.mktemp("already-ready") / "data"
     stack = MakeDev.run(
-        DEV_DATA_DIR=str(data_dir), CALLBACK_TRUSTED_KEY_URLS=key_server.url, **free_ports()
+        DEV_DATA_DIR=str(data_dir), CALLBACK_TRUSTED_KEY_URLS=key_server.url(), **free_ports()
     )
     stack.data_dir = data_dir  # type: ignore[attr-defined]
     yield stack.wait_ready()
@@ -1678,7 +1559,7 @@ def test_make_dev_callback_port_serves_every_path(dev: MakeDev, path: str) -> No
 
 
 def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
-    dev: MakeDev, key_server: KeyServer
+    dev: MakeDev, key_server: KeyHost
 ) -> None:
     """Local stack: the emulator serves its key; make dev appends it to CALLBACK_TRUSTED_KEY_URLS."""
     pem = dev.http.get(
@@ -1697,8 +1578,8 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
         dev.url("callback") + "/oss-callback",
         data=body,
         headers={
-            "Authorization": key_server.sign(signed),
-            "x-oss-pub-key-url": b64(key_server.url),
+            "Authorization": sign(OSS_KEY, signed),
+            "x-oss-pub-key-url": b64(key_server.url()),
             "Content-Type": "application/x-www-form-urlencoded",
         },
         timeout=10,
@@ -1852,9 +1733,7 @@ def test_make_dev_default_ports_and_data_dir() -> None:
     assert (ROOT / ".local").is_dir()
 
 
-def test_fc3_event_handler_verifies_the_same_callback(
-    tmp_path: Path, key_server: KeyServer
-) -> None:
+def test_fc3_event_handler_verifies_the_same_callback(tmp_path: Path, key_server: KeyHost) -> None:
     """Commands/Principles: the FC 3.0 `event_handler(event, context)` is an adapter over one core."""
     apps = make_apps(tmp_path, key_server)
     core = callback_app.create_app(CallbackSettings.from_env(apps.callback_values), environ={})
@@ -1867,8 +1746,8 @@ def test_fc3_event_handler_verifies_the_same_callback(
         "rawPath": "/a%20b/hook",
         "rawQueryString": "x=%2F",
         "headers": {
-            "Authorization": key_server.sign(signed),
-            "X-Oss-Pub-Key-Url": b64(key_server.url),
+            "Authorization": sign(OSS_KEY, signed),
+            "X-Oss-Pub-Key-Url": b64(key_server.url()),
             "Content-Type": "application/x-www-form-urlencoded",
         },
         "requestContext": {"http": {"method": "POST", "path": "/a b/hook"}, "requestId": "r1"},
@@ -1886,7 +1765,7 @@ def test_fc3_event_handler_verifies_the_same_callback(
 
 
 def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
-    tmp_path: Path, key_server: KeyServer
+    tmp_path: Path, key_server: KeyHost
 ) -> None:
     """Local stack: any setting can be overridden, AUTH_JWKS_URL too (it replaces the dev secret)."""
     stack = MakeDev.run(
@@ -1899,7 +1778,7 @@ def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
         now = int(time.time())
         token = jwt.encode(
             {"sub": "ivy", "iat": now, "exp": now + 600},
-            key_server.private_key,
+            OSS_KEY,
             "RS256",
             headers={"kid": "contract-1"},
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import json
 import threading
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from shared.grant import Grant, issue_token
 from shared.http import Request
 from shared.records.base import PutOutcome, Record
 from shared.settings import Secret
+from tests.support import wsgi
 
 NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
 BUCKET = "test-bucket"
@@ -220,21 +220,14 @@ class CallbackBuilder:
 
 
 def wsgi_environ(request: Request, *, path_info: str | None = None, **extra: Any) -> dict[str, Any]:
-    """The FC 2.0 WSGI environ for a request: PATH_INFO is the decoded path as latin-1 text."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "PATH_INFO": request.signed_path.decode("latin-1") if path_info is None else path_info,
-        "QUERY_STRING": request.query_string,
-        "CONTENT_LENGTH": str(len(request.body)),
-        "CONTENT_TYPE": request.headers.get("content-type", ""),
-        "wsgi.input": io.BytesIO(request.body),
-        "REMOTE_ADDR": "198.51.100.1",
-    }
-    for name, value in request.headers.items():
-        if name not in ("content-type", "content-length"):
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-    environ.update(extra)
-    return environ
+    """The FC 2.0 WSGI environ for a request (`path_info` overrides the path FC hands over)."""
+    env = wsgi.environ(
+        request.method, request.signed_path, request.query_string, request.body, request.headers
+    )
+    if path_info is not None:
+        env["PATH_INFO"] = path_info
+    env.update(extra)
+    return env
 
 
 def fc3_event(request: Request, *, base64_body: bool = False, raw_path: str | None = None) -> bytes:
