@@ -42,7 +42,7 @@ from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
 from tests.support.callbacks import Clock, b64, public_pem, render_form_body, rsa_key, sign
 from tests.support.data import HOSTILE, VECTORS
-from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, free_ports, http_session
+from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
 from tests.support.keyhost import KeyHost, key_host
 from tests.support.wsgi import Answer, call, environ
 
@@ -306,13 +306,23 @@ def test_readme_shows_make_dev_and_make_test_first() -> None:
     assert first_make.group(0) == "make dev"
 
 
-def test_ci_run_calls_make_test() -> None:
-    """Commands: `.ci/run` calls `make test`."""
-    script = ROOT / ".ci" / "run"
-    assert os.access(script, os.X_OK)
-    lines = [line.strip() for line in script.read_text().splitlines()]
-    assert "set -euo pipefail" in lines
-    assert "make test" in lines
+def test_ci_run_calls_make_test(tmp_path: Path) -> None:
+    """Commands: `.ci/run` calls `make test` (after lint and typecheck), and fails when it fails."""
+    log = tmp_path / "calls"
+    for tool in ("make", "npm"):  # stand-ins that record their arguments; `make test` fails
+        (tmp_path / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n[ "$*" != test ]\n')
+        (tmp_path / tool).chmod(0o755)
+    done = subprocess.run(  # noqa: S603
+        [str(ROOT / ".ci" / "run")],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    calls = log.read_text().splitlines()
+    assert calls == ["make lint typecheck", "npm ci --no-audit --no-fund", "make test"], done.stderr
+    assert done.returncode != 0  # `set -e`: a failing `make test` fails the run
 
 
 @pytest.mark.parametrize(("target", "runs"), [("dev", "-m local.dev"), ("test", "-m pytest")])
@@ -1391,13 +1401,13 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyH
 # === Local stack: `make dev` as a process ========================================================
 
 
-class MakeDev(DevProcess):
+class MakeDev(DevProcess, StackClient):
     """`make dev` in its own process group (Ctrl-C reaches make and the stack, as in a terminal),
-    with ALIBABA_CLOUD_* in the shell it must ignore."""
+    with ALIBABA_CLOUD_* in the shell it must ignore; a browser's calls through StackClient."""
 
     def __init__(self, command: Sequence[str], env: Mapping[str, str], new_session: bool) -> None:
-        super().__init__(command, env, new_session)
-        self.http = http_session()
+        DevProcess.__init__(self, command, env, new_session)
+        StackClient.__init__(self, self.url("app"), self.url("oss"))
 
     @classmethod
     def run(cls, **settings: str) -> MakeDev:
@@ -1417,46 +1427,6 @@ class MakeDev(DevProcess):
             return super().stop(sig, timeout, must_exit=must_exit)
         finally:
             self.http.close()
-
-    # --- what a browser does -----------------------------------------------------------------
-
-    def token(self, user: str) -> str:
-        answer = self.http.get(self.url("app") + "/dev/token", params={"user": user}, timeout=10)
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["token"])
-
-    def grant(self, token: str | None, **params: str) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answer = self.http.get(
-            self.url("app") + "/signature", params=params, headers=headers, timeout=10
-        )
-        assert answer.status_code == 200, answer.text
-        data: dict[str, Any] = answer.json()
-        return data
-
-    def post_form(
-        self,
-        grant: Mapping[str, Any],
-        data: bytes,
-        *,
-        key: str | None = None,
-        fields: list[tuple[str, str]] | None = None,
-        content_type: str = "application/octet-stream",
-        with_file: bool = True,
-    ) -> requests.Response:
-        """key, every field of the grant in order, then file."""
-        parts: list[tuple[str, Any]] = [("key", (None, key or grant["key"]))]
-        items = fields if fields is not None else list(grant["fields"].items())
-        parts += [(name, (None, value)) for name, value in items]
-        if with_file:
-            parts.append(("file", ("upload.bin", data, content_type)))
-        return self.http.post(grant["host"], files=parts, timeout=20)
-
-    def uploads(self, token: str | None) -> list[dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answer = self.http.get(self.url("app") + "/uploads", headers=headers, timeout=10)
-        assert answer.status_code == 200, answer.text
-        return list(answer.json()["items"])
 
 
 @pytest.fixture(scope="module")
@@ -1522,7 +1492,7 @@ def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -
     token = dev.token("frank")
     payload = uuid.uuid4().bytes * 64
     grant = dev.grant(token, path="e2e", filename="blob.bin", size=str(len(payload)))
-    answer = dev.post_form(grant, payload)
+    answer = dev.upload(grant, payload)
     assert answer.status_code == 200, answer.text
     data = answer.json()
     assert data["Status"] == "OK"
@@ -1586,7 +1556,7 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
     )
     assert answer.status_code == 200, answer.text
     # and the emulator's own key: a real upload through the emulator
-    upload = dev.post_form(grant, b"emulated", key=grant["dir"] + "y.png")
+    upload = dev.upload(grant, b"emulated", key=grant["dir"] + "y.png")
     assert upload.status_code == 200, upload.text
     assert {i["key"] for i in dev.uploads(token)} == {
         grant["dir"] + "x.png",
@@ -1618,25 +1588,25 @@ def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
     )
     outside = prefix["dir"].replace("errs/", "elsewhere/") + "x.png"
     cases = [
-        (dev.post_form(exact, b"12345", fields=bad_signature), (403, "SignatureDoesNotMatch")),
-        (dev.post_form(exact, b"12345", fields=unknown_key), (403, "InvalidAccessKeyId")),
-        (dev.post_form(prefix, b"x", key=outside), (403, "AccessDenied")),
-        (dev.post_form(exact, b"123456"), (400, "EntityTooLarge")),
-        (dev.post_form(prefix, b"", key=prefix["dir"] + "empty.bin"), (400, "EntityTooSmall")),
+        (dev.upload(exact, b"12345", fields=bad_signature), (403, "SignatureDoesNotMatch")),
+        (dev.upload(exact, b"12345", fields=unknown_key), (403, "InvalidAccessKeyId")),
+        (dev.upload(prefix, b"x", key=outside), (403, "AccessDenied")),
+        (dev.upload(exact, b"123456"), (400, "EntityTooLarge")),
+        (dev.upload(prefix, b"", key=prefix["dir"] + "empty.bin"), (400, "EntityTooSmall")),
         # order: a bad signature is reported before the size, the policy before the size
-        (dev.post_form(exact, b"123456789", fields=bad_signature), (403, "SignatureDoesNotMatch")),
-        (dev.post_form(prefix, b"x" * (MAX_BYTES * 30), key=outside), (403, "AccessDenied")),
+        (dev.upload(exact, b"123456789", fields=bad_signature), (403, "SignatureDoesNotMatch")),
+        (dev.upload(prefix, b"x" * (MAX_BYTES * 30), key=outside), (403, "AccessDenied")),
         # and the form's shape before the signature
         (
-            dev.post_form(exact, b"12345", fields=[*bad_signature, ("x-oss-object-acl", "bogus")]),
+            dev.upload(exact, b"12345", fields=[*bad_signature, ("x-oss-object-acl", "bogus")]),
             (400, "InvalidArgument"),
         ),
     ]
     for response, expected in cases:
         assert oss_error(response) == expected, response.text
-    assert "Invalid according to Policy" in dev.post_form(prefix, b"x", key=outside).text
-    assert dev.post_form(exact, b"12345").status_code == 200
-    assert oss_error(dev.post_form(exact, b"12345")) == (409, "FileAlreadyExists")
+    assert "Invalid according to Policy" in dev.upload(prefix, b"x", key=outside).text
+    assert dev.upload(exact, b"12345").status_code == 200
+    assert oss_error(dev.upload(exact, b"12345")) == (409, "FileAlreadyExists")
 
 
 def loopback_alias() -> str | None:
@@ -1698,7 +1668,7 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
         assert {item["owner"] for item in listed} == {"anonymous"}
         # the emulator's key path is one no object key can take, even under a granted prefix
         reserved = stack.grant(None, path=".well-known/oss-emulator")
-        taken = stack.post_form(
+        taken = stack.upload(
             reserved, b"-----BEGIN PUBLIC KEY-----", key=reserved["dir"] + "callback_pub_key.pem"
         )
         assert oss_error(taken) == (400, "InvalidObjectName")
@@ -1730,7 +1700,6 @@ def test_make_dev_default_ports_and_data_dir() -> None:
         assert pem.status_code == 200
     finally:
         stack.stop()
-    assert (ROOT / ".local").is_dir()
 
 
 def test_fc3_event_handler_verifies_the_same_callback(tmp_path: Path, key_server: KeyHost) -> None:

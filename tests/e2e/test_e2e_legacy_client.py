@@ -91,28 +91,6 @@ def test_legacy_client_uploads(legacy_stack: LiveStack) -> None:
     assert legacy_stack.get_object(first).content == b"\x89PNG fake bytes"
 
 
-def test_legacy_client_sees_status_ok(legacy_stack: LiveStack) -> None:
-    signature = legacy_stack.grant(None, path="avatars/")
-    assert signature["dir"] == "avatars/"
-    assert signature["version"] == "v1"
-    assert signature["accessid"] == "dev-access-key-id"
-    response = legacy_stack.http.post(
-        signature["host"],
-        files=[
-            ("key", (None, "avatars/" + str(uuid.uuid4()) + ".jpg")),
-            ("policy", (None, signature["policy"])),
-            ("OSSAccessKeyId", (None, signature["accessid"])),
-            ("success_action_status", (None, "200")),
-            ("signature", (None, signature["signature"])),
-            ("callback", (None, signature["callback"])),
-            ("file", ("a.jpg", b"jpeg?", "image/jpeg")),
-        ],
-        timeout=15,
-    )
-    assert response.status_code == 200
-    assert response.json()["Status"] == "OK"
-
-
 def test_legacy_client_cannot_leave_its_path(legacy_stack: LiveStack) -> None:
     client = LegacyUploadService(legacy_stack.app_url, legacy_stack.http)
     signature = client.get_signature("avatars/")
