@@ -903,47 +903,6 @@ def test_error_shapes_and_codes(tmp_path: Path) -> None:
     ask_grant(roleless, login(), path="p").error(503, "Unavailable")
 
 
-def test_options_answers_preflights_for_allowed_origins_only(tmp_path: Path) -> None:
-    """Sign function: OPTIONS answers CORS preflights for CORS_ALLOWED_ORIGINS only."""
-    handler = sign_handler(sign_values(tmp_path))
-    for path in ("/signature", "/uploads"):
-        ok = wsgi_call(
-            handler,
-            "OPTIONS",
-            path,
-            headers={
-                "Origin": ORIGIN,
-                "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "authorization",
-            },
-        )
-        assert ok.status in (200, 204)
-        assert ok.headers["access-control-allow-origin"] == ORIGIN
-        assert "GET" in ok.headers["access-control-allow-methods"]
-        assert "authorization" in ok.headers["access-control-allow-headers"].lower()
-        assert "access-control-allow-credentials" not in ok.headers
-        refused = wsgi_call(
-            handler,
-            "OPTIONS",
-            path,
-            headers={
-                "Origin": "https://app.example.com.evil.net",
-                "Access-Control-Request-Method": "GET",
-            },
-        )
-        refused.error(403, "Forbidden")
-        assert "access-control-allow-origin" not in refused.headers
-    actual = wsgi_call(
-        handler,
-        "GET",
-        "/signature",
-        query="path=x",
-        headers={"Origin": ORIGIN, "Authorization": f"Bearer {login()}"},
-    )
-    assert actual.status == 200
-    assert actual.headers["access-control-allow-origin"] == ORIGIN
-
-
 class Creds:
     def __init__(self, key_id: str, secret: str, token: str) -> None:
         self.access_key_id, self.access_key_secret, self.security_token = key_id, secret, token
