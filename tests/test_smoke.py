@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ from shared.callback.settings import CallbackSettings
 from shared.http.fc2 import wsgi_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
+from tests.support.sign import NOW
 
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
-NOW = time.time()
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -75,7 +74,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "RECORDS_BACKEND": "sqlite",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
     }
-    callback = callback_app.create_app(CallbackSettings.from_env(env), environ={})
+    callback = callback_app.create_app(CallbackSettings.from_env(env), environ={}, now=lambda: NOW)
     callback_wsgi = wsgi_adapter(callback, function="callback", max_body=callback_app.MAX_BODY)
     with serve(callback_wsgi) as callback_url:
         sign_env = {
@@ -86,7 +85,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             "CALLBACK_URL": callback_url,
             "AUTH_JWT_SECRET": JWT_SECRET,
         }
-        sign = sign_app.create_app(SignSettings.from_env(sign_env), environ={})
+        sign = sign_app.create_app(SignSettings.from_env(sign_env), environ={}, now=lambda: NOW)
         sign_wsgi = wsgi_adapter(sign, function="sign", max_body=sign_app.MAX_BODY)
         with serve(sign_wsgi) as sign_url:
             yield Stack(sign_url, callback_url)
@@ -190,7 +189,9 @@ def test_main_prints_and_exits_zero_on_success(
     mocker: MockerFixture, stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = fake_fc(mocker, stack)
-    code = smoke.main([str(TEMPLATE.path)], ENVIRON, client_factory=lambda config: client)
+    code = smoke.main(
+        [str(TEMPLATE.path)], ENVIRON, client_factory=lambda config: client, now=lambda: NOW
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid)" in out
@@ -301,7 +302,13 @@ def test_minted_token_carries_audience_and_issuer_when_configured() -> None:
     environ = {**ENVIRON, "AUTH_JWT_AUDIENCE": "uploads", "AUTH_JWT_ISSUER": "https://id.example"}
     config, _ = smoke.load_config(environ, NOW)
     assert config is not None
-    claims = jwt.decode(config.caller_token, JWT_SECRET, algorithms=["HS256"], audience="uploads")
+    claims = jwt.decode(
+        config.caller_token,
+        JWT_SECRET,
+        algorithms=["HS256"],
+        audience="uploads",
+        options={"verify_exp": False},  # minted at the frozen NOW; its exp is checked below
+    )
     assert claims["sub"] == smoke.SMOKE_USER
     assert claims["iss"] == "https://id.example"
     assert claims["exp"] == int(NOW) + 300
