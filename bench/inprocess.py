@@ -20,6 +20,7 @@ from bench import fixtures
 from bench.baselines import RsaCase, v4_signature
 from bench.timing import PerCall, per_call
 from shared.records.base import PutOutcome, PutResult, Record
+from tests.support.callbacks import public_pem
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
@@ -180,7 +181,7 @@ def callback_setup(count: int, private_key: Any, key_url: str) -> CallbackSetup:
     ]
     first = callbacks[0]
     bare = test_key_case(private_key, first.path.encode() + b"\n" + first.body)
-    return CallbackSetup(key_url, fixtures.public_pem(private_key), callbacks, bare)
+    return CallbackSetup(key_url, public_pem(private_key), callbacks, bare)
 
 
 def _template() -> str:
@@ -254,7 +255,7 @@ def measure_bare_rsa(case: RsaCase, iterations: int) -> Measured:
 def measure_naive(setup: CallbackSetup, iterations: int) -> Measured:
     """The official sample's shape: fetch the key from a loopback server on every request.
 
-    `setup.key_url` must be served by a running `bench.naive.KeyServer`.
+    `setup.key_url` must be served by a running key host (tests/support/keyhost.py).
     """
     from bench.naive import naive_app
 

@@ -21,6 +21,7 @@ from bench import baselines, coldstart, components, fixtures, inprocess, sizes
 from bench.coldstart import ColdStart
 from bench.inprocess import Measured
 from bench.machine import describe
+from bench.naive import KEY_PATH
 from bench.report import (
     Section,
     Target,
@@ -32,6 +33,8 @@ from bench.report import (
     render_text,
     targets_section,
 )
+from tests.support.callbacks import public_pem, rsa_key
+from tests.support.keyhost import key_host
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -90,13 +93,13 @@ def collect(plan: Plan, dist: pathlib.Path) -> Results:
     results.bare_ms, results.bare_rss_kb = coldstart.bare_python(plan.runs)
     sign_where = coldstart.layout("sign", dist)
     callback_where = coldstart.layout("callback", dist)
-    private_key = fixtures.new_private_key(2048)
+    private_key = rsa_key(2048)
     count = max(plan.callback_iterations, plan.naive_iterations) + 60
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
         inprocess_key_server(private_key) as server,
     ):
-        setup = inprocess.callback_setup(count, private_key, server.url)
+        setup = inprocess.callback_setup(count, private_key, server.url(KEY_PATH))
         _cold(results, (sign_where, callback_where), setup, c1, tmp)
         _warm(results, plan, setup, c1)
     for function in ("sign", "callback"):
@@ -116,9 +119,8 @@ def not_shipped(where: coldstart.Layout, modules: tuple[str, ...]) -> tuple[str,
 
 
 def inprocess_key_server(private_key: Any) -> Any:
-    from bench.naive import KeyServer
-
-    return KeyServer(fixtures.public_pem(private_key))
+    """The test public key on 127.0.0.1, as OSS's key host would serve it."""
+    return key_host({KEY_PATH: public_pem(private_key)})
 
 
 def _cold(
@@ -275,10 +277,10 @@ def _callback_tablestore(setup: inprocess.CallbackSetup, iterations: int) -> Mea
     """The real TablestoreStore over a fake OTSClient (no SDK encoding, no network)."""
     import tablestore
 
-    from bench.fakes import FakeOTSClient
     from shared.credentials import Credentials
     from shared.records import tablestore as backend
     from shared.settings import RecordsSettings, Secret
+    from tests.support.ots import FakeOTSClient
 
     settings = RecordsSettings(
         backend="tablestore",
