@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +52,6 @@ from tests.support.callbacks import (
     callback_settings,
     fc3_event,
     rsa_key,
-    settings_env,
     sign,
     wsgi_environ,
 )
@@ -618,34 +614,6 @@ def test_one_log_line_per_request_without_secrets(
         assert secret not in text
 
 
-def run_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    code = "import functions.callback.index as m; print(callable(m.handler), callable(m.event_handler))"
-    return subprocess.run(  # noqa: S603 - fixed interpreter and code
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_handler_module_imports_with_settings_from_the_environment(tmp_path: Path) -> None:
-    result = run_import(settings_env(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True True"
-
-
-def test_missing_setting_fails_at_start_up(tmp_path: Path) -> None:
-    """F9: no OSS_BUCKET: the import fails naming the variable, not the first request."""
-    env = settings_env(tmp_path)
-    del env["OSS_BUCKET"]
-    result = run_import(env)
-    assert result.returncode != 0
-    assert "OSS_BUCKET" in result.stderr
-
-
 # --- adapters: FC 2.0 WSGI and FC 3.0 events -------------------------------------------------
 
 
@@ -681,52 +649,6 @@ def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> Non
     assert call_wsgi(app, environ)[0] == 200
 
 
-FC2_PREFIX = "/2016-08-15/proxy/svc/fn"
-
-
-def test_wsgi_restores_the_stripped_fc2_proxy_prefix(app: Core, build: CallbackBuilder) -> None:
-    """OSS signed the full path; FC 2.0 stripped the proxy prefix from PATH_INFO."""
-    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode(), query="a=1")
-    environ = wsgi_environ(
-        request, path_info=CALLBACK_PATH, **{"fc.request_uri": FC2_PREFIX + CALLBACK_PATH + "?a=1"}
-    )
-    assert call_wsgi(app, environ)[0] == 200
-
-
-def test_wsgi_without_request_uri_verifies_the_path_as_received(
-    app: Core, build: CallbackBuilder
-) -> None:
-    """`fc.request_uri` may be missing: the path received is the path verified."""
-    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode())
-    assert call_wsgi(app, wsgi_environ(request))[0] == 200
-    stripped = wsgi_environ(request, path_info=CALLBACK_PATH)
-    status, _, payload = call_wsgi(app, stripped)
-    assert (status, payload["code"]) == (401, "SignatureInvalid")
-
-
-def test_wsgi_oversized_body_is_413_before_verification(
-    app: Core, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """C18: over 64 KB, refused by the adapter before any verification work."""
-    body = build.body() + b"&pad=" + b"x" * MAX_BODY
-    environ = wsgi_environ(build.request(body=body))
-    status, _, payload = call_wsgi(app, environ)
-    assert (status, payload["code"]) == (413, "TooLarge")
-    environ = wsgi_environ(build.request(body=body))
-    del environ["CONTENT_LENGTH"]
-    environ["wsgi.input_terminated"] = True  # a server that lets us read to the end (PEP 3333)
-    status, _, payload = call_wsgi(app, environ)
-    assert (status, payload["code"]) == (413, "TooLarge")
-    assert keyserver.calls == []
-
-
-def test_body_of_exactly_64_kb_is_verified(app: Core, build: CallbackBuilder) -> None:
-    base = build.body() + b"&pad="
-    body = base + b"x" * (MAX_BODY - len(base))
-    assert len(body) == MAX_BODY
-    assert call_wsgi(app, wsgi_environ(build.request(body=body)))[0] == 200
-
-
 @pytest.mark.parametrize("base64_body", [False, True])
 @pytest.mark.parametrize("path", [CALLBACK_PATH.encode(), NON_ASCII_PATH])
 def test_fc3_event_adapter(
@@ -738,21 +660,6 @@ def test_fc3_event_adapter(
     assert result["statusCode"] == 200, result["body"]
     assert json.loads(result["body"])["Status"] == "OK"
     assert result["headers"]["Content-Type"] == "application/json"
-
-
-def test_fc3_event_with_raw_query(app: Core, build: CallbackBuilder) -> None:
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    result = handler(fc3_event(build.request(query="id=1&index=2")), None)
-    assert result["statusCode"] == 200, result["body"]
-
-
-def test_fc3_oversized_body_is_413(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
-    """C18 on FC 3.0."""
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    body = build.body() + b"&pad=" + b"x" * MAX_BODY
-    result = handler(fc3_event(build.request(body=body), base64_body=True), None)
-    assert (result["statusCode"], json.loads(result["body"])["code"]) == (413, "TooLarge")
-    assert keyserver.calls == []
 
 
 def test_fc3_event_with_a_signature_made_for_other_bytes(app: Core, build: CallbackBuilder) -> None:

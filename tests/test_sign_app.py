@@ -9,14 +9,10 @@ are throttled; the sign function itself keeps no per-user state.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import io
-import json
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,37 +50,9 @@ def ok(app: Core, query: dict[str, str] | str, **kwargs: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "authorization",
-    [
-        None,
-        "",
-        "Basic YWxpY2U6cGFzcw==",
-        "Bearer",
-        "Bearer ",
-        "Bearer not-a-jwt",
-        "Bearer a.b.c",
-        f"Bearer {token('alice', secret='another-secret-that-is-long-enough-0001')}",
-        f"Bearer {token('alice', ttl=-31)}",
-        f"Bearer {token('alice', drop=('exp',))}",
-        f"Bearer {token('alice', drop=('sub',))}",
-        f"Bearer {token('alice', algorithm='HS512')}",
-        "Bearer " + "x" * 9000,
-    ],
-    ids=[
-        "missing",
-        "empty",
-        "basic",
-        "bearer-only",
-        "bearer-blank",
-        "garbage",
-        "three-dots",
-        "wrong-secret",
-        "expired",
-        "no-exp",
-        "no-sub",
-        "hs512",
-        "oversized",
-    ],
-)
+    [None, "Basic YWxpY2U6cGFzcw==", "Bearer not-a-jwt", f"Bearer {token('alice', ttl=-31)}"],
+    ids=["missing", "basic", "garbage", "expired"],
+)  # which tokens are bad: test_auth.py; here, what the core answers for any of them
 def test_s1_bad_or_missing_token_is_401(sign_app: Core, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     response = call(sign_app, EXACT, user=None, headers=headers)
@@ -226,9 +194,6 @@ def test_s6_allow_list_setting_is_honoured(make_sign_app: Callable[..., Core]) -
 
 def test_missing_path_is_the_callers_root(sign_app: Core) -> None:
     assert ok(sign_app, "")["dir"] == "uploads/alice/"
-
-
-# --- Modes: AUTH_MODE=none, legacy empty prefix -------------------------------------------------
 
 
 # --- Routing, methods, headers -----------------------------------------------------------------
@@ -499,72 +464,6 @@ def test_uploads_from_the_real_sqlite_store(
 
 
 # --- The adapters: functions/sign/index.py ------------------------------------------------------
-
-
-@pytest.fixture
-def sign_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Import the real entry point with settings in the process environment (import test only)."""
-    for name in [
-        *list(SIGN_ENV),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN",
-        "AUTH_MODE",
-        "UPLOAD_KEY_PREFIX",
-        "OSS_SIGNATURE_VERSION",
-        "OSS_ENDPOINT",
-    ]:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in SIGN_ENV.items():
-        monkeypatch.setenv(name, value)
-    sys.modules.pop("functions.sign.index", None)
-    module = importlib.import_module("functions.sign.index")
-    yield module
-    sys.modules.pop("functions.sign.index", None)
-
-
-def test_wsgi_handler_issues_a_grant(sign_index: Any) -> None:
-    live = token("alice", now=time.time())
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/2016-08-15/proxy/svc/sign/signature",
-        "QUERY_STRING": "path=avatars%2F&filename=a.png&size=10",
-        "CONTENT_LENGTH": "0",
-        "HTTP_AUTHORIZATION": f"Bearer {live}",
-        "HTTP_ORIGIN": ORIGIN,
-        "wsgi.input": io.BytesIO(b""),
-    }
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured.update(status=status, headers=dict(headers))
-
-    data = json.loads(b"".join(sign_index.handler(environ, start_response)))
-    assert captured["status"] == "200 OK"
-    assert captured["headers"]["Access-Control-Allow-Origin"] == ORIGIN
-    assert captured["headers"]["Cache-Control"] == "no-store"
-    assert data["key"].startswith("uploads/alice/avatars/")
-    assert data["version"] == "v4"
-
-
-def test_fc3_event_handler_issues_a_grant_and_refuses_bad_input(sign_index: Any) -> None:
-    live = token("alice", now=time.time())
-    event = {
-        "version": "v1",
-        "rawPath": "/signature",
-        "headers": {"Authorization": f"Bearer {live}"},
-        "queryParameters": {"path": "a"},
-        "body": "",
-        "isBase64Encoded": False,
-        "requestContext": {"requestId": "r-1", "http": {"method": "GET", "path": "/signature"}},
-    }
-    answer = sign_index.event_handler(json.dumps(event).encode(), None)
-    assert answer["statusCode"] == 200
-    assert json.loads(answer["body"])["dir"] == "uploads/alice/a/"
-    event["queryParameters"] = {"path": "../b"}
-    refused = sign_index.event_handler(json.dumps(event).encode(), None)
-    assert refused["statusCode"] == 400
-    assert json.loads(refused["body"])["code"] == "BadRequest"
 
 
 def test_sign_path_opens_no_socket_and_imports_no_cloud_sdk(
