@@ -29,6 +29,7 @@ from shared.callback.pubkeys import (
 )
 from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
 from tests.support.callbacks import Clock, KeyServer, b64, no_network, public_pem, rsa_key
+from tests.support.data import HOSTILE
 from tests.support.keyhost import KeyHost, key_host
 
 ALLOWED = [
@@ -38,57 +39,6 @@ ALLOWED = [
     "https://gosspublic.alicdn.com/callback_pub_key_v17.pem",
 ]
 
-# security.md §8.3 C7, plus near misses of every component of the allowed URL.
-UNTRUSTED = [
-    "http://127.0.0.1/",
-    "http://127.0.0.1/callback_pub_key_v1.pem",
-    "http://100.100.100.200/latest/meta-data/",
-    "file:///etc/passwd",
-    "ftp://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com.evil.com/k.pem",
-    "https://gosspublic.alicdn.com.evil.com/callback_pub_key_v1.pem",
-    "https://evil.com/gosspublic.alicdn.com/k.pem",
-    "https://evil.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com@evil.com/",
-    "https://gosspublic.alicdn.com@evil.com/callback_pub_key_v1.pem",
-    "https://user:pw@gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
-    "https://oss-cn-hangzhou.aliyuncs.com/pub-key.pem",
-    "https://gosspublicxalicdn.com/callback_pub_key_v1.pem",
-    " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "\thttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "\nhttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\n",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem ",
-    "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com./callback_pub_key_v1.pem",
-    "HTTPS://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:443/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x=1",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#frag",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#",
-    "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/%63allback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1%2Epem",
-    "https://gosspublic.alicdn.com//callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/x/../callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem.evil",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.PEM",
-    "https://gosspublic.alicdn.com/",
-    "https://gosspublic.alicdn.com",
-    "//gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https:/gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://[::1]/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com\\@evil.com/callback_pub_key_v1.pem",
-    "",
-]
-
 
 @pytest.mark.parametrize("url", ALLOWED)
 def test_oss_key_urls_are_allowed(url: str) -> None:
@@ -96,7 +46,8 @@ def test_oss_key_urls_are_allowed(url: str) -> None:
     assert trusted_key_url(b64(url), ()) == url
 
 
-@pytest.mark.parametrize("url", UNTRUSTED)
+# security.md §8.3 C7, plus near misses of every component of the allowed URL.
+@pytest.mark.parametrize("url", [*HOSTILE["key_urls"], ""])
 def test_untrusted_key_urls_are_refused_before_any_fetch(url: str) -> None:
     """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
     keys = PublicKeys(fetch=no_network)
