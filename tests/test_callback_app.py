@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -385,41 +384,6 @@ def test_prefix_grant_overwrite_replaces_while_the_grant_is_valid(
     assert stored is not None
     assert stored.etag == "BBBB" * 8
     assert len(store.list_by_owner(USER).items) == 1
-
-
-def test_concurrent_identical_callbacks_on_different_instances(
-    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """R3/F6: eight instances (own app, own store object, one database) at once: one record."""
-    path = str(tmp_path / "shared.sqlite3")
-    request = build.request()
-    results: list[tuple[int, dict[str, Any]]] = []
-    barrier = threading.Barrier(8)
-    stores = [SqliteStore(path) for _ in range(8)]
-    stores[0].ensure_schema()
-
-    def instance(store: SqliteStore) -> None:
-        app = create_app(
-            callback_settings(tmp_path, SQLITE_PATH=path),
-            environ={},
-            store_factory=lambda credentials: store,
-            fetch=keyserver,
-            now=lambda: NOW,
-        )
-        barrier.wait()
-        status, payload, _ = call(app, request)
-        results.append((status, payload))
-
-    threads = [threading.Thread(target=instance, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert [status for status, _ in results] == [200] * 8
-    assert len({json.dumps(payload, sort_keys=True) for _, payload in results}) == 1
-    assert len(stores[0].list_by_owner(USER).items) == 1
-    for store in stores:
-        store.close()
 
 
 @pytest.mark.parametrize(
