@@ -39,7 +39,6 @@ from werkzeug.serving import make_server
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
 from shared.callback.pubkeys import fetch_url
-from shared.errors import ConfigError
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
@@ -192,30 +191,6 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
     assert len(found) == expected
 
 
-@pytest.mark.parametrize(
-    "prefix",
-    [
-        "",  # the whole bucket, with sign-in on
-        "uploads/",  # users would share one folder
-        "uploads/{user}",  # no trailing `/`: `uploads/12` admits `uploads/123…`
-        "/uploads/{user}/",
-        "../{user}/",
-        "uploads/../{user}/",
-        "uploads//{user}/",
-        "uploads/{user}/{user}/",
-        "uploads/u-{user}/",  # {user} only as a whole segment
-        "uploads/%7Buser%7D/",
-        "uploads\\{user}/",
-        "uploads/{user}/名字/",
-    ],
-)
-def test_upload_key_prefix_edge_cases_fail_at_start_up(prefix: str) -> None:
-    """UPLOAD_KEY_PREFIX cannot be set so that a grant escapes or shares a user's space."""
-    with pytest.raises(ConfigError) as caught:
-        sign_settings(UPLOAD_KEY_PREFIX=prefix)
-    assert caught.value.variable == "UPLOAD_KEY_PREFIX"
-
-
 @pytest.mark.parametrize("version", ["v4", "v1"])
 def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
     make_sign_app: Callable[..., Core], version: str
@@ -253,30 +228,6 @@ def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]
     grant_token = _grant_token_from(body(issue_query(app, "path=a")))
     response = sign_call(
         app, "path=a", user=None, headers={"Authorization": f"Bearer {grant_token}"}
-    )
-    assert_error(response, 401, "Unauthorized")
-
-
-@pytest.mark.parametrize(
-    "bad_token",
-    [
-        pytest.param(
-            lambda: jwt.encode({"sub": "bob", "exp": 2**40}, None, algorithm="none"), id="alg-none"
-        ),
-        pytest.param(lambda: token("bob", algorithm="HS512"), id="hs512-same-secret"),
-        pytest.param(lambda: token("bob", secret=GRANT_SECRET), id="grant-secret"),
-        pytest.param(lambda: token("bob", now=SIGN_NOW - 7200), id="expired"),
-        pytest.param(lambda: token("bob", aud=AUDIENCE, secret=JWT_SECRET), id="grant-audience"),
-        pytest.param(lambda: token("bob", drop=("exp",)), id="no-exp"),
-        pytest.param(lambda: token(["bob"]), id="sub-not-a-string"),
-        pytest.param(lambda: token("b" * 257), id="sub-too-long"),
-    ],
-)
-def test_forged_sign_in_tokens_get_no_grant(
-    make_sign_app: Callable[..., Core], bad_token: Callable[[], str]
-) -> None:
-    response = sign_call(
-        make_sign_app(), "path=a", user=None, headers={"Authorization": f"Bearer {bad_token()}"}
     )
     assert_error(response, 401, "Unauthorized")
 

@@ -261,8 +261,9 @@ def test_a_key_url_serving_an_unusable_key_fails(
 # --- C10–C12: authentic, but not our grant --------------------------------------------------
 
 
-def test_body_without_a_grant_field(app: Core, build: CallbackBuilder) -> None:
-    body = build.body().rsplit(b"&grant=", 1)[0]
+@pytest.mark.parametrize("grant", [b"", b"&grant="], ids=["missing", "empty"])
+def test_body_without_a_grant_token(app: Core, build: CallbackBuilder, grant: bytes) -> None:
+    body = build.body().rsplit(b"&grant=", 1)[0] + grant
     assert_error(app, build.request(body=body), 403, "GrantInvalid")
 
 
