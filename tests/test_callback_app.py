@@ -1,4 +1,4 @@
-"""The callback core and both FC adapters, driven by signed requests from `callback_builder`.
+"""The callback core and both FC adapters, driven by signed requests from `tests/support/callbacks.py`.
 
 Each negative test changes exactly one thing of a valid signed callback and asserts the exact
 status and code (security.md §8.3–8.5). Records go to a real SqliteStore in tmp_path.

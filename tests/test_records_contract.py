@@ -1,7 +1,7 @@
 """One contract for every record store (shared/records/base.py), run against each backend.
 
 SQLite runs on a real file; Tablestore runs the real backend code against an in-memory OTSClient
-(tests/ots_fake.py) patched in with pytest-mock, answering short pages to exercise continuation.
+(tests/support/ots.py) patched in with pytest-mock, answering short pages to exercise continuation.
 """
 
 from __future__ import annotations

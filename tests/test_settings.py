@@ -1,6 +1,6 @@
 """Settings are parsed once from a mapping; every missing or malformed value names its variable.
 
-Built from dicts (tests/helpers.py `sign_env`), never by patching os.environ.
+Built from dicts (tests/support/sign.py `sign_env`), never by patching os.environ.
 """
 
 from __future__ import annotations
