@@ -587,44 +587,10 @@ def call_wsgi(app: Core, environ: dict[str, Any]) -> tuple[int, dict[str, str], 
     return answer.status, answer.headers, answer.json()
 
 
-NON_ASCII_PATH = "/回调/oss callback".encode()
-
-
-@pytest.mark.parametrize(
-    ("path", "query"),
-    [
-        (CALLBACK_PATH.encode(), ""),
-        (CALLBACK_PATH.encode(), "id=1&index=2"),
-        (CALLBACK_PATH.encode(), "next=%2Fhome%3Fa%3Db"),
-        (NON_ASCII_PATH, ""),
-        (NON_ASCII_PATH, "q=%E5%9B%9E"),
-    ],
-)
-def test_wsgi_adapter(app: Core, build: CallbackBuilder, path: bytes, query: str) -> None:
-    """PATH_INFO is the decoded path as latin-1 text; QUERY_STRING is raw."""
-    status, headers, payload = call_wsgi(app, wsgi_environ(build.request(path=path, query=query)))
-    assert (status, payload["Status"]) == (200, "OK")
-    assert headers["content-type"] == "application/json"
-    assert int(headers["content-length"]) > 0
-
-
 def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> None:
     environ = wsgi_environ(build.request())
     del environ["QUERY_STRING"]
     assert call_wsgi(app, environ)[0] == 200
-
-
-@pytest.mark.parametrize("base64_body", [False, True])
-@pytest.mark.parametrize("path", [CALLBACK_PATH.encode(), NON_ASCII_PATH])
-def test_fc3_event_adapter(
-    app: Core, build: CallbackBuilder, base64_body: bool, path: bytes
-) -> None:
-    """C17: isBase64Encoded true/false; rawPath URL-encoded (non-ASCII too)."""
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    result = handler(fc3_event(build.request(path=path), base64_body=base64_body), None)
-    assert result["statusCode"] == 200, result["body"]
-    assert json.loads(result["body"])["Status"] == "OK"
-    assert result["headers"]["Content-Type"] == "application/json"
 
 
 def test_fc3_event_with_a_signature_made_for_other_bytes(app: Core, build: CallbackBuilder) -> None:
