@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.callback.body import BODY_TYPE
 from shared.grant import Grant, issue_token
 from shared.settings import Secret
-from tests.support import wsgi
+from tests.support import fc
 from tests.support.callbacks import render_form_body, sign
 from tests.support.sign import token
 
@@ -180,7 +180,7 @@ def environ_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     headers = dict(spec.get("headers", {}))
     if spec.get("content_type"):
         headers["Content-Type"] = spec["content_type"]
-    return wsgi.environ(
+    return fc.environ(
         spec.get("method", "GET"),
         spec.get("path", "/"),
         spec.get("query", ""),

@@ -49,7 +49,7 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
-from tests.support import wsgi
+from tests.support import fc
 from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
@@ -861,7 +861,7 @@ def test_oversized_pieces_are_refused_fast(
 
 def wsgi_status(handler: Callable[..., Any], environ: dict[str, Any]) -> str:
     """Run a WSGI handler; return its status code as text."""
-    return str(wsgi.call(handler, environ).status)
+    return str(fc.call(handler, environ).status)
 
 
 class _Server:

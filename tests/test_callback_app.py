@@ -31,7 +31,7 @@ from shared.http.fc3 import event_adapter
 from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
-from tests.support import wsgi
+from tests.support import fc
 from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
@@ -583,7 +583,7 @@ def test_one_log_line_per_request_without_secrets(
 
 
 def call_wsgi(app: Core, environ: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    answer = wsgi.call(wsgi_adapter(app, function="callback", max_body=MAX_BODY), environ)
+    answer = fc.call(wsgi_adapter(app, function="callback", max_body=MAX_BODY), environ)
     return answer.status, answer.headers, answer.json()
 
 

@@ -43,8 +43,8 @@ from shared.sign.settings import SignSettings
 from tests.support.callbacks import Clock, b64, public_pem, render_form_body, rsa_key, sign
 from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
+from tests.support.fc import Answer, call, environ
 from tests.support.keyhost import KeyHost, key_host
-from tests.support.wsgi import Answer, call, environ
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
@@ -102,7 +102,7 @@ def wsgi_call(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Answer:
-    """One request the way FC 2.0 hands it over (tests/support/wsgi.py)."""
+    """One request the way FC 2.0 hands it over (tests/support/fc.py)."""
     env = environ(method, path, query, body, headers, remote_addr="203.0.113.9", **(extra or {}))
     return call(handler, env)
 

@@ -5,7 +5,6 @@ URL-encoded rawPath) is in test_callback_app.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
+from tests.support import fc
 
 JWT_SECRET = "fc3-events-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "fc3-events-grant-secret-0123456789abcdef"
@@ -47,40 +47,9 @@ def bearer(sub: str = "alice") -> str:
     )
 
 
-def event(
-    method: str = "GET",
-    raw_path: str = "/signature",
-    *,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    body: bytes = b"",
-    base64_body: bool = False,
-) -> bytes:
+def event(method: str = "GET", raw_path: str = "/signature", **options: Any) -> bytes:
     """An FC 3.0 HTTP trigger event as the runtime passes it: JSON bytes."""
-    return json.dumps(
-        {
-            "version": "v1",
-            "rawPath": raw_path,
-            "headers": headers or {},
-            "queryParameters": query or {},
-            "body": base64.b64encode(body).decode() if base64_body else body.decode(),
-            "isBase64Encoded": base64_body,
-            "requestContext": {
-                "accountId": "1234567890",
-                "domainName": "x.cn-hangzhou.fcapp.run",
-                "requestId": "fc3-req",
-                "time": "2026-01-01T00:00:00Z",
-                "timeEpoch": "1767225600000",
-                "http": {
-                    "method": method,
-                    "path": raw_path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.9",
-                    "userAgent": "test",
-                },
-            },
-        }
-    ).encode()
+    return json.dumps(fc.event(method, raw_path, **options)).encode()
 
 
 def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:

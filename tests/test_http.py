@@ -14,20 +14,18 @@ from shared.callback.headers import canonical_base64_header
 from shared.http import Request, Response, json_response
 from shared.http.fc2 import request_from_environ, wsgi_adapter
 from shared.http.fc3 import event_adapter, request_from_event
-from tests.support import wsgi
+from tests.support import fc
 
 
 def environ(
     path: str = "/x", query: str = "", body: bytes = b"", method: str = "POST", **extra: Any
 ) -> dict[str, Any]:
-    """PATH_INFO given as the latin-1 text WSGI hands over (tests/support/wsgi.py builds it)."""
-    return wsgi.environ(
-        method, path.encode("latin-1"), query, body, remote_addr="127.0.0.1", **extra
-    )
+    """PATH_INFO given as the latin-1 text WSGI hands over (tests/support/fc.py builds it)."""
+    return fc.environ(method, path.encode("latin-1"), query, body, remote_addr="127.0.0.1", **extra)
 
 
 def call_wsgi(handler: Any, env: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    answer = wsgi.call(handler, env)
+    answer = fc.call(handler, env)
     return answer.status, answer.headers, answer.body
 
 
@@ -162,18 +160,14 @@ def test_one_json_log_line_per_request(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def fc3_event(**overrides: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "version": "v1",
-        "rawPath": "/caf%C3%A9",
-        "body": "x=1",
-        "isBase64Encoded": False,
-        "headers": {"Authorization": "abc", "X-Multi": "a,b"},
-        "queryParameters": {"a": "1"},
-        "requestContext": {
-            "requestId": "req-1",
-            "http": {"method": "POST", "path": "/café", "sourceIp": "10.0.0.1"},
-        },
-    }
+    event = fc.event(
+        "POST",
+        "/caf%C3%A9",
+        headers={"Authorization": "abc", "X-Multi": "a,b"},
+        query={"a": "1"},
+        body="x=1",
+        source_ip="10.0.0.1",
+    )
     event.update(overrides)
     return event
 
@@ -194,7 +188,7 @@ def test_fc3_base64_body_is_decoded_before_the_core_sees_it() -> None:
     event = fc3_event(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
     request = request_from_event(json.dumps(event), None, max_body=100)
     assert request.body == raw
-    assert request.request_id == "req-1"
+    assert request.request_id == "fc3-req-1"
     assert request.client_ip == "10.0.0.1"
 
 

@@ -29,7 +29,7 @@ from shared.grant import Grant, issue_token
 from shared.http import Request
 from shared.records.base import PutOutcome, Record
 from shared.settings import Secret
-from tests.support import wsgi
+from tests.support import fc
 
 NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
 BUCKET = "test-bucket"
@@ -221,7 +221,7 @@ class CallbackBuilder:
 
 def wsgi_environ(request: Request, *, path_info: str | None = None, **extra: Any) -> dict[str, Any]:
     """The FC 2.0 WSGI environ for a request (`path_info` overrides the path FC hands over)."""
-    env = wsgi.environ(
+    env = fc.environ(
         request.method, request.signed_path, request.query_string, request.body, request.headers
     )
     if path_info is not None:
@@ -230,28 +230,18 @@ def wsgi_environ(request: Request, *, path_info: str | None = None, **extra: Any
     return env
 
 
-def fc3_event(request: Request, *, base64_body: bool = False, raw_path: str | None = None) -> bytes:
+def fc3_event(request: Request, *, base64_body: bool = False) -> bytes:
     """The FC 3.0 HTTP trigger event for a request: rawPath URL-encoded, body maybe base64."""
-    body = (
-        base64.b64encode(request.body).decode("ascii")
-        if base64_body
-        else request.body.decode("utf-8")
+    built = fc.event(
+        request.method,
+        quote(request.signed_path, safe="/"),
+        headers=request.headers,
+        raw_query=request.query_string,
+        body=request.body,
+        base64_body=base64_body,
     )
-    event = {
-        "version": "v1",
-        "rawPath": quote(request.signed_path, safe="/") if raw_path is None else raw_path,
-        "headers": dict(request.headers),
-        "queryParameters": {},
-        "body": body,
-        "isBase64Encoded": base64_body,
-        "requestContext": {
-            "requestId": "fc3-req-1",
-            "http": {"method": request.method, "path": request.path, "sourceIp": "198.51.100.1"},
-        },
-    }
-    if request.query_string:
-        event["rawQueryString"] = request.query_string
-    return json.dumps(event).encode()
+    built["requestContext"]["http"]["path"] = request.path
+    return json.dumps(built).encode()
 
 
 class DownStore:

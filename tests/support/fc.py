@@ -1,7 +1,9 @@
-"""One WSGI request builder and caller: requests the way FC 2.0 hands them over (PEP 3333)."""
+"""Requests the way Function Compute hands them over: one FC 2.0 WSGI environ builder and caller
+(PEP 3333) and one FC 3.0 HTTP trigger event builder (platform.md §1.11)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Callable, Mapping
@@ -82,3 +84,35 @@ def call(handler: Callable[..., Any], env: dict[str, Any]) -> Answer:
 
     payload = b"".join(handler(env, start_response))
     return Answer(started["status"], started["headers"], payload)
+
+
+def event(
+    method: str = "POST",
+    raw_path: str = "/",
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    raw_query: str = "",
+    body: bytes | str = b"",
+    base64_body: bool = False,
+    source_ip: str = "198.51.100.1",
+    **fields: Any,
+) -> dict[str, Any]:
+    """An FC 3.0 event (rawPath URL-encoded, body text or base64); `fields` override any key."""
+    raw = body.encode() if isinstance(body, str) else body
+    built: dict[str, Any] = {
+        "version": "v1",
+        "rawPath": raw_path,
+        "headers": dict(headers or {}),
+        "queryParameters": dict(query or {}),
+        "body": base64.b64encode(raw).decode("ascii") if base64_body else raw.decode("utf-8"),
+        "isBase64Encoded": base64_body,
+        "requestContext": {
+            "requestId": "fc3-req-1",
+            "http": {"method": method, "path": raw_path, "sourceIp": source_ip},
+        },
+    }
+    if raw_query:
+        built["rawQueryString"] = raw_query
+    built.update(fields)
+    return built
