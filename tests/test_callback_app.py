@@ -138,14 +138,6 @@ def test_key_is_fetched_once_for_many_callbacks(
     assert keyserver.calls == [TEST_KEY_URL]
 
 
-def test_a_rotated_grant_secret_still_verifies(
-    make_app: Callable[..., Core], build: CallbackBuilder
-) -> None:
-    """GRANT_SECRET lists the signing secret first; tokens of the older secret still verify."""
-    app = make_app(GRANT_SECRET=f"{OTHER_SECRET},{SECRET}")
-    assert call(app, build.request())[0] == 200
-
-
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "OPTIONS"])
 def test_only_post_is_accepted(
     app: Core, build: CallbackBuilder, store: SqliteStore, method: str
