@@ -579,6 +579,10 @@ def test_policy_is_checked_before_the_size(emu: Emu) -> None:
     assert emu.client.get("/uploads/alice/photo.png").status_code == 404
 
 
+def test_an_empty_file_is_too_small(emu: Emu) -> None:
+    assert_error(emu.post(v4_form(), file=("a", b"", None)), 400, "EntityTooSmall")
+
+
 def test_expired_policy(emu: Emu) -> None:
     form = v4_form(expiration=NOW + timedelta(seconds=30))
     emu.clock += 31
