@@ -45,6 +45,7 @@ from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
 from tests.support.fc import Answer, call, environ
 from tests.support.keyhost import KeyHost, key_host
+from tests.support.sign import overridden
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
@@ -118,16 +119,6 @@ def policy_of(grant: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- the two functions, built as functions/*/index.py build them ---------------------------------
-
-
-def overridden(values: dict[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
-    """`values` with each override applied; an override of None removes the setting."""
-    for name, value in overrides.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = value
-    return values
 
 
 def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
