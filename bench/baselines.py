@@ -6,25 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
-import pathlib
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-VECTORS = pathlib.Path(__file__).resolve().parent.parent / "tests" / "vectors" / "oss.json"
-TEAM_VECTORS = pathlib.Path("/work/shared/vectors/oss.json")
-
-
-def load_vectors() -> dict[str, Any]:
-    """tests/vectors/oss.json (copied from the team's vectors), else the team copy itself."""
-    for path in (VECTORS, TEAM_VECTORS):
-        if path.is_file():
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-    raise FileNotFoundError(f"no OSS vectors at {VECTORS} or {TEAM_VECTORS}")
-
 
 # --- sign: the V4 signing-key chain, the policy HMAC and base64 -------------------------------
 

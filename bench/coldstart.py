@@ -251,19 +251,23 @@ TARGETS_MS = {"sign": 60.0, "callback": 150.0, "callback, OSS key (pinned)": 150
 def measure(dist: pathlib.Path, runs: int, python: str) -> dict[str, ColdStart]:
     """sign (GET /signature) and callback (one key fetch from 127.0.0.1, SQLite) from `dist`,
     and the runtime's Tablestore SDK import on its own."""
-    from bench import baselines, fixtures
+    from bench import fixtures
     from bench.inprocess import callback_setup
-    from bench.naive import KeyServer
+    from bench.naive import KEY_PATH
+    from tests.support.callbacks import public_pem, rsa_key
+    from tests.support.data import VECTORS
+    from tests.support.keyhost import key_host
 
     sign_request = fixtures.sign_request_spec(fixtures.user_token())
-    private_key = fixtures.new_private_key(2048)
+    private_key = rsa_key(2048)
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
-        KeyServer(fixtures.public_pem(private_key)) as server,
+        key_host({KEY_PATH: public_pem(private_key)}) as host,
     ):
-        setup = callback_setup(1, private_key, server.url)
-        callback_env = fixtures.callback_env(server.url, os.path.join(tmp, "cold.sqlite3"))
-        c1 = next(c for c in baselines.load_vectors()["callbacks"] if c["id"] == "C1")
+        key_url = host.url(KEY_PATH)
+        setup = callback_setup(1, private_key, key_url)
+        callback_env = fixtures.callback_env(key_url, os.path.join(tmp, "cold.sqlite3"))
+        c1 = next(c for c in VECTORS["callbacks"] if c["id"] == "C1")
         # OSS's own documented callback, signed with OSS's key, which the callback pins (no
         # fetch): verified, then refused with 400 since its body carries no grant of ours.
         pinned = {**fixtures.c1_callback(c1).spec(), "expect": 400}

@@ -7,16 +7,22 @@ from `shared/` with the inputs a request gives it.
 from __future__ import annotations
 
 import base64
+import os
 import pathlib
 import sys
+import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from bench import fixtures
+from bench import fixtures, inprocess
 from bench.inprocess import CallbackSetup, Measured
+from bench.report import Section, fmt_us
 from bench.timing import per_call
+
+if TYPE_CHECKING:
+    from bench.collect import Results
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -171,3 +177,57 @@ def _where(filename: str, name: str) -> str:
         path = path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1] if "/" in path else path
     module = path.removesuffix(".py").replace("/__init__", "").replace("/", ".")
     return f"{module}.{name}"
+
+
+def profiles(setup: inprocess.CallbackSetup, iterations: int) -> dict[str, list[tuple[str, float]]]:
+    """cProfile the two warm hot paths (sign; callback with the in-memory store)."""
+    sign_env = fixtures.sign_env()
+    spec = fixtures.sign_request_spec(fixtures.user_token())
+    sign = inprocess.Caller(
+        inprocess.sign_handler(sign_env), [fixtures.environ_from_spec(spec)], 200
+    )
+    store = inprocess.MemoryStore()
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        env = fixtures.callback_env(setup.key_url, os.path.join(tmp, "unused.sqlite3"))
+        handler = inprocess.callback_handler(env, lambda _c: store, inprocess.FetchOnce(setup.pem))
+        callback = inprocess.Caller(handler, setup.environs(), 200)
+        with inprocess.quiet_stderr():
+            callback(0)  # the one key fetch happens outside the profile
+            sign(0)
+            profiles = {
+                "sign": profile_top(sign, iterations),
+                "callback": profile_top(lambda i: callback(i + 1), iterations),
+            }
+    if sign.unexpected or callback.unexpected:
+        raise RuntimeError("a profiled request was not answered 200")
+    return profiles
+
+
+def parts_section(results: Results) -> Section:
+    section = Section(
+        "Where the time goes (shared building blocks timed alone, best batch)",
+        ["call", "µs/call", "notes"],
+    )
+    for part in results.parts:
+        section.rows.append([part.label, fmt_us(part.timing.min_us), part.note])
+    section.notes.append(
+        "Each call is timed alone, many times; the best batch mean is shown because it is the "
+        "figure least disturbed by other processes (timeit's advice)."
+    )
+    return section
+
+
+def profile_section(results: Results) -> Section:
+    section = Section(
+        "Profile of the warm hot paths (cProfile, cumulative share of request time)",
+        ["path", "function", "share"],
+    )
+    for path, entries in results.profiles.items():
+        for name, share in entries:
+            section.rows.append([path, f"`{name}`", f"{share:.0f}%"])
+    section.notes.append(
+        "Entries nest (a caller's share includes its callees) and the profiler inflates "
+        "pure-Python calls, so shares are indicative, not additive. Request wrappers above 85% "
+        "are left out."
+    )
+    return section

@@ -2,28 +2,28 @@
 
 Settings are plain dicts (the functions read their environment into typed settings once); the
 callbacks are signed the way OSS signs them (oss-protocol.md §6.2) with our own RSA key, since
-nobody but OSS holds OSS's private key.
+nobody but OSS holds OSS's private key. Keys, signing, body rendering, tokens and WSGI environs
+are the test suite's own (tests/support/), so bench feeds exactly what the tests prove.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import os
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.callback.body import BODY_TYPE, VARIABLES
+from shared.callback.body import BODY_TYPE
 from shared.grant import Grant, issue_token
 from shared.settings import Secret
+from tests.support import fc
+from tests.support.callbacks import render_form_body, sign
+from tests.support.sign import token
 
 BUCKET = "bench-bucket"
 REGION = "cn-hangzhou"
@@ -81,18 +81,7 @@ def tablestore_overrides() -> dict[str, str]:
 
 def user_token(now: float | None = None, user: str = USER) -> str:
     """A sign-in JWT (HS256) valid for an hour."""
-    issued = int(time.time() if now is None else now)
-    return jwt.encode({"sub": user, "iat": issued, "exp": issued + 3600}, JWT_SECRET, "HS256")
-
-
-def new_private_key(bits: int = 2048) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-
-def public_pem(private_key: rsa.RSAPrivateKey) -> bytes:
-    return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return token(user, secret=JWT_SECRET, now=time.time() if now is None else now)
 
 
 def prefix_grant_token(now: float | None = None, prefix: str = f"uploads/{USER}/") -> str:
@@ -129,12 +118,7 @@ def callback_values(index: int, key_prefix: str = f"uploads/{USER}/") -> dict[st
     }
 
 
-def callback_body(template: str, values: Mapping[str, str]) -> bytes:
-    """Form mode (§5.5): each `${var}` replaced by its percent-encoded value."""
-    body = template
-    for _name, var in VARIABLES:
-        body = body.replace("${" + var + "}", quote(values.get(var, ""), safe=""))
-    return body.encode("utf-8")
+callback_body = render_form_body  # form mode (§5.5): each `${var}` percent-encoded
 
 
 @dataclass(frozen=True)
@@ -147,9 +131,7 @@ class SignedCallback:
     headers: dict[str, str] = field(default_factory=dict)
 
     def environ(self) -> dict[str, Any]:
-        return wsgi_environ(
-            "POST", self.path, self.query, self.body, content_type=BODY_TYPE, headers=self.headers
-        )
+        return environ_from_spec(self.spec())
 
     def spec(self) -> dict[str, Any]:
         """The JSON-able form the cold-start child turns back into a WSGI environ."""
@@ -167,9 +149,8 @@ def signed_callback(
     private_key: rsa.RSAPrivateKey, key_url: str, body: bytes, path: str = CALLBACK_PATH
 ) -> SignedCallback:
     """§6.2: RSA PKCS#1 v1.5 over MD5 of `path [?query] \\n body` (MD5 is OSS's choice)."""
-    signature = private_key.sign(path.encode() + b"\n" + body, padding.PKCS1v15(), hashes.MD5())
     headers = {
-        "HTTP_AUTHORIZATION": base64.b64encode(signature).decode("ascii"),
+        "HTTP_AUTHORIZATION": sign(private_key, path.encode() + b"\n" + body),
         "HTTP_X_OSS_PUB_KEY_URL": base64.b64encode(key_url.encode()).decode("ascii"),
         "HTTP_X_OSS_BUCKET": BUCKET,
         "HTTP_X_OSS_TAG": "CALLBACK",
@@ -199,41 +180,16 @@ def sign_request_spec(token: str, query: str = SIGN_QUERY) -> dict[str, Any]:
     }
 
 
-def wsgi_environ(
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    *,
-    content_type: str | None,
-    headers: Mapping[str, str],
-) -> dict[str, Any]:
-    """A WSGI environ like FC 2.0's (PATH_INFO decoded, QUERY_STRING raw, HTTP_* headers)."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "9",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-    }
-    if content_type:
-        environ["CONTENT_TYPE"] = content_type
-    environ.update(headers)
-    return environ
-
-
 def environ_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    body = base64.b64decode(spec.get("body_b64", ""))
-    return wsgi_environ(
+    """A WSGI environ like FC 2.0's (PATH_INFO decoded, QUERY_STRING raw, HTTP_* headers)."""
+    headers = dict(spec.get("headers", {}))
+    if spec.get("content_type"):
+        headers["Content-Type"] = spec["content_type"]
+    return fc.environ(
         spec.get("method", "GET"),
         spec.get("path", "/"),
         spec.get("query", ""),
-        body,
-        content_type=spec.get("content_type"),
-        headers=spec.get("headers", {}),
+        base64.b64decode(spec.get("body_b64", "")),
+        headers,
+        remote_addr="127.0.0.1",
     )

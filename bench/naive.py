@@ -1,4 +1,4 @@
-"""The naive verifier the official callback sample amounts to, and a loopback key server for it.
+"""The naive verifier the official callback sample amounts to (its key host: tests/support/keyhost).
 
 The sample (oss-protocol.md §8, `callback_app_server.py`) checks the key URL's prefix, fetches
 the public key on every request with no cache, verifies RSA-MD5 over
@@ -9,10 +9,8 @@ grant and writes no record, so it does strictly less work than our callback exce
 from __future__ import annotations
 
 import base64
-import threading
 import urllib.request
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -20,46 +18,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 KEY_PATH = "/callback_pub_key.pem"
-
-
-class KeyServer:
-    """Serves one PEM at KEY_PATH on 127.0.0.1 (loopback only), like gosspublic.alicdn.com."""
-
-    def __init__(self, pem: bytes) -> None:
-        served = pem
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != KEY_PATH:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-pem-file")
-                self.send_header("Content-Length", str(len(served)))
-                self.end_headers()
-                self.wfile.write(served)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # quiet: thousands of requests
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self.requests = 0
-
-    @property
-    def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}{KEY_PATH}"
-
-    def __enter__(self) -> KeyServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def naive_app(

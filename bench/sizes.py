@@ -6,8 +6,12 @@ import os
 import pathlib
 import zipfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-MB = 1024 * 1024
+from bench.report import MB, Section, fmt_mb
+
+if TYPE_CHECKING:
+    from bench.collect import Results
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,21 @@ def package_size(dist: pathlib.Path, function: str) -> PackageSize | None:
     largest = tuple(sorted(per_top.items(), key=lambda item: -item[1])[:6])
     zipped = archive.stat().st_size if archive is not None else None
     return PackageSize(function, zipped, unzipped, files, largest)
+
+
+def size_section(results: Results, dist: pathlib.Path) -> Section:
+    section = Section(
+        "Package size", ["function", "zipped", "unzipped", "files", "largest entries"]
+    )
+    for function, size in results.sizes.items():
+        if size is None:
+            section.rows.append([function, "—", "—", "—", f"not built: no {dist.name}/{function}"])
+            continue
+        largest = ", ".join(f"{name} {n / MB:.2f} MB" for name, n in size.largest[:4])
+        zipped = fmt_mb(size.zipped) if size.zipped is not None else "no zip"
+        section.rows.append([function, zipped, fmt_mb(size.unzipped), str(size.files), largest])
+    if all(v is None for v in results.sizes.values()):
+        section.notes.append(
+            "dist/ did not exist: run `make build` first to measure package sizes."
+        )
+    return section

@@ -39,7 +39,6 @@ from deploy import preflight
 
 HTTP_TIMEOUT = 15.0
 SMOKE_USER = "smoke-test"
-SMOKE_ORIGIN_FALLBACK = "https://smoke.invalid"
 # A well-formed callback that OSS never signed: the deployed callback must answer 401.
 FORGED_BODY = "bucket=smoke&object=uploads%2Fsmoke-test%2Fforged.txt&etag=0&size=1&grant=forged"
 FORGED_HEADERS = {

@@ -1,4 +1,4 @@
-"""Shared fixtures. Settings are built from dicts (tests/helpers.py), never from os.environ."""
+"""Shared fixtures. Settings are built from dicts (tests/support/sign.py), never from os.environ."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from shared.sign.app import create_app
 from shared.sign.settings import SignSettings
-from tests.callback_builder import (
+from tests.support.callbacks import (
     TEST_KEY_URL,
     CallbackBuilder,
     Clock,
@@ -25,7 +25,7 @@ from tests.callback_builder import (
     public_pem,
     rsa_key,
 )
-from tests.helpers import NOW, sign_settings
+from tests.support.sign import NOW, sign_settings
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def sign_app(make_sign_app: Callable[..., Core]) -> Core:
     return make_sign_app()
 
 
-# --- the callback function (tests/callback_builder.py); a module's own fixture of the same name
+# --- the callback function (tests/support/callbacks.py); a module's own fixture of the same name
 # --- (several define `store`) overrides these --------------------------------------------------
 
 

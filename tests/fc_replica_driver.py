@@ -2,7 +2,7 @@
 
 As on Function Compute, the unpacked package comes first on sys.path and the runtime's built-in
 modules (the replica's site-packages) after it; the repository is appended last, for the
-in-memory Tablestore (tests.ots_fake) only, which then runs on the runtime's tablestore 5.4.1.
+in-memory Tablestore (tests.support.ots) only, which then runs on the runtime's tablestore 5.4.1.
 Argument: a JSON config {"package", "repo", "tablestore": table or null, "checks": [...]}.
 Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}; the driver prints
 one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
@@ -68,7 +68,7 @@ def install_fake_tablestore(table: str) -> Any:
     """Every OTSClient the package builds is the runtime SDK's, answering from one FakeOTS."""
     import tablestore
 
-    from tests.ots_fake import FakeOTS, sdk_backed_client_class
+    from tests.support.ots import FakeOTS, sdk_backed_client_class
 
     fake = FakeOTS(table=table)
     client_class = sdk_backed_client_class(fake)

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import socket
 import threading
 import time
@@ -26,7 +25,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +42,7 @@ from shared.callback.app import MAX_BODY, create_app
 from shared.callback.pubkeys import PublicKeys, fetch_url
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
-from shared.errors import AppError, ConfigError, Unavailable
+from shared.errors import AppError, Unavailable
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
@@ -56,9 +54,10 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
-from tests.callback_builder import (
+from tests.e2e.conftest import Stacks
+from tests.support import fc
+from tests.support.callbacks import (
     BUCKET,
-    CALLBACK_PATH,
     EXACT_KEY,
     NOW,
     OTHER_SECRET,
@@ -77,8 +76,8 @@ from tests.callback_builder import (
     rsa_key,
     wsgi_environ,
 )
-from tests.e2e.conftest import Stacks
-from tests.helpers import (
+from tests.support.data import HOSTILE
+from tests.support.sign import (
     ACCESS_KEY_SECRET,
     GRANT_SECRET,
     JWT_SECRET,
@@ -88,14 +87,13 @@ from tests.helpers import (
     conditions,
     grant_of,
     key_conditions,
-    request,
     sign_env,
     sign_settings,
     simple,
     token,
 )
-from tests.helpers import NOW as SIGN_NOW
-from tests.helpers import call as sign_call
+from tests.support.sign import NOW as SIGN_NOW
+from tests.support.sign import call as sign_call
 from tests.test_reconcile import FakeObjects
 from tests.test_reconcile import run as reconcile_run
 
@@ -115,76 +113,6 @@ def space(answer: dict[str, Any]) -> str:
     return str(value) if op == "starts-with" else str(value).rsplit("/", 1)[0] + "/"
 
 
-HOSTILE_PATHS = [
-    "path=..",
-    "path=%2e%2e",  # `..` percent-encoded
-    "path=%2E%2E%2Fbob",
-    "path=a%2F..%2Fb",
-    "path=a/./b",
-    "path=%252e%252e",  # double encoding: a literal `%2e%2e` reaches the validator
-    "path=%c0%ae%c0%ae",  # overlong UTF-8 for `..`
-    "path=%ed%a0%80",  # a UTF-8 encoded surrogate
-    "path=%ff",
-    "path=a%00b",  # NUL
-    "path=a%0d%0ab",  # CR/LF
-    "path=a%5cb",  # backslash
-    "path=a%5c..%5cb",
-    "path=a/%5c/b",
-    "path=/abs",
-    "path=//evil",
-    "path=a//b",
-    "path=a/b//",
-    "path=%EF%BC%8E%EF%BC%8E",  # fullwidth `．．` (NFKC → `..`)
-    "path=%E2%80%A5",  # two dot leader `‥` (NFKC → `..`)
-    "path=a%E2%80%A4b",  # one dot leader `․` (NFKC → `.`)
-    "path=%EF%BC%8F",  # fullwidth solidus `／` (NFKC → `/`)
-    "path=caf%C3%A9",  # non-ASCII letters
-    "path=a%20b",
-    "path=a+b",  # `+` is a space in a query
-    "path=a;b",
-    "path=a%3Fb",
-    "path=a%23b",
-    "path=%7Buser%7D",  # `{user}`: never a template inside a path
-    "path=" + "a" * 257,
-    "path=" + "/".join(["a"] * 129),  # 257 bytes of segments
-]
-
-
-@pytest.mark.parametrize("query", HOSTILE_PATHS)
-def test_hostile_paths_get_no_grant(sign_app: Core, query: str) -> None:
-    """S3/S4: dot-segments, encodings, separators and look-alikes are 400s, never a policy."""
-    assert_error(issue_query(sign_app, query), 400, "BadRequest")
-
-
-HOSTILE_FILENAMES = [
-    "x.php%2500.jpg",  # `x.php%00.jpg` as a literal name
-    "x.php%00.jpg",
-    "x.jpg.php",
-    "x.php.jpg",
-    "x.pHp.png",
-    "x.svg",
-    "x.HTML",
-    "x.html%20",  # trailing blank after the extension
-    "x.jpg.",
-    "x",
-    ".htaccess",
-    "x.%EF%BD%90%EF%BD%8E%EF%BD%87",  # fullwidth `ｐｎｇ`
-    "x.%D1%80ng",  # Cyrillic `р` in `png`
-    "x.png%E2%80%8B",  # zero-width space after the extension
-    "..%2F..%2Fx.png",
-    "x%5Cy.png",
-    "x%0d%0a.png",
-    "a" * 252 + ".png",  # 256 bytes
-]
-
-
-@pytest.mark.parametrize("filename", HOSTILE_FILENAMES)
-def test_hostile_filenames_get_no_grant(sign_app: Core, filename: str) -> None:
-    """S2/S3: only an allow-listed final extension passes, and never a hidden active one."""
-    response = issue_query(sign_app, f"path=a&filename={filename}&size=10")
-    assert_error(response, 400, "BadRequest")
-
-
 def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
     """S3: odd but harmless names are accepted as an extension only; the key is ours."""
     query = "path=a&filename=" + quote("..名字 \u202egpj.exe <script>.png") + "&size=10"
@@ -195,56 +123,6 @@ def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
     assert "exe" not in answer["key"]
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "path=a&bucket=other-bucket",
-        "path=a&key=uploads/bob/x.png",
-        "path=a&prefix=",
-        "path=a&dir=uploads/",
-        "path=a&expire=9999999999",
-        "path=a&max=99999999999",
-        "path=a&callback=e30%3D",
-        "path=a&success_action_redirect=https://evil.example.com",
-        "path=a&x-oss-object-acl=public-read",
-        "path=a&Path=b",  # a name differing only in case is another, unknown name
-        "path=a&path=b",  # repeated: never a silent pick
-        "path=a&path=",
-        "path=a&filename=x.png&size=1&filename=y.png",
-        "size=5",  # size without filename
-        "type=text/html",
-    ],
-)
-def test_extra_or_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
-    """S4: no parameter lets the client choose bucket, key, prefix, expiry, size or redirect."""
-    assert_error(issue_query(sign_app, query), 400, "BadRequest")
-
-
-@pytest.mark.parametrize(
-    ("size", "status", "code"),
-    [
-        ("0", 400, "BadRequest"),
-        ("-1", 400, "BadRequest"),
-        ("1.5", 400, "BadRequest"),
-        ("1e3", 400, "BadRequest"),
-        ("0x10", 400, "BadRequest"),
-        ("%205", 400, "BadRequest"),
-        ("%EF%BC%95", 400, "BadRequest"),  # fullwidth digit
-        ("%D9%A5", 400, "BadRequest"),  # Arabic-Indic digit
-        ("1_000", 400, "BadRequest"),  # int() would take it
-        ("", 400, "BadRequest"),
-        ("10485761", 413, "TooLarge"),  # UPLOAD_MAX_BYTES + 1
-        ("9" * 30, 413, "TooLarge"),
-    ],
-)
-def test_declared_sizes_outside_the_window(
-    sign_app: Core, size: str, status: int, code: str
-) -> None:
-    """S5: the declared size is a plain decimal in [1, UPLOAD_MAX_BYTES]."""
-    response = issue_query(sign_app, f"path=a&filename=x.png&size={size}")
-    assert_error(response, status, code)
-
-
 def test_the_declared_size_is_the_ceiling_of_the_policy(sign_app: Core) -> None:
     """P1: exact mode's content-length-range is [1, size]; OSS refuses anything larger."""
     answer = body(issue_query(sign_app, "path=a&filename=x.png&size=00042"))
@@ -253,16 +131,6 @@ def test_the_declared_size_is_the_ceiling_of_the_policy(sign_app: Core) -> None:
     ]
     assert ranges == [["content-length-range", 1, 42]]
     assert grant_of(answer).max_bytes == 42
-
-
-@pytest.mark.parametrize(
-    "content_type",
-    ["text/html", "image/svg%2Bxml", "image/png;%20charset=x", "image/png%20", "image/*", "*/*"],
-)
-def test_declared_types_outside_the_extension(sign_app: Core, content_type: str) -> None:
-    """S6: the declared type must be one of the extension's allowed types, verbatim."""
-    response = issue_query(sign_app, f"path=a&filename=x.png&size=5&type={content_type}")
-    assert_error(response, 400, "BadRequest")
 
 
 COLLIDING_USERS = [
@@ -295,18 +163,6 @@ def test_a_literal_id_that_looks_like_a_digest_gets_its_own_folder() -> None:
     assert hashed.startswith("_")
     assert keys.user_segment(hashed) != hashed
     assert keys.user_segment(hashed).startswith("_")
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=st.text(min_size=1, max_size=80), second=st.text(min_size=1, max_size=80))
-def test_any_two_user_ids_get_separate_spaces(first: str, second: str) -> None:
-    """P3 as a property: user_space is injective and prefix-free over arbitrary ids."""
-    if first == second:
-        return
-    one = keys.user_space("uploads/{user}/", first)
-    two = keys.user_space("uploads/{user}/", second)
-    assert not one.startswith(two)
-    assert not two.startswith(one)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -343,41 +199,6 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
     assert len(found) == expected
 
 
-@pytest.mark.parametrize(
-    "prefix",
-    [
-        "",  # the whole bucket, with sign-in on
-        "uploads/",  # users would share one folder
-        "uploads/{user}",  # no trailing `/`: `uploads/12` admits `uploads/123…`
-        "/uploads/{user}/",
-        "../{user}/",
-        "uploads/../{user}/",
-        "uploads//{user}/",
-        "uploads/{user}/{user}/",
-        "uploads/u-{user}/",  # {user} only as a whole segment
-        "uploads/%7Buser%7D/",
-        "uploads\\{user}/",
-        "uploads/{user}/名字/",
-    ],
-)
-def test_upload_key_prefix_edge_cases_fail_at_start_up(prefix: str) -> None:
-    """UPLOAD_KEY_PREFIX cannot be set so that a grant escapes or shares a user's space."""
-    with pytest.raises(ConfigError) as caught:
-        sign_settings(UPLOAD_KEY_PREFIX=prefix)
-    assert caught.value.variable == "UPLOAD_KEY_PREFIX"
-
-
-def test_legacy_empty_prefix_still_never_grants_the_whole_bucket(
-    make_sign_app: Callable[..., Core],
-) -> None:
-    """AUTH_MODE=none with UPLOAD_KEY_PREFIX= : the grant is exactly `path`, never empty."""
-    app = make_sign_app(AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="")
-    assert_error(sign_call(app, "path=", user=None), 400, "BadRequest")
-    assert_error(sign_call(app, "", user=None), 400, "BadRequest")
-    answer = body(sign_call(app, "path=avatars", user=None))
-    assert key_conditions(answer) == [["starts-with", "$key", "avatars/"]]
-
-
 @pytest.mark.parametrize("version", ["v4", "v1"])
 def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
     make_sign_app: Callable[..., Core], version: str
@@ -401,60 +222,6 @@ def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
             assert pinned["x-oss-forbid-overwrite"] == "true"
 
 
-def test_sts_token_is_pinned_and_no_secret_is_ever_handed_out(
-    make_sign_app: Callable[..., Core], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """P9: the STS token travels (pinned in V4); the secret never appears in answer or logs."""
-    sts_secret = "sts-temporary-secret-never-shown-0123456789"
-    sts_token = "CAIS-sts-security-token-value-0123456789"
-    context = SimpleNamespace(
-        credentials=SimpleNamespace(
-            access_key_id="STS.key-id", access_key_secret=sts_secret, security_token=sts_token
-        ),
-        request_id="r-1",
-    )
-    for version in ("v4", "v1"):
-        app = make_sign_app(OSS_SIGNATURE_VERSION=version)
-        response = serve(
-            app,
-            request("GET", "/signature", "path=a", {"Authorization": f"Bearer {token()}"}, context),
-            function="sign",
-        )
-        answer = body(response)
-        assert answer["fields"]["x-oss-security-token"] == sts_token
-        if version == "v4":
-            assert simple(answer)["x-oss-security-token"] == sts_token
-        text = response.body.decode()
-        assert sts_secret not in text
-        assert ACCESS_KEY_SECRET not in text
-        assert GRANT_SECRET not in text
-    logged = capsys.readouterr().err
-    for secret in (sts_secret, sts_token, ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, token()):
-        assert secret not in logged
-
-
-def test_expiration_is_real_utc_whatever_the_local_time_zone(
-    make_sign_app: Callable[..., Core],
-) -> None:
-    """P5/F10: the vendor's own sample used local time with a `Z`; ours must not."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Shanghai"  # the process's zone, not a setting
-    time.tzset()
-    try:
-        answer = body(issue_query(make_sign_app(), "path=a"))
-    finally:
-        if saved is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
-    policy = json.loads(base64.b64decode(answer["policy"]))
-    expected = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(int(SIGN_NOW) + 300))
-    assert policy["expiration"] == expected
-    assert answer["expire"] == int(SIGN_NOW) + 300
-    assert answer["fields"]["x-oss-date"] == time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(SIGN_NOW))
-
-
 # --- sign-in tokens ---------------------------------------------------------------------------
 
 
@@ -469,30 +236,6 @@ def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]
     grant_token = _grant_token_from(body(issue_query(app, "path=a")))
     response = sign_call(
         app, "path=a", user=None, headers={"Authorization": f"Bearer {grant_token}"}
-    )
-    assert_error(response, 401, "Unauthorized")
-
-
-@pytest.mark.parametrize(
-    "bad_token",
-    [
-        pytest.param(
-            lambda: jwt.encode({"sub": "bob", "exp": 2**40}, None, algorithm="none"), id="alg-none"
-        ),
-        pytest.param(lambda: token("bob", algorithm="HS512"), id="hs512-same-secret"),
-        pytest.param(lambda: token("bob", secret=GRANT_SECRET), id="grant-secret"),
-        pytest.param(lambda: token("bob", now=SIGN_NOW - 7200), id="expired"),
-        pytest.param(lambda: token("bob", aud=AUDIENCE, secret=JWT_SECRET), id="grant-audience"),
-        pytest.param(lambda: token("bob", drop=("exp",)), id="no-exp"),
-        pytest.param(lambda: token(["bob"]), id="sub-not-a-string"),
-        pytest.param(lambda: token("b" * 257), id="sub-too-long"),
-    ],
-)
-def test_forged_sign_in_tokens_get_no_grant(
-    make_sign_app: Callable[..., Core], bad_token: Callable[[], str]
-) -> None:
-    response = sign_call(
-        make_sign_app(), "path=a", user=None, headers={"Authorization": f"Bearer {bad_token()}"}
     )
     assert_error(response, 401, "Unauthorized")
 
@@ -557,20 +300,6 @@ def test_cors_never_reflects_an_unlisted_origin(
     assert preflight.header("Access-Control-Allow-Origin") is None
 
 
-def test_listed_origin_gets_no_credentials_and_grants_are_never_cached(
-    make_sign_app: Callable[..., Core],
-) -> None:
-    app = make_sign_app()
-    for response in (
-        sign_call(app, "path=a", headers={"Origin": ORIGIN}),
-        sign_call(app, "path=..", headers={"Origin": ORIGIN}),
-        sign_call(app, "path=a", user=None, headers={"Origin": ORIGIN}),
-    ):
-        assert response.header("Access-Control-Allow-Origin") == ORIGIN
-        assert response.header("Access-Control-Allow-Credentials") is None
-        assert response.header("Cache-Control") == "no-store"
-
-
 # =============================================================================================
 # Callback function: forging and replaying
 # =============================================================================================
@@ -631,6 +360,7 @@ def test_a_grant_for_another_bucket(app: Core, build: CallbackBuilder, store: Sq
         "uploads/alice/photos/..%2fx.png",
         "uploads/alice/photos/a\\..\\x.png",
         "uploads/alice/photos/ｘ.png",  # fullwidth
+        "uploads/alice/photos/ü.png",
         "uploads/alice/photos/x.png&grant=forged",
         "/uploads/alice/photos/x.png",
         "UPLOADS/alice/photos/x.png",
@@ -646,19 +376,19 @@ def test_object_outside_a_prefix_grant(
 
 
 @pytest.mark.parametrize(
-    "obj", [EXACT_KEY + "x", EXACT_KEY.upper(), EXACT_KEY[:-1], PREFIX + "other.png"]
+    "obj",
+    [
+        EXACT_KEY + "x",
+        EXACT_KEY.upper(),
+        EXACT_KEY[:-1],
+        PREFIX + "other.png",
+        EXACT_KEY.replace("/alice/", "/bob/"),
+    ],
 )
 def test_object_other_than_the_exact_key(
     app: Core, build: CallbackBuilder, store: SqliteStore, obj: str
 ) -> None:
     refused(app, build.request(values={"object": obj}), 403, "GrantInvalid", store)
-
-
-@pytest.mark.parametrize(("size", "status"), [("0", 403), ("1048577", 403), ("99999999999", 403)])
-def test_size_outside_the_grant(
-    app: Core, build: CallbackBuilder, store: SqliteStore, size: str, status: int
-) -> None:
-    refused(app, build.request(values={"size": size}), status, "GrantInvalid", store)
 
 
 @pytest.mark.parametrize("size", ["-1", "+5", "5.0", "0x10", "5 ", "٥", "１", "", "1e3", "9" * 20])
@@ -830,6 +560,7 @@ def _claims(build: CallbackBuilder, **overrides: Any) -> dict[str, Any]:
         pytest.param(lambda b: b.token() + "x", id="trailing-garbage"),
         pytest.param(lambda b: b.token().rsplit(".", 1)[0] + ".", id="signature-stripped"),
         pytest.param(lambda b: "A" * 5000, id="very-long"),
+        pytest.param(lambda b: "not-a-jwt", id="not-a-jwt"),
     ],
 )
 def test_forged_grant_tokens(
@@ -850,30 +581,6 @@ def test_a_prefix_grant_without_its_slash_admits_nothing(
     grant = build.prefix_grant(prefix=prefix)
     req = build.request(grant=grant, values={"object": "uploads/alice2/x.png"})
     refused(app, req, 403, "GrantInvalid", store)
-
-
-def test_expired_beyond_grace_and_within_it(
-    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
-) -> None:
-    """R4/R5: policy expiry + 120 s is the last moment a callback binds."""
-    clock.now = build.grant.expires_at + EXPIRY_GRACE_SECONDS + 1
-    refused(app, build.request(), 403, "GrantInvalid", store)
-    clock.now = build.grant.expires_at + EXPIRY_GRACE_SECONDS
-    assert answer(app, build.request())[0] == 200
-
-
-def test_a_retired_secret_no_longer_verifies(
-    tmp_path: Path, store: SqliteStore, keyserver: KeyServer, build: CallbackBuilder
-) -> None:
-    """Rotation: tokens of a secret that left GRANT_SECRET are forged tokens."""
-    app = create_app(
-        callback_settings(tmp_path, GRANT_SECRET=OTHER_SECRET),
-        environ={},
-        store_factory=lambda credentials: store,
-        fetch=keyserver,
-        now=Clock(),
-    )
-    refused(app, build.request(), 403, "GrantInvalid", store)
 
 
 # --- active content -------------------------------------------------------------------------
@@ -927,28 +634,6 @@ def test_office_documents_are_still_recorded_when_allowed(
 # --- replay and conflicts -------------------------------------------------------------------
 
 
-def test_a_different_object_under_an_exact_key_is_a_conflict(
-    app: Core, build: CallbackBuilder, store: SqliteStore
-) -> None:
-    assert answer(app, build.request())[0] == 200
-    status, payload = answer(app, build.request(values={"etag": "0" * 32, "size": "7"}))
-    assert (status, payload["code"]) == (409, "Conflict")
-    stored = store.get(BUCKET, EXACT_KEY)
-    assert stored is not None
-    assert (stored.etag, stored.size) == ("D8E8FCA2DC0F896FD7CB4CB0031BA249", 5120)
-
-
-def test_a_replay_is_answered_with_the_stored_record_only(
-    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
-) -> None:
-    """R1: the same genuine callback again changes nothing, not even createdAt."""
-    first = answer(app, build.request())[1]
-    clock.now += 60
-    again = answer(app, build.request())[1]
-    assert again == first
-    assert len(store.list_by_owner(USER).items) == 1
-
-
 def test_a_replay_after_the_grant_expired_never_overwrites(
     app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
 ) -> None:
@@ -993,58 +678,8 @@ def test_a_replay_inside_the_grant_after_an_overwrite_does_not_roll_back(
 
 # --- the key URL: SSRF and key substitution --------------------------------------------------
 
-HOSTILE_KEY_URLS = [
-    "http://127.0.0.1/callback_pub_key_v1.pem",
-    "http://100.100.100.200/latest/meta-data/",
-    "http://[::1]/callback_pub_key_v1.pem",
-    "http://[::ffff:100.100.100.200]/callback_pub_key_v1.pem",
-    "http://2130706433/callback_pub_key_v1.pem",  # decimal 127.0.0.1
-    "http://0x7f.0.0.1/callback_pub_key_v1.pem",
-    "http://0177.0.0.1/callback_pub_key_v1.pem",
-    "file:///etc/passwd",
-    "gopher://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "ftp://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "//gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com.evil.com/callback_pub_key_v1.pem",
-    "https://evil.com/gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://evil.com/?u=https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com@evil.com/callback_pub_key_v1.pem",
-    "https://evil.com@gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://user:pw@gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:443/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:8080/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com./callback_pub_key_v2.pem",  # trailing dot
-    "https://GOSSPUBLIC.alicdn.com/callback_pub_key_v2.pem",
-    "HTTPS://gosspublic.alicdn.com/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem?x=1",
-    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem#frag",
-    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem/",
-    "https://gosspublic.alicdn.com//callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/./callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/x/../callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/%63allback_pub_key_v2.pem",  # percent-encoded path
-    "https://gosspublic.alicdn.com\\@evil.com/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com\\callback_pub_key_v2.pem",
-    "https://gosspublic%2ealicdn.com/callback_pub_key_v2.pem",  # percent-encoded host
-    "https://xn--gosspublic-9ja.alicdn.com/callback_pub_key_v2.pem",  # punycode look-alike
-    "https://gosspublіc.alicdn.com/callback_pub_key_v2.pem",  # Cyrillic і (not ASCII)
-    "https://attacker.oss-cn-hangzhou.aliyuncs.com/callback_pub_key_v1.pem",
-    "https://oss-cn-hangzhou.aliyuncs.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v01.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
-    "https://gosspublic.alicdn.com/other_key.pem",
-    " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "\thttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\n",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\x00",
-    TEST_KEY_URL + "?",  # the trusted URL, spelled differently
-    TEST_KEY_URL.upper(),
-    TEST_KEY_URL.replace("https", "http"),
-]
 
-
-@pytest.mark.parametrize("url", HOSTILE_KEY_URLS)
+@pytest.mark.parametrize("url", HOSTILE["key_urls"])
 def test_hostile_key_urls_are_refused_before_any_network_io(
     app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, url: str
 ) -> None:
@@ -1140,16 +775,6 @@ def test_a_second_signature_in_the_authorization_header_is_refused(
 # --- path confusion -------------------------------------------------------------------------
 
 
-def test_a_signature_for_one_path_does_not_verify_for_another(
-    app: Core, build: CallbackBuilder, store: SqliteStore
-) -> None:
-    """C5: the string to verify is rebuilt from what arrived; another path is another string."""
-    signed_for = CALLBACK_PATH.encode() + b"\n" + build.body()
-    for path in (b"/other", b"/oss-callback/", b"/OSS-CALLBACK", b"/oss-callback%00"):
-        refused(app, build.request(path=path, signed=signed_for), 401, "SignatureInvalid", store)
-    refused(app, build.request(query="x=1", signed=signed_for), 401, "SignatureInvalid", store)
-
-
 def test_request_uri_cannot_lend_a_path_it_does_not_end_with(
     app: Core, build: CallbackBuilder, store: SqliteStore
 ) -> None:
@@ -1226,10 +851,8 @@ def test_oversized_pieces_are_refused_fast(
 
 
 def wsgi_status(handler: Callable[..., Any], environ: dict[str, Any]) -> str:
-    """Run a WSGI handler; return its status line."""
-    seen: list[str] = []
-    b"".join(handler(environ, lambda status, headers: seen.append(status)))
-    return seen[0]
+    """Run a WSGI handler; return its status code as text."""
+    return str(fc.call(handler, environ).status)
 
 
 class _Server:
@@ -1726,7 +1349,7 @@ def test_a_flood_of_key_versions_makes_a_bounded_number_of_fetches() -> None:
 def lossy_stack(tmp_path: Path) -> Any:
     """Start the dev stack with a callback URL nobody answers: every upload is stored unrecorded."""
     from local.dev import Stack
-    from tests.devstack import free_port
+    from tests.support.devstack import free_port
 
     started: list[Any] = []
 
@@ -1806,7 +1429,7 @@ def test_reconciliation_never_adopts_objects_another_application_wrote(
 def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_alike(
     lossy_stack: Any,
 ) -> None:
-    from tests.devstack import http_session
+    from tests.support.devstack import http_session
 
     stack = lossy_stack()
     user = "Alice Example|42"  # not key-safe: stored under `_` + 40 hex digits

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -25,7 +23,8 @@ from shared.settings import Env
 from shared.sign.app import create_app
 from shared.sign.auth import LEEWAY_SECONDS, Authenticator, bearer_token
 from shared.sign.settings import AuthSettings
-from tests.helpers import JWT_SECRET, NOW, request, sign_settings, token
+from tests.support.keyhost import KeyHost, key_host
+from tests.support.sign import JWT_SECRET, NOW, request, sign_settings, token
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -196,43 +195,14 @@ def jwk(key: Any, kid: str, alg: str) -> dict[str, Any]:
     return data
 
 
-class JwksServer:
-    """A JWKS endpoint on 127.0.0.1 that counts fetches and can be switched to failing."""
-
-    def __init__(self, keys: list[dict[str, Any]]) -> None:
-        self.fetches = 0
-        self.status = 200
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                payload = json.dumps({"keys": keys}).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+JWKS = "/.well-known/jwks.json"
 
 
 @pytest.fixture
-def jwks() -> Iterator[JwksServer]:
-    server = JwksServer([jwk(RSA_KEY, "rsa-1", "RS256"), jwk(EC_KEY, "ec-1", "ES256")])
-    yield server
-    server.close()
+def jwks() -> Iterator[KeyHost]:
+    keys = [jwk(RSA_KEY, "rsa-1", "RS256"), jwk(EC_KEY, "ec-1", "ES256")]
+    with key_host({JWKS: json.dumps({"keys": keys}).encode()}) as host:
+        yield host
 
 
 def jwks_auth(url: str) -> Authenticator:
@@ -245,11 +215,11 @@ def signed(key: Any, alg: str, kid: str, **claims: Any) -> str:
     return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
 
 
-def test_jwks_rs256_and_es256_tokens(jwks: JwksServer) -> None:
-    auth = jwks_auth(jwks.url)
+def test_jwks_rs256_and_es256_tokens(jwks: KeyHost) -> None:
+    auth = jwks_auth(jwks.url(JWKS))
     assert auth.user(header(signed(RSA_KEY, "RS256", "rsa-1"))) == "alice"
     assert auth.user(header(signed(EC_KEY, "ES256", "ec-1", sub="bob"))) == "bob"
-    assert jwks.fetches == 1  # the key set is cached
+    assert len(jwks.hits) == 1  # the key set is cached
 
 
 @pytest.mark.parametrize(
@@ -264,19 +234,19 @@ def test_jwks_rs256_and_es256_tokens(jwks: JwksServer) -> None:
     ],
     ids=["wrong-key", "unknown-kid", "kid-mismatch", "rs512", "hs256", "expired"],
 )
-def test_jwks_bad_tokens_are_unauthorized(jwks: JwksServer, make: Any) -> None:
+def test_jwks_bad_tokens_are_unauthorized(jwks: KeyHost, make: Any) -> None:
     with pytest.raises(Unauthorized):
-        jwks_auth(jwks.url).user(header(make()))
+        jwks_auth(jwks.url(JWKS)).user(header(make()))
 
 
-def test_jwks_endpoint_down_is_unavailable(jwks: JwksServer) -> None:
-    jwks.status = 500
+def test_jwks_endpoint_down_is_unavailable(jwks: KeyHost) -> None:
+    jwks.routes[JWKS] = (500, b"{}")
     with pytest.raises(Unavailable):
-        jwks_auth(jwks.url).user(header(signed(RSA_KEY, "RS256", "rsa-1")))
+        jwks_auth(jwks.url(JWKS)).user(header(signed(RSA_KEY, "RS256", "rsa-1")))
 
 
-def test_jwks_through_the_sign_app(jwks: JwksServer) -> None:
-    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url)
+def test_jwks_through_the_sign_app(jwks: KeyHost) -> None:
+    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url(JWKS))
     app = create_app(settings, environ={}, now=lambda: NOW)
     good = request(
         query={"path": "a"}, headers={"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}

@@ -17,10 +17,11 @@ from cryptography.exceptions import InvalidSignature
 
 from bench import baselines, coldstart, fixtures, sizes
 from bench.inprocess import Caller
-from bench.naive import KeyServer, naive_app
+from bench.naive import KEY_PATH, naive_app
 from bench.run import main
-
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text("utf-8"))
+from tests.support.callbacks import public_pem, rsa_key
+from tests.support.data import VECTORS
+from tests.support.keyhost import key_host
 
 
 def test_bare_v4_baseline_reproduces_the_shared_vector() -> None:
@@ -41,11 +42,11 @@ def test_bare_rsa_baseline_verifies_c1_and_rejects_a_changed_byte() -> None:
 
 
 def test_naive_verifier_fetches_the_key_over_loopback_every_time() -> None:
-    private_key = fixtures.new_private_key(1024)
+    private_key = rsa_key(1024)
     body = b"bucket=bench-bucket&object=a.png"
-    with KeyServer(fixtures.public_pem(private_key)) as server:
-        callback = fixtures.signed_callback(private_key, server.url, body)
-        app = naive_app(server.url.rsplit("/", 1)[0] + "/")
+    with key_host({KEY_PATH: public_pem(private_key)}) as server:
+        callback = fixtures.signed_callback(private_key, server.url(KEY_PATH), body)
+        app = naive_app(server.base + "/")
         caller = Caller(app, [callback.environ()], expect=200)
         caller(0)
         caller(1)
@@ -93,7 +94,7 @@ def test_signed_callback_is_what_the_real_callback_accepts(tmp_path: Path) -> No
     from bench.inprocess import FetchOnce, MemoryStore, callback_handler
     from shared.callback.body import callback_body_template
 
-    private_key = fixtures.new_private_key(2048)
+    private_key = rsa_key(2048)
     url = "http://127.0.0.1:9/callback_pub_key.pem"
     template = callback_body_template(fixtures.prefix_grant_token())
     callbacks = [
@@ -102,7 +103,7 @@ def test_signed_callback_is_what_the_real_callback_accepts(tmp_path: Path) -> No
         )
         for i in range(3)
     ]
-    fetch = FetchOnce(fixtures.public_pem(private_key))
+    fetch = FetchOnce(public_pem(private_key))
     env = fixtures.callback_env(url, str(tmp_path / "records.sqlite3"))
     store = MemoryStore()
     caller = Caller(

@@ -1,4 +1,4 @@
-"""The callback core and both FC adapters, driven by signed requests from `callback_builder`.
+"""The callback core and both FC adapters, driven by signed requests from `tests/support/callbacks.py`.
 
 Each negative test changes exactly one thing of a valid signed callback and asserts the exact
 status and code (security.md §8.3–8.5). Records go to a real SqliteStore in tmp_path.
@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +31,8 @@ from shared.http.fc3 import event_adapter
 from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
-from tests.callback_builder import (
+from tests.support import fc
+from tests.support.callbacks import (
     BUCKET,
     CALLBACK_PATH,
     EXACT_KEY,
@@ -55,7 +51,6 @@ from tests.callback_builder import (
     callback_settings,
     fc3_event,
     rsa_key,
-    settings_env,
     sign,
     wsgi_environ,
 )
@@ -141,14 +136,6 @@ def test_key_is_fetched_once_for_many_callbacks(
     for _ in range(3):
         assert call(app, build.request())[0] == 200
     assert keyserver.calls == [TEST_KEY_URL]
-
-
-def test_a_rotated_grant_secret_still_verifies(
-    make_app: Callable[..., Core], build: CallbackBuilder
-) -> None:
-    """GRANT_SECRET lists the signing secret first; tokens of the older secret still verify."""
-    app = make_app(GRANT_SECRET=f"{OTHER_SECRET},{SECRET}")
-    assert call(app, build.request())[0] == 200
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "OPTIONS"])
@@ -243,45 +230,11 @@ def test_attacker_key_with_attacker_url_is_refused_without_a_fetch(
     assert keyserver.calls == []
 
 
-def test_attacker_key_with_a_trusted_url_fails_the_signature(
-    app: Core, build: CallbackBuilder
-) -> None:
-    assert_error(app, build.request(signing_key=rsa_key(1024)), 401, "SignatureInvalid")
-
-
 def test_pinned_url_never_fetches(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
     """F3: a callback naming OSS's v1 URL uses the pinned key; our test signature fails on it."""
     request = build.request(key_url="https://gosspublic.alicdn.com/callback_pub_key_v1.pem")
     assert_error(app, request, 401, "SignatureInvalid")
     assert keyserver.calls == []
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/",
-        "http://100.100.100.200/latest/meta-data/",
-        "file:///etc/passwd",
-        "https://gosspublic.alicdn.com.evil.com/k.pem",
-        "https://evil.com/gosspublic.alicdn.com/k.pem",
-        "https://gosspublic.alicdn.com@evil.com/",
-        "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
-        " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-        "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
-        "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
-        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x",
-        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#x",
-        "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
-        TEST_KEY_URL + "?",
-    ],
-)
-def test_untrusted_key_urls(
-    app: Core, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore, url: str
-) -> None:
-    """C7: 401 KeyUrlUntrusted before any network I/O; nothing written."""
-    assert_error(app, build.request(key_url=url), 401, "KeyUrlUntrusted")
-    assert keyserver.calls == []
-    assert store.get(BUCKET, EXACT_KEY) is None
 
 
 def test_non_base64_key_url_header(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
@@ -300,76 +253,15 @@ def test_a_key_url_serving_an_unusable_key_fails(
 # --- C10–C12: authentic, but not our grant --------------------------------------------------
 
 
-def test_another_bucket_in_the_body(app: Core, build: CallbackBuilder, store: SqliteStore) -> None:
-    """C10: genuinely signed body naming another bucket."""
-    assert_error(app, build.request(values={"bucket": "their-bucket"}), 403, "GrantInvalid")
-    assert store.get("their-bucket", EXACT_KEY) is None
-
-
-def test_a_grant_for_another_bucket(app: Core, build: CallbackBuilder) -> None:
-    grant = replace(build.grant, bucket="their-bucket")
-    assert_error(app, build.request(grant=grant, values={"bucket": BUCKET}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    "token",
-    [
-        "",
-        "not-a-jwt",
-        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
-    ],
-)
-def test_forged_or_missing_token(app: Core, build: CallbackBuilder, token: str) -> None:
-    """C11: the body is OSS-signed, the grant token is not ours."""
-    body = build.body().replace(build.token().encode(), token.encode())
-    assert_error(app, build.request(body=body), 403, "GrantInvalid")
-
-
-def test_token_signed_with_another_secret(app: Core, build: CallbackBuilder) -> None:
-    token = build.token(secret=OTHER_SECRET)
-    assert_error(app, build.request(token=token), 403, "GrantInvalid")
-
-
-def test_body_without_a_grant_field(app: Core, build: CallbackBuilder) -> None:
-    body = build.body().rsplit(b"&grant=", 1)[0]
+@pytest.mark.parametrize("grant", [b"", b"&grant="], ids=["missing", "empty"])
+def test_body_without_a_grant_token(app: Core, build: CallbackBuilder, grant: bytes) -> None:
+    body = build.body().rsplit(b"&grant=", 1)[0] + grant
     assert_error(app, build.request(body=body), 403, "GrantInvalid")
 
 
 @pytest.mark.parametrize(
-    "obj",
-    [
-        PREFIX + "another.png",  # not the exact key
-        "uploads/bob/photos/01jd6x4q5r8p2m3n4k5j6h7g8f.png",
-    ],
-)
-def test_object_other_than_the_exact_key(app: Core, build: CallbackBuilder, obj: str) -> None:
-    """C12."""
-    assert_error(app, build.request(values={"object": obj}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    "obj",
-    [
-        PREFIX,  # the prefix itself
-        "uploads/alice/photos2/x.png",  # sibling folder sharing the prefix's characters
-        "uploads/alice/x.png",
-        PREFIX + "../../bob/x.png",
-        PREFIX + "./x.png",
-        "/" + PREFIX + "x.png",
-        PREFIX + "%2e%2e/x.png",
-        PREFIX + "a//b.png",
-        PREFIX + "a\\b.png",
-        PREFIX + "ü.png",
-    ],
-)
-def test_object_outside_a_prefix_grant(app: Core, build: CallbackBuilder, obj: str) -> None:
-    """C12: dot-segments, leading '/', escapes and odd characters never pass."""
-    grant = build.prefix_grant()
-    assert_error(app, build.request(grant=grant, values={"object": obj}), 403, "GrantInvalid")
-
-
-@pytest.mark.parametrize(
-    ("size", "status"), [("0", 403), ("1048577", 403), ("1048576", 200), ("1", 200)]
+    ("size", "status"),
+    [("0", 403), ("1048577", 403), ("99999999999", 403), ("1048576", 200), ("1", 200)],
 )
 def test_size_must_be_within_the_grant(
     app: Core, build: CallbackBuilder, size: str, status: int
@@ -404,11 +296,6 @@ def test_authentic_but_unusable_body(
     app: Core, build: CallbackBuilder, store: SqliteStore, body: bytes
 ) -> None:
     """C15: signed correctly, unusable: 400 BadRequest, nothing written."""
-    assert_error(app, build.request(body=body), 400, "BadRequest")
-
-
-def test_repeated_grant_field_is_unusable(app: Core, build: CallbackBuilder) -> None:
-    body = build.body() + b"&grant=" + build.token().encode()
     assert_error(app, build.request(body=body), 400, "BadRequest")
 
 
@@ -492,41 +379,6 @@ def test_prefix_grant_overwrite_replaces_while_the_grant_is_valid(
     assert stored is not None
     assert stored.etag == "BBBB" * 8
     assert len(store.list_by_owner(USER).items) == 1
-
-
-def test_concurrent_identical_callbacks_on_different_instances(
-    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """R3/F6: eight instances (own app, own store object, one database) at once: one record."""
-    path = str(tmp_path / "shared.sqlite3")
-    request = build.request()
-    results: list[tuple[int, dict[str, Any]]] = []
-    barrier = threading.Barrier(8)
-    stores = [SqliteStore(path) for _ in range(8)]
-    stores[0].ensure_schema()
-
-    def instance(store: SqliteStore) -> None:
-        app = create_app(
-            callback_settings(tmp_path, SQLITE_PATH=path),
-            environ={},
-            store_factory=lambda credentials: store,
-            fetch=keyserver,
-            now=lambda: NOW,
-        )
-        barrier.wait()
-        status, payload, _ = call(app, request)
-        results.append((status, payload))
-
-    threads = [threading.Thread(target=instance, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert [status for status, _ in results] == [200] * 8
-    assert len({json.dumps(payload, sort_keys=True) for _, payload in results}) == 1
-    assert len(stores[0].list_by_owner(USER).items) == 1
-    for store in stores:
-        store.close()
 
 
 @pytest.mark.parametrize(
@@ -721,147 +573,18 @@ def test_one_log_line_per_request_without_secrets(
         assert secret not in text
 
 
-def run_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    code = "import functions.callback.index as m; print(callable(m.handler), callable(m.event_handler))"
-    return subprocess.run(  # noqa: S603 - fixed interpreter and code
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_handler_module_imports_with_settings_from_the_environment(tmp_path: Path) -> None:
-    result = run_import(settings_env(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True True"
-
-
-def test_missing_setting_fails_at_start_up(tmp_path: Path) -> None:
-    """F9: no OSS_BUCKET: the import fails naming the variable, not the first request."""
-    env = settings_env(tmp_path)
-    del env["OSS_BUCKET"]
-    result = run_import(env)
-    assert result.returncode != 0
-    assert "OSS_BUCKET" in result.stderr
-
-
 # --- adapters: FC 2.0 WSGI and FC 3.0 events -------------------------------------------------
 
 
 def call_wsgi(app: Core, environ: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    body = b"".join(handler(environ, start_response))
-    return int(captured["status"].split()[0]), captured["headers"], json.loads(body)
-
-
-NON_ASCII_PATH = "/回调/oss callback".encode()
-
-
-@pytest.mark.parametrize(
-    ("path", "query"),
-    [
-        (CALLBACK_PATH.encode(), ""),
-        (CALLBACK_PATH.encode(), "id=1&index=2"),
-        (CALLBACK_PATH.encode(), "next=%2Fhome%3Fa%3Db"),
-        (NON_ASCII_PATH, ""),
-        (NON_ASCII_PATH, "q=%E5%9B%9E"),
-    ],
-)
-def test_wsgi_adapter(app: Core, build: CallbackBuilder, path: bytes, query: str) -> None:
-    """PATH_INFO is the decoded path as latin-1 text; QUERY_STRING is raw."""
-    status, headers, payload = call_wsgi(app, wsgi_environ(build.request(path=path, query=query)))
-    assert (status, payload["Status"]) == (200, "OK")
-    assert headers["Content-Type"] == "application/json"
-    assert int(headers["Content-Length"]) > 0
+    answer = fc.call(wsgi_adapter(app, function="callback", max_body=MAX_BODY), environ)
+    return answer.status, answer.headers, answer.json()
 
 
 def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> None:
     environ = wsgi_environ(build.request())
     del environ["QUERY_STRING"]
     assert call_wsgi(app, environ)[0] == 200
-
-
-FC2_PREFIX = "/2016-08-15/proxy/svc/fn"
-
-
-def test_wsgi_restores_the_stripped_fc2_proxy_prefix(app: Core, build: CallbackBuilder) -> None:
-    """OSS signed the full path; FC 2.0 stripped the proxy prefix from PATH_INFO."""
-    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode(), query="a=1")
-    environ = wsgi_environ(
-        request, path_info=CALLBACK_PATH, **{"fc.request_uri": FC2_PREFIX + CALLBACK_PATH + "?a=1"}
-    )
-    assert call_wsgi(app, environ)[0] == 200
-
-
-def test_wsgi_without_request_uri_verifies_the_path_as_received(
-    app: Core, build: CallbackBuilder
-) -> None:
-    """`fc.request_uri` may be missing: the path received is the path verified."""
-    request = build.request(path=(FC2_PREFIX + CALLBACK_PATH).encode())
-    assert call_wsgi(app, wsgi_environ(request))[0] == 200
-    stripped = wsgi_environ(request, path_info=CALLBACK_PATH)
-    status, _, payload = call_wsgi(app, stripped)
-    assert (status, payload["code"]) == (401, "SignatureInvalid")
-
-
-def test_wsgi_oversized_body_is_413_before_verification(
-    app: Core, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """C18: over 64 KB, refused by the adapter before any verification work."""
-    body = build.body() + b"&pad=" + b"x" * MAX_BODY
-    environ = wsgi_environ(build.request(body=body))
-    status, _, payload = call_wsgi(app, environ)
-    assert (status, payload["code"]) == (413, "TooLarge")
-    environ = wsgi_environ(build.request(body=body))
-    del environ["CONTENT_LENGTH"]
-    environ["wsgi.input_terminated"] = True  # a server that lets us read to the end (PEP 3333)
-    status, _, payload = call_wsgi(app, environ)
-    assert (status, payload["code"]) == (413, "TooLarge")
-    assert keyserver.calls == []
-
-
-def test_body_of_exactly_64_kb_is_verified(app: Core, build: CallbackBuilder) -> None:
-    base = build.body() + b"&pad="
-    body = base + b"x" * (MAX_BODY - len(base))
-    assert len(body) == MAX_BODY
-    assert call_wsgi(app, wsgi_environ(build.request(body=body)))[0] == 200
-
-
-@pytest.mark.parametrize("base64_body", [False, True])
-@pytest.mark.parametrize("path", [CALLBACK_PATH.encode(), NON_ASCII_PATH])
-def test_fc3_event_adapter(
-    app: Core, build: CallbackBuilder, base64_body: bool, path: bytes
-) -> None:
-    """C17: isBase64Encoded true/false; rawPath URL-encoded (non-ASCII too)."""
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    result = handler(fc3_event(build.request(path=path), base64_body=base64_body), None)
-    assert result["statusCode"] == 200, result["body"]
-    assert json.loads(result["body"])["Status"] == "OK"
-    assert result["headers"]["Content-Type"] == "application/json"
-
-
-def test_fc3_event_with_raw_query(app: Core, build: CallbackBuilder) -> None:
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    result = handler(fc3_event(build.request(query="id=1&index=2")), None)
-    assert result["statusCode"] == 200, result["body"]
-
-
-def test_fc3_oversized_body_is_413(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
-    """C18 on FC 3.0."""
-    handler = event_adapter(app, function="callback", max_body=MAX_BODY)
-    body = build.body() + b"&pad=" + b"x" * MAX_BODY
-    result = handler(fc3_event(build.request(body=body), base64_body=True), None)
-    assert (result["statusCode"], json.loads(result["body"])["code"]) == (413, "TooLarge")
-    assert keyserver.calls == []
 
 
 def test_fc3_event_with_a_signature_made_for_other_bytes(app: Core, build: CallbackBuilder) -> None:

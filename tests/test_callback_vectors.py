@@ -1,4 +1,4 @@
-"""Real OSS callback signatures (tests/vectors/oss.json "callbacks") through the real verifier.
+"""Real OSS callback signatures (tests/data/oss.json "callbacks") through the real verifier.
 
 C1 (OSS Callback API doc, 2021) and C3 (a captured callback, 2019) must verify with the pinned
 v1 key and zero network calls; the negative controls must fail. Each vector is also checked stage
@@ -8,8 +8,6 @@ by stage: the string to verify we rebuild from the request, then the signature.
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +16,9 @@ from shared.callback.pubkeys import OSS_V1_KEY_PEM, PINNED_KEY_PEMS, PublicKeys
 from shared.callback.signature import string_to_verify, verify_signature
 from shared.errors import SignatureInvalid
 from shared.http import Request
-from tests.callback_builder import no_network
+from tests.support.callbacks import no_network
+from tests.support.data import VECTORS
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text())
 CALLBACKS: list[dict[str, Any]] = VECTORS["callbacks"]
 
 

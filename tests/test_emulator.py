@@ -2,7 +2,7 @@
 V1/V4/STS signatures, OSS's XML errors, objects on disk, callbacks signed like OSS's.
 
 Forms are built valid by default; each negative test changes one thing and asserts the exact
-Code. Vectors come from tests/vectors/oss.json (copied from the team's shared vectors).
+Code. Vectors come from tests/data/oss.json (copied from the team's shared vectors).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from local.oss_emulator.image import ImageInfo, image_info
 from local.oss_emulator.keys import load_or_create_key
 from local.oss_emulator.signature import v1_signature, v4_signature, v4_signing_key
 from local.oss_emulator.store import ObjectStore
+from tests.support.data import VECTORS
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text())
 NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 BUCKET = "dev-bucket"
 REGION = "cn-hangzhou"
@@ -580,17 +580,8 @@ def test_policy_is_checked_before_the_size(emu: Emu) -> None:
     assert emu.client.get("/uploads/alice/photo.png").status_code == 404
 
 
-def test_too_small(emu: Emu) -> None:
+def test_an_empty_file_is_too_small(emu: Emu) -> None:
     assert_error(emu.post(v4_form(), file=("a", b"", None)), 400, "EntityTooSmall")
-
-
-def test_condition_failure_message(emu: Emu) -> None:
-    response = emu.post(v4_form(key="uploads/bob/x.png"))
-    assert_error(response, 403, "AccessDenied")
-    assert (
-        message_of(response)
-        == 'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "uploads/alice/"]'
-    )
 
 
 def test_expired_policy(emu: Emu) -> None:
@@ -599,15 +590,6 @@ def test_expired_policy(emu: Emu) -> None:
     response = emu.post(form)
     assert_error(response, 403, "AccessDenied")
     assert message_of(response) == "Invalid according to Policy: Policy expired."
-
-
-def test_bucket_condition_is_the_emulated_bucket(emu: Emu) -> None:
-    form = v4_form(
-        extra_conditions=[{"bucket": "other-bucket"}], fields=[("bucket", "other-bucket")]
-    )
-    response = emu.post(form)
-    assert_error(response, 403, "AccessDenied")
-    assert '["eq", "$bucket", "other-bucket"]' in message_of(response)
 
 
 # --- signatures and keys --------------------------------------------------------------------
@@ -705,17 +687,6 @@ def test_v4_date_far_from_the_clock(emu: Emu) -> None:
         "InvalidArgument",
     )
     assert emu.post(v4_form(signed_at=NOW + timedelta(minutes=14))).status_code == 204
-
-
-def test_v4_policy_must_pin_the_date(emu: Emu) -> None:
-    form = v4_form()
-    values = dict(form)
-    policy = json.loads(base64.b64decode(values["policy"]))
-    policy["conditions"] = [c for c in policy["conditions"] if "x-oss-date" not in c]
-    new_policy = b64json(policy)
-    signature = v4_signature(SK, values["x-oss-date"][:8], REGION, new_policy)
-    form = [(n, {"policy": new_policy, "x-oss-signature": signature}.get(n, v)) for n, v in form]
-    assert_error(emu.post(form), 403, "AccessDenied")
 
 
 # --- callbacks ------------------------------------------------------------------------------

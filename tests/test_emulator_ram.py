@@ -21,8 +21,8 @@ from local import reconcile as local_reconcile
 from local.dev import RAM_DIR, ROLE_KEYS, Stack
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
 from local.oss_emulator.store import StoredObject
-from tests.devstack import free_port, http_session, sign_in_and_grant
 from tests.oss_sdk import auth, bucket
+from tests.support.devstack import free_port, http_session, sign_in_and_grant
 from tests.test_emulator import multipart, v4_form
 
 ACCOUNT = "1000000000000000"

@@ -1,20 +1,18 @@
-"""FC 3.0 HTTP trigger events (platform.md §1.11) through the event adapter into both real apps,
-wired as functions/*/index.py wire them: base64 bodies, comma-joined header and query values,
-URL-encoded rawPath, and a response FC 3.0 can hand back as it is."""
+"""FC 3.0 HTTP trigger events (platform.md §1.11) through the event adapter into the sign app,
+wired as functions/sign/index.py wires it: comma-joined header and query values, malformed events,
+and a response FC 3.0 can hand back as it is. The callback over FC 3.0 events (base64 bodies,
+URL-encoded rawPath) is in test_callback_app.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,10 +23,11 @@ from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
-from tests.callback_builder import (
+from tests.support import fc
+from tests.support.callbacks import (
     NOW,
-    TEST_KEY_URL,
     CallbackBuilder,
+    fc3_event,
     public_pem,
     rsa_key,
     settings_env,
@@ -62,40 +61,9 @@ def bearer(sub: str = "alice") -> str:
     )
 
 
-def event(
-    method: str = "GET",
-    raw_path: str = "/signature",
-    *,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    body: bytes = b"",
-    base64_body: bool = False,
-) -> bytes:
+def event(method: str = "GET", raw_path: str = "/signature", **options: Any) -> bytes:
     """An FC 3.0 HTTP trigger event as the runtime passes it: JSON bytes."""
-    return json.dumps(
-        {
-            "version": "v1",
-            "rawPath": raw_path,
-            "headers": headers or {},
-            "queryParameters": query or {},
-            "body": base64.b64encode(body).decode() if base64_body else body.decode(),
-            "isBase64Encoded": base64_body,
-            "requestContext": {
-                "accountId": "1234567890",
-                "domainName": "x.cn-hangzhou.fcapp.run",
-                "requestId": "fc3-req",
-                "time": "2026-01-01T00:00:00Z",
-                "timeEpoch": "1767225600000",
-                "http": {
-                    "method": method,
-                    "path": raw_path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.9",
-                    "userAgent": "test",
-                },
-            },
-        }
-    ).encode()
+    return json.dumps(fc.event(method, raw_path, **options)).encode()
 
 
 def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:
@@ -166,23 +134,6 @@ def test_mixed_case_header_names_are_found() -> None:
     assert answer["statusCode"] == 200
 
 
-def test_a_missing_token_is_401_json() -> None:
-    answer = sign_handler()(event(query={"path": "x"}), None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (401, "Unauthorized")
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [b"not json", b"[1, 2]", b"\xff\xfe", json.dumps({"body": 5}).encode()],
-    ids=["text", "array", "bytes", "body-not-string"],
-)
-def test_a_malformed_event_is_a_400_not_a_crash(raw: bytes) -> None:
-    answer = sign_handler()(raw, None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
-
-
 def test_event_as_str_and_as_parsed_dict_are_accepted() -> None:
     handler = sign_handler()
     raw = event(headers={"authorization": bearer()}, query={"path": "x"})
@@ -228,121 +179,30 @@ def test_any_fc3_event_gets_a_structured_answer_never_a_500(
 SIGN_FOR_FUZZ = sign_handler()
 
 
-# --- callback -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def key() -> RSAPrivateKey:
-    return rsa_key(2048)
-
-
-@pytest.fixture
-def callback(tmp_path: Path, key: RSAPrivateKey) -> Iterator[tuple[Handler, SqliteStore]]:
-    store = SqliteStore(str(tmp_path / "records.sqlite3"))
-    pem = public_pem(key)
-
-    def fetch(url: str) -> bytes:
-        assert url == TEST_KEY_URL
-        return pem
-
-    app = callback_app.create_app(
-        CallbackSettings.from_env(settings_env(tmp_path)),
-        environ={},
-        store_factory=lambda credentials: store,
-        fetch=fetch,
-        now=lambda: NOW,
-    )
-    yield event_adapter(app, function="callback", max_body=callback_app.MAX_BODY), store
-    store.close()
-
-
-def callback_event(build: CallbackBuilder, *, base64_body: bool, raw_path: str = "") -> bytes:
-    request = build.request(path=(raw_path and _decoded(raw_path)) or b"/oss-callback")
-    headers = dict(request.headers)
-    headers["content-type"] = "application/x-www-form-urlencoded, text/plain"  # comma-joined
-    return event(
-        "POST",
-        raw_path or "/oss-callback",
-        headers=headers,
-        body=request.body,
-        base64_body=base64_body,
-    )
-
-
-def _decoded(raw_path: str) -> bytes:
-    return unquote_to_bytes(raw_path)
-
-
-@pytest.mark.parametrize("base64_body", [True, False], ids=["base64", "plain"])
-def test_a_genuine_callback_over_an_fc3_event_is_recorded(
-    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey, base64_body: bool
-) -> None:
-    handler, store = callback
-    build = CallbackBuilder(key)
-    answer = handler(callback_event(build, base64_body=base64_body), None)
-    payload = assert_fc3_response(answer)
-    assert answer["statusCode"] == 200, payload
-    assert payload["Status"] == "OK"
-    assert store.get(build.grant.bucket, build.grant.key or "") is not None
-
-
-def test_the_signature_covers_the_decoded_raw_path(
-    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
-) -> None:
-    handler, _ = callback
-    build = CallbackBuilder(key)
-    raw = "/oss%20callback/%E4%B8%8A%E4%BC%A0"  # OSS signs the decoded path
-    answer = handler(callback_event(build, base64_body=True, raw_path=raw), None)
-    assert answer["statusCode"] == 200, answer["body"]
-
-
 def test_a_callback_url_with_a_query_cannot_work_on_fc3_so_the_sign_function_refuses_it(
-    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
+    tmp_path: Path,
 ) -> None:
     """OSS signs `path?query` byte for byte; an FC 3.0 event carries the query only as a dict,
     which re-encodes differently (`%20` comes back as `+`): the check could only fail. So a
     CALLBACK_URL with a query stops the sign function at start-up, on FC 2.0 and 3.0 alike."""
-    handler, store = callback
+    key = rsa_key(2048)
+    store = SqliteStore(str(tmp_path / "records.sqlite3"))
+    app = callback_app.create_app(
+        CallbackSettings.from_env(settings_env(tmp_path)),
+        environ={},
+        store_factory=lambda credentials: store,
+        fetch=lambda url: public_pem(key),
+        now=lambda: NOW,
+    )
+    handler = event_adapter(app, function="callback", max_body=callback_app.MAX_BODY)
     build = CallbackBuilder(key)
     request = build.request(query="note=a%20b")  # as OSS would sign it
-    sent = json.loads(
-        event("POST", "/oss-callback", headers=dict(request.headers), body=request.body)
-    )
+    sent = json.loads(fc3_event(request))
     sent["queryParameters"] = {"note": "a b"}  # what FC 3.0 hands over instead of the raw query
+    sent.pop("rawQueryString", None)
     answer = handler(json.dumps(sent).encode(), None)
     assert answer["statusCode"] == 401, answer["body"]
     assert json.loads(answer["body"])["code"] == "SignatureInvalid"
     assert store.get(build.grant.bucket, build.grant.key or "") is None
     with pytest.raises(ConfigError, match="CALLBACK_URL: must not carry a query string"):
         sign_handler(CALLBACK_URL="https://cb.fcapp.run/oss-callback?note=a%20b")
-
-
-def test_one_flipped_body_byte_is_a_401(
-    callback: tuple[Handler, SqliteStore], key: RSAPrivateKey
-) -> None:
-    handler, store = callback
-    build = CallbackBuilder(key)
-    data = json.loads(callback_event(build, base64_body=True))
-    body = bytearray(base64.b64decode(data["body"]))
-    body[-1] ^= 0x01
-    data["body"] = base64.b64encode(bytes(body)).decode()
-    answer = handler(json.dumps(data).encode(), None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (401, "SignatureInvalid")
-    assert store.get(build.grant.bucket, build.grant.key or "") is None
-
-
-def test_a_body_that_is_not_base64_is_a_400(callback: tuple[Handler, SqliteStore]) -> None:
-    handler, _ = callback
-    data = json.loads(event("POST", "/oss-callback", body=b"x", base64_body=True))
-    data["body"] = "***not base64***"
-    answer = handler(json.dumps(data).encode(), None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
-
-
-def test_get_on_the_callback_is_405(callback: tuple[Handler, SqliteStore]) -> None:
-    handler, _ = callback
-    answer = handler(event("GET", "/oss-callback"), None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (405, "MethodNotAllowed")

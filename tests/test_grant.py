@@ -11,7 +11,7 @@ import pytest
 from shared.errors import GrantInvalid
 from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token, verify_token
 from shared.settings import Secret
-from tests.helpers import GRANT_SECRET, JWT_SECRET, NOW
+from tests.support.sign import GRANT_SECRET, JWT_SECRET, NOW, overridden
 
 SECRET = Secret(GRANT_SECRET)
 OLD = Secret("old-grant-secret-0123456789abcdef-0001")
@@ -51,13 +51,7 @@ def forge(claims: dict[str, Any], secret: str = GRANT_SECRET, alg: str = "HS256"
 
 
 def claims(**changes: Any) -> dict[str, Any]:
-    data = KEY_GRANT.claims()
-    for name, value in changes.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = value
-    return data
+    return overridden(KEY_GRANT.claims(), changes)
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,7 @@ def fake_ots(mocker: Any) -> Any:
     from shared.credentials import Credentials
     from shared.records.tablestore import TablestoreStore
     from shared.settings import Env, RecordsSettings, Secret
-    from tests.ots_fake import FakeOTS
+    from tests.support.ots import FakeOTS
 
     fake = FakeOTS()
     mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: fake)

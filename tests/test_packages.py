@@ -14,16 +14,19 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt
 import pytest
 
 from bench import fixtures
-from bench.naive import KeyServer
+from bench.naive import KEY_PATH
 from deploy import build
 from local.dev import Stack
 from shared.callback.body import callback_body_template
-from tests.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.callbacks import public_pem, rsa_key
+from tests.support.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.keyhost import key_host
 
 JWT_SECRET = "package-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "package-test-grant-secret-0123456789abcdef"
@@ -442,9 +445,9 @@ def answers_of(report: dict[str, object]) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def key_server() -> object:
     """Our callback key on 127.0.0.1, the callbacks signed with it."""
-    private_key = fixtures.new_private_key(2048)
-    with KeyServer(fixtures.public_pem(private_key)) as server:
-        yield server, private_key
+    private_key = rsa_key(2048)
+    with key_host({KEY_PATH: public_pem(private_key)}) as host:
+        yield SimpleNamespace(url=host.url(KEY_PATH)), private_key
 
 
 def signed_callbacks(key_server: object, count: int) -> list[dict[str, object]]:

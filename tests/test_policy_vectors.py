@@ -1,4 +1,4 @@
-"""OSS PostObject signature vectors (tests/vectors/oss.json, copied from ../shared/vectors/).
+"""OSS PostObject signature vectors (tests/data/oss.json, copied from ../shared/vectors/).
 
 Each vector is checked stage by stage, like botocore's SigV4 suite: the first stage that
 diverges is the one reported. V1-d comes from oss-protocol.md §3.1 ("computed independently":
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.sign import policy
+from tests.support.data import VECTORS
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "oss.json").read_text("utf-8"))
 V4 = VECTORS["policy_v4"]
 V1 = [
     *VECTORS["policy_v1"],

@@ -12,7 +12,6 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,66 +28,15 @@ from shared.callback.pubkeys import (
     trusted_key_url,
 )
 from shared.errors import AppError, KeyUrlUntrusted, SignatureInvalid, Unavailable
-from tests.callback_builder import Clock, KeyServer, b64, no_network, public_pem, rsa_key
+from tests.support.callbacks import Clock, KeyServer, b64, no_network, public_pem, rsa_key
+from tests.support.data import HOSTILE
+from tests.support.keyhost import KeyHost, key_host
 
 ALLOWED = [
     "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
     "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
     "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
-]
-
-# security.md §8.3 C7, plus near misses of every component of the allowed URL.
-UNTRUSTED = [
-    "http://127.0.0.1/",
-    "http://127.0.0.1/callback_pub_key_v1.pem",
-    "http://100.100.100.200/latest/meta-data/",
-    "file:///etc/passwd",
-    "ftp://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com.evil.com/k.pem",
-    "https://gosspublic.alicdn.com.evil.com/callback_pub_key_v1.pem",
-    "https://evil.com/gosspublic.alicdn.com/k.pem",
-    "https://evil.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com@evil.com/",
-    "https://gosspublic.alicdn.com@evil.com/callback_pub_key_v1.pem",
-    "https://user:pw@gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://attacker.oss-cn-hangzhou.aliyuncs.com/k.pem",
-    "https://oss-cn-hangzhou.aliyuncs.com/pub-key.pem",
-    "https://gosspublicxalicdn.com/callback_pub_key_v1.pem",
-    " https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "\thttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "\nhttps://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem\n",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem ",
-    "https://GOSSPUBLIC.ALICDN.COM/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com./callback_pub_key_v1.pem",
-    "HTTPS://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:8080/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com:443/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?x=1",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem?",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#frag",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem#",
-    "https://%67osspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/%63allback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1%2Epem",
-    "https://gosspublic.alicdn.com//callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/x/../callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v0.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1000.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v10.pem",  # only v1…v9: a bounded set
-    "https://gosspublic.alicdn.com/callback_pub_key_v17.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem.evil",
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.PEM",
-    "https://gosspublic.alicdn.com/",
-    "https://gosspublic.alicdn.com",
-    "//gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https:/gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://[::1]/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com\\@evil.com/callback_pub_key_v1.pem",
-    "",
 ]
 
 
@@ -98,7 +46,8 @@ def test_oss_key_urls_are_allowed(url: str) -> None:
     assert trusted_key_url(b64(url), ()) == url
 
 
-@pytest.mark.parametrize("url", UNTRUSTED)
+# security.md §8.3 C7, plus near misses of every component of the allowed URL.
+@pytest.mark.parametrize("url", [*HOSTILE["key_urls"], ""])
 def test_untrusted_key_urls_are_refused_before_any_fetch(url: str) -> None:
     """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
     keys = PublicKeys(fetch=no_network)
@@ -297,81 +246,16 @@ def test_concurrent_lookups_fetch_once() -> None:
 # --- the real fetch over loopback -----------------------------------------------------------
 
 
-class KeyHost(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), KeyHandler)
-        self.hits: list[str] = []
-        self.stop = threading.Event()
-        self.pem = public_pem(rsa_key(2048))
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up on a huge or dripping body are expected here."""
-
-
-class KeyHandler(BaseHTTPRequestHandler):
-    server: KeyHost
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:
-        self.server.hits.append(self.path)
-        if self.path == "/key.pem":
-            self._send(200, self.server.pem)
-        elif self.path == "/redirect.pem":
-            self.send_response(302)
-            self.send_header("Location", self.server.url("/key.pem"))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path == "/error.pem":
-            self._send(500, b"oops")
-        elif self.path == "/missing.pem":
-            self._send(404, b"no such key")
-        elif self.path == "/huge.pem":
-            self.send_response(200)
-            self.send_header("Content-Length", str(10 * 1024 * 1024))
-            self.end_headers()
-            for _ in range(10 * 1024):
-                if self.server.stop.is_set():
-                    return
-                self.wfile.write(b"A" * 1024)
-        elif self.path == "/drip.pem":
-            self.send_response(200)
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            while not self.server.stop.wait(0.1):
-                self.wfile.write(b"-")
-                self.wfile.flush()
-        elif self.path == "/silent.pem":
-            self.server.stop.wait(10)
-        else:
-            self._send(404, b"")
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def host() -> Iterator[KeyHost]:
-    server = KeyHost()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.stop.set()
-    server.shutdown()
-    server.server_close()
+    pem = public_pem(rsa_key(2048))
+    routes = {"/key.pem": pem, "/error.pem": (500, b"oops"), "/missing.pem": (404, b"no such key")}
+    with key_host(routes) as server:
+        yield server
 
 
 def test_real_fetch_reads_a_key(host: KeyHost) -> None:
-    assert fetch_pem(host.url("/key.pem")) == host.pem
+    assert fetch_pem(host.url("/key.pem")) == host.routes["/key.pem"]
     keys = PublicKeys([host.url("/key.pem")])
     assert keys.for_header(b64(host.url("/key.pem"))).key_size == 2048
 

@@ -27,8 +27,8 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Limits
 from shared.sign.issue import ledger_entry
 from shared.sign.settings import SignSettings
-from tests.callback_builder import CallbackBuilder, Clock, KeyServer, Removals, settings_env
-from tests.helpers import NOW, request, sign_env, token
+from tests.support.callbacks import CallbackBuilder, Clock, KeyServer, Removals, settings_env
+from tests.support.sign import NOW, request, sign_env, token
 
 QUOTA_ENV = {
     "OSS_REGION": "cn-hangzhou",
@@ -300,7 +300,7 @@ def test_an_upload_over_the_quota_is_deleted_from_the_bucket_through_the_stack(
     tmp_path: Path,
 ) -> None:
     from local.dev import Stack
-    from tests.devstack import http_session, sign_in_and_grant
+    from tests.support.devstack import http_session, sign_in_and_grant
 
     stack = Stack(
         {

@@ -45,7 +45,7 @@ from shared.records.grants import EXACT, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
 from shared.sign import auth
-from tests.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.devstack import StackClient, free_port
 from tools.reconcile import Progress, main, parse_since
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -525,17 +525,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def upload(stack: Stack, user: str, names: list[str], data: bytes = b"hello") -> list[str]:
     """Grant → PostObject through the emulator (the callback fails: 203, object kept)."""
-    http = http_session()
-    grant = sign_in_and_grant(http, stack.url("app"), user, path="docs/")
-    keys = []
-    for name in names:
-        key = grant["dir"] + name
-        parts: list[tuple[str, Any]] = [("key", (None, key))]
-        parts += [(field, (None, value)) for field, value in grant["fields"].items()]
-        parts.append(("file", (name, data, "text/plain")))
-        response = http.post(grant["host"], files=parts, timeout=10)
+    client = StackClient(stack.url("app"), stack.url("oss"))
+    grant = client.grant(client.token(user), path="docs/")
+    keys = [grant["dir"] + name for name in names]
+    for key in keys:
+        response = client.upload(grant, data, key=key, content_type="text/plain")
         assert response.status_code == 203, response.text
-        keys.append(key)
     return keys
 
 

@@ -1,7 +1,7 @@
 """One contract for every record store (shared/records/base.py), run against each backend.
 
 SQLite runs on a real file; Tablestore runs the real backend code against an in-memory OTSClient
-(tests/ots_fake.py) patched in with pytest-mock, answering short pages to exercise continuation.
+(tests/support/ots.py) patched in with pytest-mock, answering short pages to exercise continuation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from shared.errors import BadRequest, Conflict
 from shared.records.base import Page, PutResult, Record, RecordStore
 from shared.records.cursor import SortKey, decode_cursor, encode_cursor
 from shared.settings import Env, RecordsSettings, Secret
-from tests.ots_fake import FakeOTS
+from tests.support.ots import FakeOTS
 
 BUCKET = "dev-bucket"
 MakeStore = Callable[[], RecordStore]

@@ -31,7 +31,7 @@ from shared.records.base import PutResult, Record
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import ShortRetryPolicy, TablestoreStore, build_client
 from shared.settings import Env, RecordsSettings, Secret
-from tests.ots_fake import FakeOTS
+from tests.support.ots import FakeOTS
 from tools.tables import create_tablestore_table
 from tools.tables import main as bootstrap
 

@@ -1,6 +1,6 @@
 """Settings are parsed once from a mapping; every missing or malformed value names its variable.
 
-Built from dicts (tests/helpers.py `sign_env`), never by patching os.environ.
+Built from dicts (tests/support/sign.py `sign_env`), never by patching os.environ.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from shared.content import is_active_type
 from shared.errors import ConfigError
 from shared.reconcile.settings import ReconcileSettings
 from shared.sign.settings import SignSettings
-from tests.helpers import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
+from tests.support.sign import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
 
 SHORT = "too-short-secret"
 
@@ -65,6 +65,12 @@ def test_blank_required_variable_counts_as_missing(name: str) -> None:
         ({"UPLOAD_KEY_PREFIX": "u-{user}/"}, "UPLOAD_KEY_PREFIX"),
         ({"UPLOAD_KEY_PREFIX": "{user}/{user}/"}, "UPLOAD_KEY_PREFIX"),
         ({"UPLOAD_KEY_PREFIX": ""}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/../{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/{user}/{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/u-{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/%7Buser%7D/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads\\{user}/"}, "UPLOAD_KEY_PREFIX"),
+        ({"UPLOAD_KEY_PREFIX": "uploads/{user}/名字/"}, "UPLOAD_KEY_PREFIX"),
         ({"UPLOAD_MAX_BYTES": "abc"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": "0"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": "-5"}, "UPLOAD_MAX_BYTES"),

@@ -9,14 +9,10 @@ are throttled; the sign function itself keeps no per-user state.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import io
-import json
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +23,14 @@ from shared.http import Core
 from shared.records import clear_cache
 from shared.records.base import Record
 from shared.records.sqlite import SqliteStore
-from tests.helpers import (
+from tests.support.data import HOSTILE
+from tests.support.sign import (
     ORIGIN,
     SIGN_ENV,
     FakeStore,
     assert_error,
     body,
     call,
-    key_conditions,
     request,
     token,
 )
@@ -54,49 +50,15 @@ def ok(app: Core, query: dict[str, str] | str, **kwargs: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "authorization",
-    [
-        None,
-        "",
-        "Basic YWxpY2U6cGFzcw==",
-        "Bearer",
-        "Bearer ",
-        "Bearer not-a-jwt",
-        "Bearer a.b.c",
-        f"Bearer {token('alice', secret='another-secret-that-is-long-enough-0001')}",
-        f"Bearer {token('alice', ttl=-31)}",
-        f"Bearer {token('alice', drop=('exp',))}",
-        f"Bearer {token('alice', drop=('sub',))}",
-        f"Bearer {token('alice', algorithm='HS512')}",
-        "Bearer " + "x" * 9000,
-    ],
-    ids=[
-        "missing",
-        "empty",
-        "basic",
-        "bearer-only",
-        "bearer-blank",
-        "garbage",
-        "three-dots",
-        "wrong-secret",
-        "expired",
-        "no-exp",
-        "no-sub",
-        "hs512",
-        "oversized",
-    ],
-)
+    [None, "Basic YWxpY2U6cGFzcw==", "Bearer not-a-jwt", f"Bearer {token('alice', ttl=-31)}"],
+    ids=["missing", "basic", "garbage", "expired"],
+)  # which tokens are bad: test_auth.py; here, what the core answers for any of them
 def test_s1_bad_or_missing_token_is_401(sign_app: Core, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     response = call(sign_app, EXACT, user=None, headers=headers)
     assert_error(response, 401, "Unauthorized")
     assert (response.header("WWW-Authenticate") or "").startswith("Bearer ")
     assert response.header("Cache-Control") == "no-store"
-
-
-def test_s1_unsigned_alg_none_token_is_401(sign_app: Core) -> None:
-    unsigned = token("alice", algorithm="none", secret="")
-    response = call(sign_app, EXACT, user=None, headers={"Authorization": f"Bearer {unsigned}"})
-    assert_error(response, 401, "Unauthorized")
 
 
 def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
@@ -107,45 +69,10 @@ def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
 # --- S2, S3: file names ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "filename",
-    [
-        "x.html",
-        "x.htm",
-        "x.svg",
-        "x.php",
-        "x.php%00.jpg",
-        "x.php\x00.jpg",
-        "x.php.jpg",
-        "x.jpg.php",
-        "x.svg.png",
-        "x.JS",
-        "noextension",
-        "trailingdot.",
-        ".png.",
-        "x.exe",
-        "x.unknownext",
-        "../x.png",
-        "a/b.png",
-        "a\\b.png",
-        "x\n.png",
-        "x.p\u04bbp",  # a Cyrillic look-alike in the extension
-        "x" * 252 + ".png",
-    ],
-)
+@pytest.mark.parametrize("filename", HOSTILE["filenames"])
 def test_s2_s3_refused_file_names(sign_app: Core, filename: str) -> None:
-    query = {k: v for k, v in EXACT.items() if k != "type"}
-    response = call(sign_app, {**query, "filename": filename})
+    response = call(sign_app, f"path=avatars/&filename={filename}&size=1000")
     assert_error(response, 400, "BadRequest")
-
-
-@pytest.mark.parametrize("filename", ["photo.PNG", "résumé.png", "a b (1).png", ".png"])
-def test_file_names_only_lend_their_extension(sign_app: Core, filename: str) -> None:
-    answer = ok(sign_app, {"path": "", "filename": filename, "size": "10"})
-    name = answer["key"].removeprefix("uploads/alice/")
-    assert name.endswith(".png")
-    assert "/" not in name
-    assert filename.rsplit(".", 1)[0] not in name or filename.startswith(".")
 
 
 # --- S4: the client never chooses key, bucket, prefix, expiry, limits or redirects --------------
@@ -178,15 +105,27 @@ def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> N
     assert name in data["message"]
 
 
-def test_s4_repeated_parameters_are_refused(sign_app: Core) -> None:
-    response = call(sign_app, "path=a&path=b")
+@pytest.mark.parametrize(
+    "query",
+    [
+        "path=a&path=b",  # repeated: never a silent pick
+        "path=a&path=",
+        "path=a&filename=x.png&size=1&filename=y.png",
+        "path=a&Path=b",  # a name differing only in case is another, unknown name
+        "path=a&x-oss-object-acl=public-read",
+    ],
+)
+def test_s4_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
+    response = call(sign_app, query)
     assert_error(response, 400, "BadRequest")
 
 
 # --- S5: sizes ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣"])
+@pytest.mark.parametrize(
+    "size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
+)
 def test_s5_bad_sizes_are_400(sign_app: Core, size: str) -> None:
     assert_error(call(sign_app, {**EXACT, "size": size}), 400, "BadRequest")
 
@@ -222,6 +161,7 @@ def test_size_and_type_need_a_filename(sign_app: Core, extra: dict[str, str]) ->
         "image/svg+xml",
         "image/png; charset=utf-8",
         "image/*",
+        "*/*",
         " image/png",
         "image/png\n",
     ],
@@ -252,80 +192,8 @@ def test_s6_allow_list_setting_is_honoured(make_sign_app: Callable[..., Core]) -
 # --- Paths (DESIGN.md "Sign function") --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "folder"),
-    [
-        ("avatars/", "uploads/alice/avatars/"),
-        ("avatars", "uploads/alice/avatars/"),
-        ("", "uploads/alice/"),
-        ("a/b-c/d_e.f/", "uploads/alice/a/b-c/d_e.f/"),
-        ("..a/b..", "uploads/alice/..a/b../"),
-        ("x" * 256, "uploads/alice/" + "x" * 256 + "/"),
-    ],
-)
-def test_accepted_paths(sign_app: Core, path: str, folder: str) -> None:
-    answer = ok(sign_app, {"path": path})
-    assert answer["dir"] == folder
-    assert key_conditions(answer) == [["starts-with", "$key", folder]]
-
-
 def test_missing_path_is_the_callers_root(sign_app: Core) -> None:
     assert ok(sign_app, "")["dir"] == "uploads/alice/"
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/avatars",
-        "/",
-        "a//b",
-        "avatars//",
-        "a\\b",
-        "a%2e%2e",
-        "%2e%2e/x",
-        "..",
-        ".",
-        "a/../b",
-        "a/./b",
-        "../alice2",
-        "a\x00b",
-        "a\nb",
-        "a\x7fb",
-        "a\tb",
-        "a b",
-        "ä",
-        "a?b",
-        "a#b",
-        "{user}",
-        "x" * 257,
-    ],
-)
-def test_refused_paths(sign_app: Core, path: str) -> None:
-    assert_error(call(sign_app, {"path": path}), 400, "BadRequest")
-
-
-# --- Modes: AUTH_MODE=none, legacy empty prefix -------------------------------------------------
-
-
-def test_auth_mode_none_serves_anonymous(make_sign_app: Callable[..., Core]) -> None:
-    app = make_sign_app(AUTH_MODE="none", AUTH_JWT_SECRET=None)
-    answer = ok(app, {"path": "a"}, user=None)
-    assert answer["dir"] == "uploads/anonymous/a/"
-    garbage = ok(app, {"path": "a"}, user=None, headers={"Authorization": "Bearer junk"})
-    assert garbage["dir"] == "uploads/anonymous/a/"
-
-
-def test_legacy_empty_prefix_grants_exactly_the_path(make_sign_app: Callable[..., Core]) -> None:
-    app = make_sign_app(
-        AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="", OSS_SIGNATURE_VERSION="v1"
-    )
-    answer = ok(app, {"path": "avatars/"}, user=None)
-    assert answer["dir"] == "avatars/"
-    assert key_conditions(answer) == [["starts-with", "$key", "avatars/"]]
-    for name in ("host", "policy", "accessid", "signature", "callback", "expire"):
-        assert answer[name], name
-    assert_error(call(app, {"path": ""}, user=None), 400, "BadRequest")
-    assert_error(call(app, "", user=None), 400, "BadRequest")
 
 
 # --- Routing, methods, headers -----------------------------------------------------------------
@@ -428,13 +296,6 @@ def test_preflight_answers_on_any_path(sign_app: Core) -> None:
         )
     )
     assert response.status == 204
-
-
-def test_s8_foreign_origin_gets_no_cors_grant(sign_app: Core) -> None:
-    response = call(sign_app, {"path": "a"}, headers={"Origin": "https://evil.example.com"})
-    assert response.status == 200  # a Bearer token, not a cookie: the browser just can't read it
-    assert response.header("Access-Control-Allow-Origin") is None
-    assert response.header("Vary") == "Origin"
 
 
 def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:
@@ -603,72 +464,6 @@ def test_uploads_from_the_real_sqlite_store(
 
 
 # --- The adapters: functions/sign/index.py ------------------------------------------------------
-
-
-@pytest.fixture
-def sign_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Import the real entry point with settings in the process environment (import test only)."""
-    for name in [
-        *list(SIGN_ENV),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN",
-        "AUTH_MODE",
-        "UPLOAD_KEY_PREFIX",
-        "OSS_SIGNATURE_VERSION",
-        "OSS_ENDPOINT",
-    ]:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in SIGN_ENV.items():
-        monkeypatch.setenv(name, value)
-    sys.modules.pop("functions.sign.index", None)
-    module = importlib.import_module("functions.sign.index")
-    yield module
-    sys.modules.pop("functions.sign.index", None)
-
-
-def test_wsgi_handler_issues_a_grant(sign_index: Any) -> None:
-    live = token("alice", now=time.time())
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/2016-08-15/proxy/svc/sign/signature",
-        "QUERY_STRING": "path=avatars%2F&filename=a.png&size=10",
-        "CONTENT_LENGTH": "0",
-        "HTTP_AUTHORIZATION": f"Bearer {live}",
-        "HTTP_ORIGIN": ORIGIN,
-        "wsgi.input": io.BytesIO(b""),
-    }
-    captured: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        captured.update(status=status, headers=dict(headers))
-
-    data = json.loads(b"".join(sign_index.handler(environ, start_response)))
-    assert captured["status"] == "200 OK"
-    assert captured["headers"]["Access-Control-Allow-Origin"] == ORIGIN
-    assert captured["headers"]["Cache-Control"] == "no-store"
-    assert data["key"].startswith("uploads/alice/avatars/")
-    assert data["version"] == "v4"
-
-
-def test_fc3_event_handler_issues_a_grant_and_refuses_bad_input(sign_index: Any) -> None:
-    live = token("alice", now=time.time())
-    event = {
-        "version": "v1",
-        "rawPath": "/signature",
-        "headers": {"Authorization": f"Bearer {live}"},
-        "queryParameters": {"path": "a"},
-        "body": "",
-        "isBase64Encoded": False,
-        "requestContext": {"requestId": "r-1", "http": {"method": "GET", "path": "/signature"}},
-    }
-    answer = sign_index.event_handler(json.dumps(event).encode(), None)
-    assert answer["statusCode"] == 200
-    assert json.loads(answer["body"])["dir"] == "uploads/alice/a/"
-    event["queryParameters"] = {"path": "../b"}
-    refused = sign_index.event_handler(json.dumps(event).encode(), None)
-    assert refused["statusCode"] == 400
-    assert json.loads(refused["body"])["code"] == "BadRequest"
 
 
 def test_sign_path_opens_no_socket_and_imports_no_cloud_sdk(

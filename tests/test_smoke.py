@@ -274,7 +274,9 @@ def test_main_prints_and_exits_zero_on_success(
     mocker: MockerFixture, stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = fake_fc(mocker, stack)
-    code = smoke.main([str(TEMPLATE.path)], ENVIRON, client_factory=lambda config: client)
+    code = smoke.main(
+        [str(TEMPLATE.path)], ENVIRON, client_factory=lambda config: client, now=time.time
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid) [" in out
@@ -388,7 +390,13 @@ def test_minted_token_carries_audience_and_issuer_when_configured() -> None:
     now = time.time()
     config, _ = smoke.load_config(environ, now)
     assert config is not None
-    claims = jwt.decode(config.caller_token, JWT_SECRET, algorithms=["HS256"], audience="uploads")
+    claims = jwt.decode(
+        config.caller_token,
+        JWT_SECRET,
+        algorithms=["HS256"],
+        audience="uploads",
+        options={"verify_exp": False},  # minted at the frozen NOW; its exp is checked below
+    )
     assert claims["sub"] == smoke.SMOKE_USER
     assert claims["iss"] == "https://id.example"
     assert claims["exp"] == int(now) + 300

@@ -30,8 +30,8 @@ from shared.records.base import Record
 from shared.records.grants import EXACT, EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
-from tests.devstack import http_session, sign_in_and_grant
-from tests.helpers import NOW, request, token
+from tests.support.devstack import http_session, sign_in_and_grant
+from tests.support.sign import NOW, request, token
 from tests.test_reconcile import BUCKET, FakeObjects, etag
 from tests.test_reconcile import NOW as LATER  # after the objects FakeObjects.add writes
 

@@ -46,7 +46,7 @@ FAILURE_TTL_SECONDS = 30.0  # a flood of bad callbacks must not become a flood o
 MAX_CACHED_URLS = 256
 
 # https://gosspublic.alicdn.com/callback_pub_key_v1.pem (oss-protocol.md §6.3): 512-bit RSA,
-# verified against every real OSS signature in tests/vectors/oss.json.
+# verified against every real OSS signature in tests/data/oss.json.
 OSS_V1_KEY_PEM = b"""-----BEGIN PUBLIC KEY-----
 MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKs/JBGzwUB2aVht4crBx3oIPBLNsjGs
 C0fTXv+nvlmklvkcolvpvXLTjaxUHR3W9LXxQ2EHXAJfCB+6H2YF1k8CAwEAAQ==

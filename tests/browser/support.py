@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.devstack import DevProcess
+from tests.support.devstack import DevProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"

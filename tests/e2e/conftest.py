@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from local.dev import Stack
 from local.oss_emulator.callback import CallbackReply, CallbackRequest, send_with_requests
+from tests.support.devstack import StackClient
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
 
@@ -42,62 +42,13 @@ class Journal:
         return send_with_requests(request, timeout)
 
 
-class LiveStack:
+class LiveStack(StackClient):
     def __init__(self, stack: Stack, clock: ShiftedClock, journal: Journal) -> None:
+        super().__init__(stack.url("app"), stack.url("oss"))
         self.stack = stack
         self.clock = clock
         self.journal = journal
-        self.app_url = stack.url("app")
-        self.oss_url = stack.url("oss")
         self.callback_url = stack.values["CALLBACK_URL"]
-        self.http = requests.Session()
-        self.http.trust_env = False  # loopback only: never through a proxy from the environment
-
-    def token(self, user: str) -> str:
-        response = self.http.get(f"{self.app_url}/dev/token", params={"user": user}, timeout=10)
-        assert response.status_code == 200, response.text
-        return str(response.json()["token"])
-
-    def signature(self, token: str | None, **params: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.http.get(
-            f"{self.app_url}/signature", params=params, headers=headers, timeout=10
-        )
-
-    def grant(self, token: str | None, **params: str) -> dict[str, Any]:
-        response = self.signature(token, **params)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def upload(
-        self,
-        grant: dict[str, Any],
-        data: bytes,
-        *,
-        key: str | None = None,
-        filename: str = "file.bin",
-        content_type: str | None = None,
-        change: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None = None,
-    ) -> requests.Response:
-        """POST the form a browser builds: key, every field of the grant in order, then file."""
-        fields = [("key", key if key is not None else grant["key"]), *grant["fields"].items()]
-        if change is not None:
-            fields = change(fields)
-        file_part = (filename, data, content_type) if content_type else (filename, data)
-        parts: list[tuple[str, Any]] = [(name, (None, value)) for name, value in fields]
-        parts.append(("file", file_part))
-        return self.http.post(grant["host"], files=parts, timeout=15)
-
-    def uploads(self, token: str | None) -> list[dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = self.http.get(
-            f"{self.app_url}/uploads", params={"limit": "200"}, headers=headers, timeout=10
-        )
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
-
-    def get_object(self, key: str) -> requests.Response:
-        return self.http.get(f"{self.oss_url}/{key}", timeout=10)
 
 
 StartStack = Callable[..., LiveStack]

@@ -11,7 +11,7 @@ import jwt
 import pytest
 import requests
 
-from tests.devstack import ROOT, SHELL_ROLE, DevProcess, http_session
+from tests.support.devstack import ROOT, SHELL_ROLE, DevProcess, http_session
 
 pytestmark = pytest.mark.e2e
 

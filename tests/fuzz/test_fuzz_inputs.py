@@ -1,7 +1,7 @@
-"""Fuzzing what the attacker controls (security.md §7), seeded from tests/fuzz/corpus/.
+"""Fuzzing what the attacker controls (security.md §7), seeded from tests/data/corpus/.
 
-Beyond tests/test_callback_fuzz.py (header, key URL and body parsers on generated input): the
-same parsers on the kept corpus, the file name and path validators, grant tokens (forged,
+Beyond tests/test_callback_fuzz.py (header, key URL and body parsers, also seeded from the
+corpus): the file name and path validators, grant tokens (forged,
 malformed, and correctly signed with junk claims), the emulator's policy evaluator on structured
 documents, the emulator and the sign function end to end, and the listing parameters. Only our
 domain errors (or the emulator's OssError) may come out; nothing answers 500; a disallowed key
@@ -27,16 +27,14 @@ from werkzeug.datastructures import MultiDict
 from local.oss_emulator.errors import OssError
 from local.oss_emulator.listing import parse_query
 from local.oss_emulator.policy import check_conditions, check_expiration, check_size, decode_policy
-from shared.callback.body import parse_callback_body
-from shared.callback.pubkeys import PublicKeys
 from shared.content import ACTIVE_EXTENSIONS
-from shared.errors import AppError, BadRequest, GrantInvalid, KeyUrlUntrusted
+from shared.errors import BadRequest, GrantInvalid
 from shared.grant import AUDIENCE, Grant, issue_token, verify_token
 from shared.http import Core
 from shared.keys import filename_extension, is_valid_key, requested_dir
 from shared.settings import Secret
-from tests.fuzz.corpus import seeded
-from tests.helpers import GRANT_SECRET, NOW, call
+from tests.support.data import seeded
+from tests.support.sign import GRANT_SECRET, NOW, call
 
 FUZZ = settings(
     max_examples=300,
@@ -56,47 +54,6 @@ JSON = st.recursive(
 
 
 # --- the callback body and key URLs, on the kept corpus -----------------------------------------
-
-
-@FUZZ
-@seeded("callback_body", "body", text=False)
-@given(body=st.binary(max_size=400))
-def test_callback_bodies_raise_only_bad_request(body: bytes) -> None:
-    try:
-        fields = parse_callback_body(body)
-    except BadRequest:
-        return
-    assert fields.size >= 0
-    assert fields.bucket
-    assert fields.object
-    assert fields.etag
-
-
-class NoFetch:
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def __call__(self, url: str) -> bytes:
-        self.urls.append(url)
-        raise AssertionError("no key URL may be fetched in this test")
-
-
-@FUZZ
-@seeded("key_url", "url")
-@given(url=st.text(max_size=120))
-def test_key_urls_from_the_corpus_are_decided_before_any_fetch(url: str) -> None:
-    fetch = NoFetch()
-    keys = PublicKeys((), fetch=fetch)
-    header = base64.b64encode(url.encode("utf-8", "surrogatepass")).decode()
-    try:
-        keys.for_header(header)
-    except KeyUrlUntrusted:
-        assert fetch.urls == []
-    except AppError:
-        pass
-    for fetched in fetch.urls:  # only OSS's own key host, never the pinned key's URL
-        assert ORACLE.fullmatch(fetched)
-        assert fetched.rsplit("/", 1)[1] != "callback_pub_key_v1.pem"
 
 
 # --- paths and file names -------------------------------------------------------------------------

@@ -24,9 +24,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.devstack import sign_in_and_grant
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
 from tests.reliability.test_restart import start_dev, values_of
+from tests.support.devstack import sign_in_and_grant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 

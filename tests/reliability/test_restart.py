@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from local.reconcile import dev_settings
-from tests.devstack import SHELL_ROLE, DevProcess, http_session, sign_in_and_grant
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
+from tests.support.devstack import SHELL_ROLE, DevProcess, http_session, sign_in_and_grant
 
 pytestmark = pytest.mark.e2e
 

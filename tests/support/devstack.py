@@ -12,14 +12,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEV = (sys.executable, "-m", "local.dev")
 MAKE_DEV = ("make", "--no-print-directory", "dev")
 # Settings the caller's shell may hold that must not leak into a test stack.
@@ -61,20 +61,69 @@ def http_session() -> requests.Session:
     return session
 
 
+class StackClient:
+    """What a browser does against a running stack: sign in, ask for a grant, POST the form to
+    the OSS emulator, list its uploads, read an object back. Loopback only, never a proxy."""
+
+    def __init__(self, app_url: str, oss_url: str, http: requests.Session | None = None) -> None:
+        self.app_url, self.oss_url = app_url, oss_url
+        self.http = http or http_session()
+
+    def token(self, user: str) -> str:
+        response = self.http.get(f"{self.app_url}/dev/token", params={"user": user}, timeout=10)
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def signature(self, token: str | None, **params: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.get(
+            f"{self.app_url}/signature", params=params, headers=headers, timeout=10
+        )
+
+    def grant(self, token: str | None, **params: str) -> dict[str, Any]:
+        response = self.signature(token, **params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def upload(
+        self,
+        grant: Mapping[str, Any],
+        data: bytes,
+        *,
+        key: str | None = None,
+        fields: list[tuple[str, str]] | None = None,
+        change: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None = None,
+        filename: str = "file.bin",
+        content_type: str | None = None,
+    ) -> requests.Response:
+        """POST the form a browser builds: key, the grant's fields in order (or `fields`), file."""
+        items = list(grant["fields"].items()) if fields is None else fields
+        form = [("key", key if key is not None else grant["key"]), *items]
+        if change is not None:
+            form = change(form)
+        file_part = (filename, data, content_type) if content_type else (filename, data)
+        parts: list[tuple[str, Any]] = [(name, (None, value)) for name, value in form]
+        parts.append(("file", file_part))
+        return self.http.post(grant["host"], files=parts, timeout=20)
+
+    def uploads(self, token: str | None) -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.http.get(
+            f"{self.app_url}/uploads", params={"limit": "200"}, headers=headers, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+    def get_object(self, key: str) -> requests.Response:
+        return self.http.get(f"{self.oss_url}/{key}", timeout=10)
+
+
 def sign_in_and_grant(
     http: requests.Session, app_url: str, user: str, **params: str
 ) -> dict[str, Any]:
     """GET /dev/token?user=…, then GET /signature with that bearer token: the grant."""
-    token = http.get(f"{app_url}/dev/token", params={"user": user}, timeout=10)
-    assert token.status_code == 200, token.text
-    grant = http.get(
-        f"{app_url}/signature",
-        params=params,
-        headers={"Authorization": f"Bearer {token.json()['token']}"},
-        timeout=10,
-    )
-    assert grant.status_code == 200, grant.text
-    return dict(grant.json())
+    client = StackClient(app_url, "", http)
+    return client.grant(client.token(user), **params)
 
 
 class DevProcess:

@@ -44,15 +44,19 @@ SIGN_ENV: dict[str, str] = {
 }
 
 
-def sign_env(**overrides: str | None) -> dict[str, str]:
-    """SIGN_ENV with overrides; a None value removes the variable."""
-    env = dict(SIGN_ENV)
+def overridden(values: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each override applied; an override of None removes the entry."""
     for name, value in overrides.items():
         if value is None:
-            env.pop(name, None)
+            values.pop(name, None)
         else:
-            env[name] = value
-    return env
+            values[name] = value
+    return values
+
+
+def sign_env(**overrides: str | None) -> dict[str, str]:
+    """SIGN_ENV with overrides; a None value removes the variable."""
+    return overridden(dict(SIGN_ENV), overrides)
 
 
 def sign_settings(**overrides: str | None) -> SignSettings:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import json
 import threading
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from shared.grant import Grant, issue_token
 from shared.http import Request
 from shared.records.base import PutOutcome, Record
 from shared.settings import Secret
+from tests.support import fc
 
 NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
 BUCKET = "test-bucket"
@@ -245,45 +245,28 @@ class CallbackBuilder:
 
 
 def wsgi_environ(request: Request, *, path_info: str | None = None, **extra: Any) -> dict[str, Any]:
-    """The FC 2.0 WSGI environ for a request: PATH_INFO is the decoded path as latin-1 text."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "PATH_INFO": request.signed_path.decode("latin-1") if path_info is None else path_info,
-        "QUERY_STRING": request.query_string,
-        "CONTENT_LENGTH": str(len(request.body)),
-        "CONTENT_TYPE": request.headers.get("content-type", ""),
-        "wsgi.input": io.BytesIO(request.body),
-        "REMOTE_ADDR": "198.51.100.1",
-    }
-    for name, value in request.headers.items():
-        if name not in ("content-type", "content-length"):
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-    environ.update(extra)
-    return environ
-
-
-def fc3_event(request: Request, *, base64_body: bool = False, raw_path: str | None = None) -> bytes:
-    """The FC 3.0 HTTP trigger event for a request: rawPath URL-encoded, body maybe base64."""
-    body = (
-        base64.b64encode(request.body).decode("ascii")
-        if base64_body
-        else request.body.decode("utf-8")
+    """The FC 2.0 WSGI environ for a request (`path_info` overrides the path FC hands over)."""
+    env = fc.environ(
+        request.method, request.signed_path, request.query_string, request.body, request.headers
     )
-    event = {
-        "version": "v1",
-        "rawPath": quote(request.signed_path, safe="/") if raw_path is None else raw_path,
-        "headers": dict(request.headers),
-        "queryParameters": {},
-        "body": body,
-        "isBase64Encoded": base64_body,
-        "requestContext": {
-            "requestId": "fc3-req-1",
-            "http": {"method": request.method, "path": request.path, "sourceIp": "198.51.100.1"},
-        },
-    }
-    if request.query_string:
-        event["rawQueryString"] = request.query_string
-    return json.dumps(event).encode()
+    if path_info is not None:
+        env["PATH_INFO"] = path_info
+    env.update(extra)
+    return env
+
+
+def fc3_event(request: Request, *, base64_body: bool = False) -> bytes:
+    """The FC 3.0 HTTP trigger event for a request: rawPath URL-encoded, body maybe base64."""
+    built = fc.event(
+        request.method,
+        quote(request.signed_path, safe="/"),
+        headers=request.headers,
+        raw_query=request.query_string,
+        body=request.body,
+        base64_body=base64_body,
+    )
+    built["requestContext"]["http"]["path"] = request.path
+    return json.dumps(built).encode()
 
 
 class DownStore:

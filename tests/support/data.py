@@ -1,4 +1,7 @@
-"""The seed corpus kept in tests/fuzz/corpus/<target>/: files Hypothesis always tries first.
+"""The test data in tests/data/: OSS's vectors (oss.json), hostile inputs and the fuzz corpus.
+
+`VECTORS` is tests/data/oss.json (copied from the team's shared vectors; see tests/data/README.md).
+The seed corpus is kept in tests/data/corpus/<target>/: files Hypothesis always tries first.
 
 Each file is one input, read as bytes (or UTF-8 text). `seeded(target, name)` turns every file of a
 target into a `hypothesis.example`, so the seeds run on every test run, before any generated input.
@@ -7,13 +10,18 @@ Add a file when a bug is found or a tricky shape is worth keeping.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import example
 
-CORPUS = Path(__file__).resolve().parent / "corpus"
+DATA = Path(__file__).resolve().parents[1] / "data"
+VECTORS: dict[str, Any] = json.loads((DATA / "oss.json").read_text("utf-8"))
+# Hostile inputs every layer refuses: paths and file names as query values, key URLs before base64.
+HOSTILE: dict[str, list[str]] = json.loads((DATA / "hostile.json").read_text("utf-8"))
+CORPUS = DATA / "corpus"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
