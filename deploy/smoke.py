@@ -372,7 +372,7 @@ class Smoke:
             self.record("reconcile: one run", False, f"answered {str(summary)[:120]!r}", ms)
             return
         counts = ", ".join(
-            f"{name} {summary.get(name)}" for name in ("listed", "recorded", "young", "failed")
+            f"{name} {summary.get(name)}" for name in ("ended", "recorded", "released", "failed")
         )
         self.record("reconcile: one run", summary.get("failed") == 0, counts, ms)
 

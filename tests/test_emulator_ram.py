@@ -129,7 +129,7 @@ def test_sign_and_reconcile_roles_are_enough_for_their_flows(
         "DEV_DATA_DIR": str(tmp_path / "stack"),
         "DEV_OSS_RAM_POLICIES": "1",
     }
-    assert local_reconcile.main(["--settle", "0"], environ) == 0
+    assert local_reconcile.main(["--full", "--settle", "0"], environ) == 0
     assert f"recorded {key}" in " ".join(capsys.readouterr().out.split())
 
 

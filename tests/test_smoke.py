@@ -281,7 +281,7 @@ def test_main_prints_and_exits_zero_on_success(
     assert code == 0, out
     assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid) [" in out
     assert "smoke: skip uploads: smoke upload deleted (the deployed sign function has no" in out
-    assert re.search(r"smoke: ok   reconcile: one run \(listed \d+, .*failed 0\) \[\d+ ms\]", out)
+    assert re.search(r"smoke: ok   reconcile: one run \(ended \d+, .*failed 0\) \[\d+ ms\]", out)
     assert "0 failed, 1 skipped" in out
 
 
