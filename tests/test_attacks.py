@@ -6,8 +6,8 @@ OSS's key: it signs whatever body the attacker composes), or anyone who can reac
 Every test drives the real cores (`shared.sign.app`, `shared.callback.app`) or the FC adapters and
 asserts the exact status and code, that nothing was written and that nothing was fetched.
 
-One known weakness is kept as a strict xfail: a replay, inside the grant's validity, of an older
-callback for a key a prefix grant overwrote (see the test for why it needs HeadObject).
+A replay, inside the grant's validity, of an older callback for a key a prefix grant overwrote is
+refused by the HeadObject of UPLOAD_VERIFY (the last section adds the verification attacks).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ from tests.callback_builder import (
     USER,
     CallbackBuilder,
     Clock,
+    FakeBucket,
     KeyServer,
     Removals,
     b64,
@@ -967,28 +968,33 @@ def test_a_replay_after_the_grant_expired_never_overwrites(
     assert stored.etag == "B" * 32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "residual risk: OSS signs no timestamp and the callback body carries no object version, "
-        "so inside the grant's validity an older callback for a key a prefix grant overwrote is "
-        "indistinguishable from a newer upload; only a HeadObject on replacement can tell"
-    ),
-)
 def test_a_replay_inside_the_grant_after_an_overwrite_does_not_roll_back(
-    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore, clock: Clock
 ) -> None:
+    """OSS signs no timestamp and the body carries no object version, so inside the grant's
+    validity an older callback for a key a prefix grant overwrote looks like a newer upload; the
+    HeadObject with If-Match (UPLOAD_VERIFY=object, and content, the default) tells them apart."""
+    bucket = FakeBucket()
+    app = make_callback_app(reader=bucket, remover=bucket, UPLOAD_VERIFY="object")
     grant = build.prefix_grant()
-    old = build.request(grant=grant, values={"etag": "A" * 32})
-    new = build.request(grant=grant, values={"etag": "B" * 32})
+    key = PREFIX + "cat.png"
+    old = build.request(grant=grant, values=bucket.put(key, b"A" * 32))
     assert answer(app, old)[0] == 200
     clock.now += 10
+    new = build.request(grant=grant, values=bucket.put(key, b"B" * 32))
     assert answer(app, new)[0] == 200
     clock.now += 10
-    answer(app, old)
-    stored = store.get(BUCKET, PREFIX + "cat.png")
+    assert answer(app, old) == (
+        409,
+        {
+            "Status": "Error",
+            "code": "Conflict",
+            "message": "the bucket holds a different object under this key (etag mismatch)",
+        },
+    )
+    stored = store.get(BUCKET, key)
     assert stored is not None
-    assert stored.etag == "B" * 32
+    assert stored.etag == bucket.objects[key][0]
 
 
 # --- the key URL: SSRF and key substitution --------------------------------------------------
@@ -1628,12 +1634,13 @@ def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_s
     assert reply.status_code == 403, reply.text
     assert "<Code>AccessDenied</Code>" in reply.text
     assert live_stack.get_object(grant["key"]).status_code == 404
-    # The file part says unknown/unknown; the stored type is the pinned one.
+    # The file part says unknown/unknown; the stored type is the pinned one, and the content
+    # check (UPLOAD_VERIFY=content) finds XML where a PNG should be: rejected and deleted.
     reply = live_stack.upload(grant, XML_BODY, filename="q.png", content_type="unknown/unknown")
     assert reply.status_code == 200, reply.text
-    assert reply.json()["mimeType"] == "image/png"
-    served = live_stack.get_object(grant["key"])
-    assert served.headers["Content-Type"] == "image/png"
+    assert reply.json()["code"] == "ContentRejected"
+    assert "(image/png)" in reply.json()["message"]
+    assert live_stack.get_object(grant["key"]).status_code == 404
 
 
 def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:

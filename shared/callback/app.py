@@ -5,7 +5,9 @@ trusted (401, before any network I/O) → RSA signature (401) → body usable (4
 (403) → bucket, key and size inside the grant (403) → stored type (DESIGN "Hardening": exactly one
 allow-listed type for the key's extension, else the object is deleted and the answer is 200
 `{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
-idempotent record write (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the
+verification (UPLOAD_VERIFY, `shared.verify`: the object with the callback's etag is stored now,
+else 409 `Conflict`; not visible after brief retries, 503; content that is not what it claims:
+rejected and deleted as above) → idempotent record write (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the
 request, so nothing is written or deleted before the grant checks pass. The store write and the
 deletion run under a deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
 """
@@ -19,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.callback.body import CallbackFields, parse_callback_body
-from shared.callback.objects import RemoverFactory, oss_remover
+from shared.callback.objects import ReaderFactory, RemoverFactory, oss_reader, oss_remover
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
@@ -33,6 +35,7 @@ from shared.keys import is_valid_key
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.settings import RecordsSettings
+from shared.verify import Claim, ObjectMissing, upload_problem
 
 MAX_BODY = 64 * 1024
 STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter timeouts
@@ -41,12 +44,16 @@ MIN_STORE_SECONDS = 0.5
 STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connections
 REMOVE_DEADLINE_SECONDS = 3.0  # HeadObject + DeleteObject, each with the SDK's own 1.5 s timeout
 REMOVE_WORKERS = 4
+VERIFY_BUDGET_SECONDS = 2.0  # reads and retries; the record write keeps the rest of the 4 s
+VERIFY_WORKERS = 8
+VISIBLE_RETRY_DELAYS = (0.1, 0.2, 0.4)  # a new object not yet visible: ask again, briefly
 MAX_LOGGED_KEY = 256
 REJECTED = "Rejected"
 CONTENT_REJECTED = "ContentRejected"
 
 _WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
 _REMOVERS = DeadlinePool("object-remover", workers=REMOVE_WORKERS)
+_READERS = DeadlinePool("object-reader", workers=VERIFY_WORKERS)
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
 Clock = Callable[[], float]
@@ -60,10 +67,13 @@ def create_app(
     fetch: Fetch | None = None,
     now: Clock | None = None,
     remover_factory: RemoverFactory | None = None,
+    reader_factory: ReaderFactory | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Core:
     """Build the callback core; settings and the key cache are ready before the first request."""
     keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
     removers = remover_factory or oss_remover(settings.oss)
+    readers = reader_factory or oss_reader(settings.oss)
     stores = _Stores(store_factory or _open_store(settings.records))
     clock = now or _wall_clock
 
@@ -81,8 +91,11 @@ def create_app(
         grant = verify_token(fields.grant, settings.grant_secrets, now=current)
         trail["grant_id"] = grant.grant_id
         check_grant(fields, grant, settings.bucket)
-        problem = stored_type_problem(fields.object, fields.mime_type, settings.allowed_types)
+        problem = stored_type_problem(
+            fields.object, fields.mime_type, settings.allowed_types
+        ) or verify(request, fields, started)
         if problem is not None:
+            # Quota: the grant ledger releases this upload's reservation here.
             return reject(request, fields, problem, started, trail)
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, environ, settings.records)
@@ -97,6 +110,26 @@ def create_app(
         if settings.download_base_url:
             payload["url"] = download_url(settings.download_base_url, outcome.record.key)
         return json_response(200, payload)
+
+    def verify(request: Request, fields: CallbackFields, started: float) -> str | None:
+        """UPLOAD_VERIFY: confirm the object with OSS before anything is recorded.
+
+        Returns a content problem (the caller rejects); raises Conflict (another object is
+        stored) or Unavailable (OSS slow or failing, or the object not visible within the budget:
+        OSS reports CallbackFailed and reconciliation verifies it later; never recorded here).
+        """
+        if settings.verify == "off":
+            return None
+        credentials = resolve_credentials(
+            request.context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
+        )
+        return confirmed(
+            lambda: upload_problem(
+                readers(credentials), claim_of(fields), settings.verify, settings.allowed_types
+            ),
+            deadline=started + VERIFY_BUDGET_SECONDS,
+            sleep=sleep,
+        )
 
     def reject(
         request: Request,
@@ -134,6 +167,38 @@ def create_app(
         return response
 
     return app
+
+
+def confirmed(
+    check: Callable[[], str | None], *, deadline: float, sleep: Callable[[float], None]
+) -> str | None:
+    """`check()` under the deadline; while OSS answers 404, ask again briefly (a new object may
+    not be visible yet), then answer 503. OSS slow or failing: Unavailable as well."""
+    for delay in (*VISIBLE_RETRY_DELAYS, None):
+        try:
+            return _READERS.call(check, max(0.1, deadline - time.monotonic()), what="OSS")
+        except ObjectMissing:
+            if delay is None or time.monotonic() + delay >= deadline:
+                break
+            sleep(delay)
+    raise Unavailable(
+        "the object is not in the bucket (not yet visible, deleted or never uploaded); "
+        "nothing was recorded"
+    )
+
+
+def claim_of(fields: CallbackFields) -> Claim:
+    """What the callback says the stored object is: the claim OSS is asked to confirm."""
+    return Claim(
+        key=fields.object,
+        etag=fields.etag,
+        size=fields.size,
+        crc64=fields.crc64,
+        mime_type=fields.mime_type,
+        image_format=fields.image_format,
+        image_width=fields.image_width,
+        image_height=fields.image_height,
+    )
 
 
 def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:

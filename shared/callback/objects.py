@@ -1,4 +1,9 @@
-"""Removing an upload the callback refused (DESIGN "Verification": a rejected upload is deleted).
+"""The callback's OSS calls: reading the object it verifies, removing an upload it refused.
+
+Reading (`oss_reader`): `shared.verify.OssReader` over the function role's client, one per
+credential set (role credentials rotate), so that connections are reused between invocations.
+
+Removing (DESIGN "Verification": a rejected upload is deleted).
 
 The callback deletes only the object its (verified, grant-bound) callback describes: HeadObject
 first, and DeleteObject only while the stored object still has the callback's etag. A newer object
@@ -9,6 +14,7 @@ recorded. The official `oss2` SDK does the calls (`shared.oss.bucket_client`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
@@ -16,6 +22,7 @@ from shared.credentials import Credentials
 from shared.errors import Unavailable
 from shared.oss import bucket_client
 from shared.settings import OssSettings
+from shared.verify import ObjectReader, OssReader
 
 TIMEOUT_SECONDS = 1.5  # connect and each read: the callback answers OSS within 5 s
 
@@ -28,6 +35,7 @@ class Remover(Protocol):
 
 
 RemoverFactory = Callable[[Credentials], Remover]
+ReaderFactory = Callable[[Credentials], ObjectReader]
 
 
 class OssRemover:
@@ -58,6 +66,22 @@ class OssRemover:
 def oss_remover(settings: OssSettings) -> RemoverFactory:
     def factory(credentials: Credentials) -> Remover:
         return OssRemover(settings, credentials)
+
+    return factory
+
+
+def oss_reader(settings: OssSettings) -> ReaderFactory:
+    """Readers for the verification reads, rebuilt only when the credentials change."""
+    cache: list[tuple[object, ObjectReader]] = []
+    lock = threading.Lock()
+
+    def factory(credentials: Credentials) -> ObjectReader:
+        with lock:
+            if cache and cache[0][0] == credentials.identity:
+                return cache[0][1]
+            reader = OssReader(bucket_client(settings, credentials, timeout=TIMEOUT_SECONDS))
+            cache[:] = [(credentials.identity, reader)]
+            return reader
 
     return factory
 

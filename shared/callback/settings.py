@@ -1,7 +1,8 @@
 """The callback function's settings: OSS, the allow-list, grant secrets, trusted key URLs, records.
 
-OSS_* (bucket, region, endpoint, signature version, optional access key) serve the one call the
-callback makes to OSS: deleting an upload it refused. UPLOAD_ALLOWED_TYPES is the sign function's
+OSS_* (bucket, region, endpoint, signature version, optional access key) serve the callback's
+calls to OSS: verifying the object (UPLOAD_VERIFY, `shared.verify`) and deleting an upload it
+refused. UPLOAD_ALLOWED_TYPES is the sign function's
 allow-list, read by the same code (`shared.content`), so a stored type is judged by the list that
 granted it.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.content import allowed_types
 from shared.settings import Env, OssSettings, RecordsSettings, Secret, http_url
+from shared.verify import VerifyMode, verify_mode
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class CallbackSettings:
     trusted_key_urls: tuple[str, ...]
     download_base_url: str | None
     records: RecordsSettings
+    verify: VerifyMode = "content"
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
@@ -40,6 +43,7 @@ class CallbackSettings:
             trusted_key_urls=urls,
             download_base_url=download,
             records=RecordsSettings.load(env),
+            verify=verify_mode(env),
         )
 
     @property

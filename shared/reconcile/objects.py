@@ -16,6 +16,7 @@ from shared.credentials import Credentials
 from shared.errors import AppError, BadRequest, Forbidden, Unavailable
 from shared.oss import bucket_client
 from shared.settings import OssSettings
+from shared.verify import OssReader, Stored
 
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
 PAGE_SIZE = 1000  # ListObjectsV2's maximum
@@ -51,6 +52,9 @@ class Objects(Protocol):
     def head(self, key: str) -> Head | None:
         """The object's metadata, or None when it is gone."""
 
+    def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        """`shared.verify.ObjectReader`: the object if it still has `etag`, and its first bytes."""
+
 
 class OssObjects:
     """`Objects` over oss2: ListObjectsV2 pages of 1000 and HeadObject."""
@@ -81,6 +85,9 @@ class OssObjects:
             if not page.is_truncated:
                 return
             token = page.next_continuation_token
+
+    def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        return OssReader(self.bucket).stored(key, etag, first_bytes)
 
     def head(self, key: str) -> Head | None:
         """HeadObject; a 404 means the object was deleted after it was listed."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from shared import logs
-from shared.content import default_allowed_types, stored_type_problem
+from shared.content import default_allowed_types
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, Conflict
 from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
@@ -30,6 +30,7 @@ from shared.reconcile.settings import ReconcileSettings
 from shared.records import open_store
 from shared.records.base import PutResult, Record, RecordStore
 from shared.settings import USER_PLACEHOLDER
+from shared.verify import Claim, ObjectMissing, VerifyMode, upload_problem
 
 SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
@@ -171,6 +172,7 @@ class Plan:
     cutoff: int
     dry_run: bool
     allowed_types: Mapping[str, tuple[str, ...]] = field(default_factory=default_allowed_types)
+    verify: VerifyMode = "content"
 
 
 def reconcile(
@@ -188,6 +190,7 @@ def reconcile(
     progress: Progress | None = None,
     workers: int = WORKERS,
     allowed_types: Mapping[str, tuple[str, ...]] | None = None,
+    verify: VerifyMode = "content",
 ) -> Report:
     """One run: list, check each settled object newer than the watermark, backfill, advance."""
     full = listing_prefix(template)
@@ -197,7 +200,7 @@ def reconcile(
     watermark = Watermark(store, bucket)
     stored = watermark.read()
     lower = since if since is not None else (None if stored is None else stored - OVERLAP_SECONDS)
-    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run)
+    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run, verify=verify)
     if allowed_types is not None:
         plan = replace(plan, allowed_types=allowed_types)
     report = Report(prefix=prefix, dry_run=dry_run, watermark_before=stored)
@@ -312,8 +315,13 @@ def backfill(item: Listed, objects: Objects, store: RecordStore, plan: Plan) -> 
     head = objects.head(item.key)
     if head is None:
         return "vanished"
-    if stored_type_problem(item.key, head.mime_type, plan.allowed_types) is not None:
-        return "invalid"  # not one allow-listed type for its extension: never recorded, as by the callback
+    claim = Claim(head.key, head.etag, head.size, head.crc64, head.mime_type)
+    try:
+        # The callback's checks (DESIGN "Verification"): a problem is reported, never recorded.
+        if upload_problem(objects, claim, plan.verify, plan.allowed_types) is not None:
+            return "invalid"
+    except ObjectMissing:
+        return "vanished"
     owner = owner_of(item.key, plan.template)
     assert owner is not None  # select() kept only keys inside the prefix
     outcome = store.put(record_for(head, owner, plan.bucket), replace=False)
@@ -361,6 +369,7 @@ def run(
         bucket=settings.oss.bucket,
         template=settings.key_prefix,
         allowed_types=settings.allowed_types,
+        verify=settings.verify,
         **options,
     )
 

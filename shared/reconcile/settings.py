@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.content import allowed_types
 from shared.settings import Env, OssSettings, RecordsSettings, key_prefix_template
+from shared.verify import VerifyMode, verify_mode
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ReconcileSettings:
     allowed_types: Mapping[
         str, tuple[str, ...]
     ]  # UPLOAD_ALLOWED_TYPES, judged as the callback does
+    verify: VerifyMode = "content"  # UPLOAD_VERIFY, as the callback verifies
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
@@ -30,4 +32,5 @@ class ReconcileSettings:
             key_prefix=key_prefix_template(env, auth_mode),
             records=RecordsSettings.load(env),
             allowed_types=allowed_types(env),
+            verify=verify_mode(env),
         )
