@@ -1724,3 +1724,74 @@ def test_a_flood_of_key_versions_makes_a_bounded_number_of_fetches() -> None:
     assert sorted(fetched) == [
         f"https://gosspublic.alicdn.com/callback_pub_key_v{n}.pem" for n in range(2, 10)
     ]
+
+
+# --- Verification (issue 15): callbacks OSS signs for objects that are not stored ----------------
+# Any OSS customer can have OSS sign a body to our URL; a signed-in user holds their own grant
+# token. Here the emulator's key (it stands for OSS's) signs bodies the attacker composes, and the
+# callback asks the emulator (oss2, the callback role's key) whether the object is stored now.
+
+
+def forged_callback(live: Any, grant: dict[str, Any], **values: str) -> tuple[int, dict[str, Any]]:
+    """The grant's own callback body with attacker-chosen OSS variables, signed as OSS signs."""
+    from local.oss_emulator.callback import CallbackConfig, build_request
+
+    config = json.loads(base64.b64decode(grant["fields"]["callback"]))
+    body = config["callbackBody"]
+    for name, value in values.items():
+        body = body.replace("${" + name + "}", quote(value, safe=""))
+    for name in ("imageInfo.height", "imageInfo.width", "imageInfo.format", "reqId"):
+        body = body.replace("${" + name + "}", "")
+    request = build_request(
+        live.callback_url,
+        CallbackConfig(urls=(live.callback_url,), body=body, body_type=config["callbackBodyType"]),
+        body.encode(),
+        private_key=live.stack.emulator.private_key,
+        key_url=f"{live.oss_url}/.well-known/oss-emulator/callback_pub_key.pem",
+        bucket="dev-bucket",
+        request_id="5C2F0E1A7B3D4E5F60718293",
+        owner="attacker",
+    )
+    reply = live.journal(request, 10.0)
+    return reply.status, json.loads(reply.body)
+
+
+def test_an_invented_callback_for_an_object_never_uploaded_records_nothing(live_stack: Any) -> None:
+    token_ = live_stack.token("mallory")
+    grant = live_stack.grant(token_, path="i", filename="x.png", size="5120", type="image/png")
+    status, payload = forged_callback(
+        live_stack,
+        grant,
+        bucket="dev-bucket",
+        object=grant["key"],
+        etag="D" * 32,
+        size="5120",
+        mimeType="image/png",
+        crc64="1",
+    )
+    assert (status, payload["code"]) == (503, "Unavailable"), payload
+    assert live_stack.uploads(token_) == []
+
+
+def test_an_invented_callback_for_another_etag_records_nothing(live_stack: Any) -> None:
+    """The object exists (a real upload, rejected for its bytes or not): a callback naming
+    another etag, size or type for it is a 409, and the stored object is left alone."""
+    token_ = live_stack.token("mallory")
+    data = b"plain text\n"
+    grant = live_stack.grant(token_, path="e", filename="x.txt", size="64", type="text/plain")
+    live_stack.journal.lose = True
+    assert live_stack.upload(grant, data).status_code == 203  # stored, callback lost
+    live_stack.journal.lose = False
+    status, payload = forged_callback(
+        live_stack,
+        grant,
+        bucket="dev-bucket",
+        object=grant["key"],
+        etag="D" * 32,
+        size="64",
+        mimeType="text/plain",
+        crc64="1",
+    )
+    assert (status, payload["code"]) == (409, "Conflict"), payload
+    assert live_stack.uploads(token_) == []
+    assert live_stack.get_object(grant["key"]).content == data
