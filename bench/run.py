@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import baselines, coldstart, components, fixtures, inprocess, sizes
+from bench import baselines, coldstart, components, fixtures, inprocess, sizes, verify
 from bench.coldstart import ColdStart
 from bench.inprocess import Measured
 from bench.machine import describe
@@ -68,11 +68,12 @@ class Results:
     heaviest: dict[str, list[tuple[str, float]]] = None  # type: ignore[assignment]
     sizes: dict[str, sizes.PackageSize | None] = None  # type: ignore[assignment]
     profiles: dict[str, list[tuple[str, float]]] = None  # type: ignore[assignment]
+    verify: list[Measured] = None  # type: ignore[assignment]
     python: str = ""  # the interpreter of the cold starts
 
     def __post_init__(self) -> None:
         self.cold, self.warm, self.parts, self.heaviest, self.sizes = {}, {}, [], {}, {}
-        self.profiles = {}
+        self.profiles, self.verify = {}, []
 
 
 def attempt(store: dict[str, Any], name: str, produce: Any) -> None:
@@ -252,6 +253,10 @@ def _warm(results: Results, plan: Plan, setup: inprocess.CallbackSetup, c1: dict
     attempt(warm, "callback-c1", lambda: inprocess.measure_callback_pinned_c1(c1, n))
     attempt(warm, "naive", lambda: inprocess.measure_naive(setup, plan.naive_iterations))
     try:
+        results.verify = verify.measure_modes(setup, min(n, 300))
+    except Exception as exc:
+        print(f"[bench] verify: {type(exc).__name__}: {exc}", file=sys.stderr)
+    try:
         results.profiles = _profiles(setup, plan.profile_iterations)
     except Exception as exc:
         print(f"[bench] profiles: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -341,14 +346,55 @@ def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], l
     sections = [
         _cold_section(results, cold),
         _warm_section(results),
+        _verify_section(results),
         _ratio_section(warm),
         _tablestore_section(cold),
         _size_section(results, dist),
         _parts_section(results),
         _profile_section(results),
     ]
-    targets = _targets(results, cold, warm)
+    targets = [*_targets(results, cold, warm), *_verify_targets(results)]
     return [targets_section(targets), *sections], targets
+
+
+def _verify_section(results: Results) -> Section:
+    """UPLOAD_VERIFY off / object / content side by side (bench/verify.py)."""
+    section = Section(
+        "Verification (UPLOAD_VERIFY) on loopback: the callback with the OSS emulator on 127.0.0.1",
+        ["path", "µs/request", "batch spread", "OSS requests per callback"],
+    )
+    for value in results.verify:
+        t = value.timing
+        section.rows.append(
+            [
+                value.label,
+                fmt_us(t.median_us),
+                f"{t.min_us:.0f}–{t.max_us:.0f}",
+                str(value.extra.get("oss_requests_per_callback", "—")),
+            ]
+        )
+    section.notes.append(
+        "In-memory record store; oss2 signs V4 headers and the emulator checks them. Loopback "
+        "round trips cost far less than the bucket's internal endpoint does in production; "
+        "the request count is what carries over."
+    )
+    return section
+
+
+def _verify_targets(results: Results) -> list[Target]:
+    rows = {m.label.split("=", 1)[-1].split(" ", 1)[0]: m for m in results.verify}
+    off, content = rows.get("off"), rows.get("content")
+    own = next((m for m in results.verify if m.label.startswith("our own CPU")), None)
+    if off is None or content is None or own is None:
+        return [Target("content verification cost", "≤ 2 OSS round trips, ≤ 1 ms CPU", "—", None)]
+    trips = float(content.extra.get("oss_requests_per_callback", 0)) - float(
+        off.extra.get("oss_requests_per_callback", 0)
+    )
+    cpu_ms = own.timing.median_us / 1000
+    return [
+        Target("UPLOAD_VERIFY=content: OSS round trips added", "≤ 2", f"{trips:g}", trips <= 2),
+        Target("UPLOAD_VERIFY=content: our own CPU", "≤ 1 ms", f"{cpu_ms:.3f} ms", cpu_ms <= 1),
+    ]
 
 
 def _cold_section(results: Results, cold: dict[str, ColdStart | None]) -> Section:
