@@ -134,10 +134,11 @@ class OssReader:
             raise Conflict(
                 "the bucket holds a different object under this key (etag mismatch)"
             ) from exc
+        except (oss2.exceptions.RequestError, ValueError, RuntimeError, OSError) as exc:
+            # Before OssError: the SDK's RequestError (no answer at all) is one of its subclasses.
+            raise Unavailable(f"OSS could not be reached: {type(exc).__name__}") from exc
         except oss2.exceptions.OssError as exc:
             raise Unavailable(f"OSS answered {exc.status} {exc.code or ''}".strip()) from exc
-        except (oss2.exceptions.RequestError, ValueError, RuntimeError, OSError) as exc:
-            raise Unavailable(f"OSS could not be reached: {type(exc).__name__}") from exc
 
 
 def _crc(headers: Any) -> str:

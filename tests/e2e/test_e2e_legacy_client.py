@@ -12,6 +12,9 @@ import pytest
 import requests
 
 from tests.e2e.conftest import LiveStack, StartStack
+from tests.samples import jpeg, png
+
+AVATAR = png(8, 8)  # a real PNG: the callback reads the first bytes (UPLOAD_VERIFY=content)
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +88,7 @@ def legacy_stack(start_stack: StartStack) -> LiveStack:
 
 def test_legacy_client_uploads(legacy_stack: LiveStack) -> None:
     client = LegacyUploadService(legacy_stack.app_url, legacy_stack.http)
-    first = client.upload("avatar.png", b"\x89PNG fake bytes", "/avatars")
+    first = client.upload("avatar.png", AVATAR, "/avatars")
     second = client.upload("notes", b"no extension", "avatars/")  # cached grant, no extension
     assert first.startswith("avatars/")
     assert first.endswith(".png")
@@ -95,7 +98,7 @@ def test_legacy_client_uploads(legacy_stack: LiveStack) -> None:
     records = {record["key"]: record for record in legacy_stack.uploads(None)}
     assert set(records) == {first, second}
     assert {record["owner"] for record in records.values()} == {"anonymous"}
-    assert legacy_stack.get_object(first).content == b"\x89PNG fake bytes"
+    assert legacy_stack.get_object(first).content == AVATAR
 
 
 def test_legacy_client_sees_status_ok(legacy_stack: LiveStack) -> None:
@@ -112,7 +115,7 @@ def test_legacy_client_sees_status_ok(legacy_stack: LiveStack) -> None:
             ("success_action_status", (None, "200")),
             ("signature", (None, signature["signature"])),
             ("callback", (None, signature["callback"])),
-            ("file", ("a.jpg", b"jpeg?", "image/jpeg")),
+            ("file", ("a.jpg", jpeg(), "image/jpeg")),
         ],
         timeout=15,
     )
