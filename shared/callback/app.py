@@ -7,9 +7,10 @@ allow-listed type for the key's extension, else the object is deleted and the an
 `{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
 verification (UPLOAD_VERIFY, `shared.verify`: the object with the callback's etag is stored now,
 else 409 `Conflict`; not visible after brief retries, 503; content that is not what it claims:
-rejected and deleted as above) → idempotent record write (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the
-request, so nothing is written or deleted before the grant checks pass. The store write and the
-deletion run under a deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
+rejected and deleted as above) → idempotent record write (409/503) → 200 JSON. A valid OSS
+signature only proves OSS sent the request, so nothing is written or deleted before the grant
+checks pass. The reads, the store write and the deletion run under deadlines so OSS (5 s limit)
+gets a 503, not a timeout, when any of them hangs.
 """
 
 from __future__ import annotations
