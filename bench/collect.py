@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import baselines, coldstart, components, fixtures, inprocess, ledger, sizes
+from bench import baselines, coldstart, components, fixtures, inprocess, ledger, sizes, verify
 from bench.coldstart import ColdStart
 from bench.components import profiles
 from bench.inprocess import Measured, callback_tablestore
@@ -53,11 +53,12 @@ class Results:
     heaviest: dict[str, list[tuple[str, float]]] = None  # type: ignore[assignment]
     sizes: dict[str, sizes.PackageSize | None] = None  # type: ignore[assignment]
     profiles: dict[str, list[tuple[str, float]]] = None  # type: ignore[assignment]
+    verify: list[Measured] = None  # type: ignore[assignment]
     python: str = ""  # the interpreter of the cold starts
 
     def __post_init__(self) -> None:
         self.cold, self.warm, self.parts, self.heaviest, self.sizes = {}, {}, [], {}, {}
-        self.profiles = {}
+        self.profiles, self.verify = {}, []
 
 
 def attempt(store: dict[str, Any], name: str, produce: Any) -> None:
@@ -242,6 +243,10 @@ def _warm(results: Results, plan: Plan, setup: inprocess.CallbackSetup, c1: dict
     attempt(warm, "callback-tablestore", lambda: callback_tablestore(setup, n))
     attempt(warm, "callback-c1", lambda: inprocess.measure_callback_pinned_c1(c1, n))
     attempt(warm, "naive", lambda: inprocess.measure_naive(setup, plan.naive_iterations))
+    try:
+        results.verify = verify.measure_modes(setup, min(n, 300))
+    except Exception as exc:
+        print(f"[bench] verify: {type(exc).__name__}: {exc}", file=sys.stderr)
     try:
         results.profiles = profiles(setup, plan.profile_iterations)
     except Exception as exc:

@@ -63,6 +63,9 @@ def callback_env(trusted_key_url: str, sqlite_path: str, **overrides: str) -> di
         "CALLBACK_TRUSTED_KEY_URLS": trusted_key_url,
         "RECORDS_BACKEND": "sqlite",
         "SQLITE_PATH": sqlite_path,
+        # The callback core's own cost; what UPLOAD_VERIFY adds is measured apart, against an
+        # emulator on loopback (bench/verify.py).
+        "UPLOAD_VERIFY": "off",
     }
     env.update(overrides)
     return env

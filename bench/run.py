@@ -30,6 +30,7 @@ from bench.report import (
 )
 from bench.sizes import size_section
 from bench.targets import targets_for
+from bench.verify import verify_section, verify_targets
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -44,13 +45,14 @@ def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], l
     sections = [
         cold_section(results, cold),
         warm_section(results),
+        verify_section(results),
         ratio_section(warm),
         tablestore_section(cold),
         size_section(results, dist),
         parts_section(results),
         profile_section(results),
     ]
-    targets = targets_for(results, cold, warm)
+    targets = [*targets_for(results, cold, warm), *verify_targets(results)]
     return [targets_section(targets), *sections], targets
 
 

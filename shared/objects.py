@@ -10,6 +10,7 @@ only while the stored etag is still that one — a newer object under the same k
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -18,6 +19,7 @@ from shared.credentials import Credentials
 from shared.errors import AppError, BadRequest, Forbidden, Unavailable
 from shared.oss import bucket_client
 from shared.settings import OssSettings
+from shared.verify import ObjectReader, OssReader, Stored
 
 Removal = Literal["deleted", "gone", "replaced"]
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
@@ -57,6 +59,9 @@ class Objects(Protocol):
     def remove(self, key: str, etag: str) -> Removal:
         """Delete `key` if it still holds the object with `etag`; raise Unavailable/Forbidden."""
 
+    def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        """`shared.verify.ObjectReader`: the object if it still has `etag`, and its first bytes."""
+
 
 class Remover(Protocol):
     def remove(self, key: str, etag: str) -> Removal:
@@ -64,6 +69,24 @@ class Remover(Protocol):
 
 
 RemoverFactory = Callable[[Credentials], Remover]
+ReaderFactory = Callable[[Credentials], ObjectReader]
+
+
+def oss_reader(settings: OssSettings, *, timeout: float) -> ReaderFactory:
+    """Readers for the callback's verification reads (`shared.verify`), one per credential set:
+    rebuilt only when role credentials rotate, so connections are reused between invocations."""
+    cache: list[tuple[object, ObjectReader]] = []
+    lock = threading.Lock()
+
+    def factory(credentials: Credentials) -> ObjectReader:
+        with lock:
+            if cache and cache[0][0] == credentials.identity:
+                return cache[0][1]
+            reader = OssReader(bucket_client(settings, credentials, timeout=timeout))
+            cache[:] = [(credentials.identity, reader)]
+            return reader
+
+    return factory
 
 
 class OssObjects:
@@ -95,6 +118,9 @@ class OssObjects:
             if not page.is_truncated:
                 return
             token = page.next_continuation_token
+
+    def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        return OssReader(self.bucket).stored(key, etag, first_bytes)
 
     def head(self, key: str) -> Head | None:
         """HeadObject; a 404 means the object was deleted after it was listed."""

@@ -108,6 +108,7 @@ def make_callback_app(
         records: RecordStore | None = None,
         fetch: Any = None,
         remover: Any = None,
+        reader: Any = None,
         **env: str,
     ) -> Core:
         chosen = records if records is not None else store
@@ -118,6 +119,8 @@ def make_callback_app(
             fetch=fetch or keyserver,
             now=clock,
             remover_factory=remover or removals,
+            reader_factory=reader,
+            sleep=lambda seconds: None,
         )
 
     return make

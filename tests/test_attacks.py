@@ -6,8 +6,8 @@ OSS's key: it signs whatever body the attacker composes), or anyone who can reac
 Every test drives the real cores (`shared.sign.app`, `shared.callback.app`) or the FC adapters and
 asserts the exact status and code, that nothing was written and that nothing was fetched.
 
-One known weakness is kept as a strict xfail: a replay, inside the grant's validity, of an older
-callback for a key a prefix grant overwrote (see the test for why it needs HeadObject).
+A replay, inside the grant's validity, of an older callback for a key a prefix grant overwrote is
+refused by the HeadObject of UPLOAD_VERIFY (the last section adds the verification attacks).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ from tests.support.callbacks import (
     USER,
     CallbackBuilder,
     Clock,
+    FakeBucket,
     KeyServer,
     Removals,
     b64,
@@ -652,28 +653,33 @@ def test_a_replay_after_the_grant_expired_never_overwrites(
     assert stored.etag == "B" * 32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "residual risk: OSS signs no timestamp and the callback body carries no object version, "
-        "so inside the grant's validity an older callback for a key a prefix grant overwrote is "
-        "indistinguishable from a newer upload; only a HeadObject on replacement can tell"
-    ),
-)
 def test_a_replay_inside_the_grant_after_an_overwrite_does_not_roll_back(
-    app: Core, build: CallbackBuilder, store: SqliteStore, clock: Clock
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore, clock: Clock
 ) -> None:
+    """OSS signs no timestamp and the body carries no object version, so inside the grant's
+    validity an older callback for a key a prefix grant overwrote looks like a newer upload; the
+    HeadObject with If-Match (UPLOAD_VERIFY=object, and content, the default) tells them apart."""
+    bucket = FakeBucket()
+    app = make_callback_app(reader=bucket, remover=bucket, UPLOAD_VERIFY="object")
     grant = build.prefix_grant()
-    old = build.request(grant=grant, values={"etag": "A" * 32})
-    new = build.request(grant=grant, values={"etag": "B" * 32})
+    key = PREFIX + "cat.png"
+    old = build.request(grant=grant, values=bucket.put(key, b"A" * 32))
     assert answer(app, old)[0] == 200
     clock.now += 10
+    new = build.request(grant=grant, values=bucket.put(key, b"B" * 32))
     assert answer(app, new)[0] == 200
     clock.now += 10
-    answer(app, old)
-    stored = store.get(BUCKET, PREFIX + "cat.png")
+    assert answer(app, old) == (
+        409,
+        {
+            "Status": "Error",
+            "code": "Conflict",
+            "message": "the bucket holds a different object under this key (etag mismatch)",
+        },
+    )
+    stored = store.get(BUCKET, key)
     assert stored is not None
-    assert stored.etag == "B" * 32
+    assert stored.etag == bucket.objects[key][0]
 
 
 # --- the key URL: SSRF and key substitution --------------------------------------------------
@@ -1251,12 +1257,13 @@ def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_s
     assert reply.status_code == 403, reply.text
     assert "<Code>AccessDenied</Code>" in reply.text
     assert live_stack.get_object(grant["key"]).status_code == 404
-    # The file part says unknown/unknown; the stored type is the pinned one.
+    # The file part says unknown/unknown; the stored type is the pinned one, and the content
+    # check (UPLOAD_VERIFY=content) finds XML where a PNG should be: rejected and deleted.
     reply = live_stack.upload(grant, XML_BODY, filename="q.png", content_type="unknown/unknown")
     assert reply.status_code == 200, reply.text
-    assert reply.json()["mimeType"] == "image/png"
-    served = live_stack.get_object(grant["key"])
-    assert served.headers["Content-Type"] == "image/png"
+    assert reply.json()["code"] == "ContentRejected"
+    assert "(image/png)" in reply.json()["message"]
+    assert live_stack.get_object(grant["key"]).status_code == 404
 
 
 def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:
@@ -1458,3 +1465,74 @@ def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_ali
     assert [(item["key"], item["owner"]) for item in mine] == [(grant["key"], user)]
     look_alike = http.get(f"{app}/uploads", headers=bearer(folder), timeout=10)
     assert look_alike.status_code != 200 or look_alike.json()["items"] == []
+
+
+# --- Verification (issue 15): callbacks OSS signs for objects that are not stored ----------------
+# Any OSS customer can have OSS sign a body to our URL; a signed-in user holds their own grant
+# token. Here the emulator's key (it stands for OSS's) signs bodies the attacker composes, and the
+# callback asks the emulator (oss2, the callback role's key) whether the object is stored now.
+
+
+def forged_callback(live: Any, grant: dict[str, Any], **values: str) -> tuple[int, dict[str, Any]]:
+    """The grant's own callback body with attacker-chosen OSS variables, signed as OSS signs."""
+    from local.oss_emulator.callback import CallbackConfig, build_request
+
+    config = json.loads(base64.b64decode(grant["fields"]["callback"]))
+    body = config["callbackBody"]
+    for name, value in values.items():
+        body = body.replace("${" + name + "}", quote(value, safe=""))
+    for name in ("imageInfo.height", "imageInfo.width", "imageInfo.format", "reqId"):
+        body = body.replace("${" + name + "}", "")
+    request = build_request(
+        live.callback_url,
+        CallbackConfig(urls=(live.callback_url,), body=body, body_type=config["callbackBodyType"]),
+        body.encode(),
+        private_key=live.stack.emulator.private_key,
+        key_url=f"{live.oss_url}/.well-known/oss-emulator/callback_pub_key.pem",
+        bucket="dev-bucket",
+        request_id="5C2F0E1A7B3D4E5F60718293",
+        owner="attacker",
+    )
+    reply = live.journal(request, 10.0)
+    return reply.status, json.loads(reply.body)
+
+
+def test_an_invented_callback_for_an_object_never_uploaded_records_nothing(live_stack: Any) -> None:
+    token_ = live_stack.token("mallory")
+    grant = live_stack.grant(token_, path="i", filename="x.png", size="5120", type="image/png")
+    status, payload = forged_callback(
+        live_stack,
+        grant,
+        bucket="dev-bucket",
+        object=grant["key"],
+        etag="D" * 32,
+        size="5120",
+        mimeType="image/png",
+        crc64="1",
+    )
+    assert (status, payload["code"]) == (503, "Unavailable"), payload
+    assert live_stack.uploads(token_) == []
+
+
+def test_an_invented_callback_for_another_etag_records_nothing(live_stack: Any) -> None:
+    """The object exists (a real upload, rejected for its bytes or not): a callback naming
+    another etag, size or type for it is a 409, and the stored object is left alone."""
+    token_ = live_stack.token("mallory")
+    data = b"plain text\n"
+    grant = live_stack.grant(token_, path="e", filename="x.txt", size="64", type="text/plain")
+    live_stack.journal.lose = True
+    assert live_stack.upload(grant, data).status_code == 203  # stored, callback lost
+    live_stack.journal.lose = False
+    status, payload = forged_callback(
+        live_stack,
+        grant,
+        bucket="dev-bucket",
+        object=grant["key"],
+        etag="D" * 32,
+        size="64",
+        mimeType="text/plain",
+        crc64="1",
+    )
+    assert (status, payload["code"]) == (409, "Conflict"), payload
+    assert live_stack.uploads(token_) == []
+    assert live_stack.get_object(grant["key"]).content == data

@@ -3,9 +3,9 @@
 Each negative test changes exactly one thing of a valid signed callback and asserts the exact
 status and code (security.md §8.3–8.5). Records go to a real SqliteStore in tmp_path.
 
-Out of scope here, on purpose: C13/C14 (HeadObject size check, quarantine of HTML/SVG bytes) and
-F7 (HeadObject faults) — the callback trusts the OSS-signed size within the grant and does not
-call HeadObject; R7 (reconciliation) and F4 (store down during sign) belong to other parts; R6's
+Out of scope here, on purpose: C13/C14 (HeadObject size check, HTML/SVG bytes) and F7
+(HeadObject faults) — UPLOAD_VERIFY is off in these tests and proven in test_callback_verify.py,
+tests/e2e/test_e2e_verify.py and tests/reliability/test_faults.py; R7 (reconciliation) and F4 (store down during sign) belong to other parts; R6's
 "complete" call is the sign function's listing — here R6 is "a repeated callback answers the
 record already stored".
 """

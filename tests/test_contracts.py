@@ -34,12 +34,14 @@ import jwt
 import pytest
 import requests
 
+from local.oss_emulator.crc64 import crc64
 from shared.callback import app as callback_app
 from shared.callback.settings import CallbackSettings
 from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
+from tests import samples
 from tests.support.callbacks import Clock, b64, public_pem, render_form_body, rsa_key, sign
 from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
@@ -146,6 +148,9 @@ def callback_values(
         "OSS_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: tests never leave loopback
         "GRANT_SECRET": GRANT_SECRET,
         "CALLBACK_TRUSTED_KEY_URLS": key_server.url() if key_server else "",
+        # These callbacks describe objects no bucket holds: the Verification contract is proven
+        # through the stack (tests/e2e/test_e2e_verify.py) and in tests/test_callback_verify.py.
+        "UPLOAD_VERIFY": "off",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
     }
     return overridden(values, overrides)
@@ -1326,10 +1331,22 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
     assert pem.status_code == 200
     assert pem.content.startswith(b"-----BEGIN PUBLIC KEY-----")
     # the URL from the environment is still trusted: an OSS stand-in signing with that key
+    # (a callback for an object the bucket holds: the callback confirms it with the emulator)
     token = dev.token("gina")
     grant = dev.grant(token, path="own")
+    data = samples.png(4, 4)
+    stored = dev.upload(grant, data, key=grant["dir"] + "x.png", content_type="image/png")
+    assert stored.status_code == 200, stored.text
+    facts = {
+        "etag": hashlib.md5(data).hexdigest().upper(),  # noqa: S324 - OSS's ETag
+        "size": str(len(data)),
+        "crc64": str(crc64(data)),
+        "imageInfo.format": "png",
+        "imageInfo.width": "4",
+        "imageInfo.height": "4",
+    }
     body = Oss(key_server, handler=lambda *a: []).body(
-        grant, bucket="dev-bucket", object=grant["dir"] + "x.png"
+        grant, bucket="dev-bucket", object=grant["dir"] + "x.png", **facts
     )
     signed = b"/oss-callback\n" + body
     answer = dev.http.post(
@@ -1344,7 +1361,7 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
     )
     assert answer.status_code == 200, answer.text
     # and the emulator's own key: a real upload through the emulator
-    upload = dev.upload(grant, b"emulated", key=grant["dir"] + "y.png", content_type="image/png")
+    upload = dev.upload(grant, data, key=grant["dir"] + "y.png", content_type="image/png")
     assert upload.status_code == 200, upload.text
     assert {i["key"] for i in dev.uploads(token)} == {
         grant["dir"] + "x.png",
@@ -1366,7 +1383,7 @@ def replace_field(fields: list[tuple[str, str]], name: str, value: str) -> list[
 def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
     """Local stack: shape → signature → policy → size, with OSS's XML error codes."""
     token = dev.token("hugo")
-    exact = dev.grant(token, path="errs", filename="a.png", size="5")
+    exact = dev.grant(token, path="errs", filename="a.txt", size="5")  # "12345" is text
     prefix = dev.grant(token, path="errs")
     fields = list(exact["fields"].items())
     bad_signature = replace_field(fields, "x-oss-signature", "0" * 64)
@@ -1435,7 +1452,7 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
         assert callback_config(signature)["callbackUrl"] == stack.url("callback") + "/hooks/oss"
         assert int(signature["expire"]) * 1000 > time.time() * 1000
         keys = []
-        for name, content in (("me.png", b"\x89PNG legacy"), ("notes", b"no extension")):
+        for name, content in (("me.png", samples.png(2, 2)), ("notes", b"no extension")):
             ext = name.rsplit(".", 1)[1] if "." in name else ""
             key = path + str(uuid.uuid4()) + ("." if ext else "") + ext
             form = [

@@ -27,7 +27,7 @@ from deploy import preflight
 from local import reconcile as local_reconcile
 from local.dev import Stack
 from shared.credentials import Credentials
-from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
+from shared.errors import BadRequest, ConfigError, Conflict, Forbidden, Unavailable
 from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
 from shared.objects import Head, Listed, OssObjects
 from shared.reconcile.scan import (
@@ -45,6 +45,8 @@ from shared.records.grants import EXACT, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
 from shared.sign import auth
+from shared.verify import ObjectMissing, Stored
+from tests import samples
 from tests.support.devstack import StackClient, free_port
 from tools.reconcile import Progress, main, parse_since
 
@@ -53,6 +55,7 @@ NOW = 1_800_000_000
 BUCKET = "dev-bucket"
 TEMPLATE = "uploads/{user}/"
 OLD = NOW - 3600
+PNG = samples.png()
 
 
 def etag(data: bytes) -> str:
@@ -120,6 +123,15 @@ class FakeObjects:
             return None
         data, at, mime = self.objects[key]
         return Head(key, len(data), etag(data), mime, "12345", "bWQ1", at)
+
+    def stored(self, key: str, tag: str, first_bytes: int) -> Stored:
+        """The ranged, conditional GetObject of shared.verify (If-Match on `tag`)."""
+        if key in self.gone or key not in self.objects:
+            raise ObjectMissing(key)
+        data = self.objects[key][0]
+        if etag(data) != tag:
+            raise Conflict("the bucket holds a different object under this key (etag mismatch)")
+        return Stored(len(data), "12345", data[:first_bytes])
 
 
 class FlakyStore:
@@ -209,7 +221,7 @@ def test_every_issued_key_inverts_to_its_owner_folder(template: str, user: str, 
 def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> None:
     objects = FakeObjects(store)
     a = objects.add("uploads/alice/a.txt", b"aaa")
-    b = objects.add("uploads/bob/p/b.png", b"bbbb", mime="image/png")
+    b = objects.add("uploads/bob/p/b.png", PNG, mime="image/png")
     c = objects.add("uploads/alice/c.txt", b"c")
     store.put(callback_record(a, b"aaa"), replace=False)
 
@@ -222,8 +234,8 @@ def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> Non
     assert record is not None
     assert (record.owner, record.size, record.etag, record.mime_type) == (
         "bob",
-        4,
-        etag(b"bbbb"),
+        len(PNG),
+        etag(PNG),
         "image/png",
     )
     assert record.reconciled
@@ -312,7 +324,7 @@ def test_active_content_is_reported_not_recorded(store: SqliteStore) -> None:
     by_name = objects.add("uploads/alice/page.html")
     hidden = objects.add("uploads/alice/x.svg.png", mime="image/png")
     by_type = objects.add("uploads/alice/photo.png", mime="image/svg+xml")
-    good = objects.add("uploads/alice/photo2.png", mime="image/png")
+    good = objects.add("uploads/alice/photo2.png", PNG, mime="image/png")
     report = run(objects, store)
     assert report.recorded == [good]
     assert sorted(report.invalid) == sorted([by_name, hidden, by_type])
@@ -650,3 +662,17 @@ def test_both_templates_schedule_the_reconcile_function(path: str) -> None:
     assert function.code.endswith("dist/reconcile")
     assert function.timeout > TIMER_BUDGET_SECONDS + 60  # stops starting work well before
     assert function.environment["RECORDS_BACKEND"] == "tablestore"
+
+
+@pytest.mark.parametrize(("name", "ext", "mime", "data"), samples.IMPOSTORS[:3])
+def test_content_that_is_not_what_it_claims_is_never_backfilled(
+    store: SqliteStore, name: str, ext: str, mime: str, data: bytes
+) -> None:
+    """The callback's content check (shared.verify.upload_problem) runs before a backfill too;
+    with UPLOAD_VERIFY=off only the stored type is judged."""
+    objects = FakeObjects(store)  # under a ledger grant of ours: only the content is in question
+    key = objects.add(f"uploads/alice/x.{ext}", data, mime=mime)
+    report = run(objects, store)
+    assert (report.invalid, report.recorded) == ([key], [])
+    assert store.get(BUCKET, key) is None
+    assert run(objects, store, verify="off", since=0).recorded == [key]

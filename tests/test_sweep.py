@@ -355,8 +355,10 @@ def test_one_sweep_repairs_exactly_the_lost_callbacks_at_a_cost_per_grant(
         spent = sum(cost.values())
         assert sorted(report.named["recorded"]) == sorted(lost)
         assert (report.ended, report.count("recorded"), report.ok) == (LOST, LOST, True)
-        assert spent <= 2 * LOST + 1, cost  # one HeadObject per grant that ended without a record
-        assert cost == {**dict.fromkeys(cost, 0), "HeadObject": LOST}
+        # Per grant that ended without a record: its HeadObject, then the verification's one
+        # conditional ranged GetObject (UPLOAD_VERIFY=content, the default).
+        assert spent <= 2 * LOST + 1, cost
+        assert cost == {**dict.fromkeys(cost, 0), "HeadObject": LOST, "GetObject": LOST}
         for key in kept + lost:
             assert store.get(BUCKET, key) is not None, key
         print(f"sweep cost with {seeded} objects: {cost}")

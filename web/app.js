@@ -19,6 +19,9 @@ function complain(text) {
   $('error').textContent = text;
 }
 
+/** Codes of a callback's `{"Status": "Rejected"}` answer (DESIGN "Verification"). */
+const CHECKED_BY_SERVER = new Set(['ContentRejected', 'QuotaExceeded']);
+
 /** One sentence a person can act on, for each kind of failure the client tells apart. */
 function describe(error) {
   switch (error.kind) {
@@ -38,6 +41,10 @@ function describe(error) {
     case 'refused':
       return `The server refused the file (${error.code}: ${error.serverMessage}); it was not kept.`;
     case 'rejected':
+      if (CHECKED_BY_SERVER.has(error.code)) {
+        // Our callback looked at what was stored, refused it and deleted it: say why.
+        return `Refused and deleted: ${error.serverMessage} (${error.code}).`;
+      }
       return `Storage refused the file: ${error.serverMessage} (${error.code}).`;
     case 'not-recorded':
       return `Stored but not recorded (${error.code}: ${error.serverMessage}); it will be reconciled later.`;

@@ -5,11 +5,13 @@ trusted (401, before any network I/O) → RSA signature (401) → body usable (4
 (403) → bucket, key and size inside the grant (403) → stored type (DESIGN "Hardening": exactly one
 allow-listed type for the key's extension, else the object is deleted and the answer is 200
 `{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
-idempotent record write, counted against the owner's quota (records/uploads.py: an upload that
+verification (UPLOAD_VERIFY, `shared.verify`: the object with the callback's etag is stored now,
+else 409 `Conflict`; not visible after brief retries, 503; content that is not what it claims:
+rejected and deleted as above) → idempotent record write, counted against the owner's quota (records/uploads.py: an upload that
 would pass it is deleted and answered 200 `{"Status": "Rejected", "code": "QuotaExceeded"}`)
 (409/503) → 200 JSON. A valid OSS signature only proves OSS sent the request, so nothing is
-written or deleted before the grant checks pass. The store write and the deletion run under a
-deadline so OSS (5 s limit) gets a 503, not a timeout, when either hangs.
+written or deleted before the grant checks pass. The reads, the store write and the deletion run
+under deadlines so OSS (5 s limit) gets a 503, not a timeout, when any of them hangs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from shared import logs
 from shared.callback.body import CallbackFields, parse_callback_body
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
@@ -30,11 +33,13 @@ from shared.deadline import DeadlinePool
 from shared.errors import ContentRejected, GrantInvalid, MethodNotAllowed, Rejected, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
-from shared.objects import Removal, RemoverFactory
+from shared.objects import ReaderFactory, Removal, RemoverFactory, oss_reader
 from shared.records import Store, open_store
 from shared.records.base import PutOutcome, Record
+from shared.records.grants import REJECTED
 from shared.records.uploads import record_upload, refusal
 from shared.settings import RecordsSettings
+from shared.verify import Claim, ObjectMissing, upload_problem
 
 MAX_BODY = 64 * 1024
 STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter timeouts
@@ -44,10 +49,14 @@ STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connecti
 REMOVE_DEADLINE_SECONDS = 3.0  # HeadObject + DeleteObject, each with the SDK's own 1.5 s timeout
 REMOVE_WORKERS = 4
 REMOVE_TIMEOUT_SECONDS = 1.5  # connect and each read of HeadObject and DeleteObject
+VERIFY_BUDGET_SECONDS = 2.0  # reads and retries; the record write keeps the rest of the 4 s
+VERIFY_WORKERS = 8
+VISIBLE_RETRY_DELAYS = (0.1, 0.2, 0.4)  # a new object not yet visible: ask again, briefly
 MAX_LOGGED_KEY = 256
 
 _WRITERS = DeadlinePool("record-store", workers=STORE_WORKERS)  # one per process
 _REMOVERS = DeadlinePool("object-remover", workers=REMOVE_WORKERS)
+_READERS = DeadlinePool("object-reader", workers=VERIFY_WORKERS)
 
 StoreFactory = Callable[[Credentials | None], Store]
 Clock = Callable[[], float]
@@ -61,66 +70,92 @@ def create_app(
     fetch: Fetch | None = None,
     now: Clock | None = None,
     remover_factory: RemoverFactory | None = None,
+    reader_factory: ReaderFactory | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Core:
     """Build the callback core; settings and the key cache are ready before the first request."""
-    keys = PublicKeys(settings.trusted_key_urls, fetch=fetch)
-    removers = remover_factory or _oss_remover(settings)
-    stores = _Stores(store_factory or _open_store(settings.records))
-    clock = now or _wall_clock
+    return CallbackApp(
+        settings,
+        environ=environ,
+        keys=PublicKeys(settings.trusted_key_urls, fetch=fetch),
+        removers=remover_factory or _oss_remover(settings),
+        readers=reader_factory or oss_reader(settings.oss, timeout=REMOVE_TIMEOUT_SECONDS),
+        stores=_Stores(store_factory or _open_store(settings.records)),
+        clock=now or _wall_clock,
+        sleep=sleep,
+    )
 
-    def handle(request: Request, trail: dict[str, Any]) -> Response:
+
+class CallbackApp:
+    """The callback core (module docstring); one instance per process, one `handle` per call."""
+
+    def __init__(
+        self,
+        settings: CallbackSettings,
+        *,
+        environ: Mapping[str, str],
+        keys: PublicKeys,
+        removers: RemoverFactory,
+        readers: ReaderFactory,
+        stores: _Stores,
+        clock: Clock,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.keys = keys
+        self.removers = removers
+        self.readers = readers
+        self.stores = stores
+        self.clock = clock
+        self.sleep = sleep
+
+    def __call__(self, request: Request) -> Response:
+        trail: dict[str, Any] = {}
+        response = respond(lambda request: self.handle(request, trail), request)
+        response.log_fields.update(trail)  # outcome, key, grant id: never a header or token
+        return response
+
+    def handle(self, request: Request, trail: dict[str, Any]) -> Response:
         started = time.monotonic()
+        settings = self.settings
         if request.method != "POST":
             raise MethodNotAllowed("the callback accepts POST only", allow="POST")
         authorization = request.header("authorization")
         decode_authorization(authorization)  # malformed → 401 before the key is even looked up
-        public_key = keys.for_header(request.header("x-oss-pub-key-url"))
+        public_key = self.keys.for_header(request.header("x-oss-pub-key-url"))
         verify_signature(string_to_verify(request), authorization, public_key)
         fields = parse_callback_body(request.body)
         trail["key"] = fields.object[:MAX_LOGGED_KEY]
-        current = clock()
+        current = self.clock()
         grant = verify_token(fields.grant, settings.grant_secrets, now=current)
         trail["grant_id"] = grant.grant_id
         check_grant(fields, grant, settings.bucket)
 
         def remove(key: str) -> Removal:
             """Delete the object this callback describes (its etag only): nothing else."""
-            oss = settings.oss
-            role = resolve_credentials(
-                request.context, environ, oss.access_key_id, oss.access_key_secret
-            )
-            removal = removers(role).remove(key, fields.etag)
+            removal = self.removers(self.oss_credentials(request)).remove(key, fields.etag)
             trail["removal"] = removal
             return removal
 
-        problem = stored_type_problem(fields.object, fields.mime_type, settings.allowed_types)
+        problem = self.verify(request, fields, started)
         if problem is not None:
-            budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
-            try:
-                _REMOVERS.call(
-                    lambda: remove(fields.object),
-                    max(MIN_STORE_SECONDS, min(REMOVE_DEADLINE_SECONDS, budget)),
-                    what="OSS",
-                )
-            except Unavailable as error:
-                # Not a 200: OSS reports CallbackFailed, and the object stays without a record.
-                raise Unavailable(
-                    f"the upload was refused ({problem}) but could not be deleted: {error.message}"
-                ) from error
+            self.reject(remove, fields.object, problem, started)
+            if grant.mode == "key":
+                self.release(request, grant, started)
             raise Rejected(ContentRejected(problem))
         record = build_record(fields, grant, request, created_at=int(current * 1000))
-        credentials = _credentials(request, environ, settings.records)
-        budget = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+        credentials = _credentials(request, self.environ, settings.records)
         outcome: PutOutcome = _WRITERS.call(
             lambda: record_upload(
-                stores.get(credentials),
+                self.stores.get(credentials),
                 record,
                 grant_id=grant.grant_id,
                 exact=grant.mode == "key",
                 limits=settings.limits,
                 delete=remove,
             ),
-            max(MIN_STORE_SECONDS, min(STORE_DEADLINE_SECONDS, budget)),
+            _budget(started, STORE_DEADLINE_SECONDS),
             what="the record store",
         )
         trail["result"] = outcome.result.value
@@ -129,13 +164,94 @@ def create_app(
             payload["url"] = download_url(settings.download_base_url, outcome.record.key)
         return json_response(200, payload)
 
-    def app(request: Request) -> Response:
-        trail: dict[str, Any] = {}
-        response = respond(lambda request: handle(request, trail), request)
-        response.log_fields.update(trail)  # outcome, key, grant id: never a header or token
-        return response
+    def oss_credentials(self, request: Request) -> Credentials:
+        oss = self.settings.oss
+        return resolve_credentials(
+            request.context, self.environ, oss.access_key_id, oss.access_key_secret
+        )
 
-    return app
+    def verify(self, request: Request, fields: CallbackFields, started: float) -> str | None:
+        """The stored type, then (UPLOAD_VERIFY) OSS's word on the object, before any record.
+
+        Returns a content problem (the caller rejects); raises Conflict (another object is
+        stored) or Unavailable (OSS slow or failing, or the object not visible within the budget:
+        OSS reports CallbackFailed and reconciliation verifies it later; never recorded here).
+        """
+        settings, claim = self.settings, claim_of(fields)
+        if settings.verify == "off":
+            return stored_type_problem(claim.key, claim.mime_type, settings.allowed_types)
+        reader = self.readers(self.oss_credentials(request))
+        return confirmed(
+            lambda: upload_problem(reader, claim, settings.verify, settings.allowed_types),
+            deadline=started + VERIFY_BUDGET_SECONDS,
+            sleep=self.sleep,
+        )
+
+    def reject(
+        self, remove: Callable[[str], Removal], key: str, problem: str, started: float
+    ) -> None:
+        """Delete a refused upload; when that fails the answer is a 503 (OSS reports
+        CallbackFailed) and the object stays without a record."""
+        try:
+            _REMOVERS.call(
+                lambda: remove(key), _budget(started, REMOVE_DEADLINE_SECONDS), what="OSS"
+            )
+        except Unavailable as error:
+            raise Unavailable(
+                f"the upload was refused ({problem}) but could not be deleted: {error.message}"
+            ) from error
+
+    def release(self, request: Request, grant: Grant, started: float) -> None:
+        """An exact grant whose upload was refused: its quota reservation is released now (the
+        sweeper would, once the grant ends, if this fails)."""
+        credentials = _credentials(request, self.environ, self.settings.records)
+        store = self.stores.get(credentials)
+        try:
+            _WRITERS.call(
+                lambda: store.settle(grant.user, grant.grant_id, REJECTED),
+                _budget(started, STORE_DEADLINE_SECONDS),
+                what="the record store",
+            )
+        except Unavailable:
+            logs.warning("reservation_not_released", grant=grant.grant_id)
+
+
+def _budget(started: float, cap: float) -> float:
+    """What is left of the answer budget for one step, at least MIN_STORE_SECONDS, at most `cap`."""
+    left = ANSWER_BUDGET_SECONDS - (time.monotonic() - started)
+    return max(MIN_STORE_SECONDS, min(cap, left))
+
+
+def confirmed(
+    check: Callable[[], str | None], *, deadline: float, sleep: Callable[[float], None]
+) -> str | None:
+    """`check()` under the deadline; while OSS answers 404, ask again briefly (a new object may
+    not be visible yet), then answer 503. OSS slow or failing: Unavailable as well."""
+    for delay in (*VISIBLE_RETRY_DELAYS, None):
+        try:
+            return _READERS.call(check, max(0.1, deadline - time.monotonic()), what="OSS")
+        except ObjectMissing:
+            if delay is None or time.monotonic() + delay >= deadline:
+                break
+            sleep(delay)
+    raise Unavailable(
+        "the object is not in the bucket (not yet visible, deleted or never uploaded); "
+        "nothing was recorded"
+    )
+
+
+def claim_of(fields: CallbackFields) -> Claim:
+    """What the callback says the stored object is: the claim OSS is asked to confirm."""
+    return Claim(
+        key=fields.object,
+        etag=fields.etag,
+        size=fields.size,
+        crc64=fields.crc64,
+        mime_type=fields.mime_type,
+        image_format=fields.image_format,
+        image_width=fields.image_width,
+        image_height=fields.image_height,
+    )
 
 
 def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:

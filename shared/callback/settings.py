@@ -1,7 +1,8 @@
 """The callback function's settings: OSS, the allow-list, quotas, grant secrets, key URLs, records.
 
 OSS_* (bucket, region, endpoint, signature version, optional access key) serve the calls the
-callback makes to OSS: deleting an upload it refused (a type off the allow-list, or a quota it
+callback makes to OSS: verifying the object (UPLOAD_VERIFY, `shared.verify`) and deleting an
+upload it refused (a type off the allow-list or content that is not what it claims, or a quota it
 would pass). UPLOAD_ALLOWED_TYPES is the sign function's allow-list, read by the same code
 (`shared.content`), so a stored type is judged by the list that granted it.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from shared.content import allowed_types
 from shared.settings import Env, Limits, OssSettings, RecordsSettings, Secret, http_url
+from shared.verify import VerifyMode, verify_mode
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class CallbackSettings:
     download_base_url: str | None
     records: RecordsSettings
     limits: Limits
+    verify: VerifyMode = "content"
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> CallbackSettings:
@@ -42,6 +45,7 @@ class CallbackSettings:
             download_base_url=download,
             records=RecordsSettings.load(env),
             limits=Limits.load(env, rate=False),
+            verify=verify_mode(env),
         )
 
     @property

@@ -34,6 +34,7 @@ from shared.records import Store, open_store
 from shared.records.base import Record, RecordStore
 from shared.records.grants import PREFIX, LedgerGrant
 from shared.settings import USER_PLACEHOLDER, Limits
+from shared.verify import VerifyMode
 
 SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
@@ -180,6 +181,7 @@ class Plan:
     dry_run: bool
     limits: Limits = field(default_factory=Limits)
     allowed_types: Mapping[str, tuple[str, ...]] = field(default_factory=default_allowed_types)
+    verify: VerifyMode = "content"
 
 
 def reconcile(
@@ -198,6 +200,7 @@ def reconcile(
     progress: Progress | None = None,
     workers: int = WORKERS,
     allowed_types: Mapping[str, tuple[str, ...]] | None = None,
+    verify: VerifyMode = "content",
 ) -> Report:
     """One run: list, check each settled object newer than the watermark, backfill, advance."""
     full = listing_prefix(template)
@@ -207,7 +210,16 @@ def reconcile(
     watermark = Watermark(store, bucket)
     stored = watermark.read()
     lower = since if since is not None else (None if stored is None else stored - OVERLAP_SECONDS)
-    plan = Plan(bucket, template, prefix, lower, int(now()) - settle, dry_run, limits or Limits())
+    plan = Plan(
+        bucket,
+        template,
+        prefix,
+        lower,
+        int(now()) - settle,
+        dry_run,
+        limits or Limits(),
+        verify=verify,
+    )
     if allowed_types is not None:
         plan = replace(plan, allowed_types=allowed_types)
     report = Report(prefix=prefix, dry_run=dry_run, watermark_before=stored)
@@ -342,7 +354,7 @@ def backfill(item: Listed, grant: LedgerGrant, objects: Objects, store: Store, p
         head,
         objects,
         store,
-        rules=sweeper.Rules(plan.limits, plan.allowed_types),
+        rules=sweeper.Rules(plan.limits, plan.allowed_types, plan.verify),
         dry_run=False,
         exact=grant.mode != PREFIX,
     )
@@ -375,6 +387,7 @@ def run(
         template=settings.key_prefix,
         allowed_types=settings.allowed_types,
         limits=settings.limits,
+        verify=settings.verify,
         **options,
     )
 
@@ -393,6 +406,7 @@ def run_sweep(
         store if store is not None else open_store(settings.records, credentials),
         limits=settings.limits,
         allowed_types=settings.allowed_types,
+        verify=settings.verify,
         **options,
     )
 

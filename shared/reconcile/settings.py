@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.content import allowed_types
 from shared.settings import Env, Limits, OssSettings, RecordsSettings, key_prefix_template
+from shared.verify import VerifyMode, verify_mode
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ReconcileSettings:
         str, tuple[str, ...]
     ]  # UPLOAD_ALLOWED_TYPES, judged as the callback does
     limits: Limits  # quotas: a backfilled upload is charged (or rejected) as by the callback
+    verify: VerifyMode = "content"  # UPLOAD_VERIFY, as the callback verifies
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> ReconcileSettings:
@@ -32,4 +34,5 @@ class ReconcileSettings:
             records=RecordsSettings.load(env),
             allowed_types=allowed_types(env),
             limits=Limits.load(env, rate=False),
+            verify=verify_mode(env),
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import logs
-from shared.content import default_allowed_types, stored_type_problem
+from shared.content import default_allowed_types
 from shared.errors import AppError, Conflict, Rejected
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.objects import Head, Objects
@@ -33,6 +33,7 @@ from shared.records.grants import EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerG
 from shared.records.uploads import record_upload, refusal
 from shared.records.write import same_object
 from shared.settings import Limits
+from shared.verify import Claim, ObjectMissing, VerifyMode, upload_problem
 
 SETTLE_SECONDS = 60  # a callback may still be in flight this long after the grace period
 CLOCK_SKEW_SECONDS = 900  # OSS's LastModified against our clock, when matching a prefix's objects
@@ -49,6 +50,7 @@ class Rules:
 
     limits: Limits
     allowed_types: Mapping[str, tuple[str, ...]]
+    verify: VerifyMode = "content"  # UPLOAD_VERIFY: what OSS is asked before a record is written
 
 
 @dataclass
@@ -91,6 +93,7 @@ def sweep(
     *,
     limits: Limits,
     allowed_types: Mapping[str, tuple[str, ...]] | None = None,
+    verify: VerifyMode = "content",
     now: Clock = time.time,
     settle: int = SETTLE_SECONDS,
     dry_run: bool = False,
@@ -102,7 +105,8 @@ def sweep(
     before = int(now()) - EXPIRY_GRACE_SECONDS - settle
     deadline = None if budget is None else time.monotonic() + budget
     report = SweepReport(dry_run=dry_run)
-    rules = Rules(limits, allowed_types if allowed_types is not None else default_allowed_types())
+    types = allowed_types if allowed_types is not None else default_allowed_types()
+    rules = Rules(limits, types, verify)
     lock = threading.Lock()
     seen: set[tuple[str, str]] = set()
     while deadline is None or time.monotonic() <= deadline:
@@ -243,7 +247,14 @@ def adopt(
         key=head.key,
         size=head.size,
         max_bytes=grant.max_bytes,
-    ) or stored_type_problem(head.key, head.mime_type, rules.allowed_types)
+    )
+    if problem is None:
+        claim = Claim(head.key, head.etag, head.size, head.crc64, head.mime_type)
+        try:
+            # The callback's checks (DESIGN "Verification"): type, then what OSS holds.
+            problem = upload_problem(objects, claim, rules.verify, rules.allowed_types)
+        except ObjectMissing:
+            return ("released", head.key)  # deleted since the HEAD: nothing to adopt
     if problem is not None:
         if not dry_run and exact:
             store.settle(grant.owner, grant.grant_id, REJECTED)

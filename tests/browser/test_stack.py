@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests import samples
 from tests.browser.conftest import StackFactory
 from tests.browser.support import Stack, multipart_fields, png_bytes
 
@@ -232,3 +233,35 @@ def test_chromium_cannot_plant_a_page_behind_a_png_key(
     assert opened is not None
     assert opened.status == 404
     assert page.title() != "pwned"
+
+
+def test_the_page_shows_why_the_server_refused_a_file(page: Any, stack: Stack) -> None:
+    """UPLOAD_VERIFY=content from Chromium: a real PNG is recorded; random bytes named .png and
+    an HTML page named .jpg are refused, deleted, and the server's reason is shown next to each."""
+    sign_in(page, stack, "browser-verify")
+    page.get_by_label("Choose files, or drop them here").set_input_files(
+        [
+            {"name": "real.png", "mimeType": "image/png", "buffer": samples.png(4, 3)},
+            {"name": "noise.png", "mimeType": "image/png", "buffer": samples.random_bytes()},
+            {"name": "page.jpg", "mimeType": "image/jpeg", "buffer": samples.html_page()},
+        ]
+    )
+    page.wait_for_function(
+        "[...document.querySelectorAll('#queue li')]"
+        ".filter(r => ['done', 'failed'].includes(r.dataset.state)).length === 3",
+        timeout=20_000,
+    )
+    rows = page.eval_on_selector_all(
+        "#queue li",
+        "rows => Object.fromEntries(rows.map(r => [r.dataset.name,"
+        " [r.dataset.state, r.querySelector('.state').textContent]]))",
+    )
+    assert rows["real.png"][0] == "done", rows
+    for name in ("noise.png", "page.jpg"):
+        state, text = rows[name]
+        assert state == "failed", rows
+        assert text.startswith("Refused and deleted: the content is not a ."), text
+        assert text.endswith("(no known signature) (ContentRejected)."), text
+    token = stack.token("browser-verify")
+    (record,) = stack.uploads(token)
+    assert record["key"].endswith(".png")

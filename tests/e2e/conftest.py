@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from local.dev import Stack
-from local.oss_emulator.callback import CallbackReply, CallbackRequest, send_with_requests
+from local.oss_emulator.callback import (
+    CallbackReply,
+    CallbackRequest,
+    CallbackUnreachable,
+    send_with_requests,
+)
 from tests.support.devstack import StackClient
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
@@ -32,13 +37,17 @@ class ShiftedClock:
 
 
 class Journal:
-    """Sends callbacks for real (loopback) and keeps each request the emulator made."""
+    """Sends callbacks for real (loopback) and keeps each request the emulator made; with `lose`
+    set, keeps them without sending (a lost callback: OSS answers 203 CallbackFailed)."""
 
     def __init__(self) -> None:
         self.sent: list[CallbackRequest] = []
+        self.lose = False
 
     def __call__(self, request: CallbackRequest, timeout: float) -> CallbackReply:
         self.sent.append(request)
+        if self.lose:
+            raise CallbackUnreachable("the callback was lost on the way (test)")
         return send_with_requests(request, timeout)
 
 

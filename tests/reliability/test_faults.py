@@ -234,7 +234,9 @@ def test_key_fetch_failing_or_slow_is_a_203_without_a_record(
         (TTL + 30, "v4", 403, "AccessDenied"),  # emulator ahead past expiry: Policy expired
         (-600, "v4", 200, ""),  # emulator behind within V4's 15 min
         (-3600, "v4", 400, "InvalidArgument"),  # behind past it: x-oss-date too far ahead
-        (-3600, "v1", 200, ""),  # V1 carries no date: only the expiration counts
+        # V1 forms carry no date: the object is stored. The callback's own signed read (its
+        # verification, UPLOAD_VERIFY) is 15 min off for OSS: 503, then reconciliation.
+        (-3600, "v1", 203, "CallbackFailed"),
     ],
 )
 def test_emulator_clock_skew(
@@ -246,8 +248,10 @@ def test_emulator_clock_skew(
     response = live.upload(grant, b"hello")
     assert (response.status_code, oss_code(response)) == (status, code), response.text
     stored = live.get_object(grant["key"]).status_code == 200
-    assert stored is (status == 200)
+    assert stored is (status in (200, 203))
     live.clock.offset = 0  # the census signs its listing now; OSS refuses requests 15 min off
+    if status == 203:
+        assert reconcile_stack(live).recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
 
 
@@ -269,3 +273,44 @@ def test_callback_clock_ahead_of_the_signer(
     assert_one_record_per_object(live.stack.values)
     (record,) = live.uploads(token)
     assert record["reconciled"] is (status == 203)
+
+
+# --- the object store the callback verifies against (UPLOAD_VERIFY) ------------------------------
+
+
+@pytest.mark.parametrize("fault", ["failing", "slow", "not-visible"])
+def test_oss_failing_slow_or_not_showing_the_object_is_a_203_then_reconciled(
+    start_faulty: StartStack, fault: str
+) -> None:
+    """The callback's own read of the object (If-Match) fails, hangs past the verification budget
+    or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded unconfirmed, and
+    reconciliation, which verifies the same way, records the object once OSS answers again."""
+    live = start_faulty()
+    _, grant = text_grant(live)
+    broken = threading.Event()
+    broken.set()
+
+    def verification_reads(app: Any) -> Any:
+        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            conditional = "HTTP_IF_MATCH" in environ
+            if broken.is_set() and conditional and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+                if fault == "slow":
+                    time.sleep(3.0)  # past the callback's 2 s for reads and retries
+                else:
+                    status = "500 Internal Server Error" if fault == "failing" else "404 Not Found"
+                    code = "InternalError" if fault == "failing" else "NoSuchKey"
+                    body = f"<Error><Code>{code}</Code></Error>".encode()
+                    start_response(status, [("Content-Type", "application/xml")])
+                    return [body]
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        return answer
+
+    in_front(live, "oss", verification_reads)
+    response = live.upload(grant, b"hello")
+    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert census(live.stack.values).lost == {grant["key"]}
+    broken.clear()
+    report = reconcile_stack(live)
+    assert report.recorded == [grant["key"]]
+    assert_one_record_per_object(live.stack.values)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import threading
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,11 +26,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.callback.body import VARIABLES, callback_body_template
 from shared.callback.settings import CallbackSettings
-from shared.errors import Unavailable
+from shared.errors import Conflict, Unavailable
 from shared.grant import Grant, issue_token
 from shared.http import Request
 from shared.records.base import PutOutcome, Record
 from shared.settings import Secret
+from shared.verify import ObjectMissing, Stored
 from tests.support import fc
 
 NOW = 1_800_000_000  # frozen wall clock (2027-01-15)
@@ -76,6 +79,9 @@ def settings_env(tmp_path: Any = None, **overrides: str) -> dict[str, str]:
         "CALLBACK_TRUSTED_KEY_URLS": TEST_KEY_URL,
         "RECORDS_BACKEND": "sqlite",
         "SQLITE_PATH": str(tmp_path / "records.sqlite3") if tmp_path else "records.sqlite3",
+        # The grant, body and record layers are tested without OSS reads; the verification
+        # tests (test_callback_verify.py, test_attacks.py) turn them on against a FakeBucket.
+        "UPLOAD_VERIFY": "off",
     }
     env.update(overrides)
     return env
@@ -137,6 +143,59 @@ class Removals:
         if self.error is not None:
             raise self.error
         return self.outcome
+
+
+class FakeBucket:
+    """An injected reader and remover factory over in-memory objects (what OSS would answer).
+
+    `stored` behaves as HeadObject / ranged GetObject with If-Match: 404 → ObjectMissing, another
+    etag → Conflict. `hidden_reads` makes the next reads 404 (a new object not yet visible);
+    `error` makes every read raise it (an OSS outage).
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[str, bytes, str]] = {}
+        self.reads: list[tuple[str, str, int]] = []
+        self.removed: list[tuple[str, str]] = []
+        self.hidden_reads = 0
+        self.error: Exception | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, credentials: Any) -> FakeBucket:
+        return self
+
+    def put(self, key: str, data: bytes, *, crc64: str = "") -> dict[str, str]:
+        """Store `data`; return the callback values OSS would send for it (etag, size, crc64)."""
+        etag = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+        crc = crc64 or str(zlib.crc32(data))
+        self.objects[key] = (etag, data, crc)
+        return {"object": key, "etag": etag, "size": str(len(data)), "crc64": crc}
+
+    def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        with self._lock:
+            self.reads.append((key, etag, first_bytes))
+            if self.error is not None:
+                raise self.error
+            if self.hidden_reads > 0:
+                self.hidden_reads -= 1
+                raise ObjectMissing(key)
+        if key not in self.objects:
+            raise ObjectMissing(key)
+        current, data, crc = self.objects[key]
+        if current != etag.strip('"').upper():
+            raise Conflict("the bucket holds a different object under this key (etag mismatch)")
+        return Stored(len(data), crc, data[: max(first_bytes, 0)])
+
+    def remove(self, key: str, etag: str) -> str:
+        with self._lock:
+            self.removed.append((key, etag))
+        stored = self.objects.get(key)
+        if stored is None:
+            return "gone"
+        if stored[0] != etag.strip('"').upper():
+            return "replaced"
+        del self.objects[key]
+        return "deleted"
 
 
 def no_network(url: str) -> bytes:
