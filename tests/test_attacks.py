@@ -41,7 +41,7 @@ from werkzeug.serving import make_server
 
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
-from shared.callback.objects import OssRemover
+from shared.objects import OssRemover
 from shared.callback.pubkeys import PublicKeys, fetch_url
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
@@ -1637,7 +1637,7 @@ def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_s
 
 
 def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:
-    """`shared.callback.objects.OssRemover` (oss2 HeadObject + DeleteObject) against the
+    """`shared.objects.OssRemover` (oss2 HeadObject + DeleteObject) against the
     emulator over loopback: another etag is left alone, the right one is deleted, then gone."""
 
     token_ = live_stack.token("rita")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.callback.body import CallbackFields, parse_callback_body
-from shared.callback.objects import RemoverFactory, oss_remover
+from shared.objects import RemoverFactory, oss_remover
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature

@@ -1,10 +1,12 @@
-"""Removing an upload the callback refused (DESIGN "Verification": a rejected upload is deleted).
+"""Removing one object, and only the one a record or callback describes (one home for both uses).
 
-The callback deletes only the object its (verified, grant-bound) callback describes: HeadObject
-first, and DeleteObject only while the stored object still has the callback's etag. A newer object
-under the same key (a prefix grant's owner overwrote it) or one already gone is left alone. Any
-failure is `Unavailable`: the callback then answers 503, OSS reports CallbackFailed, and nothing is
-recorded. The official `oss2` SDK does the calls (`shared.oss.bucket_client`).
+The callback deletes an upload it refused (DESIGN "Verification"); the sign function deletes an
+upload its owner asked to delete (DESIGN "Private files"). Both name the object by key and etag:
+HeadObject first, and DeleteObject only while the stored object still has that etag. A newer
+object under the same key (a prefix grant's owner overwrote it) or one already gone is left alone.
+Any failure is `Unavailable` (503): the callback's OSS reports CallbackFailed and nothing is
+recorded; a DELETE is retried by its caller. The official `oss2` SDK does the calls
+(`shared.oss.bucket_client`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ RemoverFactory = Callable[[Credentials], Remover]
 
 
 class OssRemover:
-    """`Remover` over oss2: HeadObject, then DeleteObject (both need the callback role's rights)."""
+    """`Remover` over oss2: HeadObject, then DeleteObject (the calling role needs both rights)."""
 
     def __init__(
         self, settings: OssSettings, credentials: Credentials, *, timeout: float = TIMEOUT_SECONDS
