@@ -39,7 +39,11 @@ def make_sign_app() -> Callable[..., Core]:
         now: float = NOW,
         **overrides: Any,
     ) -> Core:
-        options = {k: overrides.pop(k) for k in ("store_factory", "jwks_client") if k in overrides}
+        options = {
+            k: overrides.pop(k)
+            for k in ("store_factory", "jwks_client", "remover_factory", "release")
+            if k in overrides
+        }
         return create_app(
             settings or sign_settings(**overrides),
             environ=environ or {},

@@ -41,7 +41,6 @@ from werkzeug.serving import make_server
 
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
-from shared.objects import OssRemover
 from shared.callback.pubkeys import PublicKeys, fetch_url
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
@@ -50,6 +49,7 @@ from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
+from shared.objects import OssRemover
 from shared.records.base import Record
 from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.callback.body import CallbackFields, parse_callback_body
-from shared.objects import RemoverFactory, oss_remover
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
@@ -30,6 +29,7 @@ from shared.errors import GrantInvalid, MethodNotAllowed, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
 from shared.keys import is_valid_key
+from shared.objects import RemoverFactory, oss_remover
 from shared.records import open_store
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.settings import RecordsSettings
@@ -166,6 +166,7 @@ def build_record(
         client_ip=fields.client_ip,
         request_id=fields.req_id or request.header("x-oss-request-id") or "",
         grant_id=grant.grant_id,
+        file_name=grant.file_name,
     )
 
 

@@ -295,7 +295,7 @@ def check_object(item: Listed, objects: Objects, store: RecordStore, plan: Plan)
     """present | stale | recorded | invalid | vanished | failed, for one listed object."""
     try:
         existing = store.get(plan.bucket, item.key)
-        if existing is not None:
+        if existing is not None and not existing.deleted:  # a tombstone judges in put (write.py)
             return "present" if _same(existing.etag, item.etag) else "stale"
         if plan.dry_run:
             return "recorded"  # would be recorded

@@ -1,9 +1,14 @@
 """The sign function's core: authenticate, then issue a grant (GET /signature) or list uploads.
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
-GET /signature, GET /uploads, OPTIONS anything (CORS preflight). Every answer is
-`Cache-Control: no-store` and varies by Origin. /signature imports no cloud SDK and makes no
-network call (the JWKS fetch, cached, is the only exception).
+GET /signature, GET /uploads, GET and DELETE /uploads/{key}, OPTIONS anything (CORS preflight).
+Every answer is `Cache-Control: no-store` and varies by Origin. /signature imports no cloud SDK
+and makes no network call (the JWKS fetch, cached, is the only exception).
+
+Records are answered with their download URLs (`downloads.UrlMinter`), minted only after the
+record was read and found to be the caller's: no URL is ever made for a key named in a request.
+
+GET and DELETE /uploads/{key}: shared/sign/uploads.py.
 """
 
 from __future__ import annotations
@@ -15,17 +20,22 @@ from collections.abc import Callable, Mapping
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
 from shared.http import Core, Request, Response, json_response, respond
+from shared.objects import TIMEOUT_SECONDS, OssRemover, Remover
 from shared.records.base import DEFAULT_PAGE, MAX_PAGE, RecordStore
 from shared.sign import cors
+from shared.sign import uploads as uploads_module
 from shared.sign.auth import Authenticator, SigningKeySource
+from shared.sign.downloads import UrlMinter
 from shared.sign.issue import issue, parse_upload_request
 from shared.sign.settings import SignSettings
+from shared.sign.uploads import QuotaRelease
 
 MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
 _LIMIT = re.compile(r"[0-9]+")
 
 StoreFactory = Callable[[Credentials | None], RecordStore]
+RemoverFactory = Callable[[Credentials], Remover]
 
 
 def create_app(
@@ -35,6 +45,8 @@ def create_app(
     store_factory: StoreFactory | None = None,
     now: Callable[[], float] | None = None,
     jwks_client: SigningKeySource | None = None,
+    remover_factory: RemoverFactory | None = None,
+    release: QuotaRelease | None = None,
 ) -> Core:
     """Build the request → response core the FC adapters wrap."""
     clock = now or _wall_clock
@@ -54,6 +66,20 @@ def create_app(
             request.context, environ, oss.access_key_id, oss.access_key_secret
         )
 
+    def remover(creds: Credentials) -> Remover:
+        if remover_factory is not None:
+            return remover_factory(creds)
+        return OssRemover(settings.oss, creds, timeout=TIMEOUT_SECONDS)
+
+    def minter(request: Request) -> UrlMinter:
+        signed = settings.downloads.mode == "signed"
+        creds = credentials(request) if signed else None
+        return UrlMinter(settings.downloads, settings.oss, creds, clock())
+
+    def record_store(request: Request) -> RecordStore:
+        creds = credentials(request) if settings.records.backend == "tablestore" else None
+        return store(creds)
+
     def signature(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         upload = parse_upload_request(request.query(), settings.upload.max_bytes)
@@ -67,13 +93,28 @@ def create_app(
     def uploads(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         limit, cursor = _list_query(request.query())
-        creds = credentials(request) if settings.records.backend == "tablestore" else None
-        page = store(creds).list_by_owner(user, limit=limit, cursor=cursor)
-        response = json_response(
-            200, {"items": [record.to_json() for record in page.items], "next": page.next}
-        )
+        page = record_store(request).list_by_owner(user, limit=limit, cursor=cursor)
+        urls = minter(request)
+        items = [urls.record_json(record) for record in page.items]
+        response = json_response(200, {"items": items, "next": page.next})
         response.log_fields.update(user=user, count=len(page.items))
         return response
+
+    def upload(request: Request) -> Response:
+        user = authenticator.user(request.header("authorization"))
+        key = uploads_module.upload_key(request.route())
+        records, bucket = record_store(request), settings.oss.bucket
+        if request.method == "GET":
+            return uploads_module.get_upload(records, bucket, key, user, lambda: minter(request))
+        return uploads_module.delete_upload(
+            records,
+            bucket,
+            key,
+            user,
+            remover=lambda: remover(credentials(request)),
+            now_ms=lambda: int(clock() * 1000),
+            release=release,
+        )
 
     routes: dict[str, Callable[[Request], Response]] = {
         "/signature": signature,
@@ -81,6 +122,13 @@ def create_app(
     }
 
     def dispatch(request: Request) -> Response:
+        if request.method != "OPTIONS" and request.route().startswith(uploads_module.UPLOAD_ROUTE):
+            if request.method not in ("GET", "DELETE"):
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed here; use GET or DELETE",
+                    allow=cors.ALLOW_METHODS,
+                )
+            return upload(request)
         return _dispatch(request, routes, settings.cors_origins)
 
     def app(request: Request) -> Response:
@@ -108,7 +156,7 @@ def _dispatch(
         raise NotFound(f"no route {request.route()!r}: use /signature or /uploads")
     if request.method != "GET":
         raise MethodNotAllowed(
-            f"{request.method} is not allowed here; use GET", allow=cors.ALLOW_METHODS
+            f"{request.method} is not allowed here; use GET", allow="GET, OPTIONS"
         )
     return handler(request)
 
