@@ -373,28 +373,37 @@ def test_tablestore_grants_are_the_calls_the_code_makes() -> None:
     called = {SDK_ACTIONS[method] for method in re.findall(r"_client\.(\w+)\b", source)}
     sign, callback = actions("sign-policy.json", "ots:"), actions("callback-policy.json", "ots:")
     assert sign | callback == called
-    assert sign == {"ots:GetRange"}, "the sign function only lists (GET /uploads)"
+    # The sign function lists (GET /uploads), reads one record and tombstones it (DELETE).
+    assert sign == {"ots:GetRange", "ots:GetRow", "ots:UpdateRow"}
     assert "ots:GetRange" not in callback
+    assert "ots:UpdateRow" not in callback, "only a delete tombstones a record"
 
 
 def test_tablestore_resources_are_the_table_and_its_owner_index() -> None:
     (sign,) = [s for s in policy("sign-policy.json") if s["Action"] == ["ots:GetRange"]]
+    (row,) = [s for s in policy("sign-policy.json") if "ots:UpdateRow" in s["Action"]]
     (callback,) = [s for s in policy("callback-policy.json") if s["Action"][0].startswith("ots:")]
     table = "oss_uploads"  # TABLESTORE_TABLE's default, as in the templates
     assert callback["Resource"] == [
         f"acs:ots:<region>:<account-id>:instance/<instance>/table/{table}"
     ]
+    assert row["Resource"] == callback["Resource"]
     assert sign["Resource"] == [
         f"acs:ots:<region>:<account-id>:instance/<instance>/table/{index_name(table)}"
     ]
 
 
 def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
-    """Sign: PutObject; callback: HeadObject + DeleteObject of a refused upload; both under the
-    upload prefix only."""
-    assert actions("sign-policy.json", "oss:") == {"oss:PutObject"}
+    """Sign: PutObject (grants), GetObject (download URLs) and DeleteObject (DELETE
+    /uploads/{key}); callback: HeadObject + DeleteObject of a refused upload; both under the
+    upload prefix only, never the bucket (no listing, no ACL)."""
+    assert actions("sign-policy.json", "oss:") == {
+        "oss:PutObject",
+        "oss:GetObject",
+        "oss:DeleteObject",
+    }
     assert actions("callback-policy.json", "oss:") == {"oss:GetObject", "oss:DeleteObject"}
-    (statement,) = [s for s in policy("sign-policy.json") if s["Action"] == ["oss:PutObject"]]
+    (statement,) = [s for s in policy("sign-policy.json") if "oss:PutObject" in s["Action"]]
     (resource,) = statement["Resource"]
     (removal,) = [s for s in policy("callback-policy.json") if "oss:DeleteObject" in s["Action"]]
     assert removal["Resource"] == [resource]

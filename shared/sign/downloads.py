@@ -78,9 +78,7 @@ class DownloadSettings:
         raw = env.raw("IMAGE_THUMBNAIL_PROCESS")
         process = DEFAULT_THUMBNAIL_PROCESS if raw is None else raw.strip()
         thumbnail_process(process)
-        base = (
-            env.get("DOWNLOAD_BASE_URL") if mode == "public" else None
-        )  # read in public mode only
+        base = env.get("DOWNLOAD_BASE_URL")  # validated in either mode; used in public mode
         base_url = http_url("DOWNLOAD_BASE_URL", base) if base else oss.endpoint
         return cls(
             mode="public" if mode == "public" else "signed",
