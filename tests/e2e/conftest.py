@@ -17,6 +17,9 @@ import requests
 
 from local.dev import Stack
 from local.oss_emulator.callback import CallbackReply, CallbackRequest, send_with_requests
+from shared.credentials import Credentials
+from shared.settings import Secret
+from shared.sign.presign import presign_v4
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
 
@@ -97,7 +100,21 @@ class LiveStack:
         return list(response.json()["items"])
 
     def get_object(self, key: str) -> requests.Response:
-        return self.http.get(f"{self.oss_url}/{key}", timeout=10)
+        """Read as the bucket owner (a presigned GET on the emulator's clock): the bucket is
+        private in signed mode, so an unsigned read would be refused."""
+        values = self.stack.values
+        owner = Credentials(values["OSS_ACCESS_KEY_ID"], Secret(values["OSS_ACCESS_KEY_SECRET"]))
+        url = presign_v4(
+            "GET",
+            endpoint=self.oss_url,
+            bucket=values["OSS_BUCKET"],
+            key=key,
+            region=values["OSS_REGION"],
+            credentials=owner,
+            now=self.clock(),
+            expires=60,
+        ).url
+        return self.http.get(url, timeout=10)
 
 
 StartStack = Callable[..., LiveStack]

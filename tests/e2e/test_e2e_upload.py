@@ -22,9 +22,21 @@ pytestmark = pytest.mark.e2e
 
 
 def png(width: int, height: int) -> bytes:
-    chunk = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
-    return header + struct.pack(">I", zlib.crc32(chunk)) + b"\x00" * 64
+    """A real (decodable) RGB PNG: Image Processing can make its thumbnail."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x80\x20\x40" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def oss_code(response: requests.Response) -> str:
@@ -97,8 +109,12 @@ def test_upload_end_to_end(start_stack: StartStack, version: str, mode: str, sts
         "owner": "alice",
     }
     assert record["reqId"] == response.headers["x-oss-request-id"]
-    stored = live.get_object(key)
+    # The bucket is private; the record's URL, presigned by the sign role, reads the object.
+    assert live.http.get(f"{live.oss_url}/{key}", timeout=10).status_code == 403
+    stored = live.http.get(record["url"], timeout=10)
     assert (stored.status_code, stored.content) == (200, data)
+    thumbnail = live.http.get(record["thumbnailUrl"], timeout=10)
+    assert (thumbnail.status_code, thumbnail.headers["Content-Type"]) == (200, "image/png")
     assert live.uploads(live.token("bob")) == []  # another user sees none of it
 
 
