@@ -23,7 +23,7 @@ from shared.credentials import Credentials
 from shared.errors import ConfigError
 from shared.records.base import Record
 from shared.settings import Env, OssSettings, http_url
-from shared.sign.presign import MAX_V4_EXPIRES, presign_v1, presign_v4, uri_encode
+from shared.sign.presign import MAX_V4_EXPIRES, V4Presigner, presign_v1, uri_encode
 
 DEFAULT_THUMBNAIL_PROCESS = "image/resize,m_lfit,w_256,h_256"
 MAX_PROCESS_LENGTH = 256
@@ -61,7 +61,10 @@ THUMBNAIL_TYPES = frozenset(
         "image/avif",
     }
 )
-_TOKEN_SAFE = re.compile(r"[A-Za-z0-9!#$&+.^_`|~ -]")
+# Characters kept as they are in the quoted `filename` fallback (others become `_`).
+_FILENAME_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+.^_`|~ -"
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def content_disposition(mime: str, file_name: str) -> str:
     kind = "inline" if is_inline_media(mime) else "attachment"
     if not file_name:
         return kind
-    fallback = "".join(ch if _TOKEN_SAFE.fullmatch(ch) else "_" for ch in file_name)
+    fallback = "".join(ch if ch in _FILENAME_SAFE else "_" for ch in file_name)
     value = f'{kind}; filename="{fallback}"'
     if fallback != file_name:
         value += f"; filename*=UTF-8''{quote(file_name.encode('utf-8'), safe='')}"
@@ -142,6 +145,17 @@ class UrlMinter:
         self.oss = oss
         self.credentials = credentials
         self.now = now
+        self._v4: V4Presigner | None = None
+        if settings.mode == "signed" and oss.signature_version == "v4":
+            assert credentials is not None
+            self._v4 = V4Presigner(
+                endpoint=oss.endpoint,
+                bucket=oss.bucket,
+                region=oss.region,
+                credentials=credentials,
+                now=now,
+                expires=settings.ttl_seconds,
+            )
 
     def record_json(self, record: Record) -> dict[str, Any]:
         payload = record.to_json()
@@ -172,14 +186,5 @@ class UrlMinter:
                 expires=settings.ttl_seconds,
                 query=query,
             ).url
-        return presign_v4(
-            "GET",
-            endpoint=oss.endpoint,
-            bucket=oss.bucket,
-            key=key,
-            region=oss.region,
-            credentials=self.credentials,
-            now=self.now,
-            expires=settings.ttl_seconds,
-            query=query,
-        ).url
+        assert self._v4 is not None  # made in __init__ for V4
+        return self._v4.presign("GET", key, query).url
