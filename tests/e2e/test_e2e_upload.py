@@ -311,3 +311,32 @@ def test_prefix_owner_may_overwrite_own_key(live: LiveStack, token: str) -> None
     (record,) = live.uploads(token)
     assert record["etag"] == etag_of(b"second")
     assert live.get_object(key).content == b"second"
+
+
+def test_delete_through_the_stack(live: LiveStack, token: str) -> None:
+    """DELETE /uploads/{key} with the sign role's own RAM policy: someone else gets 404 and
+    nothing is deleted; the owner gets 204, then the object and the listing are gone, the old
+    URL is refused, and a repeated DELETE still answers 204."""
+    data = png(8, 8)
+    grant = live.grant(token, path="trash", filename="bye.png", size=str(len(data)))
+    assert live.upload(grant, data, content_type="image/png").status_code == 200
+    key = grant["key"]
+    (record,) = live.uploads(token)
+    path = f"{live.app_url}/uploads/{key}"
+
+    def call(method: str, who: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {live.token(who)}"}
+        return live.http.request(method, path, headers=headers, timeout=10)
+
+    for method in ("GET", "DELETE"):
+        refused = call(method, "bob")
+        assert (refused.status_code, refused.json()["code"]) == (404, "NotFound")
+    assert live.get_object(key).status_code == 200
+    assert call("GET", "alice").json()["fileName"] == "bye.png"
+    deleted = call("DELETE", "alice")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert live.get_object(key).status_code == 404
+    assert live.uploads(token) == []
+    assert live.http.get(record["url"], timeout=10).status_code in (403, 404)
+    assert call("GET", "alice").status_code == 404
+    assert call("DELETE", "alice").status_code == 204  # a retry finds the tombstone: done
