@@ -71,11 +71,18 @@ def canonical_uri(bucket: str, key: str) -> str:
 
 def canonical_query(query: Mapping[str, str]) -> str:
     """§1.4: names and values encoded, sorted by encoded name; a bare name when the value is empty."""
-    encoded = sorted(
+    return _joined_query(_encoded_pairs(query))
+
+
+def _encoded_pairs(query: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [
         (uri_encode(name, keep_slash=False), uri_encode(value, keep_slash=False))
         for name, value in query.items()
-    )
-    return "&".join(f"{name}={value}" if value else name for name, value in encoded)
+    ]
+
+
+def _joined_query(encoded: list[tuple[str, str]]) -> str:
+    return "&".join(f"{name}={value}" if value else name for name, value in sorted(encoded))
 
 
 def canonical_headers(headers: Mapping[str, str]) -> str:
@@ -92,22 +99,24 @@ def canonical_request(
     method: str, bucket: str, key: str, query: Mapping[str, str], headers: Mapping[str, str]
 ) -> str:
     """§1.4: six LF-joined parts; no additional headers, so that line is empty."""
-    return "\n".join(
-        [
-            method,
-            canonical_uri(bucket, key),
-            canonical_query(query),
-            canonical_headers(headers),
-            "",
-            UNSIGNED_PAYLOAD,
-        ]
-    )
+    return _request_text(method, canonical_uri(bucket, key), canonical_query(query), headers)
+
+
+def _request_text(method: str, uri: str, query: str, headers: Mapping[str, str]) -> str:
+    return "\n".join([method, uri, query, canonical_headers(headers), "", UNSIGNED_PAYLOAD])
 
 
 def string_to_sign(date_time: str, region: str, request: str) -> str:
     """§1.4: algorithm, `x-oss-date`, scope, hex SHA-256 of the canonical request."""
-    digest = hashlib.sha256(request.encode("utf-8")).hexdigest()
-    return f"{V4_ALGORITHM}\n{date_time}\n{credential_scope(date_time[:8], region)}\n{digest}"
+    return _string_to_sign_head(date_time, region) + _digest(request)
+
+
+def _string_to_sign_head(date_time: str, region: str) -> str:
+    return f"{V4_ALGORITHM}\n{date_time}\n{credential_scope(date_time[:8], region)}\n"
+
+
+def _digest(request: str) -> str:
+    return hashlib.sha256(request.encode("utf-8")).hexdigest()
 
 
 def presign_v4(
@@ -162,14 +171,11 @@ class V4Presigner:
         }
         if credentials.security_token:
             fixed["x-oss-security-token"] = credentials.security_token
-        self._fixed = [
-            (uri_encode(name, keep_slash=False), uri_encode(value, keep_slash=False))
-            for name, value in fixed.items()
-        ]
+        self._fixed = _encoded_pairs(fixed)
         self._bucket_uri = uri_encode(f"/{bucket}/", keep_slash=True)
         self._base = endpoint.rstrip("/")
         self._key = signing_key(credentials.access_key_secret.value, date_time[:8], region)
-        self._to_sign_head = f"{V4_ALGORITHM}\n{date_time}\n{scope}\n"
+        self._to_sign_head = _string_to_sign_head(date_time, region)
         self._expires_at = int(now) + expires
 
     def presign(
@@ -181,28 +187,11 @@ class V4Presigner:
     ) -> Presigned:
         """§1.4, as `canonical_request` and `string_to_sign` spell it, with the shared parts reused."""
         params = _checked(query)
-        encoded = sorted(
-            self._fixed
-            + [
-                (uri_encode(name, keep_slash=False), uri_encode(value, keep_slash=False))
-                for name, value in params.items()
-            ]
-        )
-        query_text = "&".join(f"{name}={value}" if value else name for name, value in encoded)
+        query_text = _joined_query(self._fixed + _encoded_pairs(params))
         encoded_key = uri_encode(key, keep_slash=True)
         signed_headers = dict(headers or {})
-        request = "\n".join(
-            [
-                method,
-                self._bucket_uri + encoded_key,
-                query_text,
-                canonical_headers(signed_headers),
-                "",
-                UNSIGNED_PAYLOAD,
-            ]
-        )
-        digest = hashlib.sha256(request.encode("utf-8")).hexdigest()
-        to_sign = (self._to_sign_head + digest).encode("utf-8")
+        request = _request_text(method, self._bucket_uri + encoded_key, query_text, signed_headers)
+        to_sign = (self._to_sign_head + _digest(request)).encode("utf-8")
         signature = hmac.digest(self._key, to_sign, "sha256").hex()
         url = f"{self._base}/{encoded_key}?{query_text}&x-oss-signature={signature}"
         return Presigned(method, url, self._expires_at, signed_headers)
