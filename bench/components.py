@@ -73,7 +73,45 @@ def sign_components(iterations: int) -> list[Measured]:
             iterations,
             f"token of {len(grant_token)} chars, one regex match",
         ),
+        _download_urls_row(max(1, iterations // 50)),
     ]
+
+
+def _download_urls_row(iterations: int) -> Measured:
+    """GET /uploads: `url` and `thumbnailUrl` (V4) for a page of 50 image records; target ≤ 2 ms."""
+    from shared.credentials import Credentials
+    from shared.records.base import Record
+    from shared.settings import Env, OssSettings, Secret
+    from shared.sign.downloads import DownloadSettings, UrlMinter
+
+    env = Env({"OSS_BUCKET": fixtures.BUCKET, "OSS_REGION": "cn-hangzhou"})
+    oss = OssSettings.load(env)
+    downloads = DownloadSettings.load(env, oss)
+    credentials = Credentials("bench-key-id", Secret("bench-key-secret"), "bench-sts-token")
+    page = [
+        Record(
+            owner=fixtures.USER,
+            bucket=fixtures.BUCKET,
+            key=f"uploads/{fixtures.USER}/01HZ{n:04d}.png",
+            size=1000,
+            etag="E",
+            mime_type="image/png",
+            created_at=1_700_000_000_000 + n,
+            file_name=f"photo {n}.png",
+        )
+        for n in range(50)
+    ]
+
+    def mint(_i: int) -> object:
+        minter = UrlMinter(downloads, oss, credentials, 1_700_000_000.0)
+        return [minter.record_json(record) for record in page]
+
+    return _row(
+        "shared.sign.downloads: URLs for a page of 50 records",
+        mint,
+        iterations,
+        "100 V4 presigned GETs (url + thumbnailUrl) with STS; target ≤ 2 ms in total",
+    )
 
 
 def callback_components(setup: CallbackSetup, iterations: int) -> list[Measured]:

@@ -111,6 +111,13 @@ class Bucket:
         self.requests += 1
         return "deleted"
 
+    def stored(self, key: str, etag: str, first_bytes: int) -> Any:
+        """The verification's conditional ranged GET (UPLOAD_VERIFY=content): the object's bytes."""
+        from shared.verify import Stored
+
+        self.requests += 1
+        return Stored(5, "0", b"hello"[:first_bytes])
+
 
 def measure_sweep(grants: int) -> Measured:
     """One sweep repairing `grants` lost callbacks (SQLite), per repaired grant."""

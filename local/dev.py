@@ -307,6 +307,8 @@ class Stack:
             public_url=self.url("oss"),
             cors_origins=owner.cors_origins,
             versioning=versioning(values),
+            # The real bucket is private in signed mode (DESIGN "Private files"): so is ours.
+            bucket_acl="private" if sign_settings.downloads.mode == "signed" else "public-read",
         )
         self.emulator = OssEmulator(
             replace(config, policies=role_policies(values, owner, owner_id=config.owner_id)),

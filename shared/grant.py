@@ -33,6 +33,7 @@ class Grant:
     prefix: str | None  # prefix grant (ends in '/')
     max_bytes: int
     expires_at: int  # the policy's expiration, Unix seconds
+    file_name: str = ""  # exact-key grants: the client's file name, for the record (downloads)
 
     @property
     def mode(self) -> str:
@@ -56,6 +57,8 @@ class Grant:
         }
         if self.key is not None:
             claims["key"] = self.key
+            if self.file_name:
+                claims["fn"] = self.file_name
         else:
             claims["pfx"] = self.prefix
         return claims
@@ -107,6 +110,9 @@ def _grant_from_claims(claims: dict[str, Any]) -> Grant:
     if prefix is not None and not (isinstance(prefix, str) and prefix.endswith("/")):
         # DESIGN: a prefix ends in '/' (no sibling folders) and no grant covers the whole bucket.
         raise GrantInvalid("the grant token is malformed")
+    file_name = claims.get("fn", "")
+    if not isinstance(file_name, str) or (file_name and key is None):
+        raise GrantInvalid("the grant token is malformed")
     max_bytes, expires_at = claims["max"], claims["exp"]
     if type(max_bytes) is not int or type(expires_at) is not int or max_bytes < 1:
         raise GrantInvalid("the grant token is malformed")
@@ -118,4 +124,5 @@ def _grant_from_claims(claims: dict[str, Any]) -> Grant:
         prefix=prefix,
         max_bytes=max_bytes,
         expires_at=expires_at,
+        file_name=file_name,
     )

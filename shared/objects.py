@@ -1,5 +1,6 @@
-"""The bucket as reconciliation and the callback see it: list keys under a prefix, HEAD one
-object, remove one upload we refuse (official `oss2`).
+"""The bucket as our functions see it: list keys under a prefix, HEAD or read one object, and
+remove one upload — refused by the callback, or deleted by its owner through the sign function
+(official `oss2`).
 
 The client is `shared.oss.bucket_client` (the function role's credentials, V4 or V1); oss2 is
 imported on first use, so a callback that never refuses an upload never loads it. SDK failures
@@ -23,6 +24,7 @@ from shared.verify import ObjectReader, OssReader, Stored
 
 Removal = Literal["deleted", "gone", "replaced"]
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
+REMOVE_TIMEOUT_SECONDS = 1.5  # a removal answers a caller that waits (OSS gives a callback 5 s)
 PAGE_SIZE = 1000  # ListObjectsV2's maximum
 
 
@@ -70,6 +72,17 @@ class Remover(Protocol):
 
 RemoverFactory = Callable[[Credentials], Remover]
 ReaderFactory = Callable[[Credentials], ObjectReader]
+
+
+def oss_remover(
+    settings: OssSettings, *, timeout: float = REMOVE_TIMEOUT_SECONDS
+) -> RemoverFactory:
+    """Removers for the callback (an upload it refused) and the sign function (a DELETE)."""
+
+    def factory(credentials: Credentials) -> Remover:
+        return OssObjects(settings, credentials, timeout=timeout)
+
+    return factory
 
 
 def oss_reader(settings: OssSettings, *, timeout: float) -> ReaderFactory:

@@ -40,7 +40,11 @@ def make_sign_app(tmp_path: Path) -> Callable[..., Core]:
         now: float = NOW,
         **overrides: Any,
     ) -> Core:
-        options = {k: overrides.pop(k) for k in ("store_factory", "jwks_client") if k in overrides}
+        options = {
+            k: overrides.pop(k)
+            for k in ("store_factory", "jwks_client", "remover_factory")
+            if k in overrides
+        }
         overrides.setdefault("SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))
         return create_app(
             settings or sign_settings(**overrides),

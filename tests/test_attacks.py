@@ -37,6 +37,8 @@ from hypothesis import strategies as st
 from jwt.warnings import InsecureKeyLengthWarning
 from werkzeug.serving import make_server
 
+from local.oss_emulator.signature import AccessKey
+from local.oss_emulator.store import StoredObject
 from shared import keys
 from shared.callback.app import MAX_BODY, create_app
 from shared.callback.pubkeys import PublicKeys, fetch_url
@@ -55,6 +57,7 @@ from shared.settings import Secret
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
 from tests.e2e.conftest import Stacks
+from tests.e2e.test_e2e_upload import png as real_png
 from tests.support import fc
 from tests.support.callbacks import (
     BUCKET,
@@ -95,6 +98,7 @@ from tests.support.sign import (
 )
 from tests.support.sign import NOW as SIGN_NOW
 from tests.support.sign import call as sign_call
+from tests.test_emulator import Emu
 from tests.test_reconcile import FakeObjects
 from tests.test_reconcile import run as reconcile_run
 
@@ -1536,3 +1540,157 @@ def test_an_invented_callback_for_another_etag_records_nothing(live_stack: Any) 
     assert (status, payload["code"]) == (409, "Conflict"), payload
     assert live_stack.uploads(token_) == []
     assert live_stack.get_object(grant["key"]).content == data
+
+
+# =============================================================================================
+# Private files (issue 16): one upload's record, its URLs, its deletion
+# =============================================================================================
+
+PRIVATE_BUCKET = "example-bucket"
+ALICE_KEY = "uploads/alice/01HZA.png"
+BOB_KEY = "uploads/bob/01HZB.png"
+
+
+@pytest.fixture
+def private_store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(str(tmp_path / "private.sqlite3"))
+    for owner, key in (("alice", ALICE_KEY), ("bob", BOB_KEY)):
+        store.put(
+            Record(
+                owner=owner,
+                bucket=PRIVATE_BUCKET,
+                key=key,
+                size=68,
+                etag=f"ETAG-{owner}",
+                mime_type="image/png",
+                created_at=int(time.time() * 1000),
+            ),
+            replace=False,
+        )
+    return store
+
+
+@pytest.fixture
+def private_sign(private_store: SqliteStore) -> tuple[Callable[..., dict[str, Any]], list[Any]]:
+    """The sign core behind the FC 3.0 adapter (paths decoded as FC decodes them), on the real
+    clock; returns a caller (method, raw path, user) and the list of removals it asked for."""
+    removed: list[Any] = []
+
+    class Remover:
+        def remove(self, key: str, etag: str) -> str:
+            removed.append((key, etag))
+            return "deleted"
+
+    core = create_sign_app(
+        sign_settings(),
+        environ={},
+        store_factory=lambda credentials: private_store,
+        remover_factory=lambda credentials: Remover(),
+    )
+    handler = event_adapter(core, function="sign", max_body=16 * 1024)
+
+    def call(method: str, raw_path: str, user: str = "alice") -> dict[str, Any]:
+        event = {
+            "rawPath": raw_path,
+            "headers": {"Authorization": f"Bearer {token(user, now=time.time())}"},
+            "requestContext": {"http": {"method": method}},
+        }
+        answer: dict[str, Any] = handler(json.dumps(event).encode(), None)
+        return answer
+
+    return call, removed
+
+
+def test_another_users_key_is_404_and_no_url_is_minted_for_it(
+    private_sign: tuple[Callable[..., dict[str, Any]], list[Any]], private_store: SqliteStore
+) -> None:
+    call, removed = private_sign
+    for method in ("GET", "DELETE"):
+        answer = call(method, f"/uploads/{BOB_KEY}")
+        assert answer["statusCode"] == 404
+        assert json.loads(answer["body"])["code"] == "NotFound"
+        assert "x-oss-signature" not in answer["body"]
+    assert removed == []
+    assert not private_store.get(PRIVATE_BUCKET, BOB_KEY).deleted  # type: ignore[union-attr]
+    listing = call("GET", "/uploads")
+    assert BOB_KEY not in listing["body"]
+    assert [item["key"] for item in json.loads(listing["body"])["items"]] == [ALICE_KEY]
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/uploads/uploads/alice/../bob/01HZB.png",
+        "/uploads/uploads/alice/%2E%2E/bob/01HZB.png",
+        "/uploads/uploads%2Fbob%2F01HZB.png",
+        "/uploads/uploads%252Fbob%252F01HZB.png",
+        "/uploads/uploads/bob//01HZB.png",
+        "/uploads/%2Fuploads/bob/01HZB.png",
+        "/uploads/uploads/alice/01HZA.png%00",
+        "/uploads/uploads/alice/%0d%0aSet-Cookie:x",
+        "/uploads/uploads/alice/%ff%fe.png",
+        "/uploads/" + "a" * 2000,
+        "/uploads/" + "%41" * 1100,
+        "/uploads/uploads\\bob\\01HZB.png",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_path_tricks_in_the_key_are_400_or_404_never_500(
+    private_sign: tuple[Callable[..., dict[str, Any]], list[Any]],
+    private_store: SqliteStore,
+    raw_path: str,
+    method: str,
+) -> None:
+    call, removed = private_sign
+    answer = call(method, raw_path)
+    assert answer["statusCode"] in (400, 404), answer
+    assert "x-oss-signature" not in answer["body"]
+    assert removed == []
+    assert not private_store.get(PRIVATE_BUCKET, BOB_KEY).deleted  # type: ignore[union-attr]
+
+
+def test_the_owners_url_cannot_be_bent_to_another_key_process_or_expiry(
+    tmp_path: Path,
+    oss_key: RSAPrivateKey,
+    private_sign: tuple[Callable[..., dict[str, Any]], list[Any]],
+) -> None:
+    """Alice's own URLs, minted by the sign core, served by the emulator (private bucket)."""
+    emu = Emu(
+        tmp_path / "oss",
+        oss_key,
+        bucket=PRIVATE_BUCKET,
+        bucket_acl="private",
+        access_keys=(AccessKey("test-access-key-id", "test-access-key-secret"),),
+    )
+    emu.clock = time.time()
+    png = real_png(40, 30)
+    for key in (ALICE_KEY, BOB_KEY):
+        path = emu.app.store.spool / "seed"
+        path.write_bytes(png)
+        emu.app.store.put(
+            StoredObject(key, len(png), "E", "image/png", "1", "m", emu.clock),
+            path,
+            forbid_overwrite=False,
+        )
+    call, _ = private_sign
+    record = json.loads(call("GET", f"/uploads/{ALICE_KEY}")["body"])
+
+    def local(url: str) -> str:
+        return url.split("aliyuncs.com", 1)[1]
+
+    assert emu.client.get(local(record["url"])).status_code == 200
+    assert emu.client.get(local(record["thumbnailUrl"])).status_code == 200
+    changed = [
+        local(record["url"]).replace(ALICE_KEY, BOB_KEY),
+        local(record["thumbnailUrl"]).replace("w_256", "w_4096"),
+        local(record["thumbnailUrl"]).replace("resize%2Cm_lfit%2Cw_256%2Ch_256", "info"),
+        local(record["url"]).replace("x-oss-expires=300", "x-oss-expires=604800"),
+    ]
+    for url in changed:
+        response = emu.client.get(url)
+        assert response.status_code == 403, url
+        assert b"<Code>SignatureDoesNotMatch</Code>" in response.data
+    emu.clock += 301
+    expired = emu.client.get(local(record["url"]))
+    assert expired.status_code == 403
+    assert b"<Message>Request has expired.</Message>" in expired.data

@@ -482,7 +482,6 @@ def test_sign_handler_ignores_callback_only_settings(tmp_path: Path) -> None:
         **SIGN_PROCESS_ENV,
         "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
         "CALLBACK_TRUSTED_KEY_URLS": "not a url",
-        "DOWNLOAD_BASE_URL": "ftp://nowhere",
     }
     done = run_handler_script("sign", "import", env)
     assert done.returncode == 0, done.stderr
@@ -1281,7 +1280,8 @@ def find_in_sqlite(path: Path, needle: str) -> bool:
 
 
 def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -> None:
-    """Local stack: PostObject POST /, GET/HEAD /<key>; SQLite records and objects in DEV_DATA_DIR."""
+    """Local stack: PostObject POST /, GET /uploads/{key} and its signed URL; SQLite records and
+    objects in DEV_DATA_DIR."""
     token = dev.token("frank")
     payload = uuid.uuid4().bytes * 64
     grant = dev.grant(token, path="e2e", filename="blob.bin", size=str(len(payload)))
@@ -1291,14 +1291,20 @@ def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -
     assert data["Status"] == "OK"
     assert (data["key"], data["size"]) == (grant["key"], len(payload))
     assert data["etag"].upper() == hashlib.md5(payload).hexdigest().upper()  # noqa: S324
-    fetched = dev.http.get(f"{dev.url('oss')}/{grant['key']}", timeout=10)
+    # Signed mode (the default): the bucket is private, reads go through the record's URL.
+    unsigned = dev.http.get(f"{dev.url('oss')}/{grant['key']}", timeout=10)
+    assert unsigned.status_code == 403
+    record = dev.http.get(
+        f"{dev.url('app')}/uploads/{grant['key']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    assert record["fileName"] == "blob.bin"
+    fetched = dev.http.get(record["url"], timeout=10)
     assert fetched.status_code == 200
     assert fetched.content == payload
     assert fetched.headers["ETag"].strip('"').upper() == data["etag"].upper()
-    head = dev.http.head(f"{dev.url('oss')}/{grant['key']}", timeout=10)
-    assert head.status_code == 200
-    assert head.headers["Content-Length"] == str(len(payload))
-    assert dev.http.head(f"{dev.url('oss')}/no/such/key", timeout=10).status_code == 404
+    assert fetched.headers["Content-Disposition"] == 'attachment; filename="blob.bin"'
     assert [item["key"] for item in dev.uploads(token)] == [grant["key"]]
     data_dir: Path = dev.data_dir  # type: ignore[attr-defined]
     databases = [

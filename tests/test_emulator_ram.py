@@ -9,6 +9,7 @@ own key, bound to its `deploy/ram/*.json` policy.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +22,9 @@ from local import reconcile as local_reconcile
 from local.dev import RAM_DIR, ROLE_KEYS, Stack
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
 from local.oss_emulator.store import StoredObject
+from shared.credentials import Credentials
+from shared.settings import Secret
+from shared.sign.presign import presign_v4
 from tests.oss_sdk import auth, bucket
 from tests.support.devstack import free_port, http_session, sign_in_and_grant
 from tests.test_emulator import multipart, v4_form
@@ -181,6 +185,46 @@ def test_the_reconcile_role_reads_only_uploads_and_cannot_write(stack: Stack) ->
     assert callback.head_object("uploads/alice/a.txt").content_length == 1
     assert code(lambda: callback.get_object("backups/db.zip")) == "AccessDenied"
     assert code(lambda: callback.delete_object("backups/db.zip")) == "AccessDenied"
+
+
+def test_the_sign_role_reads_and_deletes_uploads_only(stack: Stack) -> None:
+    """Download URLs and DELETE /uploads/{key} need GetObject and DeleteObject under uploads/;
+    nothing outside it, and still no listing (the role is enough and no more)."""
+    emulator = stack.emulator
+    assert emulator is not None
+    for name in ("backups/db.zip", "uploads/alice/a.txt", "uploads/alice/b.txt"):
+        spooled = emulator.store.spool / "seed"
+        spooled.write_bytes(b"x")
+        emulator.store.put(
+            StoredObject(name, 1, "9DD4E461268C8034F5C8564E155C67A6", "text/plain", "1", "m", 1e9),
+            spooled,
+            forbid_overwrite=False,
+        )
+    key = ROLE_KEYS["sign"]
+    credentials = Credentials(key.key_id, Secret(key.secret))
+
+    def url(name: str) -> str:
+        return presign_v4(
+            "GET",
+            endpoint=stack.url("oss"),
+            bucket=emulator.config.bucket,
+            key=name,
+            region=emulator.config.region,
+            credentials=credentials,
+            now=time.time(),
+            expires=60,
+        ).url
+
+    http = http_session()
+    assert http.get(url("uploads/alice/a.txt"), timeout=10).content == b"x"
+    denied = http.get(url("backups/db.zip"), timeout=10)
+    assert denied.status_code == 403
+    assert "<Code>AccessDenied</Code>" in denied.text
+    signer = role(stack, "sign")
+    signer.delete_object("uploads/alice/b.txt")
+    assert emulator.store.get("uploads/alice/b.txt") is None
+    assert code(lambda: signer.delete_object("backups/db.zip")) == "AccessDenied"
+    assert code(lambda: signer.list_objects_v2(prefix="uploads/")) == "AccessDenied"
 
 
 def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) -> None:

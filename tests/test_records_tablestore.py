@@ -129,6 +129,8 @@ def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client:
         "request_id": "REQ-1",
         "grant_id": "g-1",
         "reconciled": False,
+        "file_name": "",
+        "deleted_at": 0,
     }
     assert isinstance(condition, tablestore.Condition)
     assert (

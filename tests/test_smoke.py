@@ -207,7 +207,7 @@ def test_a_healthy_stack_passes_every_check(mocker: MockerFixture, stack: Stack)
     assert all(r.ms is not None for r in results if r.check in (*timed, "reconcile: one run"))
 
 
-def test_the_upload_is_stored_recorded_listed_and_its_deletion_waits_for_the_route(
+def test_the_upload_is_stored_recorded_listed_and_deleted(
     mocker: MockerFixture, stack: Stack
 ) -> None:
     status, results = run(fake_fc(mocker, stack))
@@ -216,26 +216,25 @@ def test_the_upload_is_stored_recorded_listed_and_its_deletion_waits_for_the_rou
     key = upload.detail.rsplit(" ", 1)[-1]
     assert key.startswith(f"uploads/{smoke.SMOKE_USER}/smoke/smoke-")
     assert key.endswith(".png")
+    reconcile = next(r for r in results if r.check == "reconcile: one run")
+    assert "failed 0" in reconcile.detail
+    # DELETE /uploads/{key} (issue 16): the smoke upload goes, object first, then the record.
+    (delete,) = [r for r in results if r.check == "uploads: smoke upload deleted"]
+    assert (delete.ok, delete.skipped, delete.detail) == (True, False, "HTTP 204")
     assert stack.dev.emulator is not None
-    assert stack.dev.emulator.store.get(key) is not None
+    assert stack.dev.emulator.store.get(key) is None
     store = SqliteStore(stack.dev.values["SQLITE_PATH"])
     try:
         record = store.get(stack.dev.values["OSS_BUCKET"], key)
     finally:
         store.close()
     assert record is not None
+    assert record.deleted  # a tombstone: never listed, and a late callback cannot revive it
     assert (record.owner, record.size, record.mime_type) == (
         smoke.SMOKE_USER,
         len(smoke.TINY_PNG),
         "image/png",
     )
-    reconcile = next(r for r in results if r.check == "reconcile: one run")
-    assert "failed 0" in reconcile.detail
-    # No DELETE /uploads/{key} yet: a note, not a failure, and the object is left in place.
-    (delete,) = [r for r in results if r.check == "uploads: smoke upload deleted"]
-    assert delete.skipped
-    assert delete.ok
-    assert key in delete.detail
 
 
 def test_a_callback_that_fails_shows_in_the_upload_step(
@@ -280,9 +279,9 @@ def test_main_prints_and_exits_zero_on_success(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "smoke: ok   callback: forged callback refused (HTTP 401 SignatureInvalid) [" in out
-    assert "smoke: skip uploads: smoke upload deleted (the deployed sign function has no" in out
+    assert "smoke: ok   uploads: smoke upload deleted (HTTP 204) [" in out
     assert re.search(r"smoke: ok   reconcile: one run \(ended \d+, .*failed 0\) \[\d+ ms\]", out)
-    assert "0 failed, 1 skipped" in out
+    assert "0 failed, 0 skipped" in out
 
 
 def test_a_wrong_runtime_handler_or_missing_variable_fails(

@@ -400,6 +400,7 @@ def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> Non
     ledger = ledger_table(table)
     assert _ots("sign-policy.json") == {
         index_name(table): {"ots:GetRange"},  # GET /uploads
+        table: {"ots:GetRow", "ots:UpdateRow"},  # one record, and its tombstone (DELETE)
         ledger: {"ots:GetRow", "ots:PutRow"},  # the usage row and the grant, GET /quota
     }
     assert _ots("callback-policy.json") == {
@@ -415,12 +416,17 @@ def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> Non
 
 
 def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
-    """Sign: PutObject; callback: HeadObject + DeleteObject of a refused upload; both under the
-    upload prefix only."""
-    assert actions("sign-policy.json", "oss:") == {"oss:PutObject"}
+    """Sign: PutObject (grants), GetObject (download URLs) and DeleteObject (DELETE
+    /uploads/{key}); callback: HeadObject + DeleteObject of a refused upload; both under the
+    upload prefix only, never the bucket (no listing, no ACL)."""
+    assert actions("sign-policy.json", "oss:") == {
+        "oss:PutObject",
+        "oss:GetObject",
+        "oss:DeleteObject",
+    }
     # Refused uploads (a type off the allow-list, a quota they would pass) are deleted.
     assert actions("callback-policy.json", "oss:") == {"oss:GetObject", "oss:DeleteObject"}
-    (statement,) = [s for s in policy("sign-policy.json") if s["Action"] == ["oss:PutObject"]]
+    (statement,) = [s for s in policy("sign-policy.json") if "oss:PutObject" in s["Action"]]
     (resource,) = statement["Resource"]
     (removal,) = [s for s in policy("callback-policy.json") if "oss:DeleteObject" in s["Action"]]
     assert removal["Resource"] == [resource]

@@ -1,8 +1,9 @@
-// Demo page: a dev token, uploads with a progress bar each, and the list of my uploads.
+// Demo page: a dev token, uploads with a progress bar each, and the list of my uploads (thumbnails
+// and files from presigned URLs, delete).
 import { createUploader } from './oss-upload.js';
 
 const $ = (id) => document.getElementById(id);
-const session = { token: null, user: null, host: null };
+const session = { token: null, user: null };
 const getToken = () => session.token;
 const uploaders = {
   exact: createUploader({ signatureUrl: '/signature', getToken, exactKeys: true }),
@@ -20,7 +21,6 @@ function complain(text) {
 }
 
 /** Codes of a callback's `{"Status": "Rejected"}` answer (DESIGN "Verification"). */
-const CHECKED_BY_SERVER = new Set(['ContentRejected', 'QuotaExceeded']);
 
 /** One sentence a person can act on, for each kind of failure the client tells apart. */
 function describe(error) {
@@ -39,17 +39,17 @@ function describe(error) {
         error.retryAt,
       ).toLocaleTimeString()}).`;
     case 'refused':
-      return `The server refused the file (${error.code}: ${error.serverMessage}); it was not kept.`;
+      // Our callback looked at what was stored, refused it and deleted it: say why.
+      return `Refused and deleted: ${error.serverMessage} (${error.code}).`;
     case 'rejected':
-      if (CHECKED_BY_SERVER.has(error.code)) {
-        // Our callback looked at what was stored, refused it and deleted it: say why.
-        return `Refused and deleted: ${error.serverMessage} (${error.code}).`;
-      }
       return `Storage refused the file: ${error.serverMessage} (${error.code}).`;
     case 'not-recorded':
       return `Stored but not recorded (${error.code}: ${error.serverMessage}); it will be reconciled later.`;
     case 'network':
       return 'Network failure — check the connection and try again.';
+    case 'api':
+      if (error.status === 404) return 'It is gone (deleted, or not yours).';
+      return `${error.serverMessage} (${error.code}).`;
     default:
       return `Unexpected error: ${error.message}`;
   }
@@ -110,25 +110,33 @@ async function signIn(event) {
 
 // --- where objects can be read back ----------------------------------------------------------
 
-/** The upload host (from a grant) serves GET /<key>; a record's `url` wins when present. */
-async function objectUrl(record) {
-  if (record.url) return record.url;
-  if (!session.host) {
-    const grant = await uploaders.prefix.grant('');
-    session.host = grant.host.replace(/\/$/, '');
-  }
-  return `${session.host}/${record.key.split('/').map(encodeURIComponent).join('/')}`;
-}
+// The bucket is private: every record from the sign function carries presigned URLs (`url`,
+// and `thumbnailUrl` for images) that expire; `fresh` re-reads a record whose URLs are about to.
+const api = uploaders.exact;
 
+/** An <img> for the record's thumbnail; when a URL has expired it is refreshed once and retried. */
 function thumbnail(record) {
   const img = document.createElement('img');
   img.className = 'thumb';
   img.alt = '';
-  if (record && String(record.mimeType || '').startsWith('image/')) {
-    img.alt = `Preview of ${record.key}`;
-    objectUrl(record).then(
-      (url) => {
-        img.src = url;
+  if (record && record.thumbnailUrl) {
+    img.alt = `Preview of ${record.fileName || record.key}`;
+    let retried = false;
+    img.addEventListener('error', async () => {
+      if (retried) {
+        img.alt = 'No preview';
+        return;
+      }
+      retried = true;
+      try {
+        img.src = (await api.fresh(record, { margin: Infinity })).thumbnailUrl;
+      } catch {
+        img.alt = 'No preview';
+      }
+    });
+    api.fresh(record).then(
+      (current) => {
+        img.src = current.thumbnailUrl;
       },
       () => {
         img.alt = 'No preview';
@@ -136,6 +144,35 @@ function thumbnail(record) {
     );
   }
   return img;
+}
+
+/** Open the file in a new tab, with a URL that is still valid (refreshed first if needed). */
+async function openFile(record, link) {
+  try {
+    const current = await api.fresh(record);
+    link.href = current.url;
+    window.open(current.url, '_blank', 'noopener');
+  } catch (error) {
+    complain(`Could not open ${record.key}: ${describe(error)}`);
+  }
+}
+
+async function deleteFile(record, item) {
+  const name = record.fileName || record.key;
+  item.dataset.state = 'deleting';
+  try {
+    await api.deleteUpload(record.key);
+  } catch (error) {
+    item.dataset.state = '';
+    complain(`Could not delete ${name}: ${describe(error)}`);
+    return;
+  }
+  const next = item.nextElementSibling || item.previousElementSibling;
+  item.remove();
+  $('empty').hidden = $('uploads').children.length > 0;
+  say(`Deleted ${name}.`);
+  const focus = next && next.querySelector('button, a');
+  (focus || $('refresh')).focus(); // keyboard users keep their place in the list
 }
 
 // --- uploads ---------------------------------------------------------------------------------
@@ -196,7 +233,10 @@ async function uploadWithRow(uploader, file, path) {
     row.dataset.key = record.key;
     state.className = 'state done';
     state.textContent = `Uploaded as ${record.key}`;
-    placeholder.replaceWith(thumbnail(record));
+    api.getUpload(record.key).then(
+      (listed) => placeholder.replaceWith(thumbnail(listed)),
+      () => {}, // not recorded yet: the list shows it once it is
+    );
     return record;
   } catch (error) {
     row.dataset.state = error.kind === 'aborted' ? 'cancelled' : 'failed';
@@ -233,16 +273,37 @@ async function refreshList() {
 function uploadItem(record) {
   const item = document.createElement('li');
   item.dataset.key = record.key;
+  const label = record.fileName || record.key;
   const name = document.createElement('span');
   name.className = 'name';
-  name.textContent = record.key;
+  name.textContent = label;
   const meta = document.createElement('span');
   meta.className = 'muted';
   const when = new Date(record.createdAt).toLocaleString();
   meta.textContent = `${formatSize(record.size)} · ${record.mimeType || 'unknown type'} · ${when}`;
   const details = document.createElement('div');
   details.append(name, document.createElement('br'), meta);
-  item.append(thumbnail(record), details, document.createElement('span'));
+  const actions = document.createElement('span');
+  actions.className = 'actions';
+  const open = document.createElement('a');
+  open.className = 'button secondary';
+  open.textContent = 'Open';
+  open.href = record.url || '#';
+  open.target = '_blank';
+  open.rel = 'noopener';
+  open.setAttribute('aria-label', `Open ${label}`);
+  open.addEventListener('click', (event) => {
+    event.preventDefault();
+    openFile(record, open);
+  });
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'secondary';
+  remove.textContent = 'Delete';
+  remove.setAttribute('aria-label', `Delete ${label}`);
+  remove.addEventListener('click', () => deleteFile(record, item));
+  actions.append(open, remove);
+  item.append(thumbnail(record), details, actions);
   return item;
 }
 

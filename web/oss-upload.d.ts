@@ -30,7 +30,8 @@ export interface Grant {
 
 /** The record our callback wrote, as OSS passes the callback's JSON answer through. */
 export interface UploadRecord {
-  Status: 'OK';
+  /** 'OK' in the callback's answer; absent from GET /uploads and GET /uploads/{key}. */
+  Status?: 'OK';
   key: string;
   size: number;
   etag: string;
@@ -40,8 +41,13 @@ export interface UploadRecord {
   createdAt: number;
   bucket?: string;
   imageInfo?: { width: number | null; height: number | null; format: string } | null;
-  /** Present when the deployment configures a download host. */
+  /** The client's file name (exact-key grants), '' when it gave none. */
+  fileName?: string;
+  /** A download URL: presigned (DOWNLOAD_MODE=signed, expires: see `fresh`) or public. From
+   *  the sign function always; from the callback when DOWNLOAD_BASE_URL is set. */
   url?: string;
+  /** For images: a thumbnail URL (IMAGE_THUMBNAIL_PROCESS inside the signature). */
+  thumbnailUrl?: string;
   [field: string]: unknown;
 }
 
@@ -59,6 +65,8 @@ export interface UploaderOptions {
   signatureUrl: string;
   /** Bearer token for the sign function; return null/undefined to send none. */
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** GET/DELETE /uploads/{key} live under this URL (default: `uploads` beside signatureUrl). */
+  uploadsUrl?: string;
   /** Ask for an exact, server-chosen key per file instead of a cached prefix grant. */
   exactKeys?: boolean;
   /** Uploads running at once (default 3). */
@@ -91,6 +99,14 @@ export interface Uploader {
   grant(path?: string, options?: { signal?: AbortSignal }): Promise<Grant>;
   /** The caller's quota (GET /quota). */
   quota(options?: { signal?: AbortSignal }): Promise<Quota>;
+  /** The caller's record for `key` (GET /uploads/{key}) with fresh download URLs; an
+   *  `ApiError` 404 `NotFound` when it is not the caller's or does not exist. */
+  getUpload(key: string, options?: { signal?: AbortSignal }): Promise<UploadRecord>;
+  /** Delete the caller's upload (DELETE /uploads/{key}): the object, then its record. */
+  deleteUpload(key: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** `record` while its URLs outlive `margin` ms (default URL_MARGIN_MS), else it re-read with
+   *  new ones: call before using a URL a page has held for a while. */
+  fresh(record: UploadRecord, options?: { margin?: number; signal?: AbortSignal }): Promise<UploadRecord>;
 }
 
 export declare function createUploader(options: UploaderOptions): Uploader;
@@ -103,7 +119,8 @@ export type UploadErrorKind =
   | 'refused'
   | 'not-recorded'
   | 'network'
-  | 'aborted';
+  | 'aborted'
+  | 'api';
 
 /** Base class of every error `upload()` rejects with. */
 export declare class UploadError extends Error {
@@ -176,8 +193,22 @@ export declare class NotRecordedError extends UploadError {
 /** No HTTP answer at all (offline, DNS, CORS, reset). */
 export declare class NetworkError extends UploadError {
   readonly kind: 'network';
-  readonly stage: 'grant' | 'upload';
+  readonly stage: 'grant' | 'upload' | 'api';
 }
+
+/** GET or DELETE /uploads/{key} refused (404 `NotFound`, 401 `Unauthorized`, 503…). */
+export declare class ApiError extends UploadError {
+  readonly kind: 'api';
+  readonly status: number;
+  readonly code: string;
+  readonly serverMessage: string;
+}
+
+/** Download URLs are refreshed this long (ms) before they expire. */
+export declare const URL_MARGIN_MS: number;
+
+/** When a presigned OSS URL expires (ms since the epoch); null when it does not (public URLs). */
+export declare function urlExpiresAt(url: string | null | undefined): number | null;
 
 /** Cancelled through the AbortSignal; `name` is 'AbortError'. */
 export declare class UploadAbortedError extends UploadError {

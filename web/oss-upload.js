@@ -19,7 +19,7 @@ export class UploadError extends Error {
   constructor(kind, message, details = {}) {
     super(message);
     this.name = 'UploadError';
-    /** 'grant' | 'quota' | 'rate-limited' | 'rejected' | 'refused' | 'not-recorded' | 'network' | 'aborted' */
+    /** 'grant' | 'quota' | 'rate-limited' | 'rejected' | 'refused' | 'not-recorded' | 'network' | 'aborted' | 'api' */
     this.kind = kind;
     Object.assign(this, details);
   }
@@ -100,7 +100,7 @@ export class NotRecordedError extends UploadError {
 /** The request never got an HTTP answer (offline, DNS, CORS, connection reset). */
 export class NetworkError extends UploadError {
   constructor(stage) {
-    const what = stage === 'grant' ? 'the upload permission' : 'the file';
+    const what = { grant: 'the upload permission', api: 'the request' }[stage] || 'the file';
     super('network', `Network failure while sending ${what}; check the connection and retry`, {
       stage,
     });
@@ -116,6 +116,17 @@ export class UploadAbortedError extends UploadError {
   }
 }
 
+/** GET or DELETE /uploads/{key} answered with an error (HTTP status + our JSON error code). */
+export class ApiError extends UploadError {
+  constructor(status, code, serverMessage) {
+    super('api', `${code}: ${serverMessage}`, { status, code, serverMessage });
+    this.name = 'ApiError';
+  }
+}
+
+/** Download URLs are refreshed this long before they expire (a page may hold them a while). */
+export const URL_MARGIN_MS = 30_000;
+
 // --- the uploader ----------------------------------------------------------------------------
 
 /**
@@ -126,6 +137,7 @@ export class UploadAbortedError extends UploadError {
 export function createUploader(options) {
   const {
     signatureUrl,
+    uploadsUrl,
     getToken = () => null,
     exactKeys = false,
     concurrency = DEFAULT_CONCURRENCY,
@@ -268,8 +280,53 @@ export function createUploader(options) {
     return body;
   }
 
+  /** GET or DELETE one upload of the caller's: /uploads/{key}, each segment percent-encoded. */
+  async function uploadRequest(method, key, signal) {
+    const base = new URL(signatureUrl, globalThis.location ? globalThis.location.href : undefined);
+    const list = uploadsUrl ? new URL(uploadsUrl, base) : new URL('uploads', base);
+    const path = String(key).split('/').map(encodeURIComponent).join('/');
+    const url = new URL(`${list.pathname.replace(/\/$/, '')}/${path}`, list);
+    const headers = { Accept: 'application/json' };
+    const token = await getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    throwIfAborted(signal);
+    let response;
+    let text;
+    try {
+      response = await fetch(url, { method, headers, signal, credentials: 'same-origin' });
+      text = await response.text();
+    } catch {
+      if (signal && signal.aborted) throw new UploadAbortedError();
+      throw new NetworkError('api');
+    }
+    const body = parseJson(text);
+    if (!response.ok) {
+      throw new ApiError(
+        response.status,
+        (body && body.code) || `HTTP${response.status}`,
+        (body && body.message) || response.statusText || 'no details',
+      );
+    }
+    return body;
+  }
+
   return {
     quota,
+    /** The caller's record for `key`, with fresh download URLs. */
+    getUpload(key, opts = {}) {
+      return uploadRequest('GET', key, opts.signal);
+    },
+    /** Delete the caller's upload (the object, then its record); resolves when it is gone. */
+    async deleteUpload(key, opts = {}) {
+      await uploadRequest('DELETE', key, opts.signal);
+    },
+    /** `record` itself while its URLs last longer than `margin` ms, else it again with new ones. */
+    async fresh(record, opts = {}) {
+      const margin = opts.margin ?? URL_MARGIN_MS;
+      const ends = [record.url, record.thumbnailUrl].map(urlExpiresAt).filter((t) => t !== null);
+      if (ends.every((end) => end - now() > margin)) return record;
+      return uploadRequest('GET', record.key, opts.signal);
+    },
     upload(file, opts = {}) {
       if (!(file instanceof Blob)) {
         return Promise.reject(new TypeError('upload: file must be a File or Blob'));
@@ -491,6 +548,28 @@ function decodeXmlText(text) {
     const code = entity[1] === 'x' || entity[1] === 'X' ? parseInt(entity.slice(2), 16) : +entity.slice(1);
     return String.fromCodePoint(code);
   });
+}
+
+/**
+ * When a presigned OSS URL stops working (ms since the epoch), or null when it does not expire
+ * (public URLs): V4 `x-oss-date` + `x-oss-expires`, V1 `Expires`.
+ */
+export function urlExpiresAt(url) {
+  if (!url) return null;
+  let params;
+  try {
+    params = new URL(url).searchParams;
+  } catch {
+    return null;
+  }
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(params.get('x-oss-date') || '');
+  const expires = Number(params.get('x-oss-expires'));
+  if (date && Number.isFinite(expires)) {
+    const [, y, mo, d, h, mi, s] = date.map(Number);
+    return Date.UTC(y, mo - 1, d, h, mi, s) + expires * 1000;
+  }
+  const v1 = Number(params.get('Expires'));
+  return params.has('Expires') && Number.isFinite(v1) ? v1 * 1000 : null;
 }
 
 /** The file's extension with its dot (`.png`), lower-case; '' when it has none or an odd one. */

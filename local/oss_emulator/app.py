@@ -5,7 +5,8 @@ A PostObject is judged in OSS's order (DESIGN.md, Local stack): form shape (fiel
 signature (signature.py) → policy (expiration, then conditions) → size; then the callback
 configuration is validated, the key expanded, the signer's RAM permission checked (ram.py), the
 object stored and the callback made (post_object.py). A REST read is authenticated by its header
-signature (request_auth.py), authorized, then answered (listing.py, reads.py). Every refusal is
+signature (request_auth.py) or its presigned query (presigned.py), authorized, then answered
+(listing.py, reads.py; `x-oss-process` by process.py). Every refusal is
 OSS's XML error with the right Code and status; CORS comes from cors.py on every answer.
 """
 
@@ -49,6 +50,8 @@ from local.oss_emulator.post_object import (
     object_headers,
     success_response,
 )
+from local.oss_emulator.presigned import authenticate_query, is_presigned
+from local.oss_emulator.process import process_image
 from local.oss_emulator.ram import bucket_resource, object_resource, write_actions
 from local.oss_emulator.reads import object_response
 from local.oss_emulator.request_auth import RestRequest, authenticate
@@ -58,6 +61,11 @@ from local.oss_emulator.store import ObjectStore
 from shared import logs
 
 PUBLIC_READ = ("public-read", "public-read-write")
+# GetObject's response header overrides (query parameters a signed URL carries).
+RESPONSE_OVERRIDES = {
+    "response-content-disposition": "Content-Disposition",
+    "response-content-type": "Content-Type",
+}
 # Not readable until restored (RestoreObject is not emulated: never readable here).
 ARCHIVED = ("Archive", "ColdArchive", "DeepColdArchive")
 
@@ -164,10 +172,16 @@ class OssEmulator:
     def _read(self, request: Request) -> Response:
         """`/` lists; `/<key>` reads. Signed requests (the SDK's) are path-style: `/<bucket>/…`."""
         signed = bool(request.headers.get("Authorization"))
-        key = path_style_key(request, self.config.bucket) if signed else None
+        presigned = not signed and is_presigned(request.args)
+        # The SDKs address an IP endpoint path-style (`/<bucket>/<key>`), signed or presigned.
+        key = path_style_key(request, self.config.bucket) if signed or presigned else None
         if key is None:
             key = _object_key(request)
-        who = self.authenticate(request, key).access_key_id if signed else None
+        who = None
+        if signed:
+            who = self.authenticate(request, key).access_key_id
+        elif presigned:
+            who = self.authenticate(request, key, presigned=True).access_key_id
         if key:
             if who is not None:
                 self.authorize(who, ("oss:GetObject",), key)
@@ -210,8 +224,9 @@ class OssEmulator:
                     f"You are not allowed to do {action} on {resource} (RAM policy of {key_id})."
                 )
 
-    def authenticate(self, request: Request, key: str) -> SignedBy:
-        """The header signature of a REST request (V1/V4, STS) for `/<bucket>/<key>`."""
+    def authenticate(self, request: Request, key: str, *, presigned: bool = False) -> SignedBy:
+        """The header (or, presigned, query) signature of a REST request (V1/V4, STS) for
+        `/<bucket>/<key>`."""
         rest = RestRequest(
             method=request.method,
             bucket=self.config.bucket,
@@ -220,7 +235,8 @@ class OssEmulator:
             headers={name.lower(): value for name, value in request.headers.items()},
         )
         now = datetime.fromtimestamp(self.now(), timezone.utc)
-        return authenticate(rest, self.keys, region=self.config.region, now=now)
+        check = authenticate_query if presigned else authenticate
+        return check(rest, self.keys, region=self.config.region, now=now)
 
     def _get_object(self, request: Request, key: str, *, anonymous: bool) -> Response:
         obj = self.store.get(key)
@@ -239,7 +255,16 @@ class OssEmulator:
                 "The operation is not valid for the object's state.",
                 extra=(("Key", key),),
             )
-        return object_response(request, obj, self.store.data_path(key))
+        process = request.args.get("x-oss-process")
+        if process is not None and request.method == "GET":
+            processed = process_image(self.store.data_path(key).read_bytes(), process)
+            return Response(processed.body, 200, content_type=processed.content_type)
+        response = object_response(request, obj, self.store.data_path(key))
+        for name, header in RESPONSE_OVERRIDES.items():
+            value = request.args.get(name)
+            if value is not None:
+                response.headers[header] = value
+        return response
 
     def _delete_object(self, request: Request) -> Response:
         """DeleteObject (`DELETE /<bucket>/<key>`, as oss2 sends it): 204, present or not."""

@@ -33,7 +33,14 @@ from shared.deadline import DeadlinePool
 from shared.errors import ContentRejected, GrantInvalid, MethodNotAllowed, Rejected, Unavailable
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response, json_response, respond
-from shared.objects import ReaderFactory, Removal, RemoverFactory, oss_reader
+from shared.objects import (
+    REMOVE_TIMEOUT_SECONDS,
+    ReaderFactory,
+    Removal,
+    RemoverFactory,
+    oss_reader,
+    oss_remover,
+)
 from shared.records import Store, open_store
 from shared.records.base import PutOutcome, Record
 from shared.records.grants import REJECTED
@@ -48,7 +55,6 @@ MIN_STORE_SECONDS = 0.5
 STORE_WORKERS = 8  # bounded: a hanging store cannot pile up threads or connections
 REMOVE_DEADLINE_SECONDS = 3.0  # HeadObject + DeleteObject, each with the SDK's own 1.5 s timeout
 REMOVE_WORKERS = 4
-REMOVE_TIMEOUT_SECONDS = 1.5  # connect and each read of HeadObject and DeleteObject
 VERIFY_BUDGET_SECONDS = 2.0  # reads and retries; the record write keeps the rest of the 4 s
 VERIFY_WORKERS = 8
 VISIBLE_RETRY_DELAYS = (0.1, 0.2, 0.4)  # a new object not yet visible: ask again, briefly
@@ -78,7 +84,7 @@ def create_app(
         settings,
         environ=environ,
         keys=PublicKeys(settings.trusted_key_urls, fetch=fetch),
-        removers=remover_factory or _oss_remover(settings),
+        removers=remover_factory or oss_remover(settings.oss),
         readers=reader_factory or oss_reader(settings.oss, timeout=REMOVE_TIMEOUT_SECONDS),
         stores=_Stores(store_factory or _open_store(settings.records)),
         clock=now or _wall_clock,
@@ -289,6 +295,7 @@ def build_record(
         client_ip=fields.client_ip,
         request_id=fields.req_id or request.header("x-oss-request-id") or "",
         grant_id=grant.grant_id,
+        file_name=grant.file_name,
     )
 
 
@@ -311,15 +318,6 @@ def _credentials(
         if records.backend == "sqlite":
             return None
         raise
-
-
-def _oss_remover(settings: CallbackSettings) -> RemoverFactory:
-    def factory(credentials: Credentials) -> Any:
-        from shared.objects import OssObjects  # noqa: PLC0415 - oss2 only when an upload is refused
-
-        return OssObjects(settings.oss, credentials, timeout=REMOVE_TIMEOUT_SECONDS)
-
-    return factory
 
 
 def _open_store(records: RecordsSettings) -> StoreFactory:

@@ -317,7 +317,7 @@ def check_object(item: Listed, objects: Objects, store: Store, plan: Plan) -> st
     """present | stale | recorded | invalid | uncovered | rejected | vanished | failed."""
     try:
         existing = store.get(plan.bucket, item.key)
-        if existing is not None:
+        if existing is not None and not existing.deleted:  # a tombstone judges in put (write.py)
             return "present" if _same(existing.etag, item.etag) else "stale"
         grant = covering_grant(store, plan.bucket, item.key, item.last_modified)
         if grant is None:

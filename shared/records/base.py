@@ -6,6 +6,10 @@ A record's identity is (bucket, key). Writes are idempotent (DESIGN.md, Records)
 - present with another etag → `REPLACED` when the caller allows it (a prefix grant, still valid:
   an owner overwriting its own key), else `Conflict` (409).
 Store faults and timeouts raise `Unavailable` (503); nothing is half-written.
+
+Deleting an upload leaves a tombstone (`deleted_at`): the row stays with the deleted object's etag,
+is never listed or answered, and refuses a late write of that same object (a callback or a
+reconciliation that raced the delete); a newer object under the key replaces it (write.py).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ class Record:
     request_id: str = ""  # OSS's x-oss-request-id of the upload
     grant_id: str = ""
     reconciled: bool = False  # written by reconciliation rather than by a callback
+    file_name: str = ""  # the name the client gave (exact-key grants), for download names
+    deleted_at: int = 0  # ms; a tombstone when set: its owner deleted this object (write.py)
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at > 0
 
     def to_json(self) -> dict[str, Any]:
         """The public shape (camelCase), as answered to OSS/the browser and by GET /uploads."""
@@ -61,6 +71,7 @@ class Record:
             "reqId": self.request_id,
             "grantId": self.grant_id,
             "reconciled": self.reconciled,
+            "fileName": self.file_name,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,9 +101,13 @@ class RecordStore(Protocol):
         """Write idempotently (see module doc); raise Conflict or Unavailable."""
 
     def get(self, bucket: str, key: str) -> Record | None:
-        """The record for an object, or None."""
+        """The record for an object (a tombstone too: check `deleted`), or None."""
+
+    def tombstone(self, bucket: str, key: str, etag: str, deleted_at: int) -> bool:
+        """Mark the record deleted while it still holds `etag`; False when it does not."""
 
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """One owner's records, newest first (createdAt desc, then key asc); BadRequest on a bad cursor."""
+        """One owner's live records (no tombstones), newest first (createdAt desc, then key asc);
+        BadRequest on a bad cursor."""

@@ -44,6 +44,13 @@ _COLUMNS = (
     "request_id",
     "grant_id",
     "reconciled",
+    "file_name",
+    "deleted_at",
+)
+# Columns added after the first release, with what older files get (`_migrate`).
+ADDED_COLUMNS = (
+    ("file_name", "TEXT    NOT NULL DEFAULT ''"),
+    ("deleted_at", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Statements are built from the constant column list above, never from input (hence S608 noqa).
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM records"  # noqa: S608
@@ -66,6 +73,8 @@ CREATE TABLE IF NOT EXISTS records (
     request_id   TEXT    NOT NULL,
     grant_id     TEXT    NOT NULL,
     reconciled   INTEGER NOT NULL,
+    file_name    TEXT    NOT NULL DEFAULT '',
+    deleted_at   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS records_by_owner;  -- an earlier file's index ordered ties by key DESC
@@ -82,11 +91,12 @@ REPLACE = (  # guarded by the etag read just before: never overwrites another wr
     " WHERE bucket = ? AND key = ? AND etag = ?"
 )
 _ORDER = "ORDER BY created_at DESC, key ASC, bucket ASC"  # DESIGN: createdAt desc, then key
-LIST_FIRST = f"{_SELECT} WHERE owner = ? {_ORDER} LIMIT ?"
+TOMBSTONE = "UPDATE records SET deleted_at = ? WHERE bucket = ? AND key = ? AND etag = ?"
+LIST_FIRST = f"{_SELECT} WHERE owner = ? AND deleted_at = 0 {_ORDER} LIMIT ?"
 # Strictly after the cursor in that mixed order: older, or as old with a greater (key, bucket).
 # `created_at <= ?` bounds the index range; the rest filters within the cursor's millisecond.
 LIST_AFTER = (
-    f"{_SELECT} WHERE owner = ? AND created_at <= ?"
+    f"{_SELECT} WHERE owner = ? AND deleted_at = 0 AND created_at <= ?"
     " AND (created_at < ? OR (key, bucket) > (?, ?))"
     f" {_ORDER} LIMIT ?"
 )
@@ -138,10 +148,15 @@ class SqliteStore:
         with self._db() as db:
             return self._read(db, bucket, key)
 
+    def tombstone(self, bucket: str, key: str, etag: str, deleted_at: int) -> bool:
+        """UPDATE … SET deleted_at WHERE etag = the deleted object's (base.py)."""
+        with self._db() as db:
+            return bool(db.execute(TOMBSTONE, (deleted_at, bucket, key, etag)).rowcount == 1)
+
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """Newest first (created_at desc, then key, bucket asc), resuming strictly after `cursor`."""
+        """Live records, newest first (created_at desc, then key, bucket asc), resuming strictly after `cursor`."""
         limit = check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         with self._db() as db:
@@ -242,6 +257,7 @@ class SqliteStore:
                 with self._lock:  # one thread creates the schema; the others wait, not race
                     if not self._schema_ready:
                         connection.executescript(SCHEMA + ledger.SCHEMA)
+                        _migrate(connection)
                         self._schema_ready = True
         except BaseException:
             connection.close()
@@ -256,6 +272,14 @@ class SqliteStore:
     def _read(db: sqlite3.Connection, bucket: str, key: str) -> Record | None:
         row = db.execute(f"{_SELECT} WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
         return _record(row) if row is not None else None
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Add the columns a file made by an earlier release lacks (ALTER TABLE is not idempotent)."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+    for name, definition in ADDED_COLUMNS:
+        if name not in present:
+            connection.execute(f"ALTER TABLE records ADD COLUMN {name} {definition}")
 
 
 def _row(record: Record) -> tuple[Any, ...]:

@@ -79,6 +79,8 @@ DEFINED_COLUMNS = [
     ("request_id", "STRING"),
     ("grant_id", "STRING"),
     ("reconciled", "BOOLEAN"),
+    ("file_name", "STRING"),
+    ("deleted_at", "INTEGER"),
 ]
 INDEX_COLUMNS = [name for name, _ in DEFINED_COLUMNS if name not in INDEX_PRIMARY_KEY]
 DERIVED_COLUMNS = frozenset({"created_at_rev"})
@@ -225,10 +227,27 @@ class TablestoreStore:
         with self._operation() as call:
             return self._read(call, bucket, key)
 
+    def tombstone(self, bucket: str, key: str, etag: str, deleted_at: int) -> bool:
+        """update_row of deleted_at, EXPECT_EXIST with the deleted object's etag (base.py)."""
+        with self._operation() as call:
+            unchanged = tablestore.Condition(
+                tablestore.RowExistenceExpectation.EXPECT_EXIST,
+                tablestore.SingleColumnCondition(
+                    "etag", etag, tablestore.ComparatorType.EQUAL, pass_if_missing=False
+                ),
+            )
+            row = tablestore.Row(primary_key(bucket, key), {"put": [("deleted_at", deleted_at)]})
+            try:
+                call("UpdateRow", self._client.update_row, self.table, row, unchanged)
+            except _ConditionFailed:
+                return False
+            return True
+
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
     ) -> Page:
-        """get_range FORWARD on the owner index, resuming strictly after `cursor`."""
+        """get_range FORWARD on the owner index, resuming strictly after `cursor`; tombstones
+        are read and skipped (a deleted upload is not listed)."""
         limit = check_limit(limit)
         after = decode_cursor(cursor) if cursor is not None else None
         inf_min, inf_max = tablestore.INF_MIN, tablestore.INF_MAX
@@ -260,7 +279,8 @@ class TablestoreStore:
                     item = decode_row(row)
                     if after is not None and position(item) == after:
                         continue  # the cursor's own row: the range start is inclusive
-                    records.append(item)
+                    if not item.deleted:
+                        records.append(item)
         items = records[:limit]
         more = len(records) > limit
         return Page(items=items, next=encode_cursor(position(items[-1])) if more else None)

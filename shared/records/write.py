@@ -28,7 +28,15 @@ def same_object(stored_etag: str, incoming_etag: str) -> bool:
 
 
 def decide(stored: Record, incoming: Record, *, replace: bool) -> Action:
-    """Same etag → duplicate; else replace only when allowed and not older; else Conflict (409)."""
+    """Same etag → duplicate; else replace only when allowed and not older; else Conflict (409).
+
+    A tombstone refuses the object it stands for (its owner deleted it: a late callback or a
+    reconciliation must not bring it back) and yields to any other object under the key.
+    """
+    if stored.deleted:
+        if same_object(stored.etag, incoming.etag):
+            raise Conflict(f"the object under {incoming.key!r} was deleted by its owner")
+        return Action.REPLACE
     if same_object(stored.etag, incoming.etag):
         return Action.DUPLICATE
     if not replace:
@@ -61,7 +69,7 @@ def write_record(
         return PutOutcome(record, PutResult.REPLACED)
     # Another writer changed the row after we read it: judge again against what it wrote.
     latest = read(record.bucket, record.key)
-    if latest is not None and same_object(latest.etag, record.etag):
+    if latest is not None and not latest.deleted and same_object(latest.etag, record.etag):
         return PutOutcome(latest, PutResult.DUPLICATE)
     raise Conflict(f"{record.key!r} was changed by another writer; not overwritten")
 
@@ -79,7 +87,7 @@ def check_record(record: Record) -> Record:
         problems.append("owner must be non-empty")
     if not record.etag:
         problems.append("etag must be non-empty")
-    for name in ("size", "created_at"):
+    for name in ("size", "created_at", "deleted_at"):
         value = getattr(record, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             problems.append(f"{name} must be a whole number ≥ 0")
@@ -90,6 +98,8 @@ def check_record(record: Record) -> Record:
         value = getattr(record, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             problems.append(f"{name} must be a whole number or absent")
+    if record.deleted_at:
+        problems.append("a new record cannot be a tombstone")
     if problems:
         raise BadRequest("record is unusable: " + "; ".join(problems))
     return record

@@ -1,11 +1,16 @@
-"""The sign function's core: authenticate, then issue a grant (GET /signature), list uploads
-(GET /uploads) or tell the caller's quota (GET /quota).
+"""The sign function's core: authenticate, then issue a grant (GET /signature), list uploads,
+read or delete one, or tell the caller's quota (GET /quota).
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
-GET /signature, GET /uploads, GET /quota, OPTIONS anything (CORS preflight). Every answer is
-`Cache-Control: no-store` and varies by Origin. A grant is written to the ledger (rate limit and
-quota reservation included) before it is returned: a store that is down answers 503 and nothing
-is issued.
+GET /signature, GET /uploads, GET and DELETE /uploads/{key}, GET /quota, OPTIONS anything (CORS
+preflight). Every answer is `Cache-Control: no-store` and varies by Origin. A grant is written to
+the ledger (rate limit and quota reservation included) before it is returned: a store that is
+down answers 503 and nothing is issued.
+
+Records are answered with their download URLs (`downloads.UrlMinter`), minted only after the
+record was read and found to be the caller's: no URL is ever made for a key named in a request.
+
+GET and DELETE /uploads/{key}: shared/sign/uploads.py.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from collections.abc import Callable, Mapping
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
 from shared.http import Core, Request, Response, json_response, respond
+from shared.objects import RemoverFactory, oss_remover
 from shared.records import Store
-from shared.records.base import DEFAULT_PAGE, MAX_PAGE
+from shared.records.base import DEFAULT_PAGE, MAX_PAGE, Record
 from shared.sign import cors
+from shared.sign import uploads as uploads_module
 from shared.sign.auth import Authenticator, SigningKeySource
+from shared.sign.downloads import UrlMinter
 from shared.sign.issue import issue, ledger_entry, parse_upload_request
 from shared.sign.settings import SignSettings
 
@@ -38,18 +46,21 @@ def create_app(
     store_factory: StoreFactory | None = None,
     now: Callable[[], float] | None = None,
     jwks_client: SigningKeySource | None = None,
+    remover_factory: RemoverFactory | None = None,
 ) -> Core:
     """Build the request → response core the FC adapters wrap."""
     clock = now or _wall_clock
     authenticator = Authenticator(settings.auth, keys=jwks_client, now=clock)
 
-    def store(request: Request) -> Store:
-        creds = credentials(request) if settings.records.backend == "tablestore" else None
+    removers = remover_factory or oss_remover(settings.oss)
+
+    def store(credentials: Credentials | None) -> Store:
         if store_factory is not None:
-            return store_factory(creds)
+            return store_factory(credentials)
+        # Imported here: only /uploads needs a store; /signature stays free of cloud SDKs.
         from shared.records import open_store  # noqa: PLC0415
 
-        return open_store(settings.records, creds)  # cached per process, follows rotation
+        return open_store(settings.records, credentials)  # cached per process, follows rotation
 
     def credentials(request: Request) -> Credentials:
         oss = settings.oss
@@ -57,13 +68,22 @@ def create_app(
             request.context, environ, oss.access_key_id, oss.access_key_secret
         )
 
+    def minter(request: Request) -> UrlMinter:
+        signed = settings.downloads.mode == "signed"
+        creds = credentials(request) if signed else None
+        return UrlMinter(settings.downloads, settings.oss, creds, clock())
+
+    def record_store(request: Request) -> Store:
+        creds = credentials(request) if settings.records.backend == "tablestore" else None
+        return store(creds)
+
     def signature(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         upload = parse_upload_request(request.query(), settings.upload.max_bytes)
         now = clock()
         issued = issue(settings, user, upload, credentials(request), now)
         # Rate limit, quota reservation and the grant row, before anything is returned.
-        store(request).open_grant(ledger_entry(issued.grant, now), settings.limits, now)
+        record_store(request).open_grant(ledger_entry(issued.grant, now), settings.limits, now)
         response = json_response(200, issued.response)
         response.log_fields.update(
             user=user, dir=issued.dir, key=issued.grant.key, grant=issued.grant.grant_id
@@ -73,18 +93,34 @@ def create_app(
     def uploads(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         limit, cursor = _list_query(request.query())
-        page = store(request).list_by_owner(user, limit=limit, cursor=cursor)
-        response = json_response(
-            200, {"items": [record.to_json() for record in page.items], "next": page.next}
-        )
+        page = record_store(request).list_by_owner(user, limit=limit, cursor=cursor)
+        urls = minter(request)
+        items = [urls.record_json(record) for record in page.items]
+        response = json_response(200, {"items": items, "next": page.next})
         response.log_fields.update(user=user, count=len(page.items))
         return response
+
+    def upload(request: Request) -> Response:
+        user = authenticator.user(request.header("authorization"))
+        key = uploads_module.upload_key(request.route())
+        records, bucket = record_store(request), settings.oss.bucket
+        if request.method == "GET":
+            return uploads_module.get_upload(records, bucket, key, user, lambda: minter(request))
+        return uploads_module.delete_upload(
+            records,
+            bucket,
+            key,
+            user,
+            remover=lambda: removers(credentials(request)),
+            now_ms=lambda: int(clock() * 1000),
+            release=lambda record: release(records, record),
+        )
 
     def quota(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         if request.query():
             raise BadRequest("/quota reads no query parameters")
-        usage, limits = store(request).usage(user), settings.limits
+        usage, limits = record_store(request).usage(user), settings.limits
         response = json_response(
             200,
             {
@@ -110,6 +146,13 @@ def create_app(
     }
 
     def dispatch(request: Request) -> Response:
+        if request.method != "OPTIONS" and request.route().startswith(uploads_module.UPLOAD_ROUTE):
+            if request.method not in ("GET", "DELETE"):
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed here; use GET or DELETE",
+                    allow=cors.ALLOW_METHODS,
+                )
+            return upload(request)
         return _dispatch(request, routes, settings.cors_origins)
 
     def app(request: Request) -> Response:
@@ -118,6 +161,11 @@ def create_app(
         return cors.decorate(response, request, settings.cors_origins)
 
     return app
+
+
+def release(records: Store, record: Record) -> None:
+    """A deleted upload gives its bytes and file back to its owner's quota (the grant ledger)."""
+    records.refund(record.owner, record.size, 1)
 
 
 def _wall_clock() -> float:
@@ -137,7 +185,7 @@ def _dispatch(
         raise NotFound(f"no route {request.route()!r}: use /signature, /uploads or /quota")
     if request.method != "GET":
         raise MethodNotAllowed(
-            f"{request.method} is not allowed here; use GET", allow=cors.ALLOW_METHODS
+            f"{request.method} is not allowed here; use GET", allow="GET, OPTIONS"
         )
     return handler(request)
 

@@ -146,6 +146,7 @@ def issue(
         prefix=None if key is not None else folder,
         max_bytes=max_bytes,
         expires_at=expires_at,
+        file_name=upload.filename or "",
     )
     callback = callback_param(
         upload_settings.callback_url, issue_token(grant, settings.grant_secrets[0])

@@ -1,4 +1,5 @@
-"""The sign function's settings: OSS, sign-in, upload limits, grant secrets, CORS and records."""
+"""The sign function's settings: OSS, sign-in, upload limits, grant secrets, CORS, records and
+download URLs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shared.settings import (
     http_url,
     key_prefix_template,
 )
+from shared.sign.downloads import DownloadSettings
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class SignSettings:
     cors_origins: frozenset[str]
     records: RecordsSettings
     limits: Limits
+    downloads: DownloadSettings
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> SignSettings:
@@ -105,14 +108,16 @@ class SignSettings:
             # audiences still keep the two kinds apart, and that party can already sign in as
             # anyone, so this is a warning rather than a refusal to start.
             logs.warning("settings", variable="GRANT_SECRET", problem="reuses AUTH_JWT_SECRET")
+        oss = OssSettings.load(env)
         return cls(
-            oss=OssSettings.load(env),
+            oss=oss,
             auth=auth,
             upload=UploadSettings.load(env, auth.mode),
             grant_secrets=grant_secrets,
             cors_origins=_cors_origins(env),
             records=RecordsSettings.load(env),
             limits=Limits.load(env),
+            downloads=DownloadSettings.load(env, oss),
         )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import oss2
 import pytest
 
 from tests.support.devstack import DevProcess
@@ -204,13 +205,17 @@ class Stack:
         return list(self.get_json("/uploads?limit=200", token)["items"])
 
     def object_status(self, key: str) -> int:
-        url = self.oss_url + "/" + urllib.parse.quote(key)
-        request = urllib.request.Request(url, method="HEAD")
+        """HeadObject as the bucket owner (the official SDK): the bucket is private."""
+        owner = oss2.Bucket(
+            oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
+            self.oss_url,
+            "dev-bucket",
+            region="cn-hangzhou",
+        )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
+            return int(owner.head_object(key).status)
+        except oss2.exceptions.OssError as error:
+            return int(error.status)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ protocol §7 can be produced on demand.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from typing import Any
@@ -499,3 +500,71 @@ def test_quota_is_read_beside_the_signature_with_the_token(harness: Any) -> None
     assert got == quota
     assert seen[0]["url"] == f"{HARNESS_ORIGIN}/api/quota"
     assert seen[0]["authorization"] == "Bearer token-of-alice"
+
+
+# --- one upload: getUpload, deleteUpload, fresh URLs (issue 16) --------------------------------
+
+
+def test_get_delete_and_fresh_urls(harness: Any) -> None:
+    """Keys are sent segment by segment percent-encoded; errors are ApiErrors with our code; a
+    record whose URL is about to expire is re-read, one that is not is kept as it is."""
+    key = "uploads/alice/a b+é.png"
+    calls: list[tuple[str, str]] = []
+    issued = {"n": 0}
+
+    def record(now_ms: int) -> dict[str, Any]:
+        issued["n"] += 1
+        when = datetime.datetime.fromtimestamp(now_ms / 1000, datetime.timezone.utc)
+        date = when.strftime("%Y%m%dT%H%M%SZ")
+        url = f"{HARNESS_ORIGIN}/oss/x?x-oss-date={date}&x-oss-expires=300&n={issued['n']}"
+        return {"key": key, "url": url, "thumbnailUrl": url + "&x-oss-process=image"}
+
+    def one(route: Any) -> None:
+        request = route.request
+        calls.append((request.method, request.url.split("/uploads/", 1)[1]))
+        assert request.headers["authorization"] == "Bearer t0k"
+        if "missing" in request.url:
+            route.fulfill(
+                status=404,
+                content_type="application/json",
+                body='{"Status":"Error","code":"NotFound","message":"no such upload"}',
+            )
+        elif request.method == "DELETE":
+            route.fulfill(status=204, body="")
+        else:
+            route.fulfill(
+                status=200,
+                content_type="application/json",
+                body=json.dumps(record(1_800_000_000_000)),
+            )
+
+    harness.route(f"{HARNESS_ORIGIN}/uploads/**", one)
+    result = harness.evaluate(
+        """async (key) => {
+          const clock = { now: 1_800_000_000_000 };
+          const api = window.oss.createUploader({
+            signatureUrl: '/signature', getToken: () => 't0k', now: () => clock.now });
+          const got = await api.getUpload(key);
+          const kept = await api.fresh(got);
+          clock.now += 280_000;  // 20 s left: under the 30 s margin
+          const renewed = await api.fresh(got);
+          await api.deleteUpload(key);
+          let error = null;
+          try { await api.deleteUpload('uploads/alice/missing.png'); }
+          catch (e) { error = { kind: e.kind, status: e.status, code: e.code, name: e.name }; }
+          return { same: kept === got, renewed: renewed !== got,
+                   expires: window.oss.urlExpiresAt(got.url), error };
+        }""",
+        key,
+    )
+    encoded = "uploads/alice/a%20b%2B%C3%A9.png"
+    assert calls == [
+        ("GET", encoded),
+        ("GET", encoded),
+        ("DELETE", encoded),
+        ("DELETE", "uploads/alice/missing.png"),
+    ]
+    assert result["same"] is True
+    assert result["renewed"] is True
+    assert result["expires"] == 1_800_000_000_000 + 300_000
+    assert result["error"] == {"kind": "api", "status": 404, "code": "NotFound", "name": "ApiError"}

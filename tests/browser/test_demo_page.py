@@ -34,6 +34,7 @@ class Backend:
         page.route(f"{HARNESS_ORIGIN}/dev/token*", self.token)
         page.route(f"{HARNESS_ORIGIN}/signature*", self.sign)
         page.route(f"{HARNESS_ORIGIN}/uploads*", self.uploads)
+        page.route(f"{HARNESS_ORIGIN}/uploads/**", self.one_upload)
         page.route(f"{HARNESS_ORIGIN}/oss", self.post)
         page.route(f"{HARNESS_ORIGIN}/oss/**", self.get_object)
         page.route(f"{HARNESS_ORIGIN}/quota*", self.quota)
@@ -56,6 +57,16 @@ class Backend:
         body = {"items": self.records[::-1], "next": None}
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
+    def one_upload(self, route: Any) -> None:
+        """GET /uploads/{key}: the record with its download URLs, as the sign function answers."""
+        assert route.request.headers["authorization"] == "Bearer t0k3n"
+        key = route.request.url.split("/uploads/", 1)[1]
+        found = [r for r in self.records if r["key"] == key]
+        if not found:
+            route.fulfill(status=404, content_type="application/json", body='{"code":"NotFound"}')
+            return
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(found[0]))
+
     def post(self, route: Any) -> None:
         request = route.request
         parts = multipart_fields(request.headers["content-type"], request.post_data_buffer or b"")
@@ -64,7 +75,10 @@ class Backend:
             route.fulfill(status=status, content_type="application/xml", body=xml)
             return
         record = record_for(parts)
-        self.records.append(record)
+        url = f"{HARNESS_ORIGIN}/oss/{record['key']}"
+        self.records.append(
+            {**record, "url": url, "thumbnailUrl": url + "?x-oss-process=image%2Fresize"}
+        )
         route.fulfill(status=200, content_type="application/json", body=json.dumps(record))
 
     def get_object(self, route: Any) -> None:

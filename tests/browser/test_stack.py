@@ -7,6 +7,7 @@ Every request goes over real sockets on 127.0.0.1: the page and the sign functio
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,7 +61,7 @@ def test_two_files_upload_with_progress_list_and_thumbnail(page: Any, stack: Sta
     page.wait_for_function("document.querySelectorAll('#uploads li').length === 2")
     listed = page.eval_on_selector_all("#uploads li", "items => items.map(i => i.dataset.key)")
     assert sorted(listed) == sorted(keys.values())
-    # The image thumbnail is loaded from the emulator (GET /<key>), really decoded.
+    # The image thumbnail is loaded from the emulator (its presigned thumbnailUrl), decoded.
     thumb = f"#uploads li[data-key='{keys['pixel.png']}'] img"
     page.wait_for_function(
         "(sel) => { const img = document.querySelector(sel);"
@@ -231,7 +232,7 @@ def test_chromium_cannot_plant_a_page_behind_a_png_key(
     assert stack.uploads(token) == []
     opened = page.goto(stack.oss_url + "/" + answer["key"])
     assert opened is not None
-    assert opened.status == 404
+    assert opened.status == 403  # the bucket is private (and the object gone: 404 above)
     assert page.title() != "pwned"
 
 
@@ -265,3 +266,70 @@ def test_the_page_shows_why_the_server_refused_a_file(page: Any, stack: Stack) -
     token = stack.token("browser-verify")
     (record,) = stack.uploads(token)
     assert record["key"].endswith(".png")
+
+
+# --- issue 16: private files -------------------------------------------------------------------
+
+
+def test_private_image_thumbnail_open_and_delete(page: Any, stack: Stack, tmp_path: Path) -> None:
+    """Upload an image, see its thumbnail from a signed URL (≤ 256 px wide), open the file, delete
+    it with the keyboard; then its URL answers 403/404 and GET /uploads no longer lists it.
+    Screenshots of each step land in the test's folder."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    sign_in(page, stack, "browser-private")
+    page.get_by_label("Choose files, or drop them here").set_input_files(
+        [{"name": "Große Katze.png", "mimeType": "image/png", "buffer": png_bytes(640, 400)}]
+    )
+    page.wait_for_function("document.querySelectorAll('#uploads li').length === 1", timeout=20_000)
+    key = page.eval_on_selector("#uploads li", "item => item.dataset.key")
+    thumb = f"#uploads li[data-key='{key}'] img"
+    page.wait_for_function(
+        "(sel) => { const img = document.querySelector(sel);"
+        " return img && img.complete && img.naturalWidth > 0; }",
+        arg=thumb,
+        timeout=20_000,
+    )
+    width, height = page.eval_on_selector(thumb, "img => [img.naturalWidth, img.naturalHeight]")
+    assert (width, height) == (256, 160)  # image/resize,m_lfit,w_256,h_256 of 640×400
+    src = page.eval_on_selector(thumb, "img => img.src")
+    assert src.startswith(stack.oss_url + "/")
+    assert "x-oss-signature=" in src
+    assert "x-oss-process=image%2Fresize" in src
+    page.screenshot(path=str(shots / "1-thumbnail.png"), full_page=True)
+
+    # Open: a new tab with the signed URL, the original bytes, shown inline under its name.
+    with page.context.expect_page() as opened_info:
+        page.get_by_role("link", name="Open Große Katze.png").click()
+    opened = opened_info.value
+    opened.wait_for_load_state()
+    shown = opened.evaluate(
+        "() => { const img = document.querySelector('img');"
+        " return img ? [img.naturalWidth, img.naturalHeight] : null; }"
+    )
+    assert shown == [640, 400]
+    file_url = opened.url
+    assert "response-content-disposition=inline" in file_url
+    opened.screenshot(path=str(shots / "2-opened.png"))
+    opened.close()
+
+    # Delete with the keyboard: focus the button, press Enter.
+    delete = page.get_by_role("button", name="Delete Große Katze.png")
+    delete.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Deleted Große Katze.png.")
+    expect(page.locator("#empty")).to_be_visible()
+    page.screenshot(path=str(shots / "3-deleted.png"), full_page=True)
+
+    assert page.request.get(file_url).status in (403, 404)
+    assert page.request.get(src).status in (403, 404)
+    assert stack.object_status(key) == 404
+    token = stack.token("browser-private")
+    assert stack.uploads(token) == []
+    page.get_by_role("button", name="Refresh list").click()
+    page.wait_for_selector("#empty:not([hidden])")
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-thumbnail.png",
+        "2-opened.png",
+        "3-deleted.png",
+    ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from local.dev import Stack
 from local.oss_emulator.callback import (
@@ -21,6 +22,9 @@ from local.oss_emulator.callback import (
     CallbackUnreachable,
     send_with_requests,
 )
+from shared.credentials import Credentials
+from shared.settings import Secret
+from shared.sign.presign import presign_v4
 from tests.support.devstack import StackClient
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
@@ -58,6 +62,23 @@ class LiveStack(StackClient):
         self.clock = clock
         self.journal = journal
         self.callback_url = stack.values["CALLBACK_URL"]
+
+    def get_object(self, key: str) -> requests.Response:
+        """Read as the bucket owner (a presigned GET on the emulator's clock): the bucket is
+        private in signed mode, so an unsigned read would be refused."""
+        values = self.stack.values
+        owner = Credentials(values["OSS_ACCESS_KEY_ID"], Secret(values["OSS_ACCESS_KEY_SECRET"]))
+        url = presign_v4(
+            "GET",
+            endpoint=self.oss_url,
+            bucket=values["OSS_BUCKET"],
+            key=key,
+            region=values["OSS_REGION"],
+            credentials=owner,
+            now=self.clock(),
+            expires=60,
+        ).url
+        return self.http.get(url, timeout=10)
 
 
 StartStack = Callable[..., LiveStack]

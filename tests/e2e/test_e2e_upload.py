@@ -22,9 +22,21 @@ pytestmark = pytest.mark.e2e
 
 
 def png(width: int, height: int) -> bytes:
-    chunk = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
-    return header + struct.pack(">I", zlib.crc32(chunk)) + b"\x00" * 64
+    """A real (decodable) RGB PNG: Image Processing can make its thumbnail."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x80\x20\x40" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def oss_code(response: requests.Response) -> str:
@@ -97,8 +109,12 @@ def test_upload_end_to_end(start_stack: StartStack, version: str, mode: str, sts
         "owner": "alice",
     }
     assert record["reqId"] == response.headers["x-oss-request-id"]
-    stored = live.get_object(key)
+    # The bucket is private; the record's URL, presigned by the sign role, reads the object.
+    assert live.http.get(f"{live.oss_url}/{key}", timeout=10).status_code == 403
+    stored = live.http.get(record["url"], timeout=10)
     assert (stored.status_code, stored.content) == (200, data)
+    thumbnail = live.http.get(record["thumbnailUrl"], timeout=10)
+    assert (thumbnail.status_code, thumbnail.headers["Content-Type"]) == (200, "image/png")
     assert live.uploads(live.token("bob")) == []  # another user sees none of it
 
 
@@ -242,3 +258,32 @@ def test_prefix_owner_may_overwrite_own_key(live: LiveStack, token: str) -> None
     (record,) = live.uploads(token)
     assert record["etag"] == etag_of(b"second")
     assert live.get_object(key).content == b"second"
+
+
+def test_delete_through_the_stack(live: LiveStack, token: str) -> None:
+    """DELETE /uploads/{key} with the sign role's own RAM policy: someone else gets 404 and
+    nothing is deleted; the owner gets 204, then the object and the listing are gone, the old
+    URL is refused, and a repeated DELETE still answers 204."""
+    data = png(8, 8)
+    grant = live.grant(token, path="trash", filename="bye.png", size=str(len(data)))
+    assert live.upload(grant, data, content_type="image/png").status_code == 200
+    key = grant["key"]
+    (record,) = live.uploads(token)
+    path = f"{live.app_url}/uploads/{key}"
+
+    def call(method: str, who: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {live.token(who)}"}
+        return live.http.request(method, path, headers=headers, timeout=10)
+
+    for method in ("GET", "DELETE"):
+        refused = call(method, "bob")
+        assert (refused.status_code, refused.json()["code"]) == (404, "NotFound")
+    assert live.get_object(key).status_code == 200
+    assert call("GET", "alice").json()["fileName"] == "bye.png"
+    deleted = call("DELETE", "alice")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert live.get_object(key).status_code == 404
+    assert live.uploads(token) == []
+    assert live.http.get(record["url"], timeout=10).status_code in (403, 404)
+    assert call("GET", "alice").status_code == 404
+    assert call("DELETE", "alice").status_code == 204  # a retry finds the tombstone: done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import tempfile
@@ -188,6 +189,13 @@ class FakeStore:
 
     def get(self, bucket: str, key: str) -> Record | None:
         return next((r for r in self.records if (r.bucket, r.key) == (bucket, key)), None)
+
+    def tombstone(self, bucket: str, key: str, etag: str, deleted_at: int) -> bool:
+        for index, stored in enumerate(self.records):
+            if (stored.bucket, stored.key, stored.etag) == (bucket, key, etag):
+                self.records[index] = dataclasses.replace(stored, deleted_at=deleted_at)
+                return True
+        return False
 
     def list_by_owner(
         self, owner: str, *, limit: int = DEFAULT_PAGE, cursor: str | None = None
