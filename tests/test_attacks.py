@@ -1270,6 +1270,23 @@ def test_an_extra_type_field_under_an_exact_typed_grant_is_refused_by_oss(live_s
     assert live_stack.get_object(grant["key"]).status_code == 404
 
 
+def test_an_exact_grant_pins_the_storage_class(live_stack: Any) -> None:
+    """Issue 17.2: no permission guards `x-oss-storage-class`, so exact grants pin it: a form that
+    asks for Archive (unreadable until restored) is refused by OSS before anything is stored."""
+    token_ = live_stack.token("mallory")
+    grant = live_stack.grant(token_, path="s", filename="a.txt", size="5", type="text/plain")
+    assert grant["fields"]["x-oss-storage-class"] == "Standard"
+
+    def archive(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(n, "Archive" if n == "x-oss-storage-class" else v) for n, v in fields]
+
+    reply = live_stack.upload(grant, b"hello", content_type="text/plain", change=archive)
+    assert reply.status_code == 403, reply.text
+    assert "<Code>AccessDenied</Code>" in reply.text
+    assert live_stack.get_object(grant["key"]).status_code == 404
+    assert live_stack.upload(grant, b"hello", content_type="text/plain").status_code == 200
+
+
 def test_the_oss_remover_deletes_only_the_object_the_callback_describes(live_stack: Any) -> None:
     """`shared.objects.OssObjects.remove` (oss2 HeadObject + DeleteObject) against the
     emulator over loopback: another etag is left alone, the right one is deleted, then gone."""

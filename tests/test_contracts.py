@@ -665,6 +665,7 @@ def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
         "callback",
         "Content-Type",
         "x-oss-content-type",
+        "x-oss-storage-class",
         "x-oss-forbid-overwrite",
     ]
     assert fields["policy"] == grant["policy"]

@@ -137,11 +137,21 @@ def test_sign_and_reconcile_roles_are_enough_for_their_flows(
     assert f"recorded {key}" in " ".join(capsys.readouterr().out.split())
 
 
-def test_the_sign_role_cannot_make_an_upload_public(stack: Stack) -> None:
-    response, key = post(stack, {"x-oss-object-acl": "public-read-write"})
+@pytest.mark.parametrize(
+    ("field", "value", "needs"),
+    [
+        ("x-oss-object-acl", "public-read-write", "oss:PutObjectAcl"),
+        ("x-oss-server-side-encryption", "KMS", "kms:GenerateDataKey"),
+    ],
+)
+def test_the_sign_role_cannot_add_what_it_lacks_the_right_to(
+    stack: Stack, field: str, value: str, needs: str
+) -> None:
+    """Issue 17.2: a field the policy does not mention needs a permission the sign role lacks."""
+    response, key = post(stack, {field: value})
     assert response.status_code == 403, response.text
     assert "<Code>AccessDenied</Code>" in response.text
-    assert "oss:PutObjectAcl" in response.text
+    assert needs in response.text
     assert stack.emulator is not None
     assert stack.emulator.store.get(key) is None
     assert code(lambda: role(stack, "sign").list_objects_v2(prefix="uploads/")) == "AccessDenied"

@@ -212,6 +212,7 @@ def test_response_shape_and_field_order(make_sign_app: Callable[..., Core]) -> N
         "callback",
         "Content-Type",
         "x-oss-content-type",
+        "x-oss-storage-class",
         "x-oss-forbid-overwrite",
     ]
     v1 = issued(make_sign_app(OSS_SIGNATURE_VERSION="v1"))

@@ -33,6 +33,9 @@ PARAMETERS = frozenset({"path", "filename", "size", "type"})
 SUCCESS_STATUS = "200"  # what the legacy client sends; pinned so OSS answers the callback body
 FORBID_OVERWRITE = "true"
 STORED_TYPE_FIELD = "x-oss-content-type"
+# Object-level fields no RAM permission guards (issue 17.2): an exact grant pins them, so the
+# form cannot store the object as Archive (unreadable until restored, billed a minimum term).
+STORAGE_CLASS_FIELD, STORAGE_CLASS = "x-oss-storage-class", "Standard"
 _SIZE = re.compile(r"[0-9]{1,20}")
 
 
@@ -193,13 +196,16 @@ def _pinned_fields(callback: str, mime: str | None, stored_type: str | None) -> 
     An exact-key grant (`stored_type` set) also pins `x-oss-content-type`, the field OSS ranks
     above the file part's own type (protocol §2.3): the object is stored with exactly that
     allow-listed type whatever the browser labels the file (`unknown/unknown`, a comma list…).
-    Without a declared type it is the extension's first allow-listed type.
+    Without a declared type it is the extension's first allow-listed type. It pins the storage
+    class too (no permission covers it). Prefix grants pin neither: the legacy client posts a
+    fixed list of fields, and the callback judges what was stored (types; verification).
     """
     fields = {"success_action_status": SUCCESS_STATUS, "callback": callback}
     if mime is not None:
         fields["Content-Type"] = mime
     if stored_type is not None:
         fields[STORED_TYPE_FIELD] = stored_type
+        fields[STORAGE_CLASS_FIELD] = STORAGE_CLASS
         fields["x-oss-forbid-overwrite"] = FORBID_OVERWRITE
     return fields
 
