@@ -14,13 +14,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from shared.credentials import Credentials
 from shared.errors import AppError, BadRequest, Forbidden, Unavailable
 from shared.oss import bucket_client
 from shared.settings import OssSettings
-from shared.verify import ObjectReader, OssReader, Stored
+
+if TYPE_CHECKING:  # shared.verify loads the sniffer: only the functions that verify import it
+    from shared.verify import ObjectReader, Stored
 
 Removal = Literal["deleted", "gone", "replaced"]
 TIMEOUT_SECONDS = 10.0  # connect and each read; a listing page is one short request
@@ -71,7 +73,7 @@ class Remover(Protocol):
 
 
 RemoverFactory = Callable[[Credentials], Remover]
-ReaderFactory = Callable[[Credentials], ObjectReader]
+ReaderFactory = Callable[[Credentials], "ObjectReader"]
 
 
 def oss_remover(
@@ -95,6 +97,8 @@ def oss_reader(settings: OssSettings, *, timeout: float) -> ReaderFactory:
         with lock:
             if cache and cache[0][0] == credentials.identity:
                 return cache[0][1]
+            from shared.verify import OssReader  # noqa: PLC0415 - see the imports
+
             reader = OssReader(bucket_client(settings, credentials, timeout=timeout))
             cache[:] = [(credentials.identity, reader)]
             return reader
@@ -133,6 +137,8 @@ class OssObjects:
             token = page.next_continuation_token
 
     def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
+        from shared.verify import OssReader  # noqa: PLC0415 - see the imports
+
         return OssReader(self.bucket).stored(key, etag, first_bytes)
 
     def head(self, key: str) -> Head | None:
