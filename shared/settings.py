@@ -223,10 +223,6 @@ class Limits:
             grants_per_minute=_limit(env, "RATE_LIMIT_GRANTS_PER_MINUTE", 120) if rate else None,
         )
 
-    @property
-    def has_quota(self) -> bool:
-        return self.bytes is not None or self.files is not None
-
 
 def _limit(env: Env, name: str, default: int) -> int | None:
     """A whole number ≥ 0 (0: unlimited); a sign, a fraction or a word is a start-up error."""
