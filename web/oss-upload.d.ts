@@ -52,12 +52,42 @@ export interface UploadRecord {
 }
 
 export interface UploadProgress {
-  /** Bytes of the request body sent so far. */
+  /** Bytes of the request body sent so far; multipart: bytes of the parts OSS acknowledged
+   *  plus the bytes of the parts in flight (a part that fails and is retried counts again
+   *  from 0, so this can step back). */
   loaded: number;
-  /** Bytes of the whole request body (the form, slightly more than the file). */
+  /** Bytes of the whole request body (PostObject: the form, slightly more than the file;
+   *  multipart: the file). */
   total: number;
   /** loaded / total, from 0 to 1. */
   fraction: number;
+  /** Multipart only: parts OSS has acknowledged (resumed ones included). */
+  partsDone?: number;
+  /** Multipart only: parts in the upload. */
+  partCount?: number;
+}
+
+/** Told once, before any part is sent, when an upload picks up an earlier one. */
+export interface ResumeInfo {
+  uploadId: string;
+  key: string;
+  /** Parts OSS already has (they are not sent again). */
+  partsDone: number;
+  partCount: number;
+  /** Bytes in those parts. */
+  bytesDone: number;
+}
+
+/** What POST /multipart answers (DESIGN.md, "Multipart uploads"). */
+export interface MultipartSession {
+  uploadId: string;
+  /** The server-chosen key. */
+  key: string;
+  /** Bytes of every part but the last. */
+  partSize: number;
+  partCount: number;
+  /** Unix seconds: the upload is aborted by the server after this. */
+  expire: number;
 }
 
 export interface UploaderOptions {
@@ -75,6 +105,28 @@ export interface UploaderOptions {
   now?: () => number;
   /** URL of GET /quota (default: `signatureUrl` with `signature` replaced by `quota`). */
   quotaUrl?: string;
+
+  // Multipart (large files, resumable); see MULTIPART_THRESHOLD and the error classes below.
+  /** The sign function's /multipart (default: `signatureUrl` with `signature` replaced by
+   *  `multipart`). */
+  multipartUrl?: string;
+  /** Files larger than this (bytes) go multipart (default MULTIPART_THRESHOLD, 100 MiB);
+   *  files above POST_OBJECT_MAX_BYTES always do. */
+  multipartThreshold?: number;
+  /** Parts in flight at once per upload (default 4). */
+  partConcurrency?: number;
+  /** Retries of a part after its first failure (default 5); then PartUploadError. */
+  partRetries?: number;
+  /** First retry delay in ms (default 1000), doubled per retry up to `maxRetryDelayMs`
+   *  (default 30000), with jitter (half to all of it). */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** Where resume entries live (default localStorage; null: no resume). */
+  resumeStorage?: Storage | null;
+  /** Whose uploads these are, in the resume fingerprint (default: the token's `sub`). */
+  resumeScope?: string | null;
+  /** Compare each part's and the whole object's CRC-64 with OSS's (default true). */
+  verifyCrc64?: boolean;
 }
 
 /** What GET /quota answers: committed and reserved bytes and files, `limit` null if none. */
@@ -89,7 +141,13 @@ export interface UploadOptions {
   /** File name to use when `file` is a Blob without one (its extension picks the type). */
   filename?: string;
   onProgress?: (progress: UploadProgress) => void;
+  /** Aborts the upload; a multipart upload is then aborted on the server too (DELETE
+   *  /multipart/{id}), unless its Complete has already been sent. */
   signal?: AbortSignal;
+  /** Force (true) or forbid (false) multipart for this file; default: by size. */
+  multipart?: boolean;
+  /** Multipart: called when this upload continues an earlier one of the same file. */
+  onResume?: (info: ResumeInfo) => void;
 }
 
 export interface Uploader {
@@ -120,7 +178,10 @@ export type UploadErrorKind =
   | 'not-recorded'
   | 'network'
   | 'aborted'
-  | 'api';
+  | 'api'
+  | 'part-failed'
+  | 'integrity'
+  | 'file';
 
 /** Base class of every error `upload()` rejects with. */
 export declare class UploadError extends Error {
@@ -209,6 +270,56 @@ export declare const URL_MARGIN_MS: number;
 
 /** When a presigned OSS URL expires (ms since the epoch); null when it does not (public URLs). */
 export declare function urlExpiresAt(url: string | null | undefined): number | null;
+
+/** Multipart: a part failed on every attempt (network, 5xx, refused URL…). The upload stays
+ *  open on the server: uploading the same file again resumes it. */
+export declare class PartUploadError extends UploadError {
+  readonly kind: 'part-failed';
+  readonly partNumber: number;
+  /** Attempts made (1 + partRetries). */
+  readonly attempts: number;
+  /** HTTP status of the last attempt; 0 when there was no answer. */
+  readonly status: number;
+  /** OSS error code of the last attempt, `NetworkError`, or `Crc64Mismatch`. */
+  readonly code: string;
+  readonly serverMessage: string;
+  readonly uploadId: string;
+  readonly key: string;
+}
+
+/** Multipart: the stored object's CRC-64 differs from the file's. It is stored and recorded
+ *  (`record`); delete it (`deleteUpload(key)`) and upload again. */
+export declare class IntegrityError extends UploadError {
+  readonly kind: 'integrity';
+  /** The file's CRC-64 (unsigned decimal). */
+  readonly expected: string;
+  /** The object's, from the record. */
+  readonly actual: string;
+  readonly key: string;
+  readonly record: UploadRecord;
+}
+
+/** The file could not be read (moved, deleted or changed since it was chosen). */
+export declare class FileReadError extends UploadError {
+  readonly kind: 'file';
+}
+
+/** Files larger than this go multipart by default: 100 MiB. */
+export declare const MULTIPART_THRESHOLD: number;
+/** PostObject's limit (5 GiB): larger files always go multipart. */
+export declare const POST_OBJECT_MAX_BYTES: number;
+export declare const DEFAULT_PART_CONCURRENCY: number;
+export declare const DEFAULT_PART_RETRIES: number;
+/** Part URLs asked for per request to the sign function. */
+export declare const PART_URL_BATCH: number;
+/** localStorage keys of resume entries start with this. */
+export declare const RESUME_KEY_PREFIX: string;
+
+/** Whether a file of `size` bytes goes multipart with this threshold. */
+export declare function usesMultipart(size: number, threshold?: number): boolean;
+
+/** CRC-64/ECMA-182 of a Blob as OSS computes `x-oss-hash-crc64ecma` (unsigned decimal). */
+export declare function blobCrc64(blob: Blob, signal?: AbortSignal): Promise<string>;
 
 /** Cancelled through the AbortSignal; `name` is 'AbortError'. */
 export declare class UploadAbortedError extends UploadError {

@@ -6,6 +6,11 @@
 //
 // The flow (DESIGN.md): GET /signature → POST the form (key, fields…, file) to the grant's
 // host → OSS calls our callback → OSS hands its JSON answer back to us: that is the record.
+// Files above `multipartThreshold` (and always above PostObject's 5 GB) go in parts through
+// the sign function's /multipart endpoints instead, and resume after a reload (see
+// "multipart uploads" below).
+
+import { Crc64, combine as combineCrc64 } from './crc64.js';
 
 /** Default number of uploads that run at once. */
 export const DEFAULT_CONCURRENCY = 3;
@@ -19,7 +24,8 @@ export class UploadError extends Error {
   constructor(kind, message, details = {}) {
     super(message);
     this.name = 'UploadError';
-    /** 'grant' | 'quota' | 'rate-limited' | 'rejected' | 'refused' | 'not-recorded' | 'network' | 'aborted' | 'api' */
+    /** 'grant' | 'quota' | 'rate-limited' | 'rejected' | 'refused' | 'not-recorded' | 'network' |
+     *  'aborted' | 'api' | 'part-failed' | 'integrity' | 'file' */
     this.kind = kind;
     Object.assign(this, details);
   }
@@ -124,6 +130,48 @@ export class ApiError extends UploadError {
   }
 }
 
+/**
+ * A part of a multipart upload failed on every attempt (`attempts`, the last answer's `status`
+ * and `code`; status 0 = no answer). The upload stays open: choosing the same file again resumes.
+ */
+export class PartUploadError extends UploadError {
+  constructor(partNumber, attempts, status, code, message, uploadId, key) {
+    const last = status ? `${status} ${code}` : code;
+    super(
+      'part-failed',
+      `Part ${partNumber} failed ${attempts} time${attempts === 1 ? '' : 's'} (last: ${last}); ` +
+        'choose the same file again to resume',
+      { partNumber, attempts, status, code, uploadId, key },
+    );
+    this.name = 'PartUploadError';
+    this.serverMessage = message;
+  }
+}
+
+/**
+ * The stored object's CRC-64 is not the file's: `expected` (ours), `actual` (OSS's). The object
+ * was stored and recorded (`record`); the caller decides (e.g. deleteUpload and try again).
+ */
+export class IntegrityError extends UploadError {
+  constructor(expected, actual, record) {
+    super('integrity', `The stored object differs from the file (CRC-64 ${actual}, expected ${expected})`, {
+      expected,
+      actual,
+      key: record.key,
+      record,
+    });
+    this.name = 'IntegrityError';
+  }
+}
+
+/** The file could not be read (moved, deleted or changed since it was chosen). */
+export class FileReadError extends UploadError {
+  constructor(cause) {
+    super('file', `The file could not be read: ${(cause && cause.message) || cause}`);
+    this.name = 'FileReadError';
+  }
+}
+
 /** Download URLs are refreshed this long before they expire (a page may hold them a while). */
 export const URL_MARGIN_MS = 30_000;
 
@@ -143,12 +191,17 @@ export function createUploader(options) {
     concurrency = DEFAULT_CONCURRENCY,
     now = () => Date.now(),
     quotaUrl = null,
+    multipartThreshold = MULTIPART_THRESHOLD,
   } = options || {};
   if (!signatureUrl) throw new TypeError('createUploader: signatureUrl is required');
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new TypeError('createUploader: concurrency must be an integer ≥ 1');
   }
+  if (!(multipartThreshold >= 0)) {
+    throw new TypeError('createUploader: multipartThreshold must be a number ≥ 0');
+  }
   const limit = createLimiter(concurrency);
+  const multipart = createMultipart({ ...options, getToken, now });
   const prefixGrants = new Map(); // path → { promise, validUntil }
 
   /** One GET /signature; every failure becomes a GrantError, NetworkError or abort. */
@@ -175,20 +228,7 @@ export function createUploader(options) {
       throw new NetworkError('grant');
     }
     const body = parseJson(text);
-    if (!response.ok) {
-      const message = (body && body.message) || response.statusText || 'no details';
-      if (response.status === 429) {
-        throw new TooManyRequestsError(retryAfterSeconds(response.headers), message, now());
-      }
-      if (body && body.code === 'QuotaExceeded') {
-        throw new QuotaExceededError('grant', response.status, message);
-      }
-      throw new GrantError(
-        response.status,
-        (body && body.code) || `HTTP${response.status}`,
-        (body && body.message) || response.statusText || 'no details',
-      );
-    }
+    if (!response.ok) throw signFailure(response, body, now());
     return checkGrant(body, response.status);
   }
 
@@ -239,6 +279,8 @@ export function createUploader(options) {
     const { path = '', onProgress, signal } = opts;
     const filename = opts.filename || file.name || 'blob';
     throwIfAborted(signal);
+    const inParts = opts.multipart ?? usesMultipart(file.size, multipartThreshold);
+    if (inParts) return multipart.upload(file, { ...opts, path, filename });
     let grant = await grantFor(file, filename, path, signal);
     try {
       return await postObject(grant, file, filename, onProgress, signal);
@@ -338,6 +380,586 @@ export function createUploader(options) {
       return prefixGrant(path, opts.signal);
     },
   };
+}
+
+// --- multipart uploads (DESIGN.md "Multipart uploads") ---------------------------------------
+//
+// POST /multipart → {uploadId, key, partSize, partCount, expire}; part URLs signed in batches
+// just before they are needed (POST /multipart/{id}/parts), each part PUT straight to OSS from
+// `file.slice()` with a few in flight and retried with backoff; POST /multipart/{id}/complete
+// returns the callback's record. {uploadId, key, partSize…} is kept in localStorage under a
+// fingerprint of the file, the user and the endpoint: choosing the same file again asks the
+// server which parts OSS has (GET /multipart/{id}) and sends only the others.
+//
+// Integrity: the CRC-64 of each part is computed while it is sent and compared with OSS's
+// `x-oss-hash-crc64ecma` for that part (a mismatch is retried like a failed PUT); the parts'
+// CRCs combine into the file's, compared with the record's `crc64` after Complete. No
+// Content-MD5: WebCrypto has no MD5, and the CRC check catches the same corruption without one.
+
+/** Files larger than this go multipart by default (bytes). */
+export const MULTIPART_THRESHOLD = 100 * 1024 * 1024;
+/** PostObject's limit: larger files always go multipart. */
+export const POST_OBJECT_MAX_BYTES = 5 * 1024 * 1024 * 1024;
+/** Parts in flight at once, by default. */
+export const DEFAULT_PART_CONCURRENCY = 4;
+/** Retries of one part after its first failure, by default. */
+export const DEFAULT_PART_RETRIES = 5;
+/** Part URLs asked for in one request (the sign function takes at most 100). */
+export const PART_URL_BATCH = 16;
+/** Prefix of the localStorage entries that let an upload resume. */
+export const RESUME_KEY_PREFIX = 'oss-upload.multipart.';
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/** Whether a file of `size` bytes goes multipart (above `threshold`, or above 5 GiB). */
+export function usesMultipart(size, threshold = MULTIPART_THRESHOLD) {
+  return size > Math.min(threshold, POST_OBJECT_MAX_BYTES);
+}
+
+/** CRC-64 of a Blob, read in 4 MiB slices (decimal string). */
+export async function blobCrc64(blob, signal) {
+  const crc = new Crc64();
+  for (let offset = 0; offset < blob.size; offset += READ_CHUNK) {
+    throwIfAborted(signal);
+    let bytes;
+    try {
+      bytes = await blob.slice(offset, offset + READ_CHUNK).arrayBuffer();
+    } catch (error) {
+      throw new FileReadError(error);
+    }
+    crc.update(new Uint8Array(bytes));
+  }
+  return crc.value;
+}
+
+/** The `sub` claim of a JWT, unverified (only to keep users' resume entries apart). */
+function tokenSubject(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(payload + '==='.slice((payload.length + 3) % 4)));
+    return typeof claims.sub === 'string' ? claims.sub : '';
+  } catch {
+    return '';
+  }
+}
+
+function defaultStorage() {
+  try {
+    return globalThis.localStorage || null;
+  } catch {
+    return null; // storage disabled (e.g. third-party frame): no resume
+  }
+}
+
+/** One failed attempt at a part (or at signing it): retried while attempts remain. */
+class AttemptError extends Error {
+  constructor(status, code, message, retryAfter = 0) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function createMultipart(options) {
+  const {
+    signatureUrl,
+    multipartUrl = null,
+    getToken,
+    now,
+    partConcurrency = DEFAULT_PART_CONCURRENCY,
+    partRetries = DEFAULT_PART_RETRIES,
+    retryDelayMs = 1000,
+    maxRetryDelayMs = 30_000,
+    resumeStorage = defaultStorage(),
+    resumeScope = null,
+    verifyCrc64 = true,
+  } = options;
+  if (!Number.isInteger(partConcurrency) || partConcurrency < 1) {
+    throw new TypeError('createUploader: partConcurrency must be an integer ≥ 1');
+  }
+  if (!Number.isInteger(partRetries) || partRetries < 0) {
+    throw new TypeError('createUploader: partRetries must be an integer ≥ 0');
+  }
+  const pageBase = globalThis.location ? globalThis.location.href : undefined;
+  const endpoint = multipartUrl
+    ? new URL(multipartUrl, pageBase)
+    : new URL(String(signatureUrl).replace(/signature(?=$|[?#])/, 'multipart'), pageBase);
+  endpoint.search = '';
+  const base = endpoint.href.replace(/\/$/, '');
+
+  /** One JSON request to the sign function: {status, body, headers}; no answer → NetworkError. */
+  async function call(method, suffix, payload, signal, stage) {
+    const headers = { Accept: 'application/json' };
+    const token = await getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    let text;
+    try {
+      response = await fetch(base + suffix, {
+        method,
+        headers,
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+        signal,
+        credentials: 'same-origin',
+      });
+      text = await response.text();
+    } catch {
+      if (signal && signal.aborted) throw new UploadAbortedError();
+      throw new NetworkError(stage);
+    }
+    return { status: response.status, ok: response.ok, body: parseJson(text), response };
+  }
+
+  // --- resume entries --------------------------------------------------------------------------
+
+  async function resumeKeyFor(file, filename, path) {
+    let scope = resumeScope;
+    if (scope === null || scope === undefined) {
+      const token = await getToken();
+      scope = token ? tokenSubject(token) || `token:${new Crc64().update(new TextEncoder().encode(token)).value}` : '';
+    }
+    const fingerprint = JSON.stringify([
+      base,
+      String(scope),
+      path.replace(/\/$/, ''),
+      filename,
+      file.size,
+      file.lastModified ?? null,
+      file.type || '',
+    ]);
+    const id = new Crc64().update(new TextEncoder().encode(fingerprint)).value;
+    return { storageKey: RESUME_KEY_PREFIX + id, fingerprint };
+  }
+
+  function loadEntry(where) {
+    if (!resumeStorage || !where) return null;
+    try {
+      const entry = JSON.parse(resumeStorage.getItem(where.storageKey) || 'null');
+      return entry && entry.fingerprint === where.fingerprint ? entry : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function saveEntry(where, session) {
+    if (!resumeStorage || !where) return;
+    const { uploadId, key, partSize, partCount, size, expire } = session;
+    const entry = { fingerprint: where.fingerprint, uploadId, key, partSize, partCount, size, expire };
+    try {
+      resumeStorage.setItem(where.storageKey, JSON.stringify(entry));
+    } catch {
+      // storage full or disabled: the upload works, it just cannot resume
+    }
+  }
+
+  function forgetEntry(where) {
+    if (!resumeStorage || !where) return;
+    try {
+      resumeStorage.removeItem(where.storageKey);
+    } catch {
+      // nothing to do
+    }
+  }
+
+  // --- the session ---------------------------------------------------------------------------
+
+  function checkSession(body, status, file) {
+    const ok =
+      body &&
+      typeof body.uploadId === 'string' &&
+      body.uploadId &&
+      typeof body.key === 'string' &&
+      Number.isInteger(body.partSize) &&
+      body.partSize > 0 &&
+      Number.isInteger(body.partCount) &&
+      body.partCount === Math.max(1, Math.ceil(file.size / body.partSize));
+    if (!ok) {
+      throw new GrantError(status, 'MalformedGrant', 'the multipart answer lacks uploadId, key or a part size that fits the file');
+    }
+    return body;
+  }
+
+  /** POST /multipart. Not cancelled by the signal: once OSS has an upload, it is aborted instead. */
+  async function create(file, filename, path, signal) {
+    const payload = { path, filename, size: file.size, type: file.type || '' };
+    if (!payload.type) delete payload.type;
+    const answer = await call('POST', '', payload, undefined, 'grant');
+    if (!answer.ok) throw signFailure(answer.response, answer.body, now());
+    const session = { ...checkSession(answer.body, answer.status, file), size: file.size };
+    session.expire = Number(session.expire) || 0;
+    if (signal && signal.aborted) {
+      await abortOnServer(session.uploadId);
+      throw new UploadAbortedError();
+    }
+    return session;
+  }
+
+  /** GET /multipart/{id}: the parts OSS has, or null when the upload is gone or does not fit. */
+  async function listed(entry, file, signal) {
+    const answer = await call('GET', `/${encodeURIComponent(entry.uploadId)}`, undefined, signal, 'api');
+    if (answer.status === 404) return null;
+    if (!answer.ok) throw signFailure(answer.response, answer.body, now());
+    const body = answer.body || {};
+    if (body.partSize !== entry.partSize || body.partCount !== entry.partCount || !Array.isArray(body.parts)) {
+      return null;
+    }
+    if (body.size !== undefined && body.size !== file.size) return null;
+    return body.parts;
+  }
+
+  /** DELETE /multipart/{id}, best effort (the sweeper and the lifecycle rule are the backstop). */
+  async function abortOnServer(uploadId) {
+    try {
+      await call('DELETE', `/${encodeURIComponent(uploadId)}`, undefined, undefined, 'api');
+    } catch {
+      // offline: the upload expires and is aborted by the server
+    }
+  }
+
+  // --- part URLs, signed in batches just before they are needed --------------------------------
+
+  function createSigner(uploadId, upcoming, signal) {
+    const urls = new Map(); // partNumber → {url, headers, expiresAt}
+    const pending = new Map(); // partNumber → Promise<{url, headers, expiresAt}>
+    const valid = (n) => {
+      const have = urls.get(n);
+      return have && have.expiresAt - now() > URL_MARGIN_MS;
+    };
+
+    async function request(numbers) {
+      const answer = await call('POST', `/${encodeURIComponent(uploadId)}/parts`, { partNumbers: numbers }, signal, 'grant');
+      if (!answer.ok) {
+        const failure = signFailure(answer.response, answer.body, now());
+        if (answer.status === 429 || answer.status >= 500) {
+          throw new AttemptError(answer.status, failure.code, failure.serverMessage, failure.retryAfter || 0);
+        }
+        throw failure;
+      }
+      const body = answer.body || {};
+      const expire = Number(body.expire) * 1000;
+      const signed = new Map();
+      for (const part of Array.isArray(body.parts) ? body.parts : []) {
+        if (!part || typeof part.url !== 'string') continue;
+        const expiresAt = urlExpiresAt(part.url) ?? (Number.isFinite(expire) ? expire : now() + 60_000);
+        signed.set(part.partNumber, { url: part.url, headers: part.headers || {}, expiresAt });
+      }
+      for (const n of numbers) {
+        if (!signed.has(n)) throw new GrantError(answer.status, 'MalformedGrant', `no URL for part ${n}`);
+        urls.set(n, signed.get(n));
+      }
+      return signed;
+    }
+
+    return {
+      get(n) {
+        if (valid(n)) return Promise.resolve(urls.get(n));
+        if (pending.has(n)) return pending.get(n);
+        const batch = [n];
+        for (const m of upcoming()) {
+          if (batch.length >= PART_URL_BATCH) break;
+          if (m !== n && !pending.has(m) && !valid(m)) batch.push(m);
+        }
+        const promise = request(batch);
+        for (const m of batch) {
+          const one = promise.then((signed) => signed.get(m));
+          one.catch(() => {}); // observed by whoever awaits it; no unhandled rejection otherwise
+          const settled = () => pending.get(m) === one && pending.delete(m);
+          one.then(settled, settled);
+          pending.set(m, one);
+        }
+        return pending.get(n);
+      },
+      /** OSS refused the URL (expired, clock skew): the next attempt gets a new one. */
+      drop(n) {
+        urls.delete(n);
+      },
+    };
+  }
+
+  // --- one part ------------------------------------------------------------------------------
+
+  function putPart(target, body, signal, onLoaded) {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(new UploadAbortedError());
+        return;
+      }
+      const xhr = new XMLHttpRequest();
+      const onAbort = () => xhr.abort();
+      const done = () => signal.removeEventListener('abort', onAbort);
+      xhr.open('PUT', target.url);
+      xhr.responseType = 'text';
+      for (const [name, value] of Object.entries(target.headers)) xhr.setRequestHeader(name, String(value));
+      xhr.upload.onprogress = (event) => onLoaded(event.loaded);
+      xhr.onload = () => {
+        done();
+        if (xhr.status === 200) {
+          resolve({
+            etag: xhr.getResponseHeader('ETag') || '',
+            crc64: xhr.getResponseHeader('x-oss-hash-crc64ecma') || '',
+          });
+          return;
+        }
+        const error = parseOssError(xhr.responseText);
+        reject(new AttemptError(xhr.status, error.code || `HTTP${xhr.status}`, error.message || 'no details from storage'));
+      };
+      xhr.onerror = () => {
+        done();
+        reject(new AttemptError(0, 'NetworkError', 'no answer from storage'));
+      };
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = () => {
+        done();
+        reject(new UploadAbortedError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      xhr.send(body); // a Blob slice without a type: no Content-Type, as the URL was signed
+    });
+  }
+
+  /** Worth another attempt: no answer, an expired/refused URL, throttling, a server error. */
+  function retryable(error) {
+    if (!(error instanceof AttemptError)) return error instanceof NetworkError;
+    const { status, code } = error;
+    return (
+      status === 0 ||
+      status === 403 ||
+      status === 408 ||
+      status === 429 ||
+      status >= 500 ||
+      code === 'InvalidDigest' ||
+      code === 'RequestTimeout' ||
+      code === 'Crc64Mismatch'
+    );
+  }
+
+  function backoff(attempt, retryAfter) {
+    const cap = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** (attempt - 1));
+    return Math.max(retryAfter * 1000, cap / 2 + (Math.random() * cap) / 2); // "equal jitter"
+  }
+
+  // --- the upload ----------------------------------------------------------------------------
+
+  async function upload(file, opts) {
+    const { path, filename, onProgress, onResume, signal } = opts;
+    const where = resumeStorage ? await resumeKeyFor(file, filename, path) : null;
+    let session = null;
+    const present = new Map(); // partNumber → size, parts OSS already has
+    const saved = loadEntry(where);
+    if (saved && saved.size === file.size) {
+      if (saved.expire && saved.expire * 1000 <= now()) {
+        forgetEntry(where);
+        await abortOnServer(saved.uploadId);
+      } else {
+        let parts;
+        try {
+          parts = await listed(saved, file, signal);
+        } catch (error) {
+          if (error instanceof UploadAbortedError) {
+            forgetEntry(where); // cancelled while resuming: the earlier upload goes too
+            await abortOnServer(saved.uploadId);
+          }
+          throw error;
+        }
+        if (parts) {
+          session = saved;
+          for (const part of parts) {
+            const n = part.partNumber;
+            if (Number.isInteger(n) && n >= 1 && n <= saved.partCount && part.size === partBytes(saved, n)) {
+              present.set(n, part.size);
+            }
+          }
+        } else {
+          forgetEntry(where);
+        }
+      }
+    }
+    throwIfAborted(signal);
+    if (session) {
+      const bytesDone = [...present.values()].reduce((a, b) => a + b, 0);
+      if (onResume) {
+        onResume({ uploadId: session.uploadId, key: session.key, partsDone: present.size, partCount: session.partCount, bytesDone });
+      }
+    } else {
+      session = await create(file, filename, path, signal);
+      saveEntry(where, session);
+    }
+    try {
+      return await sendAndComplete(file, session, present, where, onProgress, signal);
+    } catch (error) {
+      if (error instanceof UploadAbortedError) {
+        forgetEntry(where);
+        await abortOnServer(session.uploadId);
+      }
+      throw error;
+    }
+  }
+
+  function partBytes(session, n) {
+    return n < session.partCount ? session.partSize : session.size - session.partSize * (session.partCount - 1);
+  }
+
+  async function sendAndComplete(file, session, present, where, onProgress, signal) {
+    const { uploadId, key, partSize, partCount } = session;
+    const stop = new AbortController(); // the user's abort, or the first part that gives up
+    const onAbort = () => stop.abort();
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    const missing = [];
+    for (let n = 1; n <= partCount; n += 1) if (!present.has(n)) missing.push(n);
+    const signer = createSigner(uploadId, () => missing, stop.signal);
+    const crcs = new Map(); // partNumber → Promise<decimal CRC-64> of the local bytes
+    const slice = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + partBytes(session, n));
+    const crcOf = (n) => {
+      if (!crcs.has(n)) {
+        const promise = blobCrc64(slice(n), stop.signal);
+        promise.catch(() => {});
+        crcs.set(n, promise);
+      }
+      return crcs.get(n);
+    };
+
+    let acknowledged = [...present.values()].reduce((a, b) => a + b, 0);
+    let partsDone = present.size;
+    const inFlight = new Map(); // partNumber → bytes sent so far
+    const report = () => {
+      if (!onProgress) return;
+      let loaded = acknowledged;
+      for (const bytes of inFlight.values()) loaded += bytes;
+      loaded = Math.min(loaded, file.size);
+      onProgress({ loaded, total: file.size, fraction: file.size ? loaded / file.size : 1, partsDone, partCount });
+    };
+    report();
+
+    async function sendPart(n) {
+      const size = partBytes(session, n);
+      const localCrc = verifyCrc64 ? crcOf(n) : null;
+      for (let attempt = 1; ; attempt += 1) {
+        let lastError;
+        let refused = false;
+        try {
+          const target = await signer.get(n);
+          inFlight.set(n, 0);
+          const stored = await putPart(target, slice(n), stop.signal, (bytes) => {
+            inFlight.set(n, Math.min(bytes, size));
+            report();
+          });
+          if (localCrc && stored.crc64) {
+            const mine = await localCrc;
+            if (mine !== stored.crc64) {
+              throw new AttemptError(200, 'Crc64Mismatch', `OSS stored CRC-64 ${stored.crc64}, the part has ${mine}`);
+            }
+          }
+          inFlight.delete(n);
+          acknowledged += size;
+          partsDone += 1;
+          report();
+          return;
+        } catch (error) {
+          inFlight.delete(n);
+          report();
+          if (stop.signal.aborted || error instanceof UploadAbortedError) throw new UploadAbortedError();
+          if (!retryable(error)) {
+            if (error instanceof AttemptError) {
+              if (error.status === 404) forgetEntry(where); // NoSuchUpload: it cannot resume
+              throw new UploadRejectedError(error.status, error.code, error.message);
+            }
+            throw error;
+          }
+          if (attempt > partRetries) {
+            throw new PartUploadError(n, attempt, error.status || 0, error.code || 'NetworkError', error.message, uploadId, key);
+          }
+          lastError = error;
+          refused = error.status === 403;
+        }
+        if (refused) signer.drop(n); // expired or refused URL: sign this part again
+        // A first refusal is most likely an expired URL: re-sign at once; back off otherwise.
+        if (!(refused && attempt === 1)) await sleep(backoff(attempt, lastError.retryAfter || 0), stop.signal);
+      }
+    }
+
+    let failure = null;
+    async function worker() {
+      while (missing.length && !failure) {
+        const n = missing.shift();
+        try {
+          await sendPart(n);
+        } catch (error) {
+          if (!failure) failure = error;
+          stop.abort();
+        }
+      }
+    }
+
+    try {
+      await Promise.all(Array.from({ length: Math.min(partConcurrency, missing.length) }, worker));
+      if (signal && signal.aborted) throw new UploadAbortedError();
+      if (failure) throw failure;
+      // The parts OSS already had are read now (in order), for the file's CRC-64.
+      let whole = null;
+      if (verifyCrc64) {
+        whole = '0';
+        for (let n = 1; n <= partCount; n += 1) whole = combineCrc64(whole, await crcOf(n), partBytes(session, n));
+      }
+      throwIfAborted(signal);
+      const record = await complete(session, where);
+      if (whole !== null && record.crc64 !== undefined && record.crc64 !== '' && String(record.crc64) !== whole) {
+        throw new IntegrityError(whole, String(record.crc64), record);
+      }
+      return record;
+    } finally {
+      if (signal) signal.removeEventListener('abort', onAbort);
+      stop.abort(); // nothing of this upload keeps running
+    }
+  }
+
+  /** POST /multipart/{id}/complete: the callback's answer, read as a PostObject's. */
+  async function complete(session, where) {
+    const { uploadId, key } = session;
+    // Not cancellable: OSS finishes a Complete it has started whatever the browser does.
+    const answer = await call('POST', `/${encodeURIComponent(uploadId)}/complete`, {}, undefined, 'upload');
+    const body = answer.body;
+    if (answer.ok) {
+      forgetEntry(where);
+      if (body && body.Status === 'OK') return body;
+      if (body && body.Status === 'Rejected') {
+        const message = String(body.message || 'the upload was rejected');
+        if (body.code === 'QuotaExceeded') throw new QuotaExceededError('upload', answer.status, message);
+        throw new UploadRefusedError(String(body.code || 'Rejected'), message, key);
+      }
+      const code = (body && body.code) || 'CallbackFailed';
+      throw new NotRecordedError(answer.status, code, (body && body.message) || 'the upload callback did not answer OK', key);
+    }
+    const code = (body && body.code) || `HTTP${answer.status}`;
+    const message = (body && body.message) || 'no details';
+    if (answer.status === 400 || answer.status === 409) {
+      forgetEntry(where); // the server aborted the upload (parts that cannot add up) or the key exists
+      throw new UploadRejectedError(answer.status, code, message);
+    }
+    if (answer.status === 404) forgetEntry(where);
+    throw signFailure(answer.response, body, now());
+  }
+
+  return { upload };
+}
+
+/** Wait `ms`, or reject as aborted as soon as `signal` aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new UploadAbortedError());
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new UploadAbortedError());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 // --- the PostObject request ------------------------------------------------------------------
@@ -495,6 +1117,18 @@ function createLimiter(size) {
       queue.push(job);
       next();
     });
+}
+
+/** The error for a sign-function refusal: 429 → rate limit, QuotaExceeded → quota, else grant. */
+function signFailure(response, body, nowMs) {
+  const message = (body && body.message) || response.statusText || 'no details';
+  if (response.status === 429) {
+    return new TooManyRequestsError(retryAfterSeconds(response.headers), message, nowMs);
+  }
+  if (body && body.code === 'QuotaExceeded') {
+    return new QuotaExceededError('grant', response.status, message);
+  }
+  return new GrantError(response.status, (body && body.code) || `HTTP${response.status}`, message);
 }
 
 /** Retry-After in seconds (RFC 9110 §10.2.3: seconds or an HTTP date); 1 when unreadable. */
