@@ -1,6 +1,6 @@
 // Demo page: a dev token, uploads with a progress bar each, and the list of my uploads (thumbnails
 // and files from presigned URLs, delete).
-import { createUploader } from './oss-upload.js';
+import { createUploader, usesMultipart } from './oss-upload.js';
 
 const $ = (id) => document.getElementById(id);
 const session = { token: null, user: null };
@@ -47,6 +47,12 @@ function describe(error) {
       return `Stored but not recorded (${error.code}: ${error.serverMessage}); it will be reconciled later.`;
     case 'network':
       return 'Network failure — check the connection and try again.';
+    case 'part-failed':
+      return `Part ${error.partNumber} could not be sent after ${error.attempts} tries (${error.code}): choose the same file again to resume.`;
+    case 'integrity':
+      return `Stored, but the stored bytes differ from the file (CRC-64 ${error.actual}, expected ${error.expected}): delete it and upload again.`;
+    case 'file':
+      return 'The file could not be read: was it moved or changed? Choose it again.';
     case 'api':
       if (error.status === 404) return 'It is gone (deleted, or not yours).';
       return `${error.serverMessage} (${error.code}).`;
@@ -185,7 +191,8 @@ function startUploads(files) {
   complain('');
   const uploader = $('exact').checked ? uploaders.exact : uploaders.prefix;
   const path = $('path').value.trim();
-  const jobs = Array.from(files, (file) => uploadWithRow(uploader, file, path));
+  const threshold = Number($('multipart-threshold').value) * 1024 * 1024;
+  const jobs = Array.from(files, (file) => uploadWithRow(uploader, file, path, threshold));
   say(`Uploading ${jobs.length} file${jobs.length === 1 ? '' : 's'}…`);
   Promise.allSettled(jobs).then(async (results) => {
     const ok = results.filter((r) => r.status === 'fulfilled' && r.value).length;
@@ -194,7 +201,9 @@ function startUploads(files) {
   });
 }
 
-async function uploadWithRow(uploader, file, path) {
+async function uploadWithRow(uploader, file, path, threshold) {
+  // Large files go in parts (resumable); the rest in one PostObject form.
+  const multipart = usesMultipart(file.size, Number.isFinite(threshold) ? threshold : undefined);
   const row = document.createElement('li');
   row.dataset.name = file.name;
   row.dataset.state = 'uploading';
@@ -214,21 +223,36 @@ async function uploadWithRow(uploader, file, path) {
   cancel.className = 'secondary';
   cancel.textContent = 'Cancel';
   cancel.setAttribute('aria-label', `Cancel upload of ${file.name}`);
+  const note = document.createElement('span');
+  note.className = 'note';
+  note.setAttribute('role', 'status');
   const details = document.createElement('div');
-  details.append(name, progress, state);
+  details.append(name, progress, state, note);
+  if (multipart) row.dataset.multipart = 'true';
   const placeholder = thumbnail(null);
   row.append(placeholder, details, cancel);
   $('queue').append(row);
 
   const controller = new AbortController();
   cancel.addEventListener('click', () => controller.abort());
-  const onProgress = ({ fraction }) => {
+  const onProgress = ({ fraction, partsDone, partCount }) => {
     const percent = Math.round(fraction * 100);
     progress.value = percent;
-    state.textContent = percent < 100 ? `${percent}%` : 'Sent; waiting for the record…';
+    const parts = partCount ? ` · ${partsDone} of ${partCount} parts` : '';
+    state.textContent = percent < 100 ? `${percent}%${parts}` : 'Sent; waiting for the record…';
+  };
+  const onResume = ({ partsDone, partCount }) => {
+    row.dataset.resumed = String(partsDone);
+    note.textContent = `Resuming an earlier upload (${partsDone} of ${partCount} parts already there).`;
   };
   try {
-    const record = await uploader.upload(file, { path, onProgress, signal: controller.signal });
+    const record = await uploader.upload(file, {
+      path,
+      onProgress,
+      onResume,
+      multipart,
+      signal: controller.signal,
+    });
     row.dataset.state = 'done';
     row.dataset.key = record.key;
     state.className = 'state done';
