@@ -930,11 +930,11 @@ function createMultipart(options) {
       const code = (body && body.code) || 'CallbackFailed';
       throw new NotRecordedError(answer.status, code, (body && body.message) || 'the upload callback did not answer OK', key);
     }
-    const code = (body && body.code) || `HTTP${answer.status}`;
-    const message = (body && body.message) || 'no details';
+    // Refused (400: parts that cannot add up, and then the server aborted the upload; or parts
+    // missing). The entry stays: choosing the file again finds out which (404 → a new upload).
     if (answer.status === 400 || answer.status === 409) {
-      forgetEntry(where); // the server aborted the upload (parts that cannot add up) or the key exists
-      throw new UploadRejectedError(answer.status, code, message);
+      const code = (body && body.code) || `HTTP${answer.status}`;
+      throw new UploadRejectedError(answer.status, code, (body && body.message) || 'no details');
     }
     if (answer.status === 404) forgetEntry(where);
     throw signFailure(answer.response, body, now());

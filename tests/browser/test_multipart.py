@@ -1,0 +1,612 @@
+"""Multipart uploads from web/oss-upload.js in Chromium (DESIGN.md "Multipart uploads").
+
+The first half plays the sign function and OSS with Playwright routes (no sockets), so that any
+answer can be produced on demand: batches of part URLs, refused URLs, failing parts, a resume
+whose upload is gone, a Complete the callback rejected. The second half runs the real stack
+(sign function, OSS emulator, callback) with 5 MiB parts: a 64 MiB file uploads, survives random
+part failures, resumes after a reload sending only the missing parts, and aborts cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import random
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import oss2
+import pytest
+
+from local.oss_emulator.crc64 import crc64
+from tests.browser.conftest import StackFactory
+from tests.browser.support import HARNESS_ORIGIN, Stack
+
+pytestmark = pytest.mark.browser
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def file_bytes(size: int, seed: int = 14) -> bytes:
+    """Deterministic bytes in 1 MiB blocks, each block starting with its index: parts differ."""
+    block = random.Random(seed).randbytes(MiB)  # noqa: S311 - test data, not secrets
+    whole = b"".join(i.to_bytes(4, "big") + block[4:] for i in range(-(-size // MiB)))
+    return whole[:size]
+
+
+# --- routed: a fake sign function and OSS ------------------------------------------------------
+
+
+@dataclass
+class FakeMultipart:
+    """/multipart on the routed origin and part PUTs to /oss; every request is kept."""
+
+    part_size: int = 256 * KiB
+    url_ttl: int = 900
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    puts: list[int] = field(default_factory=list)
+    put_failures: dict[int, list[int]] = field(default_factory=dict)  # part → statuses to answer
+    complete_answer: dict[str, Any] | None = None
+    held: list[Any] = field(default_factory=list)
+    hold_from: int | None = None  # hold PUTs of this part number and above
+    put_types: list[str | None] = field(default_factory=list)
+    tokens: set[str | None] = field(default_factory=set)
+
+    def install(self, page: Any) -> None:
+        page.route(re.compile(re.escape(HARNESS_ORIGIN) + r"/multipart(/.*)?$"), self.sign)
+        page.route(f"{HARNESS_ORIGIN}/oss/**", self.oss)
+
+    def answer(self, route: Any, status: int, body: Any = None) -> None:
+        text = "" if body is None else json.dumps(body)
+        route.fulfill(status=status, content_type="application/json", body=text)
+
+    def sign(self, route: Any) -> None:
+        request = route.request
+        path = urllib.parse.urlsplit(request.url).path
+        payload: Any = json.loads(request.post_data) if request.post_data else None
+        self.calls.append((request.method, path, payload))
+        self.tokens.add(request.headers.get("authorization"))
+        parts = path.split("/")[2:]  # after /multipart
+        if request.method == "POST" and not parts:
+            upload_id = f"UPLOAD{len(self.calls):04d}"
+            count = -(-payload["size"] // self.part_size)
+            upload: Any = {"key": f"uploads/alice/{upload_id}.bin", "size": payload["size"]}
+            upload["parts"] = {}
+            self.uploads[upload_id] = upload
+            self.answer(
+                route,
+                200,
+                {
+                    "uploadId": upload_id,
+                    "key": upload["key"],
+                    "partSize": self.part_size,
+                    "partCount": count,
+                    "expire": int(datetime.datetime.now().timestamp()) + 3600,
+                },
+            )
+            return
+        upload = self.uploads.get(parts[0])
+        if not upload:
+            self.answer(route, 404, {"Status": "Error", "code": "NotFound", "message": "no"})
+            return
+        if request.method == "POST" and parts[1:] == ["parts"]:
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            signed = [
+                {
+                    "partNumber": n,
+                    "url": f"{HARNESS_ORIGIN}/oss/{upload['key']}?partNumber={n}"
+                    f"&uploadId={parts[0]}&x-oss-date={now}&x-oss-expires={self.url_ttl}"
+                    f"&x-oss-signature={len(self.calls)}",
+                    "headers": {},
+                }
+                for n in payload["partNumbers"]
+            ]
+            self.answer(route, 200, {"parts": signed, "expire": 0})
+        elif request.method == "GET" and len(parts) == 1:
+            listed = [
+                {"partNumber": n, "etag": '"E"', "size": len(data)}
+                for n, data in sorted(upload["parts"].items())
+            ]
+            count = -(-upload["size"] // self.part_size)
+            body = {"uploadId": parts[0], "key": upload["key"], "size": upload["size"]}
+            body.update(partSize=self.part_size, partCount=count, parts=listed)
+            self.answer(route, 200, body)
+        elif request.method == "POST" and parts[1:] == ["complete"]:
+            data = b"".join(data for _, data in sorted(upload["parts"].items()))
+            record = {"Status": "OK", "key": upload["key"], "size": len(data)}
+            record["crc64"] = str(crc64(data))
+            self.answer(route, 200, self.complete_answer or record)
+        elif request.method == "DELETE" and len(parts) == 1:
+            del self.uploads[parts[0]]
+            route.fulfill(status=204, body="")
+        else:
+            self.answer(route, 400, {"Status": "Error", "code": "BadRequest", "message": path})
+
+    def oss(self, route: Any) -> None:
+        request = route.request
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.url).query))
+        n = int(query["partNumber"])
+        self.puts.append(n)
+        self.put_types.append(request.headers.get("content-type"))
+        if self.hold_from is not None and n >= self.hold_from:
+            self.held.append(route)
+            return
+        self.serve(route)
+
+    def serve(self, route: Any) -> None:
+        request = route.request
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.url).query))
+        n = int(query["partNumber"])
+        failures = self.put_failures.get(n)
+        if failures:
+            status = failures.pop(0)
+            body = f"<Error><Code>E{status}</Code><Message>try again</Message></Error>"
+            route.fulfill(status=status, content_type="application/xml", body=body)
+            return
+        upload = self.uploads[query["uploadId"]]
+        data = request.post_data_buffer or b""
+        upload["parts"][n] = data
+        headers = {"ETag": '"E"', "x-oss-hash-crc64ecma": str(crc64(data))}
+        route.fulfill(status=200, headers=headers, body="")
+
+    def release(self) -> None:
+        """Answer the held PUTs and stop holding."""
+        self.hold_from = None
+        while self.held:
+            self.serve(self.held.pop(0))
+
+
+# Counts the PUTs the page has on the wire at once.
+COUNT_IN_FLIGHT = """() => {
+  const send = XMLHttpRequest.prototype.send;
+  window.inFlight = 0;
+  window.mostInFlight = 0;
+  XMLHttpRequest.prototype.send = function (body) {
+    window.inFlight += 1;
+    window.mostInFlight = Math.max(window.mostInFlight, window.inFlight);
+    // readystatechange (DONE) comes before load, whose handler may already send the next part
+    this.addEventListener('readystatechange', () => { if (this.readyState === 4) window.inFlight -= 1; });
+    return send.call(this, body);
+  };
+}"""
+
+START = """async ([size, options, uploadOptions]) => {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 1) bytes[i] = (i * 31 + (i >> 12)) & 0xff;
+  window.file = new File([bytes], 'big.bin', { lastModified: 1700000000000 });
+  window.uploader = window.oss.createUploader({
+    signatureUrl: '/signature', getToken: () => 'token-of-alice', multipartThreshold: 0,
+    retryDelayMs: 1, ...options });
+  window.progress = [];
+  window.resumed = [];
+  window.controller = new AbortController();
+  window.start('mp', window.uploader.upload(window.file, {
+    onProgress: (p) => window.progress.push(p), onResume: (r) => window.resumed.push(r),
+    signal: window.controller.signal, ...uploadOptions }));
+}"""
+
+
+def routed_bytes(size: int) -> bytes:
+    return bytes((i * 31 + (i >> 12)) & 0xFF for i in range(size))
+
+
+def start(page: Any, size: int, options: dict[str, Any] | None = None, **upload: Any) -> None:
+    page.evaluate(START, [size, options or {}, upload])
+
+
+def outcome(page: Any) -> dict[str, Any]:
+    page.wait_for_function("window.results.mp.state !== 'pending'")
+    return dict(page.evaluate("window.results.mp"))
+
+
+def test_crc64_is_the_one_oss_computes(harness: Any) -> None:
+    """The check value, the empty string, a Blob read in several slices, pieces combined."""
+    data = file_bytes(9 * MiB + 5)
+    got = harness.evaluate(
+        """async (b64) => {
+          const { Crc64, crc64, combine } = await import('/crc64.js');
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const check = crc64(new TextEncoder().encode('123456789'));
+          const whole = await window.oss.blobCrc64(new Blob([bytes]));
+          const cut = 5 * 1024 * 1024 + 3;
+          const joined = combine(crc64(bytes.subarray(0, cut)), crc64(bytes.subarray(cut)),
+                                 bytes.length - cut);
+          const running = new Crc64().update(bytes.subarray(0, 7)).update(bytes.subarray(7)).value;
+          return { check, empty: crc64(new Uint8Array()), whole, joined, running };
+        }""",
+        base64.b64encode(data).decode(),
+    )
+    expected = str(crc64(data))
+    assert got == {
+        "check": str(0x995DC9BBDF1939FA),
+        "empty": "0",
+        "whole": expected,
+        "joined": expected,
+        "running": expected,
+    }
+
+
+def test_threshold_chooses_multipart(harness: Any) -> None:
+    chosen = harness.evaluate(
+        """() => [[100, 100], [101, 100], [0, 0], [1, 0], [5 * 2 ** 30 + 1, Infinity],
+                  [5 * 2 ** 30, Infinity], [200 * 2 ** 20, undefined]].map(
+          ([size, threshold]) => window.oss.usesMultipart(size, threshold))"""
+    )
+    assert chosen == [False, True, False, True, True, False, True]
+
+
+def test_parts_in_flight_batches_progress_and_record(harness: Any) -> None:
+    fake = FakeMultipart(hold_from=1)
+    fake.install(harness)
+    harness.evaluate(COUNT_IN_FLIGHT)
+    size = 10 * fake.part_size + 1000  # 11 parts, the last one short
+    start(harness, size, {"partConcurrency": 3}, path="big")
+    harness.wait_for_function("window.inFlight === 3")  # three parts on the wire, all held
+    fake.release()
+    result = outcome(harness)
+    assert result["state"] == "fulfilled", result
+    [upload] = fake.uploads.values()
+    stored = b"".join(data for _, data in sorted(upload["parts"].items()))
+    assert stored == routed_bytes(size)
+    assert result["value"]["key"] == upload["key"]
+    assert fake.calls[0] == (
+        "POST",
+        "/multipart",
+        {"path": "big", "filename": "big.bin", "size": size},
+    )
+    batches = [
+        payload["partNumbers"] for method, path, payload in fake.calls if path.endswith("/parts")
+    ]
+    assert sorted(n for batch in batches for n in batch) == list(range(1, 12))  # each signed once
+    assert all(len(batch) <= 16 for batch in batches)
+    assert fake.calls[-1][:2] == ("POST", f"/multipart/{next(iter(fake.uploads))}/complete")
+    assert sorted(fake.puts) == list(range(1, 12))
+    assert harness.evaluate("window.mostInFlight") == 3
+    assert set(fake.put_types) == {None}  # a Blob slice without a type: no Content-Type
+    assert fake.tokens == {"Bearer token-of-alice"}
+    progress = harness.evaluate("window.progress")
+    assert progress[-1] == {
+        "loaded": size,
+        "total": size,
+        "fraction": 1,
+        "partsDone": 11,
+        "partCount": 11,
+    }
+    assert [p["partsDone"] for p in progress] == sorted(p["partsDone"] for p in progress)
+    # A finished upload leaves nothing to resume.
+    assert harness.evaluate("Object.keys(localStorage)") == []
+
+
+def test_refused_url_is_signed_again_and_failures_are_retried(harness: Any) -> None:
+    fake = FakeMultipart(put_failures={2: [403], 3: [500, 503]})
+    fake.install(harness)
+    start(harness, 4 * fake.part_size)
+    assert outcome(harness)["state"] == "fulfilled"
+    assert sorted(fake.puts) == [1, 2, 2, 3, 3, 3, 4]
+    batches = [payload["partNumbers"] for _, path, payload in fake.calls if path.endswith("/parts")]
+    assert batches[1:] == [[2]]  # the refused URL was signed again, the others were not
+
+
+def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -> None:
+    fake = FakeMultipart(put_failures={3: [500] * 3})
+    fake.install(harness)
+    start(harness, 4 * fake.part_size, {"partRetries": 2, "partConcurrency": 1})
+    error = outcome(harness)["error"]
+    assert (error["kind"], error["cls"], error["partNumber"], error["attempts"]) == (
+        "part-failed",
+        "PartUploadError",
+        3,
+        3,
+    )
+    assert (error["status"], error["code"]) == (500, "E500")
+    [upload_id] = fake.uploads  # not aborted: it can resume
+    assert sorted(fake.uploads[upload_id]["parts"]) == [1, 2]
+    fake.puts.clear()
+    # The same file again (same name, size, lastModified, user): only parts 3 and 4 are sent.
+    harness.evaluate(
+        """() => window.start('mp', window.uploader.upload(window.file, {
+             onResume: (r) => window.resumed.push(r) }))"""
+    )
+    assert outcome(harness)["state"] == "fulfilled"
+    assert fake.puts == [3, 4]
+    assert harness.evaluate("window.resumed") == [
+        {
+            "uploadId": upload_id,
+            "key": error["key"],
+            "partsDone": 2,
+            "partCount": 4,
+            "bytesDone": 2 * fake.part_size,
+        },
+    ]
+    assert [c[:2] for c in fake.calls].count(("POST", "/multipart")) == 1
+
+
+def test_an_upload_gone_from_the_server_starts_afresh(harness: Any) -> None:
+    fake = FakeMultipart(put_failures={2: [500]})
+    fake.install(harness)
+    start(harness, 2 * fake.part_size, {"partRetries": 0})
+    assert outcome(harness)["error"]["kind"] == "part-failed"
+    fake.uploads.clear()  # aborted by the sweeper meanwhile
+    harness.evaluate("() => window.start('mp', window.uploader.upload(window.file))")
+    assert outcome(harness)["state"] == "fulfilled"
+    methods = [c[:2] for c in fake.calls]
+    assert methods.count(("POST", "/multipart")) == 2
+    assert ("GET", "/multipart/UPLOAD0001") in methods
+
+
+def test_abort_stops_the_parts_and_aborts_on_the_server(harness: Any) -> None:
+    fake = FakeMultipart(hold_from=3)
+    fake.install(harness)
+    start(harness, 6 * fake.part_size, {"partConcurrency": 2})
+    harness.wait_for_function("window.progress.some((p) => p.partsDone === 2)")
+    [upload_id] = fake.uploads
+    harness.evaluate("window.controller.abort()")
+    error = outcome(harness)["error"]
+    assert (error["kind"], error["name"]) == ("aborted", "AbortError")
+    assert fake.uploads == {}
+    assert ("DELETE", f"/multipart/{upload_id}") in [c[:2] for c in fake.calls]
+    assert harness.evaluate("Object.keys(localStorage)") == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            {"Status": "Rejected", "code": "ContentRejected", "message": "not a zip"},
+            {"kind": "refused", "cls": "UploadRefusedError", "code": "ContentRejected"},
+        ),
+        (
+            {"Status": "Rejected", "code": "QuotaExceeded", "message": "full"},
+            {"kind": "quota", "cls": "QuotaExceededError", "stage": "upload"},
+        ),
+        (
+            {"Status": "OK", "key": "uploads/alice/x.bin", "size": 1, "crc64": "12345"},
+            {"kind": "integrity", "cls": "IntegrityError", "actual": "12345"},
+        ),
+    ],
+    ids=["content-rejected", "quota", "crc64-differs"],
+)
+def test_complete_answers_become_the_postobject_error_kinds(
+    harness: Any, answer: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    fake = FakeMultipart(complete_answer=answer)
+    fake.install(harness)
+    start(harness, 2 * fake.part_size)
+    error = outcome(harness)["error"]
+    assert {name: error.get(name) for name in expected} == expected
+    if expected["kind"] == "integrity":
+        assert error["expected"] == str(crc64(routed_bytes(2 * fake.part_size)))
+
+
+# --- the real stack: sign function, OSS emulator and callback, 5 MiB parts ---------------------
+
+PART = 5 * MiB
+BIG = 64 * MiB  # 13 parts: 12 of 5 MiB and one of 4 MiB
+PARTS = -(-BIG // PART)
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory: StackFactory) -> Stack:
+    return stack_factory(MULTIPART_PART_BYTES=str(PART))
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The 64 MiB file on disk (Chromium reads it as a user's file) and its CRC-64."""
+    data = file_bytes(BIG)
+    path = tmp_path_factory.mktemp("big") / "film.bin"
+    path.write_bytes(data)
+    return path, str(crc64(data))
+
+
+def owner_bucket(stack: Stack) -> oss2.Bucket:
+    return oss2.Bucket(
+        oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
+        stack.oss_url,
+        "dev-bucket",
+        region="cn-hangzhou",
+    )
+
+
+def open_uploads(stack: Stack, prefix: str, ids: bool = False) -> list[Any]:
+    """ListMultipartUploads as the bucket owner (the official SDK): keys, or (key, id)."""
+    listing = owner_bucket(stack).list_multipart_uploads(prefix=prefix)
+    if ids:
+        return [(upload.key, upload.upload_id) for upload in listing.upload_list]
+    return [upload.key for upload in listing.upload_list]
+
+
+def sign_in(page: Any, stack: Stack, user: str) -> None:
+    page.goto(stack.app_url + "/")
+    page.wait_for_selector("html[data-ready='true']", state="attached")
+    page.get_by_label("User name").fill(user)
+    page.get_by_role("button", name="Get dev token").click()
+    page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
+    page.get_by_label("Send in parts (resumable) above").fill("16")
+
+
+class PartPuts:
+    """Every UploadPart the page sends to the emulator: part numbers requested and answered."""
+
+    def __init__(self, page: Any, stack: Stack) -> None:
+        self.oss_url = stack.oss_url
+        self.sent: list[int] = []
+        self.stored: list[int] = []
+        page.on("request", self.on_request)
+        page.on("response", self.on_response)
+
+    def part(self, request: Any) -> int | None:
+        if request.method != "PUT" or not request.url.startswith(self.oss_url):
+            return None
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.url).query))
+        return int(query["partNumber"])
+
+    def on_request(self, request: Any) -> None:
+        n = self.part(request)
+        if n is not None:
+            self.sent.append(n)
+
+    def on_response(self, response: Any) -> None:
+        n = self.part(response.request)
+        if n is not None and response.status == 200:
+            self.stored.append(n)
+
+
+def choose(page: Any, path: Path) -> Any:
+    page.get_by_label("Choose files, or drop them here").set_input_files(str(path))
+    return page.locator(f"#queue li[data-name='{path.name}']").last
+
+
+def wait_done(row: Any) -> str:
+    row.locator("xpath=self::*[@data-state='done' or @data-state='failed']").wait_for(
+        timeout=120_000
+    )
+    assert row.get_attribute("data-state") == "done", row.inner_text()
+    return str(row.get_attribute("data-key"))
+
+
+def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
+    page: Any, stack: Stack, big_file: tuple[Path, str]
+) -> None:
+    path, expected_crc = big_file
+    sign_in(page, stack, "mp-whole")
+    puts = PartPuts(page, stack)
+    row = choose(page, path)
+    assert row.get_attribute("data-multipart") == "true"
+    key = wait_done(row)
+    assert sorted(puts.sent) == list(range(1, PARTS + 1))
+    [record] = stack.uploads(stack.token("mp-whole"))
+    assert (record["key"], record["size"], record["fileName"]) == (key, BIG, "film.bin")
+    assert re.fullmatch(r"uploads/mp-whole/demo/[^/]+\.bin", key)
+    # The object's CRC-64 (the emulator's) is the file's, as the record says and the page checked.
+    head = owner_bucket(stack).head_object(key)
+    assert head.headers["x-oss-hash-crc64ecma"] == expected_crc == record["crc64"]
+    assert head.content_length == BIG
+    assert open_uploads(stack, "uploads/mp-whole/") == []
+    assert row.locator("progress").evaluate("p => p.value") == 100
+
+
+# The file of file_bytes(size), built in the page from its 1 MiB block.
+MAKE_FILE = """([b64, size, name]) => {
+  const block = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const blocks = [];
+  for (let i = 0; i * block.length < size; i += 1) {
+    const copy = block.slice(0, Math.min(block.length, size - i * block.length));
+    new DataView(copy.buffer).setUint32(0, i);  // big-endian, as file_bytes
+    blocks.push(copy);
+  }
+  return new File(blocks, name, { type: 'application/octet-stream', lastModified: 1700000000000 });
+}"""
+
+
+def test_random_part_failures_still_give_one_record(
+    page: Any, stack: Stack, big_file: tuple[Path, str]
+) -> None:
+    """Three PUTs in ten are cut before they reach the emulator; each part is retried until it
+    lands (short delays here: the client's defaults start at a second)."""
+    _, expected_crc = big_file
+    token = stack.token("mp-flaky")
+    chance = random.Random(1414)  # noqa: S311 - a reproducible choice of failures
+    cut: list[int] = []
+
+    def flaky(route: Any) -> None:
+        request = route.request
+        if request.method == "PUT" and "partNumber=" in request.url and chance.random() < 0.3:
+            cut.append(1)
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    page.goto(stack.app_url + "/")
+    page.route(f"{stack.oss_url}/**", flaky)
+    block = base64.b64encode(file_bytes(MiB)).decode()
+    upload = """async ([args, token]) => {
+      const { createUploader } = await import('/oss-upload.js');
+      const file = (MAKE_FILE)(args);
+      const uploader = createUploader({ signatureUrl: '/signature', getToken: () => token,
+        multipartThreshold: 16 * 1024 * 1024, retryDelayMs: 20, partRetries: 8 });
+      return uploader.upload(file, { path: 'flaky' });
+    }"""
+    record = page.evaluate(
+        upload.replace("MAKE_FILE", MAKE_FILE),
+        [[block, BIG, "film.bin"], token],
+    )
+    assert cut  # some parts did fail at least once
+    [stored] = stack.uploads(token)
+    assert stored["key"] == record["key"]
+    assert (stored["size"], stored["crc64"], record["crc64"]) == (BIG, expected_crc, expected_crc)
+    assert open_uploads(stack, "uploads/mp-flaky/") == []
+
+
+def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
+    page: Any, stack: Stack, big_file: tuple[Path, str]
+) -> None:
+    path, expected_crc = big_file
+    sign_in(page, stack, "mp-resume")
+    held: list[Any] = []
+
+    def hold_late_parts(route: Any) -> None:
+        """Parts 5 and above never get an answer before the reload: the upload is mid-way."""
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(route.request.url).query))
+        if route.request.method == "PUT" and int(query.get("partNumber", "0")) >= 5:
+            held.append(route)
+            return
+        route.continue_()
+
+    page.route(f"{stack.oss_url}/**", hold_late_parts)
+    puts = PartPuts(page, stack)
+    choose(page, path)
+    page.wait_for_function(
+        "document.querySelector('#queue li progress') && "
+        "document.querySelector('#queue li .state').textContent.includes('4 of 13 parts')"
+    )
+    [(_, upload_id)] = open_uploads(stack, "uploads/mp-resume/", ids=True)
+    assert upload_id  # open on the server, with parts 1 to 4 stored
+    page.unroute(f"{stack.oss_url}/**", hold_late_parts)
+    page.reload()
+    before = list(puts.sent)
+    sign_in(page, stack, "mp-resume")
+    row = choose(page, path)
+    key = wait_done(row)
+    assert row.get_attribute("data-resumed") == "4"
+    assert "Resuming an earlier upload (4 of 13 parts already there)." in row.inner_text()
+    after = puts.sent[len(before) :]
+    assert sorted(after) == list(range(5, PARTS + 1))  # only the missing parts, each once
+    [record] = stack.uploads(stack.token("mp-resume"))
+    assert (record["key"], record["size"], record["crc64"]) == (key, BIG, expected_crc)
+    assert open_uploads(stack, "uploads/mp-resume/") == []
+
+
+def test_cancel_aborts_the_upload_on_the_server(
+    page: Any, stack: Stack, big_file: tuple[Path, str]
+) -> None:
+    path, _ = big_file
+    sign_in(page, stack, "mp-cancel")
+    page.route(
+        f"{stack.oss_url}/**",
+        lambda route: None if "partNumber=3" in route.request.url else route.continue_(),
+    )
+    puts = PartPuts(page, stack)
+    row = choose(page, path)
+    page.wait_for_function(
+        "/[1-9][0-9]* of 13 parts/.test(document.querySelector('#queue li .state').textContent)"
+    )
+    assert open_uploads(stack, "uploads/mp-cancel/") != []  # open, with parts stored
+    page.get_by_role("button", name="Cancel upload of film.bin").click()
+    row.locator("xpath=self::*[@data-state='cancelled']").wait_for()
+    assert puts.stored  # parts had been stored before the abort
+    assert open_uploads(stack, "uploads/mp-cancel/") == []
+    assert stack.uploads(stack.token("mp-cancel")) == []
+    assert (
+        page.evaluate(
+            "(prefix) => Object.keys(localStorage).filter((k) => k.startsWith(prefix))",
+            "oss-upload.multipart.",
+        )
+        == []
+    )
