@@ -65,10 +65,16 @@ def test_a_grant_is_written_and_read_back_by_its_owner_only(store: Any) -> None:
 
 
 def test_a_multipart_grant_keeps_its_part_size_and_only_it_has_one(store: Any) -> None:
-    session = grant(mode=MULTIPART, grant_id="0004B999EF5A239BB9138C6227D69F95", part_size=102_400)
+    session = grant(
+        mode=MULTIPART,
+        grant_id="0004B999EF5A239BB9138C6227D69F95",
+        part_size=102_400,
+        file_name="Holiday video é.mp4",
+    )
     store.open_grant(session, Limits(), NOW)
     assert store.get_grant("alice", session.grant_id) == session
-    assert store.get_grant("alice", session.grant_id).part_size == 102_400
+    stored = store.get_grant("alice", session.grant_id)
+    assert (stored.part_size, stored.file_name) == (102_400, "Holiday video é.mp4")
     for wrong in (grant(mode=MULTIPART, part_size=0), grant(part_size=8)):
         with pytest.raises(ValueError, match="part size"):
             store.open_grant(wrong, Limits(), NOW)
@@ -416,8 +422,12 @@ def test_a_ledger_from_before_part_size_gains_the_column_and_reads_zero(tmp_path
     from shared.records.sqlite import SqliteStore
 
     path = tmp_path / "old.sqlite3"
-    old_schema = sqlite_ledger.SCHEMA.replace("    part_size  INTEGER NOT NULL DEFAULT 0,\n", "")
+    old_schema = sqlite_ledger.SCHEMA.replace(
+        "    part_size  INTEGER NOT NULL DEFAULT 0,\n    file_name  TEXT    NOT NULL DEFAULT '',\n",
+        "",
+    )
     assert "part_size" not in old_schema
+    assert "file_name" not in old_schema
     with sqlite3.connect(path) as db:
         db.executescript(old_schema)
         db.execute(
@@ -428,7 +438,10 @@ def test_a_ledger_from_before_part_size_gains_the_column_and_reads_zero(tmp_path
         )
     store = SqliteStore(str(path))
     try:
-        assert store.get_grant("alice", "G1").part_size == 0
+        assert (
+            store.get_grant("alice", "G1").part_size,
+            store.get_grant("alice", "G1").file_name,
+        ) == (0, "")
         session = grant(mode=MULTIPART)
         store.open_grant(session, Limits(), NOW)
         assert store.get_grant("alice", session.grant_id) == session

@@ -6,7 +6,8 @@ changed here, and written back only if nobody wrote it in between (a transaction
 version check in Tablestore). Invariant, under any concurrency: used + reserved ≤ limit.
 
 A multipart grant is an upload session (DESIGN "Multipart uploads"): its id is OSS's UploadId,
-its target the key, `max_bytes` the declared size, and it also keeps `part_size`.
+its target the key, `max_bytes` the declared size, and it also keeps `part_size` and the
+client's `file_name` (the record's, through the grant token built at Complete).
 
 - Sign (`open_grant`): admit against the rate window, reserve what the grant can use (exact and
   multipart: its declared bytes and one file; prefix: nothing, its uploads are charged one by one),
@@ -50,6 +51,7 @@ class LedgerGrant:
     state: str = OPEN
     part_size: int = 0  # multipart: the part size chosen at creation (a setting change never
     # breaks an upload in flight); 0 for PostObject grants
+    file_name: str = ""  # multipart: the client's file name, for the grant token at Complete
 
     @property
     def reserved_bytes(self) -> int:

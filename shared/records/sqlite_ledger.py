@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS grants (
     state      TEXT    NOT NULL,
     size       INTEGER NOT NULL DEFAULT 0,
     part_size  INTEGER NOT NULL DEFAULT 0,
+    file_name  TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (owner, grant_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS grants_due ON grants (state, expires_at);
@@ -63,9 +64,13 @@ _GRANT_COLUMNS = (
     "created_at",
     "state",
     "part_size",
+    "file_name",
 )
 # Columns a ledger made by an earlier release lacks: (name, definition), added by `migrate`.
-ADDED_COLUMNS = (("part_size", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS = (
+    ("part_size", "INTEGER NOT NULL DEFAULT 0"),
+    ("file_name", "TEXT NOT NULL DEFAULT ''"),
+)
 _USAGE_COLUMNS = (
     "used_bytes",
     "used_files",

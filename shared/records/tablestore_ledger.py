@@ -48,7 +48,7 @@ DEFINED_COLUMNS = [
 ]
 # Plain attribute columns (not predefined: no index carries them, and `make tables` need not
 # change an existing ledger): read from the main row only, absent on rows written before them.
-PLAIN_COLUMNS = [("part_size", "INTEGER")]
+PLAIN_COLUMNS = [("part_size", "INTEGER"), ("file_name", "STRING")]
 DUE_INDEX_KEY = ["state", "expires_at"]  # Tablestore appends owner, grant_id
 TARGET_INDEX_KEY = ["target"]
 USAGE_COLUMNS = (
@@ -239,7 +239,8 @@ def _decode_grant(row: Any) -> LedgerGrant:
         if type(value) is not kinds[types[name]]:
             raise Unavailable("a stored grant is malformed")
     # An index row carries only the predefined columns; the main row has the plain ones too.
-    part_size = values.get("part_size", 0)
-    if type(part_size) is not int:
-        raise Unavailable("a stored grant is malformed")
-    return LedgerGrant(**fields, part_size=part_size)
+    plain = {name: values.get(name, 0 if kind == "INTEGER" else "") for name, kind in PLAIN_COLUMNS}
+    for name, kind in PLAIN_COLUMNS:
+        if type(plain[name]) is not kinds[kind]:
+            raise Unavailable("a stored grant is malformed")
+    return LedgerGrant(**fields, **plain)
