@@ -14,6 +14,7 @@ Forbidden, anything else (or no answer) → Unavailable.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,7 +113,9 @@ def list_parts(bucket: Any, key: str, upload_id: str) -> list[Part]:
     marker = ""
     while True:
         page = _call(
-            lambda: bucket.list_parts(key, upload_id, marker=marker, max_parts=LIST_PAGE),
+            functools.partial(
+                bucket.list_parts, key, upload_id, marker=marker, max_parts=LIST_PAGE
+            ),
             CALL_SECONDS,
         )
         parts += [Part(int(p.part_number), str(p.etag), int(p.size)) for p in page.parts]
@@ -148,6 +151,11 @@ def abort(bucket: Any, key: str, upload_id: str) -> bool:
     except UploadGone:
         return False
     return True
+
+
+def stored(bucket: Any, key: str) -> bool:
+    """Whether an object is stored under `key` (HeadObject)."""
+    return bool(_call(lambda: bucket.object_exists(key), CALL_SECONDS))
 
 
 def _call(call: Callable[[], T], seconds: float) -> T:
