@@ -154,7 +154,8 @@ export class PartUploadError extends UploadError {
  */
 export class IntegrityError extends UploadError {
   constructor(expected, actual, record) {
-    super('integrity', `The stored object differs from the file (CRC-64 ${actual}, expected ${expected})`, {
+    const text = `The stored object differs from the file (CRC-64 ${actual}, expected ${expected})`;
+    super('integrity', text, {
       expected,
       actual,
       key: record.key,
@@ -431,6 +432,11 @@ export async function blobCrc64(blob, signal) {
   return crc.value;
 }
 
+/** CRC-64 of a string's UTF-8 (a short, stable name for a localStorage key). */
+function textCrc64(text) {
+  return new Crc64().update(new TextEncoder().encode(text)).value;
+}
+
 /** The `sub` claim of a JWT, unverified (only to keep users' resume entries apart). */
 function tokenSubject(token) {
   try {
@@ -517,7 +523,7 @@ function createMultipart(options) {
     let scope = resumeScope;
     if (scope === null || scope === undefined) {
       const token = await getToken();
-      scope = token ? tokenSubject(token) || `token:${new Crc64().update(new TextEncoder().encode(token)).value}` : '';
+      scope = token ? tokenSubject(token) || `token:${textCrc64(token)}` : '';
     }
     const fingerprint = JSON.stringify([
       base,
@@ -528,8 +534,7 @@ function createMultipart(options) {
       file.lastModified ?? null,
       file.type || '',
     ]);
-    const id = new Crc64().update(new TextEncoder().encode(fingerprint)).value;
-    return { storageKey: RESUME_KEY_PREFIX + id, fingerprint };
+    return { storageKey: RESUME_KEY_PREFIX + textCrc64(fingerprint), fingerprint };
   }
 
   function loadEntry(where) {
@@ -545,7 +550,8 @@ function createMultipart(options) {
   function saveEntry(where, session) {
     if (!resumeStorage || !where) return;
     const { uploadId, key, partSize, partCount, size, expire } = session;
-    const entry = { fingerprint: where.fingerprint, uploadId, key, partSize, partCount, size, expire };
+    const { fingerprint } = where;
+    const entry = { fingerprint, uploadId, key, partSize, partCount, size, expire };
     try {
       resumeStorage.setItem(where.storageKey, JSON.stringify(entry));
     } catch {
@@ -575,7 +581,8 @@ function createMultipart(options) {
       Number.isInteger(body.partCount) &&
       body.partCount === Math.max(1, Math.ceil(file.size / body.partSize));
     if (!ok) {
-      throw new GrantError(status, 'MalformedGrant', 'the multipart answer lacks uploadId, key or a part size that fits the file');
+      const message = 'the multipart answer lacks uploadId, key or a part size that fits the file';
+      throw new GrantError(status, 'MalformedGrant', message);
     }
     return body;
   }
@@ -597,13 +604,13 @@ function createMultipart(options) {
 
   /** GET /multipart/{id}: the parts OSS has, or null when the upload is gone or does not fit. */
   async function listed(entry, file, signal) {
-    const answer = await call('GET', `/${encodeURIComponent(entry.uploadId)}`, undefined, signal, 'api');
+    const id = encodeURIComponent(entry.uploadId);
+    const answer = await call('GET', `/${id}`, undefined, signal, 'api');
     if (answer.status === 404) return null;
     if (!answer.ok) throw signFailure(answer.response, answer.body, now());
     const body = answer.body || {};
-    if (body.partSize !== entry.partSize || body.partCount !== entry.partCount || !Array.isArray(body.parts)) {
-      return null;
-    }
+    const fits = body.partSize === entry.partSize && body.partCount === entry.partCount;
+    if (!fits || !Array.isArray(body.parts)) return null;
     if (body.size !== undefined && body.size !== file.size) return null;
     return body.parts;
   }
@@ -628,11 +635,13 @@ function createMultipart(options) {
     };
 
     async function request(numbers) {
-      const answer = await call('POST', `/${encodeURIComponent(uploadId)}/parts`, { partNumbers: numbers }, signal, 'grant');
+      const id = encodeURIComponent(uploadId);
+      const answer = await call('POST', `/${id}/parts`, { partNumbers: numbers }, signal, 'grant');
       if (!answer.ok) {
         const failure = signFailure(answer.response, answer.body, now());
         if (answer.status === 429 || answer.status >= 500) {
-          throw new AttemptError(answer.status, failure.code, failure.serverMessage, failure.retryAfter || 0);
+          const { code, serverMessage, retryAfter } = failure;
+          throw new AttemptError(answer.status, code, serverMessage, retryAfter || 0);
         }
         throw failure;
       }
@@ -641,11 +650,14 @@ function createMultipart(options) {
       const signed = new Map();
       for (const part of Array.isArray(body.parts) ? body.parts : []) {
         if (!part || typeof part.url !== 'string') continue;
-        const expiresAt = urlExpiresAt(part.url) ?? (Number.isFinite(expire) ? expire : now() + 60_000);
+        const fallback = Number.isFinite(expire) ? expire : now() + 60_000;
+        const expiresAt = urlExpiresAt(part.url) ?? fallback;
         signed.set(part.partNumber, { url: part.url, headers: part.headers || {}, expiresAt });
       }
       for (const n of numbers) {
-        if (!signed.has(n)) throw new GrantError(answer.status, 'MalformedGrant', `no URL for part ${n}`);
+        if (!signed.has(n)) {
+          throw new GrantError(answer.status, 'MalformedGrant', `no URL for part ${n}`);
+        }
         urls.set(n, signed.get(n));
       }
       return signed;
@@ -690,7 +702,9 @@ function createMultipart(options) {
       const done = () => signal.removeEventListener('abort', onAbort);
       xhr.open('PUT', target.url);
       xhr.responseType = 'text';
-      for (const [name, value] of Object.entries(target.headers)) xhr.setRequestHeader(name, String(value));
+      for (const [name, value] of Object.entries(target.headers)) {
+        xhr.setRequestHeader(name, String(value)); // Content-MD5 when it was signed in
+      }
       xhr.upload.onprogress = (event) => onLoaded(event.loaded);
       xhr.onload = () => {
         done();
@@ -702,7 +716,8 @@ function createMultipart(options) {
           return;
         }
         const error = parseOssError(xhr.responseText);
-        reject(new AttemptError(xhr.status, error.code || `HTTP${xhr.status}`, error.message || 'no details from storage'));
+        const code = error.code || `HTTP${xhr.status}`;
+        reject(new AttemptError(xhr.status, code, error.message || 'no details from storage'));
       };
       xhr.onerror = () => {
         done();
@@ -766,26 +781,25 @@ function createMultipart(options) {
           session = saved;
           for (const part of parts) {
             const n = part.partNumber;
-            if (Number.isInteger(n) && n >= 1 && n <= saved.partCount && part.size === partBytes(saved, n)) {
-              present.set(n, part.size);
-            }
+            const inRange = Number.isInteger(n) && n >= 1 && n <= saved.partCount;
+            if (inRange && part.size === partBytes(saved, n)) present.set(n, part.size);
           }
         } else {
-          forgetEntry(where);
+          forgetEntry(where); // gone (404), or not this file's layout: start afresh
         }
       }
     }
-    throwIfAborted(signal);
     if (session) {
       const bytesDone = [...present.values()].reduce((a, b) => a + b, 0);
-      if (onResume) {
-        onResume({ uploadId: session.uploadId, key: session.key, partsDone: present.size, partCount: session.partCount, bytesDone });
-      }
+      const { uploadId, key, partCount } = session;
+      if (onResume) onResume({ uploadId, key, partsDone: present.size, partCount, bytesDone });
     } else {
+      throwIfAborted(signal);
       session = await create(file, filename, path, signal);
       saveEntry(where, session);
     }
     try {
+      throwIfAborted(signal);
       return await sendAndComplete(file, session, present, where, onProgress, signal);
     } catch (error) {
       if (error instanceof UploadAbortedError) {
@@ -797,7 +811,8 @@ function createMultipart(options) {
   }
 
   function partBytes(session, n) {
-    return n < session.partCount ? session.partSize : session.size - session.partSize * (session.partCount - 1);
+    const { partSize, partCount, size } = session;
+    return n < partCount ? partSize : size - partSize * (partCount - 1);
   }
 
   async function sendAndComplete(file, session, present, where, onProgress, signal) {
@@ -827,7 +842,8 @@ function createMultipart(options) {
       let loaded = acknowledged;
       for (const bytes of inFlight.values()) loaded += bytes;
       loaded = Math.min(loaded, file.size);
-      onProgress({ loaded, total: file.size, fraction: file.size ? loaded / file.size : 1, partsDone, partCount });
+      const fraction = file.size ? loaded / file.size : 1;
+      onProgress({ loaded, total: file.size, fraction, partsDone, partCount });
     };
     report();
 
@@ -847,7 +863,8 @@ function createMultipart(options) {
           if (localCrc && stored.crc64) {
             const mine = await localCrc;
             if (mine !== stored.crc64) {
-              throw new AttemptError(200, 'Crc64Mismatch', `OSS stored CRC-64 ${stored.crc64}, the part has ${mine}`);
+              const message = `OSS stored CRC-64 ${stored.crc64}, the part has ${mine}`;
+              throw new AttemptError(200, 'Crc64Mismatch', message);
             }
           }
           inFlight.delete(n);
@@ -858,7 +875,9 @@ function createMultipart(options) {
         } catch (error) {
           inFlight.delete(n);
           report();
-          if (stop.signal.aborted || error instanceof UploadAbortedError) throw new UploadAbortedError();
+          if (stop.signal.aborted || error instanceof UploadAbortedError) {
+            throw new UploadAbortedError();
+          }
           if (!retryable(error)) {
             if (error instanceof AttemptError) {
               if (error.status === 404) forgetEntry(where); // NoSuchUpload: it cannot resume
@@ -867,14 +886,17 @@ function createMultipart(options) {
             throw error;
           }
           if (attempt > partRetries) {
-            throw new PartUploadError(n, attempt, error.status || 0, error.code || 'NetworkError', error.message, uploadId, key);
+            const { status = 0, code = 'NetworkError', message } = error;
+            throw new PartUploadError(n, attempt, status, code, message, uploadId, key);
           }
           lastError = error;
           refused = error.status === 403;
         }
         if (refused) signer.drop(n); // expired or refused URL: sign this part again
         // A first refusal is most likely an expired URL: re-sign at once; back off otherwise.
-        if (!(refused && attempt === 1)) await sleep(backoff(attempt, lastError.retryAfter || 0), stop.signal);
+        if (!(refused && attempt === 1)) {
+          await sleep(backoff(attempt, lastError.retryAfter || 0), stop.signal);
+        }
       }
     }
 
@@ -899,12 +921,15 @@ function createMultipart(options) {
       let whole = null;
       if (verifyCrc64) {
         whole = '0';
-        for (let n = 1; n <= partCount; n += 1) whole = combineCrc64(whole, await crcOf(n), partBytes(session, n));
+        for (let n = 1; n <= partCount; n += 1) {
+          whole = combineCrc64(whole, await crcOf(n), partBytes(session, n));
+        }
       }
       throwIfAborted(signal);
       const record = await complete(session, where);
-      if (whole !== null && record.crc64 !== undefined && record.crc64 !== '' && String(record.crc64) !== whole) {
-        throw new IntegrityError(whole, String(record.crc64), record);
+      const stored = record.crc64 === undefined || record.crc64 === null ? '' : String(record.crc64);
+      if (whole !== null && stored !== '' && stored !== whole) {
+        throw new IntegrityError(whole, stored, record);
       }
       return record;
     } finally {
@@ -917,18 +942,22 @@ function createMultipart(options) {
   async function complete(session, where) {
     const { uploadId, key } = session;
     // Not cancellable: OSS finishes a Complete it has started whatever the browser does.
-    const answer = await call('POST', `/${encodeURIComponent(uploadId)}/complete`, {}, undefined, 'upload');
+    const id = encodeURIComponent(uploadId);
+    const answer = await call('POST', `/${id}/complete`, {}, undefined, 'upload');
     const body = answer.body;
     if (answer.ok) {
       forgetEntry(where);
       if (body && body.Status === 'OK') return body;
       if (body && body.Status === 'Rejected') {
         const message = String(body.message || 'the upload was rejected');
-        if (body.code === 'QuotaExceeded') throw new QuotaExceededError('upload', answer.status, message);
+        if (body.code === 'QuotaExceeded') {
+          throw new QuotaExceededError('upload', answer.status, message);
+        }
         throw new UploadRefusedError(String(body.code || 'Rejected'), message, key);
       }
       const code = (body && body.code) || 'CallbackFailed';
-      throw new NotRecordedError(answer.status, code, (body && body.message) || 'the upload callback did not answer OK', key);
+      const message = (body && body.message) || 'the upload callback did not answer OK';
+      throw new NotRecordedError(answer.status, code, message, key);
     }
     // Refused (400: parts that cannot add up, and then the server aborted the upload; or parts
     // missing). The entry stays: choosing the file again finds out which (404 → a new upload).
