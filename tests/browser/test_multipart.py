@@ -39,6 +39,19 @@ def file_bytes(size: int, seed: int = 14) -> bytes:
     return whole[:size]
 
 
+# The file of file_bytes(size), built in the page from its 1 MiB block.
+MAKE_FILE = """([b64, size, name]) => {
+  const block = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const blocks = [];
+  for (let i = 0; i * block.length < size; i += 1) {
+    const copy = block.slice(0, Math.min(block.length, size - i * block.length));
+    new DataView(copy.buffer).setUint32(0, i);  // big-endian, as file_bytes
+    blocks.push(copy);
+  }
+  return new File(blocks, name, { type: 'application/octet-stream', lastModified: 1700000000000 });
+}"""
+
+
 # --- routed: a fake sign function and OSS ------------------------------------------------------
 
 
@@ -207,22 +220,22 @@ def outcome(page: Any) -> dict[str, Any]:
 
 def test_crc64_is_the_one_oss_computes(harness: Any) -> None:
     """The check value, the empty string, a Blob read in several slices, pieces combined."""
-    data = file_bytes(9 * MiB + 5)
-    got = harness.evaluate(
-        """async (b64) => {
-          const { Crc64, crc64, combine } = await import('/crc64.js');
-          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-          const check = crc64(new TextEncoder().encode('123456789'));
-          const whole = await window.oss.blobCrc64(new Blob([bytes]));
-          const cut = 5 * 1024 * 1024 + 3;
-          const joined = combine(crc64(bytes.subarray(0, cut)), crc64(bytes.subarray(cut)),
-                                 bytes.length - cut);
-          const running = new Crc64().update(bytes.subarray(0, 7)).update(bytes.subarray(7)).value;
-          return { check, empty: crc64(new Uint8Array()), whole, joined, running };
-        }""",
-        base64.b64encode(data).decode(),
-    )
-    expected = str(crc64(data))
+    size = 4 * MiB + 5  # blobCrc64 reads 4 MiB at a time
+    script = """async (args) => {
+      const { Crc64, crc64, combine } = await import('/crc64.js');
+      const file = (MAKE_FILE)(args);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const check = crc64(new TextEncoder().encode('123456789'));
+      const whole = await window.oss.blobCrc64(file);
+      const cut = 3 * 1024 * 1024 + 3;
+      const joined = combine(crc64(bytes.subarray(0, cut)), crc64(bytes.subarray(cut)),
+                             bytes.length - cut);
+      const running = new Crc64().update(bytes.subarray(0, 7)).update(bytes.subarray(7)).value;
+      return { check, empty: crc64(new Uint8Array()), whole, joined, running };
+    }"""
+    block = base64.b64encode(file_bytes(MiB)).decode()
+    got = harness.evaluate(script.replace("MAKE_FILE", MAKE_FILE), [block, size, "a.bin"])
+    expected = str(crc64(file_bytes(size)))
     assert got == {
         "check": str(0x995DC9BBDF1939FA),
         "empty": "0",
@@ -490,19 +503,6 @@ def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
     assert head.content_length == BIG
     assert open_uploads(stack, "uploads/mp-whole/") == []
     assert row.locator("progress").evaluate("p => p.value") == 100
-
-
-# The file of file_bytes(size), built in the page from its 1 MiB block.
-MAKE_FILE = """([b64, size, name]) => {
-  const block = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const blocks = [];
-  for (let i = 0; i * block.length < size; i += 1) {
-    const copy = block.slice(0, Math.min(block.length, size - i * block.length));
-    new DataView(copy.buffer).setUint32(0, i);  // big-endian, as file_bytes
-    blocks.push(copy);
-  }
-  return new File(blocks, name, { type: 'application/octet-stream', lastModified: 1700000000000 });
-}"""
 
 
 def test_random_part_failures_still_give_one_record(
