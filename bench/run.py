@@ -30,6 +30,8 @@ from bench.report import (
 )
 from bench.sizes import size_section
 from bench.targets import targets_for
+from bench.throughput import Throughput, throughput_section
+from bench.throughput import attempt as measure_throughput
 from bench.verify import verify_section, verify_targets
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -39,7 +41,9 @@ def _ok(value: Any) -> Any:
     return value if not isinstance(value, str) else None
 
 
-def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], list[Target]]:
+def build_report(
+    results: Results, dist: pathlib.Path, upload: Throughput | str
+) -> tuple[list[Section], list[Target]]:
     cold = {k: _ok(v) for k, v in results.cold.items()}
     warm = {k: _ok(v) for k, v in results.warm.items()}
     sections = [
@@ -52,7 +56,9 @@ def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], l
         parts_section(results),
         profile_section(results),
     ]
-    targets = [*targets_for(results, cold, warm), *verify_targets(results)]
+    upload_section, upload_target = throughput_section(upload)
+    sections.append(upload_section)
+    targets = [*targets_for(results, cold, warm), *verify_targets(results), upload_target]
     return [targets_section(targets), *sections], targets
 
 
@@ -68,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     started = time.monotonic()
     results = collect(plan, dist)
-    sections, targets = build_report(results, dist)
+    upload = measure_throughput(quick=args.quick)
+    sections, targets = build_report(results, dist, upload)
     machine = describe()
     command = "make bench" + (
         "" if not args.quick else "  (quick mode: python -m bench.run --quick)"
