@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from local.dev import ROLE_KEYS
 from shared.credentials import Credentials
+from shared.objects import OssObjects
 from shared.oss import bucket_client
+from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.sweep import sweep
 from shared.records.sqlite import SqliteStore
 from shared.settings import Env, OssSettings, Secret
+from shared.sign import multipart
 from tests.e2e.conftest import LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
@@ -99,11 +105,14 @@ def ledger(live: LiveStack) -> Iterator[SqliteStore]:
     store.close()
 
 
+@pytest.mark.parametrize("verify", ["content", "object"])
 def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
-    live: LiveStack, ledger: SqliteStore
+    start_stack: StartStack, verify: str
 ) -> None:
     """create → part URLs (Content-MD5 signed in) → PUT the parts → resume view → complete →
-    the record is listed by GET /uploads, the object is the file, the session is settled."""
+    the record is listed by GET /uploads, the object is the file, the session is settled. The
+    callback verified it (UPLOAD_VERIFY): If-Match on the multipart ETag, the whole CRC-64."""
+    live = start_stack(MULTIPART_PART_BYTES=str(PART), UPLOAD_VERIFY=verify)
     alice = Client(live, "alice")
     content = data()
     session = alice.create(
@@ -140,8 +149,12 @@ def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
     assert [item["key"] for item in listed] == [session["key"]]
     assert live.get_object(session["key"]).content == content
     assert open_uploads(live) == []
-    assert ledger.get_grant("alice", upload_id).state == "used"
-    usage = ledger.usage("alice")
+    ledger = SqliteStore(live.stack.values["SQLITE_PATH"])
+    try:
+        assert ledger.get_grant("alice", upload_id).state == "used"
+        usage = ledger.usage("alice")
+    finally:
+        ledger.close()
     assert (usage.used_bytes, usage.used_files, usage.reserved_bytes) == (SIZE, 1, 0)
     again = alice.complete(upload_id)  # a retry after success answers the same record
     assert (again.status_code, again.json()["etag"]) == (200, record["etag"])
@@ -285,3 +298,23 @@ def test_a_rejected_callback_answer_is_passed_through(live: LiveStack) -> None:
     assert (answer.json()["Status"], answer.json()["code"]) == ("Rejected", "ContentRejected")
     assert live.uploads(alice.auth["Authorization"].split()[1]) == []
     assert live.get_object(session["key"]).status_code == 404
+
+
+def test_the_sweeper_aborts_a_session_left_open_with_the_reconcile_role(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    """Past its end (24 h, the callback's grace, the settle time) the session's upload is
+    aborted by the reconcile function's own key (deploy/ram/reconcile-policy.json)."""
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    alice.put(upload_id, 1, data(PART))
+    values = live.stack.values
+    settings = ReconcileSettings.from_env(values)
+    role = ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
+    ended = time.time() + multipart.SESSION_SECONDS + 200
+    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
+    assert (report.count("aborted"), report.count("released"), report.count("failed")) == (1, 1, 0)
+    assert open_uploads(live) == []
+    assert ledger.get_grant("alice", upload_id).state == "expired"
+    assert ledger.usage("alice").reserved_bytes == 0
