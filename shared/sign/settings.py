@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from shared import logs
 from shared.content import allowed_types
 from shared.errors import ConfigError
-from shared.multipart import DEFAULT_PART_BYTES, MAX_PART_BYTES, MIN_PART_BYTES
+from shared.multipart import DEFAULT_PART_BYTES
+from shared.multipart_limits import MAX_PART_BYTES, MIN_PART_BYTES
 from shared.settings import (
     MAX_OBJECT_BYTES,
     MIN_SECRET_BYTES,
