@@ -834,6 +834,13 @@ function createMultipart(options) {
       return crcs.get(n);
     };
 
+    if (verifyCrc64 && present.size) {
+      // The parts OSS already has are read in the background, one at a time, for the file's CRC.
+      (async () => {
+        for (const n of present.keys()) await crcOf(n).catch(() => {});
+      })();
+    }
+
     let acknowledged = [...present.values()].reduce((a, b) => a + b, 0);
     let partsDone = present.size;
     const inFlight = new Map(); // partNumber → bytes sent so far
@@ -917,7 +924,7 @@ function createMultipart(options) {
       await Promise.all(Array.from({ length: Math.min(partConcurrency, missing.length) }, worker));
       if (signal && signal.aborted) throw new UploadAbortedError();
       if (failure) throw failure;
-      // The parts OSS already had are read now (in order), for the file's CRC-64.
+      // The file's CRC-64 from its parts' (those OSS already had were read meanwhile).
       let whole = null;
       if (verifyCrc64) {
         whole = '0';

@@ -66,6 +66,7 @@ class FakeMultipart:
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     puts: list[int] = field(default_factory=list)
     put_failures: dict[int, list[int]] = field(default_factory=dict)  # part → statuses to answer
+    wrong_crc: set[int] = field(default_factory=set)  # parts whose first answer has a wrong CRC
     complete_answer: dict[str, Any] | None = None
     held: list[Any] = field(default_factory=list)
     hold_from: int | None = None  # hold PUTs of this part number and above
@@ -166,7 +167,11 @@ class FakeMultipart:
         upload = self.uploads[query["uploadId"]]
         data = request.post_data_buffer or b""
         upload["parts"][n] = data
-        headers = {"ETag": '"E"', "x-oss-hash-crc64ecma": str(crc64(data))}
+        stored_crc = crc64(data)
+        if n in self.wrong_crc:  # as if the bytes had changed on the way
+            self.wrong_crc.discard(n)
+            stored_crc ^= 1
+        headers = {"ETag": '"E"', "x-oss-hash-crc64ecma": str(stored_crc)}
         route.fulfill(status=200, headers=headers, body="")
 
     def release(self) -> None:
@@ -305,6 +310,14 @@ def test_refused_url_is_signed_again_and_failures_are_retried(harness: Any) -> N
     assert sorted(fake.puts) == [1, 2, 2, 3, 3, 3, 4]
     batches = [payload["partNumbers"] for _, path, payload in fake.calls if path.endswith("/parts")]
     assert batches[1:] == [[2]]  # the refused URL was signed again, the others were not
+
+
+def test_a_part_oss_stored_with_another_crc64_is_sent_again(harness: Any) -> None:
+    fake = FakeMultipart(wrong_crc={2})
+    fake.install(harness)
+    start(harness, 3 * fake.part_size)
+    assert outcome(harness)["state"] == "fulfilled"
+    assert sorted(fake.puts) == [1, 2, 2, 3]
 
 
 def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -> None:
