@@ -121,6 +121,8 @@ export interface UploaderOptions {
    *  (default 30000), with jitter (half to all of it). */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /** A part PUT with no progress (nor answer) for this long is cut and retried (default 60000). */
+  stallTimeoutMs?: number;
   /** Where resume entries live (default localStorage; null: no resume). */
   resumeStorage?: Storage | null;
   /** Whose uploads these are, in the resume fingerprint (default: the token's `sub`). */
@@ -280,7 +282,7 @@ export declare class PartUploadError extends UploadError {
   readonly attempts: number;
   /** HTTP status of the last attempt; 0 when there was no answer. */
   readonly status: number;
-  /** OSS error code of the last attempt, `NetworkError`, or `Crc64Mismatch`. */
+  /** OSS error code of the last attempt, or `NetworkError`, `Stalled`, `Crc64Mismatch`. */
   readonly code: string;
   readonly serverMessage: string;
   readonly uploadId: string;

@@ -476,6 +476,7 @@ function createMultipart(options) {
     partRetries = DEFAULT_PART_RETRIES,
     retryDelayMs = 1000,
     maxRetryDelayMs = 30_000,
+    stallTimeoutMs = 60_000,
     resumeStorage = defaultStorage(),
     resumeScope = null,
     verifyCrc64 = true,
@@ -698,14 +699,30 @@ function createMultipart(options) {
         return;
       }
       const xhr = new XMLHttpRequest();
+      let stalled = false;
+      let timer = null;
+      const watch = () => {
+        // No byte sent (or no answer) for stallTimeoutMs: a dead connection, retried as one.
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          stalled = true;
+          xhr.abort();
+        }, stallTimeoutMs);
+      };
       const onAbort = () => xhr.abort();
-      const done = () => signal.removeEventListener('abort', onAbort);
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
       xhr.open('PUT', target.url);
       xhr.responseType = 'text';
       for (const [name, value] of Object.entries(target.headers)) {
         xhr.setRequestHeader(name, String(value)); // Content-MD5 when it was signed in
       }
-      xhr.upload.onprogress = (event) => onLoaded(event.loaded);
+      xhr.upload.onprogress = (event) => {
+        watch();
+        onLoaded(event.loaded);
+      };
       xhr.onload = () => {
         done();
         if (xhr.status === 200) {
@@ -726,9 +743,11 @@ function createMultipart(options) {
       xhr.ontimeout = xhr.onerror;
       xhr.onabort = () => {
         done();
-        reject(new UploadAbortedError());
+        if (stalled) reject(new AttemptError(0, 'Stalled', `nothing moved for ${stallTimeoutMs} ms`));
+        else reject(new UploadAbortedError());
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      watch();
       xhr.send(body); // a Blob slice without a type: no Content-Type, as the URL was signed
     });
   }

@@ -67,6 +67,7 @@ class FakeMultipart:
     puts: list[int] = field(default_factory=list)
     put_failures: dict[int, list[int]] = field(default_factory=dict)  # part → statuses to answer
     wrong_crc: set[int] = field(default_factory=set)  # parts whose first answer has a wrong CRC
+    stall: set[int] = field(default_factory=set)  # parts whose first PUT is never answered
     complete_answer: dict[str, Any] | None = None
     held: list[Any] = field(default_factory=list)
     hold_from: int | None = None  # hold PUTs of this part number and above
@@ -149,7 +150,8 @@ class FakeMultipart:
         n = int(query["partNumber"])
         self.puts.append(n)
         self.put_types.append(request.headers.get("content-type"))
-        if self.hold_from is not None and n >= self.hold_from:
+        if (self.hold_from is not None and n >= self.hold_from) or n in self.stall:
+            self.stall.discard(n)
             self.held.append(route)
             return
         self.serve(route)
@@ -318,6 +320,14 @@ def test_a_part_oss_stored_with_another_crc64_is_sent_again(harness: Any) -> Non
     start(harness, 3 * fake.part_size)
     assert outcome(harness)["state"] == "fulfilled"
     assert sorted(fake.puts) == [1, 2, 2, 3]
+
+
+def test_a_stalled_part_is_cut_and_sent_again(harness: Any) -> None:
+    fake = FakeMultipart(stall={1})
+    fake.install(harness)
+    start(harness, 2 * fake.part_size, {"stallTimeoutMs": 300})
+    assert outcome(harness)["state"] == "fulfilled"
+    assert sorted(fake.puts) == [1, 1, 2]
 
 
 def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -> None:
