@@ -456,6 +456,8 @@ function defaultStorage() {
   }
 }
 
+const GONE = Symbol('gone');
+
 /** One failed attempt at a part (or at signing it): retried while attempts remain. */
 class AttemptError extends Error {
   constructor(status, code, message, retryAfter = 0) {
@@ -603,11 +605,11 @@ function createMultipart(options) {
     return session;
   }
 
-  /** GET /multipart/{id}: the parts OSS has, or null when the upload is gone or does not fit. */
+  /** GET /multipart/{id}: the parts OSS has; GONE (404), or null when it does not fit. */
   async function listed(entry, file, signal) {
     const id = encodeURIComponent(entry.uploadId);
     const answer = await call('GET', `/${id}`, undefined, signal, 'api');
-    if (answer.status === 404) return null;
+    if (answer.status === 404) return GONE;
     if (!answer.ok) throw signFailure(answer.response, answer.body, now());
     const body = answer.body || {};
     const fits = body.partSize === entry.partSize && body.partCount === entry.partCount;
@@ -796,7 +798,16 @@ function createMultipart(options) {
           }
           throw error;
         }
-        if (parts) {
+        if (parts === GONE) {
+          // Completed (its answer lost to a reload or a crash) or aborted: a Complete again
+          // answers the record of a completed upload, and 404 otherwise.
+          const record = await completedBefore(saved);
+          forgetEntry(where);
+          if (record) {
+            if (onProgress) onProgress({ loaded: file.size, total: file.size, fraction: 1 });
+            return record;
+          }
+        } else if (parts) {
           session = saved;
           for (const part of parts) {
             const n = part.partNumber;
@@ -804,7 +815,8 @@ function createMultipart(options) {
             if (inRange && part.size === partBytes(saved, n)) present.set(n, part.size);
           }
         } else {
-          forgetEntry(where); // gone (404), or not this file's layout: start afresh
+          forgetEntry(where); // not this file's layout: start afresh
+          await abortOnServer(saved.uploadId);
         }
       }
     }
@@ -962,6 +974,20 @@ function createMultipart(options) {
       if (signal) signal.removeEventListener('abort', onAbort);
       stop.abort(); // nothing of this upload keeps running
     }
+  }
+
+  /** The record of an upload completed earlier, or null (aborted, expired: start afresh). */
+  async function completedBefore(entry) {
+    const id = encodeURIComponent(entry.uploadId);
+    let answer;
+    try {
+      answer = await call('POST', `/${id}/complete`, {}, undefined, 'upload');
+    } catch {
+      return null;
+    }
+    const body = answer.body;
+    const ok = answer.ok && body && body.Status === 'OK' && body.key === entry.key;
+    return ok ? body : null;
   }
 
   /** POST /multipart/{id}/complete: the callback's answer, read as a PostObject's. */

@@ -69,6 +69,7 @@ class FakeMultipart:
     wrong_crc: set[int] = field(default_factory=set)  # parts whose first answer has a wrong CRC
     stall: set[int] = field(default_factory=set)  # parts whose first PUT is never answered
     complete_answer: dict[str, Any] | None = None
+    lose_complete_answer: bool = False  # complete, then cut the connection
     held: list[Any] = field(default_factory=list)
     hold_from: int | None = None  # hold PUTs of this part number and above
     put_types: list[str | None] = field(default_factory=list)
@@ -108,6 +109,12 @@ class FakeMultipart:
             )
             return
         upload = self.uploads.get(parts[0])
+        if upload and "record" in upload:  # completed: only a Complete again answers (its record)
+            if request.method == "POST" and parts[1:] == ["complete"]:
+                self.answer(route, 200, upload["record"])
+            else:
+                self.answer(route, 404, {"Status": "Error", "code": "NotFound", "message": "done"})
+            return
         if not upload:
             self.answer(route, 404, {"Status": "Error", "code": "NotFound", "message": "no"})
             return
@@ -137,6 +144,10 @@ class FakeMultipart:
             data = b"".join(data for _, data in sorted(upload["parts"].items()))
             record = {"Status": "OK", "key": upload["key"], "size": len(data)}
             record["crc64"] = str(crc64(data))
+            upload["record"] = record
+            if self.lose_complete_answer:
+                route.abort("connectionreset")
+                return
             self.answer(route, 200, self.complete_answer or record)
         elif request.method == "DELETE" and len(parts) == 1:
             del self.uploads[parts[0]]
@@ -375,6 +386,22 @@ def test_an_upload_gone_from_the_server_starts_afresh(harness: Any) -> None:
     methods = [c[:2] for c in fake.calls]
     assert methods.count(("POST", "/multipart")) == 2
     assert ("GET", "/multipart/UPLOAD0001") in methods
+
+
+def test_a_complete_whose_answer_was_lost_is_not_uploaded_twice(harness: Any) -> None:
+    fake = FakeMultipart(lose_complete_answer=True)
+    fake.install(harness)
+    start(harness, 2 * fake.part_size)
+    error = outcome(harness)["error"]
+    assert (error["kind"], error["stage"]) == ("network", "upload")
+    fake.puts.clear()
+    harness.evaluate("() => window.start('mp', window.uploader.upload(window.file))")
+    result = outcome(harness)
+    [upload] = fake.uploads.values()
+    assert result["value"] == upload["record"]  # the earlier upload's record
+    assert fake.puts == []
+    assert [c[:2] for c in fake.calls].count(("POST", "/multipart")) == 1
+    assert harness.evaluate("Object.keys(localStorage)") == []
 
 
 def test_abort_stops_the_parts_and_aborts_on_the_server(harness: Any) -> None:
