@@ -264,13 +264,25 @@ def test_crc64_is_the_one_oss_computes(harness: Any) -> None:
     }
 
 
-def test_threshold_chooses_multipart(harness: Any) -> None:
+def test_threshold_chooses_multipart_and_options_are_checked(harness: Any) -> None:
     chosen = harness.evaluate(
         """() => [[100, 100], [101, 100], [0, 0], [1, 0], [5 * 2 ** 30 + 1, Infinity],
                   [5 * 2 ** 30, Infinity], [200 * 2 ** 20, undefined]].map(
           ([size, threshold]) => window.oss.usesMultipart(size, threshold))"""
     )
     assert chosen == [False, True, False, True, True, False, True]
+    refused = harness.evaluate(
+        """() => [{ partConcurrency: 0 }, { partRetries: -1 }, { multipartThreshold: -1 }].map(
+          (options) => {
+            try { window.oss.createUploader({ signatureUrl: '/s', ...options }); return 'accepted'; }
+            catch (error) { return error.message; }
+          })"""
+    )
+    assert refused == [
+        "createUploader: partConcurrency must be an integer ≥ 1",
+        "createUploader: partRetries must be an integer ≥ 0",
+        "createUploader: multipartThreshold must be a number ≥ 0",
+    ]
 
 
 def test_parts_in_flight_batches_progress_and_record(harness: Any) -> None:
