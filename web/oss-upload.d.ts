@@ -190,7 +190,8 @@ export declare class UploadError extends Error {
   readonly kind: UploadErrorKind;
 }
 
-/** The sign function refused or failed to issue a grant. */
+/** The sign function refused or failed to issue a grant; for multipart uploads also a refused
+ *  POST /multipart, part URLs, or a Complete it could not run (401, 404 `NotFound`, 503…). */
 export declare class GrantError extends UploadError {
   readonly kind: 'grant';
   /** HTTP status of the sign function's answer. */
@@ -231,7 +232,9 @@ export declare class UploadRefusedError extends UploadError {
   readonly key: string;
 }
 
-/** OSS refused the upload (XML error); nothing was stored. */
+/** OSS refused the upload (XML error); nothing was stored. Multipart: OSS refused a part for
+ *  good (e.g. 404 `NoSuchUpload`), or the sign function refused the Complete (400 `BadRequest`:
+ *  parts missing, or parts that cannot add up — then the upload was aborted). */
 export declare class UploadRejectedError extends UploadError {
   readonly kind: 'rejected';
   readonly status: number;
