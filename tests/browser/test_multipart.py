@@ -576,11 +576,16 @@ CUT_SOME_PUTS = """(deadUrl) => {
   let x = 1414;
   const chance = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
   window.cut = [];
+  window.partCrcs = [];  // what the page may read of each stored part's CRC-64 (bucket CORS)
   const open = XMLHttpRequest.prototype.open;
   XMLHttpRequest.prototype.open = function (method, url, ...rest) {
     if (method === 'PUT' && /[?&]partNumber=/.test(url) && chance() < 0.3) {
       window.cut.push(Number(new URL(url).searchParams.get('partNumber')));
       return open.call(this, method, deadUrl, ...rest);
+    }
+    if (method === 'PUT') {
+      this.addEventListener('load', () =>
+        window.partCrcs.push(this.getResponseHeader('x-oss-hash-crc64ecma')));
     }
     return open.call(this, method, url, ...rest);
   };
@@ -611,6 +616,9 @@ def test_random_part_failures_still_give_one_record(
     cut = page.evaluate("window.cut")
     assert cut  # some parts did fail, at least once
     assert sorted(puts.sent) == list(range(1, PARTS + 1))  # each reached the emulator once
+    crcs = page.evaluate("window.partCrcs")
+    assert len(crcs) == PARTS
+    assert all(crcs)  # exposed: the client compared every part's CRC-64 with its own
     [stored] = stack.uploads(token)
     assert stored["key"] == record["key"]
     assert (stored["size"], stored["crc64"], record["crc64"]) == (BIG, expected_crc, expected_crc)
