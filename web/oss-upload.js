@@ -550,11 +550,16 @@ function createMultipart(options) {
     }
   }
 
+  /**
+   * `acked`: one character per part, '1' once OSS acknowledged it (and, when it reported one,
+   * with the part's own CRC-64). A resume trusts only those: a part OSS lists that the page never
+   * saw acknowledged (its answer lost to a crash) may not hold these bytes, so it is sent again.
+   */
   function saveEntry(where, session) {
     if (!resumeStorage || !where) return;
-    const { uploadId, key, partSize, partCount, size, expire } = session;
+    const { uploadId, key, partSize, partCount, size, expire, acked } = session;
     const { fingerprint } = where;
-    const entry = { fingerprint, uploadId, key, partSize, partCount, size, expire };
+    const entry = { fingerprint, uploadId, key, partSize, partCount, size, expire, acked };
     try {
       resumeStorage.setItem(where.storageKey, JSON.stringify(entry));
     } catch {
@@ -745,8 +750,8 @@ function createMultipart(options) {
       xhr.ontimeout = xhr.onerror;
       xhr.onabort = () => {
         done();
-        if (stalled) reject(new AttemptError(0, 'Stalled', `nothing moved for ${stallTimeoutMs} ms`));
-        else reject(new UploadAbortedError());
+        if (!stalled) reject(new UploadAbortedError());
+        else reject(new AttemptError(0, 'Stalled', `nothing moved for ${stallTimeoutMs} ms`));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       watch();
@@ -812,7 +817,8 @@ function createMultipart(options) {
           for (const part of parts) {
             const n = part.partNumber;
             const inRange = Number.isInteger(n) && n >= 1 && n <= saved.partCount;
-            if (inRange && part.size === partBytes(saved, n)) present.set(n, part.size);
+            const acked = typeof saved.acked !== 'string' || saved.acked[n - 1] === '1';
+            if (inRange && acked && part.size === partBytes(saved, n)) present.set(n, part.size);
           }
         } else {
           forgetEntry(where); // not this file's layout: start afresh
@@ -827,8 +833,10 @@ function createMultipart(options) {
     } else {
       throwIfAborted(signal);
       session = await create(file, filename, path, signal);
-      saveEntry(where, session);
     }
+    const acked = Array.from({ length: session.partCount }, (_, i) => +present.has(i + 1));
+    session = { ...session, acked: acked.join('') };
+    saveEntry(where, session);
     try {
       throwIfAborted(signal);
       return await sendAndComplete(file, session, present, where, onProgress, signal);
@@ -906,6 +914,8 @@ function createMultipart(options) {
             }
           }
           inFlight.delete(n);
+          session.acked = `${session.acked.slice(0, n - 1)}1${session.acked.slice(n)}`;
+          saveEntry(where, session);
           acknowledged += size;
           partsDone += 1;
           report();
