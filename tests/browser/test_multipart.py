@@ -570,6 +570,7 @@ def wait_done(row: Any) -> str:
     return str(row.get_attribute("data-key"))
 
 
+@pytest.mark.e2e
 def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
@@ -615,6 +616,7 @@ CUT_SOME_PUTS = """(deadUrl) => {
 }"""
 
 
+@pytest.mark.e2e
 def test_random_part_failures_still_give_one_record(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
@@ -672,6 +674,7 @@ SOME_PARTS_DONE = (
 )
 
 
+@pytest.mark.e2e
 def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
@@ -704,6 +707,7 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     assert open_uploads(stack, "uploads/mp-resume/") == []
 
 
+@pytest.mark.e2e
 def test_cancel_aborts_the_upload_on_the_server(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
