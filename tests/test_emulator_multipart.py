@@ -406,6 +406,29 @@ def test_a_part_sent_again_replaces_the_first_and_complete_all_takes_every_part(
     assert sdk.get_object(KEY).read() == b"".join(CHUNKS)
 
 
+def test_a_completed_object_is_read_across_its_parts_and_replaced_cleanly(
+    served: Served,
+) -> None:
+    sdk = served.sdk()
+    whole = b"".join(CHUNKS)
+    upload_id = sdk.init_multipart_upload(KEY).upload_id
+    sdk.complete_multipart_upload(KEY, upload_id, upload_parts(sdk, upload_id, CHUNKS))
+    objects = served.emulator.store.objects
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 3  # the parts
+    for first, last in ((0, 9), (MIN_PART_BYTES - 5, MIN_PART_BYTES + 5), (len(whole) - 3, None)):
+        span = sdk.get_object(KEY, byte_range=(first, last)).read()
+        assert span == whole[first : None if last is None else last + 1]
+    sdk.put_object(KEY, b"one file now")
+    assert sdk.get_object(KEY).read() == b"one file now"
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 1
+    again = sdk.init_multipart_upload(KEY).upload_id
+    sdk.complete_multipart_upload(KEY, again, upload_parts(sdk, again, CHUNKS[2:]))
+    assert sdk.get_object(KEY).read() == CHUNKS[2]
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 1
+    sdk.delete_object(KEY)
+    assert list(objects.iterdir()) == []
+
+
 def test_list_parts_pages(served: Served) -> None:
     sdk = served.sdk()
     upload_id = sdk.init_multipart_upload(KEY).upload_id
