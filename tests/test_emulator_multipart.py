@@ -306,6 +306,11 @@ def test_presigned_part_urls_bind_their_part_upload_expiry_and_md5(served: Serve
         assert (expired.status_code, "Request has expired" in expired.text) == (403, True)
         served.emulator.now = time.time
         assert requests.put(signed.url, data=b"x", timeout=5).status_code == 200
+    temporary = Credentials(STS.key_id, Secret(STS.secret), STS.security_token)
+    sts_url = ours(served.url, upload_id, 3, credentials=temporary).url
+    assert requests.put(sts_url, data=b"x", timeout=5).status_code == 200
+    forged = sts_url.replace("dev-security-token", "other-token")
+    assert "InvalidSecurityToken" in requests.put(forged, data=b"x", timeout=5).text
     chunk = CHUNKS[0]
     md5 = base64.b64encode(hashlib.md5(chunk).digest()).decode()  # noqa: S324
     bound = ours(served.url, upload_id, 2, headers={"Content-MD5": md5})
