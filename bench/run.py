@@ -18,6 +18,7 @@ from bench.collect import Plan, Results, collect
 from bench.components import parts_section, profile_section
 from bench.inprocess import ratio_section, warm_section
 from bench.machine import describe
+from bench.presign_parts import report as presign_report
 from bench.report import (
     PREFACE,
     Section,
@@ -42,17 +43,19 @@ def _ok(value: Any) -> Any:
 def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], list[Target]]:
     cold = {k: _ok(v) for k, v in results.cold.items()}
     warm = {k: _ok(v) for k, v in results.warm.items()}
+    parts_urls, parts_targets = presign_report(results.plan)
     sections = [
         cold_section(results, cold),
         warm_section(results),
         verify_section(results),
+        parts_urls,
         ratio_section(warm),
         tablestore_section(cold),
         size_section(results, dist),
         parts_section(results),
         profile_section(results),
     ]
-    targets = [*targets_for(results, cold, warm), *verify_targets(results)]
+    targets = [*targets_for(results, cold, warm), *verify_targets(results), *parts_targets]
     return [targets_section(targets), *sections], targets
 
 
