@@ -318,3 +318,19 @@ def test_the_sweeper_aborts_a_session_left_open_with_the_reconcile_role(
     assert open_uploads(live) == []
     assert ledger.get_grant("alice", upload_id).state == "expired"
     assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_a_file_past_postobjects_5_gib_is_planned_in_10000_parts(start_stack: StartStack) -> None:
+    """UPLOAD_MAX_BYTES above 5 GiB: /multipart takes a 6 GiB file (the part size raised so that
+    10,000 parts hold it), /signature refuses it."""
+    six = 6 * 1024**3
+    live = start_stack(MULTIPART_PART_BYTES=str(PART), UPLOAD_MAX_BYTES=str(six))
+    alice = Client(live, "alice")
+    session = alice.create(size=six, filename="disk.bin")
+    assert (session["partSize"], session["partCount"]) == (644_246, 10_000)
+    (last,) = alice.urls(session["uploadId"], [10_000])
+    assert "partNumber=10000&" in last["url"]
+    post = alice.call("GET", "/signature?filename=disk.bin&size=" + str(six))
+    assert (post.status_code, post.json()["code"]) == (413, "TooLarge")
+    assert alice.call("DELETE", f"/multipart/{session['uploadId']}").status_code == 204
+    assert open_uploads(live) == []
