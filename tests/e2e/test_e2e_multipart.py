@@ -334,3 +334,35 @@ def test_a_file_past_postobjects_5_gib_is_planned_in_10000_parts(start_stack: St
     assert (post.status_code, post.json()["code"]) == (413, "TooLarge")
     assert alice.call("DELETE", f"/multipart/{session['uploadId']}").status_code == 204
     assert open_uploads(live) == []
+
+
+def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    """OSS stored the object but its callback never arrived (203 CallbackFailed): Complete answers
+    503 and keeps the session open, DELETE cannot abort a stored upload (409), and the sweeper
+    records it with the session's owner once the session ends."""
+    alice = Client(live, "alice")
+    content = data()
+    session = alice.create()
+    upload_id = session["uploadId"]
+    for number, chunk in enumerate(slices(content), 1):
+        alice.put(upload_id, number, chunk)
+    live.journal.lose = True
+    lost = alice.complete(upload_id)
+    live.journal.lose = False
+    assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
+    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert ledger.get_grant("alice", upload_id).state == "open"
+    refused = alice.call("DELETE", f"/multipart/{upload_id}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
+    settings = ReconcileSettings.from_env(live.stack.values)
+    role = ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
+    ended = time.time() + multipart.SESSION_SECONDS + 200
+    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
+    assert (report.count("aborted"), report.count("recorded")) == (0, 1)
+    record = ledger.get(live.stack.values["OSS_BUCKET"], session["key"])
+    assert record is not None
+    assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
+    assert ledger.get_grant("alice", upload_id).state == "used"
