@@ -5,8 +5,8 @@
   the stored type, forbid-overwrite and the Standard class pinned; then the ledger grant (rate
   limit, quota reservation) — refused → the upload just made is aborted.
 - `POST /multipart/{uploadId}/parts` `{"partNumbers", "contentMd5"}`: presigned UploadPart URLs
-  (`shared.sign.presign`), short-lived and never past the session, `Content-MD5` signed in when
-  given. No OSS call.
+  (`shared.sign.part_urls`), short-lived and never past the session, `Content-MD5` signed in
+  when given. No OSS call.
 - `GET /multipart/{uploadId}`: ListParts, for resuming.
 - `POST /multipart/{uploadId}/complete`: ListParts, then the parts against the declared layout
   (`shared.multipart.mismatch`): a part that can never fit → Abort, grant rejected, 400; parts
@@ -23,8 +23,6 @@ that is not the caller's, not multipart, ended or past its expiry is one 404.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import threading
 from collections.abc import Callable
@@ -39,20 +37,16 @@ from shared.http import Request, Response, json_response
 from shared.oss import bucket_client
 from shared.records import Store
 from shared.records.grants import EXPIRED, MULTIPART, OPEN, REJECTED, USED, LedgerGrant
-from shared.sign import issue, jsonbody, presign
+from shared.sign import issue, jsonbody, part_urls
 from shared.sign.settings import SignSettings
 
 ROUTE = "/multipart"
 ALLOW = {"": "POST, OPTIONS", "id": "GET, DELETE, OPTIONS", "action": "POST, OPTIONS"}
 SESSION_SECONDS = 24 * 3600  # an upload may be resumed for a day; the sweeper aborts it after
-PART_URL_SECONDS = 900  # a part URL lives 15 minutes (never past the session)
-MAX_PART_NUMBERS = 100
 CREATE_FIELDS = frozenset({"path", "filename", "size", "type"})
 PARTS_FIELDS = frozenset({"partNumbers", "contentMd5"})
-STORAGE_CLASS = "Standard"
 CLIENT_TIMEOUT_SECONDS = 10.0  # connect and each read; every call also has a hard deadline
 _UPLOAD_ID = re.compile(r"[0-9A-Za-z._-]{1,128}")
-_MD5_BYTES = 16
 _SHOWN_MISSING = 10
 
 BucketFactory = Callable[[Credentials], Any]
@@ -136,7 +130,7 @@ class MultipartRoutes:
         headers = {
             "Content-Type": chosen.stored_type,
             "x-oss-forbid-overwrite": oss_multipart.FORBID_OVERWRITE,
-            "x-oss-storage-class": STORAGE_CLASS,
+            issue.STORAGE_CLASS_FIELD: issue.STORAGE_CLASS,
         }
         upload_id = oss_multipart.initiate(bucket, chosen.key, headers)
         session = LedgerGrant(
@@ -176,10 +170,10 @@ class MultipartRoutes:
         now = self.clock()
         session = self.session(request, user, upload_id, now)
         plan = oss_multipart.Layout(session.max_bytes, session.part_size)
-        numbers = part_numbers(body.get("partNumbers"), plan.count)
-        digests = content_md5s(body.get("contentMd5", {}), numbers)
-        expires = min(PART_URL_SECONDS, session.expires_at - int(now))
-        sign = self.part_signer(request, now, expires)
+        numbers = part_urls.part_numbers(body.get("partNumbers"), plan.count)
+        digests = part_urls.content_md5s(body.get("contentMd5", {}), numbers)
+        expires = min(part_urls.PART_URL_SECONDS, session.expires_at - int(now))
+        sign = part_urls.signer(self.settings.oss, self.credentials(request), now, expires)
         signed = []
         for number in numbers:
             headers = {"Content-MD5": digests[number]} if number in digests else {}
@@ -244,7 +238,10 @@ class MultipartRoutes:
         )
         token = issue_token(grant, self.settings.grant_secrets[0])
         callback = issue.callback_param(self.settings.upload.callback_url, token)
-        done = oss_multipart.complete(bucket, session.target, upload_id, uploaded, callback)
+        try:
+            done = oss_multipart.complete(bucket, session.target, upload_id, uploaded, callback)
+        except oss_multipart.UploadGone as exc:  # completed or aborted by a concurrent request
+            raise NotFound("no such upload in progress") from exc
         if done.status != 200:
             raise Unavailable(
                 "the object is stored but its callback failed; reconciliation records it"
@@ -294,70 +291,6 @@ class MultipartRoutes:
             return oss_multipart.list_parts(bucket, session.target, session.grant_id)
         except oss_multipart.UploadGone as exc:
             raise NotFound("no such upload in progress") from exc
-
-    def part_signer(
-        self, request: Request, now: float, expires: int
-    ) -> Callable[[str, dict[str, str], dict[str, str]], str]:
-        """UploadPart URLs of one moment: V4 (the shared parts made once), or V1 when configured."""
-        oss, credentials = self.settings.oss, self.credentials(request)
-        if oss.signature_version == "v1":
-            return lambda key, query, headers: (
-                presign.presign_v1(
-                    "PUT",
-                    endpoint=oss.endpoint,
-                    bucket=oss.bucket,
-                    key=key,
-                    credentials=credentials,
-                    now=now,
-                    expires=expires,
-                    query=query,
-                    headers=headers,
-                ).url
-            )
-        signer = presign.V4Presigner(
-            endpoint=oss.endpoint,
-            bucket=oss.bucket,
-            region=oss.region,
-            credentials=credentials,
-            now=now,
-            expires=expires,
-        )
-        return lambda key, query, headers: signer.presign("PUT", key, query, headers).url
-
-
-def part_numbers(value: Any, count: int) -> list[int]:
-    """1..100 distinct part numbers, each 1..count."""
-    if not isinstance(value, list) or not value:
-        raise BadRequest("partNumbers must be a non-empty list of part numbers")
-    if len(value) > MAX_PART_NUMBERS:
-        raise BadRequest(f"at most {MAX_PART_NUMBERS} part numbers per request")
-    numbers = [jsonbody.integer(item, "each part number") for item in value]
-    for number in numbers:
-        if not 1 <= number <= count:
-            raise BadRequest(f"part number {number} is not between 1 and {count}")
-    if len(set(numbers)) != len(numbers):
-        raise BadRequest("partNumbers lists a part twice")
-    return numbers
-
-
-def content_md5s(value: Any, numbers: list[int]) -> dict[int, str]:
-    """`{"n": base64 MD5}` for requested parts only; each the base64 of 16 bytes."""
-    if not isinstance(value, dict):
-        raise BadRequest("contentMd5 must be an object of part number → base64 MD5")
-    wanted = {str(number): number for number in numbers}
-    digests: dict[int, str] = {}
-    for name, digest in value.items():
-        if name not in wanted:
-            raise BadRequest(f"contentMd5 names {name[:16]!r}, which is not a requested part")
-        text = jsonbody.string(digest, f"contentMd5 of part {name}")
-        try:
-            raw = base64.b64decode(text.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != _MD5_BYTES or base64.b64encode(raw).decode("ascii") != text:
-            raise BadRequest(f"contentMd5 of part {name} is not the base64 of a 16-byte MD5")
-        digests[wanted[name]] = text
-    return digests
 
 
 def _abort_quietly(bucket: Any, key: str, upload_id: str) -> None:
