@@ -1,9 +1,10 @@
 """Resumable multipart uploads (DESIGN "Multipart uploads"): the sign function's /multipart routes.
 
 - `POST /multipart` `{"path", "filename", "size", "type"}`: the /signature rules decide the key,
-  size and type (`issue.parse_upload_request`, `issue.exact_key`); InitiateMultipartUpload with
-  the stored type, forbid-overwrite and the Standard class pinned; then the ledger grant (rate
-  limit, quota reservation) — refused → the upload just made is aborted.
+  size and type (`issue.parse_upload_request`, `issue.exact_key`); a request the ledger would
+  refuse (rate, quota) is refused before OSS is asked; InitiateMultipartUpload with the stored
+  type, forbid-overwrite and the Standard class pinned; then the ledger grant (rate limit, quota
+  reservation, atomically) — refused → the upload just made is aborted.
 - `POST /multipart/{uploadId}/parts` `{"partNumbers", "contentMd5"}`: presigned UploadPart URLs
   (`shared.sign.part_urls`), short-lived and never past the session, `Content-MD5` signed in
   when given. No OSS call.
@@ -23,6 +24,7 @@ that is not the caller's, not multipart, ended or past its expiry is one 404.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from shared.errors import AppError, BadRequest, Conflict, MethodNotAllowed, NotF
 from shared.grant import Grant, issue_token
 from shared.http import Request, Response, json_response
 from shared.oss import bucket_client
-from shared.records import Store
+from shared.records import Store, grants
 from shared.records.grants import EXPIRED, MULTIPART, OPEN, REJECTED, USED, LedgerGrant
 from shared.sign import issue, jsonbody, part_urls
 from shared.sign.settings import SignSettings
@@ -126,16 +128,9 @@ class MultipartRoutes:
         now = self.clock()
         chosen = issue.exact_key(settings.upload, user, upload, int(now * 1000))
         plan = oss_multipart.layout(size, settings.upload.part_bytes)
-        bucket = self.buckets(self.credentials(request))
-        headers = {
-            "Content-Type": chosen.stored_type,
-            "x-oss-forbid-overwrite": oss_multipart.FORBID_OVERWRITE,
-            issue.STORAGE_CLASS_FIELD: issue.STORAGE_CLASS,
-        }
-        upload_id = oss_multipart.initiate(bucket, chosen.key, headers)
         session = LedgerGrant(
             owner=user,
-            grant_id=upload_id,
+            grant_id="-",  # the UploadId, once OSS gave it
             mode=MULTIPART,
             target=chosen.key,
             bucket=settings.oss.bucket,
@@ -145,10 +140,22 @@ class MultipartRoutes:
             part_size=plan.part_size,
             file_name=upload.filename or "",
         )
+        store = self.store(request)
+        # Refused now when the ledger would refuse it (rate, quota): no OSS call for nothing.
+        # The ledger's own check below stays the one that holds under concurrency.
+        grants.admitted(store.usage(user), session, settings.limits, now)
+        bucket = self.buckets(self.credentials(request))
+        headers = {
+            "Content-Type": chosen.stored_type,
+            "x-oss-forbid-overwrite": oss_multipart.FORBID_OVERWRITE,
+            issue.STORAGE_CLASS_FIELD: issue.STORAGE_CLASS,
+        }
+        upload_id = oss_multipart.initiate(bucket, chosen.key, headers)
+        session = dataclasses.replace(session, grant_id=upload_id)
         try:
             if not _UPLOAD_ID.fullmatch(upload_id):
                 raise Unavailable("OSS answered an upload id we cannot route")
-            self.store(request).open_grant(session, settings.limits, now)
+            store.open_grant(session, settings.limits, now)
         except AppError:
             _abort_quietly(bucket, chosen.key, upload_id)  # nothing is issued: nothing is left
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,8 @@ import requests
 
 from local.dev import ROLE_KEYS
 from shared.credentials import Credentials
+from shared.errors import QuotaExceeded
+from shared.http import Request
 from shared.objects import OssObjects
 from shared.oss import bucket_client
 from shared.reconcile.settings import ReconcileSettings
@@ -27,6 +30,8 @@ from shared.reconcile.sweep import sweep
 from shared.records.sqlite import SqliteStore
 from shared.settings import Env, OssSettings, Secret
 from shared.sign import multipart
+from shared.sign.app import create_app
+from shared.sign.settings import SignSettings
 from tests.e2e.conftest import LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
@@ -260,6 +265,8 @@ def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> N
     refused = alice.call("POST", "/multipart", {"filename": "film.bin", "size": SIZE})
     assert (refused.status_code, refused.json()["code"]) == (403, "QuotaExceeded")
     assert open_uploads(live) == []
+    stats = live.http.get(f"{live.oss_url}/.well-known/oss-emulator/stats", timeout=10).json()
+    assert "InitiateMultipartUpload" not in stats  # refused before OSS was asked anything
     store = SqliteStore(live.stack.values["SQLITE_PATH"])
     try:
         assert store.usage("alice").reserved_bytes == 0
@@ -366,3 +373,42 @@ def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
     assert record is not None
     assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
     assert ledger.get_grant("alice", upload_id).state == "used"
+
+
+class LosingLedger:
+    """A real ledger whose grant write is refused, as when a concurrent request took the last
+    room between the early check and the write."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner = inner
+
+    def open_grant(self, grant: Any, limits: Any, now: float) -> None:
+        raise QuotaExceeded("another upload took the last room meanwhile")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_an_upload_the_ledger_refuses_after_initiate_is_aborted(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    values = dict(live.stack.values)
+    core = create_app(
+        SignSettings.from_env(values),
+        environ={},
+        store_factory=lambda _credentials: LosingLedger(ledger),
+    )
+    token = live.token("alice")
+    request = Request(
+        method="POST",
+        path="/multipart",
+        signed_path=b"/multipart",
+        query_string="",
+        headers={"authorization": f"Bearer {token}"},
+        body=b'{"filename": "film.bin", "size": 300000}',
+    )
+    response = core(request)
+    assert (response.status, json.loads(response.body)["code"]) == (403, "QuotaExceeded")
+    stats = live.http.get(f"{live.oss_url}/.well-known/oss-emulator/stats", timeout=10).json()
+    assert (stats["InitiateMultipartUpload"], stats["AbortMultipartUpload"]) == (1, 1)
+    assert open_uploads(live) == []
