@@ -114,6 +114,12 @@ def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
     assert ledger.usage("alice").reserved_bytes == 0
 
 
+def test_query_parameters_are_refused_not_ignored(app: Callable[..., Core]) -> None:
+    for method, path in [("POST", "/multipart"), ("GET", f"/multipart/{UPLOAD_ID}")]:
+        response = call(app(), {"key": "uploads/bob/x.bin"}, method=method, path=path)
+        assert_error(response, 400, "BadRequest")
+
+
 def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
     core = app()
     for method, path in [

@@ -103,6 +103,8 @@ class MultipartRoutes:
         if request.method not in ALLOW[shape].split(", ")[:-1]:
             raise MethodNotAllowed(f"{request.method} is not allowed here", allow=ALLOW[shape])
         user = self.user(request)
+        if request.query_string:
+            raise BadRequest("the /multipart routes read no query parameters: send JSON")
         if not parts:
             return self.create(request, user)
         upload_id = parts[0]
