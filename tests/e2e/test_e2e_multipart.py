@@ -202,15 +202,18 @@ def test_delete_aborts_and_releases_the_reservation_once(
 ) -> None:
     alice = Client(live, "alice")
     upload_id = alice.create()["uploadId"]
+    kept = alice.create(size=PART)["uploadId"]  # its reservation must survive both DELETEs
     alice.put(upload_id, 1, data(PART))
-    assert ledger.usage("alice").reserved_bytes == SIZE
+    assert ledger.usage("alice").reserved_bytes == SIZE + PART
     first = alice.call("DELETE", f"/multipart/{upload_id}")
     assert first.status_code == 204
-    assert open_uploads(live) == []
+    assert open_uploads(live) == [(ledger.get_grant("alice", kept).target, kept)]
     assert ledger.get_grant("alice", upload_id).state == "expired"
-    assert (ledger.usage("alice").reserved_bytes, ledger.usage("alice").reserved_files) == (0, 0)
+    usage = ledger.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files) == (PART, 1)
     assert alice.call("DELETE", f"/multipart/{upload_id}").status_code == 204  # idempotent
-    assert ledger.usage("alice").reserved_files == 0
+    usage = ledger.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files) == (PART, 1)  # released once
     assert alice.call("GET", f"/multipart/{upload_id}").status_code == 404
     assert alice.complete(upload_id).status_code == 404
 
