@@ -18,6 +18,7 @@ from bench.collect import Plan, Results, collect
 from bench.components import parts_section, profile_section
 from bench.inprocess import ratio_section, warm_section
 from bench.machine import describe
+from bench.presign_parts import report as presign_report
 from bench.report import (
     PREFACE,
     Section,
@@ -46,10 +47,12 @@ def build_report(
 ) -> tuple[list[Section], list[Target]]:
     cold = {k: _ok(v) for k, v in results.cold.items()}
     warm = {k: _ok(v) for k, v in results.warm.items()}
+    parts_urls, parts_targets = presign_report(results.plan)
     sections = [
         cold_section(results, cold),
         warm_section(results),
         verify_section(results),
+        parts_urls,
         ratio_section(warm),
         tablestore_section(cold),
         size_section(results, dist),
@@ -58,7 +61,12 @@ def build_report(
     ]
     upload_section, upload_target = throughput_section(upload)
     sections.append(upload_section)
-    targets = [*targets_for(results, cold, warm), *verify_targets(results), upload_target]
+    targets = [
+        *targets_for(results, cold, warm),
+        *verify_targets(results),
+        *parts_targets,
+        upload_target,
+    ]
     return [targets_section(targets), *sections], targets
 
 

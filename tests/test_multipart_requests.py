@@ -15,12 +15,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from shared import multipart as oss_multipart
 from shared.credentials import Credentials
 from shared.http import Core
 from shared.records.grants import EXACT, MULTIPART, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits
-from shared.sign import multipart
+from shared.sign import multipart, part_urls
 from tests.support.sign import NOW, assert_error, body, call
 
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
@@ -111,6 +112,12 @@ def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
     response = post(app(), "/multipart", payload)
     assert_error(response, status, code)
     assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_query_parameters_are_refused_not_ignored(app: Callable[..., Core]) -> None:
+    for method, path in [("POST", "/multipart"), ("GET", f"/multipart/{UPLOAD_ID}")]:
+        response = call(app(), {"key": "uploads/bob/x.bin"}, method=method, path=path)
+        assert_error(response, 400, "BadRequest")
 
 
 def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
@@ -220,7 +227,7 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
     session(ledger)
     payload = {"partNumbers": [4, 1], "contentMd5": {"4": MD5}}
     answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", payload))
-    assert answer["expire"] == int(NOW) + multipart.PART_URL_SECONDS
+    assert answer["expire"] == int(NOW) + part_urls.PART_URL_SECONDS
     fourth, first = answer["parts"]
     assert (fourth["partNumber"], fourth["headers"]) == (4, {"Content-MD5": MD5})
     assert (first["partNumber"], first["headers"]) == (1, {})
@@ -233,7 +240,7 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
         )
         query = query_of(part["url"])
         assert (query["partNumber"], query["uploadId"]) == (str(part["partNumber"]), UPLOAD_ID)
-        assert query["x-oss-expires"] == str(multipart.PART_URL_SECONDS)
+        assert query["x-oss-expires"] == str(part_urls.PART_URL_SECONDS)
         assert query["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
     # The same part without its MD5 is signed differently: the digest is bound.
     plain = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
@@ -256,4 +263,44 @@ def test_part_urls_are_v1_when_configured(app: Callable[..., Core], ledger: Sqli
     answer = body(post(core, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [3]}))
     query = query_of(answer["parts"][0]["url"])
     assert set(query) == {"partNumber", "uploadId", "OSSAccessKeyId", "Expires", "Signature"}
-    assert query["Expires"] == str(int(NOW) + multipart.PART_URL_SECONDS)
+    assert query["Expires"] == str(int(NOW) + part_urls.PART_URL_SECONDS)
+
+
+# --- the part layout (shared/multipart.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "setting", "part_size", "count", "last"),
+    [
+        (1, PART, PART, 1, 1),
+        (PART, PART, PART, 1, PART),
+        (PART + 1, PART, PART, 2, 1),
+        (3 * PART + 7, PART, PART, 4, 7),
+        # 10,000 parts at most: the setting is raised to ceil(size / 10,000)
+        (10_000 * PART, PART, PART, 10_000, PART),
+        (10_000 * PART + 1, PART, PART + 1, 10_000, 10_000 * PART + 1 - 9_999 * (PART + 1)),
+        (6 * 1024**3, 100 * 1024, 644_246, 10_000, 6 * 1024**3 - 9_999 * 644_246),
+    ],
+)
+def test_the_layout_raises_the_part_size_only_when_10000_parts_would_not_do(
+    size: int, setting: int, part_size: int, count: int, last: int
+) -> None:
+    plan = oss_multipart.layout(size, setting)
+    assert (plan.part_size, plan.count, plan.expected(plan.count)) == (part_size, count, last)
+    assert sum(plan.expected(n) for n in range(1, plan.count + 1)) == size
+    assert count <= oss_multipart.MAX_PARTS
+
+
+def test_a_mismatch_is_a_part_that_can_never_fit_and_missing_parts_are_not() -> None:
+    plan = oss_multipart.Layout(3 * PART + 7, PART)
+    right = [oss_multipart.Part(n, "E", plan.expected(n)) for n in (1, 2, 3, 4)]
+    assert oss_multipart.mismatch(right, plan) is None
+    assert oss_multipart.missing(right, plan) == []
+    assert oss_multipart.mismatch(right[1:3], plan) is None
+    assert oss_multipart.missing(right[1:3], plan) == [1, 4]
+    short = [*right[:3], oss_multipart.Part(4, "E", 6)]
+    assert oss_multipart.mismatch(short, plan) == "part 4 has 6 bytes; it must have 7"
+    over = [oss_multipart.Part(2, "E", PART + 1)]
+    assert oss_multipart.mismatch(over, plan) == f"part 2 has {PART + 1} bytes; it must have {PART}"
+    extra = [*right, oss_multipart.Part(5, "E", 1)]
+    assert oss_multipart.mismatch(extra, plan) == "part 5 is not one of the 4 parts of this upload"
