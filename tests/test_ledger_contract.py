@@ -46,6 +46,8 @@ def grant(**overrides: Any) -> LedgerGrant:
         "created_at": int(NOW * 1000),
     }
     values.update(overrides)
+    if values["mode"] == MULTIPART:
+        values.setdefault("part_size", 5 * 1024 * 1024)
     return LedgerGrant(**values)
 
 
@@ -60,6 +62,22 @@ def test_a_grant_is_written_and_read_back_by_its_owner_only(store: Any) -> None:
     assert store.get_grant("alice", issued.grant_id) == issued
     assert store.get_grant("bob", issued.grant_id) is None  # a foreign id reads nothing
     assert store.get_grant("alice", "~usage") is None
+
+
+def test_a_multipart_grant_keeps_its_part_size_and_only_it_has_one(store: Any) -> None:
+    session = grant(
+        mode=MULTIPART,
+        grant_id="0004B999EF5A239BB9138C6227D69F95",
+        part_size=102_400,
+        file_name="Holiday video é.mp4",
+    )
+    store.open_grant(session, Limits(), NOW)
+    assert store.get_grant("alice", session.grant_id) == session
+    stored = store.get_grant("alice", session.grant_id)
+    assert (stored.part_size, stored.file_name) == (102_400, "Holiday video é.mp4")
+    for wrong in (grant(mode=MULTIPART, part_size=0), grant(part_size=8)):
+        with pytest.raises(ValueError, match="part size"):
+            store.open_grant(wrong, Limits(), NOW)
 
 
 @pytest.mark.parametrize("mode", [EXACT, MULTIPART])
@@ -395,3 +413,37 @@ def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: 
     assert main(environ, out=io.StringIO()) == 0  # idempotent
     names = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert {"records", "grants", "quota_usage", "grants_due", "grants_by_target"} <= names
+
+
+def test_a_ledger_from_before_part_size_gains_the_column_and_reads_zero(tmp_path: Any) -> None:
+    import sqlite3
+
+    from shared.records import sqlite_ledger
+    from shared.records.sqlite import SqliteStore
+
+    path = tmp_path / "old.sqlite3"
+    old_schema = sqlite_ledger.SCHEMA.replace(
+        "    part_size  INTEGER NOT NULL DEFAULT 0,\n    file_name  TEXT    NOT NULL DEFAULT '',\n",
+        "",
+    )
+    assert "part_size" not in old_schema
+    assert "file_name" not in old_schema
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO grants (owner, grant_id, mode, target, bucket, max_bytes, expires_at,"
+            " created_at, state) VALUES ('alice', 'G1', 'exact', 'uploads/alice/a.png', ?, 5,"
+            " 10, 0, 'open')",
+            (BUCKET,),
+        )
+    store = SqliteStore(str(path))
+    try:
+        assert (
+            store.get_grant("alice", "G1").part_size,
+            store.get_grant("alice", "G1").file_name,
+        ) == (0, "")
+        session = grant(mode=MULTIPART)
+        store.open_grant(session, Limits(), NOW)
+        assert store.get_grant("alice", session.grant_id) == session
+    finally:
+        store.close()

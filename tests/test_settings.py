@@ -75,6 +75,9 @@ def test_blank_required_variable_counts_as_missing(name: str) -> None:
         ({"UPLOAD_MAX_BYTES": "0"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": "-5"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": str(5 * 1024**3 + 1)}, "UPLOAD_MAX_BYTES"),
+        ({"MULTIPART_PART_BYTES": str(100 * 1024 - 1)}, "MULTIPART_PART_BYTES"),
+        ({"MULTIPART_PART_BYTES": str(5 * 1024**3 + 1)}, "MULTIPART_PART_BYTES"),
+        ({"MULTIPART_PART_BYTES": "8MiB"}, "MULTIPART_PART_BYTES"),
         ({"POLICY_TTL_SECONDS": "0"}, "POLICY_TTL_SECONDS"),
         ({"POLICY_TTL_SECONDS": "86401"}, "POLICY_TTL_SECONDS"),
         ({"POLICY_TTL_SECONDS": "5m"}, "POLICY_TTL_SECONDS"),
@@ -111,6 +114,8 @@ def test_defaults() -> None:
     assert settings.upload.key_prefix == "uploads/{user}/"
     assert settings.upload.policy_ttl_seconds == 300
     assert settings.upload.max_bytes == 20 * 1024 * 1024
+    assert settings.upload.part_bytes == 8 * 1024 * 1024
+    assert sign_settings(MULTIPART_PART_BYTES=str(100 * 1024)).upload.part_bytes == 100 * 1024
     assert settings.auth.mode == "jwt"
     assert settings.cors_origins == frozenset()
     assert settings.records.backend == "sqlite"

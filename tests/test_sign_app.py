@@ -253,7 +253,7 @@ def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
     assert response.status == 204
     assert response.body == b""
     assert response.header("Access-Control-Allow-Origin") == ORIGIN
-    assert response.header("Access-Control-Allow-Methods") == "GET, DELETE, OPTIONS"
+    assert response.header("Access-Control-Allow-Methods") == "GET, POST, DELETE, OPTIONS"
     assert response.header("Access-Control-Allow-Headers") == "Authorization, Content-Type"
     assert int(response.header("Access-Control-Max-Age")) > 0
     assert response.header("Vary") == "Origin"
@@ -267,7 +267,7 @@ def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
         ("https://app.example.com.evil.com", {}),
         ("http://app.example.com", {}),
         ("null", {}),
-        (ORIGIN, {"Access-Control-Request-Method": "POST"}),
+        (ORIGIN, {"Access-Control-Request-Method": "PUT"}),
         (ORIGIN, {"Access-Control-Request-Headers": "x-secret"}),
     ],
 )
@@ -283,7 +283,7 @@ def test_s8_refused_preflights_are_403(
 def test_options_without_origin_is_not_cors(sign_app: Core) -> None:
     response = preflight(sign_app, None)
     assert response.status == 204
-    assert response.header("Allow") == "GET, DELETE, OPTIONS"
+    assert response.header("Allow") == "GET, POST, DELETE, OPTIONS"
     assert response.header("Access-Control-Allow-Origin") is None
 
 

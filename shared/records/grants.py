@@ -5,6 +5,10 @@ a user's usage row (used and reserved bytes/files, the rate window and a version
 changed here, and written back only if nobody wrote it in between (a transaction in SQLite, a
 version check in Tablestore). Invariant, under any concurrency: used + reserved ≤ limit.
 
+A multipart grant is an upload session (DESIGN "Multipart uploads"): its id is OSS's UploadId,
+its target the key, `max_bytes` the declared size, and it also keeps `part_size` and the
+client's `file_name` (the record's, through the grant token built at Complete).
+
 - Sign (`open_grant`): admit against the rate window, reserve what the grant can use (exact and
   multipart: its declared bytes and one file; prefix: nothing, its uploads are charged one by one),
   then write the grant row. A grant is never returned without its row.
@@ -45,6 +49,9 @@ class LedgerGrant:
     expires_at: int  # Unix seconds
     created_at: int  # milliseconds
     state: str = OPEN
+    part_size: int = 0  # multipart: the part size chosen at creation (a setting change never
+    # breaks an upload in flight); 0 for PostObject grants
+    file_name: str = ""  # multipart: the client's file name, for the grant token at Complete
 
     @property
     def reserved_bytes(self) -> int:
@@ -194,4 +201,6 @@ def check_grant(grant: LedgerGrant) -> LedgerGrant:
         raise ValueError(f"bad grant mode/state {grant.mode!r}/{grant.state!r}")
     if not grant.owner or not grant.grant_id or not grant.target or grant.max_bytes < 1:
         raise ValueError("a grant needs an owner, an id, a target and max_bytes ≥ 1")
+    if (grant.mode == MULTIPART) != (grant.part_size > 0) or grant.part_size < 0:
+        raise ValueError("a multipart grant has a part size ≥ 1; no other grant has one")
     return grant

@@ -258,6 +258,7 @@ class SqliteStore:
                     if not self._schema_ready:
                         connection.executescript(SCHEMA + ledger.SCHEMA)
                         _migrate(connection)
+                        ledger.migrate(connection)
                         self._schema_ready = True
         except BaseException:
             connection.close()

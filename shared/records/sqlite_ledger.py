@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS grants (
     created_at INTEGER NOT NULL,
     state      TEXT    NOT NULL,
     size       INTEGER NOT NULL DEFAULT 0,
+    part_size  INTEGER NOT NULL DEFAULT 0,
+    file_name  TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (owner, grant_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS grants_due ON grants (state, expires_at);
@@ -61,6 +63,13 @@ _GRANT_COLUMNS = (
     "expires_at",
     "created_at",
     "state",
+    "part_size",
+    "file_name",
+)
+# Columns a ledger made by an earlier release lacks: (name, definition), added by `migrate`.
+ADDED_COLUMNS = (
+    ("part_size", "INTEGER NOT NULL DEFAULT 0"),
+    ("file_name", "TEXT NOT NULL DEFAULT ''"),
 )
 _USAGE_COLUMNS = (
     "used_bytes",
@@ -97,6 +106,14 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add the columns an earlier release's ledger lacks (ALTER TABLE is not idempotent)."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(grants)")}
+    for name, definition in ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE grants ADD COLUMN {name} {definition}")
 
 
 def open_grant(db: sqlite3.Connection, grant: LedgerGrant, limits: Limits, now: float) -> None:

@@ -46,6 +46,9 @@ DEFINED_COLUMNS = [
     ("created_at", "INTEGER"),
     ("state", "STRING"),
 ]
+# Plain attribute columns (not predefined: no index carries them, and `make tables` need not
+# change an existing ledger): read from the main row only, absent on rows written before them.
+PLAIN_COLUMNS = [("part_size", "INTEGER"), ("file_name", "STRING")]
 DUE_INDEX_KEY = ["state", "expires_at"]  # Tablestore appends owner, grant_id
 TARGET_INDEX_KEY = ["target"]
 USAGE_COLUMNS = (
@@ -222,7 +225,7 @@ def _key(owner: str, grant_id: str) -> list[tuple[str, str]]:
 
 
 def _grant_columns(grant: LedgerGrant) -> list[tuple[str, Any]]:
-    return [(name, getattr(grant, name)) for name, _ in DEFINED_COLUMNS]
+    return [(name, getattr(grant, name)) for name, _ in DEFINED_COLUMNS + PLAIN_COLUMNS]
 
 
 def _decode_grant(row: Any) -> LedgerGrant:
@@ -235,4 +238,9 @@ def _decode_grant(row: Any) -> LedgerGrant:
     for name, value in fields.items():
         if type(value) is not kinds[types[name]]:
             raise Unavailable("a stored grant is malformed")
-    return LedgerGrant(**fields)
+    # An index row carries only the predefined columns; the main row has the plain ones too.
+    plain = {name: values.get(name, 0 if kind == "INTEGER" else "") for name, kind in PLAIN_COLUMNS}
+    for name, kind in PLAIN_COLUMNS:
+        if type(plain[name]) is not kinds[kind]:
+            raise Unavailable("a stored grant is malformed")
+    return LedgerGrant(**fields, **plain)

@@ -2,8 +2,8 @@
 read or delete one, or tell the caller's quota (GET /quota).
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
-GET /signature, GET /uploads, GET and DELETE /uploads/{key}, GET /quota, OPTIONS anything (CORS
-preflight). Every answer is `Cache-Control: no-store` and varies by Origin. A grant is written to
+GET /signature, GET /uploads, GET and DELETE /uploads/{key}, GET /quota, the /multipart routes
+(shared/sign/multipart.py), OPTIONS anything (CORS preflight). Every answer is `Cache-Control: no-store` and varies by Origin. A grant is written to
 the ledger (rate limit and quota reservation included) before it is returned: a store that is
 down answers 503 and nothing is issued.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from shared.credentials import Credentials, resolve_credentials
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
@@ -25,14 +26,15 @@ from shared.http import Core, Request, Response, json_response, respond
 from shared.objects import RemoverFactory, oss_remover
 from shared.records import Store
 from shared.records.base import DEFAULT_PAGE, MAX_PAGE, Record
-from shared.sign import cors
+from shared.records.grants import Usage
+from shared.sign import cors, multipart
 from shared.sign import uploads as uploads_module
 from shared.sign.auth import Authenticator, SigningKeySource
 from shared.sign.downloads import UrlMinter
 from shared.sign.issue import issue, ledger_entry, parse_upload_request
 from shared.sign.settings import SignSettings
 
-MAX_BODY = 16 * 1024  # GET and OPTIONS carry no body worth reading
+MAX_BODY = 16 * 1024  # the adapters refuse more; JSON bodies are capped lower (jsonbody.py)
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
 _LIMIT = re.compile(r"[0-9]+")
 
@@ -47,6 +49,7 @@ def create_app(
     now: Callable[[], float] | None = None,
     jwks_client: SigningKeySource | None = None,
     remover_factory: RemoverFactory | None = None,
+    bucket_factory: multipart.BucketFactory | None = None,
 ) -> Core:
     """Build the request → response core the FC adapters wrap."""
     clock = now or _wall_clock
@@ -101,6 +104,11 @@ def create_app(
         return response
 
     def upload(request: Request) -> Response:
+        if request.method not in ("GET", "DELETE"):
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed here; use GET or DELETE",
+                allow="GET, DELETE, OPTIONS",
+            )
         user = authenticator.user(request.header("authorization"))
         key = uploads_module.upload_key(request.route())
         records, bucket = record_store(request), settings.oss.bucket
@@ -116,26 +124,20 @@ def create_app(
             release=lambda record: release(records, record),
         )
 
+    multipart_routes = multipart.MultipartRoutes(
+        settings,
+        user=lambda request: authenticator.user(request.header("authorization")),
+        store=record_store,
+        credentials=credentials,
+        clock=clock,
+        buckets=bucket_factory or multipart.oss_buckets(settings),
+    )
+
     def quota(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
         if request.query():
             raise BadRequest("/quota reads no query parameters")
-        usage, limits = record_store(request).usage(user), settings.limits
-        response = json_response(
-            200,
-            {
-                "bytes": {
-                    "used": usage.used_bytes,
-                    "reserved": usage.reserved_bytes,
-                    "limit": limits.bytes,
-                },
-                "files": {
-                    "used": usage.used_files,
-                    "reserved": usage.reserved_files,
-                    "limit": limits.files,
-                },
-            },
-        )
+        response = json_response(200, quota_json(record_store(request).usage(user), settings))
         response.log_fields.update(user=user)
         return response
 
@@ -145,15 +147,11 @@ def create_app(
         "/quota": quota,
     }
 
+    # Routes with a path parameter, by prefix: /uploads/{key}, /multipart[/{uploadId}[/action]].
+    prefixed = ((uploads_module.UPLOAD_ROUTE, upload), (multipart.ROUTE, multipart_routes))
+
     def dispatch(request: Request) -> Response:
-        if request.method != "OPTIONS" and request.route().startswith(uploads_module.UPLOAD_ROUTE):
-            if request.method not in ("GET", "DELETE"):
-                raise MethodNotAllowed(
-                    f"{request.method} is not allowed here; use GET or DELETE",
-                    allow=cors.ALLOW_METHODS,
-                )
-            return upload(request)
-        return _dispatch(request, routes, settings.cors_origins)
+        return _dispatch(request, routes, prefixed, settings.cors_origins)
 
     def app(request: Request) -> Response:
         response = respond(dispatch, request)
@@ -161,6 +159,23 @@ def create_app(
         return cors.decorate(response, request, settings.cors_origins)
 
     return app
+
+
+def quota_json(usage: Usage, settings: SignSettings) -> dict[str, Any]:
+    """GET /quota's answer: used, reserved and the limit (null: unlimited) of bytes and files."""
+    limits = settings.limits
+    return {
+        "bytes": {
+            "used": usage.used_bytes,
+            "reserved": usage.reserved_bytes,
+            "limit": limits.bytes,
+        },
+        "files": {
+            "used": usage.used_files,
+            "reserved": usage.reserved_files,
+            "limit": limits.files,
+        },
+    }
 
 
 def release(records: Store, record: Record) -> None:
@@ -176,13 +191,19 @@ def _wall_clock() -> float:
 def _dispatch(
     request: Request,
     routes: Mapping[str, Callable[[Request], Response]],
+    prefixed: tuple[tuple[str, Callable[[Request], Response]], ...],
     origins: frozenset[str],
 ) -> Response:
     if request.method == "OPTIONS":
         return cors.preflight(request, origins)
+    for prefix, prefixed_handler in prefixed:
+        if request.route().startswith(prefix):
+            return prefixed_handler(request)
     handler = routes.get(request.route())
     if handler is None:
-        raise NotFound(f"no route {request.route()!r}: use /signature, /uploads or /quota")
+        raise NotFound(
+            f"no route {request.route()!r}: use /signature, /uploads, /quota or /multipart"
+        )
     if request.method != "GET":
         raise MethodNotAllowed(
             f"{request.method} is not allowed here; use GET", allow="GET, OPTIONS"

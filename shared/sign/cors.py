@@ -11,7 +11,7 @@ from collections.abc import Set
 from shared.errors import Forbidden
 from shared.http import Request, Response
 
-ALLOW_METHODS = "GET, DELETE, OPTIONS"
+ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"  # POST and DELETE: /multipart, /uploads/{key}
 ALLOW_HEADERS = "Authorization, Content-Type"
 MAX_AGE_SECONDS = 600
 _METHODS = frozenset(m.strip() for m in ALLOW_METHODS.split(","))

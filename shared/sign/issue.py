@@ -25,7 +25,7 @@ from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
 from shared.records.grants import EXACT, PREFIX, LedgerGrant
 from shared.sign import policy
-from shared.sign.settings import SignSettings
+from shared.sign.settings import SignSettings, UploadSettings
 
 # The only query parameters /signature reads. Anything else (bucket, key, prefix, expire,
 # callback, success_action_redirect, max…) is refused so that nobody believes it had an effect.
@@ -105,6 +105,28 @@ def allowed_type(
     return mime
 
 
+@dataclass(frozen=True)
+class ExactKey:
+    """The server's choice for one file: its folder, key and types."""
+
+    folder: str
+    key: str
+    mime: str | None  # the declared type, when one was given (pinned as Content-Type)
+    stored_type: str  # the type the object is stored with: `mime`, else the extension's first
+
+
+def exact_key(
+    upload_settings: UploadSettings, user: str, upload: UploadRequest, now_ms: int
+) -> ExactKey:
+    """Exact-key mode (a PostObject grant or a multipart upload): the extension must be
+    allow-listed and the type one of its types; the key is `dir` + a time-ordered id + `.ext`."""
+    folder = keys.upload_dir(upload_settings.key_prefix, user, upload.path)
+    ext = keys.filename_extension(upload.filename or "")
+    mime = allowed_type(ext, upload.content_type, upload_settings.allowed_types)
+    stored_type = mime or upload_settings.allowed_types[ext][0]
+    return ExactKey(folder, f"{folder}{keys.new_object_id(now_ms)}.{ext}", mime, stored_type)
+
+
 def callback_param(callback_url: str, grant_token: str) -> str:
     """Protocol §5.2: base64 of the callback JSON; SNI for https (else OSS may fail to connect)."""
     config: dict[str, Any] = {
@@ -127,18 +149,16 @@ def issue(
 ) -> IssuedGrant:
     """Decide the key or prefix, build and sign the policy, and shape the /signature answer."""
     upload_settings, oss = settings.upload, settings.oss
-    folder = keys.upload_dir(upload_settings.key_prefix, user, upload.path)
     now_ms = int(now * 1000)
     key: str | None = None
     mime: str | None = None
     stored_type: str | None = None
     if upload.filename is not None:
-        ext = keys.filename_extension(upload.filename)
-        mime = allowed_type(ext, upload.content_type, upload_settings.allowed_types)
-        stored_type = mime or upload_settings.allowed_types[ext][0]
-        key = f"{folder}{keys.new_object_id(now_ms)}.{ext}"
+        chosen = exact_key(upload_settings, user, upload, now_ms)
+        folder, key, mime, stored_type = chosen.folder, chosen.key, chosen.mime, chosen.stored_type
         max_bytes = upload.size or upload_settings.max_bytes
     else:
+        folder = keys.upload_dir(upload_settings.key_prefix, user, upload.path)
         max_bytes = upload_settings.max_bytes
     expires_at = int(now) + upload_settings.policy_ttl_seconds
     grant = Grant(

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from shared import logs
 from shared.content import allowed_types
 from shared.errors import ConfigError
+from shared.multipart import DEFAULT_PART_BYTES, MAX_PART_BYTES, MIN_PART_BYTES
 from shared.settings import (
     MAX_OBJECT_BYTES,
     MIN_SECRET_BYTES,
@@ -65,6 +66,7 @@ class UploadSettings:
     allowed_types: Mapping[str, tuple[str, ...]]
     policy_ttl_seconds: int
     callback_url: str
+    part_bytes: int = DEFAULT_PART_BYTES  # MULTIPART_PART_BYTES (raised per upload when needed)
 
     @classmethod
     def load(cls, env: Env, auth_mode: str) -> UploadSettings:
@@ -74,6 +76,9 @@ class UploadSettings:
             allowed_types=allowed_types(env),
             policy_ttl_seconds=env.integer("POLICY_TTL_SECONDS", 300, 1, 86400),
             callback_url=_callback_url(env),
+            part_bytes=env.integer(
+                "MULTIPART_PART_BYTES", DEFAULT_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES
+            ),
         )
 
 
