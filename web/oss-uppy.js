@@ -3,13 +3,15 @@
 //
 //   import Uppy from '@uppy/core';
 //   import AwsS3 from '@uppy/aws-s3';
-//   import { createOssUppyOptions } from './oss-uppy.js';
-//   uppy.use(AwsS3, createOssUppyOptions({ signEndpoint: '', getAuthorization: () => token }));
+//   import { checkRecords, createOssUppyOptions } from './oss-uppy.js';
+//   const sign = { signEndpoint: '', getAuthorization: () => token };
+//   uppy.use(AwsS3, createOssUppyOptions(sign));
+//   checkRecords(uppy, sign);   // each upload ends with its record, or is marked failed
 //
 // The plugin calls `signRequest({method, key, uploadId?, partNumber?})` once per S3 request and
 // sends that request to the URL it gets back. Every call here becomes one authenticated
 // `POST /s3/sign` (docs/uppy.md): the server decides the key, the type and the size, and answers
-//   - a small file's PUT:      a presigned OSS PutObject URL, callback and forbid-overwrite signed in;
+//   - a small file's PUT:      a presigned OSS PutObject URL, callback and type signed in;
 //   - an upload part's PUT:    a presigned OSS UploadPart URL (no Content-Type: none is sent);
 //   - create/list/complete/abort: a short-lived URL of the sign function itself, which does the
 //     work with the server's own rules (ListParts checks, Complete with the callback) and answers
@@ -57,7 +59,7 @@ export function createOssUppyOptions(options) {
     throw new TypeError('getAuthorization must be a function');
   }
   if (!Number.isInteger(partSize) || partSize < UPPY_MIN_PART_BYTES) {
-    throw new TypeError(`partSize must be a whole number of bytes, at least ${UPPY_MIN_PART_BYTES}`);
+    throw new TypeError(`partSize must be a whole number, at least ${UPPY_MIN_PART_BYTES} bytes`);
   }
   const base = signEndpoint.replace(/\/+$/, '');
   const signUrl = `${base}/s3/sign`;
@@ -133,4 +135,46 @@ export function createOssUppyOptions(options) {
       return key;
     },
   };
+}
+
+/**
+ * After each upload, confirm its record with `GET /uploads/{key}` (an Uppy post-processor),
+ * and attach it as `file.response.body.record`. A file without a record is marked failed
+ * (`upload-error` with an OssSignError): @uppy/aws-s3 reads no response body and counts every
+ * 2xx as success, so a single PUT whose callback refused the object (`{"Status": "Rejected"}`,
+ * or OSS's 203 CallbackFailed) would otherwise show as uploaded. Returns an uninstall function.
+ */
+export function checkRecords(uppy, options) {
+  const {
+    signEndpoint,
+    getAuthorization,
+    fetch: fetchImpl = globalThis.fetch.bind(globalThis),
+  } = options ?? {};
+  const base = String(signEndpoint ?? '').replace(/\/+$/, '');
+  async function check(id) {
+    const file = uppy.getFile(id);
+    const key = file?.response?.body?.key;
+    if (!file || file.error || !key) return;
+    const auth = await getAuthorization();
+    const path = key.split('/').map(encodeURIComponent).join('/');
+    const response = await fetchImpl(`${base}/uploads/${path}`, {
+      headers: { Authorization: /^bearer /i.test(auth) ? auth : `Bearer ${auth}` },
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (response.ok) {
+      const body = { ...file.response.body, record: answer };
+      uppy.setFileState(id, { response: { ...file.response, body } });
+    } else {
+      const message =
+        response.status === 404
+          ? 'the file reached storage but was not recorded (refused, or its callback failed)'
+          : (answer.message ?? response.statusText);
+      const error = new OssSignError(response.status, answer.code ?? 'NotRecorded', message);
+      uppy.emit('upload-error', file, error);
+    }
+    uppy.emit('postprocess-complete', uppy.getFile(id));
+  }
+  const processor = (fileIDs) => Promise.all(fileIDs.map(check));
+  uppy.addPostProcessor(processor);
+  return () => uppy.removePostProcessor(processor);
 }

@@ -1,0 +1,267 @@
+"""Uppy 6 — Dashboard + @uppy/aws-s3 6.x + web/oss-uppy.js — in Chromium against the local stack.
+
+Uppy comes from node_modules (`npm ci`), bundled here by esbuild: never from a CDN. The page is
+served by its own loopback server, another origin than the sign function's, so every request
+crosses CORS as it would in production: the sign function (/s3/sign, /s3/op/…, /uploads/{key})
+and the emulator (PutObject, UploadPart). A small file goes as one PUT, a larger one in 5 MiB
+parts; each ends with exactly one record, under the key the server chose.
+
+Beside the browser: a presigned PUT carries nothing the signature does not cover (another
+Content-Type, or no forbid-overwrite, is refused by OSS), and a body larger than declared is
+stored without a record (what a presigned PUT cannot cap; shared/sign/put_object.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import StackFactory
+from tests.browser.support import ROOT, WEB, Stack, png_bytes
+from tests.support.devstack import free_port, http_session
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+PART_BYTES = 5 * 1024 * 1024  # MULTIPART_PART_BYTES of this stack; Uppy's smallest part
+ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
+UPPY_ENTRY = """
+export { default as Uppy } from '@uppy/core';
+export { default as Dashboard } from '@uppy/dashboard';
+export { default as AwsS3 } from '@uppy/aws-s3';
+"""
+STYLES = (
+    "node_modules/@uppy/core/dist/style.min.css",
+    "node_modules/@uppy/dashboard/dist/style.min.css",
+)
+PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>uppy</title>
+{styles}
+<div id="dashboard"></div>
+<script type="module">
+import {{ Uppy, Dashboard, AwsS3 }} from '/uppy.mjs';
+import {{ checkRecords, createOssUppyOptions }} from '/web/oss-uppy.js';
+window.events = [];
+window.startUppy = (signEndpoint, token, partSize) => {{
+  const sign = {{ signEndpoint, getAuthorization: () => token }};
+  const uppy = new Uppy({{ id: 'uppy' }});
+  uppy.use(Dashboard, {{ inline: true, target: '#dashboard', height: 420 }});
+  uppy.use(AwsS3, createOssUppyOptions({{ ...sign, path: 'uppy', partSize }}));
+  checkRecords(uppy, sign);
+  uppy.on('upload-success', (file, response) => window.events.push(
+    {{ type: 'success', name: file.name, key: response.body.key, url: response.uploadURL }}));
+  uppy.on('upload-error', (file, error) => window.events.push(
+    {{ type: 'error', name: file?.name, message: String(error?.message) }}));
+  uppy.on('complete', (result) => {{
+    window.done = result.successful.map((f) => ({{
+      name: f.name, key: f.response.body.key, record: f.response.body.record }}));
+    window.failed = result.failed.map((f) => f.name);
+  }});
+  window.uppy = uppy;
+  document.title = 'started';
+}};
+document.title = 'ready';
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def uppy_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """@uppy/core, @uppy/dashboard and @uppy/aws-s3 from node_modules as one ES module."""
+    if not ESBUILD.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("node_modules is missing: `npm ci` installs Uppy and esbuild")
+        pytest.skip("node_modules is missing: run `npm ci` (Uppy and esbuild are dev dependencies)")
+    out = tmp_path_factory.mktemp("uppy") / "uppy.mjs"
+    subprocess.run(  # noqa: S603 - our pinned dev dependency, fixed arguments
+        [str(ESBUILD), "--bundle", "--format=esm", f"--outfile={out}", "--log-level=warning"],
+        input=UPPY_ENTRY.encode(),
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    return out.read_bytes()
+
+
+class _PageHandler(http.server.BaseHTTPRequestHandler):
+    bundle = b""
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/":
+            styles = "".join(f'<link rel="stylesheet" href="/{s}">' for s in STYLES)
+            self._send(200, "text/html", PAGE.format(styles=styles).encode())
+        elif path == "/uppy.mjs":
+            self._send(200, "text/javascript", self.bundle)
+        elif path.startswith("/web/") and (WEB / path[5:]).is_file() and ".." not in path:
+            kind = "text/javascript" if path.endswith(".js") else "text/plain"
+            self._send(200, kind, (WEB / path[5:]).read_bytes())
+        elif path.lstrip("/") in STYLES:
+            self._send(200, "text/css", (ROOT / path.lstrip("/")).read_bytes())
+        else:
+            self._send(404, "text/plain", b"not found")
+
+    def _send(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_page(bundle: bytes) -> Iterator[str]:
+    handler = type("Handler", (_PageHandler,), {"bundle": bundle})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page_origin(uppy_bundle: bytes) -> Iterator[str]:
+    with serve_page(uppy_bundle) as origin:
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory: StackFactory, page_origin: str) -> Stack:
+    """The dev stack with 5 MiB parts, accepting the page's origin (sign function and bucket)."""
+    return stack_factory(CORS_ALLOWED_ORIGINS=page_origin, MULTIPART_PART_BYTES=str(PART_BYTES))
+
+
+def emulator_stats(stack: Stack) -> dict[str, int]:
+    with http_session() as session:
+        answer = session.get(stack.oss_url + "/.well-known/oss-emulator/stats", timeout=10)
+    return dict(answer.json())
+
+
+def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    user = "uppy-user"
+    token = stack.token(user)
+    small = png_bytes(4, 3)
+    large = os.urandom(2 * PART_BYTES + 123_457)  # three parts: 5 MiB, 5 MiB, the rest
+    before = emulator_stats(stack)
+    page.goto(page_origin + "/")
+    page.wait_for_function("document.title === 'ready'")
+    page.evaluate("([s, t, p]) => window.startUppy(s, t, p)", [stack.app_url, token, PART_BYTES])
+    page.locator("input.uppy-Dashboard-input").first.set_input_files(
+        [
+            {"name": "dot.png", "mimeType": "image/png", "buffer": small},
+            {"name": "big.bin", "mimeType": "application/octet-stream", "buffer": large},
+        ]
+    )
+    page.get_by_role("button", name="Upload 2 files").click()
+    page.wait_for_function("window.done !== undefined", timeout=120_000)
+    assert page.evaluate("window.failed") == [], page.evaluate("window.events")
+    done = {item["name"]: item for item in page.evaluate("window.done")}
+    assert set(done) == {"dot.png", "big.bin"}
+
+    # The server chose each key (our folder, a fresh id, the extension), not Uppy's proposal.
+    for name, ext in (("dot.png", ".png"), ("big.bin", ".bin")):
+        key = done[name]["key"]
+        assert key.startswith(f"uploads/{user}/uppy/"), key
+        assert key.endswith(ext)
+        assert not key.startswith("pending/")
+        assert done[name]["record"]["key"] == key  # checkRecords found the record
+
+    # Exactly one record each, with the bytes that were sent.
+    records = stack.uploads(token)
+    assert sorted(r["key"] for r in records) == sorted(item["key"] for item in done.values())
+    sizes = {r["key"]: r["size"] for r in records}
+    assert sizes[done["dot.png"]["key"]] == len(small)
+    assert sizes[done["big.bin"]["key"]] == len(large)
+    mime = {r["key"]: r["mimeType"] for r in records}
+    assert mime[done["dot.png"]["key"]] == "image/png"
+
+    # One single PUT, three parts, one Complete: the emulator counted what the browser sent.
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    assert counted.get("PutObject") == 1, counted
+    assert counted.get("UploadPart") == 3, counted
+    assert counted.get("CompleteMultipartUpload") == 1, counted
+    assert counted.get("PostObject", 0) == 0, counted
+
+
+# --- the presigned PUT's signature, beside the browser -----------------------------------------
+
+
+def signed_put(stack: Stack, token: str, size: int) -> dict[str, Any]:
+    with http_session() as session:
+        answer = session.post(
+            stack.app_url + "/s3/sign",
+            json={
+                "method": "PUT",
+                "key": "k",
+                "filename": "a.png",
+                "size": size,
+                "type": "image/png",
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def put(signed: dict[str, Any], body: bytes, headers: dict[str, str]) -> Any:
+    with http_session() as session:
+        return session.put(signed["url"], data=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Content-Type": "text/html"},
+        {"Content-Type": None},
+        {"x-oss-forbid-overwrite": None},
+        {"x-oss-storage-class": "Archive"},
+        {"x-oss-object-acl": "public-read"},
+    ],
+    ids=["other-type", "no-type", "no-forbid-overwrite", "archive", "extra-acl"],
+)
+def test_a_presigned_put_refuses_any_header_it_did_not_sign(
+    stack: Stack, change: dict[str, str | None]
+) -> None:
+    token = stack.token("uppy-headers")
+    body = png_bytes(2, 2)
+    signed = signed_put(stack, token, len(body))
+    headers = {k: v for k, v in {**signed["headers"], **change}.items() if v is not None}
+    answer = put(signed, body, headers)
+    assert answer.status_code == 403, answer.text
+    assert "<Code>SignatureDoesNotMatch</Code>" in answer.text
+    assert stack.object_status(signed["key"]) == 404
+    assert stack.uploads(token) == []
+
+
+def test_a_put_larger_than_declared_is_stored_but_never_recorded(stack: Stack) -> None:
+    """What a presigned PUT cannot cap: OSS stores the body; the callback refuses it (size over
+    the grant), so OSS answers 203 CallbackFailed and nothing is recorded."""
+    token = stack.token("uppy-oversize")
+    body = png_bytes(2, 2)
+    signed = signed_put(stack, token, len(body))
+    answer = put(signed, body + b"\0" * 4096, signed["headers"])
+    assert answer.status_code == 203, answer.text
+    assert "CallbackFailed" in answer.text
+    assert stack.uploads(token) == []
+    # The right body under a fresh grant is recorded once, with the server's key.
+    signed = signed_put(stack, token, len(body))
+    answer = put(signed, body, signed["headers"])
+    assert answer.status_code == 200, answer.text
+    assert json.loads(answer.text)["key"] == signed["key"]
+    assert [r["key"] for r in stack.uploads(token)] == [signed["key"]]
