@@ -924,7 +924,9 @@ def test_cors(emu: Emu) -> None:
     )
     assert posted.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
     assert "ETag" in posted.headers["Access-Control-Expose-Headers"]
-    assert posted.headers["Access-Control-Expose-Headers"] == "ETag, x-oss-request-id"
+    assert posted.headers["Access-Control-Expose-Headers"] == (
+        "ETag, x-oss-request-id, x-oss-hash-crc64ecma"
+    )
     assert posted.headers["Vary"] == "Origin"  # ResponseVary
     other = emu.client.get(KEY_PATH, headers={"Origin": "http://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
@@ -932,9 +934,9 @@ def test_cors(emu: Emu) -> None:
 
 
 def test_cors_is_what_we_deploy(emu: Emu) -> None:
-    """deploy/oss/cors.xml allows POST only: the emulator used to allow any method and header."""
+    """deploy/oss/cors.xml allows POST and PUT only: the emulator used to allow any method."""
     origin = "http://127.0.0.1:8000"
-    for method in ("PUT", "DELETE", "GET"):
+    for method in ("DELETE", "GET"):
         refused = emu.client.options(
             "/", headers={"Origin": origin, "Access-Control-Request-Method": method}
         )
@@ -944,7 +946,7 @@ def test_cors_is_what_we_deploy(emu: Emu) -> None:
     allowed = emu.client.options(
         "/", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
     )
-    assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
+    assert allowed.headers["Access-Control-Allow-Methods"] == "POST, PUT"
     assert allowed.headers["Access-Control-Max-Age"] == "600"
 
 
