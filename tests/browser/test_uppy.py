@@ -19,10 +19,12 @@ import json
 import os
 import subprocess
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import oss2
 import pytest
 
 from tests.browser.conftest import StackFactory
@@ -59,6 +61,8 @@ window.startUppy = (signEndpoint, token, partSize) => {{
     {{ type: 'success', name: file.name, key: response.body.key, url: response.uploadURL }}));
   uppy.on('upload-error', (file, error) => window.events.push(
     {{ type: 'error', name: file?.name, message: String(error?.message) }}));
+  uppy.on('s3-multipart:part-uploaded', (file, part) => window.events.push(
+    {{ type: 'part', name: file.name, part: part.PartNumber }}));
   uppy.on('complete', (result) => {{
     window.done = result.successful.map((f) => ({{
       name: f.name, key: f.response.body.key, record: f.response.body.record }}));
@@ -149,22 +153,30 @@ def emulator_stats(stack: Stack) -> dict[str, int]:
     return dict(answer.json())
 
 
+def start(page: Any, stack: Stack, page_origin: str, user: str) -> str:
+    token = stack.token(user)
+    page.goto(page_origin + "/")
+    page.wait_for_function("document.title === 'ready'")
+    page.evaluate("([s, t, p]) => window.startUppy(s, t, p)", [stack.app_url, token, PART_BYTES])
+    return token
+
+
+def add_files(page: Any, files: list[tuple[str, str, bytes]]) -> None:
+    page.locator("input.uppy-Dashboard-input").first.set_input_files(
+        [{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files]
+    )
+
+
 def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
     page: Any, stack: Stack, page_origin: str
 ) -> None:
     user = "uppy-user"
-    token = stack.token(user)
     small = png_bytes(4, 3)
     large = os.urandom(2 * PART_BYTES + 123_457)  # three parts: 5 MiB, 5 MiB, the rest
     before = emulator_stats(stack)
-    page.goto(page_origin + "/")
-    page.wait_for_function("document.title === 'ready'")
-    page.evaluate("([s, t, p]) => window.startUppy(s, t, p)", [stack.app_url, token, PART_BYTES])
-    page.locator("input.uppy-Dashboard-input").first.set_input_files(
-        [
-            {"name": "dot.png", "mimeType": "image/png", "buffer": small},
-            {"name": "big.bin", "mimeType": "application/octet-stream", "buffer": large},
-        ]
+    token = start(page, stack, page_origin, user)
+    add_files(
+        page, [("dot.png", "image/png", small), ("big.bin", "application/octet-stream", large)]
     )
     page.get_by_role("button", name="Upload 2 files").click()
     page.wait_for_function("window.done !== undefined", timeout=120_000)
@@ -196,6 +208,60 @@ def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
     assert counted.get("UploadPart") == 3, counted
     assert counted.get("CompleteMultipartUpload") == 1, counted
     assert counted.get("PostObject", 0) == 0, counted
+
+
+def test_rejected_uploads_fail_in_the_dashboard_and_leave_no_record(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    """A "PNG" that is not one: the callback rejects and deletes it (UPLOAD_VERIFY=content).
+    Multipart: our Complete answers S3 XML 422 ContentRejected. Single PUT: OSS answers the
+    callback's 200 Rejected, which the plugin counts as success — checkRecords finds no record."""
+    token = start(page, stack, page_origin, "uppy-rejected")
+    fake_small = b"not an image at all" * 10
+    fake_large = os.urandom(PART_BYTES + 1)
+    add_files(
+        page, [("small.png", "image/png", fake_small), ("large.png", "image/png", fake_large)]
+    )
+    page.get_by_role("button", name="Upload 2 files").click()
+    page.wait_for_function("window.done !== undefined", timeout=120_000)
+    assert sorted(page.evaluate("window.failed")) == ["large.png", "small.png"]
+    errors = {
+        e["name"]: e["message"] for e in page.evaluate("window.events") if e["type"] == "error"
+    }
+    assert "422" in errors["large.png"]
+    assert "ContentRejected" in errors["large.png"]
+    assert "not recorded" in errors["small.png"]
+    assert stack.uploads(token) == []
+
+
+def test_cancelling_a_multipart_upload_aborts_it_on_oss(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    """Uppy's cancel → the plugin's abort → DELETE on a capability URL → AbortMultipartUpload;
+    the grant's reservation is released and nothing is recorded."""
+    token = start(page, stack, page_origin, "uppy-cancel")
+    add_files(page, [("huge.bin", "application/octet-stream", os.urandom(4 * PART_BYTES))])
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function("window.events.some((e) => e.type === 'part')", timeout=60_000)
+    assert len(open_uploads(stack)) == 1
+    page.evaluate("window.uppy.cancelAll()")
+    deadline = time.monotonic() + 20
+    while open_uploads(stack) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert open_uploads(stack) == []
+    assert stack.uploads(token) == []
+    assert stack.get_json("/quota", token)["bytes"]["reserved"] == 0
+
+
+def open_uploads(stack: Stack) -> list[str]:
+    """ListMultipartUploads as the bucket owner (the official SDK)."""
+    owner = oss2.Bucket(
+        oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
+        stack.oss_url,
+        "dev-bucket",
+        region="cn-hangzhou",
+    )
+    return [upload.key for upload in owner.list_multipart_uploads().upload_list]
 
 
 # --- the presigned PUT's signature, beside the browser -----------------------------------------
