@@ -558,3 +558,42 @@ def test_requests_are_counted_per_operation(served: Served) -> None:
         "PutObject": 1,
         "GetBucketVersioning": 1,
     }
+
+
+# --- CORS: what a browser needs to upload parts ------------------------------------------------
+
+
+def test_a_browser_may_put_parts_and_read_their_etag(tmp_path: Path) -> None:
+    """deploy/oss/cors.xml, as the emulator applies it: a PUT with Content-MD5 is preflighted
+    and allowed, and the part's ETag and CRC-64 are exposed to the page."""
+    origin = "http://127.0.0.1:8000"
+    emulator, _ = make(tmp_path, cors_origins=frozenset([origin]))
+    with serve(emulator) as url:
+        upload_id = bucket(url, auth("v4")).init_multipart_upload(KEY).upload_id
+        chunk = b"part bytes"
+        md5 = base64.b64encode(hashlib.md5(chunk).digest()).decode()  # noqa: S324
+        signed = ours(url, upload_id, 1, headers={"Content-MD5": md5})
+        preflight = requests.options(
+            signed.url,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "content-md5",
+            },
+            timeout=5,
+        )
+        assert preflight.status_code == 200
+        assert "PUT" in preflight.headers["Access-Control-Allow-Methods"].split(", ")
+        assert preflight.headers["Access-Control-Allow-Headers"] == "content-md5"
+        answer = requests.put(
+            signed.url, data=chunk, headers={**signed.headers, "Origin": origin}, timeout=5
+        )
+        assert answer.headers["Access-Control-Allow-Origin"] == origin
+        exposed = answer.headers["Access-Control-Expose-Headers"].split(", ")
+        assert {"ETag", "x-oss-hash-crc64ecma"} <= set(exposed)
+        refused = requests.options(
+            signed.url,
+            headers={"Origin": origin, "Access-Control-Request-Method": "DELETE"},
+            timeout=5,
+        )
+        assert refused.status_code == 403
