@@ -1,5 +1,5 @@
-"""The bucket as our functions see it: list keys under a prefix, HEAD or read one object, and
-remove one upload — refused by the callback, or deleted by its owner through the sign function
+"""The bucket as our functions see it: list keys under a prefix, HEAD or read one object, abort a
+multipart upload left open (the sweeper), and remove one upload — refused by the callback, or deleted by its owner through the sign function
 (official `oss2`).
 
 The client is `shared.oss.bucket_client` (the function role's credentials, V4 or V1); oss2 is
@@ -65,6 +65,9 @@ class Objects(Protocol):
 
     def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
         """`shared.verify.ObjectReader`: the object if it still has `etag`, and its first bytes."""
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """AbortMultipartUpload; False when OSS has no such upload (completed or aborted)."""
 
 
 class Remover(Protocol):
@@ -140,6 +143,11 @@ class OssObjects:
         from shared.verify import OssReader  # noqa: PLC0415 - see the imports
 
         return OssReader(self.bucket).stored(key, etag, first_bytes)
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        from shared import multipart  # noqa: PLC0415 - the sweeper's multipart path only
+
+        return multipart.abort(self.bucket, key, upload_id)
 
     def head(self, key: str) -> Head | None:
         """HeadObject; a 404 means the object was deleted after it was listed."""

@@ -42,7 +42,7 @@ def make_sign_app(tmp_path: Path) -> Callable[..., Core]:
     ) -> Core:
         options = {
             k: overrides.pop(k)
-            for k in ("store_factory", "jwks_client", "remover_factory")
+            for k in ("store_factory", "jwks_client", "remover_factory", "bucket_factory")
             if k in overrides
         }
         overrides.setdefault("SQLITE_PATH", str(tmp_path / "ledger.sqlite3"))

@@ -75,6 +75,8 @@ class FakeObjects:
         self.heads: list[str] = []
         self.deleted: list[str] = []
         self.gone: set[str] = set()  # listed, then deleted before the HEAD
+        self.uploads: dict[str, str] = {}  # multipart uploads in progress: UploadId → key
+        self.aborted: list[str] = []
 
     def add(
         self,
@@ -123,6 +125,14 @@ class FakeObjects:
             return None
         data, at, mime = self.objects[key]
         return Head(key, len(data), etag(data), mime, "12345", "bWQ1", at)
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """AbortMultipartUpload: False for an upload OSS no longer has."""
+        if self.uploads.get(upload_id) != key:
+            return False
+        del self.uploads[upload_id]
+        self.aborted.append(upload_id)
+        return True
 
     def stored(self, key: str, tag: str, first_bytes: int) -> Stored:
         """The ranged, conditional GetObject of shared.verify (If-Match on `tag`)."""

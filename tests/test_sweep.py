@@ -27,7 +27,16 @@ from shared.reconcile.scan import reconcile
 from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.sweep import sweep
 from shared.records.base import Record
-from shared.records.grants import EXACT, EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerGrant
+from shared.records.grants import (
+    EXACT,
+    EXPIRED,
+    MULTIPART,
+    OPEN,
+    PREFIX,
+    REJECTED,
+    USED,
+    LedgerGrant,
+)
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
 from tests.support.devstack import http_session, sign_in_and_grant
@@ -57,6 +66,7 @@ def grant(
         max_bytes=max_bytes,
         expires_at=int(NOW) + 300,
         created_at=int(NOW) * 1000,
+        part_size=102_400 if mode == MULTIPART else 0,
     )
 
 
@@ -94,6 +104,61 @@ def test_an_unused_grant_is_expired_and_its_reservation_released(store: SqliteSt
     assert report.count("released") == 1
     assert store.usage("alice").reserved_bytes == 0
     assert store.get_grant("alice", "G-uploads/alice/never.png").state == EXPIRED
+
+
+def test_a_multipart_session_left_open_is_aborted_and_released(store: SqliteStore) -> None:
+    key = "uploads/alice/big.bin"
+    session = grant(key, mode=MULTIPART, max_bytes=300_000)
+    store.open_grant(session, Limits(bytes=300_000), NOW)
+    objects = FakeObjects()
+    objects.uploads[session.grant_id] = key
+    report = run(objects, store)
+    assert objects.aborted == [session.grant_id]
+    assert (report.count("aborted"), report.count("released")) == (1, 1)
+    assert report.summary()["aborted"] == 1
+    assert store.get_grant("alice", session.grant_id).state == EXPIRED
+    assert store.usage("alice").reserved_bytes == 0
+    assert store.get(BUCKET, key) is None
+
+
+def test_a_completed_multipart_upload_whose_callback_was_lost_is_adopted(
+    store: SqliteStore,
+) -> None:
+    objects = FakeObjects()
+    key = objects.add("uploads/alice/big.txt", b"t" * 200, at=int(NOW))
+    session = grant(key, mode=MULTIPART, max_bytes=200)
+    store.open_grant(session, Limits(), NOW)
+    report = run(objects, store)  # no upload left to abort: Complete went through
+    assert (report.count("aborted"), report.count("recorded")) == (0, 1)
+    assert store.get(BUCKET, key).grant_id == session.grant_id
+    assert store.get_grant("alice", session.grant_id).state == USED
+
+
+def test_a_multipart_session_with_its_record_is_settled_without_an_abort(
+    store: SqliteStore,
+) -> None:
+    key = "uploads/alice/done.bin"
+    session = grant(key, mode=MULTIPART, max_bytes=200)
+    store.open_grant(session, Limits(), NOW)
+    store.put(
+        Record("alice", BUCKET, key, 200, "E-2", "application/octet-stream", 1), replace=False
+    )
+    objects = FakeObjects()
+    objects.uploads[session.grant_id] = key  # would be aborted if the sweep asked
+    report = run(objects, store, dry_run=False)
+    assert (report.count("present"), objects.aborted, objects.heads) == (1, [], [])
+    assert store.get_grant("alice", session.grant_id).state == USED
+
+
+def test_a_dry_run_aborts_nothing(store: SqliteStore) -> None:
+    key = "uploads/alice/open.bin"
+    session = grant(key, mode=MULTIPART, max_bytes=200)
+    store.open_grant(session, Limits(), NOW)
+    objects = FakeObjects()
+    objects.uploads[session.grant_id] = key
+    run(objects, store, dry_run=True)
+    assert objects.aborted == []
+    assert store.get_grant("alice", session.grant_id).state == OPEN
 
 
 def test_grants_still_inside_their_life_grace_or_settle_time_wait(store: SqliteStore) -> None:

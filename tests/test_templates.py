@@ -114,9 +114,11 @@ def test_handlers_exist_where_the_templates_point(template: preflight.Template) 
 def test_triggers_are_anonymous_http_with_the_methods_each_function_serves(
     template: preflight.Template,
 ) -> None:
-    # sign: OPTIONS for the CORS preflight of GET /signature (it carries Authorization), DELETE
-    # for DELETE /uploads/{key}; callback: OSS only POSTs.
-    for key, methods in (("sign", ("GET", "OPTIONS", "DELETE")), ("callback", ("POST",))):
+    # sign: OPTIONS for the CORS preflight of GET /signature (it carries Authorization), POST for
+    # the /multipart routes, DELETE for DELETE /uploads/{key} and /multipart/{uploadId};
+    # callback: OSS only POSTs.
+    sign = ("GET", "OPTIONS", "POST", "DELETE")
+    for key, methods in (("sign", sign), ("callback", ("POST",))):
         (trigger,) = template.functions[key].triggers
         assert trigger.type == "http"
         assert trigger.auth_type == "anonymous"
@@ -401,7 +403,9 @@ def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> Non
     assert _ots("sign-policy.json") == {
         index_name(table): {"ots:GetRange"},  # GET /uploads
         table: {"ots:GetRow", "ots:UpdateRow"},  # one record, and its tombstone (DELETE)
-        ledger: {"ots:GetRow", "ots:PutRow"},  # the usage row and the grant, GET /quota
+        # the usage row and the grant, GET /quota; a multipart session settled by DELETE
+        # /multipart/{uploadId} or a mismatch at Complete
+        ledger: {"ots:GetRow", "ots:PutRow", "ots:UpdateRow"},
     }
     assert _ots("callback-policy.json") == {
         table: {"ots:GetRow", "ots:PutRow"},
@@ -416,20 +420,31 @@ def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> Non
 
 
 def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
-    """Sign: PutObject (grants), GetObject (download URLs) and DeleteObject (DELETE
-    /uploads/{key}); callback: HeadObject + DeleteObject of a refused upload; both under the
-    upload prefix only, never the bucket (no listing, no ACL)."""
+    """Sign: PutObject (grants; Initiate and Complete of a multipart upload), GetObject
+    (download URLs), DeleteObject (DELETE /uploads/{key}), ListParts and AbortMultipartUpload
+    (/multipart); callback: HeadObject + DeleteObject of a refused upload; reconcile also aborts
+    multipart sessions left open. All under the upload prefix only, never the bucket (no
+    listing of uploads in progress, no ACL)."""
     assert actions("sign-policy.json", "oss:") == {
         "oss:PutObject",
         "oss:GetObject",
         "oss:DeleteObject",
+        "oss:ListParts",
+        "oss:AbortMultipartUpload",
     }
+    assert actions("reconcile-policy.json", "oss:") == {
+        "oss:ListObjects",
+        "oss:GetObject",
+        "oss:DeleteObject",
+        "oss:AbortMultipartUpload",
+    }
+    (aborts,) = [s for s in policy("reconcile-policy.json") if "oss:DeleteObject" in s["Action"]]
     # Refused uploads (a type off the allow-list, a quota they would pass) are deleted.
     assert actions("callback-policy.json", "oss:") == {"oss:GetObject", "oss:DeleteObject"}
     (statement,) = [s for s in policy("sign-policy.json") if "oss:PutObject" in s["Action"]]
     (resource,) = statement["Resource"]
     (removal,) = [s for s in policy("callback-policy.json") if "oss:DeleteObject" in s["Action"]]
-    assert removal["Resource"] == [resource]
+    assert removal["Resource"] == aborts["Resource"] == [resource]
     env = preflight.function_environment(
         preflight.load_template(FC2), "sign", example_environment()
     )

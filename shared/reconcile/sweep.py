@@ -7,6 +7,9 @@ proportion to the uploads since the last run:
   record but died before settling); else one HeadObject of its key: absent → expired, the
   reservation released; present → the record its callback would have written (same checks,
   the grant's owner, quota accounted as by the callback: records/uploads.py);
+- a multipart grant without its record is first AbortMultipartUpload-ed (its id is the
+  UploadId): a session left open is gone then, and the HeadObject that follows finds an object
+  only when a Complete went through whose callback was lost (then adopted as above);
 - prefix grants: one listing of the prefix (pages of 1000) for every grant of that prefix in the
   batch, and a HeadObject only for an object without a record written during a grant's life;
   then expired (a prefix grant reserves nothing).
@@ -29,7 +32,7 @@ from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.objects import Head, Objects
 from shared.records import Store
 from shared.records.base import PutResult, Record
-from shared.records.grants import EXPIRED, OPEN, PREFIX, REJECTED, USED, LedgerGrant
+from shared.records.grants import EXPIRED, MULTIPART, OPEN, PREFIX, REJECTED, USED, LedgerGrant
 from shared.records.uploads import record_upload, refusal
 from shared.records.write import same_object
 from shared.settings import Limits
@@ -42,6 +45,7 @@ WORKERS = 8
 MAX_NAMED = 100
 
 Clock = Callable[[], float]
+CATEGORIES = ("recorded", "present", "released", "aborted", "rejected", "invalid", "failed")
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,11 @@ class SweepReport:
         return self.count("failed") == 0 and self.deferred == 0
 
     def summary(self) -> dict[str, Any]:
-        categories = ("recorded", "present", "released", "rejected", "invalid", "failed")
         return {
             "mode": "sweep",
             "dryRun": self.dry_run,
             "ended": self.ended,
-            **{name: self.count(name) for name in categories},
+            **{name: self.count(name) for name in CATEGORIES},
             "deferred": self.deferred,
         }
 
@@ -166,13 +169,25 @@ def _bind(
             if not still_open:
                 return []
             if kind == "exact":
-                return [sweep_exact(still_open[0], objects, store, rules, dry_run)]
+                grant = still_open[0]
+                aborted = grant.mode == MULTIPART and abort_session(grant, objects, store, dry_run)
+                outcome = sweep_exact(grant, objects, store, rules, dry_run)
+                return [("aborted", grant.target), outcome] if aborted else [outcome]
             return sweep_prefix(still_open, objects, store, rules, dry_run)
         except AppError as error:
             logs.warning("reconcile_failed", grant=grants[0].grant_id, code=error.code)
             return [("failed", grants[0].target)]
 
     return call
+
+
+def abort_session(grant: LedgerGrant, objects: Objects, store: Store, dry_run: bool) -> bool:
+    """A multipart session that ended without its record: AbortMultipartUpload (True when OSS
+    still had the upload). Nothing is aborted in a dry run, or when the record is already there."""
+    existing = store.get(grant.bucket, grant.target)
+    if dry_run or (existing is not None and existing.owner == grant.owner):
+        return False
+    return objects.abort_upload(grant.target, grant.grant_id)
 
 
 def sweep_exact(

@@ -83,7 +83,13 @@ def _encoded_pairs(query: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _joined_query(encoded: list[tuple[str, str]]) -> str:
-    return "&".join(f"{name}={value}" if value else name for name, value in sorted(encoded))
+    return _url_query(sorted(encoded))
+
+
+def _url_query(encoded: list[tuple[str, str]]) -> str:
+    """Pairs as given: the URL lists the request's parameters first, then the signature's, as
+    the official SDK does (the signature covers the sorted canonical query, not this order)."""
+    return "&".join(f"{name}={value}" if value else name for name, value in encoded)
 
 
 def canonical_headers(headers: Mapping[str, str]) -> str:
@@ -164,11 +170,11 @@ class V4Presigner:
             raise ValueError(f"x-oss-expires must be 1..{MAX_V4_EXPIRES} seconds")
         date_time = x_oss_date(now)
         scope = credential_scope(date_time[:8], region)
-        fixed = {
+        fixed = {  # in the official SDK's URL order (the canonical query sorts them)
             "x-oss-signature-version": V4_ALGORITHM,
-            "x-oss-credential": f"{credentials.access_key_id}/{scope}",
             "x-oss-date": date_time,
             "x-oss-expires": str(expires),
+            "x-oss-credential": f"{credentials.access_key_id}/{scope}",
         }
         if credentials.security_token:
             fixed["x-oss-security-token"] = credentials.security_token
@@ -187,14 +193,15 @@ class V4Presigner:
         headers: Mapping[str, str] | None = None,
     ) -> Presigned:
         """§1.4, as `canonical_request` and `string_to_sign` spell it, with the shared parts reused."""
-        params = _checked(query)
-        query_text = _joined_query(self._fixed + _encoded_pairs(params))
+        pairs = _encoded_pairs(_checked(query)) + self._fixed
         encoded_key = uri_encode(key, keep_slash=True)
         signed_headers = dict(headers or {})
-        request = _request_text(method, self._bucket_uri + encoded_key, query_text, signed_headers)
+        request = _request_text(
+            method, self._bucket_uri + encoded_key, _joined_query(pairs), signed_headers
+        )
         to_sign = (self._to_sign_head + _digest(request)).encode("utf-8")
         signature = hmac.digest(self._key, to_sign, "sha256").hex()
-        url = f"{self._base}/{encoded_key}?{query_text}&x-oss-signature={signature}"
+        url = f"{self._base}/{encoded_key}?{_url_query(pairs)}&x-oss-signature={signature}"
         return Presigned(method, url, self._expires_at, signed_headers)
 
 
@@ -243,23 +250,27 @@ def presign_v1(
 ) -> Presigned:
     """A V1 presigned URL valid until `now + expires` (Unix seconds)."""
     params = _checked(query)
+    signed = dict(params)
     if credentials.security_token:
-        params["security-token"] = credentials.security_token
+        signed["security-token"] = credentials.security_token  # a signed sub-resource in V1
     expires_at = int(now) + expires
     signed_headers = dict(headers or {})
     to_sign = string_to_sign_v1(
-        method, expires_at, signed_headers, canonical_resource_v1(bucket, key, params)
+        method, expires_at, signed_headers, canonical_resource_v1(bucket, key, signed)
     )
     # SHA-1 is OSS's choice for V1, not ours.
     digest = hmac.new(
         credentials.access_key_secret.value.encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha1
     ).digest()
+    # The official SDK's URL order: the request's parameters, then the signature's.
     params["OSSAccessKeyId"] = credentials.access_key_id
     params["Expires"] = str(expires_at)
+    if credentials.security_token:
+        params["security-token"] = credentials.security_token
     params["Signature"] = base64.b64encode(digest).decode("ascii")
     return Presigned(
         method,
-        f"{_object_url(endpoint, key)}?{canonical_query(params)}",
+        f"{_object_url(endpoint, key)}?{_url_query(_encoded_pairs(params))}",
         expires_at,
         signed_headers,
     )

@@ -89,6 +89,8 @@ def request(
     query: Mapping[str, str] | str = "",
     headers: Mapping[str, str] | None = None,
     context: Any = None,
+    *,
+    body: bytes = b"",
 ) -> Request:
     query_string = query if isinstance(query, str) else urlencode(query)
     return Request(
@@ -97,7 +99,7 @@ def request(
         signed_path=path.encode(),
         query_string=query_string,
         headers={k.lower(): v for k, v in (headers or {}).items()},
-        body=b"",
+        body=body,
         request_id="req-test",
         context=context,
     )
@@ -117,11 +119,12 @@ def call(
     headers: Mapping[str, str] | None = None,
     context: Any = None,
     now: float = NOW,
+    body: bytes = b"",
 ) -> Response:
     """Call a core as `user` (a JWT issued at `now`); user=None sends no Authorization."""
     all_headers = dict(bearer(user, now=now)) if user is not None else {}
     all_headers.update(headers or {})
-    return app(request(method, path, query, all_headers, context))
+    return app(request(method, path, query, all_headers, context, body=body))
 
 
 def body(response: Response) -> dict[str, Any]:

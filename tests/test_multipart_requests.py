@@ -1,0 +1,259 @@
+"""The /multipart routes' requests (shared/sign/multipart.py, shared/sign/jsonbody.py): what is
+refused before OSS is asked anything, and the part URLs (which need no OSS request).
+
+Everything that talks to OSS (create, status, complete, abort) is proven against the emulator in
+tests/e2e/test_e2e_multipart.py; here the bucket factory fails the test if it is ever used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from shared.credentials import Credentials
+from shared.http import Core
+from shared.records.grants import EXACT, MULTIPART, LedgerGrant
+from shared.records.sqlite import SqliteStore
+from shared.settings import Limits
+from shared.sign import multipart
+from tests.support.sign import NOW, assert_error, body, call
+
+UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
+KEY = "uploads/alice/01HZX.bin"
+PART = 5 * 1024 * 1024
+SIZE = 3 * PART + 7  # four parts, the last one 7 bytes
+MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
+
+
+def no_oss(credentials: Credentials) -> Any:
+    raise AssertionError("OSS was asked although the request should have been refused first")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))  # make_sign_app's ledger file
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def app(make_sign_app: Callable[..., Core]) -> Callable[..., Core]:
+    def build(**overrides: Any) -> Core:
+        return make_sign_app(bucket_factory=no_oss, **overrides)
+
+    return build
+
+
+def session(ledger: SqliteStore, *, owner: str = "alice", **overrides: Any) -> LedgerGrant:
+    values: dict[str, Any] = {
+        "owner": owner,
+        "grant_id": UPLOAD_ID,
+        "mode": MULTIPART,
+        "target": KEY,
+        "bucket": "example-bucket",
+        "max_bytes": SIZE,
+        "expires_at": int(NOW) + multipart.SESSION_SECONDS,
+        "created_at": int(NOW * 1000),
+        "part_size": PART,
+    }
+    values.update(overrides)
+    grant = LedgerGrant(**values)
+    ledger.open_grant(grant, Limits(), NOW)
+    return grant
+
+
+def post(app: Core, path: str, payload: Any, **options: Any) -> Any:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return call(app, method="POST", path=path, body=data, **options)
+
+
+# --- create: refused before InitiateMultipartUpload ---------------------------------------------
+
+GOOD = {"path": "videos", "filename": "a.mp4", "size": 6 * 1024 * 1024, "type": "video/mp4"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"", 400, "BadRequest"),
+        (b"{", 400, "BadRequest"),
+        (b"[]", 400, "BadRequest"),
+        (b"\xff\xfe{}", 400, "BadRequest"),
+        (b'{"filename": "a.mp4", "filename": "b.mp4", "size": 5}', 400, "BadRequest"),
+        (b'{"filename": "a.mp4", "size": NaN}', 400, "BadRequest"),
+        (b"[" * 100_000, 413, "TooLarge"),
+        (b"[" * 4000 + b"]" * 4000, 400, "BadRequest"),  # deeper than the parser goes
+        ({**GOOD, "key": "uploads/bob/x.mp4"}, 400, "BadRequest"),
+        ({**GOOD, "partSize": 1}, 400, "BadRequest"),
+        ({"path": "", "size": 5}, 400, "BadRequest"),
+        ({"filename": "a.mp4"}, 400, "BadRequest"),
+        ({**GOOD, "size": 5.0}, 400, "BadRequest"),
+        ({**GOOD, "size": "5"}, 400, "BadRequest"),
+        ({**GOOD, "size": True}, 400, "BadRequest"),
+        ({**GOOD, "size": 0}, 400, "BadRequest"),
+        ({**GOOD, "size": -1}, 400, "BadRequest"),
+        ({**GOOD, "size": 10485761}, 413, "TooLarge"),
+        ({**GOOD, "filename": "page.html", "type": "text/html"}, 400, "BadRequest"),
+        ({**GOOD, "type": "image/png"}, 400, "BadRequest"),
+        ({**GOOD, "path": "../bob"}, 400, "BadRequest"),
+        ({**GOOD, "path": 7}, 400, "BadRequest"),
+        ({**GOOD, "filename": ["a.mp4"]}, 400, "BadRequest"),
+    ],
+)
+def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
+    app: Callable[..., Core], ledger: SqliteStore, payload: Any, status: int, code: str
+) -> None:
+    response = post(app(), "/multipart", payload)
+    assert_error(response, status, code)
+    assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
+    core = app()
+    for method, path in [
+        ("POST", "/multipart"),
+        ("POST", f"/multipart/{UPLOAD_ID}/parts"),
+        ("GET", f"/multipart/{UPLOAD_ID}"),
+        ("POST", f"/multipart/{UPLOAD_ID}/complete"),
+        ("DELETE", f"/multipart/{UPLOAD_ID}"),
+    ]:
+        assert_error(call(core, method=method, path=path, user=None), 401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/multipart", 405, "POST, OPTIONS"),
+        ("PUT", f"/multipart/{UPLOAD_ID}", 405, "GET, DELETE, OPTIONS"),
+        ("GET", f"/multipart/{UPLOAD_ID}/parts", 405, "POST, OPTIONS"),
+        ("POST", f"/multipart/{UPLOAD_ID}/abort", 404, None),
+        ("GET", f"/multipart/{UPLOAD_ID}/parts/1", 404, None),
+        ("GET", "/multipartx", 404, None),
+    ],
+)
+def test_routes_and_methods(
+    app: Callable[..., Core], method: str, path: str, status: int, allow: str | None
+) -> None:
+    response = call(app(), method=method, path=path)
+    assert response.status == status
+    assert response.header("Allow") == allow
+
+
+# --- sessions: only the creator's open multipart grant ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "method"),
+    [("/parts", "POST"), ("", "GET"), ("/complete", "POST"), ("", "DELETE")],
+)
+def test_another_users_or_a_postobject_grant_or_an_odd_id_is_404(
+    app: Callable[..., Core], ledger: SqliteStore, route: str, method: str
+) -> None:
+    session(ledger, owner="bob")
+    session(ledger, grant_id="G-exact", mode=EXACT, part_size=0, target="uploads/alice/x.png")
+    payload = b'{"partNumbers": [1]}' if route == "/parts" else b""
+    for upload_id in (UPLOAD_ID, "G-exact", "a~usage", "x" * 129):
+        response = call(app(), method=method, path=f"/multipart/{upload_id}{route}", body=payload)
+        assert_error(response, 404, "NotFound")
+    assert ledger.get_grant("bob", UPLOAD_ID).state == "open"
+
+
+def test_an_expired_session_signs_no_parts(app: Callable[..., Core], ledger: SqliteStore) -> None:
+    session(ledger, expires_at=int(NOW))
+    response = post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [1]})
+    assert_error(response, 404, "NotFound")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"partNumbers": []},
+        {"partNumbers": 1},
+        {"partNumbers": [0]},
+        {"partNumbers": [5]},  # four parts
+        {"partNumbers": [1, 1]},
+        {"partNumbers": [True]},
+        {"partNumbers": ["1"]},
+        {"partNumbers": [1.0]},
+        {"partNumbers": list(range(1, 102))},
+        {"partNumbers": [1], "contentMd5": {"2": MD5}},
+        {"partNumbers": [1], "contentMd5": {"01": MD5}},
+        {"partNumbers": [1], "contentMd5": {"1": "not base64!"}},
+        {"partNumbers": [1], "contentMd5": {"1": "AAAA"}},  # 3 bytes
+        {"partNumbers": [1], "contentMd5": {"1": MD5.rstrip("=")}},
+        {"partNumbers": [1], "contentMd5": {"1": 5}},
+        {"partNumbers": [1], "contentMd5": [MD5]},
+        {"partNumbers": [1], "expires": 3600},
+    ],
+)
+def test_bad_part_requests_are_400(
+    app: Callable[..., Core], ledger: SqliteStore, payload: dict[str, Any]
+) -> None:
+    session(ledger)
+    response = post(app(), f"/multipart/{UPLOAD_ID}/parts", payload)
+    assert_error(response, 400, "BadRequest")
+
+
+def test_complete_reads_no_fields(app: Callable[..., Core], ledger: SqliteStore) -> None:
+    session(ledger)
+    payload = {"parts": [{"PartNumber": 1, "ETag": "x"}]}
+    response = post(app(), f"/multipart/{UPLOAD_ID}/complete", payload)
+    assert_error(response, 400, "BadRequest")
+
+
+# --- part URLs ----------------------------------------------------------------------------------
+
+
+def query_of(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
+    app: Callable[..., Core], ledger: SqliteStore
+) -> None:
+    session(ledger)
+    payload = {"partNumbers": [4, 1], "contentMd5": {"4": MD5}}
+    answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", payload))
+    assert answer["expire"] == int(NOW) + multipart.PART_URL_SECONDS
+    fourth, first = answer["parts"]
+    assert (fourth["partNumber"], fourth["headers"]) == (4, {"Content-MD5": MD5})
+    assert (first["partNumber"], first["headers"]) == (1, {})
+    for part in (fourth, first):
+        url = urlsplit(part["url"])
+        assert (url.scheme, url.netloc, url.path) == (
+            "https",
+            "example-bucket.oss-cn-hangzhou.aliyuncs.com",
+            f"/{KEY}",
+        )
+        query = query_of(part["url"])
+        assert (query["partNumber"], query["uploadId"]) == (str(part["partNumber"]), UPLOAD_ID)
+        assert query["x-oss-expires"] == str(multipart.PART_URL_SECONDS)
+        assert query["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
+    # The same part without its MD5 is signed differently: the digest is bound.
+    plain = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
+    assert (
+        query_of(plain["parts"][0]["url"])["x-oss-signature"]
+        != (query_of(fourth["url"])["x-oss-signature"])
+    )
+
+
+def test_part_urls_never_outlive_the_session(app: Callable[..., Core], ledger: SqliteStore) -> None:
+    session(ledger, expires_at=int(NOW) + 100)
+    answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [2]}))
+    assert answer["expire"] == int(NOW) + 100
+    assert query_of(answer["parts"][0]["url"])["x-oss-expires"] == "100"
+
+
+def test_part_urls_are_v1_when_configured(app: Callable[..., Core], ledger: SqliteStore) -> None:
+    session(ledger)
+    core = app(OSS_SIGNATURE_VERSION="v1")
+    answer = body(post(core, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [3]}))
+    query = query_of(answer["parts"][0]["url"])
+    assert set(query) == {"partNumber", "uploadId", "OSSAccessKeyId", "Expires", "Signature"}
+    assert query["Expires"] == str(int(NOW) + multipart.PART_URL_SECONDS)
