@@ -331,3 +331,18 @@ def test_a_put_larger_than_declared_is_stored_but_never_recorded(stack: Stack) -
     assert answer.status_code == 200, answer.text
     assert json.loads(answer.text)["key"] == signed["key"]
     assert [r["key"] for r in stack.uploads(token)] == [signed["key"]]
+
+
+def test_a_v1_presigned_put_carries_the_callback_too(stack_factory: StackFactory) -> None:
+    """OSS_SIGNATURE_VERSION=v1: `callback` is a signed sub-resource, the headers are signed."""
+    v1 = stack_factory(OSS_SIGNATURE_VERSION="v1")
+    token = v1.token("uppy-v1")
+    body = png_bytes(3, 3)
+    signed = signed_put(v1, token, len(body))
+    assert "Signature=" in signed["url"]
+    assert "callback=" in signed["url"]
+    refused = put(signed, body, {**signed["headers"], "Content-Type": "image/gif"})
+    assert refused.status_code == 403, refused.text
+    answer = put(signed, body, signed["headers"])
+    assert answer.status_code == 200, answer.text
+    assert [r["key"] for r in v1.uploads(token)] == [signed["key"]]
