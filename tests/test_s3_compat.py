@@ -64,8 +64,9 @@ def sign(app: Core, payload: dict[str, Any], *, user: str | None = "alice") -> R
     return app(call)
 
 
-def op(app: Core, path: str, method: str, body: bytes = b"") -> Response:
-    return app(dataclasses.replace(request(method, path), body=body))
+def op(app: Core, url: str, method: str, body: bytes = b"") -> Response:
+    path, _, query = url.partition("?")
+    return app(dataclasses.replace(request(method, path, query), body=body))
 
 
 def xml_error(response: Response) -> tuple[int, str, str]:
@@ -86,7 +87,7 @@ def capability_path(**fields: Any) -> str:
     values.update(fields)
     secret = Secret(values.pop("secret", GRANT_SECRET))
     token = s3_compat.mint_capability(s3_compat.Capability(**values), secret)
-    return s3_compat.OP_ROUTE + token
+    return f"{s3_compat.OP_ROUTE}?capability={token}"
 
 
 def open_session(ledger_path: str, owner: str = "alice") -> None:
@@ -118,7 +119,7 @@ def session_state(ledger_path: str, owner: str = "alice") -> str | None:
 
 def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
     secrets = (Secret(GRANT_SECRET),)
-    token = capability_path(op=s3_compat.LIST)[len(s3_compat.OP_ROUTE) :]
+    token = capability_path(op=s3_compat.LIST).partition("=")[2]
     verified = s3_compat.verify_capability(token, secrets, method="GET", now=NOW)
     assert (verified.user, verified.op, verified.upload_id) == ("alice", "list", UPLOAD_ID)
     for method in ("POST", "DELETE", "PUT"):
@@ -134,9 +135,18 @@ def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
         (capability_path(op=s3_compat.LIST), "POST", "for list"),
         (capability_path(op=s3_compat.ABORT), "POST", "for abort"),
         (capability_path(op=s3_compat.COMPLETE), "DELETE", "for complete"),
-        (s3_compat.OP_ROUTE + "not-a-token", "POST", "malformed"),
+        (s3_compat.OP_ROUTE + "?capability=not-a-token", "POST", "malformed"),
+        (s3_compat.OP_ROUTE, "POST", "missing"),
     ],
-    ids=["forged", "expired", "list-as-complete", "abort-as-complete", "complete-as-abort", "junk"],
+    ids=[
+        "forged",
+        "expired",
+        "list-as-complete",
+        "abort-as-complete",
+        "complete-as-abort",
+        "junk",
+        "none",
+    ],
 )
 def test_bad_capabilities_are_403_xml(
     app: Core, ledger_path: str, path: str, method: str, reason: str
@@ -151,11 +161,11 @@ def test_bad_capabilities_are_403_xml(
 def test_an_altered_capability_is_refused(app: Core, ledger_path: str) -> None:
     """Changing the user (or anything) inside the token breaks its MAC."""
     open_session(ledger_path, owner="alice")
-    header, claims, mac = capability_path(user="bob")[len(s3_compat.OP_ROUTE) :].split(".")
+    header, claims, mac = capability_path(user="bob").partition("=")[2].split(".")
     decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
     decoded["sub"] = "alice"
     forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
-    response = op(app, f"{s3_compat.OP_ROUTE}{header}.{forged}.{mac}", "POST")
+    response = op(app, f"{s3_compat.OP_ROUTE}?capability={header}.{forged}.{mac}", "POST")
     assert xml_error(response)[:2] == (403, "Forbidden")
     assert session_state(ledger_path) == OPEN
 

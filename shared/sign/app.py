@@ -3,9 +3,11 @@ read or delete one, or tell the caller's quota (GET /quota).
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
 GET /signature, GET /uploads, GET and DELETE /uploads/{key}, GET /quota, the /multipart routes
-(shared/sign/multipart.py), POST /s3/sign and /s3/op/{capability} (Uppy: shared/sign/s3_compat.py), OPTIONS anything (CORS preflight). Every answer is `Cache-Control: no-store` and varies by Origin. A grant is written to
-the ledger (rate limit and quota reservation included) before it is returned: a store that is
-down answers 503 and nothing is issued.
+(shared/sign/multipart.py), POST /s3/sign and /s3/op?capability=… (Uppy's S3 requests:
+shared/sign/s3_compat.py), OPTIONS anything (CORS preflight). Every answer is
+`Cache-Control: no-store` and varies by Origin. A grant is written to the ledger (rate limit
+and quota reservation included) before it is returned: a store that is down answers 503 and
+nothing is issued.
 
 Records are answered with their download URLs (`downloads.UrlMinter`), minted only after the
 record was read and found to be the caller's: no URL is ever made for a key named in a request.
@@ -150,7 +152,7 @@ def create_app(
     }
 
     # Routes with a path parameter, by prefix: /uploads/{key}, /multipart[/{uploadId}[/action]],
-    # /s3/sign and /s3/op/{capability} (Uppy's S3 requests, shared/sign/s3_compat.py).
+    # /s3/sign and /s3/op?capability=… (Uppy's S3 requests, shared/sign/s3_compat.py).
     prefixed = (
         (uploads_module.UPLOAD_ROUTE, upload),
         (multipart.ROUTE, multipart_routes),

@@ -10,7 +10,7 @@ S3 request and sends that request, without our `Authorization` header, to the UR
   the signature);
 - an UploadPart PUT: the multipart service's presigned part URL (no Content-Type is signed, and
   the plugin sends none for a part: `Blob.slice` without a type);
-- create, list parts, complete, abort: `path` = `/s3/op/<capability>`, a URL of this function.
+- create, list parts, complete, abort: `path` = `/s3/op?capability=…`, a URL of this function.
   Create is done at sign time by the multipart service (the plugin takes the key from the sign
   answer, before its create request), so the capability only answers its XML. List, complete
   and abort run when the plugin calls the URL, through the same multipart service as the JSON
@@ -27,7 +27,7 @@ one, so it is what the signed-in user could get, usable for that one operation o
 upload for a few minutes: a forged, expired or altered token, or one used with another method,
 is 403; another user's upload id was never theirs to mint (the service answers 404).
 
-Answers on `/s3/op/` are S3's XML (`Content-Type: application/xml`, which the plugin requires
+Answers on `/s3/op` are S3's XML (`Content-Type: application/xml`, which the plugin requires
 to read an error's `Code`): errors as `<Error><Code>…</Code><Message>…</Message></Error>` with
 our stable codes and statuses.
 """
@@ -61,7 +61,9 @@ from shared.sign.settings import SignSettings
 
 ROUTE = "/s3/"
 SIGN_ROUTE = "/s3/sign"
-OP_ROUTE = "/s3/op/"
+OP_ROUTE = "/s3/op"
+# In the query, not the path: access logs name the route, and a capability must not be logged.
+CAPABILITY_PARAMETER = "capability"
 CAPABILITY_TTL_SECONDS = 300
 AUDIENCE = "oss-direct-upload:s3-op"
 ALGORITHM = "HS256"
@@ -85,7 +87,7 @@ SIGN_FIELDS = frozenset({"method", "key", "uploadId", "partNumber", *UPLOAD_FIEL
 
 @dataclass(frozen=True)
 class Capability:
-    """What a `/s3/op/` URL lets its holder do: one operation on one upload, as one user."""
+    """What a `/s3/op` URL lets its holder do: one operation on one upload, as one user."""
 
     user: str
     op: str
@@ -232,6 +234,15 @@ def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
     return value
 
 
+def capability_of(request: Request) -> str:
+    """The one query parameter of an `/s3/op` URL (a JWT: URL-safe as it is)."""
+    query = request.query()
+    unknown = sorted(set(query) - {CAPABILITY_PARAMETER})
+    if unknown:
+        raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}")
+    return query.get(CAPABILITY_PARAMETER, "")
+
+
 # --- S3 XML ----------------------------------------------------------------------------------
 
 
@@ -303,7 +314,7 @@ class UploadRejected(AppError):
 
 @dataclass(frozen=True)
 class S3Compat:
-    """`POST /s3/sign` (signed-in) and `/s3/op/<capability>` (the capability is the authority)."""
+    """`POST /s3/sign` (signed in) and `/s3/op?capability=…` (the capability is the authority)."""
 
     bucket: str
     endpoint: str  # OSS_ENDPOINT, for the `Location` of a completed upload
@@ -320,10 +331,10 @@ class S3Compat:
             if request.method != "POST":
                 raise MethodNotAllowed("use POST /s3/sign", allow="POST, OPTIONS")
             return self.sign(request)
-        if not route.startswith(OP_ROUTE):
+        if route != OP_ROUTE:
             raise NotFound(f"no route {route!r}: use POST /s3/sign")
         try:
-            return self.operate(request, route[len(OP_ROUTE) :])
+            return self.operate(request, capability_of(request))
         except AppError as error:
             return xml_error(error)
 
@@ -389,7 +400,7 @@ class S3Compat:
         capability = Capability(
             user, op, upload_id, key, int(self.clock()) + CAPABILITY_TTL_SECONDS
         )
-        return OP_ROUTE + mint_capability(capability, self.secrets[0])
+        return f"{OP_ROUTE}?{CAPABILITY_PARAMETER}={mint_capability(capability, self.secrets[0])}"
 
     def operate(self, request: Request, token: str) -> Response:
         capability = verify_capability(token, self.secrets, method=request.method, now=self.clock())

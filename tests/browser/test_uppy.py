@@ -2,7 +2,7 @@
 
 Uppy comes from node_modules (`npm ci`), bundled here by esbuild: never from a CDN. The page is
 served by its own loopback server, another origin than the sign function's, so every request
-crosses CORS as it would in production: the sign function (/s3/sign, /s3/op/…, /uploads/{key})
+crosses CORS as it would in production: the sign function (/s3/sign, /s3/op, /uploads/{key})
 and the emulator (PutObject, UploadPart). A small file goes as one PUT, a larger one in 5 MiB
 parts; each ends with exactly one record, under the key the server chose.
 
