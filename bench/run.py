@@ -18,6 +18,7 @@ from bench.collect import Plan, Results, collect
 from bench.components import parts_section, profile_section
 from bench.inprocess import ratio_section, warm_section
 from bench.machine import describe
+from bench.presign_parts import report as presign_report
 from bench.report import (
     PREFACE,
     Section,
@@ -30,6 +31,8 @@ from bench.report import (
 )
 from bench.sizes import size_section
 from bench.targets import targets_for
+from bench.throughput import Throughput, throughput_section
+from bench.throughput import attempt as measure_throughput
 from bench.verify import verify_section, verify_targets
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -39,20 +42,31 @@ def _ok(value: Any) -> Any:
     return value if not isinstance(value, str) else None
 
 
-def build_report(results: Results, dist: pathlib.Path) -> tuple[list[Section], list[Target]]:
+def build_report(
+    results: Results, dist: pathlib.Path, upload: Throughput | str
+) -> tuple[list[Section], list[Target]]:
     cold = {k: _ok(v) for k, v in results.cold.items()}
     warm = {k: _ok(v) for k, v in results.warm.items()}
+    parts_urls, parts_targets = presign_report(results.plan)
     sections = [
         cold_section(results, cold),
         warm_section(results),
         verify_section(results),
+        parts_urls,
         ratio_section(warm),
         tablestore_section(cold),
         size_section(results, dist),
         parts_section(results),
         profile_section(results),
     ]
-    targets = [*targets_for(results, cold, warm), *verify_targets(results)]
+    upload_section, upload_target = throughput_section(upload)
+    sections.append(upload_section)
+    targets = [
+        *targets_for(results, cold, warm),
+        *verify_targets(results),
+        *parts_targets,
+        upload_target,
+    ]
     return [targets_section(targets), *sections], targets
 
 
@@ -68,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     started = time.monotonic()
     results = collect(plan, dist)
-    sections, targets = build_report(results, dist)
+    upload = measure_throughput(quick=args.quick)
+    sections, targets = build_report(results, dist, upload)
     machine = describe()
     command = "make bench" + (
         "" if not args.quick else "  (quick mode: python -m bench.run --quick)"

@@ -7,8 +7,8 @@ Objects are written under `PROBE_PREFIX` (default `probe/`) with the caller's cr
 deleted afterwards (the emulator has no DeleteObject; its copies go with its temporary folder).
 
 Needs OSS_BUCKET, OSS_REGION and credentials (OSS_ACCESS_KEY_ID/SECRET, or
-ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN]) allowed to PutObject, GetObject, ListObjects
-and DeleteObject under the prefix; OSS_ENDPOINT overrides `https://oss-<region>.aliyuncs.com`;
+ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN]) allowed to PutObject, GetObject, ListObjects,
+AbortMultipartUpload and DeleteObject under the prefix; OSS_ENDPOINT overrides `https://oss-<region>.aliyuncs.com`;
 PROBE_ORIGIN is an origin the bucket's CORS allows (default: the first AllowedOrigin of
 deploy/oss/cors.xml). Without credentials it says so and exits 0.
 
@@ -18,6 +18,7 @@ deploy/oss/cors.xml). Without credentials it says so and exits 0.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -197,6 +198,36 @@ def wrong_v4_region(target: Target, session: requests.Session) -> str:
     return sdk_outcome(lambda: target.sdk(other).list_objects_v2(prefix=target.prefix))
 
 
+def multipart_etag(target: Target, session: requests.Session) -> str:
+    """Is a multipart object's ETag `<MD5 of the parts' binary MD5s>-<count>`, as S3 forms it?"""
+    del session
+    sdk, key = target.sdk(), new_key(target)
+    chunks = [b"a" * 102_400, b"b"]
+    upload_id = sdk.init_multipart_upload(key).upload_id
+    parts = [
+        oss2.models.PartInfo(number, sdk.upload_part(key, upload_id, number, chunk).etag)
+        for number, chunk in enumerate(chunks, 1)
+    ]
+    etag = sdk.complete_multipart_upload(key, upload_id, parts).etag
+    joined = b"".join(hashlib.md5(chunk).digest() for chunk in chunks)  # noqa: S324 - OSS's
+    expected = f"{hashlib.md5(joined).hexdigest().upper()}-{len(chunks)}"  # noqa: S324
+    return "md5-of-md5s-count" if etag == expected else f"other form ({len(etag)} chars)"
+
+
+def part_md5_mismatch(target: Target, session: requests.Session) -> str:
+    """Which code does an UploadPart whose Content-MD5 does not match its bytes get?"""
+    del session
+    sdk, key = target.sdk(), new_key(target)
+    upload_id = sdk.init_multipart_upload(key).upload_id
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()  # noqa: S324
+    try:
+        return sdk_outcome(
+            lambda: sdk.upload_part(key, upload_id, 1, b"part", headers={"Content-MD5": wrong})
+        )
+    finally:
+        sdk.abort_multipart_upload(key, upload_id)
+
+
 EXPERIMENTS = (
     Experiment(
         "v4-date-past",
@@ -226,6 +257,14 @@ EXPERIMENTS = (
     ),
     Experiment(
         "wrong-v4-region", "What does a V4 header signed for another region get?", wrong_v4_region
+    ),
+    Experiment(
+        "multipart-etag", "Is a multipart ETag MD5(part MD5s)-count, as S3's?", multipart_etag
+    ),
+    Experiment(
+        "part-md5-mismatch",
+        "Which code does an UploadPart with a wrong Content-MD5 get?",
+        part_md5_mismatch,
     ),
 )
 

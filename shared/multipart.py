@@ -1,7 +1,7 @@
 """Multipart uploads on OSS: the part layout rules and the four calls the server makes (oss2).
 
-next-capabilities.md §1.1/§1.2: part numbers 1..10,000; every part but the last 100 KB..5 GB
-(OSS checks sizes only at Complete). DESIGN "Multipart uploads": the sign function initiates,
+next-capabilities.md §1.1/§1.2 (the limits: shared/multipart_limits.py): part numbers
+1..10,000; every part but the last 100 KB..5 GB (OSS checks sizes only at Complete). DESIGN "Multipart uploads": the sign function initiates,
 lists, completes (with `x-oss-callback` pinned) and aborts; the browser only PUTs parts to
 presigned URLs. The sweeper aborts what was left open (shared/reconcile/sweep.py).
 
@@ -22,13 +22,10 @@ from typing import Any, TypeVar
 
 from shared.deadline import DeadlinePool
 from shared.errors import AppError, BadRequest, Conflict, Forbidden, Unavailable
+from shared.multipart_limits import MAX_LIST_PARTS, MAX_PART_BYTES, MAX_PARTS
 
-MIN_PART_BYTES = 100 * 1024  # OSS: every part but the last at least 100 KB
-MAX_PART_BYTES = 5 * 1024**3  # and at most 5 GB
-MAX_PARTS = 10_000
 MAX_MULTIPART_BYTES = MAX_PARTS * MAX_PART_BYTES  # 48.8 TB
 DEFAULT_PART_BYTES = 8 * 1024 * 1024  # MULTIPART_PART_BYTES' default
-LIST_PAGE = 1000  # ListParts' maximum page
 CALL_SECONDS = 10.0  # Initiate, one ListParts page, Abort
 # Complete waits for OSS to assemble the parts and to call our callback (OSS allows it 5 s).
 COMPLETE_SECONDS = 50.0
@@ -114,7 +111,7 @@ def list_parts(bucket: Any, key: str, upload_id: str) -> list[Part]:
     while True:
         page = _call(
             functools.partial(
-                bucket.list_parts, key, upload_id, marker=marker, max_parts=LIST_PAGE
+                bucket.list_parts, key, upload_id, marker=marker, max_parts=MAX_LIST_PARTS
             ),
             CALL_SECONDS,
         )

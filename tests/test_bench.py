@@ -129,6 +129,8 @@ def test_quick_run_prints_a_table_and_writes_the_report(
         assert "sign: GET /signature" in text
         assert "callback: test key, SQLite store" in text
         assert "naive: key fetched from 127.0.0.1 per request" in text
+        assert "POST /multipart/{uploadId}/parts, 100 parts with MD5s, per part" in text
+        assert "multipart: Initiate, 4 × 4 MiB presigned V4 parts (4 in flight), Complete" in text
     assert "not measured:" not in report  # every path answered as expected
     assert "| sign package zipped | ≤ 1 MB | not built | not measured |" in report
     for line in ("make bench", "CPU:", "Python:", "Load average"):

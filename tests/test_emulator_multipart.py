@@ -371,6 +371,9 @@ def test_oss2_uploads_in_parts(served: Served, version: str, sts: bool) -> None:
     assert head.headers["x-oss-meta-origin"] == "test"
     assert head.headers["x-oss-storage-class"] == "IA"
     assert head.headers["Cache-Control"] == "no-cache"
+    assert (head.object_type, "Content-MD5" in head.headers) == ("Multipart", False)
+    [listed_object] = sdk.list_objects_v2(prefix=KEY).object_list
+    assert (listed_object.etag, listed_object.type) == (expected, "Multipart")
     assert sdk.get_object(KEY).read() == whole
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from shared import multipart as oss_multipart
 from shared.credentials import Credentials
 from shared.http import Core
 from shared.records.grants import EXACT, MULTIPART, LedgerGrant
@@ -257,3 +258,43 @@ def test_part_urls_are_v1_when_configured(app: Callable[..., Core], ledger: Sqli
     query = query_of(answer["parts"][0]["url"])
     assert set(query) == {"partNumber", "uploadId", "OSSAccessKeyId", "Expires", "Signature"}
     assert query["Expires"] == str(int(NOW) + multipart.PART_URL_SECONDS)
+
+
+# --- the part layout (shared/multipart.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "setting", "part_size", "count", "last"),
+    [
+        (1, PART, PART, 1, 1),
+        (PART, PART, PART, 1, PART),
+        (PART + 1, PART, PART, 2, 1),
+        (3 * PART + 7, PART, PART, 4, 7),
+        # 10,000 parts at most: the setting is raised to ceil(size / 10,000)
+        (10_000 * PART, PART, PART, 10_000, PART),
+        (10_000 * PART + 1, PART, PART + 1, 10_000, 10_000 * PART + 1 - 9_999 * (PART + 1)),
+        (6 * 1024**3, 100 * 1024, 644_246, 10_000, 6 * 1024**3 - 9_999 * 644_246),
+    ],
+)
+def test_the_layout_raises_the_part_size_only_when_10000_parts_would_not_do(
+    size: int, setting: int, part_size: int, count: int, last: int
+) -> None:
+    plan = oss_multipart.layout(size, setting)
+    assert (plan.part_size, plan.count, plan.expected(plan.count)) == (part_size, count, last)
+    assert sum(plan.expected(n) for n in range(1, plan.count + 1)) == size
+    assert count <= oss_multipart.MAX_PARTS
+
+
+def test_a_mismatch_is_a_part_that_can_never_fit_and_missing_parts_are_not() -> None:
+    plan = oss_multipart.Layout(3 * PART + 7, PART)
+    right = [oss_multipart.Part(n, "E", plan.expected(n)) for n in (1, 2, 3, 4)]
+    assert oss_multipart.mismatch(right, plan) is None
+    assert oss_multipart.missing(right, plan) == []
+    assert oss_multipart.mismatch(right[1:3], plan) is None
+    assert oss_multipart.missing(right[1:3], plan) == [1, 4]
+    short = [*right[:3], oss_multipart.Part(4, "E", 6)]
+    assert oss_multipart.mismatch(short, plan) == "part 4 has 6 bytes; it must have 7"
+    over = [oss_multipart.Part(2, "E", PART + 1)]
+    assert oss_multipart.mismatch(over, plan) == f"part 2 has {PART + 1} bytes; it must have {PART}"
+    extra = [*right, oss_multipart.Part(5, "E", 1)]
+    assert oss_multipart.mismatch(extra, plan) == "part 5 is not one of the 4 parts of this upload"

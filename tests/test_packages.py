@@ -5,6 +5,7 @@ modules, tablestore 5.4.1 and oss2 2.16.0 among them, on sys.path after the code
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -119,6 +120,15 @@ def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
                 "shared/callback/__init__.py",
                 "shared/callback/body.py",
             }
+            # The /multipart routes, their strict JSON bodies and the OSS calls (oss2: runtime).
+            assert {
+                "shared/sign/multipart.py",
+                "shared/sign/jsonbody.py",
+                "shared/multipart.py",
+                "shared/multipart_limits.py",
+            } <= files
+        if name == "reconcile":  # it aborts multipart sessions that ended without a record
+            assert {"shared/multipart.py", "shared/multipart_limits.py"} <= files
         assert not any(f.startswith("tools/") for f in files)
         if name != "reconcile":  # it verifies no grant or signature: no PyJWT, no cryptography
             assert "jwt/__init__.py" in files, "grant tokens need PyJWT"
@@ -479,6 +489,58 @@ def test_the_sign_package_issues_a_grant_in_the_fc_runtime(
     assert isinstance(modules, list)
     assert "cryptography" not in modules
     assert "jwt.jwks_client" not in modules
+
+
+def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path
+) -> None:
+    """POST /multipart through both adapters: the runtime's oss2 calls InitiateMultipartUpload on
+    the emulator, the session goes to the ledger, and the answer names the upload."""
+    stack = Stack(
+        {
+            "DEV_HOST": "127.0.0.1",
+            "DEV_APP_PORT": "0",
+            "DEV_CALLBACK_PORT": "0",
+            "DEV_OSS_PORT": "0",
+            "DEV_DATA_DIR": str(tmp_path / "stack"),
+        }
+    )
+    stack.start()
+    try:
+        body = json.dumps({"filename": "film.mp4", "size": 300_000, "type": "video/mp4"})
+        request = {
+            **fixtures.sign_request_spec(fixtures.user_token()),
+            "method": "POST",
+            "path": "/multipart",
+            "query": "",
+            "content_type": "application/json",
+            "body_b64": base64.b64encode(body.encode()).decode(),
+        }
+        names = ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT", "OSS_ACCESS_KEY_ID")
+        env = fixtures.sign_env(
+            **{name: stack.values[name] for name in names},
+            OSS_ACCESS_KEY_SECRET=stack.values["OSS_ACCESS_KEY_SECRET"],
+            SQLITE_PATH=str(tmp_path / "ledger.sqlite3"),
+        )
+        checks: list[dict[str, object]] = [
+            {"kind": "wsgi", "request": request},
+            {"kind": "event", "request": request},
+        ]
+        report = in_replica(replica, packages["sign"], tmp_path, checks, env)
+        stats = http_session().get(f"{stack.url('oss')}/.well-known/oss-emulator/stats", timeout=10)
+        opened = stats.json().get("InitiateMultipartUpload")
+    finally:
+        stack.stop()
+    sessions = [json.loads(str(answer["body"])) for answer in answers_of(report)]
+    assert [answer["status"] for answer in answers_of(report)] == [200, 200], sessions
+    assert {(s["partSize"], s["partCount"]) for s in sessions} == {(8 * 1024 * 1024, 1)}
+    assert all(s["key"].startswith("uploads/") and s["key"].endswith(".mp4") for s in sessions)
+    assert len({s["uploadId"] for s in sessions}) == 2
+    assert opened == 2
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        modes = db.execute("SELECT mode, part_size FROM grants").fetchall()
+    assert modes == [("multipart", 8 * 1024 * 1024)] * 2
+    assert report["origins"]["oss2"] == "runtime"  # type: ignore[index]
 
 
 def test_the_callback_package_records_into_sqlite_in_the_fc_runtime(

@@ -74,7 +74,7 @@ def test_blank_required_variable_counts_as_missing(name: str) -> None:
         ({"UPLOAD_MAX_BYTES": "abc"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": "0"}, "UPLOAD_MAX_BYTES"),
         ({"UPLOAD_MAX_BYTES": "-5"}, "UPLOAD_MAX_BYTES"),
-        ({"UPLOAD_MAX_BYTES": str(5 * 1024**3 + 1)}, "UPLOAD_MAX_BYTES"),
+        ({"UPLOAD_MAX_BYTES": str(10_000 * 5 * 1024**3 + 1)}, "UPLOAD_MAX_BYTES"),  # > 48.8 TB
         ({"MULTIPART_PART_BYTES": str(100 * 1024 - 1)}, "MULTIPART_PART_BYTES"),
         ({"MULTIPART_PART_BYTES": str(5 * 1024**3 + 1)}, "MULTIPART_PART_BYTES"),
         ({"MULTIPART_PART_BYTES": "8MiB"}, "MULTIPART_PART_BYTES"),

@@ -31,6 +31,7 @@ from tests.support.sign import (
     assert_error,
     body,
     call,
+    conditions,
     request,
     token,
 )
@@ -138,6 +139,21 @@ def test_s5_sizes_over_the_limit_are_413(sign_app: Core, size: str) -> None:
 def test_s5_size_at_the_limit_is_granted(sign_app: Core) -> None:
     answer = ok(sign_app, {**EXACT, "size": "10485760"})
     assert answer["key"].endswith(".png")
+
+
+def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    """UPLOAD_MAX_BYTES may exceed PostObject's 5 GiB (POST /multipart takes it): /signature
+    then refuses more than 5 GiB, saying where to go, and a prefix policy caps at 5 GiB."""
+    app = make_sign_app(UPLOAD_MAX_BYTES=str(6 * 1024**3))
+    five = 5 * 1024**3
+    refused = assert_error(call(app, {**EXACT, "size": str(five + 1)}), 413, "TooLarge")
+    assert refused["message"] == (
+        f"size is over the limit of {five} bytes for one PostObject: use POST /multipart"
+    )
+    assert ["content-length-range", 1, five] in conditions(ok(app, {**EXACT, "size": str(five)}))
+    assert ["content-length-range", 1, five] in conditions(ok(app, {"path": "docs"}))
 
 
 def test_s5_size_is_required_with_filename(sign_app: Core) -> None:

@@ -1,13 +1,15 @@
 """The OSS emulator as a WSGI app: one bucket at the root; PostObject, ListObjects,
-Get/HeadObject, DeleteObject.
+Get/HeadObject, DeleteObject, PutObject, multipart uploads, GetBucketVersioning.
 
 A PostObject is judged in OSS's order (DESIGN.md, Local stack): form shape (fields.py) →
 signature (signature.py) → policy (expiration, then conditions) → size; then the callback
 configuration is validated, the key expanded, the signer's RAM permission checked (ram.py), the
 object stored and the callback made (post_object.py). A REST read is authenticated by its header
 signature (request_auth.py) or its presigned query (presigned.py), authorized, then answered
-(listing.py, reads.py; `x-oss-process` by process.py). Every refusal is
-OSS's XML error with the right Code and status; CORS comes from cors.py on every answer.
+(listing.py, reads.py; `x-oss-process` by process.py). A REST write or multipart operation
+(named by stats.operation) must be signed either way, then its handler runs (multipart.py,
+complete.py, put_object.py). Every refusal is OSS's XML error with the right Code and status;
+CORS comes from cors.py on every answer.
 """
 
 from __future__ import annotations
@@ -31,28 +33,16 @@ from local.oss_emulator.errors import (
     access_denied,
     error_xml,
 )
-from local.oss_emulator.fields import (
-    check_fields,
-    expand_key,
-    forbids_overwrite,
-)
-from local.oss_emulator.form import PostForm, parse_post_form
 from local.oss_emulator.keys import KEY_PATH, load_or_create_key, public_pem
 from local.oss_emulator.listing import list_objects, object_name, path_style_key
 from local.oss_emulator.multipart import RestCall
-from local.oss_emulator.policy import (
-    check_conditions,
-    check_expiration,
-    check_size,
-    decode_policy,
-)
-from local.oss_emulator.post_object import describe, success_response
+from local.oss_emulator.post_object import post_object
 from local.oss_emulator.presigned import authenticate_query, is_presigned
 from local.oss_emulator.process import process_image
-from local.oss_emulator.ram import bucket_resource, object_resource, write_actions
+from local.oss_emulator.ram import authorize
 from local.oss_emulator.reads import object_response
 from local.oss_emulator.request_auth import RestRequest, authenticate
-from local.oss_emulator.signature import SignedBy, verify_post_signature
+from local.oss_emulator.signature import SignedBy
 from local.oss_emulator.stats import STATS_PATH, RequestStats, operation
 from local.oss_emulator.store import ObjectStore, StoredObject
 from local.oss_emulator.upload_callback import callback_response, object_headers
@@ -65,8 +55,17 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-type": "Content-Type",
 }
-# Operations every request of which must be signed; the rest are read and PostObject paths.
-REST_OPERATIONS: dict[str, Callable[[OssEmulator, RestCall], Response]] = {}
+# Operations every request of which must be signed, by their names in stats.operation.
+REST_OPERATIONS: dict[str, Callable[[OssEmulator, RestCall], Response]] = {
+    "InitiateMultipartUpload": multipart.initiate,
+    "UploadPart": multipart.upload_part,
+    "ListParts": multipart.list_parts,
+    "CompleteMultipartUpload": complete.complete,
+    "AbortMultipartUpload": multipart.abort,
+    "ListMultipartUploads": multipart.list_uploads,
+    "PutObject": put_object.put_object,
+    "GetBucketVersioning": put_object.get_bucket_versioning,
+}
 # Not readable until restored (RestoreObject is not emulated: never readable here).
 ARCHIVED = ("Archive", "ColdArchive", "DeepColdArchive")
 
@@ -130,7 +129,7 @@ class OssEmulator:
         if method in ("GET", "HEAD") and request.path == KEY_PATH:
             return Response(self.public_key_pem, 200, content_type="application/x-pem-file")
         if method == "POST" and request.path == "/":
-            return self._post_object(request, request_id)
+            return post_object(self, request, request_id)
         handler = REST_OPERATIONS.get(operation(request, self.config.bucket))
         if handler is not None:
             key = path_style_key(request, self.config.bucket)
@@ -212,24 +211,7 @@ class OssEmulator:
         context: Mapping[str, str] | None = None,
     ) -> None:
         """403 AccessDenied unless the key's RAM policy allows every action (owner: all)."""
-        policy = self.config.policies.get(key_id)
-        if policy is None:
-            return
-        config = self.config
-        bucket = bucket_resource(config.region, config.owner_id, config.bucket)
-        target = (
-            bucket
-            if key is None
-            else object_resource(config.region, config.owner_id, config.bucket, key)
-        )
-        facts = {"acs:AccessId": key_id, **(context or {})}
-        for action in actions:
-            kms = f"acs:kms:{config.region}:{config.owner_id}:key/*"
-            resource = target if action.startswith("oss:") else kms
-            if not policy.allows(action, resource, facts):
-                raise access_denied(
-                    f"You are not allowed to do {action} on {resource} (RAM policy of {key_id})."
-                )
+        authorize(self.config, key_id, actions, key, context or {})
 
     def caller(self, request: Request, key: str) -> str:
         """Who signed a request that must be signed (header or presigned URL); AccessDenied for
@@ -292,59 +274,6 @@ class OssEmulator:
         self.store.delete(key)
         return Response(b"", 204)
 
-    # --- PostObject -----------------------------------------------------------------------
-
-    def _post_object(self, request: Request, request_id: str) -> Response:
-        form = parse_post_form(
-            request.stream,
-            request.headers.get("Content-Type"),
-            spool_dir=self.store.spool,
-            max_object_bytes=self.config.max_object_bytes,
-        )
-        try:
-            return self._judge_and_store(request, request_id, form)
-        finally:
-            form.discard()
-
-    def _judge_and_store(self, request: Request, request_id: str, form: PostForm) -> Response:
-        upload = check_fields(request, form)
-        now = datetime.fromtimestamp(self.now(), timezone.utc)
-        signed = verify_post_signature(form.fields, self.keys, region=self.config.region, now=now)
-        policy = decode_policy(form.fields["policy"])
-        check_expiration(policy, now)
-        check_conditions(
-            policy,
-            form.fields,
-            bucket=self.config.bucket,
-            version=signed.version,
-            strict_v4=self.config.strict_v4_policy,
-        )
-        check_size(policy, upload.size)
-        callback_field = form.get("callback") or ""
-        config = cb.parse_callback(callback_field) if callback_field else None
-        key = expand_key(form.fields["key"], upload.filename)
-        # After the policy and the key (emulator's order): what RAM allows this key to write.
-        acl = form.get("x-oss-object-acl")
-        context = {"oss:x-oss-object-acl": acl} if acl is not None else {}
-        self.authorize(signed.access_key_id, write_actions(form.fields), key, context)
-        stored = describe(form, upload, key, self.now())
-        # OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is Enabled or Suspended
-        # (oss-protocol.md §2.3); the emulator keeps no old versions, it only stops refusing.
-        forbid = forbids_overwrite(form) and not self.config.versioning
-        self.store.put(stored, upload.spool, forbid_overwrite=forbid)
-        if config is None:
-            return success_response(form, stored, self.config)
-        custom = {name: value for name, value in form.fields.items() if name.startswith("x:")}
-        return self.call_back(
-            request,
-            request_id,
-            config=config,
-            stored=stored,
-            custom=custom,
-            head=upload.head,
-            operation="PostObject",
-        )
-
     def call_back(
         self,
         request: Request,
@@ -375,20 +304,6 @@ class OssEmulator:
             object_headers(response, stored)
             return response
         return reply
-
-
-REST_OPERATIONS.update(
-    {
-        "InitiateMultipartUpload": multipart.initiate,
-        "UploadPart": multipart.upload_part,
-        "ListParts": multipart.list_parts,
-        "CompleteMultipartUpload": complete.complete,
-        "AbortMultipartUpload": multipart.abort,
-        "ListMultipartUploads": multipart.list_uploads,
-        "PutObject": put_object.put_object,
-        "GetBucketVersioning": put_object.get_bucket_versioning,
-    }
-)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -209,4 +209,5 @@ def _stored(
         acl=headers.get("x-oss-object-acl") or upload.acl,
         storage_class=upload.storage_class,
         encryption=upload.encryption,
+        object_type="Multipart",
     )

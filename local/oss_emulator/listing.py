@@ -190,7 +190,7 @@ def list_bucket_result(
         lines.append(_element("Key", text(obj.key), 4))
         lines.append(_element("LastModified", iso8601(obj.last_modified), 4))
         lines.append(_element("ETag", f'"{obj.etag}"', 4))
-        lines.append(_element("Type", "Normal", 4))
+        lines.append(_element("Type", obj.object_type, 4))
         lines.append(_element("Size", str(obj.size), 4))
         lines.append(_element("StorageClass", obj.storage_class, 4))
         if query.version == 1 or query.fetch_owner:

@@ -7,16 +7,32 @@ With one, upload_callback.py makes it (protocol §5–§7).
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
+from local.oss_emulator import callback as cb
 from local.oss_emulator.config import EmulatorConfig
 from local.oss_emulator.errors import XML_TYPE, xml_document
-from local.oss_emulator.fields import STORAGE_CLASSES, content_type, stored_headers
-from local.oss_emulator.form import PostForm, UploadedFile
+from local.oss_emulator.fields import (
+    STORAGE_CLASSES,
+    check_fields,
+    content_type,
+    expand_key,
+    forbids_overwrite,
+    stored_headers,
+)
+from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
+from local.oss_emulator.policy import check_conditions, check_expiration, check_size, decode_policy
+from local.oss_emulator.ram import write_actions
+from local.oss_emulator.signature import verify_post_signature
 from local.oss_emulator.store import StoredObject
 from local.oss_emulator.upload_callback import object_headers
+
+if TYPE_CHECKING:
+    from local.oss_emulator.app import OssEmulator
 
 
 def describe(form: PostForm, upload: UploadedFile, key: str, now: float) -> StoredObject:
@@ -62,3 +78,59 @@ def success_response(form: PostForm, stored: StoredObject, config: EmulatorConfi
     object_headers(response, stored)
     response.headers["Content-MD5"] = stored.content_md5
     return response
+
+
+def post_object(emu: OssEmulator, request: Request, request_id: str) -> Response:
+    """PostObject, judged in OSS's order (app.py's docstring); the form's spool is removed."""
+    form = parse_post_form(
+        request.stream,
+        request.headers.get("Content-Type"),
+        spool_dir=emu.store.spool,
+        max_object_bytes=emu.config.max_object_bytes,
+    )
+    try:
+        return _judge_and_store(emu, request, request_id, form)
+    finally:
+        form.discard()
+
+
+def _judge_and_store(
+    emu: OssEmulator, request: Request, request_id: str, form: PostForm
+) -> Response:
+    upload = check_fields(request, form)
+    now = datetime.fromtimestamp(emu.now(), timezone.utc)
+    signed = verify_post_signature(form.fields, emu.keys, region=emu.config.region, now=now)
+    policy = decode_policy(form.fields["policy"])
+    check_expiration(policy, now)
+    check_conditions(
+        policy,
+        form.fields,
+        bucket=emu.config.bucket,
+        version=signed.version,
+        strict_v4=emu.config.strict_v4_policy,
+    )
+    check_size(policy, upload.size)
+    callback_field = form.get("callback") or ""
+    config = cb.parse_callback(callback_field) if callback_field else None
+    key = expand_key(form.fields["key"], upload.filename)
+    # After the policy and the key (emulator's order): what RAM allows this key to write.
+    acl = form.get("x-oss-object-acl")
+    context = {"oss:x-oss-object-acl": acl} if acl is not None else {}
+    emu.authorize(signed.access_key_id, write_actions(form.fields), key, context)
+    stored = describe(form, upload, key, emu.now())
+    # OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is Enabled or Suspended
+    # (oss-protocol.md §2.3); the emulator keeps no old versions, it only stops refusing.
+    forbid = forbids_overwrite(form) and not emu.config.versioning
+    emu.store.put(stored, upload.spool, forbid_overwrite=forbid)
+    if config is None:
+        return success_response(form, stored, emu.config)
+    custom = {name: value for name, value in form.fields.items() if name.startswith("x:")}
+    return emu.call_back(
+        request,
+        request_id,
+        config=config,
+        stored=stored,
+        custom=custom,
+        head=upload.head,
+        operation="PostObject",
+    )

@@ -24,10 +24,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from local.oss_emulator.errors import access_denied
+
+if TYPE_CHECKING:
+    from local.oss_emulator.config import EmulatorConfig
 
 STRING_OPERATORS = (
     "StringEquals",
@@ -172,3 +177,27 @@ def write_actions(fields: Mapping[str, str]) -> tuple[str, ...]:
     if (fields.get("x-oss-server-side-encryption") or "").upper() == "KMS":
         actions.append("kms:GenerateDataKey")
     return tuple(actions)
+
+
+def authorize(
+    config: EmulatorConfig,
+    key_id: str,
+    actions: Iterable[str],
+    key: str | None,
+    context: Mapping[str, str],
+) -> None:
+    """403 AccessDenied unless the key's policy allows every action on the object `key` (the
+    bucket when None; KMS actions on the account's keys); a key without a policy is the owner's."""
+    policy = config.policies.get(key_id)
+    if policy is None:
+        return
+    place = (config.region, config.owner_id, config.bucket)
+    target = bucket_resource(*place) if key is None else object_resource(*place, key)
+    facts = {"acs:AccessId": key_id, **context}
+    for action in actions:
+        kms = f"acs:kms:{config.region}:{config.owner_id}:key/*"
+        resource = target if action.startswith("oss:") else kms
+        if not policy.allows(action, resource, facts):
+            raise access_denied(
+                f"You are not allowed to do {action} on {resource} (RAM policy of {key_id})."
+            )

@@ -113,9 +113,10 @@ def object_response(request: Request, obj: StoredObject, data: Path) -> Response
         response.headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
     response.headers["ETag"] = f'"{obj.etag}"'
     response.headers["Last-Modified"] = formatdate(obj.last_modified, usegmt=True)
-    response.headers["x-oss-object-type"] = "Normal"
+    response.headers["x-oss-object-type"] = obj.object_type
     response.headers["x-oss-hash-crc64ecma"] = obj.crc64
-    response.headers["Content-MD5"] = obj.content_md5
+    if obj.content_md5:  # none for a multipart object
+        response.headers["Content-MD5"] = obj.content_md5
     response.headers["Accept-Ranges"] = "bytes"
     response.headers["x-oss-storage-class"] = obj.storage_class
     if obj.encryption:

@@ -32,6 +32,7 @@ class StoredObject:
     acl: str = "default"  # x-oss-object-acl; "default" follows the bucket's ACL
     storage_class: str = "Standard"  # OSS's spelling: Standard, IA, Archive, ColdArchive, …
     encryption: str = ""  # x-oss-server-side-encryption (AES256, KMS, SM4) or none
+    object_type: str = "Normal"  # x-oss-object-type: "Multipart" after CompleteMultipartUpload
 
 
 def file_already_exists() -> OssError:

@@ -33,7 +33,7 @@ from shared.sign import cors, multipart, s3_compat
 from shared.sign import uploads as uploads_module
 from shared.sign.auth import Authenticator, SigningKeySource
 from shared.sign.downloads import UrlMinter
-from shared.sign.issue import issue, ledger_entry, parse_upload_request
+from shared.sign.issue import issue, ledger_entry, signature_request
 from shared.sign.settings import SignSettings
 
 # The adapters refuse more; JSON bodies are capped lower (jsonbody.py). An S3 client's
@@ -86,7 +86,7 @@ def create_app(
 
     def signature(request: Request) -> Response:
         user = authenticator.user(request.header("authorization"))
-        upload = parse_upload_request(request.query(), settings.upload.max_bytes)
+        upload = signature_request(request.query(), settings.upload)
         now = clock()
         issued = issue(settings, user, upload, credentials(request), now)
         # Rate limit, quota reservation and the grant row, before anything is returned.

@@ -54,7 +54,9 @@ class IssuedGrant:
     response: dict[str, Any]  # the /signature JSON body
 
 
-def parse_upload_request(query: Mapping[str, str], max_bytes: int) -> UploadRequest:
+def parse_upload_request(
+    query: Mapping[str, str], max_bytes: int, *, beyond: str = ""
+) -> UploadRequest:
     """Read /signature's query: unknown parameters, a bad size or a stray size/type are 400s."""
     unknown = sorted(set(query) - PARAMETERS)
     if unknown:
@@ -69,24 +71,33 @@ def parse_upload_request(query: Mapping[str, str], max_bytes: int) -> UploadRequ
     return UploadRequest(
         path=query.get("path", ""),
         filename=filename,
-        size=declared_size(query.get("size"), max_bytes),
+        size=declared_size(query.get("size"), max_bytes, beyond=beyond),
         content_type=query.get("type"),
     )
 
 
-def declared_size(text: str | None, max_bytes: int) -> int:
-    """`size`: a whole number of bytes, at least 1 (400) and at most UPLOAD_MAX_BYTES (413)."""
+def signature_request(query: Mapping[str, str], upload: UploadSettings) -> UploadRequest:
+    """/signature's query: a PostObject holds at most 5 GiB even when UPLOAD_MAX_BYTES (the
+    limit of POST /multipart too) allows more."""
+    limit = upload.post_max_bytes
+    beyond = " for one PostObject: use POST /multipart" if limit < upload.max_bytes else ""
+    return parse_upload_request(query, limit, beyond=beyond)
+
+
+def declared_size(text: str | None, max_bytes: int, *, beyond: str = "") -> int:
+    """`size`: a whole number of bytes, at least 1 (400) and at most `max_bytes` (413; `beyond`
+    says what to do instead)."""
     if text is None or text == "":
         raise BadRequest("size (in bytes) is required with filename")
     if not text.isascii() or not text.isdigit():
         raise BadRequest("size must be a whole number of bytes")
     if not _SIZE.fullmatch(text):
-        raise TooLarge(f"size is over the limit of {max_bytes} bytes")
+        raise TooLarge(f"size is over the limit of {max_bytes} bytes{beyond}")
     size = int(text)
     if size < 1:
         raise BadRequest("size must be at least 1 byte")
     if size > max_bytes:
-        raise TooLarge(f"size is over the limit of {max_bytes} bytes")
+        raise TooLarge(f"size is over the limit of {max_bytes} bytes{beyond}")
     return size
 
 
@@ -156,10 +167,10 @@ def issue(
     if upload.filename is not None:
         chosen = exact_key(upload_settings, user, upload, now_ms)
         folder, key, mime, stored_type = chosen.folder, chosen.key, chosen.mime, chosen.stored_type
-        max_bytes = upload.size or upload_settings.max_bytes
+        max_bytes = upload.size or upload_settings.post_max_bytes
     else:
         folder = keys.upload_dir(upload_settings.key_prefix, user, upload.path)
-        max_bytes = upload_settings.max_bytes
+        max_bytes = upload_settings.post_max_bytes
     expires_at = int(now) + upload_settings.policy_ttl_seconds
     grant = Grant(
         grant_id=keys.new_object_id(now_ms),

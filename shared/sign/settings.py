@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from shared import logs
 from shared.content import allowed_types
 from shared.errors import ConfigError
-from shared.multipart import DEFAULT_PART_BYTES, MAX_PART_BYTES, MIN_PART_BYTES
+from shared.multipart import DEFAULT_PART_BYTES, MAX_MULTIPART_BYTES
+from shared.multipart_limits import MAX_PART_BYTES, MIN_PART_BYTES
 from shared.settings import (
     MAX_OBJECT_BYTES,
     MIN_SECRET_BYTES,
@@ -68,11 +69,17 @@ class UploadSettings:
     callback_url: str
     part_bytes: int = DEFAULT_PART_BYTES  # MULTIPART_PART_BYTES (raised per upload when needed)
 
+    @property
+    def post_max_bytes(self) -> int:
+        """The largest PostObject grant: UPLOAD_MAX_BYTES within PostObject's own 5 GiB."""
+        return min(self.max_bytes, MAX_OBJECT_BYTES)
+
     @classmethod
     def load(cls, env: Env, auth_mode: str) -> UploadSettings:
         return cls(
             key_prefix=key_prefix_template(env, auth_mode),
-            max_bytes=env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, 1, MAX_OBJECT_BYTES),
+            # Up to what multipart can hold; a PostObject grant stays within PostObject's 5 GiB.
+            max_bytes=env.integer("UPLOAD_MAX_BYTES", 20 * 1024 * 1024, 1, MAX_MULTIPART_BYTES),
             allowed_types=allowed_types(env),
             policy_ttl_seconds=env.integer("POLICY_TTL_SECONDS", 300, 1, 86400),
             callback_url=_callback_url(env),

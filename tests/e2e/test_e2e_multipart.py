@@ -1,0 +1,368 @@
+"""Multipart uploads over real sockets: the sign function's /multipart routes (their own RAM
+policy, DEV_OSS_RAM_POLICIES=1), the OSS emulator, the callback function and the ledger.
+
+`requests` plays the browser: it creates an upload, asks for part URLs, PUTs the parts straight
+to the emulator and asks the sign function to complete. Every refusal is proven with nothing
+recorded; where the declared size can never be met the emulator's ListMultipartUploads shows the
+upload gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local.dev import ROLE_KEYS
+from shared.credentials import Credentials
+from shared.objects import OssObjects
+from shared.oss import bucket_client
+from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.sweep import sweep
+from shared.records.sqlite import SqliteStore
+from shared.settings import Env, OssSettings, Secret
+from shared.sign import multipart
+from tests.e2e.conftest import LiveStack, StartStack
+
+pytestmark = pytest.mark.e2e
+
+PART = 100 * 1024  # MULTIPART_PART_BYTES for these stacks: OSS's smallest part
+SIZE = 2 * PART + 1000  # three parts, the last 1000 bytes
+
+
+def data(size: int = SIZE, seed: int = 7) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest()
+    return (block * (size // len(block) + 1))[:size]
+
+
+def md5_b64(chunk: bytes) -> str:
+    return base64.b64encode(hashlib.md5(chunk).digest()).decode()  # noqa: S324 - OSS's Content-MD5
+
+
+class Client:
+    """The browser's side of DESIGN "Multipart uploads", against a live stack."""
+
+    def __init__(self, live: LiveStack, user: str) -> None:
+        self.live = live
+        self.auth = {"Authorization": f"Bearer {live.token(user)}"}
+
+    def call(self, method: str, path: str, payload: Any = None) -> requests.Response:
+        return self.live.http.request(
+            method, f"{self.live.app_url}{path}", json=payload, headers=self.auth, timeout=60
+        )
+
+    def create(self, size: int = SIZE, filename: str = "film.bin", **extra: Any) -> dict[str, Any]:
+        answer = self.call("POST", "/multipart", {"filename": filename, "size": size, **extra})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def urls(self, upload_id: str, numbers: list[int], md5: dict[str, str] | None = None) -> Any:
+        payload: dict[str, Any] = {"partNumbers": numbers}
+        if md5:
+            payload["contentMd5"] = md5
+        answer = self.call("POST", f"/multipart/{upload_id}/parts", payload)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["parts"]
+
+    def put(self, upload_id: str, number: int, chunk: bytes, *, md5: bool = True) -> str:
+        digests = {str(number): md5_b64(chunk)} if md5 else None
+        (part,) = self.urls(upload_id, [number], digests)
+        sent = self.live.http.put(part["url"], data=chunk, headers=part["headers"], timeout=30)
+        assert sent.status_code == 200, sent.text
+        return str(sent.headers["ETag"])
+
+    def complete(self, upload_id: str) -> requests.Response:
+        return self.call("POST", f"/multipart/{upload_id}/complete")
+
+
+def slices(content: bytes, part_size: int = PART) -> list[bytes]:
+    return [content[i : i + part_size] for i in range(0, len(content), part_size)]
+
+
+def open_uploads(live: LiveStack) -> list[tuple[str, str]]:
+    """ListMultipartUploads as the bucket owner: (key, upload id) of every upload left open."""
+    values = live.stack.values
+    owner = Credentials(values["OSS_ACCESS_KEY_ID"], Secret(values["OSS_ACCESS_KEY_SECRET"]))
+    bucket = bucket_client(OssSettings.load(Env(values)), owner, timeout=10)
+    listed = bucket.list_multipart_uploads()
+    return [(upload.key, upload.upload_id) for upload in listed.upload_list]
+
+
+@pytest.fixture
+def live(start_stack: StartStack) -> LiveStack:
+    return start_stack(MULTIPART_PART_BYTES=str(PART))
+
+
+@pytest.fixture
+def ledger(live: LiveStack) -> Iterator[SqliteStore]:
+    store = SqliteStore(live.stack.values["SQLITE_PATH"])
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("verify", ["content", "object"])
+def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
+    start_stack: StartStack, verify: str
+) -> None:
+    """create → part URLs (Content-MD5 signed in) → PUT the parts → resume view → complete →
+    the record is listed by GET /uploads, the object is the file, the session is settled. The
+    callback verified it (UPLOAD_VERIFY): If-Match on the multipart ETag, the whole CRC-64."""
+    live = start_stack(MULTIPART_PART_BYTES=str(PART), UPLOAD_VERIFY=verify)
+    alice = Client(live, "alice")
+    content = data()
+    session = alice.create(
+        filename="Holiday film.bin", path="videos", type="application/octet-stream"
+    )
+    assert (session["partSize"], session["partCount"]) == (PART, 3)
+    assert session["key"].startswith("uploads/alice/videos/")
+    upload_id = session["uploadId"]
+    chunks = slices(content)
+    digests = {str(n): md5_b64(chunk) for n, chunk in enumerate(chunks, 1)}
+    urls = alice.urls(upload_id, [1, 2, 3], digests)
+    for part, chunk in zip(urls, chunks, strict=True):
+        assert part["headers"] == {"Content-MD5": digests[str(part["partNumber"])]}
+        sent = live.http.put(part["url"], data=chunk, headers=part["headers"], timeout=30)
+        assert sent.status_code == 200, sent.text
+    resume = alice.call("GET", f"/multipart/{upload_id}").json()
+    assert [(p["partNumber"], p["size"]) for p in resume["parts"]] == [
+        (1, PART),
+        (2, PART),
+        (3, 1000),
+    ]
+    assert resume["parts"][0]["etag"] == hashlib.md5(chunks[0]).hexdigest().upper()  # noqa: S324
+    done = alice.complete(upload_id)
+    assert done.status_code == 200, done.text
+    record = done.json()
+    assert (record["Status"], record["key"], record["size"]) == ("OK", session["key"], SIZE)
+    assert record["etag"].endswith("-3")  # OSS's multipart ETag
+    assert (record["owner"], record["fileName"], record["grantId"]) == (
+        "alice",
+        "Holiday film.bin",
+        upload_id,
+    )
+    listed = live.uploads(alice.auth["Authorization"].split()[1])
+    assert [item["key"] for item in listed] == [session["key"]]
+    assert live.get_object(session["key"]).content == content
+    assert open_uploads(live) == []
+    ledger = SqliteStore(live.stack.values["SQLITE_PATH"])
+    try:
+        assert ledger.get_grant("alice", upload_id).state == "used"
+        usage = ledger.usage("alice")
+    finally:
+        ledger.close()
+    assert (usage.used_bytes, usage.used_files, usage.reserved_bytes) == (SIZE, 1, 0)
+    again = alice.complete(upload_id)  # a retry after success answers the same record
+    assert (again.status_code, again.json()["etag"]) == (200, record["etag"])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "named"),
+    [
+        ([PART, PART, 999], "part 3 has 999 bytes; it must have 1000"),
+        ([PART + 1, PART, 1000], f"part 1 has {PART + 1} bytes; it must have {PART}"),
+    ],
+    ids=["short-of-the-declared-size", "a-part-over-part-size"],
+)
+def test_parts_that_can_never_make_the_declared_size_abort_the_upload(
+    live: LiveStack, ledger: SqliteStore, sizes: list[int], named: str
+) -> None:
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    for number, size in enumerate(sizes, 1):
+        alice.put(upload_id, number, data(size, seed=number))
+    refused = alice.complete(upload_id)
+    assert (refused.status_code, refused.json()["code"]) == (400, "BadRequest")
+    assert named in refused.json()["message"]
+    assert open_uploads(live) == []
+    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert ledger.get_grant("alice", upload_id).state == "rejected"
+    assert ledger.usage("alice").reserved_bytes == 0
+    assert alice.call("GET", f"/multipart/{upload_id}").status_code == 404
+
+
+def test_a_complete_before_every_part_keeps_the_upload(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    """Missing parts can still come: 400 naming them, nothing aborted, then it completes."""
+    alice = Client(live, "alice")
+    content = data()
+    upload_id = alice.create()["uploadId"]
+    chunks = slices(content)
+    alice.put(upload_id, 2, chunks[1])
+    early = alice.complete(upload_id)
+    assert (early.status_code, early.json()["code"]) == (400, "BadRequest")
+    assert "parts 1, 3 are missing" in early.json()["message"]
+    assert [upload for _, upload in open_uploads(live)] == [upload_id]
+    assert ledger.get_grant("alice", upload_id).state == "open"
+    alice.put(upload_id, 1, chunks[0])
+    alice.put(upload_id, 3, chunks[2])
+    done = alice.complete(upload_id)
+    assert (done.status_code, done.json()["Status"]) == (200, "OK")
+
+
+def test_another_users_upload_is_404_on_every_route(live: LiveStack) -> None:
+    alice, mallory = Client(live, "alice"), Client(live, "mallory")
+    upload_id = alice.create()["uploadId"]
+    alice.put(upload_id, 1, data(PART))
+    for method, path, payload in [
+        ("POST", f"/multipart/{upload_id}/parts", {"partNumbers": [1]}),
+        ("GET", f"/multipart/{upload_id}", None),
+        ("POST", f"/multipart/{upload_id}/complete", None),
+        ("DELETE", f"/multipart/{upload_id}", None),
+    ]:
+        answer = mallory.call(method, path, payload)
+        assert (answer.status_code, answer.json()["code"]) == (404, "NotFound"), path
+    assert [upload for _, upload in open_uploads(live)] == [upload_id]
+    assert len(alice.call("GET", f"/multipart/{upload_id}").json()["parts"]) == 1
+
+
+def test_a_part_url_is_refused_after_expiry_or_for_another_part(live: LiveStack) -> None:
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    chunk = data(PART)
+    (part,) = alice.urls(upload_id, [1])
+    other = part["url"].replace("partNumber=1&", "partNumber=2&")
+    assert other != part["url"]
+    moved = live.http.put(other, data=chunk, timeout=30)
+    assert moved.status_code == 403
+    assert "SignatureDoesNotMatch" in moved.text
+    live.clock.offset = 901  # the URL lives 900 s
+    late = live.http.put(part["url"], data=chunk, timeout=30)
+    assert late.status_code == 403
+    assert "AccessDenied" in late.text or "expired" in late.text.lower()
+    live.clock.offset = 0
+    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
+
+
+def test_a_signed_content_md5_refuses_a_corrupted_part(live: LiveStack) -> None:
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    chunk = data(PART)
+    (part,) = alice.urls(upload_id, [1], {"1": md5_b64(chunk)})
+    corrupted = live.http.put(
+        part["url"], data=b"X" + chunk[1:], headers=part["headers"], timeout=30
+    )
+    assert corrupted.status_code == 400
+    assert "InvalidDigest" in corrupted.text
+    unsigned = live.http.put(part["url"], data=chunk, timeout=30)  # the MD5 header left out
+    assert unsigned.status_code == 403
+    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
+
+
+def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> None:
+    live = start_stack(MULTIPART_PART_BYTES=str(PART), QUOTA_BYTES_PER_USER=str(SIZE - 1))
+    alice = Client(live, "alice")
+    refused = alice.call("POST", "/multipart", {"filename": "film.bin", "size": SIZE})
+    assert (refused.status_code, refused.json()["code"]) == (403, "QuotaExceeded")
+    assert open_uploads(live) == []
+    store = SqliteStore(live.stack.values["SQLITE_PATH"])
+    try:
+        assert store.usage("alice").reserved_bytes == 0
+    finally:
+        store.close()
+
+
+def test_delete_aborts_and_releases_the_reservation_once(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    alice.put(upload_id, 1, data(PART))
+    assert ledger.usage("alice").reserved_bytes == SIZE
+    first = alice.call("DELETE", f"/multipart/{upload_id}")
+    assert first.status_code == 204
+    assert open_uploads(live) == []
+    assert ledger.get_grant("alice", upload_id).state == "expired"
+    assert (ledger.usage("alice").reserved_bytes, ledger.usage("alice").reserved_files) == (0, 0)
+    assert alice.call("DELETE", f"/multipart/{upload_id}").status_code == 204  # idempotent
+    assert ledger.usage("alice").reserved_files == 0
+    assert alice.call("GET", f"/multipart/{upload_id}").status_code == 404
+    assert alice.complete(upload_id).status_code == 404
+
+
+def test_a_rejected_callback_answer_is_passed_through(live: LiveStack) -> None:
+    """A .png that is no PNG: the callback (UPLOAD_VERIFY=content) rejects it, deletes the
+    object, and the browser gets its `Rejected` answer from Complete."""
+    alice = Client(live, "alice")
+    session = alice.create(size=PART + 10, filename="cat.png", type="image/png")
+    content = data(PART + 10)
+    for number, chunk in enumerate(slices(content), 1):
+        alice.put(session["uploadId"], number, chunk)
+    answer = alice.complete(session["uploadId"])
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["Status"], answer.json()["code"]) == ("Rejected", "ContentRejected")
+    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert live.get_object(session["key"]).status_code == 404
+
+
+def test_the_sweeper_aborts_a_session_left_open_with_the_reconcile_role(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    """Past its end (24 h, the callback's grace, the settle time) the session's upload is
+    aborted by the reconcile function's own key (deploy/ram/reconcile-policy.json)."""
+    alice = Client(live, "alice")
+    upload_id = alice.create()["uploadId"]
+    alice.put(upload_id, 1, data(PART))
+    values = live.stack.values
+    settings = ReconcileSettings.from_env(values)
+    role = ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
+    ended = time.time() + multipart.SESSION_SECONDS + 200
+    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
+    assert (report.count("aborted"), report.count("released"), report.count("failed")) == (1, 1, 0)
+    assert open_uploads(live) == []
+    assert ledger.get_grant("alice", upload_id).state == "expired"
+    assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_a_file_past_postobjects_5_gib_is_planned_in_10000_parts(start_stack: StartStack) -> None:
+    """UPLOAD_MAX_BYTES above 5 GiB: /multipart takes a 6 GiB file (the part size raised so that
+    10,000 parts hold it), /signature refuses it."""
+    six = 6 * 1024**3
+    live = start_stack(MULTIPART_PART_BYTES=str(PART), UPLOAD_MAX_BYTES=str(six))
+    alice = Client(live, "alice")
+    session = alice.create(size=six, filename="disk.bin")
+    assert (session["partSize"], session["partCount"]) == (644_246, 10_000)
+    (last,) = alice.urls(session["uploadId"], [10_000])
+    assert "partNumber=10000&" in last["url"]
+    post = alice.call("GET", "/signature?filename=disk.bin&size=" + str(six))
+    assert (post.status_code, post.json()["code"]) == (413, "TooLarge")
+    assert alice.call("DELETE", f"/multipart/{session['uploadId']}").status_code == 204
+    assert open_uploads(live) == []
+
+
+def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
+    live: LiveStack, ledger: SqliteStore
+) -> None:
+    """OSS stored the object but its callback never arrived (203 CallbackFailed): Complete answers
+    503 and keeps the session open, DELETE cannot abort a stored upload (409), and the sweeper
+    records it with the session's owner once the session ends."""
+    alice = Client(live, "alice")
+    content = data()
+    session = alice.create()
+    upload_id = session["uploadId"]
+    for number, chunk in enumerate(slices(content), 1):
+        alice.put(upload_id, number, chunk)
+    live.journal.lose = True
+    lost = alice.complete(upload_id)
+    live.journal.lose = False
+    assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
+    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert ledger.get_grant("alice", upload_id).state == "open"
+    refused = alice.call("DELETE", f"/multipart/{upload_id}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
+    settings = ReconcileSettings.from_env(live.stack.values)
+    role = ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
+    ended = time.time() + multipart.SESSION_SECONDS + 200
+    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
+    assert (report.count("aborted"), report.count("recorded")) == (0, 1)
+    record = ledger.get(live.stack.values["OSS_BUCKET"], session["key"])
+    assert record is not None
+    assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
+    assert ledger.get_grant("alice", upload_id).state == "used"
