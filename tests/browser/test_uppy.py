@@ -145,8 +145,13 @@ def page_origin(uppy_bundle: bytes) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(stack_factory: StackFactory, page_origin: str) -> Stack:
-    """The dev stack with 5 MiB parts, accepting the page's origin (sign function and bucket)."""
-    return stack_factory(CORS_ALLOWED_ORIGINS=page_origin, MULTIPART_PART_BYTES=str(PART_BYTES))
+    """The dev stack with 5 MiB parts, accepting the page's origin (sign function and bucket);
+    each function signs with its own key, bound to its deploy/ram policy as OSS would bind it."""
+    return stack_factory(
+        CORS_ALLOWED_ORIGINS=page_origin,
+        MULTIPART_PART_BYTES=str(PART_BYTES),
+        DEV_OSS_RAM_POLICIES="1",
+    )
 
 
 def emulator_stats(stack: Stack) -> dict[str, int]:
