@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from shared.grant import Grant, issue_token
-from shared.http import Core, Response
+from shared.http import Core, Response, serve
 from shared.records import open_store
 from shared.records.grants import MULTIPART, OPEN, LedgerGrant
 from shared.settings import Secret
@@ -283,3 +283,19 @@ def test_a_single_put_opens_an_exact_grant_in_the_ledger(app: Core, ledger_path:
     usage = store.usage("alice")
     assert (usage.reserved_bytes, usage.reserved_files) == (1234, 1)
     assert answer["expire"] == int(NOW) + 300
+
+
+def test_a_capability_never_reaches_the_access_log(
+    app: Core, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A create capability answers from the token alone (no OSS call): the line FC would log."""
+    url = capability_path(op=s3_compat.CREATE)
+    token = url.partition("=")[2]
+    path, _, query = url.partition("?")
+    capsys.readouterr()
+    answered = serve(app, request("POST", path, query), function="sign")
+    assert answered.status == 200
+    assert ET.fromstring(answered.body).findtext("UploadId") == UPLOAD_ID  # noqa: S314 - ours
+    logged = capsys.readouterr().err
+    assert '"route": "/s3/op"' in logged
+    assert token.split(".")[2] not in logged  # not even its MAC
