@@ -37,6 +37,7 @@ from tests.support.sign import (
     bearer,
     body,
     decode_callback,
+    decode_policy,
     grant_of,
     request,
     sign_settings,
@@ -299,3 +300,29 @@ def test_a_capability_never_reaches_the_access_log(
     logged = capsys.readouterr().err
     assert '"route": "/s3/op"' in logged
     assert token.split(".")[2] not in logged  # not even its MAC
+
+
+def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(app: Core) -> None:
+    """`form`: the PostObject way, whose policy OSS enforces (size range, key, type) itself."""
+    answer = put_answer(app, type="image/png", form=True)
+    fields = answer["fields"]
+    assert next(iter(fields)) == "key"
+    assert fields["key"] == answer["key"]
+    assert answer["url"] == "https://example-bucket.oss-cn-hangzhou.aliyuncs.com"
+    assert ["content-length-range", 1, 1234] in decode_policy(fields["policy"])["conditions"]
+    assert grant_of({"callback": fields["callback"]}).key == answer["key"]
+    assert "headers" not in answer
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"form": "yes"},
+        {"form": True, "partSize": 5 * 1024 * 1024},
+    ],
+)
+def test_form_is_a_single_uploads_choice(app: Core, payload: dict[str, Any]) -> None:
+    base = {"method": "PUT", "key": "k", "filename": "a.png", "size": 10}
+    assert_error(sign(app, {**base, **payload}), 400, "BadRequest")
+    create = {"method": "POST", "key": "k", "filename": "a.bin", "size": 10, "form": True}
+    assert_error(sign(app, create), 400, "BadRequest")

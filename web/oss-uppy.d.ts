@@ -24,6 +24,9 @@ export interface OssUppyOptions {
   partSize?: number;
   /** Files larger than this go multipart; default `partSize` (a single PUT holds one part). */
   multipartThreshold?: number;
+  /** 'put' (default): a presigned PutObject; 'form': a PostObject form, whose policy OSS
+   *  enforces (size included) before storing anything. */
+  smallFiles?: 'put' | 'form';
   /** For tests: the fetch used to call the sign function. */
   fetch?: typeof fetch;
 }
@@ -37,11 +40,13 @@ export interface OssPresignableRequest {
   contentType?: string;
 }
 
-/** What signRequest answers: the URL, the server's key, the headers the signature covers. */
+/** What signRequest answers: the URL, the server's key, the headers the signature covers, or
+ *  (smallFiles: 'form') the PostObject form's fields. */
 export interface OssPresignedResponse {
   url: string;
   key?: string;
   headers?: Record<string, string>;
+  fields?: Record<string, string>;
 }
 
 /** The options to pass as `uppy.use(AwsS3, createOssUppyOptions({...}))`. */

@@ -44,6 +44,8 @@ export class OssSignError extends Error {
  * - `partSize`: must equal the sign function's MULTIPART_PART_BYTES (the server refuses a
  *   multipart create whose parts would be cut otherwise).
  * - `multipartThreshold`: files larger than this go multipart (default: `partSize`).
+ * - `smallFiles`: 'put' (default: a presigned PUT) or 'form' (a PostObject form, whose policy
+ *   OSS enforces — size included — before it stores anything; docs/uppy.md).
  */
 export function createOssUppyOptions(options) {
   const {
@@ -52,9 +54,13 @@ export function createOssUppyOptions(options) {
     path = '',
     partSize = DEFAULT_PART_BYTES,
     multipartThreshold = partSize,
+    smallFiles = 'put',
     fetch: fetchImpl = globalThis.fetch.bind(globalThis),
   } = options ?? {};
   if (typeof signEndpoint !== 'string') throw new TypeError('signEndpoint must be a string');
+  if (smallFiles !== 'put' && smallFiles !== 'form') {
+    throw new TypeError("smallFiles must be 'put' or 'form'");
+  }
   if (typeof getAuthorization !== 'function') {
     throw new TypeError('getAuthorization must be a function');
   }
@@ -109,12 +115,14 @@ export function createOssUppyOptions(options) {
       // The plugin cuts the parts before the server is asked: the server refuses a mismatch
       // (400) before it creates anything, rather than at Complete.
       if (request.method === 'POST') body.partSize = chunkSize(file.size);
+      else if (smallFiles === 'form') body.form = true;
     }
     const answer = await post(body);
     // `url`: OSS's (presigned); `path`: the sign function's own (a capability URL).
     const signed = { url: answer.url ?? `${base}${answer.path}` };
     if (answer.key) signed.key = answer.key;
     if (answer.headers && Object.keys(answer.headers).length > 0) signed.headers = answer.headers;
+    if (answer.fields) signed.fields = answer.fields; // a PostObject form: the plugin POSTs it
     return signed;
   }
 

@@ -79,6 +79,40 @@ def upload_request(upload: Mapping[str, Any], max_bytes: int) -> issue.UploadReq
     return issue.parse_upload_request(query, max_bytes)
 
 
+@dataclass(frozen=True)
+class SignedForm:
+    """The same file as a PostObject: `/signature`'s exact-key grant, policy and fields."""
+
+    issued: issue.IssuedGrant
+
+    @property
+    def grant(self) -> Grant:
+        return self.issued.grant
+
+    def answer(self) -> dict[str, Any]:
+        """`{url, key, fields, expire}`: the form to POST, `key` first and the file last."""
+        grant = self.issued.response
+        return {
+            "url": grant["host"],
+            "key": grant["key"],
+            "fields": {"key": grant["key"], **grant["fields"]},
+            "expire": grant["expire"],
+        }
+
+
+def sign_form(
+    settings: SignSettings,
+    user: str,
+    upload: Mapping[str, Any],
+    credentials: Credentials,
+    now: float,
+) -> SignedForm:
+    """The PostObject way for a client that can post a form (Uppy 6.3: `fields`): OSS enforces
+    the policy's `content-length-range` before storing, which a presigned PUT cannot."""
+    request = upload_request(upload, settings.upload.post_max_bytes)
+    return SignedForm(issue.issue(settings, user, request, credentials, now))
+
+
 def sign_put(
     settings: SignSettings,
     user: str,

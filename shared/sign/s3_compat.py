@@ -7,7 +7,8 @@ S3 request and sends that request, without our `Authorization` header, to the UR
   grant of the ledger, as `/signature` issues; the callback rides in the signed query, and the
   `Content-Type`, `x-oss-forbid-overwrite` and `x-oss-storage-class` headers are signed in and
   returned in `headers`, which the plugin sends in place of its own (a different type breaks
-  the signature);
+  the signature). With `"form": true`, `/signature`'s PostObject form instead (`fields`, which
+  the plugin posts), whose policy OSS enforces before storing — the size included;
 - an UploadPart PUT: the multipart service's presigned part URL (no Content-Type is signed, and
   the plugin sends none for a part: `Blob.slice` without a type);
 - create, list parts, complete, abort: `path` = `/s3/op?capability=…`, a URL of this function.
@@ -56,7 +57,7 @@ from shared.sign import jsonbody
 from shared.sign.issue import ledger_entry
 from shared.sign.multipart import MultipartRoutes
 from shared.sign.presign import uri_encode
-from shared.sign.put_object import sign_put
+from shared.sign.put_object import sign_form, sign_put
 from shared.sign.settings import SignSettings
 
 ROUTE = "/s3/"
@@ -78,7 +79,7 @@ MAX_KEY_CHARS = 1023
 MAX_UPLOAD_ID_CHARS = 256
 MAX_PART_NUMBER = 10_000
 # The only fields /s3/sign reads; anything else is refused so nobody believes it had an effect.
-UPLOAD_FIELDS = ("path", "filename", "size", "type", "partSize")
+UPLOAD_FIELDS = ("path", "filename", "size", "type", "partSize", "form")
 SIGN_FIELDS = frozenset({"method", "key", "uploadId", "partNumber", *UPLOAD_FIELDS})
 
 
@@ -191,7 +192,8 @@ def _json(response: Response) -> dict[str, Any]:
     return value
 
 
-PutObjectSigner = Callable[[Request, str, Mapping[str, Any]], Mapping[str, Any]]
+# (request, user, the upload's facts, as a form?) → the single request's answer.
+PutObjectSigner = Callable[[Request, str, Mapping[str, Any], bool], Mapping[str, Any]]
 
 
 # --- /s3/sign --------------------------------------------------------------------------------
@@ -343,8 +345,11 @@ class S3Compat:
         call = parse_sign_call(request.body)
         if call.upload_id is None:
             if call.method == "PUT":
-                answer = dict(self.put_object(request, user, call.upload))
-                response = json_response(200, answer)
+                upload = dict(call.upload)
+                form = upload.pop("form", False)
+                if type(form) is not bool or "partSize" in upload:
+                    raise BadRequest("a single upload takes form (true or false), not partSize")
+                response = json_response(200, dict(self.put_object(request, user, upload, form)))
             elif call.method == "POST":
                 response = self._create(request, user, call)
             else:
@@ -368,6 +373,8 @@ class S3Compat:
 
     def _create(self, request: Request, user: str, call: SignCall) -> Response:
         upload = dict(call.upload)
+        if "form" in upload:
+            raise BadRequest("form is for a single upload (PUT), not a multipart one")
         wanted = upload.pop("partSize", None)
         if wanted is not None:
             self._check_part_size(jsonbody.integer(wanted, "partSize"), upload.get("size"))
@@ -441,10 +448,14 @@ def create_routes(
 ) -> S3Compat:
     """The /s3/ routes of the sign function, over its own multipart routes, store and sign-in."""
 
-    def put_object(request: Request, user: str, upload: Mapping[str, Any]) -> dict[str, Any]:
-        """A small file's presigned PutObject: an exact-key grant, in the ledger first."""
+    def put_object(
+        request: Request, user: str, upload: Mapping[str, Any], form: bool
+    ) -> dict[str, Any]:
+        """A small file's presigned PutObject (or PostObject form): an exact-key grant, written
+        to the ledger (rate limit, quota reservation) before it is returned."""
         now = clock()
-        signed = sign_put(settings, user, upload, credentials(request), now)
+        sign = sign_form if form else sign_put
+        signed = sign(settings, user, upload, credentials(request), now)
         store(request).open_grant(ledger_entry(signed.grant, now), settings.limits, now)
         return signed.answer()
 

@@ -51,11 +51,11 @@ PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>uppy</titl
 import {{ Uppy, Dashboard, AwsS3 }} from '/uppy.mjs';
 import {{ checkRecords, createOssUppyOptions }} from '/web/oss-uppy.js';
 window.events = [];
-window.startUppy = (signEndpoint, token, partSize) => {{
+window.startUppy = (signEndpoint, token, partSize, smallFiles = 'put') => {{
   const sign = {{ signEndpoint, getAuthorization: () => token }};
   const uppy = new Uppy({{ id: 'uppy' }});
   uppy.use(Dashboard, {{ inline: true, target: '#dashboard', height: 420 }});
-  uppy.use(AwsS3, createOssUppyOptions({{ ...sign, path: 'uppy', partSize }}));
+  uppy.use(AwsS3, createOssUppyOptions({{ ...sign, path: 'uppy', partSize, smallFiles }}));
   checkRecords(uppy, sign);
   uppy.on('upload-success', (file, response) => window.events.push(
     {{ type: 'success', name: file.name, key: response.body.key, url: response.uploadURL }}));
@@ -160,11 +160,14 @@ def emulator_stats(stack: Stack) -> dict[str, int]:
     return dict(answer.json())
 
 
-def start(page: Any, stack: Stack, page_origin: str, user: str) -> str:
+def start(page: Any, stack: Stack, page_origin: str, user: str, small_files: str = "put") -> str:
     token = stack.token(user)
     page.goto(page_origin + "/")
     page.wait_for_function("document.title === 'ready'")
-    page.evaluate("([s, t, p]) => window.startUppy(s, t, p)", [stack.app_url, token, PART_BYTES])
+    page.evaluate(
+        "([s, t, p, f]) => window.startUppy(s, t, p, f)",
+        [stack.app_url, token, PART_BYTES, small_files],
+    )
     return token
 
 
@@ -215,6 +218,27 @@ def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
     assert counted.get("UploadPart") == 3, counted
     assert counted.get("CompleteMultipartUpload") == 1, counted
     assert counted.get("PostObject", 0) == 0, counted
+
+
+def test_small_files_as_a_postobject_form(page: Any, stack: Stack, page_origin: str) -> None:
+    """smallFiles: 'form' — the plugin POSTs /signature's exact-key form (its policy caps the
+    size before OSS stores anything): one PostObject, one record under the server's key."""
+    before = emulator_stats(stack)
+    token = start(page, stack, page_origin, "uppy-form", small_files="form")
+    small = png_bytes(5, 2)
+    add_files(page, [("form.png", "image/png", small)])
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function("window.done !== undefined", timeout=60_000)
+    assert page.evaluate("window.failed") == [], page.evaluate("window.events")
+    (done,) = page.evaluate("window.done")
+    assert done["key"].startswith("uploads/uppy-form/uppy/")
+    assert done["key"].endswith(".png")
+    records = stack.uploads(token)
+    assert [(r["key"], r["size"]) for r in records] == [(done["key"], len(small))]
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    assert counted.get("PostObject") == 1, counted
+    assert counted.get("PutObject", 0) == 0, counted
 
 
 def test_rejected_uploads_fail_in_the_dashboard_and_leave_no_record(
