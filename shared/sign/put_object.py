@@ -19,7 +19,7 @@ by the callback, as for every grant: the grant token carries it as `max`, and an
 `${size}` lies outside [1, declared] gets no record (403 GrantInvalid, which OSS hands the browser
 as 203 CallbackFailed), its reservation is released by the sweeper, and the sweeper refuses to
 adopt it. Such an object stays in the bucket without a record until it is deleted by hand: use
-PostObject (`/signature`) where a size cap before storage matters. Single PUTs are therefore
+the PostObject form (`sign_form`, as `/signature`) where a size cap before storage matters. Single PUTs are therefore
 only for small files: a declared size above MULTIPART_PART_BYTES is refused (413 TooLarge), so
 a client takes larger files through multipart, whose parts ListParts checks before Complete.
 """

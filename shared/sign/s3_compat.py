@@ -26,7 +26,8 @@ never verifies as a grant token or a sign-in token even where audiences were not
 first secret signs, all verify (rotation, as for grants). Only `/s3/sign`, behind sign-in, mints
 one, so it is what the signed-in user could get, usable for that one operation on that one
 upload for a few minutes: a forged, expired or altered token, or one used with another method,
-is 403; another user's upload id was never theirs to mint (the service answers 404).
+is 403. A capability acts as the user who asked for it, so one naming another user's upload
+id finds no session of theirs: 404, and the other user's upload is untouched.
 
 Answers on `/s3/op` are S3's XML (`Content-Type: application/xml`, which the plugin requires
 to read an error's `Code`): errors as `<Error><Code>…</Code><Message>…</Message></Error>` with
