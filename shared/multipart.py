@@ -1,9 +1,10 @@
 """Multipart uploads on OSS: the part layout rules and the four calls the server makes (oss2).
 
 next-capabilities.md §1.1/§1.2 (the limits: shared/multipart_limits.py): part numbers
-1..10,000; every part but the last 100 KB..5 GB (OSS checks sizes only at Complete). DESIGN "Multipart uploads": the sign function initiates,
-lists, completes (with `x-oss-callback` pinned) and aborts; the browser only PUTs parts to
-presigned URLs. The sweeper aborts what was left open (shared/reconcile/sweep.py).
+1..10,000; every part but the last 100 KB..5 GB (OSS checks sizes only at Complete). DESIGN
+"Multipart uploads": the sign function initiates, lists, completes (with `x-oss-callback` pinned)
+and aborts; the browser only PUTs parts to presigned URLs. The sweeper aborts what was left open
+(shared/reconcile/sweep.py).
 
 The client is `shared.oss.bucket_client` (the function role's credentials); oss2 is imported on
 first use, so /signature never loads it. Every call runs under a hard deadline
@@ -15,7 +16,6 @@ Forbidden, anything else (or no answer) → Unavailable.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,8 +27,10 @@ from shared.multipart_limits import MAX_LIST_PARTS, MAX_PART_BYTES, MAX_PARTS
 MAX_MULTIPART_BYTES = MAX_PARTS * MAX_PART_BYTES  # 48.8 TB
 DEFAULT_PART_BYTES = 8 * 1024 * 1024  # MULTIPART_PART_BYTES' default
 CALL_SECONDS = 10.0  # Initiate, one ListParts page, Abort
-# Complete waits for OSS to assemble the parts and to call our callback (OSS allows it 5 s).
-COMPLETE_SECONDS = 50.0
+# Complete waits for OSS to assemble the parts and to call our callback (OSS allows it 5 s);
+# within the sign function's 30 s (templates). Past it OSS still finishes, and a repeated
+# complete answers the record.
+COMPLETE_SECONDS = 25.0
 FORBID_OVERWRITE = "true"
 
 _POOL = DeadlinePool("oss-multipart", workers=8)
@@ -49,7 +51,7 @@ class Layout:
 
     @property
     def count(self) -> int:
-        return math.ceil(self.size / self.part_size)
+        return _ceil_div(self.size, self.part_size)
 
     def expected(self, number: int) -> int:
         """The size part `number` (1..count) must have."""
@@ -62,7 +64,11 @@ def layout(size: int, part_bytes: int) -> Layout:
     """MULTIPART_PART_BYTES, raised to ceil(size / 10,000) when the upload needs it."""
     if not 1 <= size <= MAX_MULTIPART_BYTES:
         raise ValueError(f"a multipart upload holds 1..{MAX_MULTIPART_BYTES} bytes")
-    return Layout(size, max(part_bytes, math.ceil(size / MAX_PARTS)))
+    return Layout(size, max(part_bytes, _ceil_div(size, MAX_PARTS)))
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)  # integers all the way: sizes reach 48.8 TB
 
 
 @dataclass(frozen=True)

@@ -1321,6 +1321,44 @@ def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -
     assert any(p.is_file() and p.read_bytes() == payload for p in data_dir.rglob("*"))
 
 
+def test_make_dev_multipart_answers_have_the_design_shapes(dev: MakeDev) -> None:
+    """Multipart uploads (version 2): each route's JSON exactly as DESIGN's table has it, on the
+    stack `make dev` runs; complete answers the callback's record, DELETE 204."""
+    token = dev.token("grace")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def call(method: str, path: str, payload: object = None) -> Any:
+        return dev.http.request(
+            method, dev.url("app") + path, json=payload, headers=auth, timeout=30
+        )
+
+    payload = uuid.uuid4().bytes * 40
+    created = call("POST", "/multipart", {"path": "big", "filename": "a.bin", "size": len(payload)})
+    session = created.json()
+    assert (created.status_code, set(session)) == (
+        200,
+        {"uploadId", "key", "partSize", "partCount", "expire"},
+    )
+    assert session["partCount"] == 1
+    assert session["key"].startswith("uploads/grace/big/")
+    signed = call("POST", f"/multipart/{session['uploadId']}/parts", {"partNumbers": [1]}).json()
+    assert set(signed) == {"parts", "expire"}
+    (part,) = signed["parts"]
+    assert set(part) == {"partNumber", "url", "headers"}
+    put = dev.http.put(part["url"], data=payload, headers=part["headers"], timeout=10)
+    assert put.status_code == 200, put.text
+    listed = call("GET", f"/multipart/{session['uploadId']}").json()
+    assert set(listed) == {"uploadId", "key", "size", "partSize", "partCount", "parts"}
+    assert [set(item) for item in listed["parts"]] == [{"partNumber", "etag", "size"}]
+    done = call("POST", f"/multipart/{session['uploadId']}/complete")
+    record = done.json()
+    assert (done.status_code, record["Status"], record["key"]) == (200, "OK", session["key"])
+    assert {"key", "size", "etag", "mimeType", "owner", "createdAt"} <= set(record)
+    other = call("POST", "/multipart", {"filename": "b.bin", "size": 10}).json()
+    removed = call("DELETE", f"/multipart/{other['uploadId']}")
+    assert (removed.status_code, removed.content) == (204, b"")
+
+
 @pytest.mark.parametrize("path", ["/", "/oss-callback", "/any/path/at/all"])
 def test_make_dev_callback_port_serves_every_path(dev: MakeDev, path: str) -> None:
     """Local stack: the callback function on DEV_CALLBACK_PORT, every path, as an FC trigger URL."""

@@ -306,6 +306,11 @@ def test_presigned_part_urls_bind_their_part_upload_expiry_and_md5(served: Serve
         assert (expired.status_code, "Request has expired" in expired.text) == (403, True)
         served.emulator.now = time.time
         assert requests.put(signed.url, data=b"x", timeout=5).status_code == 200
+    temporary = Credentials(STS.key_id, Secret(STS.secret), STS.security_token)
+    sts_url = ours(served.url, upload_id, 3, credentials=temporary).url
+    assert requests.put(sts_url, data=b"x", timeout=5).status_code == 200
+    forged = sts_url.replace("dev-security-token", "other-token")
+    assert "InvalidSecurityToken" in requests.put(forged, data=b"x", timeout=5).text
     chunk = CHUNKS[0]
     md5 = base64.b64encode(hashlib.md5(chunk).digest()).decode()  # noqa: S324
     bound = ours(served.url, upload_id, 2, headers={"Content-MD5": md5})
@@ -404,6 +409,29 @@ def test_a_part_sent_again_replaces_the_first_and_complete_all_takes_every_part(
     result = sdk.complete_multipart_upload(KEY, upload_id, None, headers=everything)
     assert result.crc == crc64(b"".join(CHUNKS))
     assert sdk.get_object(KEY).read() == b"".join(CHUNKS)
+
+
+def test_a_completed_object_is_read_across_its_parts_and_replaced_cleanly(
+    served: Served,
+) -> None:
+    sdk = served.sdk()
+    whole = b"".join(CHUNKS)
+    upload_id = sdk.init_multipart_upload(KEY).upload_id
+    sdk.complete_multipart_upload(KEY, upload_id, upload_parts(sdk, upload_id, CHUNKS))
+    objects = served.emulator.store.objects
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 3  # the parts
+    for first, last in ((0, 9), (MIN_PART_BYTES - 5, MIN_PART_BYTES + 5), (len(whole) - 3, None)):
+        span = sdk.get_object(KEY, byte_range=(first, last)).read()
+        assert span == whole[first : None if last is None else last + 1]
+    sdk.put_object(KEY, b"one file now")
+    assert sdk.get_object(KEY).read() == b"one file now"
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 1
+    again = sdk.init_multipart_upload(KEY).upload_id
+    sdk.complete_multipart_upload(KEY, again, upload_parts(sdk, again, CHUNKS[2:]))
+    assert sdk.get_object(KEY).read() == CHUNKS[2]
+    assert len([p for p in objects.iterdir() if not p.name.endswith(".json")]) == 1
+    sdk.delete_object(KEY)
+    assert list(objects.iterdir()) == []
 
 
 def test_list_parts_pages(served: Served) -> None:

@@ -118,6 +118,9 @@ def test_both_callback_transports_at_once_are_invalid_argument(served: Served) -
         400,
         "InvalidArgument",
     )
+    long_var = base64.b64encode(json.dumps({"x:u": "a" * 4000}).encode()).decode()  # > 5 KB
+    too_long = {"x-oss-callback": CALLBACK, "x-oss-callback-var": long_var}
+    assert refusal(lambda: sdk.put_object(KEY, b"x", headers=too_long)) == (400, "InvalidArgument")
     assert refusal(lambda: sdk.get_object(KEY)) == (404, "NoSuchKey")
 
 

@@ -21,7 +21,7 @@ from shared.http import Core
 from shared.records.grants import EXACT, MULTIPART, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits
-from shared.sign import multipart
+from shared.sign import multipart, part_urls
 from tests.support.sign import NOW, assert_error, body, call
 
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
@@ -112,6 +112,12 @@ def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
     response = post(app(), "/multipart", payload)
     assert_error(response, status, code)
     assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_query_parameters_are_refused_not_ignored(app: Callable[..., Core]) -> None:
+    for method, path in [("POST", "/multipart"), ("GET", f"/multipart/{UPLOAD_ID}")]:
+        response = call(app(), {"key": "uploads/bob/x.bin"}, method=method, path=path)
+        assert_error(response, 400, "BadRequest")
 
 
 def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
@@ -221,7 +227,7 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
     session(ledger)
     payload = {"partNumbers": [4, 1], "contentMd5": {"4": MD5}}
     answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", payload))
-    assert answer["expire"] == int(NOW) + multipart.PART_URL_SECONDS
+    assert answer["expire"] == int(NOW) + part_urls.PART_URL_SECONDS
     fourth, first = answer["parts"]
     assert (fourth["partNumber"], fourth["headers"]) == (4, {"Content-MD5": MD5})
     assert (first["partNumber"], first["headers"]) == (1, {})
@@ -234,7 +240,7 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
         )
         query = query_of(part["url"])
         assert (query["partNumber"], query["uploadId"]) == (str(part["partNumber"]), UPLOAD_ID)
-        assert query["x-oss-expires"] == str(multipart.PART_URL_SECONDS)
+        assert query["x-oss-expires"] == str(part_urls.PART_URL_SECONDS)
         assert query["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
     # The same part without its MD5 is signed differently: the digest is bound.
     plain = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
@@ -257,7 +263,7 @@ def test_part_urls_are_v1_when_configured(app: Callable[..., Core], ledger: Sqli
     answer = body(post(core, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [3]}))
     query = query_of(answer["parts"][0]["url"])
     assert set(query) == {"partNumber", "uploadId", "OSSAccessKeyId", "Expires", "Signature"}
-    assert query["Expires"] == str(int(NOW) + multipart.PART_URL_SECONDS)
+    assert query["Expires"] == str(int(NOW) + part_urls.PART_URL_SECONDS)
 
 
 # --- the part layout (shared/multipart.py) -------------------------------------------------------

@@ -124,6 +124,7 @@ def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
             assert {
                 "shared/sign/multipart.py",
                 "shared/sign/jsonbody.py",
+                "shared/sign/part_urls.py",
                 "shared/multipart.py",
                 "shared/multipart_limits.py",
             } <= files

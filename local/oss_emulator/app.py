@@ -255,9 +255,11 @@ class OssEmulator:
             )
         process = request.args.get("x-oss-process")
         if process is not None and request.method == "GET":
-            processed = process_image(self.store.data_path(key).read_bytes(), process)
+            processed = process_image(self.store.read_bytes(obj), process)
             return Response(processed.body, 200, content_type=processed.content_type)
-        response = object_response(request, obj, self.store.data_path(key))
+        response = object_response(
+            request, obj, lambda offset, length: self.store.chunks(obj, offset, length)
+        )
         for name, header in RESPONSE_OVERRIDES.items():
             value = request.args.get(name)
             if value is not None:

@@ -7,7 +7,8 @@ each named part uploaded with that ETag (else 400 InvalidPart); every part but t
 100 KB (else 400 EntityTooSmall, EC 0042-00000213). `x-oss-complete-all: yes` completes every
 uploaded part and forbids a body (EC 0042-00000216). `x-oss-forbid-overwrite: true` is 409
 FileAlreadyExists when the key exists, unless the bucket is versioned. The upload id is spent
-once the object is stored; a refused Complete leaves the upload as it was.
+once the object is stored (the part files become its bytes, nothing is copied); a refused
+Complete leaves the upload as it was.
 
 The object's ETag is not its MD5: OSS answers `"<32 upper-case hex>-<part count>"` (seen on OSS,
 aliyun-oss-php-sdk#32: `"DBBCA06B72052598E18B038678236B8B-5"`); OSS calls the hex part a UUID
@@ -26,8 +27,10 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Response
 
+from local.oss_emulator.crc64 import combine
 from local.oss_emulator.errors import Element, OssError, invalid_argument
 from local.oss_emulator.fields import check_object_fields
+from local.oss_emulator.form import HEAD_BYTES
 from local.oss_emulator.multipart import (
     RestCall,
     authorize_write,
@@ -147,19 +150,9 @@ def complete(emu: OssEmulator, call: RestCall) -> Response:
     claimed = emu.uploads.claim(upload_id)
     try:
         parts = chosen_parts(claimed_parts(claimed), requested)
-        assembled = emu.uploads.assemble(claimed, parts)
-        stored = _stored(
-            upload,
-            headers=headers,
-            parts=parts,
-            size=assembled.size,
-            crc64=assembled.crc64,
-            now=emu.now(),
-        )
-        try:
-            emu.store.put(stored, assembled.path, forbid_overwrite=forbid)
-        finally:
-            assembled.path.unlink(missing_ok=True)
+        stored = _stored(upload, headers=headers, parts=parts, now=emu.now())
+        files = [emu.uploads.part_file(claimed, part) for part in parts]
+        emu.store.put(stored, files, forbid_overwrite=forbid)
     except BaseException:
         emu.uploads.restore(claimed, upload_id)
         raise
@@ -171,7 +164,7 @@ def complete(emu: OssEmulator, call: RestCall) -> Response:
             config=callback,
             stored=stored,
             custom=custom,
-            head=assembled.head,
+            head=b"".join(emu.store.chunks(stored, 0, HEAD_BYTES)),
             operation="CompleteMultipartUpload",
         )
     elements: list[Element] = []
@@ -189,20 +182,18 @@ def complete(emu: OssEmulator, call: RestCall) -> Response:
 
 
 def _stored(
-    upload: Upload,
-    *,
-    headers: dict[str, str],
-    parts: list[Part],
-    size: int,
-    crc64: int,
-    now: float,
+    upload: Upload, *, headers: dict[str, str], parts: list[Part], now: float
 ) -> StoredObject:
+    """The object the parts make: its size and CRC-64 from theirs, its fields from Initiate."""
+    crc = 0
+    for part in parts:
+        crc = combine(crc, part.crc64, part.size)
     return StoredObject(
         key=upload.key,
-        size=size,
+        size=sum(part.size for part in parts),
         etag=multipart_etag(parts),
         content_type=upload.content_type,
-        crc64=str(crc64),
+        crc64=str(crc),
         content_md5="",  # OSS keeps no whole-object MD5 for a multipart object
         last_modified=now,
         headers=upload.headers,
@@ -210,4 +201,5 @@ def _stored(
         storage_class=upload.storage_class,
         encryption=upload.encryption,
         object_type="Multipart",
+        parts=tuple(part.size for part in parts),
     )

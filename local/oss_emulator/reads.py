@@ -14,9 +14,8 @@ standard`, when an unsatisfiable range is 416 InvalidRange.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import formatdate, parsedate_to_datetime
-from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
@@ -91,8 +90,11 @@ def _precondition_failed(condition: str) -> OssError:
     )
 
 
-def object_response(request: Request, obj: StoredObject, data: Path) -> Response:
-    """GetObject/HeadObject of a stored object: preconditions, range, OSS's headers."""
+def object_response(
+    request: Request, obj: StoredObject, body: Callable[[int, int], Iterator[bytes]]
+) -> Response:
+    """GetObject/HeadObject of a stored object: preconditions, range, OSS's headers; `body`
+    gives `length` bytes from `offset` (ObjectStore.chunks)."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     if not_modified(headers, etag=obj.etag, last_modified=obj.last_modified):
         response = Response(b"", 304)
@@ -106,8 +108,8 @@ def object_response(request: Request, obj: StoredObject, data: Path) -> Response
     if request.method == "HEAD":
         response = Response(b"", status, content_type=obj.content_type)
     else:
-        body = file_slice(data, first, last - first + 1)
-        response = Response(body, status, content_type=obj.content_type, direct_passthrough=True)
+        chunks = body(first, last - first + 1)
+        response = Response(chunks, status, content_type=obj.content_type, direct_passthrough=True)
     response.headers["Content-Length"] = str(max(last - first + 1, 0))
     if span is not None:
         response.headers["Content-Range"] = f"bytes {first}-{last}/{obj.size}"
@@ -124,15 +126,3 @@ def object_response(request: Request, obj: StoredObject, data: Path) -> Response
     for name, value in obj.headers.items():
         response.headers[name] = value
     return response
-
-
-def file_slice(path: Path, offset: int, length: int) -> Iterator[bytes]:
-    """`length` bytes of the file from `offset`, in chunks; the file is closed at the end."""
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        while length > 0:
-            chunk = handle.read(min(length, 64 * 1024))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk

@@ -3,7 +3,8 @@
 Where the configuration comes from differs: PostObject's `callback` form field and `x:` fields;
 PutObject's and CompleteMultipartUpload's `x-oss-callback` / `x-oss-callback-var` headers or
 `callback` / `callback-var` query parameters of a presigned URL (next-capabilities.md §1.3) —
-both at once is 400 InvalidArgument EC 0007-00000027. What is sent is the same: the body
+both at once is 400 InvalidArgument EC 0007-00000027, either over 5 KB is 400 InvalidArgument.
+What is sent is the same: the body
 rendered with the stored object's variables (`${contentMd5}` is empty after a multipart
 upload, `${etag}` its multipart ETag, `${operation}` the operation's name), OSS's signature,
 5 s; the app server's JSON becomes the answer (200), or the object is kept and the answer is
@@ -26,6 +27,8 @@ from local.oss_emulator.errors import OssError, invalid_argument
 from local.oss_emulator.image import image_info
 from local.oss_emulator.store import StoredObject
 
+MAX_REST_CALLBACK_BYTES = 5 * 1024  # callback and callback-var as headers or URL parameters
+
 
 def rest_callback(
     headers: Mapping[str, str], query: Mapping[str, str]
@@ -42,6 +45,11 @@ def rest_callback(
     variables = headers.get("x-oss-callback-var") if in_headers else query.get("callback-var")
     if not config:
         return None, {}
+    for name, value in (("callback", config), ("callback-var", variables or "")):
+        if len(value) > MAX_REST_CALLBACK_BYTES:
+            raise invalid_argument(
+                f"The {name} is longer than {MAX_REST_CALLBACK_BYTES} bytes.", ArgumentName=name
+            )
     return cb.parse_callback(config), parse_callback_var(variables or "")
 
 

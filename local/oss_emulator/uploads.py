@@ -5,7 +5,8 @@ was given; `<n>.part` and `<n>.json` hold part n and its ETag, size and CRC-64. 
 32 upper-case hex digits (as OSS's look) and is checked before it names a directory, so no query
 can reach outside. A part is spooled elsewhere and renamed into place (re-uploading a number
 replaces it, as OSS does); Complete first claims the directory by renaming it, so a part that
-arrives during a Complete, and any later request, finds no upload.
+arrives during a Complete, and any later request, finds no upload; the object store then takes
+the chosen part files over as the object's bytes, without copying them.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from local.oss_emulator.body import SpooledBody
-from local.oss_emulator.crc64 import combine
 from local.oss_emulator.errors import OssError
 
 _UPLOAD_ID = re.compile(r"[0-9A-F]{32}")
@@ -48,16 +47,6 @@ class Part:
     size: int
     crc64: int
     last_modified: float
-
-
-@dataclass(frozen=True)
-class Assembled:
-    """A completed object's bytes (a spool file) and what OSS reports about them."""
-
-    path: Path
-    size: int
-    crc64: int
-    head: bytes
 
 
 def no_such_upload(upload_id: str) -> OssError:
@@ -137,24 +126,9 @@ class MultipartStore:
         with self._lock:
             claimed.rename(self._dir(upload_id))
 
-    def assemble(self, claimed: Path, parts: list[Part]) -> Assembled:
-        """Concatenate the parts, in order, into one spool file (copied in the kernel)."""
-        handle, name = tempfile.mkstemp(prefix="complete-", suffix=".tmp", dir=self.spool)
-        path = Path(name)
-        crc, size = 0, 0
-        try:
-            with os.fdopen(handle, "wb") as out:
-                for part in parts:
-                    with (claimed / f"{part.number:05d}.part").open("rb") as source:
-                        _copy(source.fileno(), out.fileno(), part.size)
-                    crc = combine(crc, part.crc64, part.size)
-                    size += part.size
-            with path.open("rb") as written:
-                head = written.read(256 * 1024)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return Assembled(path, size, crc, head)
+    def part_file(self, claimed: Path, part: Part) -> Path:
+        """Where a claimed upload keeps a part's bytes (the object store takes them over)."""
+        return claimed / f"{part.number:05d}.part"
 
     def uploads(self) -> Iterator[Upload]:
         """Every upload in progress (ListMultipartUploads)."""
@@ -181,16 +155,6 @@ def _parts_in(directory: Path) -> list[Part]:
             except (OSError, ValueError):
                 continue  # replaced this instant
     return sorted(found, key=lambda part: part.number)
-
-
-def _copy(source: int, target: int, count: int) -> None:
-    """`count` bytes from one file to the end of another, without passing through Python."""
-    offset = 0
-    while offset < count:
-        copied = os.copy_file_range(source, target, count - offset, offset)
-        if copied == 0:
-            raise OSError("a part file is shorter than its recorded size")
-        offset += copied
 
 
 def _write_json(path: Path, data: object) -> None:

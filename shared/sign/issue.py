@@ -23,6 +23,7 @@ from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.credentials import Credentials
 from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
+from shared.multipart import FORBID_OVERWRITE
 from shared.records.grants import EXACT, PREFIX, LedgerGrant
 from shared.sign import policy
 from shared.sign.settings import SignSettings, UploadSettings
@@ -31,7 +32,6 @@ from shared.sign.settings import SignSettings, UploadSettings
 # callback, success_action_redirect, max…) is refused so that nobody believes it had an effect.
 PARAMETERS = frozenset({"path", "filename", "size", "type"})
 SUCCESS_STATUS = "200"  # what the legacy client sends; pinned so OSS answers the callback body
-FORBID_OVERWRITE = "true"
 STORED_TYPE_FIELD = "x-oss-content-type"
 # Object-level fields no RAM permission guards (issue 17.2): an exact grant pins them, so the
 # form cannot store the object as Archive (unreadable until restored, billed a minimum term).

@@ -1,12 +1,13 @@
 """Resumable multipart uploads (DESIGN "Multipart uploads"): the sign function's /multipart routes.
 
 - `POST /multipart` `{"path", "filename", "size", "type"}`: the /signature rules decide the key,
-  size and type (`issue.parse_upload_request`, `issue.exact_key`); InitiateMultipartUpload with
-  the stored type, forbid-overwrite and the Standard class pinned; then the ledger grant (rate
-  limit, quota reservation) — refused → the upload just made is aborted.
+  size and type (`issue.parse_upload_request`, `issue.exact_key`); a request the ledger would
+  refuse (rate, quota) is refused before OSS is asked; InitiateMultipartUpload with the stored
+  type, forbid-overwrite and the Standard class pinned; then the ledger grant (rate limit, quota
+  reservation, atomically) — refused → the upload just made is aborted.
 - `POST /multipart/{uploadId}/parts` `{"partNumbers", "contentMd5"}`: presigned UploadPart URLs
-  (`shared.sign.presign`), short-lived and never past the session, `Content-MD5` signed in when
-  given. No OSS call.
+  (`shared.sign.part_urls`), short-lived and never past the session, `Content-MD5` signed in
+  when given. No OSS call.
 - `GET /multipart/{uploadId}`: ListParts, for resuming.
 - `POST /multipart/{uploadId}/complete`: ListParts, then the parts against the declared layout
   (`shared.multipart.mismatch`): a part that can never fit → Abort, grant rejected, 400; parts
@@ -23,8 +24,7 @@ that is not the caller's, not multipart, ended or past its expiry is one 404.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import dataclasses
 import re
 import threading
 from collections.abc import Callable
@@ -37,22 +37,18 @@ from shared.errors import AppError, BadRequest, Conflict, MethodNotAllowed, NotF
 from shared.grant import Grant, issue_token
 from shared.http import Request, Response, json_response
 from shared.oss import bucket_client
-from shared.records import Store
+from shared.records import Store, grants
 from shared.records.grants import EXPIRED, MULTIPART, OPEN, REJECTED, USED, LedgerGrant
-from shared.sign import issue, jsonbody, presign
+from shared.sign import issue, jsonbody, part_urls
 from shared.sign.settings import SignSettings
 
 ROUTE = "/multipart"
 ALLOW = {"": "POST, OPTIONS", "id": "GET, DELETE, OPTIONS", "action": "POST, OPTIONS"}
 SESSION_SECONDS = 24 * 3600  # an upload may be resumed for a day; the sweeper aborts it after
-PART_URL_SECONDS = 900  # a part URL lives 15 minutes (never past the session)
-MAX_PART_NUMBERS = 100
 CREATE_FIELDS = frozenset({"path", "filename", "size", "type"})
 PARTS_FIELDS = frozenset({"partNumbers", "contentMd5"})
-STORAGE_CLASS = "Standard"
 CLIENT_TIMEOUT_SECONDS = 10.0  # connect and each read; every call also has a hard deadline
 _UPLOAD_ID = re.compile(r"[0-9A-Za-z._-]{1,128}")
-_MD5_BYTES = 16
 _SHOWN_MISSING = 10
 
 BucketFactory = Callable[[Credentials], Any]
@@ -107,6 +103,8 @@ class MultipartRoutes:
         if request.method not in ALLOW[shape].split(", ")[:-1]:
             raise MethodNotAllowed(f"{request.method} is not allowed here", allow=ALLOW[shape])
         user = self.user(request)
+        if request.query_string:
+            raise BadRequest("the /multipart routes read no query parameters: send JSON")
         if not parts:
             return self.create(request, user)
         upload_id = parts[0]
@@ -132,16 +130,9 @@ class MultipartRoutes:
         now = self.clock()
         chosen = issue.exact_key(settings.upload, user, upload, int(now * 1000))
         plan = oss_multipart.layout(size, settings.upload.part_bytes)
-        bucket = self.buckets(self.credentials(request))
-        headers = {
-            "Content-Type": chosen.stored_type,
-            "x-oss-forbid-overwrite": oss_multipart.FORBID_OVERWRITE,
-            "x-oss-storage-class": STORAGE_CLASS,
-        }
-        upload_id = oss_multipart.initiate(bucket, chosen.key, headers)
         session = LedgerGrant(
             owner=user,
-            grant_id=upload_id,
+            grant_id="-",  # the UploadId, once OSS gave it
             mode=MULTIPART,
             target=chosen.key,
             bucket=settings.oss.bucket,
@@ -151,10 +142,22 @@ class MultipartRoutes:
             part_size=plan.part_size,
             file_name=upload.filename or "",
         )
+        store = self.store(request)
+        # Refused now when the ledger would refuse it (rate, quota): no OSS call for nothing.
+        # The ledger's own check below stays the one that holds under concurrency.
+        grants.admitted(store.usage(user), session, settings.limits, now)
+        bucket = self.buckets(self.credentials(request))
+        headers = {
+            "Content-Type": chosen.stored_type,
+            "x-oss-forbid-overwrite": oss_multipart.FORBID_OVERWRITE,
+            issue.STORAGE_CLASS_FIELD: issue.STORAGE_CLASS,
+        }
+        upload_id = oss_multipart.initiate(bucket, chosen.key, headers)
+        session = dataclasses.replace(session, grant_id=upload_id)
         try:
             if not _UPLOAD_ID.fullmatch(upload_id):
                 raise Unavailable("OSS answered an upload id we cannot route")
-            self.store(request).open_grant(session, settings.limits, now)
+            store.open_grant(session, settings.limits, now)
         except AppError:
             _abort_quietly(bucket, chosen.key, upload_id)  # nothing is issued: nothing is left
             raise
@@ -176,10 +179,10 @@ class MultipartRoutes:
         now = self.clock()
         session = self.session(request, user, upload_id, now)
         plan = oss_multipart.Layout(session.max_bytes, session.part_size)
-        numbers = part_numbers(body.get("partNumbers"), plan.count)
-        digests = content_md5s(body.get("contentMd5", {}), numbers)
-        expires = min(PART_URL_SECONDS, session.expires_at - int(now))
-        sign = self.part_signer(request, now, expires)
+        numbers = part_urls.part_numbers(body.get("partNumbers"), plan.count)
+        digests = part_urls.content_md5s(body.get("contentMd5", {}), numbers)
+        expires = min(part_urls.PART_URL_SECONDS, session.expires_at - int(now))
+        sign = part_urls.signer(self.settings.oss, self.credentials(request), now, expires)
         signed = []
         for number in numbers:
             headers = {"Content-MD5": digests[number]} if number in digests else {}
@@ -244,7 +247,10 @@ class MultipartRoutes:
         )
         token = issue_token(grant, self.settings.grant_secrets[0])
         callback = issue.callback_param(self.settings.upload.callback_url, token)
-        done = oss_multipart.complete(bucket, session.target, upload_id, uploaded, callback)
+        try:
+            done = oss_multipart.complete(bucket, session.target, upload_id, uploaded, callback)
+        except oss_multipart.UploadGone as exc:  # completed or aborted by a concurrent request
+            raise NotFound("no such upload in progress") from exc
         if done.status != 200:
             raise Unavailable(
                 "the object is stored but its callback failed; reconciliation records it"
@@ -294,70 +300,6 @@ class MultipartRoutes:
             return oss_multipart.list_parts(bucket, session.target, session.grant_id)
         except oss_multipart.UploadGone as exc:
             raise NotFound("no such upload in progress") from exc
-
-    def part_signer(
-        self, request: Request, now: float, expires: int
-    ) -> Callable[[str, dict[str, str], dict[str, str]], str]:
-        """UploadPart URLs of one moment: V4 (the shared parts made once), or V1 when configured."""
-        oss, credentials = self.settings.oss, self.credentials(request)
-        if oss.signature_version == "v1":
-            return lambda key, query, headers: (
-                presign.presign_v1(
-                    "PUT",
-                    endpoint=oss.endpoint,
-                    bucket=oss.bucket,
-                    key=key,
-                    credentials=credentials,
-                    now=now,
-                    expires=expires,
-                    query=query,
-                    headers=headers,
-                ).url
-            )
-        signer = presign.V4Presigner(
-            endpoint=oss.endpoint,
-            bucket=oss.bucket,
-            region=oss.region,
-            credentials=credentials,
-            now=now,
-            expires=expires,
-        )
-        return lambda key, query, headers: signer.presign("PUT", key, query, headers).url
-
-
-def part_numbers(value: Any, count: int) -> list[int]:
-    """1..100 distinct part numbers, each 1..count."""
-    if not isinstance(value, list) or not value:
-        raise BadRequest("partNumbers must be a non-empty list of part numbers")
-    if len(value) > MAX_PART_NUMBERS:
-        raise BadRequest(f"at most {MAX_PART_NUMBERS} part numbers per request")
-    numbers = [jsonbody.integer(item, "each part number") for item in value]
-    for number in numbers:
-        if not 1 <= number <= count:
-            raise BadRequest(f"part number {number} is not between 1 and {count}")
-    if len(set(numbers)) != len(numbers):
-        raise BadRequest("partNumbers lists a part twice")
-    return numbers
-
-
-def content_md5s(value: Any, numbers: list[int]) -> dict[int, str]:
-    """`{"n": base64 MD5}` for requested parts only; each the base64 of 16 bytes."""
-    if not isinstance(value, dict):
-        raise BadRequest("contentMd5 must be an object of part number → base64 MD5")
-    wanted = {str(number): number for number in numbers}
-    digests: dict[int, str] = {}
-    for name, digest in value.items():
-        if name not in wanted:
-            raise BadRequest(f"contentMd5 names {name[:16]!r}, which is not a requested part")
-        text = jsonbody.string(digest, f"contentMd5 of part {name}")
-        try:
-            raw = base64.b64decode(text.encode("ascii"), validate=True)
-        except (UnicodeEncodeError, binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != _MD5_BYTES or base64.b64encode(raw).decode("ascii") != text:
-            raise BadRequest(f"contentMd5 of part {name} is not the base64 of a 16-byte MD5")
-        digests[wanted[name]] = text
-    return digests
 
 
 def _abort_quietly(bucket: Any, key: str, upload_id: str) -> None:

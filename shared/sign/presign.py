@@ -184,6 +184,10 @@ class V4Presigner:
         self._key = signing_key(credentials.access_key_secret.value, date_time[:8], region)
         self._to_sign_head = _string_to_sign_head(date_time, region)
         self._expires_at = int(now) + expires
+        # Encoded texts, reused: the parts of one upload share their key and `uploadId`, a page
+        # of records its parameters' names and the thumbnail process.
+        self._query_text: dict[str, str] = {}
+        self._path_text: dict[str, str] = {}
 
     def presign(
         self,
@@ -193,8 +197,11 @@ class V4Presigner:
         headers: Mapping[str, str] | None = None,
     ) -> Presigned:
         """§1.4, as `canonical_request` and `string_to_sign` spell it, with the shared parts reused."""
-        pairs = _encoded_pairs(_checked(query)) + self._fixed
-        encoded_key = uri_encode(key, keep_slash=True)
+        pairs = [(self._encoded(n), self._encoded(v)) for n, v in _checked(query).items()]
+        pairs += self._fixed
+        encoded_key = self._path_text.get(key)
+        if encoded_key is None:
+            encoded_key = self._path_text[key] = uri_encode(key, keep_slash=True)
         signed_headers = dict(headers or {})
         request = _request_text(
             method, self._bucket_uri + encoded_key, _joined_query(pairs), signed_headers
@@ -203,6 +210,12 @@ class V4Presigner:
         signature = hmac.digest(self._key, to_sign, "sha256").hex()
         url = f"{self._base}/{encoded_key}?{_url_query(pairs)}&x-oss-signature={signature}"
         return Presigned(method, url, self._expires_at, signed_headers)
+
+    def _encoded(self, text: str) -> str:
+        encoded = self._query_text.get(text)
+        if encoded is None:
+            encoded = self._query_text[text] = uri_encode(text, keep_slash=False)
+        return encoded
 
 
 # --- V1 -------------------------------------------------------------------------------------

@@ -181,9 +181,10 @@ class MultipartService:
 
 
 def _with_body(request: Request, body: Mapping[str, Any] | None) -> Request:
-    """The request as the route would get it: our JSON body, or none (the plugin's is ignored)."""
+    """The request as the route would get it: our JSON body or none (the plugin's is ignored),
+    and no query (the capability is ours, not the route's)."""
     data = b"" if body is None else json.dumps(body).encode("utf-8")
-    return dataclasses.replace(request, body=data)
+    return dataclasses.replace(request, body=data, query_string="")
 
 
 def _json(response: Response) -> dict[str, Any]:

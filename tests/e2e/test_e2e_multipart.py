@@ -9,88 +9,16 @@ upload gone.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import requests
 
-from local.dev import ROLE_KEYS
-from shared.credentials import Credentials
-from shared.objects import OssObjects
-from shared.oss import bucket_client
-from shared.reconcile.settings import ReconcileSettings
-from shared.reconcile.sweep import sweep
 from shared.records.sqlite import SqliteStore
-from shared.settings import Env, OssSettings, Secret
-from shared.sign import multipart
 from tests.e2e.conftest import LiveStack, StartStack
+from tests.support.multipart import PART, SIZE, Client, data, md5_b64, open_uploads, slices
 
 pytestmark = pytest.mark.e2e
-
-PART = 100 * 1024  # MULTIPART_PART_BYTES for these stacks: OSS's smallest part
-SIZE = 2 * PART + 1000  # three parts, the last 1000 bytes
-
-
-def data(size: int = SIZE, seed: int = 7) -> bytes:
-    block = hashlib.sha256(str(seed).encode()).digest()
-    return (block * (size // len(block) + 1))[:size]
-
-
-def md5_b64(chunk: bytes) -> str:
-    return base64.b64encode(hashlib.md5(chunk).digest()).decode()  # noqa: S324 - OSS's Content-MD5
-
-
-class Client:
-    """The browser's side of DESIGN "Multipart uploads", against a live stack."""
-
-    def __init__(self, live: LiveStack, user: str) -> None:
-        self.live = live
-        self.auth = {"Authorization": f"Bearer {live.token(user)}"}
-
-    def call(self, method: str, path: str, payload: Any = None) -> requests.Response:
-        return self.live.http.request(
-            method, f"{self.live.app_url}{path}", json=payload, headers=self.auth, timeout=60
-        )
-
-    def create(self, size: int = SIZE, filename: str = "film.bin", **extra: Any) -> dict[str, Any]:
-        answer = self.call("POST", "/multipart", {"filename": filename, "size": size, **extra})
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    def urls(self, upload_id: str, numbers: list[int], md5: dict[str, str] | None = None) -> Any:
-        payload: dict[str, Any] = {"partNumbers": numbers}
-        if md5:
-            payload["contentMd5"] = md5
-        answer = self.call("POST", f"/multipart/{upload_id}/parts", payload)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["parts"]
-
-    def put(self, upload_id: str, number: int, chunk: bytes, *, md5: bool = True) -> str:
-        digests = {str(number): md5_b64(chunk)} if md5 else None
-        (part,) = self.urls(upload_id, [number], digests)
-        sent = self.live.http.put(part["url"], data=chunk, headers=part["headers"], timeout=30)
-        assert sent.status_code == 200, sent.text
-        return str(sent.headers["ETag"])
-
-    def complete(self, upload_id: str) -> requests.Response:
-        return self.call("POST", f"/multipart/{upload_id}/complete")
-
-
-def slices(content: bytes, part_size: int = PART) -> list[bytes]:
-    return [content[i : i + part_size] for i in range(0, len(content), part_size)]
-
-
-def open_uploads(live: LiveStack) -> list[tuple[str, str]]:
-    """ListMultipartUploads as the bucket owner: (key, upload id) of every upload left open."""
-    values = live.stack.values
-    owner = Credentials(values["OSS_ACCESS_KEY_ID"], Secret(values["OSS_ACCESS_KEY_SECRET"]))
-    bucket = bucket_client(OssSettings.load(Env(values)), owner, timeout=10)
-    listed = bucket.list_multipart_uploads()
-    return [(upload.key, upload.upload_id) for upload in listed.upload_list]
 
 
 @pytest.fixture
@@ -260,6 +188,8 @@ def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> N
     refused = alice.call("POST", "/multipart", {"filename": "film.bin", "size": SIZE})
     assert (refused.status_code, refused.json()["code"]) == (403, "QuotaExceeded")
     assert open_uploads(live) == []
+    stats = live.http.get(f"{live.oss_url}/.well-known/oss-emulator/stats", timeout=10).json()
+    assert "InitiateMultipartUpload" not in stats  # refused before OSS was asked anything
     store = SqliteStore(live.stack.values["SQLITE_PATH"])
     try:
         assert store.usage("alice").reserved_bytes == 0
@@ -272,15 +202,18 @@ def test_delete_aborts_and_releases_the_reservation_once(
 ) -> None:
     alice = Client(live, "alice")
     upload_id = alice.create()["uploadId"]
+    kept = alice.create(size=PART)["uploadId"]  # its reservation must survive both DELETEs
     alice.put(upload_id, 1, data(PART))
-    assert ledger.usage("alice").reserved_bytes == SIZE
+    assert ledger.usage("alice").reserved_bytes == SIZE + PART
     first = alice.call("DELETE", f"/multipart/{upload_id}")
     assert first.status_code == 204
-    assert open_uploads(live) == []
+    assert open_uploads(live) == [(ledger.get_grant("alice", kept).target, kept)]
     assert ledger.get_grant("alice", upload_id).state == "expired"
-    assert (ledger.usage("alice").reserved_bytes, ledger.usage("alice").reserved_files) == (0, 0)
+    usage = ledger.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files) == (PART, 1)
     assert alice.call("DELETE", f"/multipart/{upload_id}").status_code == 204  # idempotent
-    assert ledger.usage("alice").reserved_files == 0
+    usage = ledger.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files) == (PART, 1)  # released once
     assert alice.call("GET", f"/multipart/{upload_id}").status_code == 404
     assert alice.complete(upload_id).status_code == 404
 
@@ -298,71 +231,3 @@ def test_a_rejected_callback_answer_is_passed_through(live: LiveStack) -> None:
     assert (answer.json()["Status"], answer.json()["code"]) == ("Rejected", "ContentRejected")
     assert live.uploads(alice.auth["Authorization"].split()[1]) == []
     assert live.get_object(session["key"]).status_code == 404
-
-
-def test_the_sweeper_aborts_a_session_left_open_with_the_reconcile_role(
-    live: LiveStack, ledger: SqliteStore
-) -> None:
-    """Past its end (24 h, the callback's grace, the settle time) the session's upload is
-    aborted by the reconcile function's own key (deploy/ram/reconcile-policy.json)."""
-    alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    alice.put(upload_id, 1, data(PART))
-    values = live.stack.values
-    settings = ReconcileSettings.from_env(values)
-    role = ROLE_KEYS["reconcile"]
-    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
-    ended = time.time() + multipart.SESSION_SECONDS + 200
-    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
-    assert (report.count("aborted"), report.count("released"), report.count("failed")) == (1, 1, 0)
-    assert open_uploads(live) == []
-    assert ledger.get_grant("alice", upload_id).state == "expired"
-    assert ledger.usage("alice").reserved_bytes == 0
-
-
-def test_a_file_past_postobjects_5_gib_is_planned_in_10000_parts(start_stack: StartStack) -> None:
-    """UPLOAD_MAX_BYTES above 5 GiB: /multipart takes a 6 GiB file (the part size raised so that
-    10,000 parts hold it), /signature refuses it."""
-    six = 6 * 1024**3
-    live = start_stack(MULTIPART_PART_BYTES=str(PART), UPLOAD_MAX_BYTES=str(six))
-    alice = Client(live, "alice")
-    session = alice.create(size=six, filename="disk.bin")
-    assert (session["partSize"], session["partCount"]) == (644_246, 10_000)
-    (last,) = alice.urls(session["uploadId"], [10_000])
-    assert "partNumber=10000&" in last["url"]
-    post = alice.call("GET", "/signature?filename=disk.bin&size=" + str(six))
-    assert (post.status_code, post.json()["code"]) == (413, "TooLarge")
-    assert alice.call("DELETE", f"/multipart/{session['uploadId']}").status_code == 204
-    assert open_uploads(live) == []
-
-
-def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
-    live: LiveStack, ledger: SqliteStore
-) -> None:
-    """OSS stored the object but its callback never arrived (203 CallbackFailed): Complete answers
-    503 and keeps the session open, DELETE cannot abort a stored upload (409), and the sweeper
-    records it with the session's owner once the session ends."""
-    alice = Client(live, "alice")
-    content = data()
-    session = alice.create()
-    upload_id = session["uploadId"]
-    for number, chunk in enumerate(slices(content), 1):
-        alice.put(upload_id, number, chunk)
-    live.journal.lose = True
-    lost = alice.complete(upload_id)
-    live.journal.lose = False
-    assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
-    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
-    assert ledger.get_grant("alice", upload_id).state == "open"
-    refused = alice.call("DELETE", f"/multipart/{upload_id}")
-    assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
-    settings = ReconcileSettings.from_env(live.stack.values)
-    role = ROLE_KEYS["reconcile"]
-    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
-    ended = time.time() + multipart.SESSION_SECONDS + 200
-    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
-    assert (report.count("aborted"), report.count("recorded")) == (0, 1)
-    record = ledger.get(live.stack.values["OSS_BUCKET"], session["key"])
-    assert record is not None
-    assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
-    assert ledger.get_grant("alice", upload_id).state == "used"
