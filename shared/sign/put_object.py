@@ -34,6 +34,7 @@ from shared import keys
 from shared.credentials import Credentials
 from shared.errors import BadRequest
 from shared.grant import Grant, issue_token
+from shared.multipart import FORBID_OVERWRITE
 from shared.sign import issue, jsonbody
 from shared.sign.presign import Presigned, presign_v1, presign_v4
 from shared.sign.settings import SignSettings
@@ -60,7 +61,7 @@ def signed_headers(stored_type: str) -> dict[str, str]:
     """What a PostObject grant pins as fields, as signed headers: the client can change none."""
     return {
         "Content-Type": stored_type,
-        "x-oss-forbid-overwrite": issue.FORBID_OVERWRITE,
+        "x-oss-forbid-overwrite": FORBID_OVERWRITE,
         issue.STORAGE_CLASS_FIELD: issue.STORAGE_CLASS,
     }
 
