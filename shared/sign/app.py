@@ -3,9 +3,11 @@ read or delete one, or tell the caller's quota (GET /quota).
 
 Routes on the path suffix (`Request.route()` drops FC 2.0's `/2016-08-15/proxy/<svc>/<fn>`):
 GET /signature, GET /uploads, GET and DELETE /uploads/{key}, GET /quota, the /multipart routes
-(shared/sign/multipart.py), OPTIONS anything (CORS preflight). Every answer is `Cache-Control: no-store` and varies by Origin. A grant is written to
-the ledger (rate limit and quota reservation included) before it is returned: a store that is
-down answers 503 and nothing is issued.
+(shared/sign/multipart.py), POST /s3/sign and /s3/op?capability=… (Uppy's S3 requests:
+shared/sign/s3_compat.py), OPTIONS anything (CORS preflight). Every answer is
+`Cache-Control: no-store` and varies by Origin. A grant is written to the ledger (rate limit
+and quota reservation included) before it is returned: a store that is down answers 503 and
+nothing is issued.
 
 Records are answered with their download URLs (`downloads.UrlMinter`), minted only after the
 record was read and found to be the caller's: no URL is ever made for a key named in a request.
@@ -27,14 +29,16 @@ from shared.objects import RemoverFactory, oss_remover
 from shared.records import Store
 from shared.records.base import DEFAULT_PAGE, MAX_PAGE, Record
 from shared.records.grants import Usage
-from shared.sign import cors, multipart
+from shared.sign import cors, multipart, s3_compat
 from shared.sign import uploads as uploads_module
 from shared.sign.auth import Authenticator, SigningKeySource
 from shared.sign.downloads import UrlMinter
 from shared.sign.issue import issue, ledger_entry, signature_request
 from shared.sign.settings import SignSettings
 
-MAX_BODY = 16 * 1024  # the adapters refuse more; JSON bodies are capped lower (jsonbody.py)
+# The adapters refuse more; JSON bodies are capped lower (jsonbody.py). An S3 client's
+# CompleteMultipartUpload body (read, never used: s3_compat.py) lists up to 10,000 parts, ~0.9 MB.
+MAX_BODY = 1024 * 1024
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
 _LIMIT = re.compile(r"[0-9]+")
 
@@ -147,8 +151,23 @@ def create_app(
         "/quota": quota,
     }
 
-    # Routes with a path parameter, by prefix: /uploads/{key}, /multipart[/{uploadId}[/action]].
-    prefixed = ((uploads_module.UPLOAD_ROUTE, upload), (multipart.ROUTE, multipart_routes))
+    # Routes with a path parameter, by prefix: /uploads/{key}, /multipart[/{uploadId}[/action]],
+    # /s3/sign and /s3/op?capability=… (Uppy's S3 requests, shared/sign/s3_compat.py).
+    prefixed = (
+        (uploads_module.UPLOAD_ROUTE, upload),
+        (multipart.ROUTE, multipart_routes),
+        (
+            s3_compat.ROUTE,
+            s3_compat.create_routes(
+                settings,
+                user=lambda request: authenticator.user(request.header("authorization")),
+                multipart_routes=multipart_routes,
+                store=record_store,
+                credentials=credentials,
+                clock=clock,
+            ),
+        ),
+    )
 
     def dispatch(request: Request) -> Response:
         return _dispatch(request, routes, prefixed, settings.cors_origins)

@@ -32,6 +32,7 @@ SUB_RESOURCES = frozenset(
         "x-oss-process",
         "response-content-disposition",
         "response-content-type",
+        "callback",  # a PutObject's upload callback (callback §1.3: signed in the URL)
     }
 )
 # Headers V4 signs when present (besides every x-oss-*); V1 puts them on their own lines.

@@ -1,0 +1,420 @@
+"""Uppy 6 — Dashboard + @uppy/aws-s3 6.x + web/oss-uppy.js — in Chromium against the local stack.
+
+Uppy comes from node_modules (`npm ci`), bundled here by esbuild: never from a CDN. The page is
+served by its own loopback server, another origin than the sign function's, so every request
+crosses CORS as it would in production: the sign function (/s3/sign, /s3/op, /uploads/{key})
+and the emulator (PutObject, UploadPart). A small file goes as one PUT, a larger one in 5 MiB
+parts; each ends with exactly one record, under the key the server chose.
+
+Beside the browser: a presigned PUT carries nothing the signature does not cover (another
+Content-Type, or no forbid-overwrite, is refused by OSS), and a body larger than declared is
+stored without a record (what a presigned PUT cannot cap; shared/sign/put_object.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import oss2
+import pytest
+
+from tests.browser.conftest import StackFactory
+from tests.browser.support import ROOT, WEB, Stack, png_bytes
+from tests.support.devstack import free_port, http_session
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+PART_BYTES = 5 * 1024 * 1024  # MULTIPART_PART_BYTES of this stack; Uppy's smallest part
+ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
+UPPY_ENTRY = """
+export { default as Uppy } from '@uppy/core';
+export { default as Dashboard } from '@uppy/dashboard';
+export { default as AwsS3 } from '@uppy/aws-s3';
+"""
+STYLES = (
+    "node_modules/@uppy/core/dist/style.min.css",
+    "node_modules/@uppy/dashboard/dist/style.min.css",
+)
+PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>uppy</title>
+{styles}
+<div id="dashboard"></div>
+<script type="module">
+import {{ Uppy, Dashboard, AwsS3 }} from '/uppy.mjs';
+import {{ checkRecords, createOssUppyOptions }} from '/web/oss-uppy.js';
+window.events = [];
+window.startUppy = (signEndpoint, token, partSize, smallFiles = 'put') => {{
+  const sign = {{ signEndpoint, getAuthorization: () => token }};
+  const uppy = new Uppy({{ id: 'uppy' }});
+  uppy.use(Dashboard, {{ inline: true, target: '#dashboard', height: 420 }});
+  uppy.use(AwsS3, createOssUppyOptions({{ ...sign, path: 'uppy', partSize, smallFiles }}));
+  checkRecords(uppy, sign);
+  uppy.on('upload-success', (file, response) => window.events.push(
+    {{ type: 'success', name: file.name, key: response.body.key, url: response.uploadURL }}));
+  uppy.on('upload-error', (file, error) => window.events.push(
+    {{ type: 'error', name: file?.name, message: String(error?.message) }}));
+  uppy.on('s3-multipart:part-uploaded', (file, part) => {{
+    window.events.push({{ type: 'part', name: file.name, part: part.PartNumber }});
+    if (window.pauseAfterPart === part.PartNumber) uppy.pauseAll();  // before the next part
+    if (window.cancelAfterPart === part.PartNumber) uppy.cancelAll();
+  }});
+  uppy.on('complete', (result) => {{
+    window.done = result.successful.map((f) => ({{
+      name: f.name, key: f.response.body.key, record: f.response.body.record }}));
+    window.failed = result.failed.map((f) => f.name);
+  }});
+  window.uppy = uppy;
+  document.title = 'started';
+}};
+document.title = 'ready';
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def uppy_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """@uppy/core, @uppy/dashboard and @uppy/aws-s3 from node_modules as one ES module."""
+    if not ESBUILD.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("node_modules is missing: `npm ci` installs Uppy and esbuild")
+        pytest.skip("node_modules is missing: run `npm ci` (Uppy and esbuild are dev dependencies)")
+    out = tmp_path_factory.mktemp("uppy") / "uppy.mjs"
+    subprocess.run(  # noqa: S603 - our pinned dev dependency, fixed arguments
+        [str(ESBUILD), "--bundle", "--format=esm", f"--outfile={out}", "--log-level=warning"],
+        input=UPPY_ENTRY.encode(),
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    return out.read_bytes()
+
+
+class _PageHandler(http.server.BaseHTTPRequestHandler):
+    bundle = b""
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/":
+            styles = "".join(f'<link rel="stylesheet" href="/{s}">' for s in STYLES)
+            self._send(200, "text/html", PAGE.format(styles=styles).encode())
+        elif path == "/uppy.mjs":
+            self._send(200, "text/javascript", self.bundle)
+        elif path.startswith("/web/") and (WEB / path[5:]).is_file() and ".." not in path:
+            kind = "text/javascript" if path.endswith(".js") else "text/plain"
+            self._send(200, kind, (WEB / path[5:]).read_bytes())
+        elif path.lstrip("/") in STYLES:
+            self._send(200, "text/css", (ROOT / path.lstrip("/")).read_bytes())
+        else:
+            self._send(404, "text/plain", b"not found")
+
+    def _send(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_page(bundle: bytes) -> Iterator[str]:
+    handler = type("Handler", (_PageHandler,), {"bundle": bundle})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page_origin(uppy_bundle: bytes) -> Iterator[str]:
+    with serve_page(uppy_bundle) as origin:
+        yield origin
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory: StackFactory, page_origin: str) -> Stack:
+    """The dev stack with 5 MiB parts, accepting the page's origin (sign function and bucket);
+    each function signs with its own key, bound to its deploy/ram policy as OSS would bind it."""
+    return stack_factory(
+        CORS_ALLOWED_ORIGINS=page_origin,
+        MULTIPART_PART_BYTES=str(PART_BYTES),
+        DEV_OSS_RAM_POLICIES="1",
+    )
+
+
+def emulator_stats(stack: Stack) -> dict[str, int]:
+    with http_session() as session:
+        answer = session.get(stack.oss_url + "/.well-known/oss-emulator/stats", timeout=10)
+    return dict(answer.json())
+
+
+def start(page: Any, stack: Stack, page_origin: str, user: str, small_files: str = "put") -> str:
+    token = stack.token(user)
+    page.goto(page_origin + "/")
+    page.wait_for_function("document.title === 'ready'")
+    page.evaluate(
+        "([s, t, p, f]) => window.startUppy(s, t, p, f)",
+        [stack.app_url, token, PART_BYTES, small_files],
+    )
+    return token
+
+
+def add_files(page: Any, files: list[tuple[str, str, bytes]]) -> None:
+    page.locator("input.uppy-Dashboard-input").first.set_input_files(
+        [{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files]
+    )
+
+
+def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    user = "uppy-user"
+    small = png_bytes(4, 3)
+    large = os.urandom(2 * PART_BYTES + 123_457)  # three parts: 5 MiB, 5 MiB, the rest
+    before = emulator_stats(stack)
+    token = start(page, stack, page_origin, user)
+    add_files(
+        page, [("dot.png", "image/png", small), ("big.bin", "application/octet-stream", large)]
+    )
+    page.get_by_role("button", name="Upload 2 files").click()
+    page.wait_for_function("window.done !== undefined", timeout=120_000)
+    assert page.evaluate("window.failed") == [], page.evaluate("window.events")
+    done = {item["name"]: item for item in page.evaluate("window.done")}
+    assert set(done) == {"dot.png", "big.bin"}
+
+    # The server chose each key (our folder, a fresh id, the extension), not Uppy's proposal.
+    for name, ext in (("dot.png", ".png"), ("big.bin", ".bin")):
+        key = done[name]["key"]
+        assert key.startswith(f"uploads/{user}/uppy/"), key
+        assert key.endswith(ext)
+        assert not key.startswith("pending/")
+        assert done[name]["record"]["key"] == key  # checkRecords found the record
+
+    # Exactly one record each, with the bytes that were sent.
+    records = stack.uploads(token)
+    assert sorted(r["key"] for r in records) == sorted(item["key"] for item in done.values())
+    sizes = {r["key"]: r["size"] for r in records}
+    assert sizes[done["dot.png"]["key"]] == len(small)
+    assert sizes[done["big.bin"]["key"]] == len(large)
+    mime = {r["key"]: r["mimeType"] for r in records}
+    assert mime[done["dot.png"]["key"]] == "image/png"
+
+    # One single PUT, three parts, one Complete: the emulator counted what the browser sent.
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    assert counted.get("PutObject") == 1, counted
+    assert counted.get("UploadPart") == 3, counted
+    assert counted.get("CompleteMultipartUpload") == 1, counted
+    assert counted.get("PostObject", 0) == 0, counted
+
+
+def test_small_files_as_a_postobject_form(page: Any, stack: Stack, page_origin: str) -> None:
+    """smallFiles: 'form' — the plugin POSTs /signature's exact-key form (its policy caps the
+    size before OSS stores anything): one PostObject, one record under the server's key."""
+    before = emulator_stats(stack)
+    token = start(page, stack, page_origin, "uppy-form", small_files="form")
+    small = png_bytes(5, 2)
+    add_files(page, [("form.png", "image/png", small)])
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function("window.done !== undefined", timeout=60_000)
+    assert page.evaluate("window.failed") == [], page.evaluate("window.events")
+    (done,) = page.evaluate("window.done")
+    assert done["key"].startswith("uploads/uppy-form/uppy/")
+    assert done["key"].endswith(".png")
+    records = stack.uploads(token)
+    assert [(r["key"], r["size"]) for r in records] == [(done["key"], len(small))]
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    assert counted.get("PostObject") == 1, counted
+    assert counted.get("PutObject", 0) == 0, counted
+
+
+def test_rejected_uploads_fail_in_the_dashboard_and_leave_no_record(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    """A "PNG" that is not one: the callback rejects and deletes it (UPLOAD_VERIFY=content).
+    Multipart: our Complete answers S3 XML 422 ContentRejected. Single PUT: OSS answers the
+    callback's 200 Rejected, which the plugin counts as success — checkRecords finds no record."""
+    token = start(page, stack, page_origin, "uppy-rejected")
+    fake_small = b"not an image at all" * 10
+    fake_large = os.urandom(PART_BYTES + 1)
+    add_files(
+        page, [("small.png", "image/png", fake_small), ("large.png", "image/png", fake_large)]
+    )
+    page.get_by_role("button", name="Upload 2 files").click()
+    page.wait_for_function("window.done !== undefined", timeout=120_000)
+    assert sorted(page.evaluate("window.failed")) == ["large.png", "small.png"]
+    errors = {
+        e["name"]: e["message"] for e in page.evaluate("window.events") if e["type"] == "error"
+    }
+    assert "422" in errors["large.png"]
+    assert "ContentRejected" in errors["large.png"]
+    assert "not recorded" in errors["small.png"]
+    assert stack.uploads(token) == []
+
+
+def test_cancelling_a_multipart_upload_aborts_it_on_oss(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    """Uppy's cancel → the plugin's abort → DELETE on a capability URL → AbortMultipartUpload;
+    the grant's reservation is released and nothing is recorded."""
+    token = start(page, stack, page_origin, "uppy-cancel")
+    add_files(page, [("huge.bin", "application/octet-stream", os.urandom(PART_BYTES + 1000))])
+    before = emulator_stats(stack)
+    page.evaluate("window.cancelAfterPart = 1")  # in the page, before part 2 starts
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function("window.events.some((e) => e.type === 'part')", timeout=60_000)
+    deadline = time.monotonic() + 20
+    while (
+        emulator_stats(stack).get("AbortMultipartUpload", 0)
+        == before.get("AbortMultipartUpload", 0)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    assert counted.get("InitiateMultipartUpload") == 1, counted
+    assert counted.get("AbortMultipartUpload") == 1, counted
+    assert counted.get("UploadPart") == 1, counted
+    assert counted.get("CompleteMultipartUpload", 0) == 0, counted
+    assert open_uploads(stack) == []
+    assert stack.uploads(token) == []
+    assert stack.get_json("/quota", token)["bytes"]["reserved"] == 0
+
+
+def test_pause_and_resume_picks_up_from_the_parts_oss_lists(
+    page: Any, stack: Stack, page_origin: str
+) -> None:
+    """Resuming: the plugin asks ListParts (our list capability, S3 XML) and uploads only the
+    parts OSS does not hold; the upload completes with one record of the right size."""
+    token = start(page, stack, page_origin, "uppy-resume")
+    data = os.urandom(2 * PART_BYTES + 1000)  # three parts
+    add_files(page, [("long.bin", "application/octet-stream", data)])
+    before = emulator_stats(stack)
+    page.evaluate("window.pauseAfterPart = 1")
+    page.get_by_role("button", name="Upload 1 file").click()
+    page.wait_for_function("window.events.some((e) => e.type === 'part')", timeout=60_000)
+    page.wait_for_function("window.uppy.getFiles()[0].isPaused === true")
+    assert page.evaluate("window.done") is None
+    page.evaluate("window.uppy.resumeAll()")
+    page.wait_for_function("window.done !== undefined", timeout=120_000)
+    assert page.evaluate("window.failed") == [], page.evaluate("window.events")
+    (done,) = page.evaluate("window.done")
+    assert done["record"]["size"] == len(data)
+    assert [r["key"] for r in stack.uploads(token)] == [done["key"]]
+    after = emulator_stats(stack)
+    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    # Paused right after part 1: the resume asked OSS what it holds (ListParts through our list
+    # capability; the other ListParts is Complete's own check) and sent parts 2 and 3 only.
+    assert counted.get("ListParts", 0) == 2, counted
+    assert counted.get("UploadPart", 0) == 3, counted
+    parts = [e["part"] for e in page.evaluate("window.events") if e["type"] == "part"]
+    assert parts == [1, 2, 3]
+
+
+def open_uploads(stack: Stack) -> list[str]:
+    """ListMultipartUploads as the bucket owner (the official SDK)."""
+    owner = oss2.Bucket(
+        oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
+        stack.oss_url,
+        "dev-bucket",
+        region="cn-hangzhou",
+    )
+    return [upload.key for upload in owner.list_multipart_uploads().upload_list]
+
+
+# --- the presigned PUT's signature, beside the browser -----------------------------------------
+
+
+def signed_put(stack: Stack, token: str, size: int) -> dict[str, Any]:
+    with http_session() as session:
+        answer = session.post(
+            stack.app_url + "/s3/sign",
+            json={
+                "method": "PUT",
+                "key": "k",
+                "filename": "a.png",
+                "size": size,
+                "type": "image/png",
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def put(signed: dict[str, Any], body: bytes, headers: dict[str, str]) -> Any:
+    with http_session() as session:
+        return session.put(signed["url"], data=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Content-Type": "text/html"},
+        {"Content-Type": None},
+        {"x-oss-forbid-overwrite": None},
+        {"x-oss-storage-class": "Archive"},
+        {"x-oss-object-acl": "public-read"},
+    ],
+    ids=["other-type", "no-type", "no-forbid-overwrite", "archive", "extra-acl"],
+)
+def test_a_presigned_put_refuses_any_header_it_did_not_sign(
+    stack: Stack, change: dict[str, str | None]
+) -> None:
+    token = stack.token("uppy-headers")
+    body = png_bytes(2, 2)
+    signed = signed_put(stack, token, len(body))
+    headers = {k: v for k, v in {**signed["headers"], **change}.items() if v is not None}
+    answer = put(signed, body, headers)
+    assert answer.status_code == 403, answer.text
+    assert "<Code>SignatureDoesNotMatch</Code>" in answer.text
+    assert stack.object_status(signed["key"]) == 404
+    assert stack.uploads(token) == []
+
+
+def test_a_put_larger_than_declared_is_stored_but_never_recorded(stack: Stack) -> None:
+    """What a presigned PUT cannot cap: OSS stores the body; the callback refuses it (size over
+    the grant), so OSS answers 203 CallbackFailed and nothing is recorded."""
+    token = stack.token("uppy-oversize")
+    body = png_bytes(2, 2)
+    signed = signed_put(stack, token, len(body))
+    answer = put(signed, body + b"\0" * 4096, signed["headers"])
+    assert answer.status_code == 203, answer.text
+    assert "CallbackFailed" in answer.text
+    assert stack.uploads(token) == []
+    # The right body under a fresh grant is recorded once, with the server's key.
+    signed = signed_put(stack, token, len(body))
+    answer = put(signed, body, signed["headers"])
+    assert answer.status_code == 200, answer.text
+    assert json.loads(answer.text)["key"] == signed["key"]
+    assert [r["key"] for r in stack.uploads(token)] == [signed["key"]]
+
+
+def test_a_v1_presigned_put_carries_the_callback_too(stack_factory: StackFactory) -> None:
+    """OSS_SIGNATURE_VERSION=v1: `callback` is a signed sub-resource, the headers are signed."""
+    v1 = stack_factory(OSS_SIGNATURE_VERSION="v1")
+    token = v1.token("uppy-v1")
+    body = png_bytes(3, 3)
+    signed = signed_put(v1, token, len(body))
+    assert "Signature=" in signed["url"]
+    assert "callback=" in signed["url"]
+    refused = put(signed, body, {**signed["headers"], "Content-Type": "image/gif"})
+    assert refused.status_code == 403, refused.text
+    answer = put(signed, body, signed["headers"])
+    assert answer.status_code == 200, answer.text
+    assert [r["key"] for r in v1.uploads(token)] == [signed["key"]]

@@ -1,0 +1,328 @@
+"""The sign function's S3-compatible routes for Uppy (shared/sign/s3_compat.py, put_object.py).
+
+Refusals first, through the sign core: a capability URL that is forged, expired, altered,
+another user's, or used for another operation is refused before anything runs; an XML complete
+of someone else's upload records nothing and leaves the upload alone. Then what a good call
+gets: a PutObject URL whose signature covers the callback, the type and forbid-overwrite.
+End to end (Uppy in Chromium, the emulator): tests/browser/test_uppy.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hmac
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from shared.grant import Grant, issue_token
+from shared.http import Core, Response, serve
+from shared.records import open_store
+from shared.records.grants import MULTIPART, OPEN, LedgerGrant
+from shared.settings import Secret
+from shared.sign import s3_compat
+from shared.sign.policy import signing_key
+from shared.sign.presign import canonical_request, string_to_sign
+from tests.support.sign import (
+    ACCESS_KEY_SECRET,
+    GRANT_SECRET,
+    NOW,
+    assert_error,
+    bearer,
+    body,
+    decode_callback,
+    decode_policy,
+    grant_of,
+    request,
+    sign_settings,
+)
+
+UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
+KEY = "uploads/alice/01hk0000000000000000000000.bin"
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> str:
+    return str(tmp_path / "ledger.sqlite3")
+
+
+@pytest.fixture
+def app(make_sign_app: Callable[..., Core], ledger_path: str) -> Core:
+    return make_sign_app(SQLITE_PATH=ledger_path)
+
+
+def sign(app: Core, payload: dict[str, Any], *, user: str | None = "alice") -> Response:
+    headers = {"Content-Type": "application/json", **(bearer(user) if user else {})}
+    call = dataclasses.replace(
+        request("POST", "/s3/sign", headers=headers), body=json.dumps(payload).encode()
+    )
+    return app(call)
+
+
+def op(app: Core, url: str, method: str, body: bytes = b"") -> Response:
+    path, _, query = url.partition("?")
+    return app(dataclasses.replace(request(method, path, query), body=body))
+
+
+def xml_error(response: Response) -> tuple[int, str, str]:
+    """(status, Code, Message) of an S3 XML error, as the plugin reads it."""
+    assert response.header("Content-Type") == "application/xml"
+    root = ET.fromstring(response.body)  # noqa: S314 - our own sign function's reply
+    return response.status, root.findtext("Code") or "", root.findtext("Message") or ""
+
+
+def capability_path(**fields: Any) -> str:
+    values = {
+        "user": "alice",
+        "op": s3_compat.COMPLETE,
+        "upload_id": UPLOAD_ID,
+        "key": KEY,
+        "expires_at": int(NOW) + 60,
+    }
+    values.update(fields)
+    secret = Secret(values.pop("secret", GRANT_SECRET))
+    token = s3_compat.mint_capability(s3_compat.Capability(**values), secret)
+    return f"{s3_compat.OP_ROUTE}?capability={token}"
+
+
+def open_session(ledger_path: str, owner: str = "alice") -> None:
+    """`owner` has an open multipart session in the ledger (what POST /multipart leaves)."""
+    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
+    session = LedgerGrant(
+        owner=owner,
+        grant_id=UPLOAD_ID,
+        mode=MULTIPART,
+        target=KEY,
+        bucket="example-bucket",
+        max_bytes=20 * 1024 * 1024,
+        expires_at=int(NOW) + 3600,
+        created_at=int(NOW * 1000),
+        part_size=5 * 1024 * 1024,
+        file_name="big.bin",
+    )
+    store.open_grant(session, sign_settings().limits, NOW)
+
+
+def session_state(ledger_path: str, owner: str = "alice") -> str | None:
+    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
+    grant = store.get_grant(owner, UPLOAD_ID)
+    return None if grant is None else grant.state
+
+
+# --- capabilities: refused before anything runs ----------------------------------------------
+
+
+def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
+    secrets = (Secret(GRANT_SECRET),)
+    token = capability_path(op=s3_compat.LIST).partition("=")[2]
+    verified = s3_compat.verify_capability(token, secrets, method="GET", now=NOW)
+    assert (verified.user, verified.op, verified.upload_id) == ("alice", "list", UPLOAD_ID)
+    for method in ("POST", "DELETE", "PUT"):
+        with pytest.raises(s3_compat.Forbidden, match="for list"):
+            s3_compat.verify_capability(token, secrets, method=method, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "reason"),
+    [
+        (capability_path(secret="another-grant-secret-0123456789abcdef"), "POST", "not ours"),
+        (capability_path(expires_at=int(NOW) - 1), "POST", "expired"),
+        (capability_path(op=s3_compat.LIST), "POST", "for list"),
+        (capability_path(op=s3_compat.ABORT), "POST", "for abort"),
+        (capability_path(op=s3_compat.COMPLETE), "DELETE", "for complete"),
+        (s3_compat.OP_ROUTE + "?capability=not-a-token", "POST", "malformed"),
+        (s3_compat.OP_ROUTE, "POST", "missing"),
+    ],
+    ids=[
+        "forged",
+        "expired",
+        "list-as-complete",
+        "abort-as-complete",
+        "complete-as-abort",
+        "junk",
+        "none",
+    ],
+)
+def test_bad_capabilities_are_403_xml(
+    app: Core, ledger_path: str, path: str, method: str, reason: str
+) -> None:
+    open_session(ledger_path)
+    status, code, message = xml_error(op(app, path, method))
+    assert (status, code) == (403, "Forbidden")
+    assert reason in message
+    assert session_state(ledger_path) == OPEN  # nothing ran
+
+
+def test_an_altered_capability_is_refused(app: Core, ledger_path: str) -> None:
+    """Changing the user (or anything) inside the token breaks its MAC."""
+    open_session(ledger_path, owner="alice")
+    header, claims, mac = capability_path(user="bob").partition("=")[2].split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    decoded["sub"] = "alice"
+    forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
+    response = op(app, f"{s3_compat.OP_ROUTE}?capability={header}.{forged}.{mac}", "POST")
+    assert xml_error(response)[:2] == (403, "Forbidden")
+    assert session_state(ledger_path) == OPEN
+
+
+def test_a_grant_token_is_not_a_capability() -> None:
+    """Capabilities have their own key (derived from GRANT_SECRET) and audience."""
+    grant = Grant("g1", "alice", "example-bucket", KEY, None, 10, int(NOW) + 60)
+    token = issue_token(grant, Secret(GRANT_SECRET))
+    with pytest.raises(s3_compat.Forbidden, match="not ours"):
+        s3_compat.verify_capability(token, (Secret(GRANT_SECRET),), method="POST", now=NOW)
+
+
+def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger_path: str) -> None:
+    """Bob may ask for a complete URL naming Alice's upload id, but it acts as Bob: 404."""
+    open_session(ledger_path, owner="alice")
+    answer = sign(app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    assert answer.status == 200
+    response = op(app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
+    assert xml_error(response)[:2] == (404, "NotFound")
+    assert session_state(ledger_path, "alice") == OPEN  # Alice's upload is untouched
+    abort = sign(app, {"method": "DELETE", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    aborted = op(app, body(abort)["path"], "DELETE")
+    assert xml_error(aborted)[:2] == (404, "NotFound")
+    assert session_state(ledger_path, "alice") == OPEN
+
+
+# --- /s3/sign: signed-in, strict ---------------------------------------------------------------
+
+
+def test_s3_sign_needs_sign_in(app: Core) -> None:
+    assert_error(sign(app, {"method": "PUT", "key": "k"}, user=None), 401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"method": "PATCH", "key": "k"},
+        {"method": "PUT"},
+        {"method": "PUT", "key": "k", "bucket": "other"},
+        {"method": "PUT", "key": "k", "uploadId": UPLOAD_ID},
+        {"method": "PUT", "key": "k", "uploadId": UPLOAD_ID, "partNumber": 0},
+        {"method": "PUT", "key": "k", "uploadId": UPLOAD_ID, "partNumber": True},
+        {"method": "GET", "key": "k", "uploadId": UPLOAD_ID, "filename": "a.png"},
+        {"method": "DELETE", "key": "k"},
+        {"method": "PUT", "key": "k", "filename": "a.png"},
+    ],
+)
+def test_s3_sign_refuses_what_it_cannot_honour(app: Core, payload: dict[str, Any]) -> None:
+    assert_error(sign(app, payload), 400, "BadRequest")
+
+
+def test_a_part_size_other_than_the_servers_is_refused_before_create(app: Core) -> None:
+    """Uppy cuts its parts itself: a cut the server would not accept is a 400 up front (no
+    OSS call is made: these settings name no reachable OSS)."""
+    payload = {
+        "method": "POST",
+        "key": "pending/1",
+        "filename": "big.bin",
+        "size": 20 * 1024 * 1024,
+        "type": "application/octet-stream",
+        "partSize": 5 * 1024 * 1024,
+    }
+    data = assert_error(sign(app, payload), 400, "BadRequest")
+    assert "8388608" in data["message"]
+
+
+# --- the single PUT ------------------------------------------------------------------------------
+
+
+def put_answer(app: Core, **fields: Any) -> dict[str, Any]:
+    payload = {"method": "PUT", "key": "pending/1", "filename": "a.png", "size": 1234, **fields}
+    response = sign(app, payload)
+    assert response.status == 200, response.body
+    return body(response)
+
+
+def test_a_single_put_signs_the_callback_type_and_forbid_overwrite(app: Core) -> None:
+    answer = put_answer(app, type="image/png", path="photos")
+    assert answer["key"].startswith("uploads/alice/photos/")
+    assert answer["key"].endswith(".png")
+    assert answer["headers"] == {
+        "Content-Type": "image/png",
+        "x-oss-forbid-overwrite": "true",
+        "x-oss-storage-class": "Standard",
+    }
+    url = urlsplit(answer["url"])
+    query = dict(parse_qsl(url.query, keep_blank_values=True))
+    # The callback rides in the signed query: the grant (user, key, declared size) is in it.
+    callback = decode_callback(query["callback"])
+    grant = grant_of({"callback": query["callback"]})
+    assert (grant.user, grant.key, grant.max_bytes) == ("alice", answer["key"], 1234)
+    assert callback["callbackUrl"] == "https://api.example.com/oss-callback"
+    # The signature covers the callback and the headers: recompute it from the canonical request.
+    signature = query.pop("x-oss-signature")
+    canonical = canonical_request("PUT", "example-bucket", answer["key"], query, answer["headers"])
+    assert canonical.split("\n")[2].startswith("callback=")
+    assert "content-type:image/png\n" in canonical
+    assert "x-oss-forbid-overwrite:true\n" in canonical
+    to_sign = string_to_sign(query["x-oss-date"], "cn-hangzhou", canonical)
+    key = signing_key(ACCESS_KEY_SECRET, query["x-oss-date"][:8], "cn-hangzhou")
+    assert signature == hmac.digest(key, to_sign.encode(), "sha256").hex()
+
+
+def test_a_single_put_is_for_one_part_at_most(app: Core) -> None:
+    """Above MULTIPART_PART_BYTES a file goes multipart, where ListParts checks the size."""
+    response = sign(
+        app, {"method": "PUT", "key": "k", "filename": "a.bin", "size": 8 * 1024 * 1024 + 1}
+    )
+    assert_error(response, 413, "TooLarge")
+
+
+def test_a_single_put_opens_an_exact_grant_in_the_ledger(app: Core, ledger_path: str) -> None:
+    answer = put_answer(app)
+    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
+    usage = store.usage("alice")
+    assert (usage.reserved_bytes, usage.reserved_files) == (1234, 1)
+    assert answer["expire"] == int(NOW) + 300
+
+
+def test_a_capability_never_reaches_the_access_log(
+    app: Core, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A create capability answers from the token alone (no OSS call): the line FC would log."""
+    url = capability_path(op=s3_compat.CREATE)
+    token = url.partition("=")[2]
+    path, _, query = url.partition("?")
+    capsys.readouterr()
+    answered = serve(app, request("POST", path, query), function="sign")
+    assert answered.status == 200
+    assert ET.fromstring(answered.body).findtext("UploadId") == UPLOAD_ID  # noqa: S314 - ours
+    logged = capsys.readouterr().err
+    assert '"route": "/s3/op"' in logged
+    assert token.split(".")[2] not in logged  # not even its MAC
+
+
+def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(app: Core) -> None:
+    """`form`: the PostObject way, whose policy OSS enforces (size range, key, type) itself."""
+    answer = put_answer(app, type="image/png", form=True)
+    fields = answer["fields"]
+    assert next(iter(fields)) == "key"
+    assert fields["key"] == answer["key"]
+    assert answer["url"] == "https://example-bucket.oss-cn-hangzhou.aliyuncs.com"
+    assert ["content-length-range", 1, 1234] in decode_policy(fields["policy"])["conditions"]
+    assert grant_of({"callback": fields["callback"]}).key == answer["key"]
+    assert "headers" not in answer
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"form": "yes"},
+        {"form": True, "partSize": 5 * 1024 * 1024},
+    ],
+)
+def test_form_is_a_single_uploads_choice(app: Core, payload: dict[str, Any]) -> None:
+    base = {"method": "PUT", "key": "k", "filename": "a.png", "size": 10}
+    assert_error(sign(app, {**base, **payload}), 400, "BadRequest")
+    create = {"method": "POST", "key": "k", "filename": "a.bin", "size": 10, "form": True}
+    assert_error(sign(app, create), 400, "BadRequest")
