@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.wrappers import Request, Response
 
 from local.oss_emulator import callback as cb
+from local.oss_emulator import complete, multipart, put_object
 from local.oss_emulator.config import EmulatorConfig
 from local.oss_emulator.cors import CorsConfiguration
 from local.oss_emulator.errors import (
@@ -38,26 +39,24 @@ from local.oss_emulator.fields import (
 from local.oss_emulator.form import PostForm, parse_post_form
 from local.oss_emulator.keys import KEY_PATH, load_or_create_key, public_pem
 from local.oss_emulator.listing import list_objects, object_name, path_style_key
+from local.oss_emulator.multipart import RestCall
 from local.oss_emulator.policy import (
     check_conditions,
     check_expiration,
     check_size,
     decode_policy,
 )
-from local.oss_emulator.post_object import (
-    callback_response,
-    describe,
-    object_headers,
-    success_response,
-)
+from local.oss_emulator.post_object import describe, success_response
 from local.oss_emulator.presigned import authenticate_query, is_presigned
 from local.oss_emulator.process import process_image
 from local.oss_emulator.ram import bucket_resource, object_resource, write_actions
 from local.oss_emulator.reads import object_response
 from local.oss_emulator.request_auth import RestRequest, authenticate
 from local.oss_emulator.signature import SignedBy, verify_post_signature
-from local.oss_emulator.stats import STATS_PATH, RequestStats
-from local.oss_emulator.store import ObjectStore
+from local.oss_emulator.stats import STATS_PATH, RequestStats, operation
+from local.oss_emulator.store import ObjectStore, StoredObject
+from local.oss_emulator.upload_callback import callback_response, object_headers
+from local.oss_emulator.uploads import MultipartStore
 from shared import logs
 
 PUBLIC_READ = ("public-read", "public-read-write")
@@ -66,6 +65,8 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-type": "Content-Type",
 }
+# Operations every request of which must be signed; the rest are read and PostObject paths.
+REST_OPERATIONS: dict[str, Callable[[OssEmulator, RestCall], Response]] = {}
 # Not readable until restored (RestoreObject is not emulated: never readable here).
 ARCHIVED = ("Archive", "ColdArchive", "DeepColdArchive")
 
@@ -85,6 +86,7 @@ class OssEmulator:
         self.private_key = private_key or load_or_create_key(config.data_dir / "oss-emulator")
         self.public_key_pem = public_pem(self.private_key)
         self.store = ObjectStore(config.data_dir / "oss-emulator")
+        self.uploads = MultipartStore(config.data_dir / "oss-emulator")
         self.keys = {key.key_id: key for key in config.access_keys}
         self.cors = CorsConfiguration.load(config.cors_file, origins=config.cors_origins)
         self.now = now
@@ -104,7 +106,7 @@ class OssEmulator:
         try:
             response = self._dispatch(request, request_id)
         except OssError as error:
-            response = self._error(error, request, request_id)
+            response = self.error_response(error, request, request_id)
             outcome = error.code
         self._finish(response, request, request_id)
         logs.access(
@@ -129,6 +131,11 @@ class OssEmulator:
             return Response(self.public_key_pem, 200, content_type="application/x-pem-file")
         if method == "POST" and request.path == "/":
             return self._post_object(request, request_id)
+        handler = REST_OPERATIONS.get(operation(request, self.config.bucket))
+        if handler is not None:
+            key = path_style_key(request, self.config.bucket)
+            key = _object_key(request) if key is None else key
+            return handler(self, RestCall(request, request_id, key, self.caller(request, key)))
         if method in ("GET", "HEAD"):
             return self._read(request)
         if method == "DELETE" and request.headers.get("Authorization"):
@@ -143,7 +150,7 @@ class OssEmulator:
             ),
         )
 
-    def _error(self, error: OssError, request: Request, request_id: str) -> Response:
+    def error_response(self, error: OssError, request: Request, request_id: str) -> Response:
         host_id = f"{self.config.bucket}.{request.host}"
         body = error_xml(error, request_id=request_id, host_id=host_id)
         return Response(body, error.status, content_type=XML_TYPE)
@@ -223,6 +230,15 @@ class OssEmulator:
                 raise access_denied(
                     f"You are not allowed to do {action} on {resource} (RAM policy of {key_id})."
                 )
+
+    def caller(self, request: Request, key: str) -> str:
+        """Who signed a request that must be signed (header or presigned URL); AccessDenied for
+        an anonymous one (the bucket's ACL never lets anyone write)."""
+        if request.headers.get("Authorization"):
+            return self.authenticate(request, key).access_key_id
+        if is_presigned(request.args):
+            return self.authenticate(request, key, presigned=True).access_key_id
+        raise access_denied("You have no right to access this object because of bucket acl.")
 
     def authenticate(self, request: Request, key: str, *, presigned: bool = False) -> SignedBy:
         """The header (or, presigned, query) signature of a REST request (V1/V4, STS) for
@@ -318,23 +334,61 @@ class OssEmulator:
         self.store.put(stored, upload.spool, forbid_overwrite=forbid)
         if config is None:
             return success_response(form, stored, self.config)
+        custom = {name: value for name, value in form.fields.items() if name.startswith("x:")}
+        return self.call_back(
+            request,
+            request_id,
+            config=config,
+            stored=stored,
+            custom=custom,
+            head=upload.head,
+            operation="PostObject",
+        )
+
+    def call_back(
+        self,
+        request: Request,
+        request_id: str,
+        *,
+        config: cb.CallbackConfig,
+        stored: StoredObject,
+        custom: Mapping[str, str],
+        head: bytes,
+        operation: str,
+    ) -> Response:
+        """The callback after `stored` was written: its answer, or 203 CallbackFailed."""
         reply = callback_response(
             request,
             request_id=request_id,
             callback=config,
             stored=stored,
-            form=form,
-            upload=upload,
+            custom=custom,
+            head=head,
+            operation=operation,
             emulator=self.config,
             private_key=self.private_key,
             send=self.send_callback,
         )
         if isinstance(reply, OssError):  # 203 CallbackFailed: the object is kept
-            response = self._error(reply, request, request_id)
+            response = self.error_response(reply, request, request_id)
             response.headers["x-emulator-outcome"] = "CallbackFailed"
             object_headers(response, stored)
             return response
         return reply
+
+
+REST_OPERATIONS.update(
+    {
+        "InitiateMultipartUpload": multipart.initiate,
+        "UploadPart": multipart.upload_part,
+        "ListParts": multipart.list_parts,
+        "CompleteMultipartUpload": complete.complete,
+        "AbortMultipartUpload": multipart.abort,
+        "ListMultipartUploads": multipart.list_uploads,
+        "PutObject": put_object.put_object,
+        "GetBucketVersioning": put_object.get_bucket_versioning,
+    }
+)
 
 
 # --- helpers ------------------------------------------------------------------------------

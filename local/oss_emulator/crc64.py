@@ -7,6 +7,8 @@ work is crcmod's C extension, parametrised exactly as OSS's own Python SDK (oss2
 
 from __future__ import annotations
 
+import functools
+
 import crcmod
 
 POLYNOMIAL = 0x142F0E1EBA9EA3693  # ECMA-182 with its x^64 term, as crcmod spells it
@@ -33,3 +35,51 @@ def crc64(data: bytes) -> int:
     state = Crc64()
     state.update(data)
     return state.value
+
+
+# --- combining: the CRC of A+B from crc(A), crc(B) and len(B) -------------------------------
+# zlib's crc32_combine method (a GF(2) operator that appends len(B) zero bytes to crc(A)),
+# for the reflected ECMA-182 polynomial. A multipart object's CRC is its parts' CRCs combined,
+# as oss2.utils.calc_obj_crc_from_parts does, without reading the object again.
+
+_REFLECTED = 0xC96C5795D7870F42
+
+
+def _times(matrix: tuple[int, ...], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def _square(matrix: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(_times(matrix, column) for column in matrix)
+
+
+def _one_zero_bit() -> tuple[int, ...]:
+    return (_REFLECTED, *(1 << n for n in range(63)))
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_bytes(count: int) -> tuple[int, ...]:
+    """The operator that feeds `count` zero bytes through the CRC register (cached: a multipart
+    upload's parts mostly share one size)."""
+    step = _square(_square(_square(_one_zero_bit())))  # eight zero bits: one byte
+    result = tuple(1 << n for n in range(64))  # identity
+    while count:
+        if count & 1:
+            result = tuple(_times(step, column) for column in result)
+        count >>= 1
+        if count:
+            step = _square(step)
+    return result
+
+
+def combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """crc64(A + B), given crc64(A), crc64(B) and len(B)."""
+    if length_b == 0:
+        return crc_a
+    return _times(_zero_bytes(length_b), crc_a) ^ crc_b

@@ -29,7 +29,7 @@ class OssError(Exception):
 
 def error_xml(error: OssError, *, request_id: str, host_id: str) -> bytes:
     """The body of an OSS error reply (protocol §2.5: Code, Message, RequestId, HostId, [EC])."""
-    elements = [
+    elements: list[Element] = [
         ("Code", error.code),
         ("Message", error.message),
         ("RequestId", request_id),
@@ -41,11 +41,24 @@ def error_xml(error: OssError, *, request_id: str, host_id: str) -> bytes:
     return xml_document("Error", elements)
 
 
-def xml_document(root: str, elements: list[tuple[str, str]]) -> bytes:
+Element = tuple[str, "str | list[Element]"]  # text, or child elements
+
+
+def xml_document(root: str, elements: list[Element]) -> bytes:
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', f"<{root}>"]
-    lines += [f"  <{name}>{escape(value)}</{name}>" for name, value in elements]
+    _render(elements, lines, "  ")
     lines.append(f"</{root}>")
     return ("\n".join(lines) + "\n").encode()
+
+
+def _render(elements: list[Element], lines: list[str], indent: str) -> None:
+    for name, value in elements:
+        if isinstance(value, str):
+            lines.append(f"{indent}<{name}>{escape(value)}</{name}>")
+        else:
+            lines.append(f"{indent}<{name}>")
+            _render(value, lines, indent + "  ")
+            lines.append(f"{indent}</{name}>")
 
 
 def invalid_argument(message: str, *, ec: str | None = None, **extra: str) -> OssError:

@@ -12,6 +12,7 @@ import base64
 import hmac
 import mimetypes
 import re
+from collections.abc import Mapping
 
 from werkzeug.wrappers import Request
 
@@ -45,42 +46,55 @@ def check_fields(request: Request, form: PostForm) -> UploadedFile:
         )
     if "x-oss-tagging" in form.fields:
         raise invalid_argument("x-oss-tagging is not supported in PostObject.")
-    acl = form.get("x-oss-object-acl")
+    check_object_fields(form.fields, form.names)
+    if form.file.content_type and _CONTROL.search(form.file.content_type):
+        raise invalid_argument("The Content-Type of the file contains a control character.")
+    return form.file
+
+
+def check_object_fields(values: Mapping[str, str], names: Mapping[str, str]) -> None:
+    """The object's ACL, storage class, encryption and stored headers, as a PostObject's fields
+    or a REST write's headers (`values` by lower-case name, `names` as spelled)."""
+    acl = values.get("x-oss-object-acl")
     if acl is not None and acl not in ACLS:
         raise invalid_argument("no such bucket access control exists", ec="0016-00000101")
-    storage = form.get("x-oss-storage-class")
+    storage = values.get("x-oss-storage-class")
     if storage is not None and storage.lower() not in STORAGE_CLASSES:
         raise invalid_argument(f"Invalid storage class: {storage}")
-    sse = form.get("x-oss-server-side-encryption")
+    sse = values.get("x-oss-server-side-encryption")
     if sse is not None and sse not in SSE_ALGORITHMS:
         raise OssError(
             400,
             "InvalidEncryptionAlgorithmError",
             "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4.",
         )
-    for name, value in form.fields.items():
+    for name, value in values.items():
         if (name in STORED_FIELDS or name in TYPE_FIELDS or name.startswith("x-oss-meta-")) and (
             _CONTROL.search(value)
         ):
             # A header field value cannot hold CR, LF or other control characters (RFC 9110
             # §5.5); OSS refuses such metadata rather than store what it could not serve.
-            raise invalid_argument(f"The value of {form.names[name]} contains a control character.")
-    if form.file.content_type and _CONTROL.search(form.file.content_type):
-        raise invalid_argument("The Content-Type of the file contains a control character.")
-    meta = sum(len(k) + len(v) for k, v in form.fields.items() if k.startswith("x-oss-meta-"))
+            raise invalid_argument(
+                f"The value of {names.get(name, name)} contains a control character."
+            )
+    meta = sum(len(k) + len(v) for k, v in values.items() if k.startswith("x-oss-meta-"))
     if meta > MAX_USER_METADATA_BYTES:
         raise OssError(
             400,
             "MetadataTooLarge",
             "Your metadata headers exceed the maximum allowed metadata size.",
         )
-    return form.file
 
 
 def expand_key(template: str, filename: str) -> str:
     """`${filename}` becomes the uploaded file's base name, after the policy was checked."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    key = template.replace("${filename}", base)
+    return check_key(template.replace("${filename}", base))
+
+
+def check_key(key: str) -> str:
+    """An object name OSS accepts (1–1023 UTF-8 bytes, not starting with `/` or `\\`, no control
+    characters) and not the emulator's own reserved path; InvalidObjectName otherwise."""
     raw = key.encode("utf-8", "surrogatepass")
     if (
         not key
@@ -99,7 +113,12 @@ def expand_key(template: str, filename: str) -> str:
 
 
 def forbids_overwrite(form: PostForm) -> bool:
-    return (form.get("x-oss-forbid-overwrite") or "").strip().lower() == "true"
+    return is_true(form.get("x-oss-forbid-overwrite"))
+
+
+def is_true(value: str | None) -> bool:
+    """`x-oss-forbid-overwrite` and the like: only "true" (any case) means true."""
+    return (value or "").strip().lower() == "true"
 
 
 def content_type(form: PostForm, upload: UploadedFile, key: str) -> str:
@@ -111,15 +130,28 @@ def content_type(form: PostForm, upload: UploadedFile, key: str) -> str:
     ):
         if candidate and candidate.strip():
             return candidate.strip()
-    guessed, _ = mimetypes.guess_type(key, strict=False)
-    return guessed or "application/octet-stream"
+    return object_type(None, key)
 
 
 def stored_headers(form: PostForm) -> dict[str, str]:
+    return stored_values(form.fields, form.names)
+
+
+def stored_values(values: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str]:
+    """Cache-Control, Content-Disposition, Content-Encoding, Expires (as spelled) and x-oss-meta-*
+    (lower case): the headers an object is served with."""
     headers = {
-        form.names[name]: value for name, value in form.fields.items() if name in STORED_FIELDS
+        names.get(name, name): value for name, value in values.items() if name in STORED_FIELDS
     }
     headers.update(
-        {name: value for name, value in form.fields.items() if name.startswith("x-oss-meta-")}
+        {name: value for name, value in values.items() if name.startswith("x-oss-meta-")}
     )
     return headers
+
+
+def object_type(declared: str | None, key: str) -> str:
+    """A REST write's Content-Type, else the type OSS guesses from the key's extension."""
+    if declared and declared.strip():
+        return declared.strip()
+    guessed, _ = mimetypes.guess_type(key, strict=False)
+    return guessed or "application/octet-stream"

@@ -31,15 +31,29 @@ class RequestStats:
         return Response(body, 200, content_type="application/json")
 
 
+BUCKET_GETS = {"uploads": "ListMultipartUploads", "versioning": "GetBucketVersioning"}
+UPLOAD_ID_METHODS = {
+    "PUT": "UploadPart",
+    "GET": "ListParts",
+    "POST": "CompleteMultipartUpload",
+    "DELETE": "AbortMultipartUpload",
+}
+OBJECT_METHODS = {"HEAD": "HeadObject", "GET": "GetObject", "DELETE": "DeleteObject"}
+
+
 def operation(request: Request, bucket: str) -> str:
-    """The OSS operation a request is, by OSS's API names (the stats' keys)."""
-    method, path = request.method, request.path
-    if method == "OPTIONS":
-        return "Options"
-    if path == KEY_PATH:
-        return "GetPublicKey"
+    """The OSS operation a request is, by OSS's API names: the stats' keys and the app's routes."""
+    method, path, args = request.method, request.path, request.args
+    special = {"OPTIONS": "Options"}.get(method) or ("GetPublicKey" if path == KEY_PATH else "")
+    if special:
+        return special
     if method == "POST" and path == "/":
         return "PostObject"
-    if method == "GET" and (path == "/" or path_style_key(request, bucket) == ""):
-        return "ListObjects"
-    return {"HEAD": "HeadObject", "GET": "GetObject", "DELETE": "DeleteObject"}.get(method, method)
+    if path == "/" or path_style_key(request, bucket) == "":
+        names = [name for sub, name in BUCKET_GETS.items() if sub in args] + ["ListObjects"]
+        return names[0] if method == "GET" else method
+    if "uploadId" in args:
+        return UPLOAD_ID_METHODS.get(method, method)
+    if method == "POST" and "uploads" in args:
+        return "InitiateMultipartUpload"
+    return {**OBJECT_METHODS, "PUT": "PutObject"}.get(method, method)

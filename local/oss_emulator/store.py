@@ -34,6 +34,16 @@ class StoredObject:
     encryption: str = ""  # x-oss-server-side-encryption (AES256, KMS, SM4) or none
 
 
+def file_already_exists() -> OssError:
+    """409: `x-oss-forbid-overwrite: true` and the key exists (PutObject reference)."""
+    return OssError(
+        409,
+        "FileAlreadyExists",
+        "The object you specified already exists and can not be overwritten.",
+        ec="0026-00000001",
+    )
+
+
 class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -52,12 +62,7 @@ class ObjectStore:
         data_path, meta_path = self._paths(obj.key)
         with self._lock:
             if forbid_overwrite and meta_path.exists():
-                raise OssError(
-                    409,
-                    "FileAlreadyExists",
-                    "The object you specified already exists and can not be overwritten.",
-                    ec="0026-00000001",
-                )
+                raise file_already_exists()
             os.replace(source, data_path)
             tmp = meta_path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(asdict(obj), ensure_ascii=False), encoding="utf-8")
