@@ -68,6 +68,8 @@ reconcile: $(STAMP)
 
 # Deployment (docs/deploy.md). The Serverless Devs CLI is pinned in package.json.
 TEMPLATE ?= template.yml
+# --allow-versioned-bucket: deploy to a bucket with versioning on (docs/deploy.md says what it costs).
+PREFLIGHT_ARGS ?=
 NODE_STAMP := node_modules/.installed-stamp
 
 $(NODE_STAMP): package.json package-lock.json
@@ -78,7 +80,7 @@ build: $(STAMP)
 	$(PY) -m deploy.build
 
 deploy: build $(NODE_STAMP)
-	$(PY) -m deploy.preflight $(TEMPLATE)
+	$(PY) -m deploy.preflight $(TEMPLATE) $(PREFLIGHT_ARGS)
 	npx --no -- s deploy -t $(TEMPLATE) -y
 
 smoke: $(STAMP)

@@ -7,7 +7,11 @@ read like `s` reads it (the process environment wins). Then every function's env
 loaded with the settings class its code loads at start-up, so a missing or malformed setting
 stops `make deploy` here instead of at the first cold start.
 
-    python -m deploy.preflight template.yml
+With credentials in the environment (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET[/SECURITY_TOKEN], or
+the sign function's OSS_ACCESS_KEY_ID/SECRET) it also reads the upload bucket's versioning state
+(GetBucketVersioning) and refuses a versioned bucket unless told to accept one (below).
+
+    python -m deploy.preflight template.yml [--allow-versioned-bucket]
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from shared.callback.settings import CallbackSettings
-from shared.errors import ConfigError
+from shared.credentials import resolve_credentials
+from shared.errors import ConfigError, Unavailable
+from shared.oss import bucket_client
 from shared.reconcile.settings import ReconcileSettings
 from shared.sign.settings import SignSettings
 
@@ -39,6 +45,9 @@ _ENV_V1 = re.compile(r"env\((\w+)\)")
 _ENV_V3 = re.compile(r"env\('(\w+)'(?:\s*,\s*(?:'([^']*)'|vars\.(\w+)))?\)")
 _VARS = re.compile(r"vars\.(\w+)")
 _OUTPUT = re.compile(r"(?:resources\.)?(\w+)\.output\.url\.system_url")
+ALLOW_VERSIONED = "--allow-versioned-bucket"
+VERSIONED = ("Enabled", "Suspended")  # GetBucketVersioning's Status once versioning was ever on
+VERSIONING_TIMEOUT_SECONDS = 10.0
 
 
 class TemplateError(Exception):
@@ -323,12 +332,72 @@ def tablestore_instance_problems(template: Template, environ: Mapping[str, str])
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+BucketFactory = Callable[..., Any]
+
+
+def bucket_versioning(
+    template: Template, environ: Mapping[str, str], connect: BucketFactory = bucket_client
+) -> tuple[str | None, str]:
+    """The sign function's bucket's versioning Status ("" when never enabled), or None and why
+    it was not read. Read with the deployer's credentials and the endpoint the functions use
+    (the public one when theirs is the `-internal` endpoint, unreachable from outside)."""
+    try:
+        oss = SignSettings.from_env(function_environment(template, "sign", environ)).oss
+        credentials = resolve_credentials(None, environ, oss.access_key_id, oss.access_key_secret)
+    except (TemplateError, ConfigError):
+        return None, "the sign function's settings do not load (see above)"
+    except Unavailable:
+        return None, "no credentials in the environment to read it with"
+    oss = replace(oss, endpoint=oss.endpoint.replace("-internal.aliyuncs.com", ".aliyuncs.com"))
+    import oss2  # noqa: PLC0415 - only a deploy with credentials needs the SDK
+
+    try:
+        bucket = connect(oss, credentials, timeout=VERSIONING_TIMEOUT_SECONDS)
+        status = bucket.get_bucket_versioning().status or ""
+    except (oss2.exceptions.OssError, OSError) as exc:
+        return None, f"GetBucketVersioning on {oss.bucket} failed: {_oss_error(exc)}"
+    return status, ""
+
+
+def versioning_problem(status: str | None, bucket: str, *, allowed: bool) -> str | None:
+    """What a versioned bucket means for exact-key grants; a problem unless the deployer accepts it."""
+    if status not in VERSIONED or allowed:
+        return None
+    return (
+        f"OSS_BUCKET {bucket!r} has versioning {status}: OSS ignores x-oss-forbid-overwrite on such "
+        "a bucket, so an exact-key grant (or a multipart upload) can be used again before it "
+        "expires to put a new version over the recorded upload, whose record would then describe "
+        f"a version that is no longer current. Use a bucket that never had versioning, or pass "
+        f"{ALLOW_VERSIONED} (PREFLIGHT_ARGS={ALLOW_VERSIONED} with make deploy) to accept that"
+    )
+
+
+def _oss_error(exc: Exception) -> str:
+    code = getattr(exc, "code", "") or type(exc).__name__
+    status = getattr(exc, "status", "")
+    return f"{status} {code}".strip()
+
+
+def main(argv: Sequence[str] | None = None, connect: BucketFactory = bucket_client) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    path = Path(args[0] if args else "template.yml")
+    allowed = ALLOW_VERSIONED in args
+    paths = [arg for arg in args if arg != ALLOW_VERSIONED]
+    path = Path(paths[0] if paths else "template.yml")
     template = load_template(path)
     environ = {**read_dotenv(path.parent / ".env"), **os.environ}
     problems = check(template, environ)
+    if not problems:
+        status, why = bucket_versioning(template, environ, connect)
+        if status is None:
+            print(f"preflight: bucket versioning not checked: {why}")
+        else:
+            bucket = function_environment(template, "sign", environ).get("OSS_BUCKET", "")
+            problem = versioning_problem(status, bucket, allowed=allowed)
+            if problem:
+                problems.append(problem)
+            else:
+                accepted = f" (accepted: {ALLOW_VERSIONED})" if status in VERSIONED else ""
+                print(f"preflight: bucket versioning: {status or 'never enabled'}{accepted}")
     for problem in problems:
         print(f"preflight: {problem}", file=sys.stderr)
     if problems:

@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 
 from deploy import build, preflight
+from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from shared.callback.settings import CallbackSettings
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.tablestore import index_name
 from shared.records.tablestore_ledger import due_index, ledger_table, target_index
 from shared.sign.settings import SignSettings
+from tests import oss_sdk
 
 ROOT = build.ROOT
 FC2 = ROOT / "template.yml"
@@ -156,6 +158,45 @@ def test_preflight_refuses_a_mixed_case_tablestore_instance(path: Path) -> None:
         p.startswith("TABLESTORE_INSTANCE")
         for p in preflight.check(preflight.load_template(path), lower)
     )
+
+
+@pytest.mark.parametrize("status", ["", "Enabled", "Suspended"])
+def test_preflight_reads_the_buckets_versioning_and_refuses_a_versioned_one(
+    tmp_path: Path, status: str
+) -> None:
+    emulator = OssEmulator(
+        EmulatorConfig(
+            bucket=oss_sdk.BUCKET,
+            region=oss_sdk.REGION,
+            access_keys=(AccessKey(oss_sdk.KEY_ID, oss_sdk.SECRET),),
+            data_dir=tmp_path,
+            public_url="http://127.0.0.1:9000",
+            versioning=status,
+        )
+    )
+    template = preflight.load_template(FC3)
+    with oss_sdk.serve(emulator) as url:
+        env = {**example_environment(), "OSS_BUCKET": oss_sdk.BUCKET, "OSS_ENDPOINT": url}
+        assert preflight.bucket_versioning(template, env) == (
+            None,
+            "no credentials in the environment to read it with",
+        )
+        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = oss_sdk.KEY_ID
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "not-the-secret"
+        read, why = preflight.bucket_versioning(template, env)
+        assert (read, why) == (
+            None,
+            f"GetBucketVersioning on {oss_sdk.BUCKET} failed: 403 SignatureDoesNotMatch",
+        )
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = oss_sdk.SECRET
+        assert preflight.bucket_versioning(template, env) == (status, "")
+    problem = preflight.versioning_problem(status, oss_sdk.BUCKET, allowed=False)
+    if status:
+        assert problem is not None
+        assert f"has versioning {status}: OSS ignores x-oss-forbid-overwrite" in problem
+        assert preflight.versioning_problem(status, oss_sdk.BUCKET, allowed=True) is None
+    else:
+        assert problem is None
 
 
 def test_memory_and_timeouts_suit_each_function(template: preflight.Template) -> None:
