@@ -23,7 +23,7 @@ from shared.credentials import Credentials
 from shared.errors import ConfigError
 from shared.records.base import Record
 from shared.settings import Env, OssSettings, http_url
-from shared.sign.presign import MAX_V4_EXPIRES, V4Presigner, presign_v1, uri_encode
+from shared.sign.presign import MAX_V4_EXPIRES, Presign, presigner, uri_encode
 
 DEFAULT_THUMBNAIL_PROCESS = "image/resize,m_lfit,w_256,h_256"
 MAX_PROCESS_LENGTH = 256
@@ -142,20 +142,10 @@ class UrlMinter:
         if settings.mode == "signed" and credentials is None:
             raise ValueError("signed download URLs need credentials")
         self.settings = settings
-        self.oss = oss
-        self.credentials = credentials
-        self.now = now
-        self._v4: V4Presigner | None = None
-        if settings.mode == "signed" and oss.signature_version == "v4":
+        self._sign: Presign | None = None
+        if settings.mode == "signed":
             assert credentials is not None
-            self._v4 = V4Presigner(
-                endpoint=oss.endpoint,
-                bucket=oss.bucket,
-                region=oss.region,
-                credentials=credentials,
-                now=now,
-                expires=settings.ttl_seconds,
-            )
+            self._sign = presigner(oss, credentials, now, settings.ttl_seconds)
 
     def record_json(self, record: Record) -> dict[str, Any]:
         payload = record.to_json()
@@ -167,24 +157,12 @@ class UrlMinter:
         return payload
 
     def url(self, key: str, query: Mapping[str, str]) -> str:
-        settings, oss = self.settings, self.oss
+        settings = self.settings
         if settings.mode == "public":
             params = "&".join(
                 f"{uri_encode(k, keep_slash=False)}={uri_encode(v, keep_slash=False)}"
                 for k, v in sorted(query.items())
             )
             return f"{settings.base_url}/{uri_encode(key, keep_slash=True)}?{params}"
-        assert self.credentials is not None  # checked in __init__
-        if oss.signature_version == "v1":
-            return presign_v1(
-                "GET",
-                endpoint=oss.endpoint,
-                bucket=oss.bucket,
-                key=key,
-                credentials=self.credentials,
-                now=self.now,
-                expires=settings.ttl_seconds,
-                query=query,
-            ).url
-        assert self._v4 is not None  # made in __init__ for V4
-        return self._v4.presign("GET", key, query).url
+        assert self._sign is not None  # made in __init__ in signed mode
+        return self._sign("GET", key, query, None).url

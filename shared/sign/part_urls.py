@@ -62,26 +62,5 @@ def content_md5s(value: Any, numbers: list[int]) -> dict[int, str]:
 
 def signer(oss: OssSettings, credentials: Credentials, now: float, expires: int) -> Signer:
     """UploadPart URLs of one moment: V4 (the shared parts made once), or V1 when configured."""
-    if oss.signature_version == "v1":
-        return lambda key, query, headers: (
-            presign.presign_v1(
-                "PUT",
-                endpoint=oss.endpoint,
-                bucket=oss.bucket,
-                key=key,
-                credentials=credentials,
-                now=now,
-                expires=expires,
-                query=query,
-                headers=headers,
-            ).url
-        )
-    v4 = presign.V4Presigner(
-        endpoint=oss.endpoint,
-        bucket=oss.bucket,
-        region=oss.region,
-        credentials=credentials,
-        now=now,
-        expires=expires,
-    )
-    return lambda key, query, headers: v4.presign("PUT", key, query, headers).url
+    sign = presign.presigner(oss, credentials, now, expires)
+    return lambda key, query, headers: sign("PUT", key, query, headers).url

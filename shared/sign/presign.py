@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from shared.credentials import Credentials
+from shared.settings import OssSettings
 from shared.sign.policy import V4_ALGORITHM, credential_scope, signing_key, x_oss_date
 
 MAX_V4_EXPIRES = 604_800  # seven days: OSS's limit for `x-oss-expires`
@@ -300,3 +301,41 @@ def _checked(query: Mapping[str, str] | None) -> dict[str, str]:
 def _object_url(endpoint: str, key: str) -> str:
     """The object's URL on OSS_ENDPOINT (virtual-hosted, or the emulator's bucket at the root)."""
     return f"{endpoint.rstrip('/')}/{uri_encode(key, keep_slash=True)}"
+
+
+# (method, key, query, headers) → a presigned URL of one moment and expiry
+Presign = Callable[[str, str, "Mapping[str, str] | None", "Mapping[str, str] | None"], Presigned]
+
+
+def presigner(oss: OssSettings, credentials: Credentials, now: float, expires: int) -> Presign:
+    """URLs of one moment with the configured signature version (OSS_SIGNATURE_VERSION): V4,
+    whose shared parts are made once, or V1."""
+    if oss.signature_version == "v1":
+
+        def v1(
+            method: str,
+            key: str,
+            query: Mapping[str, str] | None = None,
+            headers: Mapping[str, str] | None = None,
+        ) -> Presigned:
+            return presign_v1(
+                method,
+                endpoint=oss.endpoint,
+                bucket=oss.bucket,
+                key=key,
+                credentials=credentials,
+                now=now,
+                expires=expires,
+                query=query,
+                headers=headers,
+            )
+
+        return v1
+    return V4Presigner(
+        endpoint=oss.endpoint,
+        bucket=oss.bucket,
+        region=oss.region,
+        credentials=credentials,
+        now=now,
+        expires=expires,
+    ).presign

@@ -36,7 +36,7 @@ from shared.errors import BadRequest
 from shared.grant import Grant, issue_token
 from shared.multipart import FORBID_OVERWRITE
 from shared.sign import issue, jsonbody
-from shared.sign.presign import Presigned, presign_v1, presign_v4
+from shared.sign.presign import Presigned, presigner
 from shared.sign.settings import SignSettings
 
 CALLBACK_PARAMETER = "callback"
@@ -140,29 +140,5 @@ def sign_put(
     query = {CALLBACK_PARAMETER: issue.callback_param(upload_settings.callback_url, token)}
     headers = signed_headers(chosen.stored_type)
     expires = upload_settings.policy_ttl_seconds
-    if oss.signature_version == "v1":
-        presigned = presign_v1(
-            "PUT",
-            endpoint=oss.endpoint,
-            bucket=oss.bucket,
-            key=chosen.key,
-            credentials=credentials,
-            now=now,
-            expires=expires,
-            query=query,
-            headers=headers,
-        )
-    else:
-        presigned = presign_v4(
-            "PUT",
-            endpoint=oss.endpoint,
-            bucket=oss.bucket,
-            key=chosen.key,
-            region=oss.region,
-            credentials=credentials,
-            now=now,
-            expires=expires,
-            query=query,
-            headers=headers,
-        )
+    presigned = presigner(oss, credentials, now, expires)("PUT", chosen.key, query, headers)
     return SignedPut(grant, presigned)
