@@ -47,6 +47,7 @@ from tests.support.callbacks import (
     DownStore,
     HangingStore,
     KeyServer,
+    Removals,
     b64,
     callback_settings,
     fc3_event,
@@ -264,13 +265,35 @@ def test_body_without_a_grant_token(app: Core, build: CallbackBuilder, grant: by
     [("0", 403), ("1048577", 403), ("99999999999", 403), ("1048576", 200), ("1", 200)],
 )
 def test_size_must_be_within_the_grant(
-    app: Core, build: CallbackBuilder, size: str, status: int
+    app: Core, build: CallbackBuilder, removals: Removals, size: str, status: int
 ) -> None:
-    """Size in [1, grant.max_bytes]; 0 or one byte over is GrantInvalid."""
+    """Size in [1, grant.max_bytes]; 0 or one byte over is GrantInvalid, and the object (which a
+    presigned PUT stores whatever its size) is deleted: it must not stay unrecorded, unquoted."""
     got, payload, _ = call(app, build.request(values={"size": size}))
     assert got == status
     if status == 403:
         assert payload["code"] == "GrantInvalid"
+        assert removals.calls == [(EXACT_KEY, build.values()["etag"])]
+    else:
+        assert removals.calls == []
+
+
+def test_an_oversized_object_that_cannot_be_deleted_is_a_503(
+    make_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
+) -> None:
+    """OSS reports CallbackFailed and the sweeper deletes it later; never a record."""
+    app = make_app(remover=Removals(error=Unavailable("OSS could not be reached")))
+    assert_error(app, build.request(values={"size": "1048577"}), 503, "Unavailable")
+    assert store.get(BUCKET, EXACT_KEY) is None
+
+
+def test_nothing_outside_the_grant_is_deleted(
+    app: Core, build: CallbackBuilder, removals: Removals
+) -> None:
+    """An oversized object under another key or bucket is not ours to touch."""
+    for values in ({"object": EXACT_KEY + "x"}, {"bucket": "attacker-bucket"}):
+        assert_error(app, build.request(values={**values, "size": "99999999"}), 403, "GrantInvalid")
+    assert removals.calls == []
 
 
 # --- C15/C16: unusable bodies, odd headers --------------------------------------------------

@@ -216,6 +216,21 @@ def test_an_exact_upload_turns_its_reservation_into_usage_once(
     assert (usage.reserved_bytes, usage.reserved_files) == (0, 0)
 
 
+def test_an_exact_upload_over_its_declared_size_is_deleted_and_gives_its_room_back(
+    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+) -> None:
+    """A presigned PUT stores any size: past the grant's it is deleted, never counted, and the
+    reservation is released at once (not left for the sweeper)."""
+    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
+    app = callback(QUOTA_BYTES_PER_USER="2000000")
+    status, body = answer(app, build.request(values={"size": str(build.grant.max_bytes + 1)}))
+    assert (status, body["code"]) == (403, "GrantInvalid"), body
+    assert [key for key, _ in deleted.calls] == [build.grant.key]
+    assert ledger.get_grant("alice", build.grant.grant_id).state != OPEN
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes, usage.reserved_files) == (0, 0, 0)
+
+
 def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
     callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
 ) -> None:

@@ -678,11 +678,14 @@ def test_both_templates_schedule_the_reconcile_function(path: str) -> None:
 def test_content_that_is_not_what_it_claims_is_never_backfilled(
     store: SqliteStore, name: str, ext: str, mime: str, data: bytes
 ) -> None:
-    """The callback's content check (shared.verify.upload_problem) runs before a backfill too;
-    with UPLOAD_VERIFY=off only the stored type is judged."""
+    """The callback's content check (shared.verify.upload_problem) runs before a backfill too,
+    and what it refuses under an exact grant is deleted, as the callback deletes it; with
+    UPLOAD_VERIFY=off only the stored type is judged."""
     objects = FakeObjects(store)  # under a ledger grant of ours: only the content is in question
     key = objects.add(f"uploads/alice/x.{ext}", data, mime=mime)
     report = run(objects, store)
     assert (report.invalid, report.recorded) == ([key], [])
     assert store.get(BUCKET, key) is None
+    assert objects.deleted == [key]
+    objects.add(key, data, mime=mime)  # uploaded again, under a new grant
     assert run(objects, store, verify="off", since=0).recorded == [key]

@@ -20,6 +20,7 @@ import requests
 from local.dev import Stack
 from local.oss_emulator.store import StoredObject
 from shared.credentials import Credentials
+from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.http import Core
 from shared.objects import OssObjects
@@ -190,8 +191,37 @@ def test_the_callbacks_checks_apply(store: SqliteStore) -> None:
     assert sorted(report.named["invalid"]) == sorted([big, html])
     assert store.get(BUCKET, big) is None
     assert store.get(BUCKET, html) is None
+    # Written under exact grants, refused as the callback refuses them: deleted, as it deletes.
+    assert sorted(objects.deleted) == sorted([big, html])
     assert store.get_grant("alice", f"G-{big}").state == REJECTED
     assert store.usage("alice").reserved_bytes == 0
+
+
+def test_a_refused_object_under_a_prefix_is_reported_not_deleted(store: SqliteStore) -> None:
+    """Under a prefix, an object the grant cannot account for may be someone else's: a human
+    decides (the report names it)."""
+    objects = FakeObjects()
+    big = objects.add("uploads/alice/docs/big.txt", b"x" * 101, at=int(NOW) + 10)
+    store.open_grant(grant("uploads/alice/docs/", mode=PREFIX), Limits(), NOW)
+    report = run(objects, store)
+    assert report.named["invalid"] == [big]
+    assert objects.deleted == []
+
+
+def test_a_refused_object_that_cannot_be_deleted_keeps_its_grant_open(
+    store: SqliteStore,
+) -> None:
+    objects = FakeObjects()
+    big = objects.add("uploads/alice/big.txt", b"x" * 101, at=int(NOW))
+    store.open_grant(grant(big), Limits(), NOW)
+
+    def down(key: str, etag_: str) -> str:
+        raise Unavailable("OSS could not be reached")
+
+    objects.remove = down  # type: ignore[method-assign]
+    report = run(objects, store)
+    assert report.named["failed"] == [big]
+    assert store.get_grant("alice", f"G-{big}").state == OPEN  # the next run tries again
 
 
 def test_a_prefix_grant_lists_only_its_prefix_and_adopts_what_it_covered(

@@ -2,7 +2,9 @@
 
 Order (DESIGN.md, Callback function): POST only (405) → Authorization present and key URL
 trusted (401, before any network I/O) → RSA signature (401) → body usable (400) → grant token
-(403) → bucket, key and size inside the grant (403) → stored type (DESIGN "Hardening": exactly one
+(403) → bucket and key inside the grant (403, nothing touched) → size inside the grant (else the
+object is deleted, an exact grant's reservation released, 403; 503 when it could not be deleted)
+→ stored type (DESIGN "Hardening": exactly one
 allow-listed type for the key's extension, else the object is deleted and the answer is 200
 `{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
 verification (UPLOAD_VERIFY, `shared.verify`: the object with the callback's etag is stored now,
@@ -44,7 +46,7 @@ from shared.objects import (
 from shared.records import Store, open_store
 from shared.records.base import PutOutcome, Record
 from shared.records.grants import REJECTED
-from shared.records.uploads import record_upload, refusal
+from shared.records.uploads import KEY_OUTSIDE, record_upload, refusal
 from shared.settings import RecordsSettings
 from shared.verify import Claim, ObjectMissing, upload_problem
 
@@ -136,7 +138,7 @@ class CallbackApp:
         current = self.clock()
         grant = verify_token(fields.grant, settings.grant_secrets, now=current)
         trail["grant_id"] = grant.grant_id
-        check_grant(fields, grant, settings.bucket)
+        oversized = check_grant(fields, grant, settings.bucket)
 
         def remove(key: str) -> Removal:
             """Delete the object this callback describes (its etag only): nothing else."""
@@ -144,11 +146,14 @@ class CallbackApp:
             trail["removal"] = removal
             return removal
 
+        if oversized is not None:
+            self.refuse(
+                request, grant, remove, key=fields.object, problem=oversized, started=started
+            )
+            raise GrantInvalid(oversized)
         problem = self.verify(request, fields, started)
         if problem is not None:
-            self.reject(remove, fields.object, problem, started)
-            if grant.mode == "key":
-                self.release(request, grant, started)
+            self.refuse(request, grant, remove, key=fields.object, problem=problem, started=started)
             raise Rejected(ContentRejected(problem))
         record = build_record(fields, grant, request, created_at=int(current * 1000))
         credentials = _credentials(request, self.environ, settings.records)
@@ -193,11 +198,19 @@ class CallbackApp:
             sleep=self.sleep,
         )
 
-    def reject(
-        self, remove: Callable[[str], Removal], key: str, problem: str, started: float
+    def refuse(
+        self,
+        request: Request,
+        grant: Grant,
+        remove: Callable[[str], Removal],
+        *,
+        key: str,
+        problem: str,
+        started: float,
     ) -> None:
-        """Delete a refused upload; when that fails the answer is a 503 (OSS reports
-        CallbackFailed) and the object stays without a record."""
+        """Delete a refused upload, then give an exact grant's reservation back. When the
+        deletion fails the answer is a 503 (OSS reports CallbackFailed), the object stays without
+        a record and the sweeper deletes it once the grant ends."""
         try:
             _REMOVERS.call(
                 lambda: remove(key), _budget(started, REMOVE_DEADLINE_SECONDS), what="OSS"
@@ -206,6 +219,8 @@ class CallbackApp:
             raise Unavailable(
                 f"the upload was refused ({problem}) but could not be deleted: {error.message}"
             ) from error
+        if grant.mode == "key":
+            self.release(request, grant, started)
 
     def release(self, request: Request, grant: Grant, started: float) -> None:
         """An exact grant whose upload was refused: its quota reservation is released now (the
@@ -260,9 +275,13 @@ def claim_of(fields: CallbackFields) -> Claim:
     )
 
 
-def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
+def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> str | None:
     """The grant binds the callback: our bucket, a key it admits, a size within [1, max]
-    (records/uploads.py `refusal`, which reconciliation applies too)."""
+    (records/uploads.py `refusal`, which reconciliation applies too).
+
+    Raises GrantInvalid for a bucket or key outside the grant: nothing is touched then. Returns
+    the size problem of an object inside it, which the caller deletes (a presigned PUT stores a
+    body of any size; a PostObject policy's content-length-range never lets one through)."""
     if fields.bucket != bucket or grant.bucket != bucket:
         raise GrantInvalid("the callback names a bucket outside the grant")
     problem = refusal(
@@ -271,8 +290,9 @@ def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> None:
         size=fields.size,
         max_bytes=grant.max_bytes,
     )
-    if problem is not None:
+    if problem == KEY_OUTSIDE:
         raise GrantInvalid(problem)
+    return problem
 
 
 def build_record(

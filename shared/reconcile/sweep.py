@@ -6,7 +6,8 @@ proportion to the uploads since the last run:
 - an exact (or multipart) grant: its record already there → settle it (a callback that wrote the
   record but died before settling); else one HeadObject of its key: absent → expired, the
   reservation released; present → the record its callback would have written (same checks,
-  the grant's owner, quota accounted as by the callback: records/uploads.py);
+  the grant's owner, quota accounted as by the callback: records/uploads.py), or, refused by
+  those checks, deleted as the callback deletes it;
 - a multipart grant without its record is first AbortMultipartUpload-ed (its id is the
   UploadId): a session left open is gone then, and the HeadObject that follows finds an object
   only when a Complete went through whose callback was lost (then adopted as above);
@@ -272,6 +273,10 @@ def adopt(
             return ("released", head.key)  # deleted since the HEAD: nothing to adopt
     if problem is not None:
         if not dry_run and exact:
+            # Written with the grant and refused as the callback refuses it: deleted, as it
+            # deletes (an Unavailable leaves the grant open for the next run). Under a prefix
+            # the object may be someone else's: only reported.
+            objects.remove(head.key, head.etag)
             store.settle(grant.owner, grant.grant_id, REJECTED)
         logs.warning("reconcile_refused", key=head.key[:256], reason=problem)
         return ("invalid", head.key)

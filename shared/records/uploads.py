@@ -22,14 +22,21 @@ from shared.records.write import same_object
 Delete = Callable[[str], object]  # removes the object (its own etag only) from the bucket
 
 
+KEY_OUTSIDE = "the object key is outside the grant"
+SIZE_OUTSIDE = "the object size is outside the grant"
+
+
 def refusal(*, covered: bool, key: str, size: int, max_bytes: int) -> str | None:
     """Why an object lies outside its grant (None: it does not): the callback's grant checks,
     which reconciliation applies too before it backfills anything. What the object may contain is
-    `shared.content.stored_type_problem`'s to say (active content included)."""
+    `shared.content.stored_type_problem`'s to say (active content included).
+
+    KEY_OUTSIDE: the object is not the grant's to touch. SIZE_OUTSIDE (a key inside the grant):
+    it was written with the grant (a presigned PUT stores any size), so it is deleted."""
     if not is_valid_key(key) or not covered:
-        return "the object key is outside the grant"
+        return KEY_OUTSIDE
     if not 1 <= size <= max_bytes:
-        return "the object size is outside the grant"
+        return SIZE_OUTSIDE
     return None
 
 

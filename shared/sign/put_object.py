@@ -16,10 +16,10 @@ limit and quota reservation). What a PostObject policy pins, the signature pins 
 What it cannot pin is the size: a presigned PUT has no `content-length-range`, so OSS stores
 a body of any size up to its 5 GB PutObject limit. The declared size is enforced after the fact
 by the callback, as for every grant: the grant token carries it as `max`, and an object whose
-`${size}` lies outside [1, declared] gets no record (403 GrantInvalid, which OSS hands the browser
-as 203 CallbackFailed), its reservation is released by the sweeper, and the sweeper refuses to
-adopt it. Such an object stays in the bucket without a record until it is deleted by hand: use
-the PostObject form (`sign_form`, as `/signature`) where a size cap before storage matters. Single PUTs are therefore
+`${size}` lies outside [1, declared] gets no record: the callback deletes it, releases its
+reservation and answers 403 GrantInvalid (which OSS hands the browser as 203 CallbackFailed); the
+sweeper deletes it when that delete failed. Use the PostObject form (`sign_form`, as
+`/signature`) where the body must never be stored at all. Single PUTs are therefore
 only for small files: a declared size above MULTIPART_PART_BYTES is refused (413 TooLarge), so
 a client takes larger files through multipart, whose parts ListParts checks before Complete.
 """

@@ -8,7 +8,7 @@ parts; each ends with exactly one record, under the key the server chose.
 
 Beside the browser: a presigned PUT carries nothing the signature does not cover (another
 Content-Type, or no forbid-overwrite, is refused by OSS), and a body larger than declared is
-stored without a record (what a presigned PUT cannot cap; shared/sign/put_object.py).
+deleted by the callback, never recorded (what a presigned PUT cannot cap; shared/sign/put_object.py).
 """
 
 from __future__ import annotations
@@ -387,9 +387,10 @@ def test_a_presigned_put_refuses_any_header_it_did_not_sign(
     assert stack.uploads(token) == []
 
 
-def test_a_put_larger_than_declared_is_stored_but_never_recorded(stack: Stack) -> None:
+def test_a_put_larger_than_declared_is_deleted_and_never_recorded(stack: Stack) -> None:
     """What a presigned PUT cannot cap: OSS stores the body; the callback refuses it (size over
-    the grant), so OSS answers 203 CallbackFailed and nothing is recorded."""
+    the grant) and deletes it, so OSS answers 203 CallbackFailed, nothing is recorded and
+    nothing stays in the bucket outside the quota."""
     token = stack.token("uppy-oversize")
     body = png_bytes(2, 2)
     signed = signed_put(stack, token, len(body))
@@ -397,6 +398,7 @@ def test_a_put_larger_than_declared_is_stored_but_never_recorded(stack: Stack) -
     assert answer.status_code == 203, answer.text
     assert "CallbackFailed" in answer.text
     assert stack.uploads(token) == []
+    assert stack.object_status(signed["key"]) == 404
     # The right body under a fresh grant is recorded once, with the server's key.
     signed = signed_put(stack, token, len(body))
     answer = put(signed, body, signed["headers"])
