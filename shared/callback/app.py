@@ -22,13 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from shared import logs
 from shared.callback.body import CallbackFields, parse_callback_body
 from shared.callback.pubkeys import Fetch, PublicKeys
 from shared.callback.settings import CallbackSettings
 from shared.callback.signature import decode_authorization, string_to_verify, verify_signature
+from shared.callback.upload import build_record, check_grant, claim_of, download_url
 from shared.content import stored_type_problem
 from shared.credentials import Credentials, resolve_credentials
 from shared.deadline import DeadlinePool
@@ -44,11 +44,11 @@ from shared.objects import (
     oss_remover,
 )
 from shared.records import Store, open_store
-from shared.records.base import PutOutcome, Record
+from shared.records.base import PutOutcome
 from shared.records.grants import REJECTED
-from shared.records.uploads import KEY_OUTSIDE, record_upload, refusal
+from shared.records.uploads import record_upload
 from shared.settings import RecordsSettings
-from shared.verify import Claim, ObjectMissing, upload_problem
+from shared.verify import ObjectMissing, upload_problem
 
 MAX_BODY = 64 * 1024
 STORE_DEADLINE_SECONDS = 2.5  # the record backends have their own, shorter timeouts
@@ -261,71 +261,9 @@ def confirmed(
     )
 
 
-def claim_of(fields: CallbackFields) -> Claim:
-    """What the callback says the stored object is: the claim OSS is asked to confirm."""
-    return Claim(
-        key=fields.object,
-        etag=fields.etag,
-        size=fields.size,
-        crc64=fields.crc64,
-        mime_type=fields.mime_type,
-        image_format=fields.image_format,
-        image_width=fields.image_width,
-        image_height=fields.image_height,
-    )
-
-
-def check_grant(fields: CallbackFields, grant: Grant, bucket: str) -> str | None:
-    """The grant binds the callback: our bucket, a key it admits, a size within [1, max]
-    (records/uploads.py `refusal`, which reconciliation applies too).
-
-    Raises GrantInvalid for a bucket or key outside the grant: nothing is touched then. Returns
-    the size problem of an object inside it, which the caller deletes (a presigned PUT stores a
-    body of any size; a PostObject policy's content-length-range never lets one through)."""
-    if fields.bucket != bucket or grant.bucket != bucket:
-        raise GrantInvalid("the callback names a bucket outside the grant")
-    problem = refusal(
-        covered=grant.admits_key(fields.object),
-        key=fields.object,
-        size=fields.size,
-        max_bytes=grant.max_bytes,
-    )
-    if problem == KEY_OUTSIDE:
-        raise GrantInvalid(problem)
-    return problem
-
-
-def build_record(
-    fields: CallbackFields, grant: Grant, request: Request, *, created_at: int
-) -> Record:
-    """One record per stored object, owned by the grant's user (DESIGN.md, Records)."""
-    return Record(
-        owner=grant.user,
-        bucket=fields.bucket,
-        key=fields.object,
-        size=fields.size,
-        etag=fields.etag,
-        mime_type=fields.mime_type,
-        created_at=created_at,
-        image_width=fields.image_width,
-        image_height=fields.image_height,
-        image_format=fields.image_format,
-        crc64=fields.crc64,
-        content_md5=fields.content_md5,
-        client_ip=fields.client_ip,
-        request_id=fields.req_id or request.header("x-oss-request-id") or "",
-        grant_id=grant.grant_id,
-        file_name=grant.file_name,
-    )
-
-
 def _wall_clock() -> float:
     """Real time, looked up per call so that tests freezing `time.time` freeze grant expiry too."""
     return time.time()
-
-
-def download_url(base: str, key: str) -> str:
-    return f"{base}/{quote(key, safe='/')}"
 
 
 def _credentials(
