@@ -128,6 +128,13 @@ def test_each_package_has_its_handler_the_shared_package_and_its_dependencies(
                 "shared/multipart.py",
                 "shared/multipart_limits.py",
             } <= files
+            # Uppy's S3 requests: the routes, their capabilities, the /s3/sign body, the XML.
+            assert {
+                "shared/sign/s3_compat.py",
+                "shared/sign/s3_capability.py",
+                "shared/sign/s3_request.py",
+                "shared/sign/s3_xml.py",
+            } <= files
         if name == "reconcile":  # it aborts multipart sessions that ended without a record
             assert {"shared/multipart.py", "shared/multipart_limits.py"} <= files
         assert not any(f.startswith("tools/") for f in files)

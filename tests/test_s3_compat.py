@@ -1,4 +1,4 @@
-"""The sign function's S3-compatible routes for Uppy (shared/sign/s3_compat.py, put_object.py).
+"""The sign function's S3-compatible routes for Uppy (shared/sign/s3_*.py, put_object.py).
 
 Refusals first, through the sign core: a capability URL that is forged, expired, altered,
 another user's, or used for another operation is refused before anything runs; an XML complete
@@ -21,12 +21,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from shared.errors import Forbidden
 from shared.grant import Grant, issue_token
 from shared.http import Core, Response, serve
 from shared.records import open_store
 from shared.records.grants import MULTIPART, OPEN, LedgerGrant
 from shared.settings import Secret
-from shared.sign import s3_compat
+from shared.sign import s3_capability, s3_compat
 from shared.sign.policy import signing_key
 from shared.sign.presign import canonical_request, string_to_sign
 from tests.support.sign import (
@@ -80,14 +81,14 @@ def xml_error(response: Response) -> tuple[int, str, str]:
 def capability_path(**fields: Any) -> str:
     values = {
         "user": "alice",
-        "op": s3_compat.COMPLETE,
+        "op": s3_capability.COMPLETE,
         "upload_id": UPLOAD_ID,
         "key": KEY,
         "expires_at": int(NOW) + 60,
     }
     values.update(fields)
     secret = Secret(values.pop("secret", GRANT_SECRET))
-    token = s3_compat.mint_capability(s3_compat.Capability(**values), secret)
+    token = s3_capability.mint_capability(s3_capability.Capability(**values), secret)
     return f"{s3_compat.OP_ROUTE}?capability={token}"
 
 
@@ -120,12 +121,12 @@ def session_state(ledger_path: str, owner: str = "alice") -> str | None:
 
 def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
     secrets = (Secret(GRANT_SECRET),)
-    token = capability_path(op=s3_compat.LIST).partition("=")[2]
-    verified = s3_compat.verify_capability(token, secrets, method="GET", now=NOW)
+    token = capability_path(op=s3_capability.LIST).partition("=")[2]
+    verified = s3_capability.verify_capability(token, secrets, method="GET", now=NOW)
     assert (verified.user, verified.op, verified.upload_id) == ("alice", "list", UPLOAD_ID)
     for method in ("POST", "DELETE", "PUT"):
-        with pytest.raises(s3_compat.Forbidden, match="for list"):
-            s3_compat.verify_capability(token, secrets, method=method, now=NOW)
+        with pytest.raises(Forbidden, match="for list"):
+            s3_capability.verify_capability(token, secrets, method=method, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -133,9 +134,9 @@ def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
     [
         (capability_path(secret="another-grant-secret-0123456789abcdef"), "POST", "not ours"),
         (capability_path(expires_at=int(NOW) - 1), "POST", "expired"),
-        (capability_path(op=s3_compat.LIST), "POST", "for list"),
-        (capability_path(op=s3_compat.ABORT), "POST", "for abort"),
-        (capability_path(op=s3_compat.COMPLETE), "DELETE", "for complete"),
+        (capability_path(op=s3_capability.LIST), "POST", "for list"),
+        (capability_path(op=s3_capability.ABORT), "POST", "for abort"),
+        (capability_path(op=s3_capability.COMPLETE), "DELETE", "for complete"),
         (s3_compat.OP_ROUTE + "?capability=not-a-token", "POST", "malformed"),
         (s3_compat.OP_ROUTE, "POST", "missing"),
     ],
@@ -175,8 +176,8 @@ def test_a_grant_token_is_not_a_capability() -> None:
     """Capabilities have their own key (derived from GRANT_SECRET) and audience."""
     grant = Grant("g1", "alice", "example-bucket", KEY, None, 10, int(NOW) + 60)
     token = issue_token(grant, Secret(GRANT_SECRET))
-    with pytest.raises(s3_compat.Forbidden, match="not ours"):
-        s3_compat.verify_capability(token, (Secret(GRANT_SECRET),), method="POST", now=NOW)
+    with pytest.raises(Forbidden, match="not ours"):
+        s3_capability.verify_capability(token, (Secret(GRANT_SECRET),), method="POST", now=NOW)
 
 
 def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger_path: str) -> None:
@@ -290,7 +291,7 @@ def test_a_capability_never_reaches_the_access_log(
     app: Core, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A create capability answers from the token alone (no OSS call): the line FC would log."""
-    url = capability_path(op=s3_compat.CREATE)
+    url = capability_path(op=s3_capability.CREATE)
     token = url.partition("=")[2]
     path, _, query = url.partition("?")
     capsys.readouterr()

@@ -18,38 +18,23 @@ S3 request and sends that request, without our `Authorization` header, to the UR
   `/multipart` routes: ListParts checks, Complete with the callback, the ledger. The plugin's
   own request body (its part list) and headers are never read: nothing it sends has an effect.
 
-A capability is a JWT (HS256) with audience `oss-direct-upload:s3-op` binding the user, the
-operation, the upload id, the key and a short expiry (CAPABILITY_TTL_SECONDS). Its key is derived
-from GRANT_SECRET — the one secret every deployment of the sign function has (AUTH_JWT_SECRET
-is absent with AUTH_JWKS_URL or AUTH_MODE=none) — as HMAC-SHA256(secret, a fixed label), so it
-never verifies as a grant token or a sign-in token even where audiences were not checked; the
-first secret signs, all verify (rotation, as for grants). Only `/s3/sign`, behind sign-in, mints
-one, so it is what the signed-in user could get, usable for that one operation on that one
-upload for a few minutes: a forged, expired or altered token, or one used with another method,
-is 403. A capability acts as the user who asked for it, so one naming another user's upload
-id finds no session of theirs: 404, and the other user's upload is untouched.
-
-Answers on `/s3/op` are S3's XML (`Content-Type: application/xml`, which the plugin requires
-to read an error's `Code`): errors as `<Error><Code>…</Code><Message>…</Message></Error>` with
-our stable codes and statuses.
+A capability (s3_capability.py) is a short-lived JWT binding the user, the operation, the upload
+id and the key; only `/s3/sign`, behind sign-in, mints one, and a forged, expired or altered
+token, or one used with another method, is 403. Answers on `/s3/op` are S3's XML (s3_xml.py);
+the body of `/s3/sign` is parsed by s3_request.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
-import jwt
-
-from shared import jwt_codec
 from shared.credentials import Credentials
-from shared.errors import AppError, BadRequest, Forbidden, MethodNotAllowed, NotFound, Unavailable
+from shared.errors import AppError, BadRequest, MethodNotAllowed, NotFound, Unavailable
 from shared.http import Request, Response, json_response
 from shared.multipart import layout
 from shared.records import Store
@@ -59,97 +44,31 @@ from shared.sign.issue import ledger_entry
 from shared.sign.multipart import MultipartRoutes
 from shared.sign.presign import uri_encode
 from shared.sign.put_object import sign_form, sign_put
+from shared.sign.s3_capability import (
+    ABORT,
+    CAPABILITY_PARAMETER,
+    CAPABILITY_TTL_SECONDS,
+    COMPLETE,
+    CREATE,
+    LIST,
+    Capability,
+    capability_of,
+    mint_capability,
+    verify_capability,
+)
+from shared.sign.s3_request import SignCall, parse_sign_call
+from shared.sign.s3_xml import (
+    UploadRejected,
+    complete_result,
+    initiate_result,
+    list_parts_result,
+    xml_error,
+)
 from shared.sign.settings import SignSettings
 
 ROUTE = "/s3/"
 SIGN_ROUTE = "/s3/sign"
 OP_ROUTE = "/s3/op"
-# In the query, not the path: access logs name the route, and a capability must not be logged.
-CAPABILITY_PARAMETER = "capability"
-CAPABILITY_TTL_SECONDS = 300
-AUDIENCE = "oss-direct-upload:s3-op"
-ALGORITHM = "HS256"
-_KEY_LABEL = b"oss-direct-upload s3-compat capability v1"
-XML_TYPE = "application/xml"
-
-CREATE, LIST, COMPLETE, ABORT = "create", "list", "complete", "abort"
-# The HTTP method each operation arrives with (S3: POST ?uploads, GET, POST, DELETE ?uploadId).
-OP_METHODS = {CREATE: "POST", LIST: "GET", COMPLETE: "POST", ABORT: "DELETE"}
-
-MAX_KEY_CHARS = 1023
-MAX_UPLOAD_ID_CHARS = 256
-MAX_PART_NUMBER = 10_000
-# The only fields /s3/sign reads; anything else is refused so nobody believes it had an effect.
-UPLOAD_FIELDS = ("path", "filename", "size", "type", "partSize", "form")
-SIGN_FIELDS = frozenset({"method", "key", "uploadId", "partNumber", *UPLOAD_FIELDS})
-
-
-# --- capabilities ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Capability:
-    """What a `/s3/op` URL lets its holder do: one operation on one upload, as one user."""
-
-    user: str
-    op: str
-    upload_id: str
-    key: str
-    expires_at: int  # Unix seconds
-
-
-def capability_key(secret: Secret) -> bytes:
-    """The HMAC key of capabilities: derived from a GRANT_SECRET, used for nothing else."""
-    return hmac.digest(secret.value.encode("utf-8"), _KEY_LABEL, "sha256")
-
-
-def mint_capability(capability: Capability, secret: Secret) -> str:
-    claims = {
-        "aud": AUDIENCE,
-        "sub": capability.user,
-        "op": capability.op,
-        "uid": capability.upload_id,
-        "key": capability.key,
-        "exp": capability.expires_at,
-    }
-    return jwt_codec.encode(claims, capability_key(secret), algorithm=ALGORITHM)
-
-
-def verify_capability(
-    token: str, secrets: Sequence[Secret], *, method: str, now: float
-) -> Capability:
-    """The capability a token carries, for a request with `method`; Forbidden otherwise."""
-    if not token or len(token) > 4096:
-        raise Forbidden("the capability is missing")
-    for secret in secrets:
-        try:
-            claims = jwt_codec.decode(
-                token,
-                capability_key(secret),
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                options={"require": ["aud", "sub", "op", "uid", "key", "exp"], "verify_exp": False},
-            )
-        except jwt.InvalidSignatureError:
-            continue
-        except jwt.PyJWTError as exc:
-            raise Forbidden("the capability is malformed") from exc
-        capability = _capability_from_claims(claims)
-        if now > capability.expires_at:
-            raise Forbidden("the capability has expired: ask /s3/sign again")
-        if OP_METHODS[capability.op] != method:
-            raise Forbidden(f"this capability is for {capability.op}, not a {method} request")
-        return capability
-    raise Forbidden("the capability is not ours")
-
-
-def _capability_from_claims(claims: Mapping[str, Any]) -> Capability:
-    user, op, upload_id, key, exp = (claims[n] for n in ("sub", "op", "uid", "key", "exp"))
-    if not all(isinstance(v, str) and v for v in (user, op, upload_id, key)):
-        raise Forbidden("the capability is malformed")
-    if op not in OP_METHODS or type(exp) is not int:
-        raise Forbidden("the capability is malformed")
-    return Capability(user=user, op=op, upload_id=upload_id, key=key, expires_at=exp)
 
 
 # --- the multipart service this module drives ------------------------------------------------
@@ -196,121 +115,6 @@ def _json(response: Response) -> dict[str, Any]:
 
 # (request, user, the upload's facts, as a form?) → the single request's answer.
 PutObjectSigner = Callable[[Request, str, Mapping[str, Any], bool], Mapping[str, Any]]
-
-
-# --- /s3/sign --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignCall:
-    """One `signRequest` call of the plugin, as `web/oss-uppy.js` forwards it."""
-
-    method: str
-    key: str
-    upload_id: str | None
-    part_number: int | None
-    upload: dict[str, Any]  # path, filename, size, type: a new upload's facts
-
-
-def parse_sign_call(body: bytes) -> SignCall:
-    """The JSON body of `POST /s3/sign` (jsonbody's strict rules); anything else is a 400."""
-    data = jsonbody.json_object(body, SIGN_FIELDS)
-    method = data.get("method")
-    if method not in ("PUT", "POST", "GET", "DELETE"):
-        raise BadRequest("method must be PUT, POST, GET or DELETE")
-    key = _text(data, "key", MAX_KEY_CHARS)
-    upload_id = _text(data, "uploadId", MAX_UPLOAD_ID_CHARS) if "uploadId" in data else None
-    part_number = None
-    if "partNumber" in data:
-        part_number = jsonbody.integer(data["partNumber"], "partNumber")
-        if not 1 <= part_number <= MAX_PART_NUMBER:
-            raise BadRequest(f"partNumber must be from 1 to {MAX_PART_NUMBER}")
-    upload = {name: data[name] for name in UPLOAD_FIELDS if name in data}
-    if upload_id is not None and upload:
-        raise BadRequest("an upload's facts are only sent to start it (without uploadId)")
-    return SignCall(str(method), key, upload_id, part_number, upload)
-
-
-def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
-    value = jsonbody.string(data.get(name), name)
-    if not value or len(value) > limit:
-        raise BadRequest(f"{name} must be 1 to {limit} characters")
-    return value
-
-
-def capability_of(request: Request) -> str:
-    """The one query parameter of an `/s3/op` URL (a JWT: URL-safe as it is)."""
-    query = request.query()
-    unknown = sorted(set(query) - {CAPABILITY_PARAMETER})
-    if unknown:
-        raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}")
-    return query.get(CAPABILITY_PARAMETER, "")
-
-
-# --- S3 XML ----------------------------------------------------------------------------------
-
-
-def xml_response(
-    status: int, root: str, children: Sequence[tuple[str, str]] = (), *, extra: str = ""
-) -> Response:
-    """`<?xml…?><root><name>text</name>…extra</root>` with S3's content type."""
-    inner = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in children) + extra
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{inner}</{root}>'.encode()
-    return Response(status, body, [("Content-Type", XML_TYPE)])
-
-
-def xml_error(error: AppError) -> Response:
-    """An error as S3 writes it; the plugin reads `Code` when the type is application/xml."""
-    response = xml_response(
-        error.status, "Error", [("Code", error.code), ("Message", error.message)]
-    )
-    response.headers.extend(error.headers)
-    response.outcome = error.code
-    response.log_fields["reason"] = error.message
-    return response
-
-
-def initiate_result(bucket: str, key: str, upload_id: str) -> Response:
-    return xml_response(
-        200,
-        "InitiateMultipartUploadResult",
-        [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)],
-    )
-
-
-def list_parts_result(bucket: str, status: Mapping[str, Any]) -> Response:
-    parts = "".join(
-        f"<Part><PartNumber>{int(part['partNumber'])}</PartNumber>"
-        f"<ETag>{escape(_quoted(str(part['etag'])))}</ETag><Size>{int(part['size'])}</Size></Part>"
-        for part in status.get("parts", [])
-    )
-    children = [
-        ("Bucket", bucket),
-        ("Key", str(status["key"])),
-        ("UploadId", str(status["uploadId"])),
-        ("IsTruncated", "false"),
-    ]
-    return xml_response(200, "ListPartsResult", children, extra=parts)
-
-
-def complete_result(location: str, bucket: str, key: str, etag: str) -> Response:
-    children = [("Location", location), ("Bucket", bucket), ("Key", key), ("ETag", _quoted(etag))]
-    return xml_response(200, "CompleteMultipartUploadResult", children)
-
-
-def _quoted(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
-
-
-class UploadRejected(AppError):
-    """Complete ran, and the callback rejected the object (deleted, not recorded): the XML face of
-    the callback's `{"Status": "Rejected", "code", "message"}`, so that Uppy shows an error."""
-
-    status = 422
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --- the routes ------------------------------------------------------------------------------
