@@ -146,7 +146,7 @@ def complete(emu: OssEmulator, call: RestCall) -> Response:
             )
     else:
         requested = part_list(body)
-    forbid = forbid_overwrite(emu, headers, key)
+    forbid = forbid_overwrite(emu, headers.get("x-oss-forbid-overwrite"), key)
     claimed = emu.uploads.claim(upload_id)
     try:
         parts = chosen_parts(claimed_parts(claimed), requested)

@@ -112,10 +112,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def forbids_overwrite(form: PostForm) -> bool:
-    return is_true(form.get("x-oss-forbid-overwrite"))
-
-
 def is_true(value: str | None) -> bool:
     """`x-oss-forbid-overwrite` and the like: only "true" (any case) means true."""
     return (value or "").strip().lower() == "true"

@@ -71,10 +71,12 @@ def encoded(request: Request, key: str) -> str:
     return quote(key, safe="/") if request.args.get("encoding-type") == "url" else key
 
 
-def forbid_overwrite(emu: OssEmulator, headers: Mapping[str, str], key: str) -> bool:
-    """Whether this write must not replace `key`, refusing it now (409) when it would.
-    OSS ignores the header on a bucket whose versioning is Enabled or Suspended."""
-    forbid = is_true(headers.get("x-oss-forbid-overwrite")) and not emu.config.versioning
+def forbid_overwrite(emu: OssEmulator, requested: str | None, key: str) -> bool:
+    """Whether this write (PutObject, PostObject, Complete) must not replace `key`: the
+    `x-oss-forbid-overwrite` header or form field is `requested`. Refused now (409) when it
+    would. OSS ignores it on a bucket whose versioning is Enabled or Suspended (oss-protocol.md
+    §2.3); the emulator keeps no old versions, it only stops refusing."""
+    forbid = is_true(requested) and not emu.config.versioning
     if forbid and emu.store.get(key) is not None:
         raise file_already_exists()
     return forbid
@@ -96,7 +98,7 @@ def initiate(emu: OssEmulator, call: RestCall) -> Response:
     check_key(key)
     authorize_write(emu, who, headers, key)
     check_object_fields(headers, header_names(request))
-    forbid_overwrite(emu, headers, key)
+    forbid_overwrite(emu, headers.get("x-oss-forbid-overwrite"), key)
     upload = Upload(
         upload_id=new_upload_id(),
         key=key,

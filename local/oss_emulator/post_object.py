@@ -21,10 +21,10 @@ from local.oss_emulator.fields import (
     check_fields,
     content_type,
     expand_key,
-    forbids_overwrite,
     stored_headers,
 )
 from local.oss_emulator.form import PostForm, UploadedFile, parse_post_form
+from local.oss_emulator.multipart import forbid_overwrite
 from local.oss_emulator.policy import check_conditions, check_expiration, check_size, decode_policy
 from local.oss_emulator.ram import write_actions
 from local.oss_emulator.signature import verify_post_signature
@@ -118,9 +118,7 @@ def _judge_and_store(
     context = {"oss:x-oss-object-acl": acl} if acl is not None else {}
     emu.authorize(signed.access_key_id, write_actions(form.fields), key, context)
     stored = describe(form, upload, key, emu.now())
-    # OSS ignores x-oss-forbid-overwrite on a bucket whose versioning is Enabled or Suspended
-    # (oss-protocol.md §2.3); the emulator keeps no old versions, it only stops refusing.
-    forbid = forbids_overwrite(form) and not emu.config.versioning
+    forbid = forbid_overwrite(emu, form.get("x-oss-forbid-overwrite"), key)
     emu.store.put(stored, upload.spool, forbid_overwrite=forbid)
     if config is None:
         return success_response(form, stored, emu.config)

@@ -52,7 +52,7 @@ def put_object(emu: OssEmulator, call: RestCall) -> Response:
     authorize_write(emu, call.who, headers, key)
     check_object_fields(headers, names)
     callback, custom = rest_callback(headers, request.args)
-    forbid = forbid_overwrite(emu, headers, key)
+    forbid = forbid_overwrite(emu, headers.get("x-oss-forbid-overwrite"), key)
     body = spool_body(
         request.stream,
         emu.store.spool,
