@@ -1,8 +1,9 @@
 """`make reconcile` against the `make dev` stack: reconciliation with the stack's own settings.
 
-The dev defaults (local.dev.settings_values: bucket, emulator endpoint and keys, SQLite path under
-DEV_DATA_DIR) under whatever the caller's environment overrides, then `tools.reconcile.main`.
-With OSS_BUCKET set in the environment, `make reconcile` runs `python -m shared.reconcile` instead.
+The dev defaults (local.dev_config.settings_values: bucket, emulator endpoint and keys, SQLite
+path under DEV_DATA_DIR) under whatever the caller's environment overrides, then
+`tools.reconcile.main`. With OSS_BUCKET set in the environment, `make reconcile` runs
+`python -m tools.reconcile` instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from local.dev import DevOptions, function_values, settings_values
+from local.dev_config import DevOptions, function_values, settings_values
 from tools.reconcile import main as reconcile_main
 
 

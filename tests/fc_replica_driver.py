@@ -96,7 +96,7 @@ def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
     if kind == "reconcile":
         index = importlib.import_module("index")
         from shared.credentials import resolve_credentials
-        from shared.reconcile.scan import run
+        from shared.reconcile.app import run
         from shared.records import open_store
         from shared.records.grants import LedgerGrant
         from shared.settings import Limits

@@ -19,7 +19,8 @@ import oss2
 import pytest
 
 from local import reconcile as local_reconcile
-from local.dev import RAM_DIR, ROLE_KEYS, Stack
+from local.dev import Stack
+from local.dev_config import RAM_DIR, ROLE_KEYS
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
 from local.oss_emulator.store import StoredObject
 from shared.credentials import Credentials

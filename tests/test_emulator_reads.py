@@ -15,7 +15,7 @@ import oss2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local.dev import versioning
+from local.dev_config import versioning
 from shared.errors import ConfigError
 from tests.oss_sdk import auth, bucket, serve
 from tests.test_emulator import assert_error

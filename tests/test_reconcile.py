@@ -30,16 +30,11 @@ from shared.credentials import Credentials
 from shared.errors import BadRequest, ConfigError, Conflict, Forbidden, Unavailable
 from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
 from shared.objects import Head, Listed, OssObjects
-from shared.reconcile.scan import (
-    TIMER_BUDGET_SECONDS,
-    WATERMARK_KEY,
-    WATERMARK_OWNER,
-    Watermark,
-    listing_prefix,
-    owner_of,
-    reconcile,
-)
+from shared.reconcile.app import TIMER_BUDGET_SECONDS
+from shared.reconcile.report import Progress
+from shared.reconcile.scan import listing_prefix, owner_of, reconcile
 from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.watermark import WATERMARK_KEY, WATERMARK_OWNER, Watermark
 from shared.records.base import PutOutcome, Record, RecordStore
 from shared.records.grants import EXACT, LedgerGrant
 from shared.records.sqlite import SqliteStore
@@ -48,7 +43,7 @@ from shared.sign import auth
 from shared.verify import ObjectMissing, Stored
 from tests import samples
 from tests.support.devstack import StackClient, free_port
-from tools.reconcile import Progress, main, parse_since
+from tools.reconcile import main, parse_since
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000

@@ -24,7 +24,7 @@ from pytest_mock import MockerFixture
 
 from deploy import preflight, smoke
 from local.dev import Stack as DevStack
-from shared.reconcile.scan import timer_handler
+from shared.reconcile.app import timer_handler
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.sqlite import SqliteStore
 

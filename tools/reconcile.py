@@ -17,7 +17,9 @@ from typing import TextIO
 from shared.credentials import resolve_credentials
 from shared.errors import AppError, BadRequest, ConfigError
 from shared.objects import Objects
-from shared.reconcile.scan import SETTLE_SECONDS, Progress, Report, run, run_sweep
+from shared.reconcile.app import run, run_sweep
+from shared.reconcile.report import Progress, Report
+from shared.reconcile.scan import SETTLE_SECONDS
 from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.sweep import SweepReport
 

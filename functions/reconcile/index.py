@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from shared.reconcile.scan import timer_handler
+from shared.reconcile.app import timer_handler
 from shared.reconcile.settings import ReconcileSettings
 
 settings = ReconcileSettings.from_env(os.environ)

@@ -1,7 +1,7 @@
 """RAM policies for the emulator: an access key bound to a policy document may do only what it allows.
 
 The documents are `deploy/ram/*.json`, the same files the deployment attaches to the functions'
-roles, with their placeholders filled in as docs/deploy.md says (`local/dev.py` does it).
+roles, with their placeholders filled in as docs/deploy.md says (`local/dev_config.py` does it).
 Evaluation follows OSS's authorization reference ("OSS authorization syntax and elements",
 https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements): an
 explicit Deny wins, else any matching Allow, else the request is denied. `Action` and `Resource`

@@ -7,31 +7,29 @@ looks up each one's record and, when there is none, adopts the object only if a 
 covered it (its exact key, or its prefix while the grant was alive): the record is the one the
 callback would have written, with the same checks and the grant's owner (never the folder name),
 marked `reconciled`. Objects no grant covered (another application's, a console upload) are
-reported as `uncovered` and never recorded. A watermark in the record store makes runs incremental.
+reported as `uncovered` and never recorded. A watermark in the record store (watermark.py) makes
+runs incremental; a run's outcome is a Report (report.py).
 
-The command line is `tools.reconcile` (`make reconcile`); the timer function calls `timer_handler`.
+The command line is `tools.reconcile` (`make reconcile`), through `run` in app.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
 
 from shared import logs
 from shared.content import default_allowed_types
-from shared.credentials import Credentials, resolve_credentials
 from shared.errors import AppError, BadRequest, Conflict
 from shared.keys import ANONYMOUS_USER, is_active_key, is_valid_key
-from shared.objects import Listed, Objects, OssObjects
+from shared.objects import Listed, Objects
 from shared.reconcile import sweep as sweeper
-from shared.reconcile.settings import ReconcileSettings
-from shared.records import Store, open_store
-from shared.records.base import Record, RecordStore
+from shared.reconcile.report import Progress, Report
+from shared.reconcile.watermark import Watermark
+from shared.records import Store
 from shared.records.grants import PREFIX, LedgerGrant
 from shared.settings import USER_PLACEHOLDER, Limits
 from shared.verify import VerifyMode
@@ -39,14 +37,6 @@ from shared.verify import VerifyMode
 SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
 WORKERS = 8
-MAX_LISTED_KEYS = 100  # keys named per category in a report; counts are always complete
-# The watermark is a record no object and no user can own: no OSS key starts with '/', and the
-# owner is longer than any user id the sign function accepts (shared.sign.auth, 256 characters).
-WATERMARK_KEY = "/reconcile/watermark"
-WATERMARK_OWNER = "reconcile-watermark:" + "~" * 256
-WATERMARK_TYPE = "application/x-reconcile-watermark"
-
-Clock = Callable[[], float]
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -76,97 +66,7 @@ def owner_of(key: str, template: str) -> str | None:
     return segment
 
 
-# --- the watermark ------------------------------------------------------------------------------
-
-
-class Watermark:
-    """The LastModified (Unix seconds) up to which every object has been handled; in the store.
-
-    Written with `replace=True`: a newer time replaces the record, an older one is a Conflict,
-    so two runs racing can never move it backwards.
-    """
-
-    def __init__(self, store: RecordStore, bucket: str) -> None:
-        self.store = store
-        self.bucket = bucket
-
-    def read(self) -> int | None:
-        record = self.store.get(self.bucket, WATERMARK_KEY)
-        return None if record is None else record.created_at // 1000
-
-    def advance(self, seconds: int) -> None:
-        millis = seconds * 1000
-        record = Record(
-            owner=WATERMARK_OWNER,
-            bucket=self.bucket,
-            key=WATERMARK_KEY,
-            size=0,
-            etag=f"{millis:x}",
-            mime_type=WATERMARK_TYPE,
-            created_at=millis,
-            reconciled=True,
-        )
-        with contextlib.suppress(Conflict):  # another run got further: its watermark stands
-            self.store.put(record, replace=True)
-
-
 # --- a run --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Report:
-    """What a run saw and did; counts are complete, key lists capped at MAX_LISTED_KEYS."""
-
-    prefix: str
-    dry_run: bool
-    watermark_before: int | None = None
-    watermark_after: int | None = None
-    listed: int = 0
-    skipped_old: int = 0
-    young: int = 0
-    checked: int = 0
-    present: int = 0
-    recorded: list[str] = field(default_factory=list)
-    stale: list[str] = field(default_factory=list)
-    invalid: list[str] = field(default_factory=list)
-    uncovered: list[str] = field(default_factory=list)  # no grant of ours: never recorded
-    rejected: list[str] = field(default_factory=list)  # over the owner's quota: deleted
-    vanished: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    deferred: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def note(self, category: str, key: str) -> None:
-        """Count `key` under `category` and name it while the list is short."""
-        self.counts[category] = self.counts.get(category, 0) + 1
-        names: list[str] = getattr(self, category)
-        if len(names) < MAX_LISTED_KEYS:
-            names.append(key)
-
-    def count(self, category: str) -> int:
-        return self.counts.get(category, 0)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0 and self.deferred == 0
-
-    def summary(self) -> dict[str, Any]:
-        """One flat mapping for logs and the timer function's result."""
-        return {
-            "prefix": self.prefix,
-            "dryRun": self.dry_run,
-            "listed": self.listed,
-            "skippedOld": self.skipped_old,
-            "young": self.young,
-            "checked": self.checked,
-            "present": self.present,
-            **{name: self.count(name) for name in ("recorded", "stale", "invalid")},
-            **{name: self.count(name) for name in ("uncovered", "rejected")},
-            **{name: self.count(name) for name in ("vanished", "failed")},
-            "deferred": self.deferred,
-            "watermarkBefore": self.watermark_before,
-            "watermarkAfter": self.watermark_after,
-        }
 
 
 @dataclass(frozen=True)
@@ -194,7 +94,7 @@ def reconcile(
     prefix: str | None = None,
     since: int | None = None,
     dry_run: bool = False,
-    now: Clock = time.time,
+    now: sweeper.Clock = time.time,
     settle: int = SETTLE_SECONDS,
     budget: float | None = None,
     progress: Progress | None = None,
@@ -363,93 +263,3 @@ def backfill(item: Listed, grant: LedgerGrant, objects: Objects, store: Store, p
 
 def _same(stored: str, listed: str) -> bool:
     return stored.strip('"').upper() == listed.strip('"').upper()
-
-
-# --- progress -----------------------------------------------------------------------------------
-
-
-# --- entry points -------------------------------------------------------------------------------
-
-
-def run(
-    settings: ReconcileSettings,
-    credentials: Credentials,
-    *,
-    objects: Objects | None = None,
-    store: Store | None = None,
-    **options: Any,
-) -> Report:
-    """A whole-bucket audit with the configured bucket and store (both injectable for tests)."""
-    return reconcile(
-        objects if objects is not None else OssObjects(settings.oss, credentials),
-        store if store is not None else open_store(settings.records, credentials),
-        bucket=settings.oss.bucket,
-        template=settings.key_prefix,
-        allowed_types=settings.allowed_types,
-        limits=settings.limits,
-        verify=settings.verify,
-        **options,
-    )
-
-
-def run_sweep(
-    settings: ReconcileSettings,
-    credentials: Credentials,
-    *,
-    objects: Objects | None = None,
-    store: Store | None = None,
-    **options: Any,
-) -> sweeper.SweepReport:
-    """The sweeper (sweep.py) with the configured bucket and store (both injectable for tests)."""
-    return sweeper.sweep(
-        objects if objects is not None else OssObjects(settings.oss, credentials),
-        store if store is not None else open_store(settings.records, credentials),
-        limits=settings.limits,
-        allowed_types=settings.allowed_types,
-        verify=settings.verify,
-        **options,
-    )
-
-
-def timer_handler(
-    event: bytes | str | None, context: Any, settings: ReconcileSettings, environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """FC timer trigger: one sweep of the ended grants within the function's time budget."""
-    del event  # {"triggerTime", "triggerName", "payload"}: the schedule is all a run needs
-    credentials = resolve_credentials(
-        context, environ, settings.oss.access_key_id, settings.oss.access_key_secret
-    )
-    return run_sweep(settings, credentials, budget=TIMER_BUDGET_SECONDS).summary()
-
-
-TIMER_BUDGET_SECONDS = 480.0  # the function's timeout is 600 s: stop starting work well before
-
-
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, clock: Clock = time.monotonic) -> None:
-        self.stream = stream
-        self.clock = clock
-        self.last = float("-inf")
-        self.drawn = False
-
-    def show(self, label: str, done: int = 0, total: int = 0) -> None:
-        now = self.clock()
-        if now - self.last < 0.1 and not (total and done == total):
-            return
-        self.last = now
-        bar = ""
-        if total:
-            filled = self.WIDTH * done // total
-            bar = "[" + "#" * filled + " " * (self.WIDTH - filled) + "] "
-        self.stream.write(f"\rreconcile {bar}{label}\x1b[K")
-        self.stream.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.dev import ROLE_KEYS
+from local.dev_config import ROLE_KEYS
 from shared.credentials import Credentials
 from shared.errors import QuotaExceeded
 from shared.http import Request

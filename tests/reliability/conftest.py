@@ -20,8 +20,10 @@ import pytest
 
 from shared.credentials import Credentials
 from shared.objects import OssObjects
-from shared.reconcile.scan import WATERMARK_KEY, Report, run
+from shared.reconcile.app import run
+from shared.reconcile.report import Report
 from shared.reconcile.settings import ReconcileSettings
+from shared.reconcile.watermark import WATERMARK_KEY
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from tests.e2e.conftest import LiveStack, Stacks, StartStack

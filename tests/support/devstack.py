@@ -32,7 +32,7 @@ SHELL_ROLE = {
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret-from-the-shell",
     "ALIBABA_CLOUD_SECURITY_TOKEN": "token-from-the-shell",
 }
-# listener name → (its port variable, local/dev.py's default port)
+# listener name → (its port variable, its default port in local/dev_config.py)
 LISTENERS = {
     "app": ("DEV_APP_PORT", 8000),
     "callback": ("DEV_CALLBACK_PORT", 8001),
