@@ -19,9 +19,8 @@ from shared.errors import AppError, BadRequest, ConfigError
 from shared.objects import Objects
 from shared.reconcile.app import run, run_sweep
 from shared.reconcile.report import Progress, Report
-from shared.reconcile.scan import SETTLE_SECONDS
 from shared.reconcile.settings import ReconcileSettings
-from shared.reconcile.sweep import SweepReport
+from shared.reconcile.sweep import SETTLE_SECONDS, SweepReport
 
 
 def parse_since(text: str) -> int:

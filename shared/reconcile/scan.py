@@ -34,7 +34,6 @@ from shared.records.grants import PREFIX, LedgerGrant
 from shared.settings import USER_PLACEHOLDER, Limits
 from shared.verify import VerifyMode
 
-SETTLE_SECONDS = 60  # younger objects may still have their callback in flight: next run
 OVERLAP_SECONDS = 2  # LastModified has 1 s resolution; re-checking a little is free
 WORKERS = 8
 
@@ -95,7 +94,7 @@ def reconcile(
     since: int | None = None,
     dry_run: bool = False,
     now: sweeper.Clock = time.time,
-    settle: int = SETTLE_SECONDS,
+    settle: int = sweeper.SETTLE_SECONDS,  # younger objects: their callback may be in flight
     budget: float | None = None,
     progress: Progress | None = None,
     workers: int = WORKERS,
