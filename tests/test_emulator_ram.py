@@ -27,7 +27,12 @@ from shared.credentials import Credentials
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
 from tests.oss_sdk import auth, bucket
-from tests.support.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.devstack import (
+    http_session,
+    sign_in_and_grant,
+    stack_settings,
+    unanswered_callback_url,
+)
 from tests.test_emulator import multipart, v4_form
 
 ACCOUNT = "1000000000000000"
@@ -86,15 +91,11 @@ def test_deny_wins_wildcards_match_and_unknown_operators_are_refused() -> None:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """RAM policies on; a callback URL nobody answers, so uploads are kept without a record."""
     live = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "DEV_OSS_RAM_POLICIES": "1",
-            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
-        }
+        stack_settings(
+            tmp_path / "stack",
+            DEV_OSS_RAM_POLICIES="1",
+            CALLBACK_URL=unanswered_callback_url(),
+        )
     )
     live.start()
     yield live
@@ -239,15 +240,7 @@ def test_the_sign_role_reads_and_deletes_uploads_only(stack: Stack) -> None:
 
 
 def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) -> None:
-    with Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-        }
-    ) as owner:
+    with Stack(stack_settings(tmp_path / "stack")) as owner:
         assert owner.emulator is not None
         assert dict(owner.emulator.config.policies) == {}
         grant = sign_in_and_grant(http_session(), owner.url("app"), "alice", path="docs/")
@@ -261,15 +254,11 @@ def test_an_sts_key_stands_for_the_sign_role(tmp_path: Path) -> None:
         "DEV_OSS_STS_TOKEN": "sts-token",
     }
     with Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "DEV_OSS_RAM_POLICIES": "1",
+        stack_settings(
+            tmp_path / "stack",
+            DEV_OSS_RAM_POLICIES="1",
             **sts,
-        }
+        )
     ) as live:
         assert live.emulator is not None
         policies = live.emulator.config.policies

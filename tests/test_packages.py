@@ -26,7 +26,12 @@ from deploy import build
 from local.dev import Stack
 from shared.callback.body import callback_body_template
 from tests.support.callbacks import public_pem, rsa_key
-from tests.support.devstack import free_port, http_session, sign_in_and_grant
+from tests.support.devstack import (
+    http_session,
+    sign_in_and_grant,
+    stack_settings,
+    unanswered_callback_url,
+)
 from tests.support.keyhost import key_host
 
 JWT_SECRET = "package-test-jwt-secret-0123456789abcdef"
@@ -504,15 +509,7 @@ def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
 ) -> None:
     """POST /multipart through both adapters: the runtime's oss2 calls InitiateMultipartUpload on
     the emulator, the session goes to the ledger, and the answer names the upload."""
-    stack = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-        }
-    )
+    stack = Stack(stack_settings(tmp_path / "stack"))
     stack.start()
     try:
         body = json.dumps({"filename": "film.mp4", "size": 300_000, "type": "video/mp4"})
@@ -634,15 +631,11 @@ def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtim
     packages: dict[str, build.Package], replica: Path, tmp_path: Path
 ) -> None:
     stack = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
+        stack_settings(
+            tmp_path / "stack",
             # Nobody answers: OSS keeps each upload without a record, as when a callback fails.
-            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
-        }
+            CALLBACK_URL=unanswered_callback_url(),
+        )
     )
     stack.start()
     try:

@@ -28,6 +28,7 @@ from shared.settings import Limits
 from shared.sign.issue import ledger_entry
 from shared.sign.settings import SignSettings
 from tests.support.callbacks import CallbackBuilder, Clock, KeyServer, Removals, settings_env
+from tests.support.devstack import http_session, sign_in_and_grant, stack_settings
 from tests.support.sign import NOW, request, sign_env, token
 
 QUOTA_ENV = {
@@ -315,17 +316,12 @@ def test_an_upload_over_the_quota_is_deleted_from_the_bucket_through_the_stack(
     tmp_path: Path,
 ) -> None:
     from local.dev import Stack
-    from tests.support.devstack import http_session, sign_in_and_grant
 
     stack = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "QUOTA_BYTES_PER_USER": "8",
-        }
+        stack_settings(
+            tmp_path / "stack",
+            QUOTA_BYTES_PER_USER="8",
+        )
     )
     stack.start()
     try:

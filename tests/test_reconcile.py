@@ -42,7 +42,7 @@ from shared.settings import Limits, Secret
 from shared.sign import auth
 from shared.verify import ObjectMissing, Stored
 from tests import samples
-from tests.support.devstack import StackClient, free_port
+from tests.support.devstack import StackClient, free_port, stack_settings, unanswered_callback_url
 from tools.reconcile import main, parse_since
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -526,14 +526,10 @@ def test_command_refuses_bad_usage_with_exit_2_or_1(
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """The dev stack with a callback URL nobody answers: every upload is kept without a record."""
     live = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "CALLBACK_URL": f"http://127.0.0.1:{free_port()}/oss-callback",
-        }
+        stack_settings(
+            tmp_path / "stack",
+            CALLBACK_URL=unanswered_callback_url(),
+        )
     )
     live.start()
     yield live

@@ -27,6 +27,7 @@ from local.dev import Stack as DevStack
 from shared.reconcile.app import timer_handler
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.sqlite import SqliteStore
+from tests.support.devstack import stack_settings, unanswered_callback_url
 
 TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
@@ -74,15 +75,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     """The `make dev` stack (sign + callback functions behind the FC 2.0 WSGI adapters, the OSS
     emulator, SQLite records) on free loopback ports, with the smoke test's secrets."""
     dev = DevStack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "GRANT_SECRET": GRANT_SECRET,
-        }
+        stack_settings(
+            tmp_path / "stack",
+            AUTH_JWT_SECRET=JWT_SECRET,
+            GRANT_SECRET=GRANT_SECRET,
+        )
     )
     dev.start()
     try:
@@ -242,16 +239,12 @@ def test_a_callback_that_fails_shows_in_the_upload_step(
 ) -> None:
     """OSS stores the object but answers 203 when the callback fails: the smoke test says so."""
     dev = DevStack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "GRANT_SECRET": GRANT_SECRET,
-            "CALLBACK_URL": "http://127.0.0.1:9/oss-callback",  # nobody answers
-        }
+        stack_settings(
+            tmp_path / "stack",
+            AUTH_JWT_SECRET=JWT_SECRET,
+            GRANT_SECRET=GRANT_SECRET,
+            CALLBACK_URL=unanswered_callback_url(),
+        )
     )
     dev.start()
     try:

@@ -40,7 +40,7 @@ from shared.records.grants import (
 )
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
-from tests.support.devstack import http_session, sign_in_and_grant
+from tests.support.devstack import http_session, sign_in_and_grant, stack_settings
 from tests.support.sign import NOW, request, token
 from tests.test_reconcile import BUCKET, FakeObjects, etag
 from tests.test_reconcile import NOW as LATER  # after the objects FakeObjects.add writes
@@ -386,15 +386,7 @@ class DropCallbacks:
 
 @pytest.fixture
 def scale_stack(tmp_path: Path) -> Iterator[Stack]:
-    live = Stack(
-        {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(tmp_path / "stack"),
-        }
-    )
+    live = Stack(stack_settings(tmp_path / "stack"))
     live.start()
     yield live
     live.stop()

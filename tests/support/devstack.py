@@ -55,6 +55,19 @@ def free_ports(host: str = DEFAULT_HOST) -> dict[str, str]:
     return {variable: str(free_port(host)) for variable, _ in LISTENERS.values()}
 
 
+def stack_settings(data_dir: Path, **settings: str) -> dict[str, str]:
+    """`local.dev.Stack`'s settings for an in-process test stack: loopback, ports the kernel
+    picks, its data in `data_dir`; `settings` over them."""
+    ports = {variable: "0" for variable, _ in LISTENERS.values()}
+    return {"DEV_HOST": DEFAULT_HOST, **ports, "DEV_DATA_DIR": str(data_dir), **settings}
+
+
+def unanswered_callback_url() -> str:
+    """A callback URL nobody answers: OSS keeps each upload without a record, as when a
+    callback is lost."""
+    return f"http://{DEFAULT_HOST}:{free_port()}/oss-callback"
+
+
 def http_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # loopback only, never a proxy from the environment
