@@ -90,6 +90,7 @@ from tests.support.sign import (
     body,
     conditions,
     grant_of,
+    grant_token,
     key_conditions,
     sign_env,
     sign_settings,
@@ -230,18 +231,11 @@ def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
 # --- sign-in tokens ---------------------------------------------------------------------------
 
 
-def _grant_token_from(answer: dict[str, Any]) -> str:
-    template = json.loads(base64.b64decode(answer["callback"]))["callbackBody"]
-    return str(template.rsplit("&grant=", 1)[1])
-
-
 def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]) -> None:
     """A grant token reaches the browser; it must never authenticate a caller."""
     app = make_sign_app()
-    grant_token = _grant_token_from(body(issue_query(app, "path=a")))
-    response = sign_call(
-        app, "path=a", user=None, headers={"Authorization": f"Bearer {grant_token}"}
-    )
+    stolen = grant_token(body(issue_query(app, "path=a")))
+    response = sign_call(app, "path=a", user=None, headers={"Authorization": f"Bearer {stolen}"})
     assert_error(response, 401, "Unauthorized")
 
 
