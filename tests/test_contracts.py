@@ -760,11 +760,16 @@ def test_exact_key_size_rules(apps: Apps, size: str | None, status: int, code: s
     ask_grant(apps.sign, login(), **params).error(status, code)
 
 
-@pytest.mark.parametrize("size", ["1", str(MAX_BYTES)])
+@pytest.mark.parametrize("size", ["1", "00042", str(MAX_BYTES)])
 def test_exact_key_size_bounds_are_the_policy_range(apps: Apps, size: str) -> None:
-    """Sign function: the policy's content-length-range is [1, size]."""
+    """Sign function: the policy's content-length-range is [1, size], the grant's ceiling too."""
     grant = get_grant(apps.sign, login(), filename="a.bin", size=size)
-    assert ["content-length-range", 1, int(size)] in decode_policy(grant["policy"])["conditions"]
+    ranges = [
+        c for c in decode_policy(grant["policy"])["conditions"] if "content-length-range" in c
+    ]
+    assert ranges == [["content-length-range", 1, int(size)]]
+    claims = jwt.decode(grant_token(grant), GRANT_SECRET, ["HS256"], options={"verify_aud": False})
+    assert claims["max"] == int(size)
 
 
 DEFAULT_TYPES = [
