@@ -106,11 +106,6 @@ from tests.test_reconcile import run as reconcile_run
 # =============================================================================================
 
 
-def issue_query(app: Core, query: str, user: str = "alice") -> Response:
-    """GET /signature with a raw query string, exactly as a hostile client would type it."""
-    return sign_call(app, query, user=user)
-
-
 def space(answer: dict[str, Any]) -> str:
     """The folder the grant allows, from the policy itself (not from the answer's `dir`)."""
     ((op, _, value),) = key_conditions(answer)
@@ -120,7 +115,7 @@ def space(answer: dict[str, Any]) -> str:
 def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
     """S3: odd but harmless names are accepted as an extension only; the key is ours."""
     query = "path=a&filename=" + quote("..名字 \u202egpj.exe <script>.png") + "&size=10"
-    answer = body(issue_query(sign_app, query))
+    answer = body(sign_call(sign_app, query))
     assert answer["key"].startswith("uploads/alice/a/")
     assert keys.is_valid_key(answer["key"])
     assert "script" not in answer["key"]
@@ -145,8 +140,8 @@ COLLIDING_USERS = [
 @pytest.mark.parametrize(("first", "second"), COLLIDING_USERS)
 def test_user_ids_never_share_or_nest_folders(sign_app: Core, first: str, second: str) -> None:
     """P3: distinct ids → folders neither of which is a prefix of the other."""
-    one = space(body(issue_query(sign_app, "path=", user=first)))
-    two = space(body(issue_query(sign_app, "path=", user=second)))
+    one = space(body(sign_call(sign_app, "path=", user=first)))
+    two = space(body(sign_call(sign_app, "path=", user=second)))
     assert not one.startswith(two)
     assert not two.startswith(one)
 
@@ -166,7 +161,7 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
     app = create_sign_app(sign_settings(), environ={}, now=lambda: SIGN_NOW)
     values = {"path": path, "filename": filename, "size": size, "type": content_type}
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in values.items() if v is not None)
-    response = issue_query(app, query)
+    response = sign_call(app, query)
     if response.status != 200:
         assert body(response)["Status"] == "Error"
         assert response.status in (400, 413)
@@ -191,7 +186,7 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
 def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]) -> None:
     """A grant token reaches the browser; it must never authenticate a caller."""
     app = make_sign_app()
-    stolen = grant_token(body(issue_query(app, "path=a")))
+    stolen = grant_token(body(sign_call(app, "path=a")))
     response = sign_call(app, "path=a", user=None, headers={"Authorization": f"Bearer {stolen}"})
     assert_error(response, 401, "Unauthorized")
 
@@ -1519,21 +1514,16 @@ def private_store(tmp_path: Path) -> SqliteStore:
 
 
 @pytest.fixture
-def private_sign(private_store: SqliteStore) -> tuple[Callable[..., dict[str, Any]], list[Any]]:
+def private_sign(
+    private_store: SqliteStore, removals: Removals
+) -> tuple[Callable[..., dict[str, Any]], list[Any]]:
     """The sign core behind the FC 3.0 adapter (paths decoded as FC decodes them), on the real
     clock; returns a caller (method, raw path, user) and the list of removals it asked for."""
-    removed: list[Any] = []
-
-    class Remover:
-        def remove(self, key: str, etag: str) -> str:
-            removed.append((key, etag))
-            return "deleted"
-
     core = create_sign_app(
         sign_settings(),
         environ={},
         store_factory=lambda credentials: private_store,
-        remover_factory=lambda credentials: Remover(),
+        remover_factory=removals,
     )
     handler = event_adapter(core, function="sign", max_body=16 * 1024)
 
@@ -1546,7 +1536,7 @@ def private_sign(private_store: SqliteStore) -> tuple[Callable[..., dict[str, An
         answer: dict[str, Any] = handler(json.dumps(event).encode(), None)
         return answer
 
-    return call, removed
+    return call, removals.calls
 
 
 def test_another_users_key_is_404_and_no_url_is_minted_for_it(
