@@ -45,7 +45,7 @@ from shared.callback.pubkeys import PublicKeys, fetch_url
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
 from shared.errors import AppError, Unavailable
-from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS, Grant, issue_token
+from shared.grant import AUDIENCE, EXPIRY_GRACE_SECONDS
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
@@ -53,7 +53,6 @@ from shared.objects import OssObjects
 from shared.records.base import Record
 from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore
-from shared.settings import Secret
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
 from tests.e2e.conftest import Stacks
@@ -89,7 +88,7 @@ from tests.support.sign import (
     assert_error,
     body,
     conditions,
-    grant_of,
+    grant_token,
     key_conditions,
     sign_env,
     sign_settings,
@@ -107,11 +106,6 @@ from tests.test_reconcile import run as reconcile_run
 # =============================================================================================
 
 
-def issue_query(app: Core, query: str, user: str = "alice") -> Response:
-    """GET /signature with a raw query string, exactly as a hostile client would type it."""
-    return sign_call(app, query, user=user)
-
-
 def space(answer: dict[str, Any]) -> str:
     """The folder the grant allows, from the policy itself (not from the answer's `dir`)."""
     ((op, _, value),) = key_conditions(answer)
@@ -121,21 +115,11 @@ def space(answer: dict[str, Any]) -> str:
 def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
     """S3: odd but harmless names are accepted as an extension only; the key is ours."""
     query = "path=a&filename=" + quote("..名字 \u202egpj.exe <script>.png") + "&size=10"
-    answer = body(issue_query(sign_app, query))
+    answer = body(sign_call(sign_app, query))
     assert answer["key"].startswith("uploads/alice/a/")
     assert keys.is_valid_key(answer["key"])
     assert "script" not in answer["key"]
     assert "exe" not in answer["key"]
-
-
-def test_the_declared_size_is_the_ceiling_of_the_policy(sign_app: Core) -> None:
-    """P1: exact mode's content-length-range is [1, size]; OSS refuses anything larger."""
-    answer = body(issue_query(sign_app, "path=a&filename=x.png&size=00042"))
-    ranges = [
-        c for c in conditions(answer) if isinstance(c, list) and c[0] == "content-length-range"
-    ]
-    assert ranges == [["content-length-range", 1, 42]]
-    assert grant_of(answer).max_bytes == 42
 
 
 COLLIDING_USERS = [
@@ -156,18 +140,10 @@ COLLIDING_USERS = [
 @pytest.mark.parametrize(("first", "second"), COLLIDING_USERS)
 def test_user_ids_never_share_or_nest_folders(sign_app: Core, first: str, second: str) -> None:
     """P3: distinct ids → folders neither of which is a prefix of the other."""
-    one = space(body(issue_query(sign_app, "path=", user=first)))
-    two = space(body(issue_query(sign_app, "path=", user=second)))
+    one = space(body(sign_call(sign_app, "path=", user=first)))
+    two = space(body(sign_call(sign_app, "path=", user=second)))
     assert not one.startswith(two)
     assert not two.startswith(one)
-
-
-def test_a_literal_id_that_looks_like_a_digest_gets_its_own_folder() -> None:
-    """A digest folder starts with `_`; an id spelled like one is hashed again, not reused."""
-    hashed = keys.user_segment("名字")
-    assert hashed.startswith("_")
-    assert keys.user_segment(hashed) != hashed
-    assert keys.user_segment(hashed).startswith("_")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -185,7 +161,7 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
     app = create_sign_app(sign_settings(), environ={}, now=lambda: SIGN_NOW)
     values = {"path": path, "filename": filename, "size": size, "type": content_type}
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in values.items() if v is not None)
-    response = issue_query(app, query)
+    response = sign_call(app, query)
     if response.status != 200:
         assert body(response)["Status"] == "Error"
         assert response.status in (400, 413)
@@ -204,44 +180,14 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
     assert len(found) == expected
 
 
-@pytest.mark.parametrize("version", ["v4", "v1"])
-def test_every_policy_pins_what_the_design_says_in_v1_and_v4(
-    make_sign_app: Callable[..., Core], version: str
-) -> None:
-    """P1–P4, P10: bucket, size range ≥ 1, key, callback and status pinned in both versions."""
-    app = make_sign_app(OSS_SIGNATURE_VERSION=version)
-    for query in ("path=a", "path=a&filename=x.png&size=9&type=image/png"):
-        answer = body(issue_query(app, query))
-        pinned = simple(answer)
-        assert pinned["bucket"] == "example-bucket"
-        assert pinned["callback"] == answer["fields"]["callback"] == answer["callback"]
-        assert pinned["success_action_status"] == "200"
-        ranges = [
-            c for c in conditions(answer) if isinstance(c, list) and c[0] == "content-length-range"
-        ]
-        assert len(ranges) == 1
-        assert ranges[0][1] == 1
-        callback = json.loads(base64.b64decode(answer["callback"]))
-        assert "?" not in callback["callbackUrl"]
-        if "filename" in query:
-            assert pinned["x-oss-forbid-overwrite"] == "true"
-
-
 # --- sign-in tokens ---------------------------------------------------------------------------
-
-
-def _grant_token_from(answer: dict[str, Any]) -> str:
-    template = json.loads(base64.b64decode(answer["callback"]))["callbackBody"]
-    return str(template.rsplit("&grant=", 1)[1])
 
 
 def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]) -> None:
     """A grant token reaches the browser; it must never authenticate a caller."""
     app = make_sign_app()
-    grant_token = _grant_token_from(body(issue_query(app, "path=a")))
-    response = sign_call(
-        app, "path=a", user=None, headers={"Authorization": f"Bearer {grant_token}"}
-    )
+    stolen = grant_token(body(sign_call(app, "path=a")))
+    response = sign_call(app, "path=a", user=None, headers={"Authorization": f"Bearer {stolen}"})
     assert_error(response, 401, "Unauthorized")
 
 
@@ -625,17 +571,6 @@ def test_an_exact_key_with_an_active_type_is_refused(
     rejected(app, build.request(values={"mimeType": "text/html"}), store)
 
 
-def test_office_documents_are_still_recorded_when_allowed(
-    make_callback_app: Callable[..., Core], build: CallbackBuilder
-) -> None:
-    """The active-content check is not a substring match on `xml`: docx uploads still work."""
-    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    app = make_callback_app(UPLOAD_ALLOWED_TYPES=f"docx={docx}")
-    grant = build.prefix_grant()
-    req = build.request(grant=grant, values={"object": PREFIX + "report.docx", "mimeType": docx})
-    assert answer(app, req)[0] == 200
-
-
 # --- replay and conflicts -------------------------------------------------------------------
 
 
@@ -1002,14 +937,6 @@ def test_the_callback_answer_carries_the_grant_id_not_the_token(
     assert build.token() not in json.dumps(payload)
 
 
-def test_grant_tokens_carry_no_secret(build: CallbackBuilder) -> None:
-    """The token is signed, not encrypted: its claims are public and must hold nothing secret."""
-    grant = Grant("g", "alice", BUCKET, EXACT_KEY, None, 5, NOW)
-    claims = jwt.decode(issue_token(grant, Secret(SECRET)), options={"verify_signature": False})
-    assert set(claims) == {"aud", "jti", "sub", "bkt", "max", "exp", "key"}
-    assert SECRET not in json.dumps(claims)
-
-
 def test_wsgi_input_is_never_read_past_the_limit() -> None:
     """C18: the adapter asks the stream for at most limit + 1 bytes, whatever it holds."""
     reads: list[int] = []
@@ -1148,12 +1075,11 @@ def test_a_name_without_an_extension_is_judged_as_bin(
 def test_a_type_the_operator_allowed_is_judged_by_the_operators_list(
     make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
 ) -> None:
-    """The callback reads UPLOAD_ALLOWED_TYPES through the same code as the sign function."""
-    app = make_callback_app(
-        UPLOAD_ALLOWED_TYPES="docx=application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    )
-    grant = build.prefix_grant()
+    """The callback reads UPLOAD_ALLOWED_TYPES through the same code as the sign function; the
+    active-content check is no substring match on `xml`: an allowed docx is recorded."""
     docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    app = make_callback_app(UPLOAD_ALLOWED_TYPES=f"docx={docx}")
+    grant = build.prefix_grant()
     ok = build.request(grant=grant, values={"object": PREFIX + "r.docx", "mimeType": docx})
     assert answer(app, ok)[0] == 200
     png = build.request(grant=grant, values={"object": PREFIX + "q.png", "mimeType": "image/png"})
@@ -1588,21 +1514,16 @@ def private_store(tmp_path: Path) -> SqliteStore:
 
 
 @pytest.fixture
-def private_sign(private_store: SqliteStore) -> tuple[Callable[..., dict[str, Any]], list[Any]]:
+def private_sign(
+    private_store: SqliteStore, removals: Removals
+) -> tuple[Callable[..., dict[str, Any]], list[Any]]:
     """The sign core behind the FC 3.0 adapter (paths decoded as FC decodes them), on the real
     clock; returns a caller (method, raw path, user) and the list of removals it asked for."""
-    removed: list[Any] = []
-
-    class Remover:
-        def remove(self, key: str, etag: str) -> str:
-            removed.append((key, etag))
-            return "deleted"
-
     core = create_sign_app(
         sign_settings(),
         environ={},
         store_factory=lambda credentials: private_store,
-        remover_factory=lambda credentials: Remover(),
+        remover_factory=removals,
     )
     handler = event_adapter(core, function="sign", max_body=16 * 1024)
 
@@ -1615,7 +1536,7 @@ def private_sign(private_store: SqliteStore) -> tuple[Callable[..., dict[str, An
         answer: dict[str, Any] = handler(json.dumps(event).encode(), None)
         return answer
 
-    return call, removed
+    return call, removals.calls
 
 
 def test_another_users_key_is_404_and_no_url_is_minted_for_it(

@@ -127,7 +127,9 @@ def test_admits_key() -> None:
 
 
 def test_claims_carry_every_binding_field() -> None:
-    data = KEY_GRANT.claims()
+    """…and nothing else: the token is signed, not encrypted, so its claims are public."""
+    data = jwt.decode(issue_token(KEY_GRANT, SECRET), options={"verify_signature": False})
+    assert data == KEY_GRANT.claims()
     assert data == {
         "aud": AUDIENCE,
         "jti": "01hhspwjh8",

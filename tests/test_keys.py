@@ -61,11 +61,14 @@ def test_key_safe_users_keep_their_id(user: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "user", ["", ".", "..", "_x", "-x", "a/b", 'a"b', "a\nb", "名字", "a b", "x" * 65]
+    "user",
+    ["", ".", "..", "_x", "-x", "a/b", 'a"b', "a\nb", "名字", "a b", "x" * 65, "_" + "0" * 40],
 )
 def test_other_users_get_a_stable_digest(user: str) -> None:
+    """…an id spelled like a digest folder included: it is hashed again, never reused."""
     segment = keys.user_segment(user)
     assert re.fullmatch(r"_[0-9a-f]{40}", segment)
+    assert segment != user
     assert keys.user_segment(user) == segment
 
 

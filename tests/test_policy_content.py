@@ -238,18 +238,30 @@ def test_response_shape_and_field_order(make_sign_app: Callable[..., Core]) -> N
     assert isinstance(v4["expire"], int)
 
 
-def test_every_non_signature_field_is_pinned(sign_app: Core) -> None:
-    """Fields the browser could alter are fixed by a condition; only the signature is not."""
-    answer = issued(sign_app, EXACT)
+@pytest.mark.parametrize("version", ["v4", "v1"])
+@pytest.mark.parametrize("query", [EXACT, {"path": "avatars/"}], ids=["exact", "prefix"])
+def test_every_non_signature_field_is_pinned(
+    make_sign_app: Callable[..., Core], version: str, query: dict[str, str]
+) -> None:
+    """Fields the browser could alter are fixed by a condition; only the signature (and V1's
+    access key id, which the signature names) is not. One size range ≥ 1, our bucket."""
+    answer = issued(make_sign_app(OSS_SIGNATURE_VERSION=version), query)
     pinned = simple(answer)
     for name, value in answer["fields"].items():
-        if name in ("policy", "x-oss-signature"):
+        if name in ("policy", "x-oss-signature", "Signature", "OSSAccessKeyId"):
             continue
         if name == "Content-Type":
             assert ["in", "$content-type", [value]] in conditions(answer)
         else:
             assert pinned[name] == value, name
     assert pinned["success_action_status"] == "200"
+    assert pinned["bucket"] == "example-bucket"
+    assert pinned["callback"] == answer["callback"]
+    ranges = [
+        c for c in conditions(answer) if isinstance(c, list) and c[0] == "content-length-range"
+    ]
+    assert [r[1] for r in ranges] == [1]
+    assert ("x-oss-forbid-overwrite" in pinned) == ("filename" in query)
 
 
 @pytest.mark.parametrize("version", ["v4", "v1"])

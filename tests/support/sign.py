@@ -151,11 +151,15 @@ def decode_callback(callback_b64: str) -> dict[str, Any]:
     return data
 
 
+def grant_token(answer: Mapping[str, Any]) -> str:
+    """The grant token a /signature answer's callback body carries (the browser sees it)."""
+    template = decode_callback(answer["callback"])["callbackBody"]
+    return str(template.rsplit("&grant=", 1)[1])
+
+
 def grant_of(answer: Mapping[str, Any], now: float = NOW) -> Grant:
     """The grant a /signature answer carries, verified with the grant secret."""
-    template = decode_callback(answer["callback"])["callbackBody"]
-    grant_token = template.rsplit("&grant=", 1)[1]
-    return verify_token(grant_token, [Secret(GRANT_SECRET)], now=now)
+    return verify_token(grant_token(answer), [Secret(GRANT_SECRET)], now=now)
 
 
 def conditions(answer: Mapping[str, Any]) -> list[Any]:
