@@ -133,7 +133,7 @@ def top_level_names(distribution: str) -> set[str]:
 
 def deploy_environment(root: Path = ROOT) -> dict[str, str]:
     """The settings `s deploy` will use: `.env` beside the templates, overridden by the shell."""
-    from deploy.preflight import read_dotenv  # noqa: PLC0415 - only the CLI build needs it
+    from deploy.template import read_dotenv  # noqa: PLC0415 - only the CLI build needs it
 
     return {**read_dotenv(root / ".env"), **os.environ}
 

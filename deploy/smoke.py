@@ -35,7 +35,7 @@ from urllib.parse import quote
 import jwt
 import requests
 
-from deploy import preflight
+from deploy.template import Function, Template, load_template, read_dotenv
 
 HTTP_TIMEOUT = 15.0
 SMOKE_USER = "smoke-test"
@@ -138,7 +138,7 @@ class Smoke:
 
     def __init__(
         self,
-        template: preflight.Template,
+        template: Template,
         config: Config,
         client: FcClient,
         session: requests.Session,
@@ -205,7 +205,7 @@ class Smoke:
         )
         return self.check_trigger(key, spec)
 
-    def check_trigger(self, key: str, spec: preflight.Function) -> str | None:
+    def check_trigger(self, key: str, spec: Function) -> str | None:
         started = time.perf_counter()
         try:
             triggers = self.client.list_triggers(self.service, spec.name).data.get("triggers", [])
@@ -441,12 +441,12 @@ def main(
 ) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     path = Path(args[0] if args else "template.yml")
-    template = preflight.load_template(path)
+    template = load_template(path)
     if template.is_fc3:
         print("smoke: aliyun-fc2 speaks the FC 2.0 API; check FC 3.0 stacks with `s info`")
         return 2
     if environ is None:
-        environ = {**preflight.read_dotenv(path.parent / ".env"), **os.environ}
+        environ = {**read_dotenv(path.parent / ".env"), **os.environ}
     config, reason = load_config(environ, now())
     if config is None:
         print(f"smoke: skipped, {reason} (nothing deployed can be checked without credentials)")

@@ -1,4 +1,5 @@
-"""`make probe` (deploy/probe.py): its logic against the emulator, since no real bucket is here.
+"""`make probe` (deploy/probe.py, deploy/experiments.py): its logic against the emulator, since
+no real bucket is here.
 
 The emulator stands in for OSS: two twins agree on every experiment (exit 0), and a twin that
 behaves differently is reported (exit 1).
@@ -10,8 +11,9 @@ import io
 from dataclasses import replace
 
 from deploy import probe
+from deploy.experiments import EXPERIMENTS, Target
 
-BASE = probe.Target(
+BASE = Target(
     name="oss",
     post_url="",
     sdk_endpoint="",
@@ -54,7 +56,7 @@ def test_twins_agree_on_every_experiment() -> None:
     with probe.emulated(BASE) as real, probe.emulated(BASE) as twin:
         assert probe.run(replace(real, name="oss"), twin, out) == 0, out.getvalue()
     text = out.getvalue()
-    assert f"probe: 0 difference(s) in {len(probe.EXPERIMENTS)} experiment(s)" in text
+    assert f"probe: 0 difference(s) in {len(EXPERIMENTS)} experiment(s)" in text
     assert "emulator: 204" in text  # a day-old V4 date: the emulator's reading, to be settled
     assert "emulator: 400 InvalidArgument" in text
     assert "emulator: md5-of-md5s-count" in text  # multipart ETag: to be settled on OSS

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploy import preflight
+from deploy.template import load_template
 from local import reconcile as local_reconcile
 from local.dev import Stack
 from shared.credentials import Credentials
@@ -656,7 +656,7 @@ def test_make_reconcile_finds_the_dev_stack(
 
 @pytest.mark.parametrize("path", ["template.yml", "template.fc3.yml"])
 def test_both_templates_schedule_the_reconcile_function(path: str) -> None:
-    template = preflight.load_template(ROOT / path)
+    template = load_template(ROOT / path)
     function = template.functions["reconcile"]
     (trigger,) = function.triggers
     assert (trigger.type, trigger.methods) == ("timer", ())

@@ -22,14 +22,15 @@ import pytest
 import requests
 from pytest_mock import MockerFixture
 
-from deploy import preflight, smoke
+from deploy import smoke
+from deploy.template import load_template
 from local.dev import Stack as DevStack
 from shared.reconcile.app import timer_handler
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.sqlite import SqliteStore
 from tests.support.devstack import stack_settings, unanswered_callback_url
 
-TEMPLATE = preflight.load_template(Path(__file__).resolve().parents[1] / "template.yml")
+TEMPLATE = load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
 GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
 

@@ -17,6 +17,13 @@ from typing import Any
 import pytest
 
 from deploy import build, preflight
+from deploy.template import (
+    Template,
+    env_references,
+    function_environment,
+    load_template,
+    read_dotenv,
+)
 from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from shared.callback.settings import CallbackSettings
 from shared.reconcile.settings import ReconcileSettings
@@ -68,7 +75,7 @@ class Recording(Mapping[str, str]):
 
 def example_environment() -> dict[str, str]:
     """deploy/deploy.env.example with its placeholders and empty secrets filled in."""
-    values = preflight.read_dotenv(ROOT / "deploy" / "deploy.env.example")
+    values = read_dotenv(ROOT / "deploy" / "deploy.env.example")
     filled = {}
     for name, raw in values.items():
         value = raw.replace("<account-id>", "1234567890123456")
@@ -79,13 +86,13 @@ def example_environment() -> dict[str, str]:
 
 
 @pytest.fixture(params=[FC2, FC3], ids=["fc2", "fc3"])
-def template(request: pytest.FixtureRequest) -> preflight.Template:
+def template(request: pytest.FixtureRequest) -> Template:
     path: Path = request.param
-    return preflight.load_template(path)
+    return load_template(path)
 
 
 def test_editions_and_components() -> None:
-    fc2, fc3 = preflight.load_template(FC2), preflight.load_template(FC3)
+    fc2, fc3 = load_template(FC2), load_template(FC3)
     assert fc2.edition == "1.0.0"
     assert fc3.edition == "3.0.0"
     assert set(fc2.functions) == set(fc3.functions) == set(build.FUNCTIONS)
@@ -94,7 +101,7 @@ def test_editions_and_components() -> None:
     assert fc2.service["role"] == "${env(DEPLOY_ROLE_ARN)}"
 
 
-def test_handlers_exist_where_the_templates_point(template: preflight.Template) -> None:
+def test_handlers_exist_where_the_templates_point(template: Template) -> None:
     expected = "index.event_handler" if template.is_fc3 else "index.handler"
     for key, function in template.functions.items():
         assert function.runtime == "python3.10"
@@ -114,7 +121,7 @@ def test_handlers_exist_where_the_templates_point(template: preflight.Template) 
 
 
 def test_triggers_are_anonymous_http_with_the_methods_each_function_serves(
-    template: preflight.Template,
+    template: Template,
 ) -> None:
     # sign: OPTIONS for the CORS preflight of GET /signature (it carries Authorization), POST for
     # the /multipart routes, DELETE for DELETE /uploads/{key} and /multipart/{uploadId};
@@ -131,7 +138,7 @@ def test_fc2_logs_are_written_with_a_role_allowed_to_post_them() -> None:
     """FC 2.0 `logConfig: auto` (project {account}-{region}-logproject, logstore
     fc-service-<service>-logstore): FC writes with the service role, and refuses to create the
     service if that role may not post to the logstore."""
-    template = preflight.load_template(FC2)
+    template = load_template(FC2)
     assert template.service["logConfig"] == "auto"
     (statement,) = policy("fc-logs-policy.json")
     assert statement["Action"] == ["log:PostLogStoreLogs"]
@@ -148,15 +155,14 @@ def test_fc2_logs_are_written_with_a_role_allowed_to_post_them() -> None:
 def test_preflight_refuses_a_mixed_case_tablestore_instance(path: Path) -> None:
     env = {**example_environment(), "TABLESTORE_INSTANCE": "Uploads"}
     env["TABLESTORE_ENDPOINT"] = "https://Uploads.cn-hangzhou.ots-internal.aliyuncs.com"
-    problems = preflight.check(preflight.load_template(path), env)
+    problems = preflight.check(load_template(path), env)
     (problem,) = [p for p in problems if p.startswith("TABLESTORE_INSTANCE")]
     assert "'Uploads' is not lower case" in problem
     assert "RAM resource ARNs" in problem
     assert "'uploads'" in problem
     lower = {**env, "TABLESTORE_INSTANCE": "uploads"}
     assert not any(
-        p.startswith("TABLESTORE_INSTANCE")
-        for p in preflight.check(preflight.load_template(path), lower)
+        p.startswith("TABLESTORE_INSTANCE") for p in preflight.check(load_template(path), lower)
     )
 
 
@@ -174,7 +180,7 @@ def test_preflight_reads_the_buckets_versioning_and_refuses_a_versioned_one(
             versioning=status,
         )
     )
-    template = preflight.load_template(FC3)
+    template = load_template(FC3)
     with oss_sdk.serve(emulator) as url:
         env = {**example_environment(), "OSS_BUCKET": oss_sdk.BUCKET, "OSS_ENDPOINT": url}
         assert preflight.bucket_versioning(template, env) == (
@@ -199,7 +205,7 @@ def test_preflight_reads_the_buckets_versioning_and_refuses_a_versioned_one(
         assert problem is None
 
 
-def test_memory_and_timeouts_suit_each_function(template: preflight.Template) -> None:
+def test_memory_and_timeouts_suit_each_function(template: Template) -> None:
     callback, sign = template.functions["callback"], template.functions["sign"]
     assert callback.timeout <= 5, "OSS waits 5 s for the callback"
     assert sign.timeout <= 30
@@ -209,7 +215,7 @@ def test_memory_and_timeouts_suit_each_function(template: preflight.Template) ->
 
 
 def test_records_go_to_tablestore_and_no_long_lived_key_is_deployed(
-    template: preflight.Template,
+    template: Template,
 ) -> None:
     text = template.path.read_text()
     assert "OSS_ACCESS_KEY" not in text
@@ -224,24 +230,24 @@ def test_records_go_to_tablestore_and_no_long_lived_key_is_deployed(
         }
 
 
-def test_callback_url_is_wired_to_the_callback_trigger(template: preflight.Template) -> None:
+def test_callback_url_is_wired_to_the_callback_trigger(template: Template) -> None:
     expected = (
         "${resources.callback.output.url.system_url}"
         if template.is_fc3
         else "${callback.output.url.system_url}"
     )
     assert template.functions["sign"].environment["CALLBACK_URL"] == expected
-    env = preflight.function_environment(
+    env = function_environment(
         template, "sign", example_environment(), {"callback": "https://cb.example.com/"}
     )
     assert env["CALLBACK_URL"] == "https://cb.example.com/"
 
 
 def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
-    template: preflight.Template,
+    template: Template,
 ) -> None:
     for key, load in LOADERS.items():
-        env = preflight.function_environment(template, key, example_environment())
+        env = function_environment(template, key, example_environment())
         # The fullest configuration: with a quota the callback reads the OSS settings too.
         recording = Recording({**env, "QUOTA_BYTES_PER_USER": "1"})
         load(recording)  # raises ConfigError if a required setting is missing or malformed
@@ -251,14 +257,14 @@ def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
 
 
 def test_deploy_env_example_names_every_variable_of_both_templates() -> None:
-    example = preflight.read_dotenv(ROOT / "deploy" / "deploy.env.example")
+    example = read_dotenv(ROOT / "deploy" / "deploy.env.example")
     for path in (FC2, FC3):
-        names = preflight.env_references(preflight.load_template(path))
+        names = env_references(load_template(path))
         assert set(names) <= set(example), f"{path.name}: missing from deploy.env.example"
 
 
 def test_fc2_requires_every_variable_to_be_present() -> None:
-    template = preflight.load_template(FC2)
+    template = load_template(FC2)
     env = example_environment()
     del env["AUTH_JWKS_URL"]
     problems = preflight.check(template, env)
@@ -266,10 +272,8 @@ def test_fc2_requires_every_variable_to_be_present() -> None:
 
 
 def test_fc3_defaults_fill_optional_variables_and_required_ones_are_named() -> None:
-    template = preflight.load_template(FC3)
-    required = {
-        name for name, has_default in preflight.env_references(template).items() if not has_default
-    }
+    template = load_template(FC3)
+    required = {name for name, has_default in env_references(template).items() if not has_default}
     assert required == {
         "DEPLOY_REGION",
         "SIGN_ROLE_ARN",
@@ -283,7 +287,7 @@ def test_fc3_defaults_fill_optional_variables_and_required_ones_are_named() -> N
     }
     env = {name: value for name, value in example_environment().items() if name in required}
     env["AUTH_JWT_SECRET"] = "jwt-secret-for-template-tests-0123456789ab"
-    sign = preflight.function_environment(template, "sign", env)
+    sign = function_environment(template, "sign", env)
     assert sign["UPLOAD_KEY_PREFIX"] == "uploads/{user}/"
     assert sign["AUTH_MODE"] == "jwt"
     assert sign["TABLESTORE_TABLE"] == "oss_uploads"
@@ -319,7 +323,7 @@ def test_preflight_names_a_bad_setting_and_exits_non_zero(
 def test_preflight_wants_the_built_packages(tmp_path: Path) -> None:
     copy = tmp_path / "template.fc3.yml"
     shutil.copy(FC3, copy)
-    problems = preflight.check(preflight.load_template(copy), example_environment())
+    problems = preflight.check(load_template(copy), example_environment())
     assert "sign: ./dist/sign/index.py is missing (run `make build`)" in problems
 
 
@@ -369,13 +373,11 @@ def test_s_preview_renders_the_fc3_template_offline_as_we_do(tmp_path: Path) -> 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "update cli" not in result.stdout
     rendered, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
-    template = preflight.load_template(FC3)
+    template = load_template(FC3)
     verbatim = {"callback": "${resources.callback.output.url.system_url}"}
     for key in build.FUNCTIONS:
         props = rendered["resources"][key]["props"]
-        assert props["environmentVariables"] == preflight.function_environment(
-            template, key, env, verbatim
-        )
+        assert props["environmentVariables"] == function_environment(template, key, env, verbatim)
         assert props["handler"] == "index.event_handler"
         assert props["role"] == env[f"{key.upper()}_ROLE_ARN"]
         assert props["region"] == env["DEPLOY_REGION"]
@@ -486,9 +488,7 @@ def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
     (resource,) = statement["Resource"]
     (removal,) = [s for s in policy("callback-policy.json") if "oss:DeleteObject" in s["Action"]]
     assert removal["Resource"] == aborts["Resource"] == [resource]
-    env = preflight.function_environment(
-        preflight.load_template(FC2), "sign", example_environment()
-    )
+    env = function_environment(load_template(FC2), "sign", example_environment())
     del env["UPLOAD_KEY_PREFIX"]  # the code's default prefix
     default_prefix = SignSettings.from_env(env).upload.key_prefix
     static_prefix = default_prefix.split("{user}", maxsplit=1)[0]
@@ -514,7 +514,7 @@ def test_preflight_wants_cryptography_in_the_sign_package_for_jwks(tmp_path: Pat
         "AUTH_JWT_SECRET": "",
         "AUTH_JWKS_URL": "https://idp.example/jwks",
     }
-    template = preflight.load_template(copy)
+    template = load_template(copy)
     problem = "sign: AUTH_JWKS_URL is set but ./dist/sign ships no cryptography"
     assert any(p.startswith(problem) for p in preflight.check(template, env))
     (tmp_path / "dist" / "sign" / "cryptography").mkdir()
