@@ -576,9 +576,9 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
     server, _ = key_server  # type: ignore[misc]
     first, second = signed_callbacks(key_server, 2)
     columns = {"primary_key": [["pk", "STRING"], ["bucket", "STRING"], ["key", "STRING"]]}
-    from shared.records import tablestore as backend
+    from shared.records.tablestore_rows import DEFINED_COLUMNS
 
-    columns["defined_columns"] = [list(c) for c in backend.DEFINED_COLUMNS]
+    columns["defined_columns"] = [list(c) for c in DEFINED_COLUMNS]
     checks: list[dict[str, object]] = [
         {"kind": "wsgi", "request": first},
         {"kind": "event", "request": second},

@@ -26,10 +26,12 @@ from tablestore.retry import RetryPolicy
 from shared.credentials import Credentials
 from shared.errors import Conflict, Unavailable
 from shared.records import clear_cache, open_store
-from shared.records import tablestore as backend
+from shared.records import tablestore_client as backend
+from shared.records import tablestore_rows as rows
 from shared.records.base import PutResult, Record
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
-from shared.records.tablestore import ShortRetryPolicy, TablestoreStore, build_client
+from shared.records.tablestore import TablestoreStore
+from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS
 from tools.tables import create_tablestore_table
@@ -73,8 +75,8 @@ def condition_fail() -> tablestore.OTSServiceError:
 def stored_row(rec: Record) -> tablestore.Row:
     """What get_row answers for a stored record (attribute columns carry timestamps)."""
     return tablestore.Row(
-        backend.primary_key(rec.bucket, rec.key),
-        [(name, value, 1) for name, value in backend.attribute_columns(rec)],
+        rows.primary_key(rec.bucket, rec.key),
+        [(name, value, 1) for name, value in rows.attribute_columns(rec)],
     )
 
 
@@ -159,7 +161,7 @@ def test_the_same_object_again_is_read_and_answered_as_a_duplicate(
     assert client.put_row.call_count == 1
     table, pk = client.get_row.call_args.args
     assert table == "uploads"
-    assert pk == backend.primary_key("dev-bucket", first.key)
+    assert pk == rows.primary_key("dev-bucket", first.key)
 
 
 def test_a_replacement_is_guarded_by_the_stored_etag(store: TablestoreStore, client: Any) -> None:
@@ -260,13 +262,13 @@ def test_the_inverted_timestamp_fits_the_sdks_int64(created_at: int) -> None:
     """The SDK's own encoder takes a put_row at both ends of the allowed range (a value outside
     int64 would be a bare struct.error inside the SDK, hence check_record's bound)."""
     rec = record(created_at=created_at)
-    row = tablestore.Row(backend.primary_key(rec.bucket, rec.key), backend.attribute_columns(rec))
+    row = tablestore.Row(rows.primary_key(rec.bucket, rec.key), rows.attribute_columns(rec))
     absent = tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST)
     request = OTSProtoBufferEncoder("utf-8").encode_request(
         "PutRow", "uploads", row, absent, None, None
     )
     assert request.table_name == "uploads"
-    assert 0 < dict(backend.attribute_columns(rec))["created_at_rev"] < 2**63
+    assert 0 < dict(rows.attribute_columns(rec))["created_at_rev"] < 2**63
 
 
 def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
@@ -276,23 +278,23 @@ def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
     rec = record()
 
     def index_row(created_at_rev: int) -> tablestore.Row:
-        columns = [(n, v, 1) for n, v in backend.attribute_columns(rec) if n != "created_at_rev"]
-        pk = backend.partition_key(rec.bucket, rec.key)
+        columns = [(n, v, 1) for n, v in rows.attribute_columns(rec) if n != "created_at_rev"]
+        pk = rows.partition_key(rec.bucket, rec.key)
         return tablestore.Row(
-            backend.index_key("alice", created_at_rev, rec.key, pk, rec.bucket), columns
+            rows.index_key("alice", created_at_rev, rec.key, pk, rec.bucket), columns
         )
 
     client.get_range.return_value = (
         None,
         None,
-        [index_row(backend.inverted(rec.created_at))],
+        [index_row(rows.inverted(rec.created_at))],
         None,
     )
     assert store.list_by_owner("alice").items == [rec]
     client.get_range.return_value = (
         None,
         None,
-        [index_row(backend.inverted(rec.created_at) - 5)],
+        [index_row(rows.inverted(rec.created_at) - 5)],
         None,
     )
     with pytest.raises(Unavailable):
@@ -316,7 +318,7 @@ def test_a_row_with_a_wrong_column_type_is_a_store_fault(
     store: TablestoreStore, client: Any
 ) -> None:
     broken = tablestore.Row(
-        backend.primary_key("dev-bucket", "k"),
+        rows.primary_key("dev-bucket", "k"),
         [("owner", "alice", 1), ("created_at", "yesterday", 1)],
     )
     client.get_row.return_value = (None, broken, None)
@@ -602,8 +604,8 @@ def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
 def described(*, indexes: list[Any], defined: list[tuple[str, str]] | None = None) -> Any:
     meta = tablestore.TableMeta(
         "uploads",
-        list(backend.PRIMARY_KEY),
-        backend.DEFINED_COLUMNS if defined is None else defined,
+        list(rows.PRIMARY_KEY),
+        rows.DEFINED_COLUMNS if defined is None else defined,
     )
     return tablestore.DescribeTableResponse(meta, tablestore.TableOptions(), None, indexes)
 
@@ -623,7 +625,7 @@ def owner_index(keyed: list[str], carried: list[str]) -> tablestore.SecondaryInd
 def test_bootstrap_is_idempotent(mocker: Any) -> None:
     client = mocker.MagicMock()
     client.create_table.side_effect = exists()
-    index = owner_index(list(backend.INDEX_PRIMARY_KEY), list(backend.INDEX_COLUMNS))
+    index = owner_index(list(rows.INDEX_PRIMARY_KEY), list(rows.INDEX_COLUMNS))
     client.describe_table.return_value = described(indexes=[index])
     out = io.StringIO()
     assert create_tablestore_table(client, "uploads", out) == 0
@@ -635,10 +637,10 @@ def test_bootstrap_is_idempotent(mocker: Any) -> None:
 @pytest.mark.parametrize(
     ("keyed", "carried"),
     [
-        (["owner", "created_at", "key"], [c for c in backend.INDEX_COLUMNS if c != "created_at"]),
-        (list(backend.INDEX_PRIMARY_KEY), ["etag", "size"]),
-        ([*backend.INDEX_PRIMARY_KEY, "bucket", "pk"], list(backend.INDEX_COLUMNS)),
-        (backend.INDEX_PRIMARY_KEY[:2], list(backend.INDEX_COLUMNS)),
+        (["owner", "created_at", "key"], [c for c in rows.INDEX_COLUMNS if c != "created_at"]),
+        (list(rows.INDEX_PRIMARY_KEY), ["etag", "size"]),
+        ([*rows.INDEX_PRIMARY_KEY, "bucket", "pk"], list(rows.INDEX_COLUMNS)),
+        (rows.INDEX_PRIMARY_KEY[:2], list(rows.INDEX_COLUMNS)),
     ],
     ids=["earlier-key-desc-shape", "missing-columns", "other-key-after-ours", "key-prefix-only"],
 )
@@ -652,7 +654,7 @@ def test_bootstrap_refuses_an_owner_index_of_another_shape(
     out = io.StringIO()
     assert create_tablestore_table(client, "uploads", out) == 1
     assert "cannot be altered" in out.getvalue()
-    assert str(backend.INDEX_PRIMARY_KEY) in out.getvalue()
+    assert str(rows.INDEX_PRIMARY_KEY) in out.getvalue()
     client.create_secondary_index.assert_not_called()
     client.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
 
@@ -729,9 +731,9 @@ def test_bootstrap_accepts_its_index_with_the_tables_keys_appended(mocker: Any) 
     """Tablestore appends the table's remaining primary key columns to a global index's key."""
     client = mocker.MagicMock()
     client.create_table.side_effect = exists()
-    keyed = [*backend.INDEX_PRIMARY_KEY, "pk", "bucket"]
+    keyed = [*rows.INDEX_PRIMARY_KEY, "pk", "bucket"]
     client.describe_table.return_value = described(
-        indexes=[owner_index(keyed, list(backend.INDEX_COLUMNS))]
+        indexes=[owner_index(keyed, list(rows.INDEX_COLUMNS))]
     )
     out = io.StringIO()
     assert create_tablestore_table(client, "uploads", out) == 0

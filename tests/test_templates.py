@@ -27,8 +27,8 @@ from deploy.template import (
 from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from shared.callback.settings import CallbackSettings
 from shared.reconcile.settings import ReconcileSettings
-from shared.records.tablestore import index_name
 from shared.records.tablestore_ledger import due_index, ledger_table, target_index
+from shared.records.tablestore_rows import index_name
 from shared.sign.settings import SignSettings
 from tests import oss_sdk
 

@@ -61,11 +61,9 @@ def main(
         return 2
     import tablestore  # noqa: PLC0415 - the SDK is heavy: only for this backend
 
-    from shared.records import tablestore as backend  # noqa: PLC0415
+    from shared.records import tablestore_client as ots  # noqa: PLC0415
 
-    factory = client_factory or (
-        lambda s, c: backend.build_client(s, c, backend.ShortRetryPolicy())
-    )
+    factory = client_factory or (lambda s, c: ots.build_client(s, c, ots.ShortRetryPolicy()))
     try:
         client = factory(settings, credentials)
         status = create_tablestore_table(client, settings.tablestore_table, out)
@@ -73,7 +71,7 @@ def main(
     except tablestore.OTSError as exc:
         print(f"bootstrap: Tablestore refused: {exc}", file=out)
         return 1
-    except backend.NETWORK_ERRORS as exc:
+    except ots.NETWORK_ERRORS as exc:
         print(f"bootstrap: cannot reach {settings.tablestore_endpoint}: {exc}", file=out)
         return 1
 
@@ -82,17 +80,23 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
     """create_table with the index; on OTSObjectAlreadyExist, check the table and add the index."""
     import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
 
-    from shared.records import tablestore as backend  # noqa: PLC0415
+    from shared.records.tablestore_rows import (  # noqa: PLC0415
+        DEFINED_COLUMNS,
+        INDEX_COLUMNS,
+        INDEX_PRIMARY_KEY,
+        PRIMARY_KEY,
+        index_name,
+    )
 
     index = sdk.SecondaryIndexMeta(
-        backend.index_name(table),
-        list(backend.INDEX_PRIMARY_KEY),
-        list(backend.INDEX_COLUMNS),
+        index_name(table),
+        list(INDEX_PRIMARY_KEY),
+        list(INDEX_COLUMNS),
         index_type=sdk.SecondaryIndexType.GLOBAL_INDEX,
     )
     try:
         client.create_table(
-            sdk.TableMeta(table, list(backend.PRIMARY_KEY), list(backend.DEFINED_COLUMNS)),
+            sdk.TableMeta(table, list(PRIMARY_KEY), list(DEFINED_COLUMNS)),
             sdk.TableOptions(time_to_live=-1, max_version=1),
             sdk.ReservedThroughput(sdk.CapacityUnit(0, 0)),
             secondary_indexes=[index],
@@ -105,9 +109,9 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
         return 0
     described = client.describe_table(table)
     schema = [tuple(column) for column in described.table_meta.schema_of_primary_key]
-    if schema != backend.PRIMARY_KEY:
+    if schema != PRIMARY_KEY:
         print(
-            f"bootstrap: table {table} exists with primary key {schema}, expected {backend.PRIMARY_KEY}",
+            f"bootstrap: table {table} exists with primary key {schema}, expected {PRIMARY_KEY}",
             file=out,
         )
         return 1
@@ -115,7 +119,7 @@ def create_tablestore_table(client: Any, table: str, out: TextIO) -> int:
         if existing.index_name == index.index_name:
             return _check_index(existing, table, out)
     defined = {tuple(column) for column in described.table_meta.defined_columns}
-    missing = [column for column in backend.DEFINED_COLUMNS if column not in defined]
+    missing = [column for column in DEFINED_COLUMNS if column not in defined]
     if missing:
         # The SDK cannot add predefined columns: that takes the console or the API.
         print(
@@ -202,16 +206,16 @@ def create_ledger_table(client: Any, table: str, out: TextIO) -> int:
 
 def _check_index(existing: Any, table: str, out: TextIO) -> int:
     """An index is immutable: ours must have our key and carry every column, or be recreated."""
-    from shared.records import tablestore as backend  # noqa: PLC0415
+    from shared.records.tablestore_rows import INDEX_COLUMNS, INDEX_PRIMARY_KEY  # noqa: PLC0415
 
     keyed = list(existing.primary_key_names)
     carried = set(existing.defined_column_names)
-    if same_index_key(keyed) and carried >= set(backend.INDEX_COLUMNS):
+    if same_index_key(keyed) and carried >= set(INDEX_COLUMNS):
         print(f"bootstrap: table {table} and index {existing.index_name} already exist", file=out)
         return 0
     print(
         f"bootstrap: index {existing.index_name} is keyed {keyed} carrying {sorted(carried)};"
-        f" the listing needs {backend.INDEX_PRIMARY_KEY} carrying {backend.INDEX_COLUMNS}."
+        f" the listing needs {INDEX_PRIMARY_KEY} carrying {INDEX_COLUMNS}."
         " An index cannot be altered: delete it (console or DeleteIndex), then rerun",
         file=out,
     )
@@ -221,10 +225,10 @@ def _check_index(existing: Any, table: str, out: TextIO) -> int:
 def same_index_key(keyed: list[str]) -> bool:
     """Our index key, maybe followed by the table's remaining primary key columns, which
     Tablestore appends to a global index's key (and DescribeTable may list)."""
-    from shared.records import tablestore as backend  # noqa: PLC0415
+    from shared.records.tablestore_rows import INDEX_PRIMARY_KEY, PRIMARY_KEY  # noqa: PLC0415
 
-    ours = backend.INDEX_PRIMARY_KEY
-    appended = [name for name, _ in backend.PRIMARY_KEY if name not in ours]
+    ours = INDEX_PRIMARY_KEY
+    appended = [name for name, _ in PRIMARY_KEY if name not in ours]
     return keyed[: len(ours)] == ours and keyed[len(ours) :] in ([], appended)
 
 
@@ -233,9 +237,10 @@ def backfill_inverted_time(client: Any, table: str, *, rewrite: bool = False) ->
     with `rewrite`, write it on every row of ours (so an existing index picks each row up)."""
     import tablestore as sdk  # noqa: PLC0415 - the SDK is heavy: only for this backend
 
-    from shared.records import tablestore as backend  # noqa: PLC0415
+    from shared.records.tablestore_client import CONDITION_FAILED  # noqa: PLC0415
+    from shared.records.tablestore_rows import PRIMARY_KEY, inverted  # noqa: PLC0415
 
-    names = [name for name, _ in backend.PRIMARY_KEY]
+    names = [name for name, _ in PRIMARY_KEY]
     start: Any = [(name, sdk.INF_MIN) for name in names]
     end = [(name, sdk.INF_MAX) for name in names]
     filled = 0
@@ -250,7 +255,7 @@ def backfill_inverted_time(client: Any, table: str, *, rewrite: bool = False) ->
                 continue  # not a row of ours (the store's reads will say so), or already set
             change = sdk.Row(
                 row.primary_key,
-                {"put": [("created_at_rev", backend.inverted(created_at))]},
+                {"put": [("created_at_rev", inverted(created_at))]},
             )
             unchanged = sdk.Condition(  # a writer in between wrote created_at_rev itself
                 sdk.RowExistenceExpectation.EXPECT_EXIST,
@@ -261,7 +266,7 @@ def backfill_inverted_time(client: Any, table: str, *, rewrite: bool = False) ->
             try:
                 client.update_row(table, change, unchanged)
             except sdk.OTSServiceError as exc:
-                if exc.code != backend.CONDITION_FAILED:
+                if exc.code != CONDITION_FAILED:
                     raise
                 continue
             filled += 1

@@ -11,142 +11,44 @@ Key design (docs/records.md):
 
 Writes are conditional (EXPECT_NOT_EXIST, then EXPECT_EXIST + etag), retried at most twice within
 0.3 s and a per-operation deadline, with a 1 s socket timeout: OSS's 5 s callback limit holds.
+Beside it: `tablestore_rows.py` (the row layout and codec), `tablestore_client.py` (the SDK
+client, its retries, the deadline and error mapping), `tablestore_ledger.py` (the grant ledger).
 This module imports the SDK; `shared.records` imports this module only for the tablestore backend.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import tablestore
-import urllib3
-from tablestore.retry import RetryPolicy
 
-from shared import logs
 from shared.credentials import Credentials
 from shared.errors import Unavailable
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, Record
 from shared.records.cursor import check_limit, decode_cursor, encode_cursor, position
 from shared.records.grants import LedgerGrant, Limits, Usage
-from shared.records.tablestore_ledger import ConditionFailed as _ConditionFailed
+from shared.records.tablestore_client import (
+    OPERATION_BUDGET_SECONDS,
+    ConditionFailed,
+    ShortRetryPolicy,
+    build_client,
+    operation,
+)
 from shared.records.tablestore_ledger import TablestoreLedger
+from shared.records.tablestore_rows import (
+    attribute_columns,
+    decode_row,
+    index_key,
+    index_name,
+    inverted,
+    partition_key,
+    primary_key,
+)
 from shared.records.write import write_record
 from shared.settings import RecordsSettings
-
-SOCKET_TIMEOUT_SECONDS = 1.0  # per connect and per read; Tablestore answers in milliseconds
-OPERATION_BUDGET_SECONDS = 2.0  # no new request starts after this; OSS waits 5 s in all
-MAX_RETRIES = 2
-FIRST_RETRY_DELAY = 0.1  # then 0.2: at most 0.3 s of sleeping per request
-CONDITION_FAILED = "OTSConditionCheckFail"
-CONDITIONAL_APIS = frozenset({"PutRow", "UpdateRow"})  # elsewhere that code would be a store fault
-RETRIABLE_CODES = frozenset(
-    {
-        "OTSServerBusy",
-        "OTSTimeout",
-        "OTSServerUnavailable",
-        "OTSRowOperationConflict",
-        "OTSPartitionUnavailable",
-        "OTSInternalServerError",
-        "OTSNotEnoughCapacityUnit",
-        "OTSOperationThrottled",
-    }
-)
-
-PRIMARY_KEY = [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
-INDEX_PRIMARY_KEY = ["owner", "created_at_rev", "key"]  # Tablestore appends pk, bucket
-INVERTED_BASE = 2**63 - 1  # Tablestore INTEGER is a signed 64-bit value; created_at is ≤ 2**53
-# Attribute columns, predefined so that the index can be keyed on and carry them.
-DEFINED_COLUMNS = [
-    ("owner", "STRING"),
-    ("created_at", "INTEGER"),
-    ("created_at_rev", "INTEGER"),  # derived from created_at, never a Record field
-    ("size", "INTEGER"),
-    ("etag", "STRING"),
-    ("mime_type", "STRING"),
-    ("image_width", "INTEGER"),
-    ("image_height", "INTEGER"),
-    ("image_format", "STRING"),
-    ("crc64", "STRING"),
-    ("content_md5", "STRING"),
-    ("client_ip", "STRING"),
-    ("request_id", "STRING"),
-    ("grant_id", "STRING"),
-    ("reconciled", "BOOLEAN"),
-    ("file_name", "STRING"),
-    ("deleted_at", "INTEGER"),
-]
-INDEX_COLUMNS = [name for name, _ in DEFINED_COLUMNS if name not in INDEX_PRIMARY_KEY]
-DERIVED_COLUMNS = frozenset({"created_at_rev"})
-_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "STRING": (str,),
-    "INTEGER": (int,),
-    "BOOLEAN": (bool,),
-}
-_OPTIONAL = frozenset(
-    field.name for field in dataclasses.fields(Record) if field.default is not dataclasses.MISSING
-)
-
-# The SDK logs every failed request (each duplicate's condition failure, too) at ERROR level; we
-# log one structured line per failure ourselves, so its logger stays quiet.
-SDK_LOGGER = "oss_direct_upload.tablestore_sdk"
-_sdk_logger = logging.getLogger(SDK_LOGGER)
-_sdk_logger.addHandler(logging.NullHandler())
-_sdk_logger.propagate = False
-
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)  # OSError covers socket timeouts
-
-
-def index_name(table: str) -> str:
-    return f"{table}_by_owner"
-
-
-def partition_key(bucket: str, key: str) -> str:
-    """8 hex digits of md5(bucket/key): spreads rows over partitions (not a security function)."""
-    return hashlib.md5(f"{bucket}/{key}".encode(), usedforsecurity=False).hexdigest()[:8]
-
-
-def primary_key(bucket: str, key: str) -> list[tuple[str, str]]:
-    return [("pk", partition_key(bucket, key)), ("bucket", bucket), ("key", key)]
-
-
-def inverted(created_at: int) -> int:
-    """created_at mirrored in int64: an ascending (FORWARD) index read then lists newest first."""
-    return INVERTED_BASE - created_at
-
-
-class ShortRetryPolicy(RetryPolicy):  # type: ignore[misc] # the SDK ships no types
-    """At most 2 retries, 0.1 s then 0.2 s, only for transient codes and within the deadline."""
-
-    max_retry_times = MAX_RETRIES
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def start(self, budget: float) -> float:
-        """Open this thread's operation deadline; returns it (monotonic seconds)."""
-        deadline: float = time.monotonic() + budget
-        self._local.deadline = deadline
-        return deadline
-
-    def should_retry(self, retry_times: int, exception: Any, api_name: str) -> bool:
-        if retry_times >= self.max_retry_times:
-            return False
-        if getattr(exception, "code", None) not in RETRIABLE_CODES:
-            return False
-        deadline: float | None = getattr(self._local, "deadline", None)
-        delay = self.get_retry_delay(retry_times, exception, api_name)
-        return deadline is None or time.monotonic() + delay < deadline
-
-    def get_retry_delay(self, retry_times: int, exception: Any, api_name: str) -> float:
-        delay: float = FIRST_RETRY_DELAY * 2**retry_times
-        return delay
 
 
 class TablestoreStore:
@@ -197,7 +99,7 @@ class TablestoreStore:
                 row = tablestore.Row(primary_key(item.bucket, item.key), attribute_columns(item))
                 try:
                     call("PutRow", self._client.put_row, self.table, row, condition)
-                except _ConditionFailed:
+                except ConditionFailed:
                     return False
                 return True
 
@@ -239,7 +141,7 @@ class TablestoreStore:
             row = tablestore.Row(primary_key(bucket, key), {"put": [("deleted_at", deleted_at)]})
             try:
                 call("UpdateRow", self._client.update_row, self.table, row, unchanged)
-            except _ConditionFailed:
+            except ConditionFailed:
                 return False
             return True
 
@@ -321,123 +223,10 @@ class TablestoreStore:
 
     # --- internals ------------------------------------------------------------------------------
 
-    @contextmanager
-    def _operation(self) -> Iterator[Callable[..., Any]]:
-        """One store operation: a deadline for all its requests; SDK and network faults → 503."""
-        deadline = self.retry_policy.start(self.budget)
-
-        def call(api: str, method: Callable[..., Any], *args: Any) -> Any:
-            if time.monotonic() >= deadline:
-                logs.warning("records_unavailable", backend="tablestore", api=api, error="deadline")
-                raise Unavailable("the record store is too slow; try again")
-            try:
-                return method(*args)
-            except tablestore.OTSServiceError as exc:
-                if exc.code == CONDITION_FAILED and api in CONDITIONAL_APIS:
-                    raise _ConditionFailed(api) from exc
-                logs.warning(
-                    "records_unavailable",
-                    backend="tablestore",
-                    api=api,
-                    error=exc.code,
-                    status=exc.http_status,
-                    detail=exc.message,
-                    ots_request_id=exc.request_id,
-                )
-                raise Unavailable(
-                    f"the record store is unavailable ({exc.code}); try again"
-                ) from exc
-            except tablestore.OTSClientError as exc:
-                logs.warning(
-                    "records_unavailable",
-                    backend="tablestore",
-                    api=api,
-                    error="OTSClientError",
-                    detail=str(exc),
-                )
-                raise Unavailable("the record store is unavailable; try again") from exc
-            except NETWORK_ERRORS as exc:
-                logs.warning(
-                    "records_unavailable",
-                    backend="tablestore",
-                    api=api,
-                    error=type(exc).__name__,
-                    detail=str(exc),
-                )
-                raise Unavailable("the record store is unreachable; try again") from exc
-
-        yield call
+    def _operation(self) -> AbstractContextManager[Callable[..., Any]]:
+        """One store operation (`tablestore_client.operation`): a deadline, faults → 503."""
+        return operation(self.retry_policy, self.budget)
 
     def _read(self, call: Callable[..., Any], bucket: str, key: str) -> Record | None:
         _, row, _ = call("GetRow", self._client.get_row, self.table, primary_key(bucket, key))
         return decode_row(row) if row is not None else None
-
-
-def build_client(
-    settings: RecordsSettings, credentials: Credentials, retry_policy: RetryPolicy
-) -> Any:
-    """OTSClient with a short socket timeout, our retry policy and no urllib3 connect retries."""
-    client = tablestore.OTSClient(
-        settings.tablestore_endpoint,
-        credentials.access_key_id,
-        credentials.access_key_secret.value,
-        settings.tablestore_instance,
-        sts_token=credentials.security_token,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        retry_policy=retry_policy,
-        logger_name=SDK_LOGGER,
-    )
-    # urllib3 would retry a failed connect three times (4 × the timeout): one attempt only; the
-    # SDK's retry policy above decides about retries.
-    pool = getattr(getattr(client, "connection", None), "pool", None)
-    if isinstance(pool, urllib3.PoolManager):
-        pool.connection_pool_kw["retries"] = urllib3.Retry(
-            total=0, redirect=False, raise_on_status=False
-        )
-    return client
-
-
-def index_key(
-    owner: str, created_at_rev: Any, key: Any, pk: Any, bucket: Any
-) -> list[tuple[str, Any]]:
-    """The index's full primary key: owner, created_at_rev, key, then the appended pk and bucket."""
-    return [
-        ("owner", owner),
-        ("created_at_rev", created_at_rev),
-        ("key", key),
-        ("pk", pk),
-        ("bucket", bucket),
-    ]
-
-
-def attribute_columns(record: Record) -> list[tuple[str, Any]]:
-    """Every Record field but the primary key, and created_at_rev; absent image sizes left out."""
-    values = record.as_dict()
-    values["created_at_rev"] = inverted(record.created_at)
-    return [(name, values[name]) for name, _ in DEFINED_COLUMNS if values[name] is not None]
-
-
-def decode_row(row: Any) -> Record:
-    """A Record from a main-table or index row; absent optional columns take the Record default."""
-    values: dict[str, Any] = dict(row.primary_key)
-    values.update((column[0], column[1]) for column in row.attribute_columns)
-    fields: dict[str, Any] = {}
-    for name, kind in PRIMARY_KEY[1:] + DEFINED_COLUMNS:
-        if name in DERIVED_COLUMNS:
-            continue
-        value = values.get(name)
-        if value is None and name in _OPTIONAL:
-            continue
-        if not isinstance(value, _PYTHON_TYPES[kind]) or (
-            kind == "INTEGER" and isinstance(value, bool)
-        ):
-            # A row we did not write (or a column retyped by hand): a store fault, not a 500.
-            logs.warning("records_malformed_row", backend="tablestore", column=name)
-            raise Unavailable("a stored record is malformed")
-        fields[name] = value
-    rev = values.get("created_at_rev")  # absent from main-table rows written before it existed
-    if rev is not None and rev != inverted(fields["created_at"]):
-        # Listed at one place, resumed from another: a cursor could repeat or skip rows.
-        logs.warning("records_malformed_row", backend="tablestore", column="created_at_rev")
-        raise Unavailable("a stored record is malformed")
-    return Record(**fields)

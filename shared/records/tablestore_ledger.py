@@ -34,6 +34,7 @@ from shared.records.grants import (
     refunded,
     settled,
 )
+from shared.records.tablestore_client import ConditionFailed
 
 USAGE_ID = "~usage"
 PRIMARY_KEY = [("owner", "STRING"), ("grant_id", "STRING")]
@@ -62,10 +63,6 @@ USAGE_COLUMNS = (
 )
 
 Call = Callable[..., Any]
-
-
-class ConditionFailed(Exception):
-    """The row's existence, version or state was not what the conditional write expected."""
 
 
 def ledger_table(table: str) -> str:

@@ -49,7 +49,7 @@ class FakeOTS:
         }
         self._lock = threading.RLock()
         if not self.indexes:
-            from shared.records.tablestore import INDEX_COLUMNS, INDEX_PRIMARY_KEY, index_name
+            from shared.records.tablestore_rows import INDEX_COLUMNS, INDEX_PRIMARY_KEY, index_name
 
             self.indexes[index_name(self.table)] = Index(
                 tuple(INDEX_PRIMARY_KEY), tuple(INDEX_COLUMNS), self.table
