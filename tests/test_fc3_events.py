@@ -6,12 +6,10 @@ URL-encoded rawPath) is in test_callback_app.py."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +20,6 @@ from shared.errors import ConfigError
 from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
 from shared.sign import app as sign_app
-from shared.sign.settings import SignSettings
 from tests.support import fc
 from tests.support.callbacks import (
     NOW,
@@ -32,33 +29,19 @@ from tests.support.callbacks import (
     rsa_key,
     settings_env,
 )
+from tests.support.sign import NOW as SIGN_NOW
+from tests.support.sign import ORIGIN, sign_settings, token
 
-JWT_SECRET = "fc3-events-jwt-secret-0123456789abcdef"
-GRANT_SECRET = "fc3-events-grant-secret-0123456789abcdef"
-ORIGIN = "https://app.example.com"
 Handler = Any
 
 
 def sign_handler(**overrides: str) -> Handler:
-    env = {
-        "OSS_BUCKET": "fc3-bucket",
-        "OSS_REGION": "cn-hangzhou",
-        "OSS_ACCESS_KEY_ID": "fc3-key-id",
-        "OSS_ACCESS_KEY_SECRET": "fc3-key-secret",
-        "CALLBACK_URL": "https://callback.example.com/oss-callback",
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "GRANT_SECRET": GRANT_SECRET,
-        "CORS_ALLOWED_ORIGINS": ORIGIN,
-        **overrides,
-    }
-    app = sign_app.create_app(SignSettings.from_env(env), environ={})
+    app = sign_app.create_app(sign_settings(**overrides), environ={}, now=lambda: SIGN_NOW)
     return event_adapter(app, function="sign", max_body=sign_app.MAX_BODY)
 
 
-def bearer(sub: str = "alice") -> str:
-    return "Bearer " + jwt.encode(
-        {"sub": sub, "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256"
-    )
+def bearer() -> str:
+    return f"Bearer {token()}"
 
 
 def event(method: str = "GET", raw_path: str = "/signature", **options: Any) -> bytes:
@@ -129,16 +112,12 @@ def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
     assert "GET" in answer["headers"]["Access-Control-Allow-Methods"]
 
 
-def test_mixed_case_header_names_are_found() -> None:
-    answer = sign_handler()(event(headers={"Authorization": bearer()}, query={"path": "x"}), None)
-    assert answer["statusCode"] == 200
-
-
-def test_event_as_str_and_as_parsed_dict_are_accepted() -> None:
-    handler = sign_handler()
-    raw = event(headers={"authorization": bearer()}, query={"path": "x"})
-    assert handler(raw.decode(), None)["statusCode"] == 200
-    assert handler(json.loads(raw), None)["statusCode"] == 200
+@pytest.mark.parametrize("form", [bytes, str, dict])
+@pytest.mark.parametrize("name", ["authorization", "Authorization"])
+def test_an_event_as_bytes_str_or_parsed_dict_with_any_header_case(form: type, name: str) -> None:
+    raw = event(headers={name: bearer()}, query={"path": "x"})
+    sent = {bytes: raw, str: raw.decode(), dict: json.loads(raw)}[form]
+    assert sign_handler()(sent, None)["statusCode"] == 200
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

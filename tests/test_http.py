@@ -24,11 +24,6 @@ def environ(
     return fc.environ(method, path.encode("latin-1"), query, body, remote_addr="127.0.0.1", **extra)
 
 
-def call_wsgi(handler: Any, env: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    answer = fc.call(handler, env)
-    return answer.status, answer.headers, answer.body
-
-
 def echo(request: Request) -> Response:
     return json_response(
         200,
@@ -47,36 +42,37 @@ def echo(request: Request) -> Response:
 def test_wsgi_passes_raw_path_query_and_body() -> None:
     # WSGI hands the decoded path as latin-1 text: "/é" arrives as "/\xc3\xa9".
     env = environ("/caf\xc3\xa9", "a=1&b=%2F", b"x=1", HTTP_AUTHORIZATION="abc")
-    status, headers, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=100), env)
-    data = json.loads(body)
-    assert status == 200
+    answer = fc.call(wsgi_adapter(echo, function="t", max_body=100), env)
+    data = answer.json()
+    assert answer.status == 200
     assert data["signed"] == "/caf\xc3\xa9"
     assert data["path"] == "/café"
     assert data["query"] == "a=1&b=%2F"
     assert data["body"] == "x=1"
     assert data["auth"] == "abc"
-    assert headers["content-length"] == str(len(body))
-    assert headers["content-type"] == "application/json"
+    assert answer.headers["content-length"] == str(len(answer.body))
+    assert answer.headers["content-type"] == "application/json"
 
 
-def test_fc2_proxy_prefix_is_restored_for_signing_and_stripped_for_routing() -> None:
-    env = environ(
-        "/oss-callback",
-        **{"fc.request_uri": "/2016-08-15/proxy/svc/fn/oss-callback?x=1"},
-    )
-    request = request_from_environ(env, max_body=100)
-    assert request.signed_path == b"/2016-08-15/proxy/svc/fn/oss-callback"
-    assert request.route() == "/oss-callback"
+PREFIXED = "/2016-08-15/proxy/svc/fn/oss-callback"
 
 
 @pytest.mark.parametrize(
-    "request_uri",
-    [None, "", "/other/path", "http://[bad", "/oss-callback"],
+    ("request_uri", "signed"),
+    [
+        (PREFIXED + "?x=1", PREFIXED),
+        *(
+            (uri, "/oss-callback")
+            for uri in (None, "", "/other/path", "http://[bad", "/oss-callback")
+        ),
+    ],
 )
-def test_request_uri_only_restores_a_stripped_prefix(request_uri: str | None) -> None:
+def test_request_uri_only_restores_a_stripped_prefix(request_uri: str | None, signed: str) -> None:
+    """FC 2.0 strips /2016-08-15/proxy/… from PATH_INFO: restored for signing, never routed."""
     extra = {} if request_uri is None else {"fc.request_uri": request_uri}
     request = request_from_environ(environ("/oss-callback", **extra), max_body=100)
-    assert request.signed_path == b"/oss-callback"
+    assert request.signed_path == signed.encode()
+    assert request.route() == "/oss-callback"
 
 
 def test_body_over_the_limit_is_refused_before_the_core_runs() -> None:
@@ -86,20 +82,16 @@ def test_body_over_the_limit_is_refused_before_the_core_runs() -> None:
         called.append(request)
         return json_response(200, {})
 
-    status, _, body = call_wsgi(
-        wsgi_adapter(core, function="t", max_body=10), environ(body=b"x" * 11)
+    fc.call(wsgi_adapter(core, function="t", max_body=10), environ(body=b"x" * 11)).error(
+        413, "TooLarge"
     )
-    assert status == 413
-    assert json.loads(body)["code"] == "TooLarge"
     assert called == []
 
 
 def test_body_without_content_length_is_still_capped() -> None:
     env = environ(body=b"y" * 50, **{"wsgi.input_terminated": True})
     del env["CONTENT_LENGTH"]
-    status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
-    assert status == 413
-    assert json.loads(body)["code"] == "TooLarge"
+    fc.call(wsgi_adapter(echo, function="t", max_body=10), env).error(413, "TooLarge")
 
 
 def test_body_without_content_length_is_empty_unless_the_server_terminates_it() -> None:
@@ -117,9 +109,7 @@ def test_body_without_content_length_is_empty_unless_the_server_terminates_it() 
 def test_bad_content_length_is_a_bad_request(length: str) -> None:
     env = environ(body=b"abc")
     env["CONTENT_LENGTH"] = length
-    status, _, body = call_wsgi(wsgi_adapter(echo, function="t", max_body=10), env)
-    assert status == 400
-    assert json.loads(body)["code"] == "BadRequest"
+    fc.call(wsgi_adapter(echo, function="t", max_body=10), env).error(400, "BadRequest")
 
 
 def test_domain_errors_become_json_and_bugs_become_bare_500(
@@ -131,22 +121,15 @@ def test_domain_errors_become_json_and_bugs_become_bare_500(
     def bug(_: Request) -> Response:
         raise KeyError("secret-detail")
 
-    status, _, body = call_wsgi(wsgi_adapter(conflict, function="t", max_body=10), environ())
-    assert status == 409
-    assert json.loads(body) == {
-        "Status": "Error",
-        "code": "Conflict",
-        "message": "already recorded",
-    }
-
-    status, _, body = call_wsgi(wsgi_adapter(bug, function="t", max_body=10), environ())
-    assert status == 500
-    assert b"secret-detail" not in body
-    assert json.loads(body)["code"] == "InternalError"
+    answer = fc.call(wsgi_adapter(conflict, function="t", max_body=10), environ())
+    assert answer.error(409, "Conflict")["message"] == "already recorded"
+    answer = fc.call(wsgi_adapter(bug, function="t", max_body=10), environ())
+    answer.error(500, "InternalError")
+    assert b"secret-detail" not in answer.body
 
 
 def test_one_json_log_line_per_request(capsys: pytest.CaptureFixture[str]) -> None:
-    call_wsgi(
+    fc.call(
         wsgi_adapter(echo, function="cb", max_body=100),
         environ("/p", HTTP_AUTHORIZATION="very-secret-signature"),
     )

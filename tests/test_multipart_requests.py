@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,7 +22,7 @@ from shared.records.grants import EXACT, MULTIPART, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits
 from shared.sign import multipart, part_urls
-from tests.support.sign import NOW, assert_error, body, call
+from tests.support.sign import NOW, assert_error, body, call, query_of
 
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
 KEY = "uploads/alice/01HZX.bin"
@@ -215,10 +215,6 @@ def test_complete_reads_no_fields(app: Callable[..., Core], ledger: SqliteStore)
 
 
 # --- part URLs ----------------------------------------------------------------------------------
-
-
-def query_of(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
 def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import strategies as st
 
 from shared import keys
 from shared.http import Core, serve
@@ -356,14 +355,3 @@ def test_http_callback_url_has_no_sni_flag(make_sign_app: Callable[..., Core]) -
     config = decode_callback(issued(app)["callback"])
     assert "callbackSNI" not in config
     assert config["callbackUrl"] == "http://127.0.0.1:8001/oss-callback"
-
-
-users = st.one_of(
-    st.from_regex(r"[0-9]{1,4}", fullmatch=True),
-    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,20}", fullmatch=True),
-    st.text(min_size=1, max_size=30),
-)
-paths = st.one_of(
-    st.from_regex(r"([A-Za-z0-9._-]{1,8}/){0,3}[A-Za-z0-9._-]{0,8}", fullmatch=True),
-    st.text(max_size=40),
-)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -24,7 +24,7 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
 from shared.sign.downloads import content_disposition, thumbnail_process
 from tests.support.callbacks import Removals
-from tests.support.sign import NOW, assert_error, body, call, sign_settings
+from tests.support.sign import NOW, assert_error, body, call, query_of, sign_settings
 
 BUCKET = "example-bucket"
 KEY = "uploads/alice/01HZX.png"
@@ -42,10 +42,6 @@ def rec(key: str = KEY, *, owner: str = "alice", etag: str = "E1", **fields: Any
     }
     values.update(fields)
     return Record(**values)
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -128,11 +124,6 @@ def records(tmp_path: Path) -> SqliteStore:
     store.put(rec("uploads/alice/01HZY.pdf", etag="E2", mime_type="application/pdf"), replace=False)
     store.put(rec("uploads/bob/01HZZ.png", owner="bob", etag="E3"), replace=False)
     return store
-
-
-@pytest.fixture
-def removals() -> Removals:
-    return Removals()
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from tests.support.sign import (
     body,
     call,
     conditions,
-    request,
     token,
 )
 
@@ -54,17 +53,15 @@ def ok(app: Core, query: dict[str, str] | str, **kwargs: Any) -> dict[str, Any]:
     [None, "Basic YWxpY2U6cGFzcw==", "Bearer not-a-jwt", f"Bearer {token('alice', ttl=-31)}"],
     ids=["missing", "basic", "garbage", "expired"],
 )  # which tokens are bad: test_auth.py; here, what the core answers for any of them
-def test_s1_bad_or_missing_token_is_401(sign_app: Core, authorization: str | None) -> None:
+@pytest.mark.parametrize("query", [EXACT, {"bucket": "other"}], ids=["good", "bad-query"])
+def test_s1_bad_or_missing_token_is_401_before_the_query_is_read(
+    sign_app: Core, authorization: str | None, query: dict[str, str]
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
-    response = call(sign_app, EXACT, user=None, headers=headers)
+    response = call(sign_app, query, user=None, headers=headers)
     assert_error(response, 401, "Unauthorized")
     assert (response.header("WWW-Authenticate") or "").startswith("Bearer ")
     assert response.header("Cache-Control") == "no-store"
-
-
-def test_auth_is_checked_before_the_query(sign_app: Core) -> None:
-    response = call(sign_app, {"bucket": "other"}, user=None)
-    assert_error(response, 401, "Unauthorized")
 
 
 # --- S2, S3: file names ------------------------------------------------------------------------
@@ -255,11 +252,10 @@ def test_answers_are_never_cached(sign_app: Core) -> None:
 # --- S8: CORS ----------------------------------------------------------------------------------
 
 
-def preflight(app: Core, origin: str | None, **headers: str) -> Any:
-    all_headers = {"Access-Control-Request-Method": "GET", **headers}
-    if origin is not None:
-        all_headers["Origin"] = origin
-    return app(request("OPTIONS", "/signature", headers=all_headers))
+def preflight(app: Core, origin: str | None, path: str = "/signature", **headers: str) -> Any:
+    with_origin = {"Origin": origin} if origin is not None else {}
+    sent = {"Access-Control-Request-Method": "GET", **with_origin, **headers}
+    return call(app, user=None, method="OPTIONS", path=path, headers=sent)
 
 
 def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
@@ -278,11 +274,8 @@ def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
 
 @pytest.mark.parametrize(
     ("origin", "headers"),
-    [
+    [  # every other unlisted origin: test_attacks.py::test_cors_never_reflects_an_unlisted_origin
         ("https://evil.example.com", {}),
-        ("https://app.example.com.evil.com", {}),
-        ("http://app.example.com", {}),
-        ("null", {}),
         (ORIGIN, {"Access-Control-Request-Method": "PUT"}),
         (ORIGIN, {"Access-Control-Request-Headers": "x-secret"}),
     ],
@@ -304,14 +297,7 @@ def test_options_without_origin_is_not_cors(sign_app: Core) -> None:
 
 
 def test_preflight_answers_on_any_path(sign_app: Core) -> None:
-    response = sign_app(
-        request(
-            "OPTIONS",
-            "/2016-08-15/proxy/svc/fn/uploads",
-            headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
-        )
-    )
-    assert response.status == 204
+    assert preflight(sign_app, ORIGIN, "/2016-08-15/proxy/svc/fn/uploads").status == 204
 
 
 def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
@@ -139,6 +139,11 @@ def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
     assert set(data) == {"Status", "code", "message"}
     assert data["Status"] == "Error"
     return data
+
+
+def query_of(url: str) -> dict[str, str]:
+    """A signed URL's query parameters (each appears once), blank values kept."""
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
 def decode_policy(policy_b64: str) -> dict[str, Any]:
