@@ -851,8 +851,16 @@ def test_oversized_pieces_are_refused_fast(
     handler = wsgi_adapter(app, function="callback", max_body=MAX_BODY)
     cases = [
         (build.request(authorization="A" * 1_000_000), 401, "the Authorization header is too long"),
-        (build.request(key_url_header="A" * 65536), 401, "the x-oss-pub-key-url header is too long"),
-        (build.request(body=b"x" * (MAX_BODY + 1)), 413, f"the request body is over {MAX_BODY} bytes"),
+        (
+            build.request(key_url_header="A" * 65536),
+            401,
+            "the x-oss-pub-key-url header is too long",
+        ),
+        (
+            build.request(body=b"x" * (MAX_BODY + 1)),
+            413,
+            f"the request body is over {MAX_BODY} bytes",
+        ),
     ]
     for req, status, message in cases:  # refused on their length, before decoding or reading them
         environ = wsgi_environ(req)
