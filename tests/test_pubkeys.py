@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -202,17 +203,16 @@ def test_a_fetch_that_breaks_is_unavailable_not_a_crash() -> None:
 
 def test_a_hanging_fetch_is_cut_at_the_deadline() -> None:
     """F2: the caller gets 503 at the deadline however long the fetch blocks."""
-    release = threading.Event()
+    release, returned = threading.Event(), threading.Event()
 
     def hangs(url: str) -> bytes:
-        release.wait(10)
+        release.wait(30)
+        returned.set()
         return b""
 
-    keys = PublicKeys(fetch=hangs)
-    started = time.monotonic()
-    with pytest.raises(Unavailable):
-        keys.for_header(b64(V2))
-    assert 1.9 <= time.monotonic() - started < 2.5
+    with pytest.raises(Unavailable, match="did not answer within 2 s"):  # FETCH_TIMEOUT_SECONDS
+        PublicKeys(fetch=hangs).for_header(b64(V2))
+    assert not returned.is_set()  # the deadline answered, not the fetch
     release.set()
 
 
@@ -278,27 +278,27 @@ def test_status_other_than_200_is_refused(host: KeyHost, path: str, error: type[
 
 def test_a_huge_body_is_cut_after_16_kib(host: KeyHost) -> None:
     """C9: the read is capped; the 10 MB body is not downloaded."""
-    started = time.monotonic()
+    session = requests.Session()
+    session.trust_env = False
+    responses: list[Any] = []
+    session.hooks["response"].append(lambda response, **_: responses.append(response.raw))
     with pytest.raises(SignatureInvalid, match="more than 16384 bytes"):
-        fetch_pem(host.url("/huge.pem"))
-    assert time.monotonic() - started < 2
+        fetch_pem(host.url("/huge.pem"), session=session)
+    assert responses[0].tell() <= 16384 + 1024  # bytes pulled off the socket: one chunk past
 
 
 def test_a_drip_fed_body_meets_the_total_timeout(host: KeyHost) -> None:
     """F2: bytes keep arriving (no read timeout fires), the total timeout still does."""
-    started = time.monotonic()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable, match="too slow"):  # the total deadline, not a read timeout
         fetch_pem(host.url("/drip.pem"), timeout=1.0)
-    assert time.monotonic() - started < 1.6
 
 
 def test_a_silent_host_is_cut_by_the_deadline(host: KeyHost) -> None:
-    """F1/F2 end to end with the real fetch: 503 within the 2 s budget."""
+    """F1/F2 end to end with the real fetch: 503 while the host is still silent."""
     keys = PublicKeys([host.url("/silent.pem")])
-    started = time.monotonic()
     with pytest.raises(Unavailable):
         keys.for_header(b64(host.url("/silent.pem")))
-    assert time.monotonic() - started < 2.5
+    assert (host.hits, host.done) == (["/silent.pem"], [])  # its handler still waits
 
 
 def test_connection_refused_is_unavailable() -> None:

@@ -357,14 +357,17 @@ class DownStore:
 
 
 class HangingStore(DownStore):
-    """A store whose writes block until released (a store that stopped answering)."""
+    """A store whose writes block until released (a store that stopped answering); `finished`
+    is set once a write returns, released or after 30 s."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
         self.entered = threading.Event()
+        self.finished = threading.Event()
 
     def put(self, record: Record, *, replace: bool) -> PutOutcome:
         self.entered.set()
         self.release.wait(30)
+        self.finished.set()
         return super().put(record, replace=replace)

@@ -1,9 +1,10 @@
 """One key host on 127.0.0.1: public keys and key sets over real loopback HTTP.
 
 `routes` maps a path to a body (200) or to `(status, body)`; tests may change it while the host
-runs. Every request's path is recorded in `hits`. Besides the routes it serves what a hostile or
-broken key host does: `/redirect.pem` (302 to /key.pem), `/huge.pem` (10 MiB), `/drip.pem` (a byte
-every 0.1 s) and `/silent.pem` (never answers); anything else is 404.
+runs. Every request's path is recorded in `hits`, and again in `done` once its handler returns.
+Besides the routes it serves what a hostile or broken key host does: `/redirect.pem` (302 to
+/key.pem), `/huge.pem` (10 MiB), `/drip.pem` (50 bytes, one every 0.1 s) and `/silent.pem` (no
+answer until the host closes, 30 s at most); anything else is 404.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class KeyHost(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.routes: dict[str, Route] = dict(routes or {})
         self.hits: list[str] = []
+        self.done: list[str] = []
         self.stop = threading.Event()
         self.base = f"http://127.0.0.1:{self.server_address[1]}"
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -59,6 +61,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.hits.append(self.path)
+        try:
+            self._answer()
+        finally:
+            self.server.done.append(self.path)
+
+    def _answer(self) -> None:
         route = self.server.routes.get(self.path)
         if route is not None:
             status, body = route if isinstance(route, tuple) else (200, route)
@@ -71,9 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/huge.pem":
             self._stream(10 * 1024 * 1024, b"A" * 1024, 0)
         elif self.path == "/drip.pem":
-            self._stream(100_000, b"-", 0.1)
+            self._stream(50, b"-", 0.1)
         elif self.path == "/silent.pem":
-            self.server.stop.wait(10)
+            self.server.stop.wait(30)
         else:
             self._send(404, b"no such key")
 
