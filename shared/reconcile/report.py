@@ -11,8 +11,34 @@ from typing import Any, TextIO
 MAX_LISTED_KEYS = 100  # keys named per category in a report; counts are always complete
 
 
+class Tally:
+    """Counting by category, for the audit's Report and the sweeper's: counts are complete, the
+    keys of a category named up to MAX_LISTED_KEYS. Its subclass holds `counts` and `deferred`
+    and says where a category's names go."""
+
+    counts: dict[str, int]
+    deferred: int
+
+    def names(self, category: str) -> list[str]:
+        raise NotImplementedError
+
+    def note(self, category: str, key: str) -> None:
+        """Count `key` under `category` and name it while the list is short."""
+        self.counts[category] = self.counts.get(category, 0) + 1
+        names = self.names(category)
+        if len(names) < MAX_LISTED_KEYS:
+            names.append(key)
+
+    def count(self, category: str) -> int:
+        return self.counts.get(category, 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0 and self.deferred == 0
+
+
 @dataclass
-class Report:
+class Report(Tally):
     """What a run saw and did; counts are complete, key lists capped at MAX_LISTED_KEYS."""
 
     prefix: str
@@ -34,19 +60,9 @@ class Report:
     deferred: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
-    def note(self, category: str, key: str) -> None:
-        """Count `key` under `category` and name it while the list is short."""
-        self.counts[category] = self.counts.get(category, 0) + 1
+    def names(self, category: str) -> list[str]:
         names: list[str] = getattr(self, category)
-        if len(names) < MAX_LISTED_KEYS:
-            names.append(key)
-
-    def count(self, category: str) -> int:
-        return self.counts.get(category, 0)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0 and self.deferred == 0
+        return names
 
     def summary(self) -> dict[str, Any]:
         """One flat mapping for logs and the timer function's result."""

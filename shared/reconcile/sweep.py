@@ -31,6 +31,7 @@ from shared.content import default_allowed_types
 from shared.errors import AppError, Conflict, Rejected
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.objects import Head, Objects
+from shared.reconcile.report import Tally
 from shared.records import Store
 from shared.records.base import PutResult, Record
 from shared.records.grants import EXPIRED, MULTIPART, OPEN, PREFIX, REJECTED, USED, LedgerGrant
@@ -43,7 +44,6 @@ SETTLE_SECONDS = 60  # a callback may still be in flight this long after the gra
 CLOCK_SKEW_SECONDS = 900  # OSS's LastModified against our clock, when matching a prefix's objects
 BATCH = 500
 WORKERS = 8
-MAX_NAMED = 100
 
 Clock = Callable[[], float]
 CATEGORIES = ("recorded", "present", "released", "aborted", "rejected", "invalid", "failed")
@@ -59,8 +59,8 @@ class Rules:
 
 
 @dataclass
-class SweepReport:
-    """What a sweep did; counts are complete, keys named up to MAX_NAMED per category."""
+class SweepReport(Tally):
+    """What a sweep did, by CATEGORIES (report.Tally)."""
 
     dry_run: bool
     ended: int = 0  # grants walked
@@ -68,18 +68,8 @@ class SweepReport:
     named: dict[str, list[str]] = field(default_factory=dict)
     deferred: int = 0
 
-    def note(self, category: str, name: str) -> None:
-        self.counts[category] = self.counts.get(category, 0) + 1
-        names = self.named.setdefault(category, [])
-        if len(names) < MAX_NAMED:
-            names.append(name)
-
-    def count(self, category: str) -> int:
-        return self.counts.get(category, 0)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0 and self.deferred == 0
+    def names(self, category: str) -> list[str]:
+        return self.named.setdefault(category, [])
 
     def summary(self) -> dict[str, Any]:
         return {
