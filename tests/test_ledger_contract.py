@@ -407,9 +407,11 @@ def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: 
 
     from tools.tables import main
 
-    path = tmp_path / "r.sqlite3"
+    path = tmp_path / "new" / "r.sqlite3"  # its directory too
     environ = {"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}
-    assert main(environ, out=io.StringIO()) == 0
+    out = io.StringIO()
+    assert main(environ, out=out) == 0
+    assert "ready" in out.getvalue()
     assert main(environ, out=io.StringIO()) == 0  # idempotent
     names = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert {"records", "grants", "quota_usage", "grants_due", "grants_by_target"} <= names
