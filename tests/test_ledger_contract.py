@@ -27,6 +27,7 @@ from shared.records.grants import (
     Usage,
     retry_after,
 )
+from tests.support.ots import FakeOTS, tablestore_over
 from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
 
 NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
@@ -267,24 +268,8 @@ def test_fifty_concurrent_grants_never_pass_the_rate_limit(store: Any) -> None:
 
 @pytest.fixture
 def fake_ots(mocker: Any) -> Any:
-    from shared.credentials import Credentials
-    from shared.records.tablestore import TablestoreStore
-    from shared.settings import Env, RecordsSettings, Secret
-    from tests.support.ots import FakeOTS
-
     fake = FakeOTS()
-    mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: fake)
-    settings = RecordsSettings.load(
-        Env(
-            {
-                "RECORDS_BACKEND": "tablestore",
-                "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
-                "TABLESTORE_INSTANCE": "inst",
-            }
-        )
-    )
-    store = TablestoreStore(settings, Credentials("LTAI-test", Secret("s"), "t"))
-    return fake, store
+    return fake, tablestore_over(mocker, lambda: fake)()
 
 
 def test_tablestore_guards_the_usage_row_by_its_version_and_the_grant_by_absence(
