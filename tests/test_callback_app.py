@@ -22,7 +22,6 @@ import pytest
 
 from shared.callback import app as callback_app
 from shared.callback.app import MAX_BODY, STORE_DEADLINE_SECONDS, create_app
-from shared.callback.pubkeys import OSS_V1_KEY_PEM
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.http import Core, Request, Response, serve
@@ -60,13 +59,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def make_app(make_callback_app: Callable[..., Core]) -> Callable[..., Core]:
-    return make_callback_app
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Core]) -> Core:
-    return make_app()
+def app(make_callback_app: Callable[..., Core]) -> Core:
+    return make_callback_app()
 
 
 def call(app: Core, request: Request) -> tuple[int, dict[str, Any], Response]:
@@ -112,9 +106,9 @@ def test_genuine_callback_is_recorded_and_answered(
 
 
 def test_url_is_added_when_a_download_host_is_configured(
-    make_app: Callable[..., Core], build: CallbackBuilder
+    make_callback_app: Callable[..., Core], build: CallbackBuilder
 ) -> None:
-    app = make_app(DOWNLOAD_BASE_URL="https://cdn.example.com/files/")
+    app = make_callback_app(DOWNLOAD_BASE_URL="https://cdn.example.com/files/")
     status, payload, _ = call(app, build.request())
     assert status == 200
     assert payload["url"] == f"https://cdn.example.com/files/{EXACT_KEY}"
@@ -221,36 +215,6 @@ def test_path_or_query_changed_fails(
     assert_error(app, request, 401, "SignatureInvalid")
 
 
-def test_attacker_key_with_attacker_url_is_refused_without_a_fetch(
-    app: Core, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """C6: signed by the attacker, key at the attacker's URL: 401, nothing fetched."""
-    attacker = rsa_key(1024)
-    request = build.request(signing_key=attacker, key_url="https://evil.example.com/key.pem")
-    assert_error(app, request, 401, "KeyUrlUntrusted")
-    assert keyserver.calls == []
-
-
-def test_pinned_url_never_fetches(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
-    """F3: a callback naming OSS's v1 URL uses the pinned key; our test signature fails on it."""
-    request = build.request(key_url="https://gosspublic.alicdn.com/callback_pub_key_v1.pem")
-    assert_error(app, request, 401, "SignatureInvalid")
-    assert keyserver.calls == []
-
-
-def test_non_base64_key_url_header(app: Core, build: CallbackBuilder, keyserver: KeyServer) -> None:
-    assert_error(app, build.request(key_url_header="%%%"), 401, "KeyUrlUntrusted")
-    assert keyserver.calls == []
-
-
-def test_a_key_url_serving_an_unusable_key_fails(
-    make_app: Callable[..., Core], build: CallbackBuilder
-) -> None:
-    """C9 through the app: the trusted URL serves a 512-bit key (allowed only when pinned)."""
-    app = make_app(fetch=KeyServer({TEST_KEY_URL: OSS_V1_KEY_PEM}))
-    assert_error(app, build.request(), 401, "SignatureInvalid")
-
-
 # --- C10–C12: authentic, but not our grant --------------------------------------------------
 
 
@@ -279,10 +243,10 @@ def test_size_must_be_within_the_grant(
 
 
 def test_an_oversized_object_that_cannot_be_deleted_is_a_503(
-    make_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
 ) -> None:
     """OSS reports CallbackFailed and the sweeper deletes it later; never a record."""
-    app = make_app(remover=Removals(error=Unavailable("OSS could not be reached")))
+    app = make_callback_app(remover=Removals(error=Unavailable("OSS could not be reached")))
     assert_error(app, build.request(values={"size": "1048577"}), 503, "Unavailable")
     assert store.get(BUCKET, EXACT_KEY) is None
 
@@ -437,7 +401,7 @@ def test_clock_hours_behind_still_accepts_and_stamps_its_own_time(
 
 
 def test_key_fetch_failure_is_503_and_cached(
-    make_app: Callable[..., Core], build: CallbackBuilder
+    make_callback_app: Callable[..., Core], build: CallbackBuilder
 ) -> None:
     """F1: fail closed with 503; the next callback within 30 s does not fetch again."""
     calls: list[str] = []
@@ -446,27 +410,29 @@ def test_key_fetch_failure_is_503_and_cached(
         calls.append(url)
         raise Unavailable("connection refused")
 
-    app = make_app(fetch=down)
+    app = make_callback_app(fetch=down)
     assert_error(app, build.request(), 503, "Unavailable")
     assert_error(app, build.request(), 503, "Unavailable")
     assert calls == [TEST_KEY_URL]
 
 
-def test_store_down_is_503_at_once(make_app: Callable[..., Core], build: CallbackBuilder) -> None:
+def test_store_down_is_503_at_once(
+    make_callback_app: Callable[..., Core], build: CallbackBuilder
+) -> None:
     """F5: the store reports an outage: 503 with its answer (not our deadline's), nothing written."""
     down = DownStore()
-    app = make_app(records=down)
+    app = make_callback_app(records=down)
     payload = assert_error(app, build.request(), 503, "Unavailable")
     assert payload["message"] == "the record store is unavailable; try again"
     assert down.puts == 1
 
 
 def test_a_hanging_store_is_answered_503_at_the_store_deadline(
-    make_app: Callable[..., Core], build: CallbackBuilder, mocker: Any
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, mocker: Any
 ) -> None:
     """The store stops answering: OSS still gets 503 from our deadline (≤ 2.5 s; its limit is 5 s)."""
     hanging = HangingStore()
-    app = make_app(records=hanging)
+    app = make_callback_app(records=hanging)
     writes = mocker.spy(callback_app._WRITERS, "call")
     try:
         payload = assert_error(app, build.request(), 503, "Unavailable")

@@ -27,6 +27,7 @@ from shared.records.grants import (
     Usage,
     retry_after,
 )
+from tests.support.ots import FakeOTS, tablestore_over
 from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
 
 NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
@@ -267,24 +268,8 @@ def test_fifty_concurrent_grants_never_pass_the_rate_limit(store: Any) -> None:
 
 @pytest.fixture
 def fake_ots(mocker: Any) -> Any:
-    from shared.credentials import Credentials
-    from shared.records.tablestore import TablestoreStore
-    from shared.settings import Env, RecordsSettings, Secret
-    from tests.support.ots import FakeOTS
-
     fake = FakeOTS()
-    mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: fake)
-    settings = RecordsSettings.load(
-        Env(
-            {
-                "RECORDS_BACKEND": "tablestore",
-                "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
-                "TABLESTORE_INSTANCE": "inst",
-            }
-        )
-    )
-    store = TablestoreStore(settings, Credentials("LTAI-test", Secret("s"), "t"))
-    return fake, store
+    return fake, tablestore_over(mocker, lambda: fake)()
 
 
 def test_tablestore_guards_the_usage_row_by_its_version_and_the_grant_by_absence(
@@ -407,9 +392,11 @@ def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: 
 
     from tools.tables import main
 
-    path = tmp_path / "r.sqlite3"
+    path = tmp_path / "new" / "r.sqlite3"  # its directory too
     environ = {"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}
-    assert main(environ, out=io.StringIO()) == 0
+    out = io.StringIO()
+    assert main(environ, out=out) == 0
+    assert "ready" in out.getvalue()
     assert main(environ, out=io.StringIO()) == 0  # idempotent
     names = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert {"records", "grants", "quota_usage", "grants_due", "grants_by_target"} <= names

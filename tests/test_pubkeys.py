@@ -96,14 +96,6 @@ def test_surrounding_blanks_of_the_header_value_are_not_part_of_it() -> None:
     assert decode_key_url(" " + b64(url) + "\t") == url
 
 
-def test_pinned_key_makes_no_network_call() -> None:
-    """F3: the known v1 key answers from the code, whatever fetch would do."""
-    keys = PublicKeys(fetch=no_network)
-    for scheme in ("http", "https"):
-        key = keys.for_header(b64(f"{scheme}://gosspublic.alicdn.com/callback_pub_key_v1.pem"))
-        assert key.key_size == 512
-
-
 # --- key content ----------------------------------------------------------------------------
 
 

@@ -1,24 +1,22 @@
 """Quotas and the rate limit through the real sign and callback cores (DESIGN.md, The grant ledger).
 
-The ledger arithmetic and its concurrency are proven per backend in test_ledger_contract.py;
-here: what a caller sees (403 QuotaExceeded, 429 with Retry-After, 503 with nothing issued,
-GET /quota), what the callback does with an upload that would pass the quota (deleted, no record,
-200 Rejected), and that a grant id names only its own user's ledger rows.
+The ledger arithmetic and its concurrency (fifty racing grants or charges) are proven per
+backend in test_ledger_contract.py; here: what a caller sees (403 QuotaExceeded, 429 with
+Retry-After, 503 with nothing issued, GET /quota), what the callback does with an upload that
+would pass the quota (deleted, no record, 200 Rejected), and that a grant id names only its own
+user's ledger rows.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.callback import app as callback_app
 from shared.callback.settings import CallbackSettings
 from shared.errors import ConfigError, Unavailable
 from shared.http import Core
@@ -27,7 +25,7 @@ from shared.records.sqlite import SqliteStore
 from shared.settings import Limits
 from shared.sign.issue import ledger_entry
 from shared.sign.settings import SignSettings
-from tests.support.callbacks import CallbackBuilder, Clock, KeyServer, Removals, settings_env
+from tests.support.callbacks import CallbackBuilder, Removals, settings_env
 from tests.support.devstack import http_session, sign_in_and_grant, stack_settings
 from tests.support.sign import NOW, request, sign_env, token
 
@@ -47,10 +45,9 @@ def call(app: Core, path: str, query: str = "", user: str = "alice") -> tuple[in
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Any:
-    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))
-    yield store
-    store.close()
+def ledger(store: SqliteStore) -> SqliteStore:
+    """The records file's ledger (conftest's store), shared by the sign and callback cores."""
+    return store
 
 
 @pytest.fixture
@@ -140,24 +137,6 @@ def test_the_rate_limit_is_429_with_retry_after(sign: Any) -> None:
     assert call(app, "/signature", "path=a", user="bob")[0] == 200
 
 
-def test_fifty_concurrent_sign_requests_at_the_quota_edge_never_pass_it(
-    sign: Any, ledger: Any
-) -> None:
-    app = sign(QUOTA_BYTES_PER_USER="1000", QUOTA_FILES_PER_USER="8")
-    barrier = threading.Barrier(50)
-
-    def one(_: int) -> int:
-        barrier.wait()
-        return call(app, "/signature", "path=a&filename=x.png&size=100")[0]
-
-    with ThreadPoolExecutor(max_workers=50) as pool:
-        statuses = list(pool.map(one, range(50)))
-    usage = ledger.usage("alice")
-    assert set(statuses) <= {200, 403, 429}
-    assert 1 <= statuses.count(200) == usage.reserved_files <= 8
-    assert usage.reserved_bytes == 100 * statuses.count(200) <= 1000
-
-
 def test_get_quota_tells_used_reserved_and_limit(sign: Any, ledger: Any) -> None:
     app = sign(QUOTA_BYTES_PER_USER="5000")
     call(app, "/signature", "path=a&filename=x.png&size=300")
@@ -177,26 +156,8 @@ def test_get_quota_tells_used_reserved_and_limit(sign: Any, ledger: Any) -> None
 
 
 @pytest.fixture
-def deleted() -> Removals:
-    """Stands in for OSS (the emulator-backed e2e test uses the real one)."""
-    return Removals()
-
-
-@pytest.fixture
-def callback(
-    tmp_path: Path, ledger: SqliteStore, keyserver: KeyServer, clock: Clock, deleted: Removals
-) -> Callable[..., Core]:
-    def make(**env: str) -> Core:
-        return callback_app.create_app(
-            CallbackSettings.from_env(settings_env(tmp_path, **QUOTA_ENV, **env)),
-            environ={},
-            store_factory=lambda credentials: ledger,
-            fetch=keyserver,
-            now=clock,
-            remover_factory=deleted,
-        )
-
-    return make
+def callback(make_callback_app: Callable[..., Core], ledger: SqliteStore) -> Callable[..., Core]:
+    return lambda **env: make_callback_app(records=ledger, **QUOTA_ENV, **env)
 
 
 def answer(app: Core, req: Any) -> tuple[int, dict[str, Any]]:
@@ -218,7 +179,7 @@ def test_an_exact_upload_turns_its_reservation_into_usage_once(
 
 
 def test_an_exact_upload_over_its_declared_size_is_deleted_and_gives_its_room_back(
-    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+    callback: Any, build: CallbackBuilder, ledger: Any, removals: Removals
 ) -> None:
     """A presigned PUT stores any size: past the grant's it is deleted, never counted, and the
     reservation is released at once (not left for the sweeper)."""
@@ -226,14 +187,14 @@ def test_an_exact_upload_over_its_declared_size_is_deleted_and_gives_its_room_ba
     app = callback(QUOTA_BYTES_PER_USER="2000000")
     status, body = answer(app, build.request(values={"size": str(build.grant.max_bytes + 1)}))
     assert (status, body["code"]) == (403, "GrantInvalid"), body
-    assert [key for key, _ in deleted.calls] == [build.grant.key]
+    assert [key for key, _ in removals.calls] == [build.grant.key]
     assert ledger.get_grant("alice", build.grant.grant_id).state != OPEN
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes, usage.reserved_files) == (0, 0, 0)
 
 
 def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
-    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+    callback: Any, build: CallbackBuilder, ledger: Any, removals: Removals
 ) -> None:
     grant = build.prefix_grant()
     ledger.open_grant(ledger_entry(grant, NOW), Limits(), NOW)
@@ -242,7 +203,7 @@ def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
     status, body = answer(app, build.request(grant=grant, values={"object": PREFIX_KEY}))
     assert (status, body["Status"], body["code"]) == (200, "Rejected", "QuotaExceeded"), body
     assert "10000 bytes" in body["message"]
-    assert [key for key, _ in deleted.calls] == [PREFIX_KEY]
+    assert [key for key, _ in removals.calls] == [PREFIX_KEY]
     assert ledger.get(build.grant.bucket, PREFIX_KEY) is None
     assert ledger.usage("alice").used_bytes == 6000
     small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4000"})
@@ -251,7 +212,7 @@ def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
 
 
 def test_a_prefix_upload_over_the_file_quota_is_rejected(
-    callback: Any, build: CallbackBuilder, ledger: Any, deleted: Removals
+    callback: Any, build: CallbackBuilder, ledger: Any
 ) -> None:
     grant = build.prefix_grant()
     app = callback(QUOTA_FILES_PER_USER="1")

@@ -17,12 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.credentials import Credentials
 from shared.errors import BadRequest, Conflict
 from shared.records.base import Page, PutResult, Record, RecordStore
 from shared.records.cursor import SortKey, decode_cursor, encode_cursor
-from shared.settings import Env, RecordsSettings, Secret
-from tests.support.ots import FakeOTS
+from tests.support.ots import FakeOTS, tablestore_over
 
 BUCKET = "dev-bucket"
 MakeStore = Callable[[], RecordStore]
@@ -66,22 +64,7 @@ def make_store(
             return store
 
     else:
-        from shared.records.tablestore import TablestoreStore
-
-        mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: FakeOTS(page_cap=3))
-        settings_ = RecordsSettings.load(
-            Env(
-                {
-                    "RECORDS_BACKEND": "tablestore",
-                    "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
-                    "TABLESTORE_INSTANCE": "inst",
-                }
-            )
-        )
-        credentials = Credentials("LTAI-test", Secret("test-secret"), "sts-token")
-
-        def make() -> RecordStore:
-            return TablestoreStore(settings_, credentials)
+        make = tablestore_over(mocker, lambda: FakeOTS(page_cap=3))
 
     yield make
     for store in opened:

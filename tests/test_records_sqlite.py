@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from shared.records import clear_cache, open_store
 from shared.records.base import PutResult, Record
 from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
 from shared.settings import Env, RecordsSettings
-from tools.tables import main as bootstrap
 
 OBJECTS = 12
 
@@ -34,13 +31,6 @@ def item(i: int, etag: str = "A", **overrides: object) -> Record:
     }
     values.update(overrides)
     return Record(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    created = SqliteStore(str(tmp_path / "records.sqlite3"))
-    yield created
-    created.close()
 
 
 def rows(path: Path) -> list[tuple[str, str, str]]:
@@ -253,12 +243,3 @@ def test_open_store_reuses_one_store_per_settings(tmp_path: Path) -> None:
         assert other.get("dev-bucket", item(1).key) is None
     finally:
         clear_cache()
-
-
-def test_bootstrap_creates_the_sqlite_schema(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "records.sqlite3"
-    out = io.StringIO()
-    assert bootstrap({"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}, out=out) == 0
-    assert "ready" in out.getvalue()
-    assert rows(path) == []
-    assert bootstrap({"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}, out=out) == 0

@@ -625,41 +625,50 @@ def owner_index(keyed: list[str], carried: list[str]) -> tablestore.SecondaryInd
     )
 
 
-def test_bootstrap_is_idempotent(mocker: Any) -> None:
+@pytest.fixture
+def existing(mocker: Any) -> Any:
+    """A mocked client whose table already exists (bootstrap then describes it)."""
     client = mocker.MagicMock()
     client.create_table.side_effect = exists()
-    index = owner_index(list(rows.INDEX_PRIMARY_KEY), list(rows.INDEX_COLUMNS))
-    client.describe_table.return_value = described(indexes=[index])
-    out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 0
-    assert "already exist" in out.getvalue()
-    client.create_secondary_index.assert_not_called()
-    client.get_range.assert_not_called()  # no scan of the table when nothing is to be done
+    return client
 
 
 @pytest.mark.parametrize(
-    ("keyed", "carried"),
+    ("keyed", "carried", "code"),
     [
-        (["owner", "created_at", "key"], [c for c in rows.INDEX_COLUMNS if c != "created_at"]),
-        (list(rows.INDEX_PRIMARY_KEY), ["etag", "size"]),
-        ([*rows.INDEX_PRIMARY_KEY, "bucket", "pk"], list(rows.INDEX_COLUMNS)),
-        (rows.INDEX_PRIMARY_KEY[:2], list(rows.INDEX_COLUMNS)),
+        (list(rows.INDEX_PRIMARY_KEY), list(rows.INDEX_COLUMNS), 0),
+        # Tablestore appends the table's remaining primary key columns to a global index's key.
+        ([*rows.INDEX_PRIMARY_KEY, "pk", "bucket"], list(rows.INDEX_COLUMNS), 0),
+        (["owner", "created_at", "key"], [c for c in rows.INDEX_COLUMNS if c != "created_at"], 1),
+        (list(rows.INDEX_PRIMARY_KEY), ["etag", "size"], 1),
+        ([*rows.INDEX_PRIMARY_KEY, "bucket", "pk"], list(rows.INDEX_COLUMNS), 1),
+        (rows.INDEX_PRIMARY_KEY[:2], list(rows.INDEX_COLUMNS), 1),
     ],
-    ids=["earlier-key-desc-shape", "missing-columns", "other-key-after-ours", "key-prefix-only"],
+    ids=[
+        "ours",
+        "ours-with-table-keys-appended",
+        "earlier-key-desc-shape",
+        "missing-columns",
+        "other-key-after-ours",
+        "key-prefix-only",
+    ],
 )
-def test_bootstrap_refuses_an_owner_index_of_another_shape(
-    mocker: Any, keyed: list[str], carried: list[str]
+def test_bootstrap_accepts_its_owner_index_and_refuses_another_shape(
+    existing: Any, keyed: list[str], carried: list[str], code: int
 ) -> None:
-    """An index cannot be altered; saying "already exist" would leave every listing a 503."""
-    client = mocker.MagicMock()
-    client.create_table.side_effect = exists()
-    client.describe_table.return_value = described(indexes=[owner_index(keyed, carried)])
+    """Rerunning is idempotent; an index cannot be altered, so one of another shape is refused
+    (saying "already exist" would leave every listing a 503)."""
+    existing.describe_table.return_value = described(indexes=[owner_index(keyed, carried)])
     out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 1
-    assert "cannot be altered" in out.getvalue()
-    assert str(rows.INDEX_PRIMARY_KEY) in out.getvalue()
-    client.create_secondary_index.assert_not_called()
-    client.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
+    assert create_tablestore_table(existing, "uploads", out) == code
+    if code == 0:
+        assert "already exist" in out.getvalue()
+        existing.get_range.assert_not_called()  # no scan of the table when nothing is to be done
+    else:
+        assert "cannot be altered" in out.getvalue()
+        assert str(rows.INDEX_PRIMARY_KEY) in out.getvalue()
+    existing.create_secondary_index.assert_not_called()
+    existing.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
 
 
 class BootstrapOTS(FakeOTS):
@@ -730,20 +739,6 @@ def test_bootstrap_on_the_runtimes_sdk_indexes_every_row_after_creating_the_inde
     )
 
 
-def test_bootstrap_accepts_its_index_with_the_tables_keys_appended(mocker: Any) -> None:
-    """Tablestore appends the table's remaining primary key columns to a global index's key."""
-    client = mocker.MagicMock()
-    client.create_table.side_effect = exists()
-    keyed = [*rows.INDEX_PRIMARY_KEY, "pk", "bucket"]
-    client.describe_table.return_value = described(
-        indexes=[owner_index(keyed, list(rows.INDEX_COLUMNS))]
-    )
-    out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 0
-    assert "already exist" in out.getvalue()
-    client.create_secondary_index.assert_not_called()
-
-
 def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:
     fake = BootstrapOTS(table="uploads")
     mocker.patch("tablestore.OTSClient", return_value=fake)
@@ -761,33 +756,25 @@ def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:
     assert fake.rows == {}  # nothing resurrected
 
 
-def test_bootstrap_adds_a_missing_index_to_an_existing_table(mocker: Any) -> None:
-    client = mocker.MagicMock()
-    client.create_table.side_effect = exists()
-    client.describe_table.return_value = described(indexes=[])
-    client.get_range.return_value = (None, None, [], None)  # an empty table: nothing to backfill
-    assert create_tablestore_table(client, "uploads", io.StringIO()) == 0
-    table, index, include_base_data = client.create_secondary_index.call_args.args
+def test_bootstrap_adds_a_missing_index_to_an_existing_table(existing: Any) -> None:
+    existing.describe_table.return_value = described(indexes=[])
+    existing.get_range.return_value = (None, None, [], None)  # an empty table: no backfill
+    assert create_tablestore_table(existing, "uploads", io.StringIO()) == 0
+    table, index, include_base_data = existing.create_secondary_index.call_args.args
     assert (table, index.index_name, include_base_data) == ("uploads", "uploads_by_owner", True)
 
 
-def test_bootstrap_refuses_a_table_it_cannot_index(mocker: Any) -> None:
-    client = mocker.MagicMock()
-    client.create_table.side_effect = exists()
-    client.describe_table.return_value = described(indexes=[], defined=[])
+@pytest.mark.parametrize("bad", ["no-defined-columns", "another-primary-key"])
+def test_bootstrap_refuses_a_table_it_cannot_index(existing: Any, bad: str) -> None:
+    response = described(indexes=[], defined=[] if bad == "no-defined-columns" else None)
+    if bad == "another-primary-key":
+        response.table_meta.schema_of_primary_key = [("id", "STRING")]
+    existing.describe_table.return_value = response
     out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 1
-    assert "predefined columns" in out.getvalue()
-    client.create_secondary_index.assert_not_called()
-
-
-def test_bootstrap_refuses_a_table_with_another_primary_key(mocker: Any) -> None:
-    client = mocker.MagicMock()
-    client.create_table.side_effect = exists()
-    response = described(indexes=[])
-    response.table_meta.schema_of_primary_key = [("id", "STRING")]
-    client.describe_table.return_value = response
-    assert create_tablestore_table(client, "uploads", io.StringIO()) == 1
+    assert create_tablestore_table(existing, "uploads", out) == 1
+    if bad == "no-defined-columns":
+        assert "predefined columns" in out.getvalue()
+    existing.create_secondary_index.assert_not_called()
 
 
 def test_bootstrap_without_credentials_says_so_and_exits_2(mocker: Any) -> None:

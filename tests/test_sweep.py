@@ -48,13 +48,6 @@ from tests.test_reconcile import NOW as LATER  # after the objects FakeObjects.a
 ENDED = NOW + 300 + EXPIRY_GRACE_SECONDS + 61  # past expiry, grace and the settle time
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    sqlite = SqliteStore(str(tmp_path / "records.sqlite3"))
-    yield sqlite
-    sqlite.close()
-
-
 def grant(
     key: str, *, owner: str = "alice", mode: str = EXACT, max_bytes: int = 100
 ) -> LedgerGrant:
@@ -149,17 +142,6 @@ def test_a_multipart_session_with_its_record_is_settled_without_an_abort(
     report = run(objects, store, dry_run=False)
     assert (report.count("present"), objects.aborted, objects.heads) == (1, [], [])
     assert store.get_grant("alice", session.grant_id).state == USED
-
-
-def test_a_dry_run_aborts_nothing(store: SqliteStore) -> None:
-    key = "uploads/alice/open.bin"
-    session = grant(key, mode=MULTIPART, max_bytes=200)
-    store.open_grant(session, Limits(), NOW)
-    objects = FakeObjects()
-    objects.uploads[session.grant_id] = key
-    run(objects, store, dry_run=True)
-    assert objects.aborted == []
-    assert store.get_grant("alice", session.grant_id).state == OPEN
 
 
 def test_grants_still_inside_their_life_grace_or_settle_time_wait(store: SqliteStore) -> None:
@@ -261,14 +243,19 @@ def test_a_backfill_over_the_quota_is_deleted_not_recorded(store: SqliteStore) -
     assert store.usage("alice").used_bytes == 98
 
 
-def test_a_dry_run_writes_and_settles_nothing(store: SqliteStore) -> None:
+def test_a_dry_run_writes_aborts_and_settles_nothing(store: SqliteStore) -> None:
     objects = FakeObjects()
     key = objects.add("uploads/alice/a.txt", b"abc", at=int(NOW))
     store.open_grant(grant(key), Limits(bytes=1000), NOW)
+    session = grant("uploads/alice/open.bin", mode=MULTIPART, max_bytes=200)
+    store.open_grant(session, Limits(), NOW)
+    objects.uploads[session.grant_id] = session.target
     report = run(objects, store, dry_run=True)
     assert report.named["recorded"] == [key]
     assert store.get(BUCKET, key) is None
-    assert store.get_grant("alice", f"G-{key}").state == OPEN
+    assert objects.aborted == []
+    for open_ in (f"G-{key}", session.grant_id):
+        assert store.get_grant("alice", open_).state == OPEN
 
 
 def test_batches_walk_every_ended_grant(store: SqliteStore) -> None:

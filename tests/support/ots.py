@@ -14,6 +14,7 @@ row operations are, so concurrent tests race on conditions exactly as they would
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,3 +245,24 @@ class FakeOTSClient(FakeOTS):
     @property
     def put_rows(self) -> int:
         return self.calls.count("PutRow")
+
+
+def tablestore_over(mocker: Any, fake: Callable[[], FakeOTS]) -> Callable[[], Any]:
+    """A factory of our TablestoreStore (the real backend code) whose SDK client is `fake()`,
+    patched in with pytest-mock for `tablestore.OTSClient`; the table is `oss_uploads`."""
+    from shared.credentials import Credentials
+    from shared.records.tablestore import TablestoreStore
+    from shared.settings import Env, RecordsSettings, Secret
+
+    mocker.patch("tablestore.OTSClient", side_effect=lambda *a, **k: fake())
+    settings = RecordsSettings.load(
+        Env(
+            {
+                "RECORDS_BACKEND": "tablestore",
+                "TABLESTORE_ENDPOINT": "https://inst.cn-hangzhou.ots.aliyuncs.com",
+                "TABLESTORE_INSTANCE": "inst",
+            }
+        )
+    )
+    credentials = Credentials("LTAI-test", Secret("test-secret"), "sts-token")
+    return lambda: TablestoreStore(settings, credentials)
