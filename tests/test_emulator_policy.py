@@ -31,6 +31,11 @@ def encode(document: Any) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def conditions(value: Any) -> str:
+    """A policy document with these conditions and a valid expiration."""
+    return encode({"expiration": EXPIRES, "conditions": value})
+
+
 def policy(*conditions: Any, expiration: str = EXPIRES) -> Policy:
     return decode_policy(encode({"expiration": expiration, "conditions": list(conditions)}))
 
@@ -68,36 +73,21 @@ def judge(
             None,
         ),
         (encode({"expiration": "2030-02-30T12:00:00Z", "conditions": [{"bucket": "b"}]}), None),
-        (encode({"expiration": EXPIRES, "conditions": []}), None),
-        (encode({"expiration": EXPIRES, "conditions": {"bucket": "b"}}), None),
-        (encode({"expiration": EXPIRES, "conditions": ["bucket"]}), "0006-00000222"),
-        (encode({"expiration": EXPIRES, "conditions": [{"a": "1", "b": "2"}]}), None),
-        (encode({"expiration": EXPIRES, "conditions": [{"a": 1}]}), None),
-        (encode({"expiration": EXPIRES, "conditions": [["$key"]]}), "0006-00000216"),
-        (encode({"expiration": EXPIRES, "conditions": [["like", "$key", "a"]]}), "0006-00000217"),
-        (
-            encode({"expiration": EXPIRES, "conditions": [["starts-with", "$key", "a", "b"]]}),
-            "0006-00000218",
-        ),
-        (encode({"expiration": EXPIRES, "conditions": [["eq", "key", "a"]]}), "0006-00000224"),
-        (encode({"expiration": EXPIRES, "conditions": [["eq", "$key", 5]]}), "0006-00000224"),
-        (encode({"expiration": EXPIRES, "conditions": [["in", "$key", "a"]]}), "0006-00000224"),
-        (
-            encode({"expiration": EXPIRES, "conditions": [["content-length-range", 1.5, 10]]}),
-            "0006-00000221",
-        ),
-        (
-            encode({"expiration": EXPIRES, "conditions": [["content-length-range", "1", 10]]}),
-            "0006-00000221",
-        ),
-        (
-            encode({"expiration": EXPIRES, "conditions": [["content-length-range", 10, 1]]}),
-            "0006-00000219",
-        ),
-        (
-            encode({"expiration": EXPIRES, "conditions": [["content-length-range", -1, 1]]}),
-            "0006-00000219",
-        ),
+        (conditions([]), None),
+        (conditions({"bucket": "b"}), None),
+        (conditions(["bucket"]), "0006-00000222"),
+        (conditions([{"a": "1", "b": "2"}]), None),
+        (conditions([{"a": 1}]), None),
+        (conditions([["$key"]]), "0006-00000216"),
+        (conditions([["like", "$key", "a"]]), "0006-00000217"),
+        (conditions([["starts-with", "$key", "a", "b"]]), "0006-00000218"),
+        (conditions([["eq", "key", "a"]]), "0006-00000224"),
+        (conditions([["eq", "$key", 5]]), "0006-00000224"),
+        (conditions([["in", "$key", "a"]]), "0006-00000224"),
+        (conditions([["content-length-range", 1.5, 10]]), "0006-00000221"),
+        (conditions([["content-length-range", "1", 10]]), "0006-00000221"),
+        (conditions([["content-length-range", 10, 1]]), "0006-00000219"),
+        (conditions([["content-length-range", -1, 1]]), "0006-00000219"),
     ],
 )
 def test_malformed_policies(text: str, ec: str | None) -> None:

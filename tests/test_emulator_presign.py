@@ -11,6 +11,7 @@ import datetime
 import io
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import alibabacloud_oss_v2 as oss_v2
@@ -22,7 +23,8 @@ from PIL import Image
 from shared.credentials import Credentials
 from shared.settings import Secret
 from shared.sign import presign
-from tests.test_emulator import AK, BUCKET, NOW, REGION, SK, STS, Emu, assert_error, v4_form
+from tests.oss_sdk import BUCKET, REGION
+from tests.support.emulator import AK, NOW, SK, STS, Emu, assert_error
 
 KEY = "uploads/alice/photo.png"
 PROCESS = "image/resize,m_lfit,w_256,h_256"
@@ -35,21 +37,10 @@ def image_bytes(fmt: str, size: tuple[int, int] = (640, 400)) -> bytes:
     return out.getvalue()
 
 
-def put(emu: Emu, key: str, data: bytes, mime: str) -> None:
-    now = datetime.datetime.fromtimestamp(emu.clock, datetime.timezone.utc)
-    form = v4_form(
-        key=key,
-        signed_at=now,
-        expiration=now + datetime.timedelta(minutes=5),
-        conditions=[["starts-with", "$key", "uploads/"], ["content-length-range", 1, 1 << 20]],
-    )
-    assert emu.post(form, (key.rsplit("/", 1)[-1], data, mime)).status_code == 204
-
-
 @pytest.fixture
 def private(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Emu:
     emu = Emu(tmp_path, oss_key, bucket_acl="private")
-    put(emu, KEY, image_bytes("PNG"), "image/png")
+    emu.seed(KEY, image_bytes("PNG"), content_type="image/png")
     return emu
 
 
@@ -65,28 +56,16 @@ def ours(
     creds = (
         Credentials(STS.key_id, Secret(STS.secret), token) if token else Credentials(AK, Secret(SK))
     )
+    common: dict[str, Any] = {
+        "endpoint": ENDPOINT,
+        "bucket": BUCKET,
+        "key": key,
+        "credentials": creds,
+    }
+    common.update(now=now, expires=expires, query=query)
     if version == "v1":
-        return presign.presign_v1(
-            "GET",
-            endpoint=ENDPOINT,
-            bucket=BUCKET,
-            key=key,
-            credentials=creds,
-            now=now,
-            expires=expires,
-            query=query,
-        ).url
-    return presign.presign_v4(
-        "GET",
-        endpoint=ENDPOINT,
-        bucket=BUCKET,
-        key=key,
-        region=REGION,
-        credentials=creds,
-        now=now,
-        expires=expires,
-        query=query,
-    ).url
+        return presign.presign_v1("GET", **common).url
+    return presign.presign_v4("GET", region=REGION, **common).url
 
 
 def local(url: str) -> str:
@@ -112,7 +91,7 @@ def test_an_unsigned_read_of_a_private_bucket_is_access_denied(private: Emu) -> 
 
 @pytest.mark.parametrize("version", ["v4", "v1"])
 def test_changed_urls_are_refused(private: Emu, version: str) -> None:
-    put(private, "uploads/bob/secret.png", image_bytes("PNG"), "image/png")
+    private.seed("uploads/bob/secret.png", image_bytes("PNG"), content_type="image/png")
     url = ours({"x-oss-process": PROCESS}, version=version)
     assert private.client.get(local(url)).status_code == 200
     other_key = local(url).replace(KEY, "uploads/bob/secret.png")
@@ -260,7 +239,7 @@ def test_the_official_v1_signer_is_accepted(private: Emu, monkeypatch: pytest.Mo
 def test_resize_and_info_for_each_format(private: Emu, fmt: str, mime: str, name: str) -> None:
     key = f"uploads/alice/pic.{name}"
     data = image_bytes(fmt, (300, 900))
-    put(private, key, data, mime)
+    private.seed(key, data, content_type=mime)
     with private.client.get(local(ours({"x-oss-process": PROCESS}, key=key))) as response:
         assert response.status_code == 200
         assert response.mimetype == mime
@@ -279,7 +258,7 @@ def test_resize_and_info_for_each_format(private: Emu, fmt: str, mime: str, name
 
 def test_small_images_are_not_enlarged(private: Emu) -> None:
     key = "uploads/alice/small.png"
-    put(private, key, image_bytes("PNG", (40, 20)), "image/png")
+    private.seed(key, image_bytes("PNG", (40, 20)), content_type="image/png")
     with private.client.get(local(ours({"x-oss-process": PROCESS}, key=key))) as response:
         assert Image.open(io.BytesIO(response.data)).size == (40, 20)
 
@@ -303,12 +282,6 @@ def test_bad_processes_are_400(private: Emu, process: str) -> None:
 
 
 def test_a_process_on_a_non_image_is_400(private: Emu) -> None:
-    put(private, "uploads/alice/notes.txt", b"plain text", "text/plain")
+    private.seed("uploads/alice/notes.txt", b"plain text", content_type="text/plain")
     url = ours({"x-oss-process": "image/info"}, key="uploads/alice/notes.txt")
     assert_error(private.client.get(local(url)), 400, "InvalidArgument")
-
-
-def test_public_buckets_still_read_unsigned(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> None:
-    emu = Emu(tmp_path, oss_key)
-    put(emu, KEY, image_bytes("PNG"), "image/png")
-    assert emu.client.get(f"/{KEY}").status_code == 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from local import reconcile as local_reconcile
 from local.dev import Stack
 from local.dev_config import RAM_DIR, ROLE_KEYS
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
-from local.oss_emulator.store import StoredObject
 from shared.credentials import Credentials
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
@@ -33,7 +32,7 @@ from tests.support.devstack import (
     stack_settings,
     unanswered_callback_url,
 )
-from tests.test_emulator import multipart, v4_form
+from tests.support.emulator import multipart, seed, v4_form
 
 ACCOUNT = "1000000000000000"
 OBJECT = f"acs:oss:cn-hangzhou:{ACCOUNT}:dev-bucket/"
@@ -163,13 +162,7 @@ def test_the_reconcile_role_reads_only_uploads_and_cannot_write(stack: Stack) ->
     emulator = stack.emulator
     assert emulator is not None
     for name in ("backups/db.zip", "uploads/alice/a.txt"):
-        spooled = emulator.store.spool / "seed"
-        spooled.write_bytes(b"x")
-        emulator.store.put(
-            StoredObject(name, 1, "9DD4E461268C8034F5C8564E155C67A6", "text/plain", "1", "m", 1e9),
-            spooled,
-            forbid_overwrite=False,
-        )
+        seed(emulator, name)
     reconciler = role(stack, "reconcile")
     assert [o.key for o in reconciler.list_objects_v2(prefix="uploads/").object_list] == [
         "uploads/alice/a.txt"
@@ -179,12 +172,7 @@ def test_the_reconcile_role_reads_only_uploads_and_cannot_write(stack: Stack) ->
     assert code(lambda: reconciler.head_object("backups/db.zip")) == ""  # HEAD: status only
     key = ROLE_KEYS["reconcile"]
     now = datetime.now(timezone.utc)
-    form = v4_form(
-        key="uploads/alice/new.txt",
-        access_key=key,
-        signed_at=now,
-        expiration=now + timedelta(minutes=5),
-    )
+    form = v4_form(key="uploads/alice/new.txt", access_key=key, signed_at=now)
     body, content_type = multipart(form, ("new.txt", b"hello", "text/plain"))
     answer = http_session().post(
         stack.url("oss"), data=body, headers={"Content-Type": content_type}, timeout=10
@@ -205,13 +193,7 @@ def test_the_sign_role_reads_and_deletes_uploads_only(stack: Stack) -> None:
     emulator = stack.emulator
     assert emulator is not None
     for name in ("backups/db.zip", "uploads/alice/a.txt", "uploads/alice/b.txt"):
-        spooled = emulator.store.spool / "seed"
-        spooled.write_bytes(b"x")
-        emulator.store.put(
-            StoredObject(name, 1, "9DD4E461268C8034F5C8564E155C67A6", "text/plain", "1", "m", 1e9),
-            spooled,
-            forbid_overwrite=False,
-        )
+        seed(emulator, name)
     key = ROLE_KEYS["sign"]
     credentials = Credentials(key.key_id, Secret(key.secret))
 

@@ -4,5 +4,6 @@
 `callbacks`: signed OSS callbacks (valid by default), the injected key fetch, the clock, failing
 stores. `fc`: FC 2.0 WSGI environs and FC 3.0 events. `keyhost`: keys over loopback HTTP.
 `ots`: an in-memory Tablestore client. `devstack`: `make dev` as a process and a browser's calls
-to a running stack. `data`: tests/data/ (OSS vectors, hostile inputs, the fuzz corpus).
+to a running stack. `emulator`: the OSS emulator, valid-by-default PostObject forms, seeded
+objects, OSS's errors. `data`: tests/data/ (OSS vectors, hostile inputs, the fuzz corpus).
 """
