@@ -1,4 +1,4 @@
-"""Helpers of the browser tests: files, the routed origin, and the local stack on free ports."""
+"""Helpers of the browser tests: the routed origin and the local stack on free ports."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import contextlib
 import json
 import mimetypes
 import signal
-import struct
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,35 +16,11 @@ from typing import Any
 import oss2
 import pytest
 
-from tests.support.devstack import DevProcess
+from tests.support.devstack import DevProcess, StackClient
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 STACK_START_SECONDS = 60
-
-
-# --- files ------------------------------------------------------------------------------------
-
-
-def png_bytes(width: int = 3, height: int = 2) -> bytes:
-    """A valid RGB PNG (PNG spec: signature, IHDR, IDAT, IEND; each chunk CRC-32'd)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    rows = b"".join(b"\x00" + bytes([200, 30, 60]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 # --- a routed origin: the client without the stack -------------------------------------------
@@ -89,6 +61,16 @@ def serve_web(route: Any) -> None:
     route.fulfill(
         status=200, content_type=kind or "application/octet-stream", body=target.read_bytes()
     )
+
+
+def json_route(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    """A route handler answering `body` as JSON (a str is sent as it is)."""
+    text = body if isinstance(body, str) else json.dumps(body)
+
+    def answer(route: Any) -> None:
+        route.fulfill(status=status, content_type="application/json", headers=headers, body=text)
+
+    return answer
 
 
 def multipart_fields(content_type: str, body: bytes) -> list[tuple[str, bytes, str | None]]:
@@ -142,8 +124,7 @@ class FakeSign:
         self.requests.append(query)
         self.headers.append(route.request.headers)
         if self.failure is not None:
-            status, payload = self.failure
-            route.fulfill(status=status, content_type="application/json", body=json.dumps(payload))
+            json_route(*self.failure)(route)
             return
         fields = self.fields()
         grant: dict[str, Any] = {
@@ -160,7 +141,7 @@ class FakeSign:
             grant["key"] = f"{self.dir}{len(self.requests):04d}.{ext}"
             fields["Content-Type"] = query.get("type", "application/octet-stream")
             fields["x-oss-forbid-overwrite"] = "true"
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(grant))
+        json_route(200, grant)(route)
 
 
 def record_for(parts: list[tuple[str, bytes, str | None]]) -> dict[str, Any]:
@@ -180,42 +161,38 @@ def record_for(parts: list[tuple[str, bytes, str | None]]) -> dict[str, Any]:
 # --- the local stack (local/dev.py) on free ports ---------------------------------------------
 
 
-@dataclass
-class Stack:
-    """A running `python -m local.dev`."""
+class Stack(StackClient):
+    """A running `python -m local.dev`, seen by a browser's helper and by the bucket owner."""
 
-    app_url: str
-    oss_url: str
-    callback_url: str
-    data_dir: Path
-    dev: DevProcess
+    def __init__(self, dev: DevProcess) -> None:
+        super().__init__(dev.url("app"), dev.url("oss"))
+        self.dev = dev
 
-    def get_json(self, path: str, token: str | None = None) -> Any:
-        request = urllib.request.Request(self.app_url + path)
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
-
-    def token(self, user: str) -> str:
-        token = self.get_json("/dev/token?" + urllib.parse.urlencode({"user": user}))["token"]
-        return str(token)
-
-    def uploads(self, token: str | None) -> list[dict[str, Any]]:
-        return list(self.get_json("/uploads?limit=200", token)["items"])
+    def owner_bucket(self) -> oss2.Bucket:
+        """The bucket as its owner (the official SDK): the bucket is private."""
+        auth = oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret")
+        return oss2.Bucket(auth, self.oss_url, "dev-bucket", region="cn-hangzhou")
 
     def object_status(self, key: str) -> int:
-        """HeadObject as the bucket owner (the official SDK): the bucket is private."""
-        owner = oss2.Bucket(
-            oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
-            self.oss_url,
-            "dev-bucket",
-            region="cn-hangzhou",
-        )
+        """HeadObject as the bucket owner."""
         try:
-            return int(owner.head_object(key).status)
+            return int(self.owner_bucket().head_object(key).status)
         except oss2.exceptions.OssError as error:
             return int(error.status)
+
+    def open_uploads(self, prefix: str = "") -> list[tuple[str, str]]:
+        """ListMultipartUploads as the bucket owner: (key, upload id) of each upload left open."""
+        listing = self.owner_bucket().list_multipart_uploads(prefix=prefix)
+        return [(upload.key, upload.upload_id) for upload in listing.upload_list]
+
+
+def sign_in(page: Any, stack: Stack, user: str) -> None:
+    """Open the demo page of `stack` and get a dev token for `user`."""
+    page.goto(stack.app_url + "/")
+    page.wait_for_selector("html[data-ready='true']", state="attached")
+    page.get_by_label("User name").fill(user)
+    page.get_by_role("button", name="Get dev token").click()
+    page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
 
 
 @contextlib.contextmanager
@@ -226,14 +203,7 @@ def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
     except ImportError as exc:
         pytest.fail(f"the local stack (local/dev.py) cannot be imported: {exc}", pytrace=False)
     dev = DevProcess.start(settings, data_dir, new_session=True).wait_ready(STACK_START_SECONDS)
-    stack = Stack(
-        app_url=dev.url("app"),
-        oss_url=dev.url("oss"),
-        callback_url=dev.url("callback"),
-        data_dir=data_dir,
-        dev=dev,
-    )
     try:
-        yield stack
+        yield Stack(dev)
     finally:
         dev.stop(signal.SIGINT, 10, must_exit=False)  # Ctrl-C: the stack stops cleanly

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from tests.browser.support import (
     HARNESS_ORIGIN,
     FakeSign,
+    json_route,
     multipart_fields,
     oss_error_xml,
-    png_bytes,
     record_for,
 )
+from tests.samples import png
 
 pytestmark = pytest.mark.browser
 
@@ -106,7 +107,6 @@ def upload_one(page: Any, options: dict[str, Any] | None = None, **file: Any) ->
 def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
     sign, oss = FakeSign(), FakeOss()
     install(harness, sign, oss)
-    png = list(png_bytes())
     result = harness.evaluate(
         """async (png) => {
           const uploader = window.oss.createUploader({
@@ -114,7 +114,7 @@ def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
           const file = new File([new Uint8Array(png)], 'Holiday.PNG', { type: 'image/png' });
           return uploader.upload(file, { path: 'avatars/' });
         }""",
-        png,
+        list(png()),
     )
     [parts] = oss.forms
     names = [name for name, _, _ in parts]
@@ -127,7 +127,7 @@ def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
     assert key.startswith(sign.dir)
     assert key.endswith(".png")
     assert len(key) == len(sign.dir) + 36 + len(".png")  # dir + UUID + extension
-    assert values["file"] == png_bytes()
+    assert values["file"] == png()
     assert parts[-1][2] == "Holiday.PNG"
     assert result == record_for(parts)  # resolves to the callback's JSON, as OSS passed it
     assert sign.requests == [{"path": "avatars/"}]
@@ -317,21 +317,46 @@ def test_grant_refusal_carries_status_and_our_code(harness: Any) -> None:
     assert len(sign.requests) == 2
 
 
-def test_grant_network_failure(harness: Any) -> None:
-    harness.route(f"{HARNESS_ORIGIN}/signature*", lambda route: route.abort("connectionrefused"))
-    error = upload_one(harness)["error"]
-    assert (error["kind"], error["stage"]) == ("network", "grant")
-
-
-def test_malformed_grant_is_a_grant_error(harness: Any) -> None:
-    harness.route(
-        f"{HARNESS_ORIGIN}/signature*",
-        lambda route: route.fulfill(
-            status=200, content_type="application/json", body='{"host": 1}'
+@pytest.mark.parametrize(
+    ("answer", "expected", "says"),
+    [
+        pytest.param(
+            lambda route: route.abort("connectionrefused"),
+            {"kind": "network", "stage": "grant"},
+            None,
+            id="network",
         ),
-    )
+        pytest.param(
+            json_route(200, '{"host": 1}'),
+            {"kind": "grant", "code": "MalformedGrant"},
+            None,
+            id="malformed",
+        ),
+        pytest.param(
+            json_route(
+                403, {"Status": "Error", "code": "QuotaExceeded", "message": "quota of 1000 bytes"}
+            ),
+            {
+                "kind": "quota",
+                "cls": "QuotaExceededError",
+                "stage": "grant",
+                "status": 403,
+                "code": "QuotaExceeded",
+                "isUploadError": True,
+            },
+            "quota of 1000 bytes",
+            id="over-the-quota",
+        ),
+    ],
+)
+def test_grant_failures_become_distinct_errors(
+    harness: Any, answer: Any, expected: dict[str, Any], says: str | None
+) -> None:
+    harness.route(f"{HARNESS_ORIGIN}/signature*", answer)
     error = upload_one(harness)["error"]
-    assert (error["kind"], error["code"]) == ("grant", "MalformedGrant")
+    assert {name: error.get(name) for name in expected} == expected
+    if says is not None:
+        assert says in error["message"]
 
 
 def test_concurrency_limit_holds(harness: Any) -> None:
@@ -421,32 +446,9 @@ def test_oss_error_parsing_round_trips(harness: Any, code: str, message: str) ->
 # --- quota and rate limit: distinct kinds, with what a person needs to act ------------------------
 
 
-def test_a_grant_over_the_quota_is_a_quota_error(harness: Any) -> None:
-    refusal = {"Status": "Error", "code": "QuotaExceeded", "message": "quota of 1000 bytes"}
-    install(harness, FakeSign(failure=(403, refusal)), FakeOss())
-    error = upload_one(harness)["error"]
-    assert (error["kind"], error["cls"], error["stage"], error["status"], error["code"]) == (
-        "quota",
-        "QuotaExceededError",
-        "grant",
-        403,
-        "QuotaExceeded",
-    )
-    assert "quota of 1000 bytes" in error["message"]
-    assert error["isUploadError"]
-
-
 def test_a_rate_limited_grant_says_when_to_try_again(harness: Any) -> None:
-    def limited(route: Any) -> None:
-        body = {"Status": "Error", "code": "TooManyRequests", "message": "slow down"}
-        route.fulfill(
-            status=429,
-            content_type="application/json",
-            headers={"Retry-After": "17"},
-            body=json.dumps(body),
-        )
-
-    harness.route(f"{HARNESS_ORIGIN}/signature*", limited)
+    body = {"Status": "Error", "code": "TooManyRequests", "message": "slow down"}
+    harness.route(f"{HARNESS_ORIGIN}/signature*", json_route(429, body, {"Retry-After": "17"}))
     error = upload_one(harness)["error"]
     assert (error["kind"], error["cls"], error["status"], error["retryAfter"]) == (
         "rate-limited",
@@ -469,11 +471,8 @@ def test_a_rate_limited_grant_says_when_to_try_again(harness: Any) -> None:
 def test_a_callback_rejection_is_told_apart_from_a_storage_refusal(
     harness: Any, code: str, kind: str, cls: str
 ) -> None:
-    def rejected(route: Any, parts: Parts) -> None:
-        body = {"Status": "Rejected", "code": code, "message": "not kept"}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    install(harness, FakeSign(), FakeOss(rejected))
+    body = {"Status": "Rejected", "code": code, "message": "not kept"}
+    install(harness, FakeSign(), FakeOss(lambda route, parts: json_route(200, body)(route)))
     error = upload_one(harness)["error"]
     assert (error["kind"], error["cls"], error["code"]) == (kind, cls, code)
     assert "not kept" in error["message"]
@@ -524,19 +523,12 @@ def test_get_delete_and_fresh_urls(harness: Any) -> None:
         calls.append((request.method, request.url.split("/uploads/", 1)[1]))
         assert request.headers["authorization"] == "Bearer t0k"
         if "missing" in request.url:
-            route.fulfill(
-                status=404,
-                content_type="application/json",
-                body='{"Status":"Error","code":"NotFound","message":"no such upload"}',
-            )
+            body = {"Status": "Error", "code": "NotFound", "message": "no such upload"}
+            json_route(404, body)(route)
         elif request.method == "DELETE":
             route.fulfill(status=204, body="")
         else:
-            route.fulfill(
-                status=200,
-                content_type="application/json",
-                body=json.dumps(record(1_800_000_000_000)),
-            )
+            json_route(200, record(1_800_000_000_000))(route)
 
     harness.route(f"{HARNESS_ORIGIN}/uploads/**", one)
     result = harness.evaluate(

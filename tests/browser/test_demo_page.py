@@ -6,7 +6,6 @@ page's handling of it can be checked in isolation.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,11 +14,12 @@ from playwright.sync_api import expect
 from tests.browser.support import (
     HARNESS_ORIGIN,
     FakeSign,
+    json_route,
     multipart_fields,
     oss_error_xml,
-    png_bytes,
     record_for,
 )
+from tests.samples import png
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +27,11 @@ pytestmark = pytest.mark.browser
 class Backend:
     """/dev/token, /signature, /oss and /uploads on the routed origin, with one queued OSS answer."""
 
-    def __init__(self, page: Any, oss_answer: tuple[int, str] | None = None) -> None:
+    def __init__(self, page: Any) -> None:
         self.sign = FakeSign()
         self.records: list[dict[str, Any]] = []
-        self.oss_answer = oss_answer
-        page.route(f"{HARNESS_ORIGIN}/dev/token*", self.token)
+        self.oss_answer: tuple[int, str] | None = None
+        page.route(f"{HARNESS_ORIGIN}/dev/token*", json_route(200, {"token": "t0k3n"}))
         page.route(f"{HARNESS_ORIGIN}/signature*", self.sign)
         page.route(f"{HARNESS_ORIGIN}/uploads*", self.uploads)
         page.route(f"{HARNESS_ORIGIN}/uploads/**", self.one_upload)
@@ -47,25 +47,18 @@ class Backend:
             "bytes": {"used": used, "reserved": 0, "limit": self.limits["bytes"]},
             "files": {"used": len(self.records), "reserved": 0, "limit": self.limits["files"]},
         }
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    def token(self, route: Any) -> None:
-        route.fulfill(status=200, content_type="application/json", body='{"token": "t0k3n"}')
+        json_route(200, body)(route)
 
     def uploads(self, route: Any) -> None:
         assert route.request.headers["authorization"] == "Bearer t0k3n"
-        body = {"items": self.records[::-1], "next": None}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+        json_route(200, {"items": self.records[::-1], "next": None})(route)
 
     def one_upload(self, route: Any) -> None:
         """GET /uploads/{key}: the record with its download URLs, as the sign function answers."""
         assert route.request.headers["authorization"] == "Bearer t0k3n"
         key = route.request.url.split("/uploads/", 1)[1]
         found = [r for r in self.records if r["key"] == key]
-        if not found:
-            route.fulfill(status=404, content_type="application/json", body='{"code":"NotFound"}')
-            return
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(found[0]))
+        json_route(*((200, found[0]) if found else (404, {"code": "NotFound"})))(route)
 
     def post(self, route: Any) -> None:
         request = route.request
@@ -79,20 +72,34 @@ class Backend:
         self.records.append(
             {**record, "url": url, "thumbnailUrl": url + "?x-oss-process=image%2Fresize"}
         )
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(record))
+        json_route(200, record)(route)
 
     def get_object(self, route: Any) -> None:
-        route.fulfill(status=200, content_type="image/png", body=png_bytes(5, 4))
+        route.fulfill(status=200, content_type="image/png", body=png(5, 4))
 
 
-def open_page(page: Any) -> None:
-    page.goto(f"{HARNESS_ORIGIN}/index.html")
-    page.wait_for_selector("html[data-ready='true']", state="attached")
+@pytest.fixture
+def backend(harness: Any) -> Backend:
+    """The demo page open on the routed origin, its backends routed."""
+    backend = Backend(harness)
+    harness.goto(f"{HARNESS_ORIGIN}/index.html")
+    harness.wait_for_selector("html[data-ready='true']", state="attached")
+    return backend
 
 
+def sign_in(page: Any) -> None:
+    page.get_by_role("button", name="Get dev token").click()
+    page.wait_for_function("!document.getElementById('files').disabled")
+
+
+def choose(page: Any, name: str, data: bytes) -> None:
+    page.get_by_label("Choose files, or drop them here").set_input_files(
+        {"name": name, "mimeType": "text/plain", "buffer": data}
+    )
+
+
+@pytest.mark.usefixtures("backend")
 def test_files_are_disabled_until_signed_in_with_the_keyboard(harness: Any) -> None:
-    Backend(harness)
-    open_page(harness)
     files = harness.get_by_label("Choose files, or drop them here")
     assert files.is_disabled()
     harness.get_by_label("User name").focus()
@@ -103,11 +110,8 @@ def test_files_are_disabled_until_signed_in_with_the_keyboard(harness: Any) -> N
     expect(harness.locator("#empty")).to_be_visible()
 
 
-def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
-    backend = Backend(harness)
-    open_page(harness)
-    harness.get_by_role("button", name="Get dev token").click()
-    harness.wait_for_function("!document.getElementById('files').disabled")
+def test_dropped_files_upload_and_show_a_thumbnail(harness: Any, backend: Backend) -> None:
+    sign_in(harness)
     harness.evaluate(
         """(png) => {
           const data = new DataTransfer();
@@ -117,7 +121,7 @@ def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
           zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, cancelable: true }));
           zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));
         }""",
-        list(png_bytes()),
+        list(png()),
     )
     harness.wait_for_function("document.querySelectorAll('#uploads li').length === 2")
     assert len(backend.records) == 2
@@ -130,89 +134,70 @@ def test_dropped_files_upload_and_show_a_thumbnail(harness: Any) -> None:
     expect(harness.get_by_role("status")).to_have_text("2 of 2 uploaded.")
 
 
+def oss_refuses(status: int, code: str, message: str) -> Any:
+    def refuse(backend: Backend) -> None:
+        backend.oss_answer = (status, oss_error_xml(code, message))
+
+    return refuse
+
+
+def grant_refused(backend: Backend) -> None:
+    backend.sign.failure = (401, {"Status": "Error", "code": "Unauthorized", "message": "expired"})
+
+
 @pytest.mark.parametrize(
-    ("answer", "message"),
+    ("failure", "message"),
     [
         (
-            (403, oss_error_xml("AccessDenied", 'Invalid according to Policy: ["eq", "$key"]')),
+            oss_refuses(403, "AccessDenied", 'Invalid according to Policy: ["eq", "$key"]'),
             'Storage refused the file: Invalid according to Policy: ["eq", "$key"] (AccessDenied).',
         ),
         (
-            (203, oss_error_xml("CallbackFailed", "Error status : 503.")),
+            oss_refuses(203, "CallbackFailed", "Error status : 503."),
             "Stored but not recorded (CallbackFailed: Error status : 503.); it will be reconciled later.",
         ),
+        (grant_refused, "Not signed in, or the token expired: get a new dev token."),
     ],
+    ids=["access-denied", "callback-failed", "grant-refused"],
 )
 def test_failures_are_explained_per_file(
-    harness: Any, answer: tuple[int, str], message: str
+    harness: Any, backend: Backend, failure: Any, message: str
 ) -> None:
-    Backend(harness, oss_answer=answer)
-    open_page(harness)
-    harness.get_by_role("button", name="Get dev token").click()
-    harness.wait_for_function("!document.getElementById('files').disabled")
-    harness.get_by_label("Choose files, or drop them here").set_input_files(
-        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"x"}
-    )
+    failure(backend)
+    sign_in(harness)
+    choose(harness, "x.txt", b"x")
     harness.wait_for_selector("#queue li[data-state='failed']")
     expect(harness.locator("#queue li .state")).to_have_text(message)
     expect(harness.get_by_role("status")).to_have_text("0 of 1 uploaded.")
 
 
-def test_refused_grant_tells_the_user_to_sign_in_again(harness: Any) -> None:
-    backend = Backend(harness)
-    backend.sign.failure = (401, {"Status": "Error", "code": "Unauthorized", "message": "expired"})
-    open_page(harness)
-    harness.get_by_role("button", name="Get dev token").click()
-    harness.wait_for_function("!document.getElementById('files').disabled")
-    harness.get_by_label("Choose files, or drop them here").set_input_files(
-        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"x"}
-    )
-    harness.wait_for_selector("#queue li[data-state='failed']")
-    assert (
-        harness.locator("#queue li .state").inner_text()
-        == "Not signed in, or the token expired: get a new dev token."
-    )
-
-
+@pytest.mark.usefixtures("backend")
 def test_the_quota_is_shown_and_follows_the_uploads(harness: Any) -> None:
-    Backend(harness)
-    open_page(harness)
     harness.get_by_role("button", name="Get dev token").click()
     expect(harness.locator("#quota")).to_have_text("Quota: 0 B of 1.0 MB · 0 files, no limit")
-    harness.get_by_label("Choose files, or drop them here").set_input_files(
-        {"name": "x.txt", "mimeType": "text/plain", "buffer": b"abc"}
-    )
+    choose(harness, "x.txt", b"abc")
     expect(harness.locator("#quota")).to_have_text("Quota: 3 B of 1.0 MB · 1 file, no limit")
 
 
-def test_over_quota_and_rate_limited_are_explained_with_the_retry_time(harness: Any) -> None:
-    backend = Backend(harness)
-    open_page(harness)
-    harness.get_by_role("button", name="Get dev token").click()
-    harness.wait_for_function("!document.getElementById('files').disabled")
-    files = harness.get_by_label("Choose files, or drop them here")
+def test_over_quota_and_rate_limited_are_explained_with_the_retry_time(
+    harness: Any, backend: Backend
+) -> None:
+    sign_in(harness)
     backend.sign.failure = (
         403,
         {"Status": "Error", "code": "QuotaExceeded", "message": "quota of 1048576 bytes"},
     )
-    files.set_input_files({"name": "q.txt", "mimeType": "text/plain", "buffer": b"q"})
+    choose(harness, "q.txt", b"q")
     expect(harness.locator("#queue li[data-name='q.txt'] .state")).to_have_text(
         "Over your storage quota: quota of 1048576 bytes. "
         "Delete files or wait for unused grants to expire."
     )
     assert harness.get_attribute("#queue li[data-name='q.txt']", "data-kind") == "quota"
 
-    def limited(route: Any) -> None:
-        route.fulfill(
-            status=429,
-            content_type="application/json",
-            headers={"Retry-After": "42"},
-            body=json.dumps({"Status": "Error", "code": "TooManyRequests", "message": "slow"}),
-        )
-
+    limited = {"Status": "Error", "code": "TooManyRequests", "message": "slow"}
     harness.unroute(f"{HARNESS_ORIGIN}/signature*")
-    harness.route(f"{HARNESS_ORIGIN}/signature*", limited)
-    files.set_input_files({"name": "r.txt", "mimeType": "text/plain", "buffer": b"r"})
+    harness.route(f"{HARNESS_ORIGIN}/signature*", json_route(429, limited, {"Retry-After": "42"}))
+    choose(harness, "r.txt", b"r")
     state = harness.locator("#queue li[data-name='r.txt'] .state")
     expect(state).to_contain_text("Too many uploads in a minute: try again in 42 s (at ")
     assert harness.get_attribute("#queue li[data-name='r.txt']", "data-kind") == "rate-limited"

@@ -24,7 +24,7 @@ import pytest
 
 from local.oss_emulator.crc64 import crc64
 from tests.browser.conftest import StackFactory
-from tests.browser.support import HARNESS_ORIGIN, Stack
+from tests.browser.support import HARNESS_ORIGIN, Stack, json_route, sign_in
 from tests.support.devstack import free_port
 
 pytestmark = pytest.mark.browser
@@ -80,9 +80,8 @@ class FakeMultipart:
         page.route(re.compile(re.escape(HARNESS_ORIGIN) + r"/multipart(/.*)?$"), self.sign)
         page.route(f"{HARNESS_ORIGIN}/oss/**", self.oss)
 
-    def answer(self, route: Any, status: int, body: Any = None) -> None:
-        text = "" if body is None else json.dumps(body)
-        route.fulfill(status=status, content_type="application/json", body=text)
+    def answer(self, route: Any, status: int, body: Any) -> None:
+        json_route(status, body)(route)
 
     def sign(self, route: Any) -> None:
         request = route.request
@@ -237,6 +236,14 @@ def start(page: Any, size: int, options: dict[str, Any] | None = None, **upload:
     page.evaluate(START, [size, options or {}, upload])
 
 
+def again(page: Any) -> None:
+    """The same file again, by the same uploader (a resume, when the upload is still open)."""
+    page.evaluate(
+        """() => window.start('mp', window.uploader.upload(window.file, {
+             onResume: (r) => window.resumed.push(r) }))"""
+    )
+
+
 def outcome(page: Any) -> dict[str, Any]:
     page.wait_for_function("window.results.mp.state !== 'pending'")
     return dict(page.evaluate("window.results.mp"))
@@ -342,20 +349,21 @@ def test_refused_url_is_signed_again_and_failures_are_retried(harness: Any) -> N
     assert batches[1:] == [[2]]  # the refused URL was signed again, the others were not
 
 
-def test_a_part_oss_stored_with_another_crc64_is_sent_again(harness: Any) -> None:
-    fake = FakeMultipart(wrong_crc={2})
+@pytest.mark.parametrize(
+    ("fake", "parts", "options", "puts"),
+    [
+        (FakeMultipart(wrong_crc={2}), 3, {}, [1, 2, 2, 3]),
+        (FakeMultipart(stall={1}), 2, {"stallTimeoutMs": 300}, [1, 1, 2]),
+    ],
+    ids=["stored-with-another-crc64", "stalled"],
+)
+def test_a_part_stored_wrong_or_stalled_is_sent_again(
+    harness: Any, fake: FakeMultipart, parts: int, options: dict[str, Any], puts: list[int]
+) -> None:
     fake.install(harness)
-    start(harness, 3 * fake.part_size)
+    start(harness, parts * fake.part_size, options)
     assert outcome(harness)["state"] == "fulfilled"
-    assert sorted(fake.puts) == [1, 2, 2, 3]
-
-
-def test_a_stalled_part_is_cut_and_sent_again(harness: Any) -> None:
-    fake = FakeMultipart(stall={1})
-    fake.install(harness)
-    start(harness, 2 * fake.part_size, {"stallTimeoutMs": 300})
-    assert outcome(harness)["state"] == "fulfilled"
-    assert sorted(fake.puts) == [1, 1, 2]
+    assert sorted(fake.puts) == puts
 
 
 def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -> None:
@@ -374,10 +382,7 @@ def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -
     assert sorted(fake.uploads[upload_id]["parts"]) == [1, 2]
     fake.puts.clear()
     # The same file again (same name, size, lastModified, user): only parts 3 and 4 are sent.
-    harness.evaluate(
-        """() => window.start('mp', window.uploader.upload(window.file, {
-             onResume: (r) => window.resumed.push(r) }))"""
-    )
+    again(harness)
     assert outcome(harness)["state"] == "fulfilled"
     assert fake.puts == [3, 4]
     assert harness.evaluate("window.resumed") == [
@@ -401,10 +406,7 @@ def test_a_part_stored_without_the_page_seeing_it_is_sent_again(harness: Any) ->
     [upload] = fake.uploads.values()
     assert sorted(upload["parts"]) == [1, 2]
     fake.puts.clear()
-    harness.evaluate(
-        """() => window.start('mp', window.uploader.upload(window.file, {
-             onResume: (r) => window.resumed.push(r) }))"""
-    )
+    again(harness)
     assert outcome(harness)["state"] == "fulfilled"
     assert fake.puts == [2, 3]
     assert harness.evaluate("window.resumed.map((r) => r.partsDone)") == [1]
@@ -416,7 +418,7 @@ def test_an_upload_gone_from_the_server_starts_afresh(harness: Any) -> None:
     start(harness, 2 * fake.part_size, {"partRetries": 0})
     assert outcome(harness)["error"]["kind"] == "part-failed"
     fake.uploads.clear()  # aborted by the sweeper meanwhile
-    harness.evaluate("() => window.start('mp', window.uploader.upload(window.file))")
+    again(harness)
     assert outcome(harness)["state"] == "fulfilled"
     methods = [c[:2] for c in fake.calls]
     assert methods.count(("POST", "/multipart")) == 2
@@ -430,7 +432,7 @@ def test_a_complete_whose_answer_was_lost_is_not_uploaded_twice(harness: Any) ->
     error = outcome(harness)["error"]
     assert (error["kind"], error["stage"]) == ("network", "upload")
     fake.puts.clear()
-    harness.evaluate("() => window.start('mp', window.uploader.upload(window.file))")
+    again(harness)
     result = outcome(harness)
     [upload] = fake.uploads.values()
     assert result["value"] == upload["record"]  # the earlier upload's record
@@ -504,29 +506,9 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return path, str(crc64(data))
 
 
-def owner_bucket(stack: Stack) -> oss2.Bucket:
-    return oss2.Bucket(
-        oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
-        stack.oss_url,
-        "dev-bucket",
-        region="cn-hangzhou",
-    )
-
-
-def open_uploads(stack: Stack, prefix: str, ids: bool = False) -> list[Any]:
-    """ListMultipartUploads as the bucket owner (the official SDK): keys, or (key, id)."""
-    listing = owner_bucket(stack).list_multipart_uploads(prefix=prefix)
-    if ids:
-        return [(upload.key, upload.upload_id) for upload in listing.upload_list]
-    return [upload.key for upload in listing.upload_list]
-
-
-def sign_in(page: Any, stack: Stack, user: str) -> None:
-    page.goto(stack.app_url + "/")
-    page.wait_for_selector("html[data-ready='true']", state="attached")
-    page.get_by_label("User name").fill(user)
-    page.get_by_role("button", name="Get dev token").click()
-    page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
+def sign_in_for_parts(page: Any, stack: Stack, user: str) -> None:
+    """The demo page, signed in, sending files above 16 MiB in parts."""
+    sign_in(page, stack, user)
     page.get_by_label("Send in parts (resumable) above").fill("16")
 
 
@@ -575,7 +557,7 @@ def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
     path, expected_crc = big_file
-    sign_in(page, stack, "mp-whole")
+    sign_in_for_parts(page, stack, "mp-whole")
     puts = PartPuts(page, stack)
     row = choose(page, path)
     assert row.get_attribute("data-multipart") == "true"
@@ -585,10 +567,10 @@ def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
     assert (record["key"], record["size"], record["fileName"]) == (key, BIG, "film.bin")
     assert re.fullmatch(r"uploads/mp-whole/demo/[^/]+\.bin", key)
     # The object's CRC-64 (the emulator's) is the file's, as the record says and the page checked.
-    head = owner_bucket(stack).head_object(key)
+    head = stack.owner_bucket().head_object(key)
     assert head.headers["x-oss-hash-crc64ecma"] == expected_crc == record["crc64"]
     assert head.content_length == BIG
-    assert open_uploads(stack, "uploads/mp-whole/") == []
+    assert stack.open_uploads("uploads/mp-whole/") == []
     assert row.locator("progress").evaluate("p => p.value") == 100
 
 
@@ -647,7 +629,7 @@ def test_random_part_failures_still_give_one_record(
     [stored] = stack.uploads(token)
     assert stored["key"] == record["key"]
     assert (stored["size"], stored["crc64"], record["crc64"]) == (BIG, expected_crc, expected_crc)
-    assert open_uploads(stack, "uploads/mp-flaky/") == []
+    assert stack.open_uploads("uploads/mp-flaky/") == []
 
 
 def throttle(page: Any, bytes_per_second: int) -> Any:
@@ -664,8 +646,8 @@ def throttle(page: Any, bytes_per_second: int) -> Any:
 
 def stored_parts(stack: Stack, prefix: str) -> tuple[str, str, list[int]]:
     """The one open upload under `prefix`: key, upload id and the part numbers OSS has."""
-    [(key, upload_id)] = open_uploads(stack, prefix, ids=True)
-    parts = owner_bucket(stack).list_parts(key, upload_id).parts
+    [(key, upload_id)] = stack.open_uploads(prefix)
+    parts = stack.owner_bucket().list_parts(key, upload_id).parts
     return key, upload_id, [part.part_number for part in parts]
 
 
@@ -679,7 +661,7 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
     path, expected_crc = big_file
-    sign_in(page, stack, "mp-resume")
+    sign_in_for_parts(page, stack, "mp-resume")
     cdp = throttle(page, 16 * MiB)
     puts = PartPuts(page, stack)
     choose(page, path)
@@ -690,7 +672,7 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     before = list(puts.sent)
     _, _, stored = stored_parts(stack, "uploads/mp-resume/")
     assert 0 < len(stored) < PARTS
-    sign_in(page, stack, "mp-resume")
+    sign_in_for_parts(page, stack, "mp-resume")
     row = choose(page, path)
     key = wait_done(row)
     resumed = int(str(row.get_attribute("data-resumed")))
@@ -704,7 +686,7 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     assert set(range(1, PARTS + 1)) - set(after) <= set(stored)  # what was skipped, OSS had
     [record] = stack.uploads(stack.token("mp-resume"))
     assert (record["key"], record["size"], record["crc64"]) == (key, BIG, expected_crc)
-    assert open_uploads(stack, "uploads/mp-resume/") == []
+    assert stack.open_uploads("uploads/mp-resume/") == []
 
 
 @pytest.mark.e2e
@@ -713,7 +695,7 @@ def test_cancel_aborts_the_upload_on_the_server(
 ) -> None:
     """Cancel while some parts are stored and others on the wire."""
     path, _ = big_file
-    sign_in(page, stack, "mp-cancel")
+    sign_in_for_parts(page, stack, "mp-cancel")
     throttle(page, 16 * MiB)
     row = choose(page, path)
     page.wait_for_function(SOME_PARTS_DONE)
@@ -722,9 +704,9 @@ def test_cancel_aborts_the_upload_on_the_server(
     page.get_by_role("button", name="Cancel upload of film.bin").click()
     row.locator("xpath=self::*[@data-state='cancelled']").wait_for()
     assert "Cancelled" in row.inner_text()
-    assert open_uploads(stack, "uploads/mp-cancel/") == []  # DELETE /multipart/{id} aborted it
+    assert stack.open_uploads("uploads/mp-cancel/") == []  # DELETE /multipart/{id} aborted it
     with pytest.raises(oss2.exceptions.NoSuchUpload):
-        owner_bucket(stack).list_parts(key, upload_id)
+        stack.owner_bucket().list_parts(key, upload_id)
     assert stack.uploads(stack.token("mp-cancel")) == []
     assert stack.object_status(key) == 404
     entries = page.evaluate(

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests import samples
 from tests.browser.conftest import StackFactory
-from tests.browser.support import Stack, multipart_fields, png_bytes
+from tests.browser.support import Stack, multipart_fields, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -26,20 +26,12 @@ def stack(stack_factory: StackFactory) -> Stack:
     return stack_factory()
 
 
-def sign_in(page: Any, stack: Stack, user: str) -> None:
-    page.goto(stack.app_url + "/")
-    page.wait_for_selector("html[data-ready='true']", state="attached")
-    page.get_by_label("User name").fill(user)
-    page.get_by_role("button", name="Get dev token").click()
-    page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
-
-
 def test_two_files_upload_with_progress_list_and_thumbnail(page: Any, stack: Stack) -> None:
     sign_in(page, stack, "browser-two")
     text = b"hello from the browser\n" * 500
     page.get_by_label("Choose files, or drop them here").set_input_files(
         [
-            {"name": "pixel.png", "mimeType": "image/png", "buffer": png_bytes(3, 2)},
+            {"name": "pixel.png", "mimeType": "image/png", "buffer": samples.png(3, 2)},
             {"name": "notes.txt", "mimeType": "text/plain", "buffer": text},
         ]
     )
@@ -162,7 +154,7 @@ def test_legacy_client_uploads_against_a_v1_stack(page: Any, stack_factory: Stac
     page.wait_for_selector("html[data-ready='true']", state="attached")
     page.get_by_label("Folder").fill("avatars/")
     page.get_by_label("File").set_input_files(
-        {"name": "me.png", "mimeType": "image/png", "buffer": png_bytes(4, 4)}
+        {"name": "me.png", "mimeType": "image/png", "buffer": samples.png(4, 4)}
     )
     page.get_by_role("button", name="Upload").click()
     result = page.get_by_role("status")
@@ -279,7 +271,7 @@ def test_private_image_thumbnail_open_and_delete(page: Any, stack: Stack, tmp_pa
     shots.mkdir()
     sign_in(page, stack, "browser-private")
     page.get_by_label("Choose files, or drop them here").set_input_files(
-        [{"name": "Große Katze.png", "mimeType": "image/png", "buffer": png_bytes(640, 400)}]
+        [{"name": "Große Katze.png", "mimeType": "image/png", "buffer": samples.png(640, 400)}]
     )
     page.wait_for_function("document.querySelectorAll('#uploads li').length === 1", timeout=20_000)
     key = page.eval_on_selector("#uploads li", "item => item.dataset.key")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import os
 import subprocess
 import threading
@@ -24,12 +23,12 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import oss2
 import pytest
 
 from tests.browser.conftest import StackFactory
-from tests.browser.support import ROOT, WEB, Stack, png_bytes
-from tests.support.devstack import free_port, http_session
+from tests.browser.support import ROOT, WEB, Stack
+from tests.samples import png
+from tests.support.devstack import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -155,10 +154,10 @@ def stack(stack_factory: StackFactory, page_origin: str) -> Stack:
     )
 
 
-def emulator_stats(stack: Stack) -> dict[str, int]:
-    with http_session() as session:
-        answer = session.get(stack.oss_url + "/.well-known/oss-emulator/stats", timeout=10)
-    return dict(answer.json())
+def counted_since(stack: Stack, before: dict[str, int]) -> dict[str, int]:
+    """The OSS operations the emulator answered since `before` (its earlier stats)."""
+    after = stack.emulator_stats()
+    return {op: after.get(op, 0) - before.get(op, 0) for op in after}
 
 
 def start(page: Any, stack: Stack, page_origin: str, user: str, small_files: str = "put") -> str:
@@ -182,9 +181,9 @@ def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
     page: Any, stack: Stack, page_origin: str
 ) -> None:
     user = "uppy-user"
-    small = png_bytes(4, 3)
+    small = png(4, 3)
     large = os.urandom(2 * PART_BYTES + 123_457)  # three parts: 5 MiB, 5 MiB, the rest
-    before = emulator_stats(stack)
+    before = stack.emulator_stats()
     token = start(page, stack, page_origin, user)
     add_files(
         page, [("dot.png", "image/png", small), ("big.bin", "application/octet-stream", large)]
@@ -213,8 +212,7 @@ def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
     assert mime[done["dot.png"]["key"]] == "image/png"
 
     # One single PUT, three parts, one Complete: the emulator counted what the browser sent.
-    after = emulator_stats(stack)
-    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    counted = counted_since(stack, before)
     assert counted.get("PutObject") == 1, counted
     assert counted.get("UploadPart") == 3, counted
     assert counted.get("CompleteMultipartUpload") == 1, counted
@@ -224,9 +222,9 @@ def test_dashboard_uploads_a_small_file_in_one_put_and_a_large_one_in_parts(
 def test_small_files_as_a_postobject_form(page: Any, stack: Stack, page_origin: str) -> None:
     """smallFiles: 'form' — the plugin POSTs /signature's exact-key form (its policy caps the
     size before OSS stores anything): one PostObject, one record under the server's key."""
-    before = emulator_stats(stack)
+    before = stack.emulator_stats()
     token = start(page, stack, page_origin, "uppy-form", small_files="form")
-    small = png_bytes(5, 2)
+    small = png(5, 2)
     add_files(page, [("form.png", "image/png", small)])
     page.get_by_role("button", name="Upload 1 file").click()
     page.wait_for_function("window.done !== undefined", timeout=60_000)
@@ -236,8 +234,7 @@ def test_small_files_as_a_postobject_form(page: Any, stack: Stack, page_origin: 
     assert done["key"].endswith(".png")
     records = stack.uploads(token)
     assert [(r["key"], r["size"]) for r in records] == [(done["key"], len(small))]
-    after = emulator_stats(stack)
-    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    counted = counted_since(stack, before)
     assert counted.get("PostObject") == 1, counted
     assert counted.get("PutObject", 0) == 0, counted
 
@@ -273,26 +270,28 @@ def test_cancelling_a_multipart_upload_aborts_it_on_oss(
     the grant's reservation is released and nothing is recorded."""
     token = start(page, stack, page_origin, "uppy-cancel")
     add_files(page, [("huge.bin", "application/octet-stream", os.urandom(PART_BYTES + 1000))])
-    before = emulator_stats(stack)
+    before = stack.emulator_stats()
     page.evaluate("window.cancelAfterPart = 1")  # in the page, before part 2 starts
     page.get_by_role("button", name="Upload 1 file").click()
     page.wait_for_function("window.events.some((e) => e.type === 'part')", timeout=60_000)
     deadline = time.monotonic() + 20
     while (
-        emulator_stats(stack).get("AbortMultipartUpload", 0)
+        stack.emulator_stats().get("AbortMultipartUpload", 0)
         == before.get("AbortMultipartUpload", 0)
         and time.monotonic() < deadline
     ):
         time.sleep(0.1)
-    after = emulator_stats(stack)
-    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    counted = counted_since(stack, before)
     assert counted.get("InitiateMultipartUpload") == 1, counted
     assert counted.get("AbortMultipartUpload") == 1, counted
     assert counted.get("UploadPart") == 1, counted
     assert counted.get("CompleteMultipartUpload", 0) == 0, counted
-    assert open_uploads(stack) == []
+    assert stack.open_uploads() == []
     assert stack.uploads(token) == []
-    assert stack.get_json("/quota", token)["bytes"]["reserved"] == 0
+    quota = stack.http.get(
+        f"{stack.app_url}/quota", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert quota.json()["bytes"]["reserved"] == 0
 
 
 def test_pause_and_resume_picks_up_from_the_parts_oss_lists(
@@ -303,7 +302,7 @@ def test_pause_and_resume_picks_up_from_the_parts_oss_lists(
     token = start(page, stack, page_origin, "uppy-resume")
     data = os.urandom(2 * PART_BYTES + 1000)  # three parts
     add_files(page, [("long.bin", "application/octet-stream", data)])
-    before = emulator_stats(stack)
+    before = stack.emulator_stats()
     page.evaluate("window.pauseAfterPart = 1")
     page.get_by_role("button", name="Upload 1 file").click()
     page.wait_for_function("window.events.some((e) => e.type === 'part')", timeout=60_000)
@@ -315,8 +314,7 @@ def test_pause_and_resume_picks_up_from_the_parts_oss_lists(
     (done,) = page.evaluate("window.done")
     assert done["record"]["size"] == len(data)
     assert [r["key"] for r in stack.uploads(token)] == [done["key"]]
-    after = emulator_stats(stack)
-    counted = {op: after.get(op, 0) - before.get(op, 0) for op in after}
+    counted = counted_since(stack, before)
     # Paused right after part 1: the resume asked OSS what it holds (ListParts through our list
     # capability; the other ListParts is Complete's own check) and sent parts 2 and 3 only.
     assert counted.get("ListParts", 0) == 2, counted
@@ -325,41 +323,23 @@ def test_pause_and_resume_picks_up_from_the_parts_oss_lists(
     assert parts == [1, 2, 3]
 
 
-def open_uploads(stack: Stack) -> list[str]:
-    """ListMultipartUploads as the bucket owner (the official SDK)."""
-    owner = oss2.Bucket(
-        oss2.auth.AuthV4("dev-access-key-id", "dev-access-key-secret"),
-        stack.oss_url,
-        "dev-bucket",
-        region="cn-hangzhou",
-    )
-    return [upload.key for upload in owner.list_multipart_uploads().upload_list]
-
-
 # --- the presigned PUT's signature, beside the browser -----------------------------------------
 
 
 def signed_put(stack: Stack, token: str, size: int) -> dict[str, Any]:
-    with http_session() as session:
-        answer = session.post(
-            stack.app_url + "/s3/sign",
-            json={
-                "method": "PUT",
-                "key": "k",
-                "filename": "a.png",
-                "size": size,
-                "type": "image/png",
-            },
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
+    request = {"method": "PUT", "key": "k", "filename": "a.png", "size": size, "type": "image/png"}
+    answer = stack.http.post(
+        stack.app_url + "/s3/sign",
+        json=request,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
 
-def put(signed: dict[str, Any], body: bytes, headers: dict[str, str]) -> Any:
-    with http_session() as session:
-        return session.put(signed["url"], data=body, headers=headers, timeout=30)
+def put(stack: Stack, signed: dict[str, Any], body: bytes, headers: dict[str, str]) -> Any:
+    return stack.http.put(signed["url"], data=body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -377,10 +357,10 @@ def test_a_presigned_put_refuses_any_header_it_did_not_sign(
     stack: Stack, change: dict[str, str | None]
 ) -> None:
     token = stack.token("uppy-headers")
-    body = png_bytes(2, 2)
+    body = png(2, 2)
     signed = signed_put(stack, token, len(body))
     headers = {k: v for k, v in {**signed["headers"], **change}.items() if v is not None}
-    answer = put(signed, body, headers)
+    answer = put(stack, signed, body, headers)
     assert answer.status_code == 403, answer.text
     assert "<Code>SignatureDoesNotMatch</Code>" in answer.text
     assert stack.object_status(signed["key"]) == 404
@@ -392,18 +372,18 @@ def test_a_put_larger_than_declared_is_deleted_and_never_recorded(stack: Stack) 
     the grant) and deletes it, so OSS answers 203 CallbackFailed, nothing is recorded and
     nothing stays in the bucket outside the quota."""
     token = stack.token("uppy-oversize")
-    body = png_bytes(2, 2)
+    body = png(2, 2)
     signed = signed_put(stack, token, len(body))
-    answer = put(signed, body + b"\0" * 4096, signed["headers"])
+    answer = put(stack, signed, body + b"\0" * 4096, signed["headers"])
     assert answer.status_code == 203, answer.text
     assert "CallbackFailed" in answer.text
     assert stack.uploads(token) == []
     assert stack.object_status(signed["key"]) == 404
     # The right body under a fresh grant is recorded once, with the server's key.
     signed = signed_put(stack, token, len(body))
-    answer = put(signed, body, signed["headers"])
+    answer = put(stack, signed, body, signed["headers"])
     assert answer.status_code == 200, answer.text
-    assert json.loads(answer.text)["key"] == signed["key"]
+    assert answer.json()["key"] == signed["key"]
     assert [r["key"] for r in stack.uploads(token)] == [signed["key"]]
 
 
@@ -411,12 +391,12 @@ def test_a_v1_presigned_put_carries_the_callback_too(stack_factory: StackFactory
     """OSS_SIGNATURE_VERSION=v1: `callback` is a signed sub-resource, the headers are signed."""
     v1 = stack_factory(OSS_SIGNATURE_VERSION="v1")
     token = v1.token("uppy-v1")
-    body = png_bytes(3, 3)
+    body = png(3, 3)
     signed = signed_put(v1, token, len(body))
     assert "Signature=" in signed["url"]
     assert "callback=" in signed["url"]
-    refused = put(signed, body, {**signed["headers"], "Content-Type": "image/gif"})
+    refused = put(v1, signed, body, {**signed["headers"], "Content-Type": "image/gif"})
     assert refused.status_code == 403, refused.text
-    answer = put(signed, body, signed["headers"])
+    answer = put(v1, signed, body, signed["headers"])
     assert answer.status_code == 200, answer.text
     assert [r["key"] for r in v1.uploads(token)] == [signed["key"]]

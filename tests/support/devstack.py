@@ -130,6 +130,12 @@ class StackClient:
     def get_object(self, key: str) -> requests.Response:
         return self.http.get(f"{self.oss_url}/{key}", timeout=10)
 
+    def emulator_stats(self) -> dict[str, int]:
+        """How many requests of each OSS operation the emulator has answered."""
+        answer = self.http.get(f"{self.oss_url}/.well-known/oss-emulator/stats", timeout=10)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
 
 def sign_in_and_grant(
     http: requests.Session, app_url: str, user: str, **params: str
