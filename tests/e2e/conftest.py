@@ -7,6 +7,7 @@ be shifted (expired policies) and every callback it sends is journaled (replays)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -23,9 +24,11 @@ from local.oss_emulator.callback import (
     send_with_requests,
 )
 from shared.credentials import Credentials
+from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
 from tests.support.devstack import StackClient
+from tests.support.multipart import PART
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
 
@@ -79,6 +82,15 @@ class LiveStack(StackClient):
             expires=60,
         ).url
         return self.http.get(url, timeout=10)
+
+    @contextlib.contextmanager
+    def ledger(self) -> Iterator[SqliteStore]:
+        """The stack's SQLite ledger (records, grants, usage), read directly."""
+        store = SqliteStore(self.stack.values["SQLITE_PATH"])
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 StartStack = Callable[..., LiveStack]
@@ -138,3 +150,15 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
 
     yield start
     stacks.stop_all()
+
+
+@pytest.fixture
+def live(start_stack: StartStack) -> LiveStack:
+    """The dev defaults, with OSS's smallest part (100 KiB) so multipart needs no large files."""
+    return start_stack(MULTIPART_PART_BYTES=str(PART))
+
+
+@pytest.fixture
+def ledger(live: LiveStack) -> Iterator[SqliteStore]:
+    with live.ledger() as store:
+        yield store

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import jwt
 import pytest
-import requests
 
-from tests.support.devstack import ROOT, SHELL_ROLE, DevProcess, http_session
+from tests.support.devstack import ROOT, SHELL_ROLE, DevProcess, StackClient, http_session
 
 pytestmark = pytest.mark.e2e
 
@@ -29,28 +28,22 @@ def test_make_dev_runs_and_stops_cleanly(tmp_path: Path, sig: int) -> None:
         runner.wait_ready(30)
         before = runner.lines[: next(i for i, line in enumerate(runner.lines) if "ready" in line)]
         assert not any("ready" in line.lower() for line in before)
-        app = f"http://127.0.0.1:{runner.ports['app']}"
-        http = http_session()
-        token = http.get(f"{app}/dev/token", params={"user": "carol"}, timeout=10).json()["token"]
+        client = StackClient(runner.url("app"), runner.url("oss"))
+        token = client.token("carol")
         claims = jwt.decode(token, "dev-jwt-secret-not-for-production-0001", algorithms=["HS256"])
         assert claims["sub"] == "carol"
         assert claims["exp"] - claims["iat"] == 3600
-        grant = http.get(
-            f"{app}/signature",
-            params={"path": "p/"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        ).json()
-        assert grant["host"] == f"http://127.0.0.1:{runner.ports['oss']}"
+        grant = client.grant(token, path="p/")
+        assert grant["host"] == client.oss_url
         assert grant["version"] == "v4"
         assert grant["fields"]["x-oss-credential"].startswith("dev-access-key-id/")  # not LTAI
         key_url = f"{grant['host']}/.well-known/oss-emulator/callback_pub_key.pem"
-        assert http.get(key_url, timeout=10).status_code == 200
+        assert client.http.get(key_url, timeout=10).status_code == 200
         if (ROOT / "web" / "index.html").is_file():
-            page = http.get(f"{app}/", timeout=10)
+            page = client.http.get(f"{client.app_url}/", timeout=10)
             assert page.status_code == 200
             assert "html" in page.headers["Content-Type"]
-        assert http.get(f"{app}/dev/token", timeout=10).status_code == 400
+        assert client.http.get(f"{client.app_url}/dev/token", timeout=10).status_code == 400
     finally:
         code = runner.stop(sig)
     assert code == 0, "".join(runner.lines)
@@ -76,8 +69,8 @@ def test_key_survives_a_restart(tmp_path: Path) -> None:
         runner = start(tmp_path)
         try:
             runner.wait_ready(30)
-            url = f"http://127.0.0.1:{runner.ports['oss']}/.well-known/oss-emulator/callback_pub_key.pem"
-            pems.append(requests.get(url, timeout=10).text)
+            url = runner.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem"
+            pems.append(http_session().get(url, timeout=10).text)
         finally:
             assert runner.stop(signal.SIGTERM) == 0
     assert pems[0] == pems[1]

@@ -10,7 +10,6 @@ upload gone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,18 +18,6 @@ from tests.e2e.conftest import LiveStack, StartStack
 from tests.support.multipart import PART, SIZE, Client, data, md5_b64, open_uploads, slices
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def live(start_stack: StartStack) -> LiveStack:
-    return start_stack(MULTIPART_PART_BYTES=str(PART))
-
-
-@pytest.fixture
-def ledger(live: LiveStack) -> Iterator[SqliteStore]:
-    store = SqliteStore(live.stack.values["SQLITE_PATH"])
-    yield store
-    store.close()
 
 
 @pytest.mark.parametrize("verify", ["content", "object"])
@@ -73,16 +60,13 @@ def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
         "Holiday film.bin",
         upload_id,
     )
-    listed = live.uploads(alice.auth["Authorization"].split()[1])
+    listed = live.uploads(live.token("alice"))
     assert [item["key"] for item in listed] == [session["key"]]
     assert live.get_object(session["key"]).content == content
     assert open_uploads(live) == []
-    ledger = SqliteStore(live.stack.values["SQLITE_PATH"])
-    try:
+    with live.ledger() as ledger:
         assert ledger.get_grant("alice", upload_id).state == "used"
         usage = ledger.usage("alice")
-    finally:
-        ledger.close()
     assert (usage.used_bytes, usage.used_files, usage.reserved_bytes) == (SIZE, 1, 0)
     again = alice.complete(upload_id)  # a retry after success answers the same record
     assert (again.status_code, again.json()["etag"]) == (200, record["etag"])
@@ -107,7 +91,7 @@ def test_parts_that_can_never_make_the_declared_size_abort_the_upload(
     assert (refused.status_code, refused.json()["code"]) == (400, "BadRequest")
     assert named in refused.json()["message"]
     assert open_uploads(live) == []
-    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert live.uploads(live.token("alice")) == []
     assert ledger.get_grant("alice", upload_id).state == "rejected"
     assert ledger.usage("alice").reserved_bytes == 0
     assert alice.call("GET", f"/multipart/{upload_id}").status_code == 404
@@ -188,13 +172,10 @@ def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> N
     refused = alice.call("POST", "/multipart", {"filename": "film.bin", "size": SIZE})
     assert (refused.status_code, refused.json()["code"]) == (403, "QuotaExceeded")
     assert open_uploads(live) == []
-    stats = live.http.get(f"{live.oss_url}/.well-known/oss-emulator/stats", timeout=10).json()
+    stats = live.emulator_stats()
     assert "InitiateMultipartUpload" not in stats  # refused before OSS was asked anything
-    store = SqliteStore(live.stack.values["SQLITE_PATH"])
-    try:
-        assert store.usage("alice").reserved_bytes == 0
-    finally:
-        store.close()
+    with live.ledger() as ledger:
+        assert ledger.usage("alice").reserved_bytes == 0
 
 
 def test_delete_aborts_and_releases_the_reservation_once(
@@ -229,5 +210,5 @@ def test_a_rejected_callback_answer_is_passed_through(live: LiveStack) -> None:
     answer = alice.complete(session["uploadId"])
     assert answer.status_code == 200, answer.text
     assert (answer.json()["Status"], answer.json()["code"]) == ("Rejected", "ContentRejected")
-    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert live.uploads(live.token("alice")) == []
     assert live.get_object(session["key"]).status_code == 404

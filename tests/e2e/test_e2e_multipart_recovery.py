@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,18 +27,6 @@ from tests.e2e.conftest import LiveStack, StartStack
 from tests.support.multipart import PART, SIZE, Client, data, open_uploads, slices
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def live(start_stack: StartStack) -> LiveStack:
-    return start_stack(MULTIPART_PART_BYTES=str(PART))
-
-
-@pytest.fixture
-def ledger(live: LiveStack) -> Iterator[SqliteStore]:
-    store = SqliteStore(live.stack.values["SQLITE_PATH"])
-    yield store
-    store.close()
 
 
 def reconcile_objects(live: LiveStack) -> tuple[OssObjects, ReconcileSettings]:
@@ -102,7 +89,7 @@ def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
     lost = alice.complete(upload_id)
     live.journal.lose = False
     assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
-    assert live.uploads(alice.auth["Authorization"].split()[1]) == []
+    assert live.uploads(live.token("alice")) == []
     assert ledger.get_grant("alice", upload_id).state == "open"
     refused = alice.call("DELETE", f"/multipart/{upload_id}")
     assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
@@ -150,6 +137,6 @@ def test_an_upload_the_ledger_refuses_after_initiate_is_aborted(
     )
     response = core(request)
     assert (response.status, json.loads(response.body)["code"]) == (403, "QuotaExceeded")
-    stats = live.http.get(f"{live.oss_url}/.well-known/oss-emulator/stats", timeout=10).json()
+    stats = live.emulator_stats()
     assert (stats["InitiateMultipartUpload"], stats["AbortMultipartUpload"]) == (1, 1)
     assert open_uploads(live) == []

@@ -8,35 +8,16 @@ import base64
 import hashlib
 import json
 import re
-import struct
-import zlib
 from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.conftest import STS_KEY, LiveStack, StartStack
-from tests.support.devstack import free_port
+from tests.samples import png
+from tests.support.devstack import unanswered_callback_url
 
 pytestmark = pytest.mark.e2e
-
-
-def png(width: int, height: int) -> bytes:
-    """A real (decodable) RGB PNG: Image Processing can make its thumbnail."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\x80\x20\x40" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def oss_code(response: requests.Response) -> str:
@@ -59,6 +40,11 @@ def replace_field(name: str, value: str) -> Any:
 
 def etag_of(data: bytes) -> str:
     return hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
+
+
+def text_grant(live: LiveStack, token: str) -> dict[str, Any]:
+    """An exact-key grant for a 3-byte text file, x.txt, in folder a."""
+    return live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
 
 
 # --- the happy path, every way ------------------------------------------------------------
@@ -121,7 +107,7 @@ def test_upload_end_to_end(start_stack: StartStack, version: str, mode: str, sts
 def test_the_callback_is_signed_by_the_emulator_key(start_stack: StartStack) -> None:
     live = start_stack()
     token = live.token("alice")
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     assert live.upload(grant, b"abc", content_type="text/plain").status_code == 200
     (sent,) = live.journal.sent
     headers = dict(sent.headers)
@@ -133,11 +119,6 @@ def test_the_callback_is_signed_by_the_emulator_key(start_stack: StartStack) -> 
 
 
 # --- refusals by OSS (the emulator) ---------------------------------------------------------
-
-
-@pytest.fixture
-def live(start_stack: StartStack) -> LiveStack:
-    return start_stack()
 
 
 @pytest.fixture
@@ -182,13 +163,13 @@ def test_dot_segments_pass_oss_but_not_the_callback(live: LiveStack, token: str)
 
 
 def test_another_exact_key(live: LiveStack, token: str) -> None:
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     response = live.upload(grant, b"abc", key=grant["dir"] + "chosen-by-client.txt")
     assert (response.status_code, oss_code(response)) == (403, "AccessDenied")
 
 
 def test_tampered_policy(live: LiveStack, token: str) -> None:
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     document = json.loads(base64.b64decode(grant["fields"]["policy"]))
     for condition in document["conditions"]:
         if isinstance(condition, list) and condition[0] == "content-length-range":
@@ -200,7 +181,7 @@ def test_tampered_policy(live: LiveStack, token: str) -> None:
 
 
 def test_swapped_callback(live: LiveStack, token: str) -> None:
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     config = json.loads(base64.b64decode(grant["callback"]))
     config["callbackUrl"] = "http://127.0.0.1:9/attacker"
     swapped = base64.b64encode(json.dumps(config).encode()).decode()
@@ -212,7 +193,7 @@ def test_swapped_callback(live: LiveStack, token: str) -> None:
 def test_sts_token_must_match(start_stack: StartStack) -> None:
     live = start_stack(sts=True)
     token = live.token("alice")
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     response = live.upload(grant, b"abc", change=replace_field("x-oss-security-token", "forged"))
     assert (response.status_code, oss_code(response)) == (403, "InvalidSecurityToken")
 
@@ -221,9 +202,9 @@ def test_sts_token_must_match(start_stack: StartStack) -> None:
 
 
 def test_callback_server_down(start_stack: StartStack) -> None:
-    live = start_stack(CALLBACK_URL=f"http://127.0.0.1:{free_port()}/oss-callback")
+    live = start_stack(CALLBACK_URL=unanswered_callback_url())
     token = live.token("alice")
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     response = live.upload(grant, b"abc")
     assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
     assert "can not connect" in oss_message(response)
@@ -232,7 +213,7 @@ def test_callback_server_down(start_stack: StartStack) -> None:
 
 
 def test_replayed_callback_makes_no_duplicate(live: LiveStack, token: str) -> None:
-    grant = live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
+    grant = text_grant(live, token)
     first = live.upload(grant, b"abc")
     assert first.status_code == 200
     (sent,) = live.journal.sent

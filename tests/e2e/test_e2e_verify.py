@@ -1,4 +1,5 @@
-"""UPLOAD_VERIFY end to end: real files and impostors through the `make dev` stack.
+"""UPLOAD_VERIFY end to end (unset: content, the default): real files and impostors through the
+`make dev` stack.
 
 The browser's part is played by `requests` (grant → form POST → what OSS relays); the callback
 reads the object from the emulator with oss2 (a ranged, conditional GetObject signed with the
@@ -15,15 +16,10 @@ import pytest
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
 from shared.objects import OssObjects
-from tests.e2e.conftest import LiveStack, StartStack
+from tests.e2e.conftest import LiveStack
 from tests.samples import IMPOSTORS, SAMPLES, png
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def live(start_stack: StartStack) -> LiveStack:
-    return start_stack()  # UPLOAD_VERIFY unset: content, the default
 
 
 def upload(live: LiveStack, user: str, ext: str, mime: str, data: bytes) -> tuple[str, Any]:
