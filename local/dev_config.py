@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.oss_emulator import AccessKey
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
 from shared.errors import ConfigError
 from shared.sign.settings import SignSettings
@@ -57,9 +58,10 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     text = (environ.get(name) or "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) > 65535:
+    port = in_range(text, 0, 65535, max_digits=5)
+    if port is None:
         raise ConfigError(name, f"must be a port number (0 picks a free one), got {text!r}")
-    return int(text)
+    return port
 
 
 def url_host(host: str) -> str:

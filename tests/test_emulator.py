@@ -581,6 +581,10 @@ def body_reply(
             "Error Status : 200.User server return too long content-length value",
         ),
         (
+            body_reply(200, b"{}", {"content-length": "²"}),
+            "Error Status : 200.User server return too long content-length value",
+        ),
+        (
             body_reply(200, b"<html>", {"content-length": "6"}),
             "Response body is not valid json format.",
         ),

@@ -113,6 +113,7 @@ def test_delimiter_folds_folders_into_common_prefixes(emulator: OssEmulator) -> 
         "max-keys=0",
         "max-keys=1001",
         "max-keys=ten",
+        "max-keys=%C2%B9",  # '¹': a digit to str.isdigit, not to int()
         "encoding-type=base64",
         "list-type=2&continuation-token=%25%25",
     ],

@@ -88,7 +88,7 @@ def test_unknown_aborted_completed_and_foreign_upload_ids_are_no_such_upload(
     )
 
 
-@pytest.mark.parametrize("number", ["0", "10001", "-1", "one"])
+@pytest.mark.parametrize("number", ["0", "10001", "-1", "one", "¹", "١"])
 def test_part_numbers_are_1_to_10000(served: Emu, number: str) -> None:
     sdk = served.sdk()
     upload_id = sdk.init_multipart_upload(KEY).upload_id
@@ -118,7 +118,13 @@ def test_complete_refuses_what_oss_refuses(served: Emu) -> None:
         400,
         "InvalidPart",
     )
-    for body in (b"<CompleteMultipartUpload/>", b"not xml", b"<Other><Part/></Other>"):
+    superscript = "<CompleteMultipartUpload><Part><PartNumber>¹</PartNumber><ETag>x</ETag></Part>"
+    for body in (
+        b"<CompleteMultipartUpload/>",
+        b"not xml",
+        b"<Other><Part/></Other>",
+        (superscript + "</CompleteMultipartUpload>").encode(),
+    ):
         assert refusal(lambda b=body: call("POST", KEY, params={"uploadId": upload_id}, data=b))[
             1
         ] == ("MalformedXML")

@@ -273,6 +273,7 @@ def test_small_images_are_not_enlarged(private: Emu) -> None:
         "image/rotate,90",
         "video/snapshot,t_0",
         "image/resize,w_x",
+        "image/resize,w_¹",
     ],
 )
 def test_bad_processes_are_400(private: Emu, process: str) -> None:

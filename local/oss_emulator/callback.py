@@ -26,6 +26,7 @@ import urllib3
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import OssError
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -314,13 +315,8 @@ def judge_reply(reply: CallbackReply) -> str:
     """ "" when OSS accepts the app server's answer, else OSS's CallbackFailed message (§6.5, §7)."""
     if reply.status != 200:
         return f"Error status : {reply.status}."
-    length = reply.headers.get("content-length")
-    if (
-        length is None
-        or not length.isdigit()
-        or int(length) > MAX_REPLY_BYTES
-        or not reply.complete
-    ):
+    length = in_range(reply.headers.get("content-length"), 0, MAX_REPLY_BYTES)
+    if length is None or not reply.complete:
         return f"Error Status : {reply.status}.User server return too long content-length value"
     content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/xml":

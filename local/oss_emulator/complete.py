@@ -28,6 +28,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from local.oss_emulator.crc64 import combine
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import Element, OssError, invalid_argument
 from local.oss_emulator.fields import check_object_fields
 from local.oss_emulator.form import HEAD_BYTES
@@ -81,10 +82,11 @@ def part_list(body: bytes) -> list[tuple[int, str]]:
         raise malformed_xml()
     parts = []
     for node in root.findall("Part"):
-        number, etag = (node.findtext("PartNumber") or "").strip(), node.findtext("ETag")
-        if not number.isdigit() or etag is None or not 1 <= int(number) <= MAX_PARTS:
+        number = in_range((node.findtext("PartNumber") or "").strip(), 1, MAX_PARTS)
+        etag = node.findtext("ETag")
+        if number is None or etag is None:
             raise malformed_xml()
-        parts.append((int(number), etag.strip().strip('"').upper()))
+        parts.append((number, etag.strip().strip('"').upper()))
     if any(later <= earlier for (earlier, _), (later, _) in itertools.pairwise(parts)):
         raise OssError(
             400,

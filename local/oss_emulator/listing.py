@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
 
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import XML_TYPE, OssError, invalid_argument
 from local.oss_emulator.store import ObjectStore, StoredObject
 
@@ -99,11 +100,12 @@ def parse_query(args: Mapping[str, str]) -> ListQuery:
 def _max_keys(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_MAX_KEYS
-    if not text.isdigit() or not 1 <= int(text) <= MAX_KEYS:
+    value = in_range(text, 1, MAX_KEYS)
+    if value is None:
         raise invalid_argument(
             f"max-keys must be an integer between 1 and {MAX_KEYS}.", ArgumentName="max-keys"
         )
-    return int(text)
+    return value
 
 
 def encode_token(key: str) -> str:

@@ -13,7 +13,6 @@ runs after the app authenticated the caller, and asks RAM for its own action.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from local.oss_emulator.body import spool_body
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import XML_TYPE, Element, invalid_argument, xml_document
 from local.oss_emulator.fields import (
     STORAGE_CLASSES,
@@ -39,8 +39,6 @@ from shared.multipart_limits import MAX_LIST_PARTS, MAX_LIST_UPLOADS, MAX_PART_B
 
 if TYPE_CHECKING:
     from local.oss_emulator.app import OssEmulator
-
-_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -122,13 +120,14 @@ def initiate(emu: OssEmulator, call: RestCall) -> Response:
 
 def part_number(text: str | None) -> int:
     """1–10,000, else 400 InvalidArgument (UploadPart reference)."""
-    if text is None or not _NUMBER.fullmatch(text) or not 1 <= int(text) <= MAX_PARTS:
+    number = in_range(text, 1, MAX_PARTS, max_digits=6)
+    if number is None:
         raise invalid_argument(
             f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive.",
             ArgumentName="partNumber",
             ArgumentValue=text or "",
         )
-    return int(text)
+    return number
 
 
 def upload_part(emu: OssEmulator, call: RestCall) -> Response:
@@ -159,13 +158,14 @@ def bounded(args: Mapping[str, str], name: str, *, default: int, low: int, high:
     text = args.get(name) or ""
     if not text:
         return default
-    if not _NUMBER.fullmatch(text) or not low <= int(text) <= high:
+    value = in_range(text, low, high, max_digits=6)
+    if value is None:
         raise invalid_argument(
             f"{name} must be an integer from {low} to {high}.",
             ArgumentName=name,
             ArgumentValue=text,
         )
-    return int(text)
+    return value
 
 
 def list_parts(emu: OssEmulator, call: RestCall) -> Response:

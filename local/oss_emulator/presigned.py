@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
+from local.oss_emulator.digits import in_range, whole_number
 from local.oss_emulator.errors import OssError, access_denied, invalid_argument
 from local.oss_emulator.request_auth import (
     MAX_SKEW,
@@ -42,7 +43,6 @@ MAX_V4_EXPIRES = 604_800
 V4_SIGNATURE = "x-oss-signature"
 V1_PARAMETERS = ("OSSAccessKeyId", "Expires", "Signature")
 _V4_DATE = re.compile(r"\d{8}T\d{6}Z")
-_DIGITS = re.compile(r"[0-9]{1,12}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -104,7 +104,7 @@ def _verify_v4(
             ec="0002-00000209",
         )
     expires = query.get("x-oss-expires", "")
-    if not _DIGITS.fullmatch(expires) or not 1 <= int(expires) <= MAX_V4_EXPIRES:
+    if in_range(expires, 1, MAX_V4_EXPIRES, max_digits=12) is None:
         raise invalid_argument(
             f"x-oss-expires must be 1 to {MAX_V4_EXPIRES} seconds.", ec="0002-00000211"
         )
@@ -150,10 +150,11 @@ def _verify_v1(
             f"A signed URL needs OSSAccessKeyId, Expires and Signature ({missing[0]} is missing)."
         )
     expires = query["Expires"]
-    if not _DIGITS.fullmatch(expires):
+    seconds = whole_number(expires, max_digits=12)
+    if seconds is None:
         raise invalid_argument("Expires must be a Unix time in seconds.")
     key = lookup_key(keys, query["OSSAccessKeyId"], query.get("security-token", ""))
-    expires_at = datetime.fromtimestamp(int(expires), timezone.utc)
+    expires_at = datetime.fromtimestamp(seconds, timezone.utc)
     if now > expires_at:
         raise _expired(expires_at, now)
     expected = v1_request_signature(key.secret, v1_string_to_sign(request, expires))

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import OssError
 
 MAX_SIDE = 16_384
@@ -80,9 +81,10 @@ def _side(values: dict[str, str], name: str) -> int | None:
     text = values.get(name)
     if text is None:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SIDE:
+    value = in_range(text, 1, MAX_SIDE)
+    if value is None:
         raise bad_process(f"{name} must be 1 to {MAX_SIDE}.")
-    return int(text)
+    return value
 
 
 def _resize(image: Any, values: dict[str, str]) -> Any:

@@ -1,0 +1,24 @@
+"""Whole numbers as OSS reads them from a query, a header or an XML element: ASCII digits only.
+
+`str.isdigit` also says yes to '¹' (which `int` then refuses: a 500) and to other scripts'
+digits, and `int` takes those and `_` separators too; OSS takes none of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(text: str | None, *, max_digits: int = 19) -> int | None:
+    """`text` as an int when it is 1 to `max_digits` ASCII digits, else None."""
+    if text is None or len(text) > max_digits or not _DIGITS.fullmatch(text):
+        return None
+    return int(text)
+
+
+def in_range(text: str | None, low: int, high: int, *, max_digits: int = 19) -> int | None:
+    """`whole_number(text)` when it lies in [low, high], else None."""
+    value = whole_number(text, max_digits=max_digits)
+    return value if value is not None and low <= value <= high else None
