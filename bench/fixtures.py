@@ -22,7 +22,8 @@ from shared.callback.body import BODY_TYPE
 from shared.grant import Grant, issue_token
 from shared.settings import Secret
 from tests.support import fc
-from tests.support.callbacks import render_form_body, sign
+from tests.support.callbacks import render_form_body, settings_env, sign
+from tests.support.sign import sign_env as support_sign_env
 from tests.support.sign import token
 
 BUCKET = "bench-bucket"
@@ -35,40 +36,35 @@ SIGN_QUERY = "path=avatars/&filename=photo.png&size=204800&type=image/png"
 
 
 def sign_env(**overrides: str) -> dict[str, str]:
-    """The sign function's settings: V4, JWT auth, SQLite records (listing only)."""
-    env = {
-        "OSS_BUCKET": BUCKET,
-        "OSS_REGION": REGION,
-        "OSS_ACCESS_KEY_ID": "LTAI5tBenchKeyId0000",
-        "OSS_ACCESS_KEY_SECRET": "bench-access-key-secret-00000000",
-        "CALLBACK_URL": "https://callback.example.com" + CALLBACK_PATH,
-        "AUTH_MODE": "jwt",
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "GRANT_SECRET": GRANT_SECRET,
-        "RECORDS_BACKEND": "sqlite",
-        "SQLITE_PATH": os.path.join(tempfile.gettempdir(), "bench-sign-ledger.sqlite3"),
-        "RATE_LIMIT_GRANTS_PER_MINUTE": "0",  # thousands of grants a minute by one user here
-    }
-    env.update(overrides)
-    return env
+    """The tests' sign settings (V4, JWT auth) for the bench bucket and secrets, SQLite records
+    (listing only); no CORS and no size cap beyond the default, so nothing extra is measured."""
+    bench: dict[str, str | None] = dict(
+        OSS_BUCKET=BUCKET,
+        OSS_REGION=REGION,
+        OSS_ACCESS_KEY_ID="LTAI5tBenchKeyId0000",  # a real ID's length: policy sizes are measured
+        CALLBACK_URL="https://callback.example.com" + CALLBACK_PATH,
+        AUTH_MODE="jwt",
+        AUTH_JWT_SECRET=JWT_SECRET,
+        GRANT_SECRET=GRANT_SECRET,
+        RECORDS_BACKEND="sqlite",
+        SQLITE_PATH=os.path.join(tempfile.gettempdir(), "bench-sign-ledger.sqlite3"),
+        CORS_ALLOWED_ORIGINS=None,
+        UPLOAD_MAX_BYTES=None,
+    )
+    return support_sign_env(**{**bench, **overrides})
 
 
 def callback_env(trusted_key_url: str, sqlite_path: str, **overrides: str) -> dict[str, str]:
-    """The callback function's settings: our test key URL trusted verbatim, SQLite records."""
-    env = {
-        "OSS_BUCKET": BUCKET,
-        "OSS_REGION": "cn-hangzhou",  # where refused uploads are deleted; loopback only:
-        "OSS_ENDPOINT": "http://127.0.0.1:9",  # the bench uploads nothing the callback refuses
-        "GRANT_SECRET": GRANT_SECRET,
-        "CALLBACK_TRUSTED_KEY_URLS": trusted_key_url,
-        "RECORDS_BACKEND": "sqlite",
-        "SQLITE_PATH": sqlite_path,
-        # The callback core's own cost; what UPLOAD_VERIFY adds is measured apart, against an
-        # emulator on loopback (bench/verify.py).
-        "UPLOAD_VERIFY": "off",
-    }
-    env.update(overrides)
-    return env
+    """The tests' callback settings (refused uploads deleted on an unreachable loopback port,
+    UPLOAD_VERIFY off: the callback core's own cost; what verification adds is measured apart,
+    against an emulator, in bench/verify.py) for the bench bucket, secret and key URL."""
+    bench = dict(
+        OSS_BUCKET=BUCKET,
+        GRANT_SECRET=GRANT_SECRET,
+        CALLBACK_TRUSTED_KEY_URLS=trusted_key_url,
+        SQLITE_PATH=sqlite_path,
+    )
+    return settings_env(None, **{**bench, **overrides})
 
 
 def tablestore_overrides() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Reconciliation (shared/reconcile/): backfill exactly one record per stored object.
 
-Unit level: an in-memory bucket (`FakeObjects`) over a real SQLite store, with a frozen clock.
+Unit level: tests/support's in-memory bucket (`FakeObjects`, with grants) over a real SQLite store, with a frozen clock.
 Through the real SDK: `OssObjects` (oss2) against the OSS emulator on loopback, the CLI, and the
 timer function's module imported in an isolated interpreter. Failures through the whole stack
 are in tests/reliability/.
@@ -8,6 +8,7 @@ are in tests/reliability/.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -27,9 +28,9 @@ from deploy.template import load_template
 from local import reconcile as local_reconcile
 from local.dev import Stack
 from shared.credentials import Credentials
-from shared.errors import BadRequest, ConfigError, Conflict, Forbidden, Unavailable
+from shared.errors import BadRequest, ConfigError, Forbidden, Unavailable
 from shared.keys import ANONYMOUS_USER, is_valid_key, new_object_id, upload_dir, user_segment
-from shared.objects import Head, Listed, OssObjects
+from shared.objects import OssObjects
 from shared.reconcile.app import TIMER_BUDGET_SECONDS
 from shared.reconcile.report import Progress
 from shared.reconcile.scan import listing_prefix, owner_of, reconcile
@@ -40,8 +41,8 @@ from shared.records.grants import EXACT, LedgerGrant
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
 from shared.sign import auth
-from shared.verify import ObjectMissing, Stored
 from tests import samples
+from tests.support.callbacks import FakeBucket
 from tests.support.devstack import StackClient, free_port, stack_settings, unanswered_callback_url
 from tools.reconcile import main, parse_since
 
@@ -57,21 +58,14 @@ def etag(data: bytes) -> str:
     return hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
 
 
-class FakeObjects:
-    """An in-memory bucket: what ListObjectsV2, HeadObject and DeleteObject would say.
-
-    With a ledger, `add` also writes the exact grant the object was uploaded under (owner: the
-    key's second segment unless given), as the sign function would have; `granted=False` makes
-    an object no grant of ours covered (another application's)."""
+class FakeObjects(FakeBucket):
+    """tests/support's in-memory bucket whose `add` also writes, with a ledger, the exact grant
+    the object was uploaded under (owner: the key's second segment unless given), as the sign
+    function would have; `granted=False` makes an object no grant of ours covered."""
 
     def __init__(self, ledger: Any = None) -> None:
+        super().__init__()
         self.ledger = ledger
-        self.objects: dict[str, tuple[bytes, int, str]] = {}
-        self.heads: list[str] = []
-        self.deleted: list[str] = []
-        self.gone: set[str] = set()  # listed, then deleted before the HEAD
-        self.uploads: dict[str, str] = {}  # multipart uploads in progress: UploadId → key
-        self.aborted: list[str] = []
 
     def add(
         self,
@@ -83,7 +77,7 @@ class FakeObjects:
         owner: str | None = None,
         granted: bool = True,
     ) -> str:
-        self.objects[key] = (data, at, mime)
+        self.put(key, data, crc64="12345", at=at, mime=mime)
         if self.ledger is not None and granted:
             parts = key.split("/")
             grant = LedgerGrant(
@@ -98,45 +92,6 @@ class FakeObjects:
             )
             self.ledger.open_grant(grant, Limits(), at - 5)
         return key
-
-    def remove(self, key: str, etag_: str) -> str:
-        if key not in self.objects:
-            return "gone"
-        if etag(self.objects[key][0]) != etag_:
-            return "replaced"
-        self.deleted.append(key)
-        self.objects.pop(key, None)
-        return "deleted"
-
-    def list(self, prefix: str) -> Iterator[Listed]:
-        for key in sorted(self.objects):
-            if key.startswith(prefix):
-                data, at, _ = self.objects[key]
-                yield Listed(key, etag(data), len(data), at)
-
-    def head(self, key: str) -> Head | None:
-        self.heads.append(key)
-        if key in self.gone or key not in self.objects:
-            return None
-        data, at, mime = self.objects[key]
-        return Head(key, len(data), etag(data), mime, "12345", "bWQ1", at)
-
-    def abort_upload(self, key: str, upload_id: str) -> bool:
-        """AbortMultipartUpload: False for an upload OSS no longer has."""
-        if self.uploads.get(upload_id) != key:
-            return False
-        del self.uploads[upload_id]
-        self.aborted.append(upload_id)
-        return True
-
-    def stored(self, key: str, tag: str, first_bytes: int) -> Stored:
-        """The ranged, conditional GetObject of shared.verify (If-Match on `tag`)."""
-        if key in self.gone or key not in self.objects:
-            raise ObjectMissing(key)
-        data = self.objects[key][0]
-        if etag(data) != tag:
-            raise Conflict("the bucket holds a different object under this key (etag mismatch)")
-        return Stored(len(data), "12345", data[:first_bytes])
 
 
 class FlakyStore:
@@ -244,7 +199,8 @@ def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> Non
         "image/png",
     )
     assert record.reconciled
-    assert (record.crc64, record.content_md5, record.created_at) == ("12345", "bWQ1", OLD * 1000)
+    md5 = base64.b64encode(hashlib.md5(PNG).digest()).decode()  # noqa: S324 - HeadObject's
+    assert (record.crc64, record.content_md5, record.created_at) == ("12345", md5, OLD * 1000)
     assert not store.get(BUCKET, a).reconciled  # type: ignore[union-attr] - the callback's record
     assert report.ok
     assert report.watermark_after == NOW - 60

@@ -16,7 +16,7 @@ import hashlib
 import json
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +29,7 @@ from shared.callback.settings import CallbackSettings
 from shared.errors import Conflict, Unavailable
 from shared.grant import Grant, issue_token
 from shared.http import Request
+from shared.objects import Head, Listed
 from shared.records.base import PutOutcome, Record
 from shared.settings import Secret
 from shared.verify import ObjectMissing, Stored
@@ -150,13 +151,21 @@ class FakeBucket:
 
     `stored` behaves as HeadObject / ranged GetObject with If-Match: 404 → ObjectMissing, another
     etag → Conflict. `hidden_reads` makes the next reads 404 (a new object not yet visible);
-    `error` makes every read raise it (an OSS outage).
+    `error` makes every read raise it (an OSS outage). `list`, `head` and `abort_upload` answer
+    as ListObjectsV2, HeadObject and AbortMultipartUpload do (shared.objects.Objects, for
+    reconciliation and the sweep); `gone` keys are listed but deleted before any read.
     """
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[str, bytes, str]] = {}
+        self.meta: dict[str, tuple[int, str]] = {}  # key → (last modified, Content-Type)
         self.reads: list[tuple[str, str, int]] = []
+        self.heads: list[str] = []
         self.removed: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+        self.gone: set[str] = set()
+        self.uploads: dict[str, str] = {}  # multipart uploads in progress: UploadId → key
+        self.aborted: list[str] = []
         self.hidden_reads = 0
         self.error: Exception | None = None
         self._lock = threading.Lock()
@@ -164,11 +173,20 @@ class FakeBucket:
     def __call__(self, credentials: Any) -> FakeBucket:
         return self
 
-    def put(self, key: str, data: bytes, *, crc64: str = "") -> dict[str, str]:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        crc64: str = "",
+        at: int = NOW,
+        mime: str = "application/octet-stream",
+    ) -> dict[str, str]:
         """Store `data`; return the callback values OSS would send for it (etag, size, crc64)."""
         etag = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
         crc = crc64 or str(zlib.crc32(data))
         self.objects[key] = (etag, data, crc)
+        self.meta[key] = (at, mime)
         return {"object": key, "etag": etag, "size": str(len(data)), "crc64": crc}
 
     def stored(self, key: str, etag: str, first_bytes: int) -> Stored:
@@ -179,7 +197,7 @@ class FakeBucket:
             if self.hidden_reads > 0:
                 self.hidden_reads -= 1
                 raise ObjectMissing(key)
-        if key not in self.objects:
+        if key in self.gone or key not in self.objects:
             raise ObjectMissing(key)
         current, data, crc = self.objects[key]
         if current != etag.strip('"').upper():
@@ -195,7 +213,31 @@ class FakeBucket:
         if stored[0] != etag.strip('"').upper():
             return "replaced"
         del self.objects[key]
+        self.deleted.append(key)
         return "deleted"
+
+    def list(self, prefix: str) -> Iterator[Listed]:
+        for key in sorted(self.objects):
+            if key.startswith(prefix):
+                etag, data, _ = self.objects[key]
+                yield Listed(key, etag, len(data), self.meta[key][0])
+
+    def head(self, key: str) -> Head | None:
+        self.heads.append(key)
+        if key in self.gone or key not in self.objects:
+            return None
+        etag, data, crc = self.objects[key]
+        at, mime = self.meta[key]
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+        return Head(key, len(data), etag, mime, crc, md5, at)
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """False for an upload OSS no longer has."""
+        if self.uploads.get(upload_id) != key:
+            return False
+        del self.uploads[upload_id]
+        self.aborted.append(upload_id)
+        return True
 
 
 def no_network(url: str) -> bytes:
