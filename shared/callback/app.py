@@ -4,16 +4,16 @@ Order (DESIGN.md, Callback function): POST only (405) → Authorization present 
 trusted (401, before any network I/O) → RSA signature (401) → body usable (400) → grant token
 (403) → bucket and key inside the grant (403, nothing touched) → size inside the grant (else the
 object is deleted, an exact grant's reservation released, 403; 503 when it could not be deleted)
-→ stored type (DESIGN "Hardening": exactly one
-allow-listed type for the key's extension, else the object is deleted and the answer is 200
-`{"Status": "Rejected", "code": "ContentRejected"}`, or 503 when it could not be deleted) →
-verification (UPLOAD_VERIFY, `shared.verify`: the object with the callback's etag is stored now,
-else 409 `Conflict`; not visible after brief retries, 503; content that is not what it claims:
-rejected and deleted as above) → idempotent record write, counted against the owner's quota (records/uploads.py: an upload that
-would pass it is deleted and answered 200 `{"Status": "Rejected", "code": "QuotaExceeded"}`)
-(409/503) → 200 JSON. A valid OSS signature only proves OSS sent the request, so nothing is
-written or deleted before the grant checks pass. The reads, the store write and the deletion run
-under deadlines so OSS (5 s limit) gets a 503, not a timeout, when any of them hangs.
+→ stored type (DESIGN "Hardening": exactly one allow-listed type for the key's extension, else
+the object is deleted and the answer is 200 `{"Status": "Rejected", "code": "ContentRejected"}`,
+or 503 when it could not be deleted) → verification (UPLOAD_VERIFY, `shared.verify`: the object
+with the callback's etag is stored now, else 409 `Conflict`; not visible after brief retries,
+503; content that is not what it claims: rejected and deleted as above) → idempotent record
+write, counted against the owner's quota (records/uploads.py: an upload that would pass it is
+deleted and answered 200 `{"Status": "Rejected", "code": "QuotaExceeded"}`) (409/503) → 200 JSON.
+A valid OSS signature only proves OSS sent the request, so nothing is written or deleted before
+the bucket and key checks pass. The reads, the store write and the deletion run under deadlines
+so OSS (5 s limit) gets a 503, not a timeout, when any of them hangs.
 """
 
 from __future__ import annotations
