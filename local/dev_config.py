@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.oss_emulator import AccessKey
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.ram import PolicyDocumentError, RamPolicy
+from shared.digits import in_range
 from shared.errors import ConfigError
 from shared.sign.settings import SignSettings
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from shared.digits import in_range, whole_number
 from shared.errors import ConfigError
 
 MIN_SECRET_BYTES = 32  # HS256 keys shorter than the hash output weaken it (RFC 7518 §3.2).
@@ -60,9 +61,9 @@ class Env:
         text = self.get(name)
         if text is None:
             return default
-        if not re.fullmatch(r"[0-9]{1,12}", text):
+        value = whole_number(text, max_digits=12)
+        if value is None:
             raise ConfigError(name, f"must be a whole number, got {text!r}")
-        value = int(text)
         if not low <= value <= high:
             raise ConfigError(name, f"must be between {low} and {high}, got {value}")
         return value
@@ -229,8 +230,8 @@ def _limit(env: Env, name: str, default: int) -> int | None:
     text = env.get(name)
     if text is None:
         value = default
-    elif re.fullmatch(r"[0-9]{1,19}", text) and int(text) <= MAX_QUOTA:
-        value = int(text)
+    elif (number := in_range(text, 0, MAX_QUOTA)) is not None:
+        value = number
     else:
         raise ConfigError(
             name, f"must be a whole number from 0 (unlimited) to {MAX_QUOTA}, got {text!r}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from shared.content import NO_EXTENSION, key_extension, stored_type_problem
+from shared.digits import whole_number
 from shared.errors import Conflict, Unavailable
 from shared.settings import Env
 from shared.sniff import SNIFF_BYTES, content_problem, image_problem
@@ -149,7 +150,7 @@ def _total_size(headers: Any, received: int) -> int:
     """The whole object's size: `Content-Range: bytes 0-N/TOTAL` on a 206, else the body's."""
     content_range = str(headers.get("Content-Range", "") or "")
     _, slash, total = content_range.rpartition("/")
-    if slash and total.isdigit():
-        return int(total)
-    length = str(headers.get("Content-Length", "") or "")
-    return int(length) if length.isdigit() else received
+    size = whole_number(total) if slash else None
+    if size is None:
+        size = whole_number(str(headers.get("Content-Length", "") or ""))
+    return received if size is None else size

@@ -26,8 +26,8 @@ import urllib3
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import OssError
+from shared.digits import in_range
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"

@@ -28,7 +28,6 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from local.oss_emulator.crc64 import combine
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import Element, OssError, invalid_argument
 from local.oss_emulator.fields import check_object_fields
 from local.oss_emulator.form import HEAD_BYTES
@@ -44,6 +43,7 @@ from local.oss_emulator.multipart import (
 from local.oss_emulator.store import StoredObject
 from local.oss_emulator.upload_callback import object_headers, rest_callback
 from local.oss_emulator.uploads import Part, Upload, claimed_parts
+from shared.digits import in_range
 from shared.multipart_limits import MAX_PARTS, MIN_PART_BYTES
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
 
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import XML_TYPE, OssError, invalid_argument
 from local.oss_emulator.store import ObjectStore, StoredObject
+from shared.digits import in_range
 
 DEFAULT_MAX_KEYS = 100
 MAX_KEYS = 1000

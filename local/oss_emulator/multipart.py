@@ -21,7 +21,6 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from local.oss_emulator.body import spool_body
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import XML_TYPE, Element, invalid_argument, xml_document
 from local.oss_emulator.fields import (
     STORAGE_CLASSES,
@@ -35,6 +34,7 @@ from local.oss_emulator.listing import iso8601
 from local.oss_emulator.ram import write_actions
 from local.oss_emulator.store import file_already_exists
 from local.oss_emulator.uploads import Upload, new_upload_id
+from shared.digits import in_range
 from shared.multipart_limits import MAX_LIST_PARTS, MAX_LIST_UPLOADS, MAX_PART_BYTES, MAX_PARTS
 
 if TYPE_CHECKING:

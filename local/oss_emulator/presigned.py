@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
-from local.oss_emulator.digits import in_range, whole_number
 from local.oss_emulator.errors import OssError, access_denied, invalid_argument
 from local.oss_emulator.request_auth import (
     MAX_SKEW,
@@ -38,6 +37,7 @@ from local.oss_emulator.signature import (
     lookup_key,
     signature_does_not_match,
 )
+from shared.digits import in_range, whole_number
 
 MAX_V4_EXPIRES = 604_800
 V4_SIGNATURE = "x-oss-signature"

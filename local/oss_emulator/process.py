@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from local.oss_emulator.digits import in_range
 from local.oss_emulator.errors import OssError
+from shared.digits import in_range
 
 MAX_SIDE = 16_384
 FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local.oss_emulator.errors import OssError
+from shared.digits import whole_number
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def _remove_stale(data_path: Path, *, parts: int) -> None:
         data_path.unlink(missing_ok=True)
     for path in data_path.parent.glob(f"{data_path.name}-*"):
         index = path.name.rsplit("-", 1)[1]
-        if index.isdigit() and int(index) >= parts:
+        number = whole_number(index)
+        if number is not None and number >= parts:
             path.unlink(missing_ok=True)
 
 

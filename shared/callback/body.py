@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from shared.digits import whole_number
 from shared.errors import BadRequest
 
 BODY_TYPE = "application/x-www-form-urlencoded"
@@ -52,9 +53,6 @@ MAX_SHOWN_NAME = 64  # field names are attacker-chosen: answers and log lines st
 
 
 REQUIRED_FIELDS = ("bucket", "object", "etag", "size", "mimeType")
-
-
-_DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -135,10 +133,10 @@ def _form_fields(body: bytes) -> dict[str, str]:
 
 
 def _decimal(values: dict[str, str], name: str) -> int:
-    text = values[name]
-    if not _DECIMAL.fullmatch(text):
+    number = whole_number(values[name])
+    if number is None:
         raise BadRequest(f"the callback field {name} is not a decimal integer")
-    return int(text)
+    return number
 
 
 def _optional_decimal(values: dict[str, str], name: str) -> int | None:

@@ -17,12 +17,12 @@ GET and DELETE /uploads/{key}: shared/sign/uploads.py.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.credentials import Credentials, resolve_credentials
+from shared.digits import is_digits
 from shared.errors import BadRequest, MethodNotAllowed, NotFound
 from shared.http import Core, Request, Response, json_response, respond
 from shared.objects import RemoverFactory, oss_remover
@@ -40,7 +40,6 @@ from shared.sign.settings import SignSettings
 # CompleteMultipartUpload body (read, never used: s3_compat.py) lists up to 10,000 parts, ~0.9 MB.
 MAX_BODY = 1024 * 1024
 LIST_PARAMETERS = frozenset({"limit", "cursor"})
-_LIMIT = re.compile(r"[0-9]+")
 
 StoreFactory = Callable[[Credentials | None], Store]
 
@@ -238,7 +237,7 @@ def _list_query(query: Mapping[str, str]) -> tuple[int, str | None]:
     text = query.get("limit") or ""
     limit = DEFAULT_PAGE
     if text:
-        digits = text.lstrip("0") if _LIMIT.fullmatch(text) else ""
+        digits = text.lstrip("0") if is_digits(text) else ""
         if not digits:
             raise BadRequest("limit must be a whole number of at least 1")
         limit = MAX_PAGE if len(digits) > 3 else min(int(digits), MAX_PAGE)

@@ -21,6 +21,7 @@ from typing import Any
 from shared import keys
 from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.credentials import Credentials
+from shared.digits import is_digits
 from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
 from shared.multipart import FORBID_OVERWRITE
@@ -89,7 +90,7 @@ def declared_size(text: str | None, max_bytes: int, *, beyond: str = "") -> int:
     says what to do instead)."""
     if text is None or text == "":
         raise BadRequest("size (in bytes) is required with filename")
-    if not text.isascii() or not text.isdigit():
+    if not is_digits(text):
         raise BadRequest("size must be a whole number of bytes")
     if not _SIZE.fullmatch(text):
         raise TooLarge(f"size is over the limit of {max_bytes} bytes{beyond}")
