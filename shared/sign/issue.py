@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from shared import keys
 from shared.callback.body import BODY_TYPE, callback_body_template
 from shared.credentials import Credentials
-from shared.digits import is_digits
+from shared.digits import is_digits, whole_number
 from shared.errors import BadRequest, TooLarge
 from shared.grant import Grant, issue_token
 from shared.multipart import FORBID_OVERWRITE
@@ -37,7 +36,7 @@ STORED_TYPE_FIELD = "x-oss-content-type"
 # Object-level fields no RAM permission guards (issue 17.2): an exact grant pins them, so the
 # form cannot store the object as Archive (unreadable until restored, billed a minimum term).
 STORAGE_CLASS_FIELD, STORAGE_CLASS = "x-oss-storage-class", "Standard"
-_SIZE = re.compile(r"[0-9]{1,20}")
+MAX_SIZE_DIGITS = 20  # longer digit strings are refused before int(): no size limit needs more
 
 
 @dataclass(frozen=True)
@@ -92,9 +91,9 @@ def declared_size(text: str | None, max_bytes: int, *, beyond: str = "") -> int:
         raise BadRequest("size (in bytes) is required with filename")
     if not is_digits(text):
         raise BadRequest("size must be a whole number of bytes")
-    if not _SIZE.fullmatch(text):
+    size = whole_number(text, max_digits=MAX_SIZE_DIGITS)
+    if size is None:  # digits, more of them than any size has
         raise TooLarge(f"size is over the limit of {max_bytes} bytes{beyond}")
-    size = int(text)
     if size < 1:
         raise BadRequest("size must be at least 1 byte")
     if size > max_bytes:
