@@ -14,17 +14,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bench import fixtures
 from bench.baselines import RsaCase, v4_signature
-from bench.report import Section, fmt_ratio, fmt_us
 from bench.timing import PerCall, per_call
 from shared.records.base import PutOutcome, PutResult, Record
 from tests.support.callbacks import public_pem
-
-if TYPE_CHECKING:
-    from bench.collect import Results
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
@@ -322,74 +318,3 @@ def callback_tablestore(setup: CallbackSetup, iterations: int) -> Measured:
     )
     measured.extra["put_rows"] = store.client.put_rows
     return measured
-
-
-def warm_section(results: Results) -> Section:
-    section = Section(
-        "Warm per-request cost (in process, `wsgi_adapter` over `create_app`)",
-        ["path", "µs/request", "batch spread", "requests", "notes"],
-    )
-    for _name, value in results.warm.items():
-        if isinstance(value, str):
-            section.rows.append([_name, "—", "", "", value])
-            continue
-        t = value.timing
-        notes = [value.note] if value.note else []
-        notes += [f"{k}={v}" for k, v in value.extra.items()]
-        section.rows.append(
-            [
-                value.label,
-                fmt_us(t.median_us),
-                f"{t.min_us:.0f}–{t.max_us:.0f}",
-                str(t.iterations),
-                "; ".join(notes),
-            ]
-        )
-    section.notes.append(
-        "µs/request is the median of 5 batch means; GC stays on and the access log line is "
-        "written (to /dev/null), as in production."
-    )
-    return section
-
-
-def ratio(num: Measured | None, den: Measured | None) -> float | None:
-    if num is None or den is None or den.timing.median_us <= 0:
-        return None
-    return num.timing.median_us / den.timing.median_us
-
-
-def ratio_section(warm: dict[str, Measured | None]) -> Section:
-    section = Section("Ratios (same run, side by side)", ["ratio", "value"])
-    pairs = [
-        ("sign hot path / bare V4 crypto (key chain + policy HMAC + base64)", "sign", "bare-v4"),
-        (
-            "callback (in-memory store) / one bare RSA verify, same 2048-bit key",
-            "callback-memory",
-            "bare-rsa-test",
-        ),
-        ("callback (SQLite) / one bare RSA verify, same key", "callback-sqlite", "bare-rsa-test"),
-        (
-            "callback (Tablestore, fake client) / one bare RSA verify, same key",
-            "callback-tablestore",
-            "bare-rsa-test",
-        ),
-        (
-            "callback C1 pinned-key path / bare RSA verify with the 512-bit OSS key",
-            "callback-c1",
-            "bare-rsa-oss",
-        ),
-        (
-            "naive verifier (key fetched per request) / our callback (in-memory store)",
-            "naive",
-            "callback-memory",
-        ),
-        ("naive verifier / our callback (SQLite store)", "naive", "callback-sqlite"),
-    ]
-    for label, num, den in pairs:
-        section.rows.append([label, fmt_ratio(ratio(warm.get(num), warm.get(den)))])
-    section.notes.append(
-        "The naive verifier does strictly less work than ours (no grant check, no record) but "
-        "fetches the key over loopback on every request, as the official sample does; over the "
-        "internet to gosspublic.alicdn.com each fetch costs a DNS lookup and a TLS handshake more."
-    )
-    return section

@@ -16,19 +16,17 @@ from typing import Any
 
 from bench.collect import Plan, Results, collect
 from bench.components import parts_section, profile_section
-from bench.inprocess import ratio_section, warm_section
 from bench.machine import describe
 from bench.presign_parts import report as presign_report
 from bench.report import (
     PREFACE,
     Section,
     Target,
-    cold_section,
     render_markdown,
     render_text,
-    tablestore_section,
     targets_section,
 )
+from bench.sections import cold_section, ratio_section, tablestore_section, warm_section
 from bench.sizes import size_section
 from bench.targets import targets_for
 from bench.throughput import Throughput, throughput_section
