@@ -286,11 +286,17 @@ def refusal(call: Callable[[], Any]) -> tuple[int, str]:
     return caught.value.status, caught.value.code
 
 
-# --- fixtures: `from tests.support.emulator import make_fixture, served_fixture` --------------
+# --- fixtures (tests/conftest.py registers this module as a plugin) ---------------------------
 
 
-@pytest.fixture(name="make")
-def make_fixture(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callable[..., Emu]]:
+@pytest.fixture
+def emu(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Emu:
+    """An emulator at NOW, driven through its WSGI app."""
+    return Emu(tmp_path, oss_key)
+
+
+@pytest.fixture
+def make(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callable[..., Emu]]:
     """An emulator on the real clock, configured as the test asks, served on loopback."""
     with ExitStack() as stack:
 
@@ -302,6 +308,6 @@ def make_fixture(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callabl
         yield served
 
 
-@pytest.fixture(name="served")
-def served_fixture(make: Callable[..., Emu]) -> Emu:
+@pytest.fixture
+def served(make: Callable[..., Emu]) -> Emu:
     return make()
