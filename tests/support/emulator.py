@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import alibabacloud_oss_v2 as oss_v2
 import oss2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -27,6 +28,10 @@ from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from local.oss_emulator.callback import CallbackReply, CallbackRequest
 from local.oss_emulator.signature import v1_signature, v4_signature
 from local.oss_emulator.store import StoredObject
+from shared.credentials import Credentials
+from shared.settings import Secret
+from shared.sign import presign
+from shared.sign.presign import Presigned
 from tests.oss_sdk import BUCKET, KEY_ID, REGION, SECRET, auth, bucket, serve
 
 NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -255,6 +260,43 @@ class Emu:
 
     def sdk(self, version: str = "v4", **credentials: Any) -> oss2.Bucket:
         return bucket(self.url, auth(version, **credentials))
+
+
+# --- presigned URLs: the project's signer and the official V2 SDK's ------------------------------
+
+
+def presigned(
+    method: str,
+    endpoint: str,
+    key: str,
+    *,
+    version: str = "v4",
+    now: float,
+    token: str | None = None,
+    expires: int = 300,
+    **options: Any,
+) -> Presigned:
+    """shared/sign/presign.py's URL for the permanent key, or for STS with `token`."""
+    credentials = (
+        Credentials(STS.key_id, Secret(STS.secret), token) if token else Credentials(AK, Secret(SK))
+    )
+    common = {"endpoint": endpoint, "bucket": BUCKET, "key": key, "credentials": credentials}
+    if version == "v1":
+        return presign.presign_v1(method, now=now, expires=expires, **common, **options)
+    return presign.presign_v4(method, region=REGION, now=now, expires=expires, **common, **options)
+
+
+def official_client(endpoint: str, token: str | None = None) -> oss_v2.Client:
+    """alibabacloud-oss-v2 on the emulator (path-style, as a CNAME), permanent or STS."""
+    key_id, secret = (STS.key_id, STS.secret) if token else (AK, SK)
+    config = oss_v2.config.load_default()
+    config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(
+        key_id, secret, token
+    )
+    config.region = REGION
+    config.endpoint = endpoint
+    config.use_cname = True
+    return oss_v2.Client(config)
 
 
 # --- OSS's answers ----------------------------------------------------------------------------
