@@ -203,6 +203,7 @@ class Emu:
         self, tmp: Path, key: rsa.RSAPrivateKey, *, live: bool = False, **config: Any
     ) -> None:
         self.clock = time.time() if live else NOW.timestamp()
+        self.key = key  # the private key the emulator is given (it signs callbacks with it)
         self.recorder = Recorder()
         self.url = ""
         settings: dict[str, Any] = {
