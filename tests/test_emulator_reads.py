@@ -352,23 +352,23 @@ def test_an_objects_acl_overrides_the_buckets(tmp_path: Path, oss_key: rsa.RSAPr
 
 
 def test_archive_objects_are_listed_and_headed_but_not_read(served: Emu) -> None:
+    assert served.upload(key="uploads/alice/standard.png").status_code == 204
+    standard = served.client.head("/uploads/alice/standard.png")
+    assert standard.headers["x-oss-storage-class"] == "Standard"
+    assert "x-oss-server-side-encryption" not in standard.headers
     fields = (("x-oss-storage-class", "archive"), ("x-oss-server-side-encryption", "AES256"))
     assert served.upload(*fields).status_code == 204
     sdk = served.sdk()
     head = sdk.head_object(PHOTO)
     assert head.headers["x-oss-storage-class"] == "Archive"
     assert head.headers["x-oss-server-side-encryption"] == "AES256"
-    (listed,) = sdk.list_objects_v2(prefix="uploads/").object_list
-    assert listed.storage_class == "Archive"
+    listed = sdk.list_objects_v2(prefix="uploads/").object_list
+    assert [(o.key, o.storage_class) for o in listed] == [
+        (PHOTO, "Archive"),
+        ("uploads/alice/standard.png", "Standard"),
+    ]
     assert refusal(lambda: sdk.get_object(PHOTO)) == (403, "InvalidObjectState")
     assert_error(served.client.get(f"/{PHOTO}"), 403, "InvalidObjectState")
-
-
-def test_standard_objects_report_their_class(served: Emu) -> None:
-    assert served.upload().status_code == 204
-    head = served.client.head(f"/{PHOTO}")
-    assert head.headers["x-oss-storage-class"] == "Standard"
-    assert "x-oss-server-side-encryption" not in head.headers
 
 
 @pytest.mark.parametrize(
@@ -537,8 +537,6 @@ def test_the_official_v4_presigner_is_accepted(
     with private.client.get(local(thumb)) as response:
         assert response.status_code == 200
         assert Image.open(io.BytesIO(response.data)).size == (256, 160)
-    info = with_query(thumb, **{"x-oss-process": "image/info"})
-    assert_error(private.client.get(info), 403, "SignatureDoesNotMatch")
 
 
 def test_the_official_v1_signer_is_accepted(private: Emu, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -548,8 +546,6 @@ def test_the_official_v1_signer_is_accepted(private: Emu, monkeypatch: pytest.Mo
     with private.client.get(local(url)) as response:
         assert response.status_code == 200
         assert Image.open(io.BytesIO(response.data)).size == (256, 160)
-    private.clock = NOW.timestamp() + 301
-    assert_error(private.client.get(local(url)), 403, "AccessDenied")
 
 
 # --- x-oss-process ----------------------------------------------------------------------------
@@ -584,11 +580,14 @@ def test_resize_and_info_for_each_format(private: Emu, fmt: str, mime: str, name
     }
 
 
-def test_small_images_are_not_enlarged(private: Emu) -> None:
+def test_small_images_are_not_enlarged_and_other_files_not_processed(private: Emu) -> None:
     key = "uploads/alice/small.png"
     private.seed(key, image_bytes("PNG", (40, 20)), content_type="image/png")
     with private.client.get(local(ours({"x-oss-process": PROCESS}, key=key))) as response:
         assert Image.open(io.BytesIO(response.data)).size == (40, 20)
+    private.seed("uploads/alice/notes.txt", b"plain text", content_type="text/plain")
+    url = ours({"x-oss-process": "image/info"}, key="uploads/alice/notes.txt")
+    assert_error(private.client.get(local(url)), 400, "InvalidArgument")
 
 
 @pytest.mark.parametrize(
@@ -607,9 +606,3 @@ def test_small_images_are_not_enlarged(private: Emu) -> None:
 def test_bad_processes_are_400(private: Emu, process: str) -> None:
     url = local(ours({"x-oss-process": process}))
     assert_error(private.client.get(url), 400, "InvalidArgument")
-
-
-def test_a_process_on_a_non_image_is_400(private: Emu) -> None:
-    private.seed("uploads/alice/notes.txt", b"plain text", content_type="text/plain")
-    url = ours({"x-oss-process": "image/info"}, key="uploads/alice/notes.txt")
-    assert_error(private.client.get(local(url)), 400, "InvalidArgument")
