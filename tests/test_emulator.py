@@ -15,7 +15,7 @@ import re
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from local.oss_emulator.image import ImageInfo, image_info
 from local.oss_emulator.keys import load_or_create_key
 from local.oss_emulator.signature import v4_signing_key
 from local.oss_emulator.store import ObjectStore
+from tests.oss_sdk import serve
 from tests.samples import jpeg, png
 from tests.support.data import VECTORS
 from tests.support.emulator import (
@@ -636,78 +637,55 @@ def test_store_paths_never_leave_the_directory(key: str) -> None:
 # --- the callback sender over loopback ------------------------------------------------------
 
 
-def read_request(connection: socket.socket) -> None:
-    """Read one HTTP request: the head, then Content-Length bytes of body."""
-    with connection.makefile("rb") as stream:
-        length = 0
-        while (line := stream.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            length = int(value) if name.lower() == b"content-length" else length
-        stream.read(length)
+def sent_to(
+    status: str,
+    body: bytes = b"{}",
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    hang: threading.Event | None = None,
+    timeout: float = 5.0,
+) -> CallbackReply:
+    """send_with_requests to a loopback server that reads the whole request (answering early
+    resets the sender's upload), waits for `hang` if given, then answers as told."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if hang is not None:
+            hang.wait(30)  # until the test has its answer; a sender that waits gets it
+        start_response(status, [("Content-Length", str(len(body))), *headers])
+        return [body]
+
+    with serve(app) as url:  # any WSGI app serves
+        request = CallbackRequest(url + "/cb", (("Content-Type", "text/plain"),), b"a=1")
+        return send_with_requests(request, timeout)
 
 
-@pytest.fixture
-def loopback() -> Iterator[Callable[..., str]]:
-    """One-shot HTTP servers on 127.0.0.1 that answer with raw bytes (once `hang` is set)."""
-    threads: list[threading.Thread] = []
-
-    def serve(answer: bytes, hang: threading.Event | None = None) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
-
-        def run() -> None:
-            with listener, listener.accept()[0] as connection:
-                read_request(connection)  # all of it: answering early resets the sender's upload
-                if hang is not None:
-                    hang.wait(30)  # until the test has its answer; a sender that waits gets a 200
-                connection.sendall(answer)
-
-        threads.append(threading.Thread(target=run, daemon=True))
-        threads[-1].start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
-
-    yield serve
-    for thread in threads:
-        thread.join(timeout=5)
-
-
-def post_to(url: str, timeout: float = 5.0) -> CallbackReply:
-    request = CallbackRequest(url, (("Content-Type", "text/plain"),), b"a=1")
-    return send_with_requests(request, timeout)
-
-
-def test_sender_reads_the_reply_and_follows_no_redirect(loopback: Callable[..., str]) -> None:
-    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-    reply = post_to(loopback(answer))
+def test_sender_reads_the_reply_and_follows_no_redirect() -> None:
+    reply = sent_to("200 OK", headers=[("Content-Type", "application/json")])
     assert (reply.status, reply.body, reply.headers["content-length"], reply.complete) == (
         200,
         b"{}",
         "2",
         True,
     )
-    redirect = b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/x\r\nContent-Length: 0\r\n\r\n"
-    assert post_to(loopback(redirect)).status == 302
+    assert sent_to("302 Found", b"", [("Location", "http://127.0.0.1:9/x")]).status == 302
 
 
-def test_sender_stops_reading_past_one_megabyte(loopback: Callable[..., str]) -> None:
-    body = b"[" + b"0," * (600 * 1024) + b"0]"
-    url = loopback(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    reply = post_to(url)
+def test_sender_stops_reading_past_one_megabyte() -> None:
+    reply = sent_to("200 OK", b"[" + b"0," * (600 * 1024) + b"0]")
     assert not reply.complete
     assert len(reply.body) <= 1024 * 1024 + 64 * 1024
 
 
-def test_sender_cannot_connect_or_gives_up_after_the_timeout(
-    loopback: Callable[..., str],
-) -> None:
+def test_sender_cannot_connect_or_gives_up_after_the_timeout() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(CallbackUnreachable, match="can not connect"):
-        post_to(f"http://127.0.0.1:{port}/cb")
+        send_with_requests(CallbackRequest(f"http://127.0.0.1:{port}/cb", (), b"a=1"), 5.0)
     release = threading.Event()
-    url = loopback(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", hang=release)
     with pytest.raises(CallbackUnreachable, match=r"reply timeout, cost: 500 MS, timeout: 500 MS"):
-        post_to(url, timeout=0.5)
+        sent_to("200 OK", hang=release, timeout=0.5)
     release.set()
 
 
