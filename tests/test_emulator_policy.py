@@ -52,9 +52,6 @@ def judge(
     check_conditions(p, fields, bucket=bucket, version=version)
 
 
-# --- shape -----------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("text", "ec"),
     [
@@ -116,9 +113,6 @@ def test_escaped_dollar_is_accepted() -> None:
     assert [c.value for c in p.conditions] == ["a/${filename}", "$1"]
 
 
-# --- expiration (frozen clock) ---------------------------------------------------------------
-
-
 def test_expiration_forms_and_boundary() -> None:
     assert policy({"bucket": "b"}, expiration="2030-05-01T12:05:00Z").expiration == DEADLINE
     precise = policy({"bucket": "b"}, expiration="2030-05-01T12:05:00.123456789Z")
@@ -131,9 +125,6 @@ def test_expiration_forms_and_boundary() -> None:
         "AccessDenied",
         "Invalid according to Policy: Policy expired.",
     )
-
-
-# --- condition forms -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -211,9 +202,6 @@ def test_v4_policies_must_pin_version_credential_and_date() -> None:
         refusal(judge, partial, fields, version="v4")
         judge(partial, fields, version="v1")
         check_conditions(partial, fields, bucket="dev-bucket", version="v4", strict_v4=False)
-
-
-# --- size ------------------------------------------------------------------------------------
 
 
 def test_size_window() -> None:

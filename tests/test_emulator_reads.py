@@ -436,9 +436,6 @@ def with_query(url: str, **changes: str) -> str:
     return f"{parts.path}?{urlencode(query)}"
 
 
-# --- refusals -------------------------------------------------------------------------------
-
-
 def test_an_unsigned_read_of_a_private_bucket_is_access_denied(private: Emu) -> None:
     assert_error(private.client.get(f"/{PHOTO}"), 403, "AccessDenied")
     assert_error(private.client.get(f"/{PHOTO}?x-oss-process={PROCESS}"), 403, "AccessDenied")
@@ -503,9 +500,6 @@ def test_sts_urls_need_their_token(private: Emu, version: str, field: str) -> No
     assert_error(private.client.get(other), 403, "InvalidSecurityToken")
 
 
-# --- the official SDKs' URLs ------------------------------------------------------------------
-
-
 class _Frozen(datetime.datetime):
     @classmethod
     def now(cls, tz: datetime.tzinfo | None = None) -> _Frozen:
@@ -546,9 +540,6 @@ def test_the_official_v1_signer_is_accepted(private: Emu, monkeypatch: pytest.Mo
     with private.client.get(local(url)) as response:
         assert response.status_code == 200
         assert Image.open(io.BytesIO(response.data)).size == (256, 160)
-
-
-# --- x-oss-process ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
