@@ -95,12 +95,6 @@ def test_wrong_secrets_keys_and_tokens_are_refused(seeded: Emu, version: str) ->
     assert refusal(no_token.list_objects_v2) == (403, "InvalidAccessKeyId")
 
 
-def test_a_wrong_v4_region_is_refused_as_oss_does(seeded: Emu) -> None:
-    sdk = bucket(seeded.url, auth("v4"), region="cn-shanghai")
-    assert refusal(lambda: sdk.list_objects_v2(prefix="uploads/")) == (400, "InvalidArgument")
-    assert refusal(lambda: sdk.head_object(KEY))[0] == 400
-
-
 @pytest.mark.parametrize("version", ["v1", "v4"])
 def test_a_signature_covers_the_key_and_the_signed_query(seeded: Emu, version: str) -> None:
     client = seeded.client
@@ -115,7 +109,10 @@ def test_a_signature_covers_the_key_and_the_signed_query(seeded: Emu, version: s
     assert widened.status_code == (200 if version == "v1" else 403)
 
 
-def test_requests_from_another_time_are_refused(seeded: Emu) -> None:
+def test_requests_from_another_region_or_time_are_refused(seeded: Emu) -> None:
+    sdk = bucket(seeded.url, auth("v4"), region="cn-shanghai")
+    assert refusal(lambda: sdk.list_objects_v2(prefix="uploads/")) == (400, "InvalidArgument")
+    assert refusal(lambda: sdk.head_object(KEY))[0] == 400
     seeded.clock = 2e9  # 2033, far from when oss2 signs
     for version in ("v1", "v4"):
         headers = signed_headers(auth(version), "HEAD", KEY)
