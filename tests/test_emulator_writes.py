@@ -284,7 +284,7 @@ def test_ram_policies_allow_each_operation_only_its_action(make: Callable[..., E
 
 
 def test_presigned_part_urls_bind_their_part_upload_and_md5(served: Emu) -> None:
-    """Expiry and STS tokens of presigned URLs: tests/test_emulator_presign.py."""
+    """Expiry and STS tokens of presigned URLs: tests/test_emulator_reads.py."""
     sdk = served.sdk()
     upload_id = sdk.init_multipart_upload(KEY).upload_id
     other_upload = sdk.init_multipart_upload(KEY).upload_id
