@@ -503,13 +503,11 @@ def test_callback_unreachable_then_next_url_whose_xml_reply_is_passed_on(emu: Em
         )
 
     emu.recorder.reply = reply
-    field = callback_field(callbackUrl="http://127.0.0.1:9/first;http://127.0.0.1:9/second")
+    urls = ["http://127.0.0.1:9/first", "http://127.0.0.1:9/second"]
+    field = callback_field(callbackUrl=";".join(urls))
     answer = emu.post(v4_form(fields=[("callback", field)]))
     assert (answer.status_code, answer.data) == (200, b"<ok/>")
-    assert [r.url for r, _ in emu.recorder.sent] == [
-        "http://127.0.0.1:9/first",
-        "http://127.0.0.1:9/second",
-    ]
+    assert [r.url for r, _ in emu.recorder.sent] == urls
     emu.recorder.reply = lambda _: reply(CallbackRequest("first", (), b""))
     response = emu.post(v4_form(fields=[("callback", field)]))
     assert_error(response, 203, "CallbackFailed")
@@ -662,12 +660,8 @@ def sent_to(
 
 def test_sender_reads_the_reply_and_follows_no_redirect() -> None:
     reply = sent_to("200 OK", headers=[("Content-Type", "application/json")])
-    assert (reply.status, reply.body, reply.headers["content-length"], reply.complete) == (
-        200,
-        b"{}",
-        "2",
-        True,
-    )
+    assert (reply.status, reply.body, reply.complete) == (200, b"{}", True)
+    assert reply.headers["content-length"] == "2"
     assert sent_to("302 Found", b"", [("Location", "http://127.0.0.1:9/x")]).status == 302
 
 
@@ -741,18 +735,7 @@ def test_the_stats_count_each_oss_operation_and_not_themselves(served: Emu) -> N
     sdk.list_multipart_uploads()
     sdk.put_object(key, b"x")
     sdk.get_bucket_versioning()
-    assert stats() == {
-        "PostObject": 2,
-        "HeadObject": 2,
-        "ListObjects": 1,
-        "GetObject": 1,
-        "DeleteObject": 2,
-        "InitiateMultipartUpload": 2,
-        "UploadPart": 1,
-        "ListParts": 1,
-        "CompleteMultipartUpload": 1,
-        "AbortMultipartUpload": 1,
-        "ListMultipartUploads": 1,
-        "PutObject": 1,
-        "GetBucketVersioning": 1,
-    }
+    twice = ["PostObject", "HeadObject", "DeleteObject", "InitiateMultipartUpload"]
+    once = ["ListObjects", "GetObject", "UploadPart", "ListParts", "CompleteMultipartUpload"]
+    once += ["AbortMultipartUpload", "ListMultipartUploads", "PutObject", "GetBucketVersioning"]
+    assert stats() == {**dict.fromkeys(once, 1), **dict.fromkeys(twice, 2)}

@@ -351,27 +351,20 @@ def test_the_official_v2_presigner_puts_and_uploads_parts(served: Emu) -> None:
 def test_oss2_uploads_in_parts(served: Emu, version: str, sts: bool) -> None:
     credentials = {"key_id": STS.key_id, "secret": STS.secret, "token": STS.security_token}
     sdk = served.sdk(version, **(credentials if sts else {}))
-    kept = {"x-oss-meta-origin": "test", "x-oss-storage-class": "IA", "Cache-Control": "no-cache"}
-    upload_id = sdk.init_multipart_upload(
-        KEY, headers={"Content-Type": "video/mp4", **kept}
-    ).upload_id
+    kept = {"Content-Type": "video/mp4", "x-oss-meta-origin": "test", "x-oss-storage-class": "IA"}
+    kept["Cache-Control"] = "no-cache"
+    upload_id = sdk.init_multipart_upload(KEY, headers=kept).upload_id
     assert len(upload_id) == 32
     parts = upload_parts(sdk, upload_id, CHUNKS)  # oss2 checks each part's CRC-64
     listed = sdk.list_parts(KEY, upload_id).parts
-    assert [(p.part_number, p.etag, p.size) for p in listed] == [
-        (p.part_number, p.etag, p.size) for p in parts
-    ]
+    numbered = [(p.part_number, p.etag, p.size) for p in parts]
+    assert [(p.part_number, p.etag, p.size) for p in listed] == numbered
     result = sdk.complete_multipart_upload(KEY, upload_id, parts)  # and the object's CRC-64
     whole = b"".join(CHUNKS)
     expected = multipart_etag([Part(p.part_number, p.etag, p.size, 0, 0) for p in parts])
     assert (result.etag, expected[-2:]) == (expected, "-3")
     head = sdk.head_object(KEY)
-    assert (head.etag, head.content_length, head.content_type, head.server_crc) == (
-        expected,
-        len(whole),
-        "video/mp4",
-        crc64(whole),
-    )
+    assert (head.etag, head.content_length, head.server_crc) == (expected, len(whole), crc64(whole))
     assert {name: head.headers[name] for name in kept} == kept
     assert (head.object_type, "Content-MD5" in head.headers) == ("Multipart", False)
     [listed_object] = sdk.list_objects_v2(prefix=KEY).object_list
