@@ -8,7 +8,6 @@ own key, bound to its `deploy/ram/*.json` policy.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -194,14 +193,6 @@ def test_the_sign_role_reads_and_deletes_uploads_only(stack: Stack, emulator: Os
     assert emulator.store.get("uploads/alice/b.txt") is None
     assert refusal(lambda: signer.delete_object("backups/db.zip")) == DENIED
     assert refusal(lambda: signer.list_objects_v2(prefix="uploads/")) == DENIED
-
-
-def test_without_the_setting_every_function_keeps_the_owner_key(tmp_path: Path) -> None:
-    with Stack(stack_settings(tmp_path / "stack")) as owner:
-        assert owner.emulator is not None
-        assert dict(owner.emulator.config.policies) == {}
-        grant = sign_in_and_grant(http_session(), owner.url("app"), "alice", path="docs/")
-        assert json.dumps(grant["fields"]).count("dev-access-key-id") == 1
 
 
 def test_an_sts_key_stands_for_the_sign_role(tmp_path: Path) -> None:
