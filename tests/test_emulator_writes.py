@@ -483,7 +483,7 @@ def test_list_multipart_uploads_shows_what_is_in_progress(served: Emu) -> None:
 
 def test_complete_calls_back_with_the_whole_object(served: Emu) -> None:
     sdk = served.sdk()
-    upload_id = sdk.init_multipart_upload(KEY, headers={"Content-Type": "video/mp4"}).upload_id
+    upload_id = sdk.init_multipart_upload(KEY, headers=TYPE).upload_id
     parts = upload_parts(sdk, upload_id, CHUNKS)
     served.recorder.reply = lambda _: json_reply({"Status": "OK", "id": 7})
     body = (
@@ -526,6 +526,5 @@ def test_a_failed_callback_keeps_the_object_and_answers_203(served: Emu) -> None
     other = sdk.init_multipart_upload(KEY).upload_id
     other_parts = upload_parts(sdk, other, [b"x"])
     bad = {"x-oss-callback": "not base64 json"}
-    assert (
-        refusal(lambda: sdk.complete_multipart_upload(KEY, other, other_parts, headers=bad)) == BAD
-    )
+    complete = sdk.complete_multipart_upload
+    assert refusal(lambda: complete(KEY, other, other_parts, headers=bad)) == BAD
