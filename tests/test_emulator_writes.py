@@ -483,7 +483,7 @@ def test_list_multipart_uploads_shows_what_is_in_progress(served: Emu) -> None:
 
 def test_complete_calls_back_with_the_whole_object(served: Emu) -> None:
     sdk = served.sdk()
-    upload_id = sdk.init_multipart_upload(KEY, headers=TYPE).upload_id
+    upload_id = sdk.init_multipart_upload(KEY, headers={"Content-Type": "video/mp4"}).upload_id
     parts = upload_parts(sdk, upload_id, CHUNKS)
     served.recorder.reply = lambda _: json_reply({"Status": "OK", "id": 7})
     body = (
