@@ -128,3 +128,7 @@ def make_callback_app(
         )
 
     return make
+
+
+# The OSS emulator's fixtures (`emu`, `make`, `served`) live beside its builders.
+pytest_plugins = ["tests.support.emulator"]

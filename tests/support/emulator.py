@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import alibabacloud_oss_v2 as oss_v2
 import oss2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -27,6 +28,10 @@ from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from local.oss_emulator.callback import CallbackReply, CallbackRequest
 from local.oss_emulator.signature import v1_signature, v4_signature
 from local.oss_emulator.store import StoredObject
+from shared.credentials import Credentials
+from shared.settings import Secret
+from shared.sign import presign
+from shared.sign.presign import Presigned
 from tests.oss_sdk import BUCKET, KEY_ID, REGION, SECRET, auth, bucket, serve
 
 NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -198,6 +203,7 @@ class Emu:
         self, tmp: Path, key: rsa.RSAPrivateKey, *, live: bool = False, **config: Any
     ) -> None:
         self.clock = time.time() if live else NOW.timestamp()
+        self.key = key  # the private key the emulator is given (it signs callbacks with it)
         self.recorder = Recorder()
         self.url = ""
         settings: dict[str, Any] = {
@@ -257,6 +263,43 @@ class Emu:
         return bucket(self.url, auth(version, **credentials))
 
 
+# --- presigned URLs: the project's signer and the official V2 SDK's ------------------------------
+
+
+def presigned(
+    method: str,
+    endpoint: str,
+    key: str,
+    *,
+    version: str = "v4",
+    now: float,
+    token: str | None = None,
+    expires: int = 300,
+    **options: Any,
+) -> Presigned:
+    """shared/sign/presign.py's URL for the permanent key, or for STS with `token`."""
+    credentials = (
+        Credentials(STS.key_id, Secret(STS.secret), token) if token else Credentials(AK, Secret(SK))
+    )
+    common = {"endpoint": endpoint, "bucket": BUCKET, "key": key, "credentials": credentials}
+    if version == "v1":
+        return presign.presign_v1(method, now=now, expires=expires, **common, **options)
+    return presign.presign_v4(method, region=REGION, now=now, expires=expires, **common, **options)
+
+
+def official_client(endpoint: str, token: str | None = None) -> oss_v2.Client:
+    """alibabacloud-oss-v2 on the emulator (path-style, as a CNAME), permanent or STS."""
+    key_id, secret = (STS.key_id, STS.secret) if token else (AK, SK)
+    config = oss_v2.config.load_default()
+    config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(
+        key_id, secret, token
+    )
+    config.region = REGION
+    config.endpoint = endpoint
+    config.use_cname = True
+    return oss_v2.Client(config)
+
+
 # --- OSS's answers ----------------------------------------------------------------------------
 
 
@@ -286,11 +329,17 @@ def refusal(call: Callable[[], Any]) -> tuple[int, str]:
     return caught.value.status, caught.value.code
 
 
-# --- fixtures: `from tests.support.emulator import make_fixture, served_fixture` --------------
+# --- fixtures (tests/conftest.py registers this module as a plugin) ---------------------------
 
 
-@pytest.fixture(name="make")
-def make_fixture(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callable[..., Emu]]:
+@pytest.fixture
+def emu(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Emu:
+    """An emulator at NOW, driven through its WSGI app."""
+    return Emu(tmp_path, oss_key)
+
+
+@pytest.fixture
+def make(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callable[..., Emu]]:
     """An emulator on the real clock, configured as the test asks, served on loopback."""
     with ExitStack() as stack:
 
@@ -302,6 +351,6 @@ def make_fixture(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> Iterator[Callabl
         yield served
 
 
-@pytest.fixture(name="served")
-def served_fixture(make: Callable[..., Emu]) -> Emu:
+@pytest.fixture
+def served(make: Callable[..., Emu]) -> Emu:
     return make()
