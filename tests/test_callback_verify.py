@@ -55,38 +55,30 @@ def kit(make_callback_app: Callable[..., Core], build: CallbackBuilder, store: S
 # --- object: the callback describes the object stored now ----------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["object", "content"])
-def test_an_invented_callback_records_nothing(kit: Kit, mode: str) -> None:
-    """No object under the key (never uploaded, or deleted since): retried briefly, then 503."""
-    status, payload = kit.answer(mode, kit.build.request())
-    assert (status, payload["code"]) == (503, "Unavailable"), payload
-    assert "not in the bucket" in payload["message"]
-    assert not kit.recorded()
-    assert len(kit.bucket.reads) == 4  # the first read and three brief retries
-    assert kit.bucket.removed == []  # nothing to delete, and nothing else is touched
-
-
-@pytest.mark.parametrize("mode", ["object", "content"])
-def test_a_callback_for_another_etag_records_nothing(kit: Kit, mode: str) -> None:
-    kit.bucket.put(EXACT_KEY, png())
-    status, payload = kit.answer(mode, kit.build.request(values={"etag": "F" * 32}))
-    assert (status, payload["code"]) == (409, "Conflict"), payload
-    assert "different object" in payload["message"]
-    assert not kit.recorded()
-    assert EXACT_KEY in kit.bucket.objects  # the stored object is not ours to delete
-
-
 @pytest.mark.parametrize(
-    ("field", "value", "why"),
-    [("size", "4", "bytes"), ("crc64", "1234", "CRC-64")],
+    ("mode", "stored", "values", "status", "why"),
+    [
+        # No object under the key (never uploaded, or deleted since): retried briefly, then 503.
+        ("object", None, {}, 503, "not in the bucket"),
+        ("content", None, {}, 503, "not in the bucket"),
+        # Another object is stored there now: not ours to record, nor to delete.
+        ("object", png(), {"etag": "F" * 32}, 409, "different object"),
+        ("content", png(), {"etag": "F" * 32}, 409, "different object"),
+        ("object", png(), {"size": "4"}, 409, "bytes"),
+        ("object", png(), {"crc64": "1234"}, 409, "CRC-64"),
+    ],
 )
-def test_the_stored_size_and_crc64_must_match_the_callback(
-    kit: Kit, field: str, value: str, why: str
+def test_a_callback_for_an_object_not_stored_records_nothing(
+    *, kit: Kit, mode: str, stored: bytes | None, values: dict[str, str], status: int, why: str
 ) -> None:
-    status, payload = kit.answer("object", kit.upload(png(), **PNG_INFO, **{field: value}))
-    assert (status, payload["code"]) == (409, "Conflict")
+    facts = kit.bucket.put(EXACT_KEY, stored) if stored is not None else {}
+    request = kit.build.request(values={**facts, **PNG_INFO, **values})
+    got, payload = kit.answer(mode, request)
+    assert (got, payload["code"]) == (status, {503: "Unavailable", 409: "Conflict"}[status])
     assert why in payload["message"]
     assert not kit.recorded()
+    assert kit.bucket.removed == []  # nothing is deleted
+    assert len(kit.bucket.reads) == (1 if stored else 4)  # the first read and three brief retries
 
 
 def test_an_object_not_yet_visible_is_retried_then_recorded(kit: Kit) -> None:
