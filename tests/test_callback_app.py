@@ -27,7 +27,6 @@ from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.http import Core, Request, Response, serve
 from shared.http.fc2 import wsgi_adapter
 from shared.http.fc3 import event_adapter
-from shared.records import clear_cache
 from shared.records.base import RecordStore
 from shared.records.sqlite import SqliteStore
 from tests.support import fc
@@ -71,9 +70,9 @@ def assert_error(app: Core, request: Request, status: int, code: str) -> dict[st
     return payload
 
 
-def bare_app(tmp_path: Path, keyserver: KeyServer, factory: Any = None, **env: str) -> Core:
-    """The core as the handlers build it: no store injected unless `factory` is given."""
-    settings = callback_settings(tmp_path, **env)
+def watched_app(tmp_path: Path, keyserver: KeyServer, factory: Any) -> Core:
+    """The core over a store factory the test watches."""
+    settings = callback_settings(tmp_path)
     return create_app(settings, environ={}, store_factory=factory, fetch=keyserver, now=lambda: NOW)
 
 
@@ -112,26 +111,6 @@ def test_genuine_callback_is_recorded_and_answered(
     assert stored is not None
     assert {"Status": "OK", **stored.to_json()} == payload
     assert keyserver.calls == [TEST_KEY_URL]
-
-
-def test_url_is_added_when_a_download_host_is_configured(
-    make_callback_app: Callable[..., Core], build: CallbackBuilder
-) -> None:
-    app = make_callback_app(DOWNLOAD_BASE_URL="https://cdn.example.com/files/")
-    status, payload, _ = call(app, build.request())
-    assert status == 200
-    assert payload["url"] == f"https://cdn.example.com/files/{EXACT_KEY}"
-
-
-def test_prefix_grant_admits_a_key_inside_the_prefix(
-    app: Core, build: CallbackBuilder, store: SqliteStore
-) -> None:
-    grant = build.prefix_grant()
-    status, payload, _ = call(
-        app, build.request(grant=grant, values={"object": PREFIX + "a/b.png"})
-    )
-    assert (status, payload["key"]) == (200, PREFIX + "a/b.png")
-    assert store.get(BUCKET, PREFIX + "a/b.png") is not None
 
 
 # --- C2–C16: forged, tampered, malformed, unusable -------------------------------------------
@@ -371,29 +350,10 @@ def test_cold_start_opens_nothing_before_the_first_callback(
         opened.append(credentials)
         return store
 
-    app = bare_app(tmp_path, keyserver, factory)
+    app = watched_app(tmp_path, keyserver, factory)
     assert (opened, keyserver.calls) == ([], [])
     assert call(app, build.request())[0] == 200  # its speed: bench/coldstart.py
     assert opened == [None]  # SQLite backend, no credentials in the environment: None
-
-
-def test_default_store_is_the_configured_sqlite_file(
-    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer
-) -> None:
-    """Without a store_factory the app opens RECORDS_BACKEND (sqlite here) via open_store."""
-    path = tmp_path / "default" / "records.sqlite3"
-    app = bare_app(tmp_path, keyserver, SQLITE_PATH=str(path))
-    try:
-        assert call(app, build.request())[0] == 200
-    finally:
-        clear_cache()
-    reader = SqliteStore(str(path))
-    try:
-        stored = reader.get(BUCKET, EXACT_KEY)
-        assert stored is not None
-        assert stored.owner == USER
-    finally:
-        reader.close()
 
 
 def test_store_is_rebuilt_when_role_credentials_rotate(
@@ -406,7 +366,7 @@ def test_store_is_rebuilt_when_role_credentials_rotate(
         seen.append(credentials.identity if credentials else None)
         return store
 
-    app = bare_app(tmp_path, keyserver, factory)
+    app = watched_app(tmp_path, keyserver, factory)
     for token in ("t1", "t1", "t2"):
         creds = SimpleNamespace(access_key_id="STS.id", access_key_secret="s", security_token=token)
         request = replace(build.request(), context=SimpleNamespace(credentials=creds))
@@ -415,13 +375,10 @@ def test_store_is_rebuilt_when_role_credentials_rotate(
 
 
 def test_tablestore_without_credentials_is_503(
-    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
+    make_callback_app: Callable[..., Core], build: CallbackBuilder
 ) -> None:
     """The Tablestore backend needs role credentials; without them: 503, not a crash."""
-    app = bare_app(
-        tmp_path,
-        keyserver,
-        lambda credentials: store,
+    app = make_callback_app(
         RECORDS_BACKEND="tablestore",
         TABLESTORE_ENDPOINT="https://inst.cn-hangzhou.ots.aliyuncs.com",
         TABLESTORE_INSTANCE="inst",
