@@ -103,18 +103,6 @@ def test_off_records_without_asking_oss(kit: Kit) -> None:
     assert kit.bucket.reads == []
 
 
-def test_a_replay_after_an_overwrite_is_a_conflict_and_the_record_stays(kit: Kit) -> None:
-    grant, key = kit.build.prefix_grant(), PREFIX + "cat.png"
-    old = kit.build.request(grant=grant, values=kit.bucket.put(key, png(3, 2)))
-    assert kit.answer("object", old)[0] == 200
-    new = kit.build.request(grant=grant, values=kit.bucket.put(key, png(5, 5)))
-    assert kit.answer("object", new)[0] == 200
-    assert kit.answer("object", old)[0] == 409
-    stored = kit.store.get(BUCKET, key)
-    assert stored is not None
-    assert stored.etag == kit.bucket.objects[key][0]
-
-
 # --- content: the bytes are what the name and type claim ------------------------------------------
 
 

@@ -80,14 +80,6 @@ def test_a_trusted_url_is_matched_verbatim_only() -> None:
 # --- key content ----------------------------------------------------------------------------
 
 
-def ec_pem() -> bytes:
-    return (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-
-
 def private_pem() -> bytes:
     return rsa_key(2048).private_bytes(
         serialization.Encoding.PEM,
@@ -103,7 +95,7 @@ def private_pem() -> bytes:
         ("empty", lambda: b""),
         ("html", lambda: b"<html><body>hello</body></html>"),
         ("private key", private_pem),
-        ("EC key", ec_pem),
+        ("EC key", lambda: public_pem(ec.generate_private_key(ec.SECP256R1()))),
         ("512-bit RSA", lambda: OSS_V1_KEY_PEM),
         ("truncated PEM", lambda: public_pem(rsa_key(2048))[:200]),
     ],

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from shared.callback.body import VARIABLES, callback_body_template
 from shared.callback.settings import CallbackSettings
@@ -53,7 +54,7 @@ def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+def public_pem(key: PrivateKeyTypes) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
