@@ -70,12 +70,6 @@ def assert_error(app: Core, request: Request, status: int, code: str) -> dict[st
     return payload
 
 
-def watched_app(tmp_path: Path, keyserver: KeyServer, factory: Any) -> Core:
-    """The core over a store factory the test watches."""
-    settings = callback_settings(tmp_path)
-    return create_app(settings, environ={}, store_factory=factory, fetch=keyserver, now=lambda: NOW)
-
-
 # --- C1: the genuine callback ---------------------------------------------------------------
 
 
@@ -332,38 +326,27 @@ def test_a_hanging_store_is_answered_503_at_the_store_deadline(
     assert writes.call_args.args[1] <= STORE_DEADLINE_SECONDS
 
 
-def test_cold_start_opens_nothing_before_the_first_callback(
+def test_the_store_opens_at_the_first_callback_and_again_for_new_credentials(
     tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
 ) -> None:
-    """F8: building the app neither fetches nor opens the store; the first callback opens it once."""
+    """F8: building the app neither fetches nor opens the store. Role credentials come from the
+    FC context per request: a new set builds a new store, the same set shares it."""
     opened: list[object] = []
 
-    def factory(credentials: object) -> RecordStore:
-        opened.append(credentials)
+    def factory(credentials: Any) -> RecordStore:
+        opened.append(credentials.identity if credentials else None)
         return store
 
-    app = watched_app(tmp_path, keyserver, factory)
+    settings = callback_settings(tmp_path)
+    app = create_app(settings, environ={}, store_factory=factory, fetch=keyserver, now=lambda: NOW)
     assert (opened, keyserver.calls) == ([], [])
     assert call(app, build.request())[0] == 200  # its speed: bench/coldstart.py
     assert opened == [None]  # SQLite backend, no credentials in the environment: None
-
-
-def test_store_is_rebuilt_when_role_credentials_rotate(
-    tmp_path: Path, build: CallbackBuilder, keyserver: KeyServer, store: SqliteStore
-) -> None:
-    """Credentials come from the FC context per request; a new set builds a new store."""
-    seen: list[object] = []
-
-    def factory(credentials: Any) -> RecordStore:
-        seen.append(credentials.identity if credentials else None)
-        return store
-
-    app = watched_app(tmp_path, keyserver, factory)
     for token in ("t1", "t1", "t2"):
         creds = SimpleNamespace(access_key_id="STS.id", access_key_secret="s", security_token=token)
         request = replace(build.request(), context=SimpleNamespace(credentials=creds))
         assert call(app, request)[0] == 200
-    assert seen == [("STS.id", "t1"), ("STS.id", "t2")]
+    assert opened == [None, ("STS.id", "t1"), ("STS.id", "t2")]
 
 
 def test_tablestore_without_credentials_is_503(

@@ -30,18 +30,22 @@ from tests.support.callbacks import Clock, KeyServer, b64, no_network, public_pe
 from tests.support.data import HOSTILE
 from tests.support.keyhost import KeyHost, key_host
 
-ALLOWED = [
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
-]
+EMULATOR_KEY_URL = "http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"
 
 
-@pytest.mark.parametrize("url", ALLOWED)
-def test_oss_key_urls_are_allowed(url: str) -> None:
-    assert is_oss_key_url(url)
-    assert trusted_key_url(b64(url), ()) == url
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
+        EMULATOR_KEY_URL,  # listed in CALLBACK_TRUSTED_KEY_URLS
+    ],
+)
+def test_oss_key_urls_and_listed_urls_are_allowed(url: str) -> None:
+    assert is_oss_key_url(url) == (url != EMULATOR_KEY_URL)
+    assert trusted_key_url(b64(url), [EMULATOR_KEY_URL]) == url
 
 
 # security.md §8.3 C7 and near misses of every component of the allowed URL (before base64),
@@ -59,22 +63,17 @@ def test_oss_key_urls_are_allowed(url: str) -> None:
         base64.b64encode("https://gosspublic.alicdn.com/ü.pem".encode()).decode(),
         base64.b64encode(b"\xff\xfe").decode(),
         "QQ==" * 600,
+        b64(EMULATOR_KEY_URL + "?"),  # a listed URL is matched verbatim only
+        b64(EMULATOR_KEY_URL.upper()),
+        b64(EMULATOR_KEY_URL.replace("9000", "9001")),
     ],
 )
 def test_untrusted_key_urls_are_refused_before_any_fetch(header: str | None) -> None:
     """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
-    keys = PublicKeys(fetch=no_network)
+    keys = PublicKeys([EMULATOR_KEY_URL], fetch=no_network)
     with pytest.raises(KeyUrlUntrusted) as caught:
         keys.for_header(header)
     assert (caught.value.status, caught.value.code) == (401, "KeyUrlUntrusted")
-
-
-def test_a_trusted_url_is_matched_verbatim_only() -> None:
-    trusted = ["http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"]
-    assert trusted_key_url(b64(trusted[0]), trusted) == trusted[0]
-    for near in (trusted[0] + "?", trusted[0].upper(), trusted[0].replace("9000", "9001")):
-        with pytest.raises(KeyUrlUntrusted):
-            trusted_key_url(b64(near), trusted)
 
 
 # --- key content ----------------------------------------------------------------------------
