@@ -1,11 +1,9 @@
 """The callback core and both FC adapters, driven by signed requests from `tests/support/callbacks.py`.
 
-Each negative test changes exactly one thing of a valid signed callback and asserts the exact
-status and code (security.md §8.3–8.5). Records go to a real SqliteStore in tmp_path.
-UPLOAD_VERIFY is off here: C13/C14 and F7 are proven in test_callback_verify.py,
-tests/e2e/test_e2e_verify.py and tests/reliability/test_faults.py. Replays (R1/R2/R6) and
-prefix overwrites go through both functions in test_contracts.py (store rules:
-test_records_contract.py).
+Each negative test changes one thing of a valid signed callback and asserts the exact status and
+code (security.md §8.3–8.5); records go to a real SqliteStore. UPLOAD_VERIFY is off (C13/C14, F7:
+test_callback_verify.py, tests/e2e/test_e2e_verify.py, tests/reliability/test_faults.py).
+Replays (R1/R2/R6) and overwrites: test_contracts.py and test_records_contract.py.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ from tests.support.callbacks import (
     callback_settings,
     fc3_event,
     rsa_key,
-    sign,
     wsgi_environ,
 )
 
@@ -390,12 +387,7 @@ def test_wsgi_without_query_string_key(app: Core, build: CallbackBuilder) -> Non
 
 def test_fc3_event_with_a_signature_made_for_other_bytes(app: Core, build: CallbackBuilder) -> None:
     """A base64 body is verified after decoding: signing the base64 text does not verify."""
-    request = build.request()
-    encoded = base64.b64encode(request.body)
-    forged = build.request(
-        signed=CALLBACK_PATH.encode() + b"\n" + encoded,
-        authorization=sign(build.key, CALLBACK_PATH.encode() + b"\n" + encoded),
-    )
+    forged = build.request(signed=CALLBACK_PATH.encode() + b"\n" + base64.b64encode(build.body()))
     handler = event_adapter(app, function="callback", max_body=MAX_BODY)
     result = handler(fc3_event(forged, base64_body=True), None)
     assert (result["statusCode"], json.loads(result["body"])["code"]) == (401, "SignatureInvalid")
