@@ -1,9 +1,7 @@
-"""Property tests for the attacker-facing parsers of the callback path (security.md §7, F12).
-
-- header, key URL and body parsing raise only our domain errors (`AppError` subclasses);
-- a disallowed key URL never reaches the fetch function;
-- flipping any byte of a signed message fails verification;
-- the whole core never answers 500, even for OSS-signed junk.
+"""Property tests for the attacker-facing parsers of the callback path (security.md §7, F12):
+header, key URL and body parsing raise only our domain errors; a disallowed key URL never reaches
+the fetch; flipping any byte of a signed message or signature fails verification; the whole core
+never answers 500, even for OSS-signed junk.
 """
 
 from __future__ import annotations
@@ -177,12 +175,8 @@ def test_well_formed_bodies_round_trip(bucket: str, obj: str, size: int, width: 
     except BadRequest:
         assert any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in bucket + obj)
         return
-    assert (fields.bucket, fields.object, fields.size, fields.image_width) == (
-        bucket,
-        obj,
-        size,
-        width,
-    )
+    got = (fields.bucket, fields.object, fields.size, fields.image_width)
+    assert got == (bucket, obj, size, width)
 
 
 # --- signatures -----------------------------------------------------------------------------
