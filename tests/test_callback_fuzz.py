@@ -41,7 +41,7 @@ TRUSTED = ("http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"
 ORACLE = re.compile(r"https://gosspublic\.alicdn\.com/callback_pub_key_v[1-9]\.pem")
 
 
-# --- key URLs -------------------------------------------------------------------------------
+# --- the base64 headers: x-oss-pub-key-url and Authorization -------------------------------
 
 urls = st.builds(
     lambda scheme, userinfo, host, port, path, query, fragment: (
@@ -110,9 +110,6 @@ def test_key_url_headers_raise_only_domain_errors_and_fetch_only_allowed_urls(
     for called in keyserver.calls:  # a listed URL, or OSS's own key host but never the pinned key
         assert called in TRUSTED or ORACLE.fullmatch(called), called
         assert not called.endswith("/callback_pub_key_v1.pem")
-
-
-# --- Authorization --------------------------------------------------------------------------
 
 
 @FUZZ
