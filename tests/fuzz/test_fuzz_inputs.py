@@ -68,9 +68,8 @@ def test_file_names_give_a_safe_extension_or_a_bad_request(filename: str) -> Non
         ext = filename_extension(filename)
     except BadRequest:
         return
-    assert ext == ext.lower()
     assert ext
-    assert set(ext) <= set(string.ascii_lowercase + string.digits)
+    assert set(ext) <= set(string.ascii_lowercase + string.digits)  # lower case, nothing else
     assert ext not in ACTIVE_EXTENSIONS
     assert not any(part.lower() in ACTIVE_EXTENSIONS for part in filename.split(".")[1:])
 
@@ -121,8 +120,7 @@ def test_correctly_signed_junk_claims_raise_only_grant_invalid(claims: dict[str,
 )
 def test_issued_tokens_round_trip(user: str, key: str, expires: int) -> None:
     grant = Grant("g1", user, "b", key, None, 10, expires)
-    token = issue_token(grant, SECRETS[0])
-    assert verify_token(token, SECRETS, now=expires) == grant
+    assert verify_token(issue_token(grant, SECRETS[0]), SECRETS, now=expires) == grant
 
 
 # --- the emulator's policy evaluator ----------------------------------------------------------------
