@@ -1,9 +1,6 @@
-"""`x-oss-pub-key-url`: the allow-list (decided before any network I/O), the pinned key, the
-defensive fetch (real `requests` against a loopback server) and the thread-safe cache.
-
-Cases from security.md §8.3/§8.5: C6 and C7 (untrusted URLs, no fetch), C8 (redirect not
-followed), C9 (huge, non-PEM, private, EC and short keys), F1 (fetch fails: 503, failure cached
-briefly), F2 (drip-feed: total timeout), F3 (pinned key: zero network calls).
+"""`x-oss-pub-key-url`: the allow-list (before any network I/O), the defensive fetch (real
+`requests` against a loopback server) and the thread-safe cache. security.md §8.3/§8.5: C6-C9, F1,
+F2 here; F3 (pinned key, no network) in test_callback_vectors.py.
 """
 
 from __future__ import annotations
@@ -12,6 +9,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from shared.callback.pubkeys import (
     OSS_V1_KEY_PEM,
     PublicKeys,
-    decode_key_url,
     fetch_pem,
     is_oss_key_url,
     load_rsa_public_key,
@@ -33,78 +30,53 @@ from tests.support.callbacks import Clock, KeyServer, b64, no_network, public_pe
 from tests.support.data import HOSTILE
 from tests.support.keyhost import KeyHost, key_host
 
-ALLOWED = [
-    "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
-    "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
-]
-
-
-@pytest.mark.parametrize("url", ALLOWED)
-def test_oss_key_urls_are_allowed(url: str) -> None:
-    assert is_oss_key_url(url)
-    assert trusted_key_url(b64(url), ()) == url
-
-
-# security.md §8.3 C7, plus near misses of every component of the allowed URL.
-@pytest.mark.parametrize("url", [*HOSTILE["key_urls"], ""])
-def test_untrusted_key_urls_are_refused_before_any_fetch(url: str) -> None:
-    """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
-    keys = PublicKeys(fetch=no_network)
-    with pytest.raises(KeyUrlUntrusted) as caught:
-        keys.for_header(b64(url))
-    assert caught.value.status == 401
-    assert caught.value.code == "KeyUrlUntrusted"
-
-
-def test_a_trusted_url_is_matched_verbatim_only() -> None:
-    trusted = ["http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"]
-    assert trusted_key_url(b64(trusted[0]), trusted) == trusted[0]
-    for near in (trusted[0] + "?", trusted[0].upper(), trusted[0].replace("9000", "9001")):
-        with pytest.raises(KeyUrlUntrusted):
-            trusted_key_url(b64(near), trusted)
+EMULATOR_KEY_URL = "http://127.0.0.1:9000/.well-known/oss-emulator/callback_pub_key.pem"
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "http://gosspublic.alicdn.com/callback_pub_key_v1.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v2.pem",
+        "https://gosspublic.alicdn.com/callback_pub_key_v9.pem",
+        EMULATOR_KEY_URL,  # listed in CALLBACK_TRUSTED_KEY_URLS
+    ],
+)
+def test_oss_key_urls_and_listed_urls_are_allowed(url: str) -> None:
+    assert is_oss_key_url(url) == (url != EMULATOR_KEY_URL)
+    assert trusted_key_url(b64(url), [EMULATOR_KEY_URL]) == url
+
+
+# security.md §8.3 C7 and near misses of every component of the allowed URL (before base64),
+# then headers that are not base64 of a URL (other base64 spellings: test_http.py).
+@pytest.mark.parametrize(
     "header",
     [
+        *(b64(url) for url in HOSTILE["key_urls"]),
         None,
         "",
         "   ",
-        "not base64!",
-        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0",  # no pad
-        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0==",
         "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNk bi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",
         "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=,"
-        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",
-        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW1=",  # odd bits
-        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0-",
+        "aHR0cHM6Ly9nb3NzcHVibGljLmFsaWNkbi5jb20vY2FsbGJhY2tfcHViX2tleV92MS5wZW0=",  # C16
         base64.b64encode("https://gosspublic.alicdn.com/ü.pem".encode()).decode(),
         base64.b64encode(b"\xff\xfe").decode(),
         "QQ==" * 600,
+        b64(EMULATOR_KEY_URL + "?"),  # a listed URL is matched verbatim only
+        b64(EMULATOR_KEY_URL.upper()),
+        b64(EMULATOR_KEY_URL.replace("9000", "9001")),
     ],
 )
-def test_malformed_headers_are_refused(header: str | None) -> None:
-    with pytest.raises(KeyUrlUntrusted):
-        decode_key_url(header)
-
-
-def test_surrounding_blanks_of_the_header_value_are_not_part_of_it() -> None:
-    """HTTP optional whitespace around a field value (RFC 9110 §5.5) is not the value."""
-    url = ALLOWED[0]
-    assert decode_key_url(" " + b64(url) + "\t") == url
+def test_untrusted_key_urls_are_refused_before_any_fetch(header: str | None) -> None:
+    """C6/C7: refused as KeyUrlUntrusted (401) and the fetch is never called."""
+    keys = PublicKeys([EMULATOR_KEY_URL], fetch=no_network)
+    with pytest.raises(KeyUrlUntrusted) as caught:
+        keys.for_header(header)
+    assert (caught.value.status, caught.value.code) == (401, "KeyUrlUntrusted")
 
 
 # --- key content ----------------------------------------------------------------------------
-
-
-def ec_pem() -> bytes:
-    return (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
 
 
 def private_pem() -> bytes:
@@ -122,7 +94,7 @@ def private_pem() -> bytes:
         ("empty", lambda: b""),
         ("html", lambda: b"<html><body>hello</body></html>"),
         ("private key", private_pem),
-        ("EC key", ec_pem),
+        ("EC key", lambda: public_pem(ec.generate_private_key(ec.SECP256R1()))),
         ("512-bit RSA", lambda: OSS_V1_KEY_PEM),
         ("truncated PEM", lambda: public_pem(rsa_key(2048))[:200]),
     ],
@@ -156,41 +128,35 @@ def test_fetched_key_is_cached_per_url_for_a_long_time() -> None:
     assert server.calls == [V2, V2]
 
 
-def test_failures_are_cached_briefly() -> None:
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Unavailable("connection refused"), Unavailable),
+        (OSError("network unreachable"), Unavailable),  # a broken fetch: not a crash
+        (OSS_V1_KEY_PEM, SignatureInvalid),  # a 512-bit key is not acceptable when fetched
+    ],
+    ids=["unavailable", "broken", "short key"],
+)
+def test_failures_are_cached_briefly(answer: Exception | bytes, error: type[AppError]) -> None:
     """F1: a failing key URL is asked again only after the failure TTL."""
     calls: list[str] = []
 
-    def down(url: str) -> bytes:
+    def fetch(url: str) -> bytes:
         calls.append(url)
-        raise Unavailable("connection refused")
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     clock = Clock(1000.0)
-    keys = PublicKeys(fetch=down, clock=clock)
-    for _ in range(5):
-        with pytest.raises(Unavailable):
+    keys = PublicKeys(fetch=fetch, clock=clock)
+    for _ in range(3):
+        with pytest.raises(error):
             keys.for_header(b64(V2))
     assert calls == [V2]
     clock.now += 31
-    with pytest.raises(Unavailable):
+    with pytest.raises(error):
         keys.for_header(b64(V2))
     assert calls == [V2, V2]
-
-
-def test_bad_content_is_cached_as_a_signature_failure() -> None:
-    server = KeyServer({V2: OSS_V1_KEY_PEM})  # a 512-bit key is not acceptable when fetched
-    keys = PublicKeys(fetch=server)
-    for _ in range(3):
-        with pytest.raises(SignatureInvalid):
-            keys.for_header(b64(V2))
-    assert server.calls == [V2]
-
-
-def test_a_fetch_that_breaks_is_unavailable_not_a_crash() -> None:
-    def broken(url: str) -> bytes:
-        raise OSError("network unreachable")
-
-    with pytest.raises(Unavailable):
-        PublicKeys(fetch=broken).for_header(b64(V2))
 
 
 def test_a_hanging_fetch_is_cut_at_the_deadline() -> None:
@@ -220,18 +186,12 @@ def test_concurrent_lookups_fetch_once() -> None:
         return pem
 
     keys = PublicKeys(fetch=slow)
-    results: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(keys.for_header(b64(V2)))) for _ in range(16)
-    ]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.1)
-    gate.set()
-    for thread in threads:
-        thread.join(5)
+    with ThreadPoolExecutor(16) as pool:
+        lookups = [pool.submit(keys.for_header, b64(V2)) for _ in range(16)]
+        time.sleep(0.1)
+        gate.set()
+        results = [lookup.result(5) for lookup in lookups]
     assert calls == [V2]
-    assert len(results) == 16
     assert len({id(key) for key in results}) == 1
 
 
@@ -252,20 +212,18 @@ def test_real_fetch_reads_a_key(host: KeyHost) -> None:
     assert keys.for_header(b64(host.url("/key.pem"))).key_size == 2048
 
 
-def test_redirects_are_not_followed(host: KeyHost) -> None:
-    """C8: a 302 is a refusal; the redirect target is never requested."""
-    with pytest.raises(SignatureInvalid):
-        fetch_pem(host.url("/redirect.pem"))
-    assert host.hits == ["/redirect.pem"]
-
-
 @pytest.mark.parametrize(
-    ("path", "error"), [("/error.pem", Unavailable), ("/missing.pem", SignatureInvalid)]
+    ("path", "error"),
+    [
+        ("/redirect.pem", SignatureInvalid),  # C8: a 302 is a refusal, its target never asked
+        ("/error.pem", Unavailable),  # F1: 5xx is an outage (503)
+        ("/missing.pem", SignatureInvalid),  # 4xx: no key there (401)
+    ],
 )
 def test_status_other_than_200_is_refused(host: KeyHost, path: str, error: type[AppError]) -> None:
-    """F1: 5xx is an outage (503); 4xx means no key there (401)."""
     with pytest.raises(error):
         fetch_pem(host.url(path))
+    assert host.hits == [path]
 
 
 def test_a_huge_body_is_cut_after_16_kib(host: KeyHost) -> None:

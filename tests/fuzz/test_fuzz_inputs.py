@@ -1,18 +1,13 @@
-"""Fuzzing what the attacker controls (security.md §7), seeded from tests/data/corpus/.
-
-Beyond tests/test_callback_fuzz.py (header, key URL and body parsers, also seeded from the
-corpus): the file name and path validators, grant tokens (forged,
-malformed, and correctly signed with junk claims), the emulator's policy evaluator on structured
-documents, the emulator and the sign function end to end, and the listing parameters. Only our
-domain errors (or the emulator's OssError) may come out; nothing answers 500; a disallowed key
-URL never reaches a fetch.
+"""Fuzzing what the attacker controls (security.md §7), seeded from tests/data/corpus/: file
+names and paths, grant tokens, the emulator's policy evaluator and listing parameters, the sign
+function end to end (the callback's parsers: tests/test_callback_fuzz.py). Only our domain errors
+(or the emulator's OssError) come out; nothing answers 500.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 import string
 from datetime import datetime, timezone
 from typing import Any
@@ -42,8 +37,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 SECRETS = [Secret(GRANT_SECRET)]
-# Written independently of shared.callback.pubkeys: the only URLs a fetch may ever see.
-ORACLE = re.compile(r"https?://gosspublic\.alicdn\.com/callback_pub_key_v[1-9][0-9]{0,2}\.pem")
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (
@@ -51,9 +44,6 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-
-
-# --- the callback body and key URLs, on the kept corpus -----------------------------------------
 
 
 # --- paths and file names -------------------------------------------------------------------------
@@ -78,9 +68,8 @@ def test_file_names_give_a_safe_extension_or_a_bad_request(filename: str) -> Non
         ext = filename_extension(filename)
     except BadRequest:
         return
-    assert ext == ext.lower()
     assert ext
-    assert set(ext) <= set(string.ascii_lowercase + string.digits)
+    assert set(ext) <= set(string.ascii_lowercase + string.digits)  # lower case, nothing else
     assert ext not in ACTIVE_EXTENSIONS
     assert not any(part.lower() in ACTIVE_EXTENSIONS for part in filename.split(".")[1:])
 
@@ -131,15 +120,10 @@ def test_correctly_signed_junk_claims_raise_only_grant_invalid(claims: dict[str,
 )
 def test_issued_tokens_round_trip(user: str, key: str, expires: int) -> None:
     grant = Grant("g1", user, "b", key, None, 10, expires)
-    token = issue_token(grant, SECRETS[0])
-    assert verify_token(token, SECRETS, now=expires) == grant
+    assert verify_token(issue_token(grant, SECRETS[0]), SECRETS, now=expires) == grant
 
 
 # --- the emulator's policy evaluator ----------------------------------------------------------------
-
-
-def encoded(document: Any) -> str:
-    return base64.b64encode(json.dumps(document).encode()).decode()
 
 
 conditions = st.lists(
@@ -240,7 +224,5 @@ def test_the_sign_function_never_answers_500(sign_app: Core, query: str) -> None
         assert response.status in (200, 400, 404, 413), (path, query, response.body)
         if response.status != 200:
             assert json.loads(response.body)["Status"] == "Error"
-    pairs = dict(parse_qsl(query))
-    if call(sign_app, query).status == 200 and "path" in pairs:
-        answer = json.loads(call(sign_app, query).body)
-        assert answer["dir"].startswith("uploads/alice/")
+        elif path == "/signature" and "path" in dict(parse_qsl(query)):
+            assert json.loads(response.body)["dir"].startswith("uploads/alice/")

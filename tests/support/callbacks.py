@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from shared.callback.body import VARIABLES, callback_body_template
 from shared.callback.settings import CallbackSettings
@@ -53,7 +54,7 @@ def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def public_pem(key: rsa.RSAPrivateKey) -> bytes:
+def public_pem(key: PrivateKeyTypes) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -309,18 +310,22 @@ class CallbackBuilder:
         query: str = "",
         signing_key: rsa.RSAPrivateKey | None = None,
         signed: bytes | None = None,
+        signed_prefix: bytes | None = None,
         authorization: str | None = None,
         key_url: str | None = TEST_KEY_URL,
         key_url_header: str | None = None,
         headers: Mapping[str, str] | None = None,
         omit: tuple[str, ...] = (),
     ) -> Request:
-        """A valid signed callback; `signed` overrides the signed bytes, `authorization` the header."""
+        """A valid signed callback; `signed` overrides the signed bytes, `signed_prefix` the path
+        and query signed before the body, `authorization` the header."""
         if body is None:
             body = self.body(grant, token, **dict(values or {}))
         message = signed
         if message is None:
-            message = path + (b"?" + query.encode() if query else b"") + b"\n" + body
+            if signed_prefix is None:
+                signed_prefix = path + (b"?" + query.encode() if query else b"")
+            message = signed_prefix + b"\n" + body
         all_headers = {
             "content-type": "application/x-www-form-urlencoded",
             "content-length": str(len(body)),
