@@ -132,6 +132,13 @@ def body(response: Response) -> dict[str, Any]:
     return data
 
 
+def ok(app: Core, query: Mapping[str, str] | str = "", **kwargs: Any) -> dict[str, Any]:
+    """`call`, asserting a 200; the JSON answer."""
+    response = call(app, query, **kwargs)
+    assert response.status == 200, response.body
+    return body(response)
+
+
 def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
     """The exact error shape, and nothing issued alongside it."""
     data = body(response)
