@@ -1,10 +1,6 @@
-"""Presigned URLs: OSS's published vectors stage by stage, and the official SDKs byte for byte.
-
-Vectors: next-capabilities.md §1.4/§1.5 (the official alibabacloud-oss-v2 signer's own tests,
-and an UploadPart URL it reproduces). Independent checks: alibabacloud-oss-v2's presigner (V4
-and V1: UploadPart with and without a signed Content-MD5, GETs) must produce our URLs byte for
-byte with time frozen, and oss2's `sign_url` (V1) the same query.
-"""
+"""Presigned URLs: OSS's published vectors stage by stage (next-capabilities.md §1.4/§1.5: the
+official alibabacloud-oss-v2 signer's own tests, and an UploadPart URL it reproduces), and the
+official SDKs byte for byte with time frozen (alibabacloud-oss-v2 V4 and V1, oss2 `sign_url`)."""
 
 from __future__ import annotations
 
@@ -12,6 +8,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import alibabacloud_oss_v2 as oss_v2
@@ -26,18 +23,11 @@ from tests.support.sign import query_of
 AK, SK = "ak", "sk"
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
 PART_KEY = "uploads/u1/big.bin"
+PART_DATE = 1702743657  # 20231216T162057Z, the UploadPart vector's x-oss-date
 
 
 def creds(token: str | None = None) -> Credentials:
     return Credentials(AK, Secret(SK), token)
-
-
-def unix(text: str) -> float:
-    return (
-        datetime.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
-        .replace(tzinfo=datetime.timezone.utc)
-        .timestamp()
-    )
 
 
 def v4_signature(canonical: str, date_time: str, secret: str = SK) -> str:
@@ -103,7 +93,7 @@ def test_v4_upload_part_vector(headers: dict[str, str], signature: str) -> None:
         key=PART_KEY,
         region="cn-hangzhou",
         credentials=creds(),
-        now=unix("20231216T162057Z"),
+        now=PART_DATE,
         expires=900,
         query={"partNumber": "1", "uploadId": UPLOAD_ID},
         headers=headers,
@@ -111,7 +101,7 @@ def test_v4_upload_part_vector(headers: dict[str, str], signature: str) -> None:
     query = query_of(signed.url)
     assert query["x-oss-signature"] == signature
     assert signed.headers == headers
-    assert signed.expires_at == int(unix("20231216T162057Z")) + 900
+    assert signed.expires_at == PART_DATE + 900
     request = presign.canonical_request(
         "PUT",
         "examplebucket",
@@ -206,123 +196,78 @@ def official(
 
 
 MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
-CASES = [
-    (
-        "PUT",
-        "uploads/alice/01HZ.bin",
-        {"partNumber": "7", "uploadId": UPLOAD_ID},
-        {},
-        lambda: oss_v2.UploadPartRequest(
-            bucket=BUCKET, key="uploads/alice/01HZ.bin", part_number=7, upload_id=UPLOAD_ID
-        ),
-    ),
-    (
-        "PUT",
-        "uploads/alice/a b+é.bin",
-        {"partNumber": "10000", "uploadId": UPLOAD_ID},
-        {"Content-MD5": MD5},
-        lambda: oss_v2.UploadPartRequest(
-            bucket=BUCKET,
-            key="uploads/alice/a b+é.bin",
-            part_number=10000,
-            upload_id=UPLOAD_ID,
-            content_md5=MD5,
-        ),
-    ),
-    (
-        "GET",
-        "uploads/alice/a b+é.png",
-        {"x-oss-process": "image/resize,m_lfit,w_256,h_256"},
-        {},
-        lambda: oss_v2.GetObjectRequest(
-            bucket=BUCKET,
-            key="uploads/alice/a b+é.png",
-            process="image/resize,m_lfit,w_256,h_256",
-        ),
-    ),
-    (
-        "GET",
-        "uploads/alice/r.pdf",
-        {"response-content-disposition": 'attachment; filename="r.pdf"'},
-        {},
-        lambda: oss_v2.GetObjectRequest(
-            bucket=BUCKET,
-            key="uploads/alice/r.pdf",
-            response_content_disposition='attachment; filename="r.pdf"',
-        ),
-    ),
+PROCESS = "image/resize,m_lfit,w_256,h_256"
+PART = {"partNumber": "7", "uploadId": UPLOAD_ID}
+LAST_PART = {"partNumber": "10000", "uploadId": UPLOAD_ID}
+DISPOSITION = {"response-content-disposition": 'attachment; filename="r.pdf"'}
+CASES = [  # UploadPart with and without a signed Content-MD5, GETs; odd characters in keys
+    pytest.param("PUT", "uploads/alice/01HZ.bin", PART, {}, id="part"),
+    pytest.param("PUT", "uploads/alice/a b+é.bin", LAST_PART, {"Content-MD5": MD5}, id="md5"),
+    pytest.param("GET", "uploads/alice/a b+é.png", {"x-oss-process": PROCESS}, {}, id="process"),
+    pytest.param("GET", "uploads/alice/r.pdf", DISPOSITION, {}, id="disposition"),
 ]
 
 
-def freeze(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(oss_v2.signer.v4.datetime, "datetime", _FrozenDatetime)
-    monkeypatch.setattr(oss_v2.signer.v1.datetime, "datetime", _FrozenDatetime)
+def sdk_request(method: str, key: str, query: dict[str, str], headers: dict[str, str]) -> object:
+    """The same request, spelled as alibabacloud-oss-v2 takes it."""
+    if method == "PUT":
+        return oss_v2.UploadPartRequest(
+            bucket=BUCKET,
+            key=key,
+            part_number=int(query["partNumber"]),
+            upload_id=query["uploadId"],
+            content_md5=headers.get("Content-MD5"),
+        )
+    return oss_v2.GetObjectRequest(
+        bucket=BUCKET,
+        key=key,
+        process=query.get("x-oss-process"),
+        response_content_disposition=query.get("response-content-disposition"),
+    )
+
+
+# alibabacloud-oss-v2's V1 signer leaves x-oss-process out, oss2 signs it as a sub-resource (as
+# ours does: test_v1_urls_match_oss2); every other case in both versions.
+SDK_CASES = [
+    pytest.param(version, *case.values, id=f"{version}-{case.id}")
+    for version in ("v4", "v1")
+    for case in CASES
+    if version == "v4" or "x-oss-process" not in case.values[2]
+]
 
 
 @pytest.mark.parametrize("token", [None, "sts-token/with+odd=chars"])
-@pytest.mark.parametrize(("method", "key", "query", "headers", "request_of"), CASES)
-def test_v4_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
+@pytest.mark.parametrize(("version", "method", "key", "query", "headers"), SDK_CASES)
+def test_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
     monkeypatch: pytest.MonkeyPatch,
+    version: str,
     method: str,
     key: str,
     query: dict[str, str],
     headers: dict[str, str],
-    request_of: object,
     token: str | None,
 ) -> None:
-    """UploadPart (with and without a signed Content-MD5) and GETs: the same URL, byte for byte,
-    and the same headers the client must send."""
-    freeze(monkeypatch)
-    expected = official(request_of(), token)  # type: ignore[operator]
-    ours = presign.presign_v4(
-        method,
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        region="cn-hangzhou",
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query=query,
-        headers=headers,
-    )
+    """The same URL byte for byte, the same headers the client must send, the same expiry."""
+    monkeypatch.setattr(oss_v2.signer.v4.datetime, "datetime", _FrozenDatetime)
+    monkeypatch.setattr(oss_v2.signer.v1.datetime, "datetime", _FrozenDatetime)
+    expected = official(sdk_request(method, key, query, headers), token, version)
+    common: dict[str, Any] = {
+        "endpoint": f"https://{BUCKET}.{ENDPOINT}",
+        "bucket": BUCKET,
+        "key": key,
+        "credentials": creds(token),
+        "now": FROZEN.timestamp(),
+        "expires": 900,
+        "query": query,
+        "headers": headers,
+    }
+    if version == "v4":
+        ours = presign.presign_v4(method, region="cn-hangzhou", **common)
+    else:
+        ours = presign.presign_v1(method, **common)
     assert (ours.method, ours.url) == (expected.method, expected.url)
     assert ours.headers == dict(expected.signed_headers or {})
     assert ours.expires_at == int(expected.expiration.timestamp())
-
-
-# The two official SDKs disagree on V1 and x-oss-process: oss2 signs it as a sub-resource (ours
-# does, test_v1_urls_match_oss2), alibabacloud-oss-v2's V1 signer leaves it out. Every other case.
-V1_CASES = [case for case in CASES if "x-oss-process" not in case[2]]
-
-
-@pytest.mark.parametrize("token", [None, "sts-token/with+odd=chars"])
-@pytest.mark.parametrize(("method", "key", "query", "headers", "request_of"), V1_CASES)
-def test_v1_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
-    monkeypatch: pytest.MonkeyPatch,
-    method: str,
-    key: str,
-    query: dict[str, str],
-    headers: dict[str, str],
-    request_of: object,
-    token: str | None,
-) -> None:
-    """OSS_SIGNATURE_VERSION=v1: the SDK's V1 presigner, byte for byte as well."""
-    freeze(monkeypatch)
-    expected = official(request_of(), token, version="v1")  # type: ignore[operator]
-    ours = presign.presign_v1(
-        method,
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query=query,
-        headers=headers,
-    )
-    assert (ours.method, ours.url) == (expected.method, expected.url)
-    assert ours.headers == dict(expected.signed_headers or {})
 
 
 @pytest.mark.parametrize("token", [None, "sts-token"])

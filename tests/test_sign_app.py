@@ -1,9 +1,7 @@
-"""The sign function end to end through its core: routes, bad input, CORS, listing, adapters.
+"""The sign function through its core: routes, bad input, CORS, listing, adapters.
 
-Bad input follows security.md §8.1 (S1–S8): each case asserts the exact status and code and that
-nothing was issued (the body is the error shape only). S7 (rate limiting) is not in scope here:
-Function Compute's per-function concurrency limits and an API gateway in front are where bursts
-are throttled; the sign function itself keeps no per-user state.
+Bad input follows security.md §8.1 (S1–S8; S7, rate limits, is in test_quota.py): each case
+asserts the exact status and code and that nothing was issued (the body is the error shape only).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from shared.errors import BadRequest
 from shared.http import Core
 from shared.records import clear_cache
 from shared.records.base import Record
@@ -32,17 +29,12 @@ from tests.support.sign import (
     body,
     call,
     conditions,
+    ok,
     token,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 EXACT = {"path": "avatars/", "filename": "me.png", "size": "1000", "type": "image/png"}
-
-
-def ok(app: Core, query: dict[str, str] | str, **kwargs: Any) -> dict[str, Any]:
-    response = call(app, query, **kwargs)
-    assert response.status == 200, response.body
-    return body(response)
 
 
 # --- S1: authentication ------------------------------------------------------------------------
@@ -122,20 +114,16 @@ def test_s4_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "size", ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
+    "size", [None, "0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
 )
-def test_s5_bad_sizes_are_400(sign_app: Core, size: str) -> None:
-    assert_error(call(sign_app, {**EXACT, "size": size}), 400, "BadRequest")
+def test_s5_bad_or_missing_sizes_are_400(sign_app: Core, size: str | None) -> None:
+    query = {k: v for k, v in {**EXACT, "size": size}.items() if v is not None}
+    assert_error(call(sign_app, query), 400, "BadRequest")
 
 
 @pytest.mark.parametrize("size", ["10485761", "99999999999", "9" * 40])
 def test_s5_sizes_over_the_limit_are_413(sign_app: Core, size: str) -> None:
     assert_error(call(sign_app, {**EXACT, "size": size}), 413, "TooLarge")
-
-
-def test_s5_size_at_the_limit_is_granted(sign_app: Core) -> None:
-    answer = ok(sign_app, {**EXACT, "size": "10485760"})
-    assert answer["key"].endswith(".png")
 
 
 def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
@@ -151,11 +139,6 @@ def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
     )
     assert ["content-length-range", 1, five] in conditions(ok(app, {**EXACT, "size": str(five)}))
     assert ["content-length-range", 1, five] in conditions(ok(app, {"path": "docs"}))
-
-
-def test_s5_size_is_required_with_filename(sign_app: Core) -> None:
-    query = {k: v for k, v in EXACT.items() if k != "size"}
-    assert_error(call(sign_app, query), 400, "BadRequest")
 
 
 @pytest.mark.parametrize("extra", [{"size": "10"}, {"type": "image/png"}])
@@ -181,11 +164,6 @@ def test_size_and_type_need_a_filename(sign_app: Core, extra: dict[str, str]) ->
 )
 def test_s6_type_not_allowed_for_the_extension(sign_app: Core, content_type: str) -> None:
     assert_error(call(sign_app, {**EXACT, "type": content_type}), 400, "BadRequest")
-
-
-def test_s6_empty_type_means_no_type_condition(sign_app: Core) -> None:
-    answer = ok(sign_app, {**EXACT, "type": ""})
-    assert "Content-Type" not in answer["fields"]
 
 
 def test_s6_an_extension_with_several_types_accepts_each(sign_app: Core) -> None:
@@ -359,11 +337,6 @@ def test_uploads_lists_the_callers_records_newest_first(list_app: Core, store: F
     assert last["next"] is None
 
 
-def test_uploads_default_limit(list_app: Core, store: FakeStore) -> None:
-    ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
-    assert store.calls == [("alice", 50, None)]
-
-
 @pytest.mark.parametrize(
     "query", ["limit=0", "limit=000", "limit=abc", "limit=-1", "limit=1.5", "limit=+5", "user=bob"]
 )
@@ -376,21 +349,13 @@ def test_uploads_limit_bounds(list_app: Core, store: FakeStore) -> None:
     """DESIGN: limit default 50 (an empty value too), at most 200: larger asks get 200."""
     for query in ("limit=1", "limit=200", "limit=201", "limit=99999999999999999999", "limit="):
         ok(list_app, query, path="/uploads")
-    assert [limit for _, limit, _ in store.calls] == [1, 200, 200, 200, 50]
+    ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
+    assert [limit for _, limit, _ in store.calls] == [1, 200, 200, 200, 50, 50]
 
 
 def test_uploads_needs_a_token(list_app: Core, store: FakeStore) -> None:
     assert_error(call(list_app, "", path="/uploads", user=None), 401, "Unauthorized")
     assert store.calls == []
-
-
-def test_uploads_bad_cursor_from_the_store_is_400(make_sign_app: Callable[..., Core]) -> None:
-    class Refusing(FakeStore):
-        def list_by_owner(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> Any:
-            raise BadRequest("cursor is not one we issued")
-
-    app = make_sign_app(store_factory=lambda credentials: Refusing([], []))
-    assert_error(call(app, "cursor=zzz", path="/uploads"), 400, "BadRequest")
 
 
 def test_uploads_with_auth_mode_none_lists_anonymous(make_sign_app: Callable[..., Core]) -> None:
@@ -458,10 +423,7 @@ def test_uploads_from_the_real_sqlite_store(
             "uploads/alice/0001.png",
         ]
         assert first["items"][0]["createdAt"] == record("alice", 2).created_at
-        assert first["next"]
-        rest = ok(app, {"limit": "2", "cursor": first["next"]}, path="/uploads")
-        assert [item["key"] for item in rest["items"]] == ["uploads/alice/0000.png"]
-        assert rest["next"] is None
+        assert first["next"]  # paging through SQLite: test_uploads_pages_past_the_longest_key…
         bob = ok(app, "", path="/uploads", user="bob")
         assert [item["owner"] for item in bob["items"]] == ["bob"]
         assert_error(call(app, "cursor=not-a-cursor", path="/uploads"), 400, "BadRequest")
