@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -91,6 +92,13 @@ def test_any_changed_character_is_refused() -> None:
         tampered = f"{header}.{payload}.{signature[:index]}{flipped}{signature[index + 1 :]}"
         with pytest.raises(GrantInvalid):
             verify_token(tampered, [SECRET], now=NOW)
+
+
+def test_the_file_name_travels_in_exact_key_grants_only() -> None:
+    named = replace(KEY_GRANT, file_name="名前.png")
+    assert verify_token(issue_token(named, SECRET), [SECRET], now=NOW).file_name == "名前.png"
+    prefix = replace(PREFIX_GRANT, file_name="名前.png")
+    assert verify_token(issue_token(prefix, SECRET), [SECRET], now=NOW).file_name == ""
 
 
 def test_admits_key() -> None:

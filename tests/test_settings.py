@@ -17,28 +17,14 @@ from shared.sign.settings import SignSettings
 from tests.support.sign import ACCESS_KEY_SECRET, GRANT_SECRET, JWT_SECRET, sign_env, sign_settings
 
 SHORT = "too-short-secret"
-
-
-@pytest.mark.parametrize(
-    "name", ["OSS_BUCKET", "OSS_REGION", "CALLBACK_URL", "GRANT_SECRET", "AUTH_JWT_SECRET"]
-)
-def test_missing_required_variable_is_named(name: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        SignSettings.from_env(sign_env(**{name: None}))
-    assert info.value.variable == name
-    assert name in str(info.value)
-
-
-@pytest.mark.parametrize("name", ["OSS_BUCKET", "CALLBACK_URL", "GRANT_SECRET"])
-def test_blank_required_variable_counts_as_missing(name: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        SignSettings.from_env(sign_env(**{name: "  "}))
-    assert info.value.variable == name
+REQUIRED = ("OSS_BUCKET", "OSS_REGION", "CALLBACK_URL", "GRANT_SECRET", "AUTH_JWT_SECRET")
 
 
 @pytest.mark.parametrize(
     ("overrides", "name"),
     [
+        *(({name: None}, name) for name in REQUIRED),
+        *(({name: "  "}, name) for name in ("OSS_BUCKET", "CALLBACK_URL", "GRANT_SECRET")),
         ({"OSS_BUCKET": "Bad_Bucket"}, "OSS_BUCKET"),
         ({"OSS_BUCKET": "ab"}, "OSS_BUCKET"),
         ({"OSS_REGION": "hangzhou"}, "OSS_REGION"),
@@ -99,12 +85,34 @@ def test_blank_required_variable_counts_as_missing(name: str) -> None:
             "TABLESTORE_INSTANCE",
         ),
         ({"TABLESTORE_TABLE": "bad-name"}, "TABLESTORE_TABLE"),
+        ({"DOWNLOAD_MODE": "private"}, "DOWNLOAD_MODE"),
+        ({"DOWNLOAD_MODE": "public", "DOWNLOAD_BASE_URL": "ftp://files"}, "DOWNLOAD_BASE_URL"),
+        ({"DOWNLOAD_URL_TTL_SECONDS": "0"}, "DOWNLOAD_URL_TTL_SECONDS"),
+        ({"DOWNLOAD_URL_TTL_SECONDS": "604801"}, "DOWNLOAD_URL_TTL_SECONDS"),
+        ({"DOWNLOAD_URL_TTL_SECONDS": "5m"}, "DOWNLOAD_URL_TTL_SECONDS"),
+        *(
+            ({"IMAGE_THUMBNAIL_PROCESS": value}, "IMAGE_THUMBNAIL_PROCESS")
+            for value in (
+                "video/snapshot,t_0",
+                "image/",
+                "image/info",
+                "image/watermark,text_aGk",
+                "image/resize,w_256&x=1",
+                "image/resize,w 256",
+                "image/resize,,w_1",
+                "image/resize,w_1/",
+                "image/resize,w_" + "1" * 300,
+            )
+        ),
     ],
 )
-def test_malformed_variable_is_named(overrides: dict[str, str | None], name: str) -> None:
+def test_missing_or_malformed_variable_is_named(
+    overrides: dict[str, str | None], name: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         SignSettings.from_env(sign_env(**overrides))
     assert info.value.variable == name
+    assert name in str(info.value)
 
 
 def test_defaults() -> None:
@@ -119,6 +127,11 @@ def test_defaults() -> None:
     assert settings.auth.mode == "jwt"
     assert settings.cors_origins == frozenset()
     assert settings.records.backend == "sqlite"
+    downloads = settings.downloads
+    assert (downloads.mode, downloads.ttl_seconds) == ("signed", 300)
+    assert downloads.thumbnail_process == "image/resize,m_lfit,w_256,h_256"
+    public = sign_settings(DOWNLOAD_MODE="public", DOWNLOAD_BASE_URL="https://files.example.com/")
+    assert public.downloads.base_url == "https://files.example.com"
     types = settings.upload.allowed_types
     for ext in ("png", "jpg", "jpeg", "gif", "webp", "avif", "heic", "mp3", "m4a", "wav"):
         assert ext in types
@@ -228,15 +241,14 @@ def test_callback_settings_need_no_auth_variables() -> None:
     settings = CallbackSettings.from_env(env)
     assert settings.bucket == "example-bucket"
     assert settings.allowed_types["png"] == ("image/png",)  # it judges stored types
-    with pytest.raises(ConfigError) as info:  # and deletes refused uploads: OSS_* it needs
-        CallbackSettings.from_env(sign_env(OSS_REGION=None))
-    assert info.value.variable == "OSS_REGION"
-    with pytest.raises(ConfigError) as info:
-        CallbackSettings.from_env(sign_env(OSS_BUCKET=None))
-    assert info.value.variable == "OSS_BUCKET"
-    with pytest.raises(ConfigError) as info:
-        CallbackSettings.from_env(sign_env(CALLBACK_TRUSTED_KEY_URLS="gopher://x/k.pem"))
-    assert info.value.variable == "CALLBACK_TRUSTED_KEY_URLS"
+    for name, value in (  # it deletes refused uploads: the OSS_* it needs
+        ("OSS_REGION", None),
+        ("OSS_BUCKET", None),
+        ("CALLBACK_TRUSTED_KEY_URLS", "gopher://x/k.pem"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            CallbackSettings.from_env(sign_env(**{name: value}))
+        assert info.value.variable == name
 
 
 def test_the_allow_list_and_the_callback_share_one_notion_of_active_content() -> None:
