@@ -30,6 +30,23 @@ def creds(token: str | None = None) -> Credentials:
     return Credentials(AK, Secret(SK), token)
 
 
+def ours(version: str, method: str = "PUT", **overrides: Any) -> presign.Presigned:
+    """Our presigner, asked for the UploadPart vector's request unless a call says otherwise."""
+    options: dict[str, Any] = {
+        "endpoint": "https://examplebucket.oss-cn-hangzhou.aliyuncs.com",
+        "bucket": "examplebucket",
+        "key": PART_KEY,
+        "credentials": creds(),
+        "now": PART_DATE,
+        "expires": 900,
+        "query": {"partNumber": "1", "uploadId": UPLOAD_ID},
+        **overrides,
+    }
+    if version == "v4":
+        return presign.presign_v4(method, region="cn-hangzhou", **options)
+    return presign.presign_v1(method, **options)
+
+
 def v4_signature(canonical: str, date_time: str, secret: str = SK) -> str:
     key = presign.signing_key(secret, date_time[:8], "cn-hangzhou")
     to_sign = presign.string_to_sign(date_time, "cn-hangzhou", canonical)
@@ -86,18 +103,7 @@ def test_v4_vector_of_the_official_signer_stage_by_stage() -> None:
     ],
 )
 def test_v4_upload_part_vector(headers: dict[str, str], signature: str) -> None:
-    signed = presign.presign_v4(
-        "PUT",
-        endpoint="https://examplebucket.oss-cn-hangzhou.aliyuncs.com",
-        bucket="examplebucket",
-        key=PART_KEY,
-        region="cn-hangzhou",
-        credentials=creds(),
-        now=PART_DATE,
-        expires=900,
-        query={"partNumber": "1", "uploadId": UPLOAD_ID},
-        headers=headers,
-    )
+    signed = ours("v4", headers=headers)
     query = query_of(signed.url)
     assert query["x-oss-signature"] == signature
     assert signed.headers == headers
@@ -136,16 +142,7 @@ def test_v1_vectors(expires_at: int, resource: str, signature: str) -> None:
 
 
 def test_v1_upload_part_url_carries_the_vector_signature() -> None:
-    signed = presign.presign_v1(
-        "PUT",
-        endpoint="https://e.example",
-        bucket="examplebucket",
-        key=PART_KEY,
-        credentials=creds(),
-        now=1702744557 - 60,
-        expires=60,
-        query={"partNumber": "1", "uploadId": UPLOAD_ID},
-    )
+    signed = ours("v1", now=1702744557 - 60, expires=60)
     assert query_of(signed.url)["Signature"] == "lRlSURuWPU9X+Wfkj4TbUxpqZik="
 
 
@@ -157,17 +154,7 @@ def test_unknown_query_parameters_or_too_long_a_life_are_refused_not_signed(
     query: dict[str, str], expires: int, reason: str
 ) -> None:
     with pytest.raises(ValueError, match=reason):
-        presign.presign_v4(
-            "GET",
-            endpoint="https://e.example",
-            bucket="b",
-            key="k",
-            region="cn-hangzhou",
-            credentials=creds(),
-            now=0,
-            expires=expires,
-            query=query,
-        )
+        ours("v4", "GET", now=0, expires=expires, query=query)
 
 
 # --- the official SDKs, byte for byte ---------------------------------------------------------
@@ -181,6 +168,15 @@ class _FrozenDatetime(datetime.datetime):
     @classmethod
     def now(cls, tz: datetime.tzinfo | None = None) -> _FrozenDatetime:
         return cls.fromtimestamp(FROZEN.timestamp(), tz)
+
+
+def at_example_bucket(token: str | None) -> dict[str, Any]:
+    return {
+        "endpoint": f"https://{BUCKET}.{ENDPOINT}",
+        "bucket": BUCKET,
+        "credentials": creds(token),
+        "now": FROZEN.timestamp(),
+    }
 
 
 def official(
@@ -251,23 +247,12 @@ def test_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
     monkeypatch.setattr(oss_v2.signer.v4.datetime, "datetime", _FrozenDatetime)
     monkeypatch.setattr(oss_v2.signer.v1.datetime, "datetime", _FrozenDatetime)
     expected = official(sdk_request(method, key, query, headers), token, version)
-    common: dict[str, Any] = {
-        "endpoint": f"https://{BUCKET}.{ENDPOINT}",
-        "bucket": BUCKET,
-        "key": key,
-        "credentials": creds(token),
-        "now": FROZEN.timestamp(),
-        "expires": 900,
-        "query": query,
-        "headers": headers,
-    }
-    if version == "v4":
-        ours = presign.presign_v4(method, region="cn-hangzhou", **common)
-    else:
-        ours = presign.presign_v1(method, **common)
-    assert (ours.method, ours.url) == (expected.method, expected.url)
-    assert ours.headers == dict(expected.signed_headers or {})
-    assert ours.expires_at == int(expected.expiration.timestamp())
+    signed = ours(
+        version, method, **at_example_bucket(token), key=key, query=query, headers=headers
+    )
+    assert (signed.method, signed.url) == (expected.method, expected.url)
+    assert signed.headers == dict(expected.signed_headers or {})
+    assert signed.expires_at == int(expected.expiration.timestamp())
 
 
 @pytest.mark.parametrize("token", [None, "sts-token"])
@@ -275,21 +260,9 @@ def test_v1_urls_match_oss2(monkeypatch: pytest.MonkeyPatch, token: str | None) 
     monkeypatch.setattr(oss2.auth.time, "time", FROZEN.timestamp)
     auth = oss2.StsAuth(AK, SK, token) if token else oss2.Auth(AK, SK)
     bucket = oss2.Bucket(auth, f"https://{ENDPOINT}", BUCKET)
-    key = "uploads/alice/a b+é.png"
-    process = "image/resize,m_lfit,w_256,h_256"
-    official = bucket.sign_url("GET", key, 900, params={"x-oss-process": process})
-    ours = presign.presign_v1(
-        "GET",
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query={"x-oss-process": process},
-    )
-    assert sorted(parse_qsl(urlsplit(ours.url).query)) == sorted(
-        parse_qsl(urlsplit(official).query)
-    )
+    key, query = "uploads/alice/a b+é.png", {"x-oss-process": PROCESS}
+    url = urlsplit(ours("v1", "GET", **at_example_bucket(token), key=key, query=query).url)
+    expected = urlsplit(bucket.sign_url("GET", key, 900, params=query))
+    assert sorted(parse_qsl(url.query)) == sorted(parse_qsl(expected.query))
     # oss2 also escapes '/' in the path (%2F); OSS decodes both spellings to the same key.
-    assert unquote(urlsplit(ours.url).path) == unquote(urlsplit(official).path)
+    assert unquote(url.path) == unquote(expected.path)
