@@ -18,11 +18,10 @@ import pytest
 from shared import multipart as oss_multipart
 from shared.credentials import Credentials
 from shared.http import Core
-from shared.records.grants import EXACT, MULTIPART, LedgerGrant
+from shared.records.grants import EXACT
 from shared.records.sqlite import SqliteStore
-from shared.settings import Limits
 from shared.sign import multipart, part_urls
-from tests.support.sign import NOW, assert_error, body, call, query_of
+from tests.support.sign import NOW, assert_error, body, call, open_multipart, query_of
 
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
 KEY = "uploads/alice/01HZX.bin"
@@ -50,22 +49,11 @@ def app(make_sign_app: Callable[..., Core]) -> Callable[..., Core]:
     return build
 
 
-def session(ledger: SqliteStore, *, owner: str = "alice", **overrides: Any) -> LedgerGrant:
-    values: dict[str, Any] = {
-        "owner": owner,
-        "grant_id": UPLOAD_ID,
-        "mode": MULTIPART,
-        "target": KEY,
-        "bucket": "example-bucket",
-        "max_bytes": SIZE,
-        "expires_at": int(NOW) + multipart.SESSION_SECONDS,
-        "created_at": int(NOW * 1000),
-        "part_size": PART,
-    }
-    values.update(overrides)
-    grant = LedgerGrant(**values)
-    ledger.open_grant(grant, Limits(), NOW)
-    return grant
+def session(ledger: SqliteStore, **overrides: Any) -> None:
+    """An open session for SIZE bytes in parts of PART, for a day."""
+    expires_at = int(NOW) + multipart.SESSION_SECONDS
+    values = {"max_bytes": SIZE, "part_size": PART, "expires_at": expires_at, **overrides}
+    open_multipart(ledger, UPLOAD_ID, KEY, **values)
 
 
 def post(app: Core, path: str, payload: Any, **options: Any) -> Any:

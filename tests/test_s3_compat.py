@@ -17,9 +17,9 @@ import pytest
 from shared.errors import Forbidden
 from shared.grant import Grant, issue_token
 from shared.http import Core, Response, serve
-from shared.records.grants import MULTIPART, OPEN, LedgerGrant
+from shared.records.grants import OPEN
 from shared.records.sqlite import SqliteStore
-from shared.settings import Limits, Secret
+from shared.settings import Secret
 from shared.sign import s3_capability, s3_compat
 from shared.sign.policy import signing_key
 from shared.sign.presign import canonical_request, string_to_sign
@@ -33,6 +33,7 @@ from tests.support.sign import (
     decode_callback,
     decode_policy,
     grant_of,
+    open_multipart,
     query_of,
     request,
 )
@@ -103,23 +104,6 @@ def grant_token() -> str:
     return f"{OP_ROUTE}?capability={issue_token(grant, Secret(GRANT_SECRET))}"
 
 
-def open_session(ledger: SqliteStore, owner: str = "alice") -> None:
-    """`owner` has an open multipart session in the ledger (what POST /multipart leaves)."""
-    session = LedgerGrant(
-        owner=owner,
-        grant_id=UPLOAD_ID,
-        mode=MULTIPART,
-        target=KEY,
-        bucket="example-bucket",
-        max_bytes=20 * 1024 * 1024,
-        expires_at=int(NOW) + 3600,
-        created_at=int(NOW * 1000),
-        part_size=5 * 1024 * 1024,
-        file_name="big.bin",
-    )
-    ledger.open_grant(session, Limits(), NOW)
-
-
 def session_state(ledger: SqliteStore, owner: str = "alice") -> str:
     grant = ledger.get_grant(owner, UPLOAD_ID)
     assert grant is not None
@@ -156,7 +140,7 @@ def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
 def test_bad_capabilities_are_403_xml(
     app: Core, ledger: SqliteStore, path: str, method: str, reason: str
 ) -> None:
-    open_session(ledger)
+    open_multipart(ledger, UPLOAD_ID, KEY)
     status, code, message = xml_error(op(app, path, method))
     assert (status, code) == (403, "Forbidden")
     assert reason in message
@@ -165,7 +149,7 @@ def test_bad_capabilities_are_403_xml(
 
 def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger: SqliteStore) -> None:
     """Bob may ask for a complete URL naming Alice's upload id, but it acts as Bob: 404."""
-    open_session(ledger, owner="alice")
+    open_multipart(ledger, UPLOAD_ID, KEY)
     answer = sign(app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
     assert answer.status == 200
     response = op(app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
