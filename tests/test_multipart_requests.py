@@ -1,9 +1,6 @@
-"""The /multipart routes' requests (shared/sign/multipart.py, shared/sign/jsonbody.py): what is
-refused before OSS is asked anything, and the part URLs (which need no OSS request).
-
-Everything that talks to OSS (create, status, complete, abort) is proven against the emulator in
-tests/e2e/test_e2e_multipart.py; here the bucket factory fails the test if it is ever used.
-"""
+"""The /multipart routes' requests (shared/sign/multipart.py, jsonbody.py): what is refused
+before OSS is asked anything (the bucket factory fails the test if used), and the part URLs.
+Everything that talks to OSS is proven against the emulator in tests/e2e/test_e2e_multipart.py."""
 
 from __future__ import annotations
 
@@ -42,11 +39,8 @@ def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 @pytest.fixture
-def app(make_sign_app: Callable[..., Core]) -> Callable[..., Core]:
-    def build(**overrides: Any) -> Core:
-        return make_sign_app(bucket_factory=no_oss, **overrides)
-
-    return build
+def app(make_sign_app: Core) -> Core:
+    return make_sign_app(bucket_factory=no_oss)
 
 
 def session(ledger: SqliteStore, **overrides: Any) -> None:
@@ -95,21 +89,20 @@ GOOD = {"path": "videos", "filename": "a.mp4", "size": 6 * 1024 * 1024, "type": 
     ],
 )
 def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
-    app: Callable[..., Core], ledger: SqliteStore, payload: Any, status: int, code: str
+    app: Core, ledger: SqliteStore, payload: Any, status: int, code: str
 ) -> None:
-    response = post(app(), "/multipart", payload)
+    response = post(app, "/multipart", payload)
     assert_error(response, status, code)
     assert ledger.usage("alice").reserved_bytes == 0
 
 
-def test_query_parameters_are_refused_not_ignored(app: Callable[..., Core]) -> None:
+def test_query_parameters_are_refused_not_ignored(app: Core) -> None:
     for method, path in [("POST", "/multipart"), ("GET", f"/multipart/{UPLOAD_ID}")]:
-        response = call(app(), {"key": "uploads/bob/x.bin"}, method=method, path=path)
+        response = call(app, {"key": "uploads/bob/x.bin"}, method=method, path=path)
         assert_error(response, 400, "BadRequest")
 
 
-def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
-    core = app()
+def test_every_route_needs_sign_in(app: Core) -> None:
     for method, path in [
         ("POST", "/multipart"),
         ("POST", f"/multipart/{UPLOAD_ID}/parts"),
@@ -117,7 +110,7 @@ def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
         ("POST", f"/multipart/{UPLOAD_ID}/complete"),
         ("DELETE", f"/multipart/{UPLOAD_ID}"),
     ]:
-        assert_error(call(core, method=method, path=path, user=None), 401, "Unauthorized")
+        assert_error(call(app, method=method, path=path, user=None), 401, "Unauthorized")
 
 
 @pytest.mark.parametrize(
@@ -132,10 +125,10 @@ def test_every_route_needs_sign_in(app: Callable[..., Core]) -> None:
     ],
 )
 def test_routes_and_methods(
-    app: Callable[..., Core], method: str, path: str, status: int, allow: str | None
+    app: Core, method: str, path: str, status: int, allow: str | None
 ) -> None:
-    response = call(app(), method=method, path=path)
-    assert response.status == status
+    response = call(app, method=method, path=path)
+    assert_error(response, status, {405: "MethodNotAllowed", 404: "NotFound"}[status])
     assert response.header("Allow") == allow
 
 
@@ -147,20 +140,20 @@ def test_routes_and_methods(
     [("/parts", "POST"), ("", "GET"), ("/complete", "POST"), ("", "DELETE")],
 )
 def test_another_users_or_a_postobject_grant_or_an_odd_id_is_404(
-    app: Callable[..., Core], ledger: SqliteStore, route: str, method: str
+    app: Core, ledger: SqliteStore, route: str, method: str
 ) -> None:
     session(ledger, owner="bob")
     session(ledger, grant_id="G-exact", mode=EXACT, part_size=0, target="uploads/alice/x.png")
     payload = b'{"partNumbers": [1]}' if route == "/parts" else b""
     for upload_id in (UPLOAD_ID, "G-exact", "a~usage", "x" * 129):
-        response = call(app(), method=method, path=f"/multipart/{upload_id}{route}", body=payload)
+        response = call(app, method=method, path=f"/multipart/{upload_id}{route}", body=payload)
         assert_error(response, 404, "NotFound")
     assert ledger.get_grant("bob", UPLOAD_ID).state == "open"
 
 
-def test_an_expired_session_signs_no_parts(app: Callable[..., Core], ledger: SqliteStore) -> None:
+def test_an_expired_session_signs_no_parts(app: Core, ledger: SqliteStore) -> None:
     session(ledger, expires_at=int(NOW))
-    response = post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [1]})
+    response = post(app, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [1]})
     assert_error(response, 404, "NotFound")
 
 
@@ -187,18 +180,16 @@ def test_an_expired_session_signs_no_parts(app: Callable[..., Core], ledger: Sql
         {"partNumbers": [1], "expires": 3600},
     ],
 )
-def test_bad_part_requests_are_400(
-    app: Callable[..., Core], ledger: SqliteStore, payload: dict[str, Any]
-) -> None:
+def test_bad_part_requests_are_400(app: Core, ledger: SqliteStore, payload: dict[str, Any]) -> None:
     session(ledger)
-    response = post(app(), f"/multipart/{UPLOAD_ID}/parts", payload)
+    response = post(app, f"/multipart/{UPLOAD_ID}/parts", payload)
     assert_error(response, 400, "BadRequest")
 
 
-def test_complete_reads_no_fields(app: Callable[..., Core], ledger: SqliteStore) -> None:
+def test_complete_reads_no_fields(app: Core, ledger: SqliteStore) -> None:
     session(ledger)
     payload = {"parts": [{"PartNumber": 1, "ETag": "x"}]}
-    response = post(app(), f"/multipart/{UPLOAD_ID}/complete", payload)
+    response = post(app, f"/multipart/{UPLOAD_ID}/complete", payload)
     assert_error(response, 400, "BadRequest")
 
 
@@ -206,11 +197,11 @@ def test_complete_reads_no_fields(app: Callable[..., Core], ledger: SqliteStore)
 
 
 def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
-    app: Callable[..., Core], ledger: SqliteStore
+    app: Core, ledger: SqliteStore
 ) -> None:
     session(ledger)
     payload = {"partNumbers": [4, 1], "contentMd5": {"4": MD5}}
-    answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", payload))
+    answer = body(post(app, f"/multipart/{UPLOAD_ID}/parts", payload))
     assert answer["expire"] == int(NOW) + part_urls.PART_URL_SECONDS
     fourth, first = answer["parts"]
     assert (fourth["partNumber"], fourth["headers"]) == (4, {"Content-MD5": MD5})
@@ -227,23 +218,25 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
         assert query["x-oss-expires"] == str(part_urls.PART_URL_SECONDS)
         assert query["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
     # The same part without its MD5 is signed differently: the digest is bound.
-    plain = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
+    plain = body(post(app, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
     assert (
         query_of(plain["parts"][0]["url"])["x-oss-signature"]
         != (query_of(fourth["url"])["x-oss-signature"])
     )
 
 
-def test_part_urls_never_outlive_the_session(app: Callable[..., Core], ledger: SqliteStore) -> None:
+def test_part_urls_never_outlive_the_session(app: Core, ledger: SqliteStore) -> None:
     session(ledger, expires_at=int(NOW) + 100)
-    answer = body(post(app(), f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [2]}))
+    answer = body(post(app, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [2]}))
     assert answer["expire"] == int(NOW) + 100
     assert query_of(answer["parts"][0]["url"])["x-oss-expires"] == "100"
 
 
-def test_part_urls_are_v1_when_configured(app: Callable[..., Core], ledger: SqliteStore) -> None:
+def test_part_urls_are_v1_when_configured(
+    make_sign_app: Callable[..., Core], ledger: SqliteStore
+) -> None:
     session(ledger)
-    core = app(OSS_SIGNATURE_VERSION="v1")
+    core = make_sign_app(bucket_factory=no_oss, OSS_SIGNATURE_VERSION="v1")
     answer = body(post(core, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [3]}))
     query = query_of(answer["parts"][0]["url"])
     assert set(query) == {"partNumber", "uploadId", "OSSAccessKeyId", "Expires", "Signature"}
