@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from shared.http import Core
-from shared.records import clear_cache
 from shared.records.base import Record
 from shared.records.sqlite import SqliteStore
 from tests.support.data import HOSTILE
@@ -103,9 +102,11 @@ def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> N
         "path=a&filename=x.png&size=1&filename=y.png",
         "path=a&Path=b",  # a name differing only in case is another, unknown name
         "path=a&x-oss-object-acl=public-read",
+        "path=a&size=10",  # size and type need a filename
+        "path=a&type=image/png",
     ],
 )
-def test_s4_repeated_parameters_are_refused(sign_app: Core, query: str) -> None:
+def test_s4_repeated_or_unknown_parameters_are_refused(sign_app: Core, query: str) -> None:
     response = call(sign_app, query)
     assert_error(response, 400, "BadRequest")
 
@@ -139,11 +140,6 @@ def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
     )
     assert ["content-length-range", 1, five] in conditions(ok(app, {**EXACT, "size": str(five)}))
     assert ["content-length-range", 1, five] in conditions(ok(app, {"path": "docs"}))
-
-
-@pytest.mark.parametrize("extra", [{"size": "10"}, {"type": "image/png"}])
-def test_size_and_type_need_a_filename(sign_app: Core, extra: dict[str, str]) -> None:
-    assert_error(call(sign_app, {"path": "a", **extra}), 400, "BadRequest")
 
 
 # --- S6: content types -------------------------------------------------------------------------
@@ -204,17 +200,20 @@ def test_signature_route_with_and_without_the_fc2_prefix(sign_app: Core, path: s
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/sign", "/signatures", "/2016-08-15/proxy/svc/fn/", "/uploads/x"]
+    ("method", "path", "status", "code"),
+    [
+        *(("GET", p, 404, "NotFound") for p in ("/", "/sign", "/signatures", "/uploads/x")),
+        ("GET", "/2016-08-15/proxy/svc/fn/", 404, "NotFound"),
+        *((m, "/signature", 405, "MethodNotAllowed") for m in ("POST", "PUT", "DELETE", "HEAD")),
+        ("PATCH", "/signature", 405, "MethodNotAllowed"),
+    ],
 )
-def test_unknown_paths_are_404(sign_app: Core, path: str) -> None:
-    assert_error(call(sign_app, {"path": "a"}, path=path), 404, "NotFound")
-
-
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "HEAD", "PATCH"])
-def test_other_methods_are_405(sign_app: Core, method: str) -> None:
-    response = call(sign_app, {"path": "a"}, method=method)
-    assert_error(response, 405, "MethodNotAllowed")
-    assert response.header("Allow") == "GET, OPTIONS"
+def test_unknown_paths_are_404_and_other_methods_405(
+    sign_app: Core, method: str, path: str, status: int, code: str
+) -> None:
+    response = call(sign_app, {"path": "a"}, method=method, path=path)
+    assert_error(response, status, code)
+    assert response.header("Allow") == ("GET, OPTIONS" if status == 405 else None)
 
 
 def test_answers_are_never_cached(sign_app: Core) -> None:
@@ -236,10 +235,10 @@ def preflight(app: Core, origin: str | None, path: str = "/signature", **headers
     return call(app, user=None, method="OPTIONS", path=path, headers=sent)
 
 
-def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
-    response = preflight(
-        sign_app, ORIGIN, **{"Access-Control-Request-Headers": "authorization, content-type"}
-    )
+@pytest.mark.parametrize("path", ["/signature", "/2016-08-15/proxy/svc/fn/uploads"])
+def test_s8_allowed_origin_preflight_on_any_path(sign_app: Core, path: str) -> None:
+    asked = {"Access-Control-Request-Headers": "authorization, content-type"}
+    response = preflight(sign_app, ORIGIN, path, **asked)
     assert response.status == 204
     assert response.body == b""
     assert response.header("Access-Control-Allow-Origin") == ORIGIN
@@ -251,17 +250,21 @@ def test_s8_allowed_origin_preflight(sign_app: Core) -> None:
 
 
 @pytest.mark.parametrize(
-    ("origin", "headers"),
+    ("origin", "headers", "settings"),
     [  # every other unlisted origin: test_attacks.py::test_cors_never_reflects_an_unlisted_origin
-        ("https://evil.example.com", {}),
-        (ORIGIN, {"Access-Control-Request-Method": "PUT"}),
-        (ORIGIN, {"Access-Control-Request-Headers": "x-secret"}),
+        ("https://evil.example.com", {}, {}),
+        (ORIGIN, {"Access-Control-Request-Method": "PUT"}, {}),
+        (ORIGIN, {"Access-Control-Request-Headers": "x-secret"}, {}),
+        (ORIGIN, {}, {"CORS_ALLOWED_ORIGINS": None}),  # no origin configured: none allowed
     ],
 )
 def test_s8_refused_preflights_are_403(
-    sign_app: Core, origin: str, headers: dict[str, str]
+    make_sign_app: Callable[..., Core],
+    origin: str,
+    headers: dict[str, str],
+    settings: dict[str, Any],
 ) -> None:
-    response = preflight(sign_app, origin, **headers)
+    response = preflight(make_sign_app(**settings), origin, **headers)
     assert_error(response, 403, "Forbidden")
     if origin != ORIGIN:
         assert response.header("Access-Control-Allow-Origin") is None
@@ -274,10 +277,6 @@ def test_options_without_origin_is_not_cors(sign_app: Core) -> None:
     assert response.header("Access-Control-Allow-Origin") is None
 
 
-def test_preflight_answers_on_any_path(sign_app: Core) -> None:
-    assert preflight(sign_app, ORIGIN, "/2016-08-15/proxy/svc/fn/uploads").status == 204
-
-
 def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:
     good = call(sign_app, {"path": "a"}, headers={"Origin": ORIGIN})
     bad = call(sign_app, {"path": "/a"}, headers={"Origin": ORIGIN})
@@ -287,26 +286,13 @@ def test_allowed_origin_can_read_answers_and_errors(sign_app: Core) -> None:
         assert response.header("Access-Control-Allow-Credentials") is None
 
 
-def test_no_cors_origins_configured_refuses_every_preflight(
-    make_sign_app: Callable[..., Core],
-) -> None:
-    app = make_sign_app(CORS_ALLOWED_ORIGINS=None)
-    assert_error(preflight(app, ORIGIN), 403, "Forbidden")
-
-
 # --- GET /uploads ------------------------------------------------------------------------------
 
 
 def record(owner: str, n: int) -> Record:
-    return Record(
-        owner=owner,
-        bucket="example-bucket",
-        key=f"uploads/{owner}/{n:04d}.png",
-        size=n + 1,
-        etag=f"etag{n}",
-        mime_type="image/png",
-        created_at=1_700_000_000_000 + n,
-    )
+    """owner, bucket, key, size, etag, mime type, created at: the nth is the newest."""
+    key, at = f"uploads/{owner}/{n:04d}.png", 1_700_000_000_000 + n
+    return Record(owner, "example-bucket", key, n + 1, f"etag{n}", "image/png", at)
 
 
 @pytest.fixture
@@ -325,11 +311,10 @@ def test_uploads_lists_the_callers_records_newest_first(list_app: Core, store: F
         "uploads/alice/0004.png",
         "uploads/alice/0003.png",
     ]
-    urls = {"url", "thumbnailUrl"}
-    assert {k: v for k, v in data["items"][0].items() if k not in urls} == record(
-        "alice", 4
-    ).to_json()
-    assert urls <= set(data["items"][0])  # minted and checked in tests/test_downloads.py
+    urls = ("url", "thumbnailUrl")  # minted and checked in tests/test_private_files.py
+    first = data["items"][0]
+    assert {k: v for k, v in first.items() if k not in urls} == record("alice", 4).to_json()
+    assert set(urls) <= set(first)
     assert data["next"] == "2"
     assert store.calls == [("alice", 2, None)]
     last = ok(list_app, {"limit": "2", "cursor": "4"}, path="/uploads")
@@ -340,8 +325,11 @@ def test_uploads_lists_the_callers_records_newest_first(list_app: Core, store: F
 @pytest.mark.parametrize(
     "query", ["limit=0", "limit=000", "limit=abc", "limit=-1", "limit=1.5", "limit=+5", "user=bob"]
 )
-def test_uploads_bad_query_is_400(list_app: Core, store: FakeStore, query: str) -> None:
+def test_uploads_bad_query_is_400_after_the_token_is_checked(
+    list_app: Core, store: FakeStore, query: str
+) -> None:
     assert_error(call(list_app, query, path="/uploads"), 400, "BadRequest")
+    assert_error(call(list_app, query, path="/uploads", user=None), 401, "Unauthorized")
     assert store.calls == []
 
 
@@ -351,11 +339,6 @@ def test_uploads_limit_bounds(list_app: Core, store: FakeStore) -> None:
         ok(list_app, query, path="/uploads")
     ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
     assert [limit for _, limit, _ in store.calls] == [1, 200, 200, 200, 50, 50]
-
-
-def test_uploads_needs_a_token(list_app: Core, store: FakeStore) -> None:
-    assert_error(call(list_app, "", path="/uploads", user=None), 401, "Unauthorized")
-    assert store.calls == []
 
 
 def test_uploads_with_auth_mode_none_lists_anonymous(make_sign_app: Callable[..., Core]) -> None:
@@ -403,32 +386,6 @@ def test_uploads_store_gets_credentials_only_for_tablestore(
     ok(tablestore, "", path="/uploads")
     assert seen[0] is None
     assert seen[1].access_key_id == "test-access-key-id"
-
-
-def test_uploads_from_the_real_sqlite_store(
-    make_sign_app: Callable[..., Core], tmp_path: Path
-) -> None:
-    """No store_factory: the app opens settings.records itself (SQLite in a temp dir)."""
-    db = str(tmp_path / "records.sqlite3")
-    seeded = SqliteStore(db)
-    for item in [record("alice", n) for n in range(3)] + [record("bob", 7)]:
-        seeded.put(item, replace=False)
-    seeded.close()
-    clear_cache()
-    try:
-        app = make_sign_app(RECORDS_BACKEND="sqlite", SQLITE_PATH=db)
-        first = ok(app, "limit=2", path="/uploads")
-        assert [item["key"] for item in first["items"]] == [
-            "uploads/alice/0002.png",
-            "uploads/alice/0001.png",
-        ]
-        assert first["items"][0]["createdAt"] == record("alice", 2).created_at
-        assert first["next"]  # paging through SQLite: test_uploads_pages_past_the_longest_key…
-        bob = ok(app, "", path="/uploads", user="bob")
-        assert [item["owner"] for item in bob["items"]] == ["bob"]
-        assert_error(call(app, "cursor=not-a-cursor", path="/uploads"), 400, "BadRequest")
-    finally:
-        clear_cache()
 
 
 # --- The adapters: functions/sign/index.py ------------------------------------------------------
