@@ -97,22 +97,13 @@ def test_upload_dir_caps_the_key_length() -> None:
 # --- new_object_id ---------------------------------------------------------------------------
 
 
-def test_object_ids_are_ulids() -> None:
-    fixed = keys.new_object_id(0, b"\x00" * 10)
-    assert fixed == "0" * 26
-    assert keys.new_object_id(1702743657000, b"\xff" * 10).endswith("z" * 16)
-    assert re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", keys.new_object_id())
-
-
-def test_object_ids_sort_by_time() -> None:
+def test_object_ids_are_ulids_sorted_by_time_and_unique() -> None:
+    assert keys.new_object_id(0, b"\x00" * 10) == "0" * 26
     earlier = keys.new_object_id(1702743657000, b"\xff" * 10)
-    later = keys.new_object_id(1702743657001, b"\x00" * 10)
-    assert earlier < later
-
-
-def test_object_ids_are_unique() -> None:
-    ids = {keys.new_object_id(1702743657000) for _ in range(1000)}
-    assert len(ids) == 1000
+    assert earlier.endswith("z" * 16)
+    assert earlier < keys.new_object_id(1702743657001, b"\x00" * 10)
+    assert re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", keys.new_object_id())
+    assert len({keys.new_object_id(1702743657000) for _ in range(1000)}) == 1000
 
 
 # --- filename_extension ----------------------------------------------------------------------
