@@ -44,10 +44,6 @@ def header(value: str) -> str:
 # --- HS256 -------------------------------------------------------------------------------------
 
 
-def test_valid_hs256_token_names_the_user() -> None:
-    assert authenticator().user(header(token("alice"))) == "alice"
-
-
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
@@ -65,7 +61,8 @@ def test_bearer_header_shape(value: str | None, reason: str) -> None:
         bearer_token(value)
 
 
-def test_bearer_scheme_is_case_insensitive() -> None:
+def test_a_valid_hs256_token_names_the_user_and_the_scheme_is_case_insensitive() -> None:
+    assert authenticator().user(header(token("alice"))) == "alice"
     assert bearer_token("bearer  abc.def.ghi ") == "abc.def.ghi"
 
 
@@ -97,17 +94,13 @@ def test_bad_tokens_are_unauthorized(bad: str) -> None:
         authenticator().user(header(bad))
 
 
-def test_expiry_with_leeway_on_a_frozen_clock() -> None:
+def test_expiry_not_before_and_issued_at_with_leeway_on_a_frozen_clock() -> None:
     auth = authenticator()
     issued = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS)  # exp = NOW - leeway
     assert auth.user(header(issued)) == "alice"
     late = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS - 1)
     with pytest.raises(Unauthorized, match="expired"):
         auth.user(header(late))
-
-
-def test_not_before_and_issued_at_in_the_future() -> None:
-    auth = authenticator()
     assert auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS))) == "alice"
     with pytest.raises(Unauthorized, match="not valid yet"):
         auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS + 1)))
@@ -221,14 +214,13 @@ def test_jwks_endpoint_down_is_unavailable(jwks: KeyHost) -> None:
         jwks_auth(jwks.url(JWKS)).user(header(signed(RSA_KEY, "RS256", "rsa-1")))
 
 
-def test_jwks_through_the_sign_app(jwks: KeyHost, make_sign_app: Callable[..., Core]) -> None:
+def test_jwks_through_the_sign_app_fetched_or_injected(
+    jwks: KeyHost, make_sign_app: Callable[..., Core]
+) -> None:
     app = make_sign_app(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url(JWKS))
     for kid, status in (("rsa-1", 200), ("nope", 401)):
         sent = {"Authorization": header(signed(RSA_KEY, "RS256", kid))}
         assert call(app, {"path": "a"}, user=None, headers=sent).status == status
-
-
-def test_an_injected_key_source_is_used(make_sign_app: Callable[..., Core]) -> None:
     asked: list[str] = []
 
     def key_for(value: str) -> jwt.PyJWK:
@@ -241,24 +233,17 @@ def test_an_injected_key_source_is_used(make_sign_app: Callable[..., Core]) -> N
     )
     sent = {"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
     assert call(app, {"path": "a"}, user=None, headers=sent).status == 200
-    assert len(asked) == 1
+    assert len(asked) == 1  # the injected source, not the URL
 
 
 # --- verified-token cache ----------------------------------------------------------------------
 
 
-def test_a_cached_token_is_still_checked_against_the_clock() -> None:
+def test_only_verified_tokens_are_cached_and_still_checked_against_the_clock(
+    mocker: Any,
+) -> None:
     clock = [NOW]
     auth = Authenticator(auth_settings(), now=lambda: clock[0])
-    value = token("alice", ttl=60)
-    assert auth.user(header(value)) == "alice"
-    clock[0] = NOW + 60 + LEEWAY_SECONDS + 1
-    with pytest.raises(Unauthorized, match="expired"):
-        auth.user(header(value))
-
-
-def test_only_verified_tokens_are_cached(mocker: Any) -> None:
-    auth = authenticator()
     decode = mocker.spy(auth, "_verify_signed_claims")
     good = token("alice")
     forged = jwt.encode({"sub": "mallory", "exp": int(NOW) + 60}, "x" * 40, algorithm="HS256")
@@ -268,6 +253,9 @@ def test_only_verified_tokens_are_cached(mocker: Any) -> None:
             auth.user(header(forged))
     # one verification for the good token, one per attempt for the forged one
     assert decode.call_count == 1 + 3
+    clock[0] = NOW + 3600 + LEEWAY_SECONDS + 1
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.user(header(good))
 
 
 def test_jwks_without_cryptography_refuses_to_start(mocker: Any) -> None:
