@@ -117,25 +117,12 @@ def test_extension_is_taken_lower_case(name: str, ext: str) -> None:
     assert keys.filename_extension(name) == ext
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "noext",
-        "dot.",
-        "x.php",
-        "x.php.jpg",
-        "x.jpg.php",
-        "x.HTML.png",
-        "x.svg",
-        "x.php%00.jpg",
-        "x\x00.png",
-        "a/b.png",
-        "a\\b.png",
-        "x.p_g",
-        "x." + "a" * 17,
-        "x" * 252 + ".png",
-    ],
-)
+ACTIVE_NAMES = ["x.php", "x.php.jpg", "x.jpg.php", "x.HTML.png", "x.svg", "x.php%00.jpg"]
+ODD_NAMES = ["noext", "dot.", "x\x00.png", "a/b.png", "a\\b.png", "x.p_g"]
+LONG_NAMES = ["x." + "a" * 17, "x" * 252 + ".png"]
+
+
+@pytest.mark.parametrize("name", ACTIVE_NAMES + ODD_NAMES + LONG_NAMES)
 def test_extension_refused(name: str) -> None:
     with pytest.raises(BadRequest):
         keys.filename_extension(name)

@@ -67,27 +67,12 @@ def test_s2_s3_refused_file_names(sign_app: Core, filename: str) -> None:
 # --- S4: the client never chooses key, bucket, prefix, expiry, limits or redirects --------------
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "bucket",
-        "key",
-        "prefix",
-        "dir",
-        "expire",
-        "expiration",
-        "callback",
-        "callbackUrl",
-        "success_action_redirect",
-        "success_action_status",
-        "max",
-        "content-length-range",
-        "x-oss-forbid-overwrite",
-        "policy",
-        "user",
-        "version",
-    ],
-)
+GRANT_NAMES = ["bucket", "key", "prefix", "dir", "expire", "expiration", "max", "user", "version"]
+FORM_NAMES = ["callback", "callbackUrl", "success_action_redirect", "success_action_status"]
+POLICY_NAMES = ["policy", "content-length-range", "x-oss-forbid-overwrite"]
+
+
+@pytest.mark.parametrize("name", GRANT_NAMES + FORM_NAMES + POLICY_NAMES)
 def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> None:
     response = call(sign_app, {"path": "a", name: "x"})
     data = assert_error(response, 400, "BadRequest")
@@ -145,19 +130,11 @@ def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
 # --- S6: content types -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "content_type",
-    [
-        "image/jpeg",
-        "text/html",
-        "image/svg+xml",
-        "image/png; charset=utf-8",
-        "image/*",
-        "*/*",
-        " image/png",
-        "image/png\n",
-    ],
-)
+OTHER_TYPES = ["image/jpeg", "text/html", "image/svg+xml", "image/*", "*/*"]
+PNG_SPELLED_OTHERWISE = ["image/png; charset=utf-8", " image/png", "image/png\n"]
+
+
+@pytest.mark.parametrize("content_type", OTHER_TYPES + PNG_SPELLED_OTHERWISE)
 def test_s6_type_not_allowed_for_the_extension(sign_app: Core, content_type: str) -> None:
     assert_error(call(sign_app, {**EXACT, "type": content_type}), 400, "BadRequest")
 
