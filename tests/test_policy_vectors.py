@@ -38,6 +38,10 @@ def test_v1_signature(vector: dict[str, Any]) -> None:
     _stage(
         "signature", policy.sign_policy_v1(vector["policy"], vector["secret"]), vector["signature"]
     )
+    decoded = bytearray(base64.b64decode(vector["policy"]))
+    decoded[10] ^= 1  # one policy byte changed: another signature
+    other = policy.encode_policy(bytes(decoded))
+    assert policy.sign_policy_v1(other, vector["secret"]) != vector["signature"]
 
 
 @pytest.mark.parametrize("vector", V4, ids=[v["id"] for v in V4])
@@ -69,13 +73,10 @@ def test_v4_stages(vector: dict[str, Any]) -> None:
 
 
 def test_v4_date_and_expiration_are_utc() -> None:
-    # 2023-12-16T16:20:57Z, the V4-a date.
-    instant = 1702743657
-    assert policy.x_oss_date(instant) == "20231216T162057Z"
+    assert policy.x_oss_date(1702743657) == "20231216T162057Z"  # the V4-a date
     assert policy.expiration(1702771200) == "2023-12-17T00:00:00.000Z"
-    assert policy.credential_scope("20231216", "cn-hangzhou") == (
-        "20231216/cn-hangzhou/oss/aliyun_v4_request"
-    )
+    scope = policy.credential_scope("20231216", "cn-hangzhou")
+    assert scope == "20231216/cn-hangzhou/oss/aliyun_v4_request"
 
 
 def test_signing_key_is_cached_per_secret_date_region() -> None:
@@ -84,11 +85,3 @@ def test_signing_key_is_cached_per_secret_date_region() -> None:
     assert policy.signing_key("secret-b", "20240101", "cn-hangzhou") != first.k_signing
     assert policy.signing_key("secret-a", "20240102", "cn-hangzhou") != first.k_signing
     assert policy.signing_key("secret-a", "20240101", "cn-shanghai") != first.k_signing
-
-
-def test_v1_signature_changes_with_one_policy_byte() -> None:
-    vector = V1[0]
-    decoded = bytearray(base64.b64decode(vector["policy"]))
-    decoded[10] ^= 1
-    other = policy.encode_policy(bytes(decoded))
-    assert policy.sign_policy_v1(other, vector["secret"]) != vector["signature"]
