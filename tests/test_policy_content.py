@@ -246,12 +246,11 @@ def test_secrets_never_leave_in_answers_or_logs(
 # --- P10: callback parameter -------------------------------------------------------------------
 
 
-def test_prefix_grant_token_names_the_prefix(sign_app: Core) -> None:
-    grant = grant_of(ok(sign_app, PREFIX))
+def test_a_prefix_grant_token_names_the_prefix_and_an_http_callback_has_no_sni_flag(
+    make_sign_app: Callable[..., Core],
+) -> None:
+    grant = grant_of(ok(make_sign_app(), PREFIX))
     assert (grant.key, grant.prefix, grant.max_bytes) == (None, "uploads/alice/avatars/", 10485760)
-
-
-def test_http_callback_url_has_no_sni_flag(make_sign_app: Callable[..., Core]) -> None:
     app = make_sign_app(CALLBACK_URL="http://127.0.0.1:8001/oss-callback")
     config = decode_callback(ok(app, PREFIX)["callback"])
     assert "callbackSNI" not in config
