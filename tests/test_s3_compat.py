@@ -195,15 +195,8 @@ def test_s3_sign_refuses_what_it_cannot_honour(
 def test_a_part_size_other_than_the_servers_is_refused_before_create(app: Core) -> None:
     """Uppy cuts its parts itself: a cut the server would not accept is a 400 up front (no
     OSS call is made: these settings name no reachable OSS)."""
-    payload = {
-        "method": "POST",
-        "key": "pending/1",
-        "filename": "big.bin",
-        "size": 20 * 1024 * 1024,
-        "type": "application/octet-stream",
-        "partSize": 5 * 1024 * 1024,
-    }
-    data = assert_error(sign(app, payload), 400, "BadRequest")
+    payload = {**FORM, "method": "POST", "filename": "big.bin", "size": 20 * 2**20}
+    data = assert_error(sign(app, {**payload, "partSize": 5 * 2**20}), 400, "BadRequest")
     assert "8388608" in data["message"]
 
 
@@ -217,8 +210,16 @@ def put_answer(app: Core, **fields: Any) -> dict[str, Any]:
     return body(response)
 
 
-def test_a_single_put_signs_the_callback_type_and_forbid_overwrite(app: Core) -> None:
+def test_a_single_put_signs_the_callback_type_and_forbid_overwrite_and_opens_a_grant(
+    app: Core, ledger: SqliteStore
+) -> None:
     answer = put_answer(app, type="image/png", path="photos")
+    usage = ledger.usage("alice")  # an exact grant for the declared size, in the ledger
+    assert (usage.reserved_bytes, usage.reserved_files, answer["expire"]) == (
+        1234,
+        1,
+        int(NOW) + 300,
+    )
     assert answer["key"].startswith("uploads/alice/photos/")
     assert answer["key"].endswith(".png")
     assert answer["headers"] == {
@@ -241,13 +242,6 @@ def test_a_single_put_signs_the_callback_type_and_forbid_overwrite(app: Core) ->
     to_sign = string_to_sign(query["x-oss-date"], "cn-hangzhou", canonical)
     key = signing_key(ACCESS_KEY_SECRET, query["x-oss-date"][:8], "cn-hangzhou")
     assert signature == hmac.digest(key, to_sign.encode(), "sha256").hex()
-
-
-def test_a_single_put_opens_an_exact_grant_in_the_ledger(app: Core, ledger: SqliteStore) -> None:
-    answer = put_answer(app)
-    usage = ledger.usage("alice")
-    assert (usage.reserved_bytes, usage.reserved_files) == (1234, 1)
-    assert answer["expire"] == int(NOW) + 300
 
 
 def test_a_capability_never_reaches_the_access_log(
