@@ -50,15 +50,12 @@ def test_wsgi_passes_raw_path_query_and_body() -> None:
 PREFIXED = "/2016-08-15/proxy/svc/fn/oss-callback"
 
 
+NOT_A_PREFIX = [None, "", "/other/path", "http://[bad", "/oss-callback"]
+
+
 @pytest.mark.parametrize(
     ("request_uri", "signed"),
-    [
-        (PREFIXED + "?x=1", PREFIXED),
-        *(
-            (uri, "/oss-callback")
-            for uri in (None, "", "/other/path", "http://[bad", "/oss-callback")
-        ),
-    ],
+    [(PREFIXED + "?x=1", PREFIXED), *((uri, "/oss-callback") for uri in NOT_A_PREFIX)],
 )
 def test_request_uri_only_restores_a_stripped_prefix(request_uri: str | None, signed: str) -> None:
     """FC 2.0 strips /2016-08-15/proxy/… from PATH_INFO: restored for signing, never routed."""

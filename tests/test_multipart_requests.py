@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -191,22 +190,14 @@ def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
     assert (fourth["partNumber"], fourth["headers"]) == (4, {"Content-MD5": MD5})
     assert (first["partNumber"], first["headers"]) == (1, {})
     for part in (fourth, first):
-        url = urlsplit(part["url"])
-        assert (url.scheme, url.netloc, url.path) == (
-            "https",
-            "example-bucket.oss-cn-hangzhou.aliyuncs.com",
-            f"/{KEY}",
-        )
+        assert part["url"].startswith(f"https://example-bucket.oss-cn-hangzhou.aliyuncs.com/{KEY}?")
         query = query_of(part["url"])
         assert (query["partNumber"], query["uploadId"]) == (str(part["partNumber"]), UPLOAD_ID)
         assert query["x-oss-expires"] == str(part_urls.PART_URL_SECONDS)
         assert query["x-oss-signature-version"] == "OSS4-HMAC-SHA256"
     # The same part without its MD5 is signed differently: the digest is bound.
-    plain = body(post(app, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))
-    assert (
-        query_of(plain["parts"][0]["url"])["x-oss-signature"]
-        != (query_of(fourth["url"])["x-oss-signature"])
-    )
+    plain = body(post(app, f"/multipart/{UPLOAD_ID}/parts", {"partNumbers": [4]}))["parts"][0]
+    assert query_of(plain["url"])["x-oss-signature"] != query_of(fourth["url"])["x-oss-signature"]
 
 
 def test_part_urls_never_outlive_the_session(app: Core, ledger: SqliteStore) -> None:

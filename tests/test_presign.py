@@ -105,21 +105,12 @@ def test_v4_vector_of_the_official_signer_stage_by_stage() -> None:
 def test_v4_upload_part_vector(headers: dict[str, str], signature: str) -> None:
     signed = ours("v4", headers=headers)
     query = query_of(signed.url)
-    assert query["x-oss-signature"] == signature
-    assert signed.headers == headers
+    assert (query.pop("x-oss-signature"), signed.headers) == (signature, headers)
     assert signed.expires_at == PART_DATE + 900
-    request = presign.canonical_request(
-        "PUT",
-        "examplebucket",
-        PART_KEY,
-        {k: v for k, v in query.items() if k != "x-oss-signature"},
-        headers,
-    )
-    if not headers:
-        assert (
-            hashlib.sha256(request.encode()).hexdigest()
-            == "9dfd8dcab6829bbbc1cdd511844a15e40dc035e84e894c9e0196f74fe1a98387"
-        )
+    canonical = presign.canonical_request("PUT", "examplebucket", PART_KEY, query, headers)
+    if not headers:  # the vector's canonical request, by its hash
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        assert digest == "9dfd8dcab6829bbbc1cdd511844a15e40dc035e84e894c9e0196f74fe1a98387"
 
 
 @pytest.mark.parametrize(

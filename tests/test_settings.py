@@ -166,17 +166,13 @@ def test_settings_are_frozen() -> None:
         settings.upload.allowed_types["exe"] = ("application/x-msdownload",)  # type: ignore[index]
 
 
+VALID_BUCKETS = ["my--bucket", "a-b", "a" * 63]
+INVALID_BUCKETS = ["-ab", "ab-", "a" * 64, "ab"]
+
+
 @pytest.mark.parametrize(
     ("bucket", "valid"),
-    [
-        ("my--bucket", True),
-        ("a-b", True),
-        ("a" * 63, True),
-        ("-ab", False),
-        ("ab-", False),
-        ("a" * 64, False),
-        ("ab", False),
-    ],
+    [*((name, True) for name in VALID_BUCKETS), *((name, False) for name in INVALID_BUCKETS)],
 )
 def test_every_function_reads_oss_bucket_by_one_rule(bucket: str, valid: bool) -> None:
     """OSS's naming rules (3–63 of a-z, 0-9, '-'; letter or digit at each end; '--' allowed):
