@@ -236,9 +236,6 @@ def test_jwks_through_the_sign_app_fetched_or_injected(
     assert len(asked) == 1  # the injected source, not the URL
 
 
-# --- verified-token cache ----------------------------------------------------------------------
-
-
 def test_only_verified_tokens_are_cached_and_still_checked_against_the_clock(
     mocker: Any,
 ) -> None:

@@ -50,9 +50,6 @@ def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-# --- sign ---------------------------------------------------------------------------------------
-
-
 def test_an_exact_key_grant_over_an_fc3_event() -> None:
     query = {"path": "docs", "filename": "report.pdf", "size": "2048", "type": "application/pdf"}
     headers = {"authorization": bearer(), "origin": ORIGIN}

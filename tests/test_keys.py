@@ -91,9 +91,6 @@ def test_user_space_and_upload_dir_and_its_limits() -> None:
         keys.upload_dir(long_prefix, "u", "x" * 200)
 
 
-# --- new_object_id ---------------------------------------------------------------------------
-
-
 def test_object_ids_are_ulids_sorted_by_time_and_unique() -> None:
     assert keys.new_object_id(0, b"\x00" * 10) == "0" * 26
     earlier = keys.new_object_id(1702743657000, b"\xff" * 10)
@@ -101,9 +98,6 @@ def test_object_ids_are_ulids_sorted_by_time_and_unique() -> None:
     assert earlier < keys.new_object_id(1702743657001, b"\x00" * 10)
     assert re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", keys.new_object_id())
     assert len({keys.new_object_id(1702743657000) for _ in range(1000)}) == 1000
-
-
-# --- filename_extension ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -123,9 +117,6 @@ LONG_NAMES = ["x." + "a" * 17, "x" * 252 + ".png"]
 def test_extension_refused(name: str) -> None:
     with pytest.raises(BadRequest):
         keys.filename_extension(name)
-
-
-# --- is_valid_key ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("key", ["uploads/12/x.png", "a", "a/b.c/d@e-f_g"])

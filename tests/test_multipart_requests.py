@@ -176,9 +176,6 @@ def test_complete_reads_no_fields(app: Core, ledger: SqliteStore) -> None:
     assert_error(response, 400, "BadRequest")
 
 
-# --- part URLs ----------------------------------------------------------------------------------
-
-
 def test_part_urls_are_v4_presigned_puts_of_that_part_with_md5_signed_in(
     app: Core, ledger: SqliteStore
 ) -> None:

@@ -30,17 +30,11 @@ def rec(key: str = KEY, *, owner: str = "alice", etag: str = "E1", **fields: Any
     return Record(owner=owner, bucket=BUCKET, key=key, etag=etag, **values)
 
 
-# --- settings (the rest: test_settings.py) ---------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "value", ["", "image/resize,m_lfit,w_256,h_256", "image/resize,w_100/format,webp/quality,q_80"]
 )
 def test_thumbnail_process_accepts(value: str) -> None:
     assert thumbnail_process(value) == value
-
-
-# --- Content-Disposition --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -155,9 +149,6 @@ def test_not_yours_absent_or_tricks_are_one_404(
     assert body(response)["message"] == "no such upload"
     assert b"x-oss-signature" not in response.body
     assert removals.calls == []
-
-
-# --- DELETE ---------------------------------------------------------------------------------
 
 
 def test_delete_removes_the_object_then_the_record_then_releases(

@@ -36,9 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXACT = {"path": "avatars/", "filename": "me.png", "size": "1000", "type": "image/png"}
 
 
-# --- S1: authentication ------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "authorization",
     [None, "Basic YWxpY2U6cGFzcw==", "Bearer not-a-jwt", f"Bearer {token('alice', ttl=-31)}"],
@@ -53,9 +50,6 @@ def test_s1_bad_or_missing_token_is_401_before_the_query_is_read(
     assert_error(response, 401, "Unauthorized")
     assert (response.header("WWW-Authenticate") or "").startswith("Bearer ")
     assert response.header("Cache-Control") == "no-store"
-
-
-# --- S2, S3: file names ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("filename", HOSTILE["filenames"])
@@ -90,9 +84,6 @@ def test_s4_repeated_or_unknown_parameters_are_refused(sign_app: Core, query: st
     assert_error(response, 400, "BadRequest")
 
 
-# --- S5: sizes ---------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "size", [None, "0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
 )
@@ -121,9 +112,6 @@ def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
     assert ["content-length-range", 1, five] in conditions(ok(app, {"path": "docs"}))
 
 
-# --- S6: content types -------------------------------------------------------------------------
-
-
 OTHER_TYPES = ["image/jpeg", "text/html", "image/svg+xml", "image/*", "*/*"]
 PNG_SPELLED_OTHERWISE = ["image/png; charset=utf-8", " image/png", "image/png\n"]
 
@@ -142,9 +130,6 @@ def test_s6_the_allow_list_is_honoured(sign_app: Core, make_sign_app: Callable[.
     assert_error(call(app, {**EXACT, "filename": "a.jpg", "type": ""}), 400, "BadRequest")
     svg = {**EXACT, "filename": "a.svg", "type": "image/svg+xml"}
     assert_error(call(app, svg), 400, "BadRequest")
-
-
-# --- Paths (DESIGN.md "Sign function") --------------------------------------------------------
 
 
 # --- Routing, methods, headers -----------------------------------------------------------------
