@@ -1,7 +1,5 @@
-"""FC 3.0 HTTP trigger events (platform.md §1.11) through the event adapter into the sign app,
-wired as functions/sign/index.py wires it: comma-joined header and query values, malformed events,
-and a response FC 3.0 can hand back as it is. The callback over FC 3.0 events (base64 bodies,
-URL-encoded rawPath) is in test_callback_app.py."""
+"""FC 3.0 HTTP trigger events (platform.md §1.11) into the sign app as functions/sign/index.py
+wires it: comma-joined values, any event, and an answer FC 3.0 hands back as it is."""
 
 from __future__ import annotations
 

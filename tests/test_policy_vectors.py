@@ -1,9 +1,6 @@
-"""OSS PostObject signature vectors (tests/data/oss.json, copied from ../shared/vectors/).
-
-Each vector is checked stage by stage, like botocore's SigV4 suite: the first stage that
-diverges is the one reported. V1-d comes from oss-protocol.md §3.1 ("computed independently":
-the V4-a policy signed with V1 and secret `sk`).
-"""
+"""OSS PostObject signature vectors (tests/data/oss.json), stage by stage like botocore's SigV4
+suite: the first stage that diverges is reported. V1-d: oss-protocol.md §3.1 ("computed
+independently": the V4-a policy signed with V1 and secret `sk`)."""
 
 from __future__ import annotations
 

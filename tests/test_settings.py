@@ -1,7 +1,5 @@
-"""Settings are parsed once from a mapping; every missing or malformed value names its variable.
-
-Built from dicts (tests/support/sign.py `sign_env`), never by patching os.environ.
-"""
+"""Settings are parsed once from a mapping (`sign_env`, never os.environ); every missing or
+malformed value names its variable."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The sign function through its core: routes, bad input, CORS, listing, adapters.
-
-Bad input follows security.md §8.1 (S1–S8; S7, rate limits, is in test_quota.py): each case
-asserts the exact status and code and that nothing was issued (the body is the error shape only).
-"""
+"""The sign function through its core: bad input by security.md §8.1 (S1–S8; S7 is in
+test_quota.py), each the exact status, code and error shape only; routes, CORS, listing."""
 
 from __future__ import annotations
 
