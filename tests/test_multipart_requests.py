@@ -88,21 +88,19 @@ def test_create_refusals_ask_oss_nothing_and_reserve_nothing(
     assert ledger.usage("alice").reserved_bytes == 0
 
 
-def test_query_parameters_are_refused_not_ignored(app: Core) -> None:
-    for method, path in [("POST", "/multipart"), ("GET", f"/multipart/{UPLOAD_ID}")]:
-        response = call(app, {"key": "uploads/bob/x.bin"}, method=method, path=path)
-        assert_error(response, 400, "BadRequest")
+SESSION = f"/multipart/{UPLOAD_ID}"
+ROUTES = [("POST", "/multipart"), ("POST", f"{SESSION}/parts"), ("GET", SESSION)]
+ROUTES += [("POST", f"{SESSION}/complete"), ("DELETE", SESSION)]
 
 
-def test_every_route_needs_sign_in(app: Core) -> None:
-    for method, path in [
-        ("POST", "/multipart"),
-        ("POST", f"/multipart/{UPLOAD_ID}/parts"),
-        ("GET", f"/multipart/{UPLOAD_ID}"),
-        ("POST", f"/multipart/{UPLOAD_ID}/complete"),
-        ("DELETE", f"/multipart/{UPLOAD_ID}"),
-    ]:
-        assert_error(call(app, method=method, path=path, user=None), 401, "Unauthorized")
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_route_needs_sign_in_and_refuses_a_query(
+    app: Core, ledger: SqliteStore, method: str, path: str
+) -> None:
+    session(ledger)
+    assert_error(call(app, method=method, path=path, user=None), 401, "Unauthorized")
+    response = call(app, {"key": "uploads/bob/x.bin"}, method=method, path=path)
+    assert_error(response, 400, "BadRequest")
 
 
 @pytest.mark.parametrize(
