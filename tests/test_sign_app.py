@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -49,12 +50,6 @@ def test_s1_bad_or_missing_token_is_401_before_the_query_is_read(
     assert response.header("Cache-Control") == "no-store"
 
 
-@pytest.mark.parametrize("filename", HOSTILE["filenames"])
-def test_s2_s3_refused_file_names(sign_app: Core, filename: str) -> None:
-    response = call(sign_app, f"path=avatars/&filename={filename}&size=1000")
-    assert_error(response, 400, "BadRequest")
-
-
 # --- S4: the client never chooses key, bucket, prefix, expiry, limits or redirects --------------
 
 
@@ -73,19 +68,22 @@ def test_s4_client_chosen_parameters_are_refused(sign_app: Core, name: str) -> N
 REPEATED = ["path=a&path=b", "path=a&path=", "path=a&filename=x.png&size=1&filename=y.png"]
 UNKNOWN = ["path=a&Path=b", "path=a&x-oss-object-acl=public-read"]  # case makes another name
 WITHOUT_A_FILENAME = ["path=a&size=10", "path=a&type=image/png"]
+BAD_SIZES = ["0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
+OTHER_TYPES = ["image/jpeg", "text/html", "image/svg+xml", "image/*", "*/*"]
+PNG_SPELLED_OTHERWISE = ["image/png; charset=utf-8", " image/png", "image/png\n"]
+REFUSED = [
+    *(f"path=avatars/&filename={name}&size=1000" for name in HOSTILE["filenames"]),  # S2, S3
+    *REPEATED,  # S4
+    *UNKNOWN,
+    *WITHOUT_A_FILENAME,
+    "path=avatars/&filename=me.png&type=image/png",  # S5: the size is missing, or not one
+    *(urlencode({**EXACT, "size": size}) for size in BAD_SIZES),
+    *(urlencode({**EXACT, "type": mime}) for mime in OTHER_TYPES + PNG_SPELLED_OTHERWISE),  # S6
+]
 
 
-@pytest.mark.parametrize("query", REPEATED + UNKNOWN + WITHOUT_A_FILENAME)
-def test_s4_repeated_or_unknown_parameters_are_refused(sign_app: Core, query: str) -> None:
-    response = call(sign_app, query)
-    assert_error(response, 400, "BadRequest")
-
-
-@pytest.mark.parametrize(
-    "size", [None, "0", "-1", "1.5", "abc", "", " 5", "1e3", "0x10", "+5", "٣", "５", "1_000"]
-)
-def test_s5_bad_or_missing_sizes_are_400(sign_app: Core, size: str | None) -> None:
-    query = {k: v for k, v in {**EXACT, "size": size}.items() if v is not None}
+@pytest.mark.parametrize("query", REFUSED)
+def test_s2_to_s6_refused_queries_are_400(sign_app: Core, query: str) -> None:
     assert_error(call(sign_app, query), 400, "BadRequest")
 
 
@@ -107,15 +105,6 @@ def test_a_postobject_grant_stays_within_5_gib_when_multipart_may_take_more(
     )
     assert ["content-length-range", 1, five] in conditions(ok(app, {**EXACT, "size": str(five)}))
     assert ["content-length-range", 1, five] in conditions(ok(app, {"path": "docs"}))
-
-
-OTHER_TYPES = ["image/jpeg", "text/html", "image/svg+xml", "image/*", "*/*"]
-PNG_SPELLED_OTHERWISE = ["image/png; charset=utf-8", " image/png", "image/png\n"]
-
-
-@pytest.mark.parametrize("content_type", OTHER_TYPES + PNG_SPELLED_OTHERWISE)
-def test_s6_type_not_allowed_for_the_extension(sign_app: Core, content_type: str) -> None:
-    assert_error(call(sign_app, {**EXACT, "type": content_type}), 400, "BadRequest")
 
 
 def test_s6_the_allow_list_is_honoured(sign_app: Core, make_sign_app: Callable[..., Core]) -> None:
