@@ -103,7 +103,7 @@ def test_defaults() -> None:
     # the default allow-list, type by type: test_contracts.py::test_default_allow_list
 
 
-def test_values_are_normalised() -> None:
+def test_accepted_values_are_normalised() -> None:
     settings = sign_settings(
         OSS_REGION="OSS-cn-shanghai",
         OSS_ENDPOINT="http://127.0.0.1:9000/",
@@ -116,14 +116,14 @@ def test_values_are_normalised() -> None:
     assert settings.oss.endpoint == "http://127.0.0.1:9000"
     assert settings.oss.signature_version == "v1"
     assert settings.cors_origins == {"https://a.example.com", "http://localhost:8000"}
-
-
-def test_jwks_url_may_carry_a_query() -> None:
-    settings = sign_settings(
-        AUTH_JWT_SECRET=None, AUTH_JWKS_URL="https://id.example.com/keys?tenant=t1"
-    )
-    assert settings.auth.jwks_url == "https://id.example.com/keys?tenant=t1"
-    assert settings.auth.jwt_secret is None
+    jwks = "https://id.example.com/keys?tenant=t1"  # a JWKS URL may carry a query
+    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks)
+    assert (settings.auth.jwks_url, settings.auth.jwt_secret) == (jwks, None)
+    # an empty prefix (legacy clients), or one without {user}, only with AUTH_MODE=none
+    settings = sign_settings(AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="")
+    assert (settings.upload.key_prefix, settings.auth.mode) == ("", "none")
+    fixed = sign_settings(AUTH_MODE="none", UPLOAD_KEY_PREFIX="public/")
+    assert fixed.upload.key_prefix == "public/"
 
 
 def test_active_content_is_dropped_from_the_allow_list() -> None:
@@ -133,14 +133,6 @@ def test_active_content_is_dropped_from_the_allow_list() -> None:
     assert dict(types) == {"png": ("image/png",), "jpg": ("image/jpeg",)}
     only_active = sign_settings(UPLOAD_ALLOWED_TYPES="svg=image/svg+xml,html=text/html")
     assert dict(only_active.upload.allowed_types) == {}  # every filename is then a 400
-
-
-def test_empty_prefix_only_with_auth_mode_none() -> None:
-    settings = sign_settings(AUTH_MODE="none", AUTH_JWT_SECRET=None, UPLOAD_KEY_PREFIX="")
-    assert settings.upload.key_prefix == ""
-    assert settings.auth.mode == "none"
-    fixed = sign_settings(AUTH_MODE="none", UPLOAD_KEY_PREFIX="public/")
-    assert fixed.upload.key_prefix == "public/"
 
 
 def test_secrets_are_masked_in_repr() -> None:
