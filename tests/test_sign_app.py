@@ -297,6 +297,7 @@ def test_uploads_pages_past_the_longest_key_oss_accepts(
     rest = ok(app, {"limit": "2", "cursor": first["next"]}, path="/uploads")
     assert [len(item["key"]) for item in rest["items"]] == [1023]
     assert rest["next"] is None
+    assert_error(call(app, "cursor=not-a-cursor", path="/uploads"), 400, "BadRequest")
 
 
 def test_uploads_store_gets_credentials_only_for_tablestore(
