@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -73,12 +74,10 @@ def records(tmp_path: Path) -> SqliteStore:
 def app(
     make_sign_app: Callable[..., Core], records: SqliteStore, removals: Removals
 ) -> Callable[..., Core]:
-    def build(**overrides: Any) -> Core:
-        return make_sign_app(
-            store_factory=lambda credentials: records, remover_factory=removals, **overrides
-        )
-
-    return build
+    """The sign core over `records` and `removals`; settings overridable."""
+    return partial(
+        make_sign_app, store_factory=lambda credentials: records, remover_factory=removals
+    )
 
 
 def upload_path(key: str) -> str:
