@@ -28,6 +28,9 @@ def sign_handler(**overrides: str) -> Any:
     return event_adapter(app, function="sign", max_body=sign_app.MAX_BODY)
 
 
+SIGN = sign_handler()
+
+
 def bearer() -> str:
     return f"Bearer {token()}"
 
@@ -48,10 +51,10 @@ def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def test_an_exact_key_grant_over_an_fc3_event() -> None:
+def test_an_exact_key_grant_and_a_preflight_over_fc3_events() -> None:
     query = {"path": "docs", "filename": "report.pdf", "size": "2048", "type": "application/pdf"}
     headers = {"authorization": bearer(), "origin": ORIGIN}
-    answer = sign_handler()(event(headers=headers, query=query), None)
+    answer = SIGN(event(headers=headers, query=query), None)
     payload = assert_fc3_response(answer)
     assert (answer["statusCode"], answer["isBase64Encoded"]) == (200, False)
     assert answer["headers"]["Content-Type"] == "application/json"
@@ -59,32 +62,26 @@ def test_an_exact_key_grant_over_an_fc3_event() -> None:
     assert payload["dir"] == "uploads/alice/docs/"
     assert payload["key"].startswith("uploads/alice/docs/")
     assert payload["key"].endswith(".pdf")
+    asked = {
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization",
+    }
+    preflight = SIGN(event("OPTIONS", headers={"origin": ORIGIN, **asked}), None)
+    assert assert_fc3_response(preflight) == {}  # no body
+    assert preflight["statusCode"] == 204
+    assert preflight["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    assert "GET" in preflight["headers"]["Access-Control-Allow-Methods"]
 
 
 def test_comma_joined_values_are_never_read_as_one_of_them() -> None:
     """FC 3.0 joins ?path=a&path=b into "a,b" (not a path character: no grant), and repeated
     headers with "," (not an origin we list)."""
-    refused = sign_handler()(
-        event(headers={"authorization": bearer()}, query={"path": "a,b"}), None
-    )
+    refused = SIGN(event(headers={"authorization": bearer()}, query={"path": "a,b"}), None)
     assert (refused["statusCode"], assert_fc3_response(refused)["code"]) == (400, "BadRequest")
     headers = {"authorization": bearer(), "origin": f"{ORIGIN},https://evil.example"}
-    answer = sign_handler()(event(headers=headers, query={"path": ""}), None)
+    answer = SIGN(event(headers=headers, query={"path": ""}), None)
     assert assert_fc3_response(answer)["dir"] == "uploads/alice/"
     assert "Access-Control-Allow-Origin" not in answer["headers"]
-
-
-def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
-    headers = {
-        "origin": ORIGIN,
-        "access-control-request-method": "GET",
-        "access-control-request-headers": "authorization",
-    }
-    answer = sign_handler()(event("OPTIONS", headers=headers), None)
-    assert_fc3_response(answer)
-    assert answer["statusCode"] == 204
-    assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
-    assert "GET" in answer["headers"]["Access-Control-Allow-Methods"]
 
 
 @pytest.mark.parametrize("form", [bytes, str, dict])
@@ -92,7 +89,7 @@ def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
 def test_an_event_as_bytes_str_or_parsed_dict_with_any_header_case(form: type, name: str) -> None:
     raw = event(headers={name: bearer()}, query={"path": "x"})
     sent = {bytes: raw, str: raw.decode(), dict: json.loads(raw)}[form]
-    assert sign_handler()(sent, None)["statusCode"] == 200
+    assert SIGN(sent, None)["statusCode"] == 200
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,16 +118,12 @@ def test_any_fc3_event_gets_a_structured_answer_never_a_500(
     body: bytes,
     base64_body: bool,
 ) -> None:
-    handler = SIGN_FOR_FUZZ
     if not base64_body:
         body = body.decode("utf-8", "replace").encode()
     raw = event(method, raw_path, headers=headers, query=query, body=body, base64_body=base64_body)
-    answer = handler(raw, None)
+    answer = SIGN(raw, None)
     assert_fc3_response(answer)
     assert answer["statusCode"] in (200, 204, 400, 401, 403, 404, 405, 413)
-
-
-SIGN_FOR_FUZZ = sign_handler()
 
 
 def test_a_callback_url_with_a_query_cannot_work_on_fc3_so_the_sign_function_refuses_it(
