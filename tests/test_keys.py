@@ -13,9 +13,6 @@ from shared import keys
 from shared.errors import BadRequest
 from tests.support.data import HOSTILE
 
-# --- requested_dir: DESIGN.md path rules -------------------------------------------------------
-
-
 FOLDERS = ["", "avatars/", "a/b/c/", "A-1_b.c/d/", ".../", "..a/b../", "x" * 255 + "/"]
 
 
@@ -48,9 +45,6 @@ def test_requested_dir_only_returns_clean_folders(path: str) -> None:
     assert "//" not in folder
     assert all(segment not in (".", "..") for segment in folder[:-1].split("/") if folder)
     assert re.fullmatch(r"([A-Za-z0-9._-]+/)*", folder)
-
-
-# --- user_segment / user_space / upload_dir ---------------------------------------------------
 
 
 @pytest.mark.parametrize("user", ["12", "alice", "a.b@example.com", "U-1_x"])

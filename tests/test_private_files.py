@@ -58,9 +58,6 @@ def test_content_disposition(mime: str, name: str, expected: str) -> None:
     assert content_disposition(mime, name) == expected
 
 
-# --- GET /uploads and GET /uploads/{key} ----------------------------------------------------
-
-
 @pytest.fixture
 def records(tmp_path: Path) -> SqliteStore:
     store = SqliteStore(str(tmp_path / "records.sqlite3"))
@@ -253,9 +250,6 @@ def test_reconciliation_first_then_delete(records: SqliteStore) -> None:
     assert records.put(rec(reconciled=True), replace=False).result is PutResult.DUPLICATE
     assert records.tombstone(BUCKET, KEY, "E1", int(NOW * 1000))
     assert records.list_by_owner("alice").items[0].key != KEY
-
-
-# --- SQLite files of earlier releases ----------------------------------------------------------
 
 
 def test_an_earlier_sqlite_file_gains_the_new_columns(tmp_path: Path) -> None:

@@ -159,9 +159,6 @@ def test_answers_are_never_cached(sign_app: Core) -> None:
     assert exact.log_fields["key"] == body(exact)["key"]
 
 
-# --- S8: CORS ----------------------------------------------------------------------------------
-
-
 def preflight(app: Core, origin: str | None, path: str = "/signature", **headers: str) -> Any:
     with_origin = {"Origin": origin} if origin is not None else {}
     sent = {"Access-Control-Request-Method": "GET", **with_origin, **headers}
@@ -216,9 +213,6 @@ def test_allowed_origin_can_read_answers_and_errors_and_no_origin_is_not_cors(
     for response in (good, bad, unauthorized):
         assert response.header("Access-Control-Allow-Origin") == ORIGIN
         assert response.header("Access-Control-Allow-Credentials") is None
-
-
-# --- GET /uploads ------------------------------------------------------------------------------
 
 
 def record(owner: str, n: int) -> Record:
