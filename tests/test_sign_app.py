@@ -231,21 +231,26 @@ def list_app(make_sign_app: Callable[..., Core], store: FakeStore) -> Core:
     return make_sign_app(store_factory=lambda credentials: store)
 
 
-def test_uploads_lists_the_callers_records_newest_first(list_app: Core, store: FakeStore) -> None:
+def test_uploads_pass_the_callers_page_through(list_app: Core, store: FakeStore) -> None:
+    """The store orders and pages; the app asks for the caller's own, with a limit of 1 to 200
+    (default 50, an empty value too; larger asks get 200) and the cursor, and returns each
+    record's fields. Ordering and paging of the real stores: test_contracts.py."""
     data = ok(list_app, "limit=2", path="/uploads")
-    assert [item["key"] for item in data["items"]] == [
-        "uploads/alice/0004.png",
-        "uploads/alice/0003.png",
-    ]
+    keys = [item["key"] for item in data["items"]]
+    assert (keys, data["next"]) == (["uploads/alice/0004.png", "uploads/alice/0003.png"], "2")
     urls = ("url", "thumbnailUrl")  # minted and checked in tests/test_private_files.py
     first = data["items"][0]
     assert {k: v for k, v in first.items() if k not in urls} == record("alice", 4).to_json()
     assert set(urls) <= set(first)
-    assert data["next"] == "2"
-    assert store.calls == [("alice", 2, None)]
     last = ok(list_app, {"limit": "2", "cursor": "4"}, path="/uploads")
     assert [item["key"] for item in last["items"]] == ["uploads/alice/0000.png"]
     assert last["next"] is None
+    for query in ("limit=1", "limit=200", "limit=201", "limit=99999999999999999999", "limit="):
+        ok(list_app, query, path="/uploads")
+    ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
+    assert {owner for owner, _, _ in store.calls} == {"alice"}
+    asked = [(limit, cursor) for _, limit, cursor in store.calls]
+    assert asked == [(2, None), (2, "4"), (1, None), *[(200, None)] * 3, *[(50, None)] * 2]
 
 
 @pytest.mark.parametrize(
@@ -257,14 +262,6 @@ def test_uploads_bad_query_is_400_after_the_token_is_checked(
     assert_error(call(list_app, query, path="/uploads"), 400, "BadRequest")
     assert_error(call(list_app, query, path="/uploads", user=None), 401, "Unauthorized")
     assert store.calls == []
-
-
-def test_uploads_limit_bounds(list_app: Core, store: FakeStore) -> None:
-    """DESIGN: limit default 50 (an empty value too), at most 200: larger asks get 200."""
-    for query in ("limit=1", "limit=200", "limit=201", "limit=99999999999999999999", "limit="):
-        ok(list_app, query, path="/uploads")
-    ok(list_app, "", path="/2016-08-15/proxy/svc/fn/uploads")
-    assert [limit for _, limit, _ in store.calls] == [1, 200, 200, 200, 50, 50]
 
 
 def test_uploads_with_auth_mode_none_lists_anonymous(make_sign_app: Callable[..., Core]) -> None:
