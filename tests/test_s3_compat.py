@@ -8,7 +8,7 @@ import base64
 import hmac
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +49,6 @@ def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
     store = SqliteStore(str(tmp_path / "ledger.sqlite3"))  # make_sign_app's ledger file
     yield store
     store.close()
-
-
-@pytest.fixture
-def app(make_sign_app: Callable[..., Core]) -> Core:
-    return make_sign_app()
 
 
 def sign(app: Core, payload: dict[str, Any], *, user: str | None = "alice") -> Response:
@@ -137,25 +132,27 @@ def test_a_capability_verifies_for_its_own_method() -> None:
     ],
 )
 def test_bad_capabilities_are_403_xml(
-    app: Core, ledger: SqliteStore, path: str, method: str, reason: str
+    sign_app: Core, ledger: SqliteStore, path: str, method: str, reason: str
 ) -> None:
     open_multipart(ledger, UPLOAD_ID, KEY)
-    status, code, message = xml_error(op(app, path, method))
+    status, code, message = xml_error(op(sign_app, path, method))
     assert (status, code) == (403, "Forbidden")
     assert reason in message
     assert session_state(ledger) == OPEN  # nothing ran
 
 
-def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger: SqliteStore) -> None:
+def test_an_xml_complete_of_someone_elses_upload_is_404(
+    sign_app: Core, ledger: SqliteStore
+) -> None:
     """Bob may ask for a complete URL naming Alice's upload id, but it acts as Bob: 404."""
     open_multipart(ledger, UPLOAD_ID, KEY)
-    answer = sign(app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    answer = sign(sign_app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
     assert answer.status == 200
-    response = op(app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
+    response = op(sign_app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
     assert xml_error(response)[:2] == (404, "NotFound")
     assert session_state(ledger, "alice") == OPEN  # Alice's upload is untouched
-    abort = sign(app, {"method": "DELETE", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
-    aborted = op(app, body(abort)["path"], "DELETE")
+    abort = sign(sign_app, {"method": "DELETE", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    aborted = op(sign_app, body(abort)["path"], "DELETE")
     assert xml_error(aborted)[:2] == (404, "NotFound")
     assert session_state(ledger, "alice") == OPEN
 
@@ -185,17 +182,17 @@ def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger: Sqlit
     ],
 )
 def test_s3_sign_refuses_what_it_cannot_honour(
-    app: Core, payload: dict[str, Any], user: str | None, status: int
+    sign_app: Core, payload: dict[str, Any], user: str | None, status: int
 ) -> None:
     code = {400: "BadRequest", 401: "Unauthorized", 413: "TooLarge"}[status]
-    assert_error(sign(app, payload, user=user), status, code)
+    assert_error(sign(sign_app, payload, user=user), status, code)
 
 
-def test_a_part_size_other_than_the_servers_is_refused_before_create(app: Core) -> None:
+def test_a_part_size_other_than_the_servers_is_refused_before_create(sign_app: Core) -> None:
     """Uppy cuts its parts itself: a cut the server would not accept is a 400 up front (no
     OSS call is made: these settings name no reachable OSS)."""
     payload = {**FORM, "method": "POST", "filename": "big.bin", "size": 20 * 2**20}
-    data = assert_error(sign(app, {**payload, "partSize": 5 * 2**20}), 400, "BadRequest")
+    data = assert_error(sign(sign_app, {**payload, "partSize": 5 * 2**20}), 400, "BadRequest")
     assert "8388608" in data["message"]
 
 
@@ -210,9 +207,9 @@ def put_answer(app: Core, **fields: Any) -> dict[str, Any]:
 
 
 def test_a_single_put_signs_the_callback_type_and_forbid_overwrite_and_opens_a_grant(
-    app: Core, ledger: SqliteStore
+    sign_app: Core, ledger: SqliteStore
 ) -> None:
-    answer = put_answer(app, type="image/png", path="photos")
+    answer = put_answer(sign_app, type="image/png", path="photos")
     usage = ledger.usage("alice")  # an exact grant for the declared size, in the ledger
     assert (usage.reserved_bytes, usage.reserved_files, answer["expire"]) == (
         1234,
@@ -244,14 +241,14 @@ def test_a_single_put_signs_the_callback_type_and_forbid_overwrite_and_opens_a_g
 
 
 def test_a_capability_never_reaches_the_access_log(
-    app: Core, capsys: pytest.CaptureFixture[str]
+    sign_app: Core, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A create capability answers from the token alone (no OSS call): the line FC would log."""
     url = capability_path(op=s3_capability.CREATE)
     token = url.partition("=")[2]
     path, _, query = url.partition("?")
     capsys.readouterr()
-    answered = serve(app, request("POST", path, query), function="sign")
+    answered = serve(sign_app, request("POST", path, query), function="sign")
     assert answered.status == 200
     assert ET.fromstring(answered.body).findtext("UploadId") == UPLOAD_ID  # noqa: S314 - ours
     logged = capsys.readouterr().err
@@ -259,9 +256,9 @@ def test_a_capability_never_reaches_the_access_log(
     assert token.split(".")[2] not in logged  # not even its MAC
 
 
-def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(app: Core) -> None:
+def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(sign_app: Core) -> None:
     """`form`: the PostObject way, whose policy OSS enforces (size range, key, type) itself."""
-    answer = put_answer(app, type="image/png", form=True)
+    answer = put_answer(sign_app, type="image/png", form=True)
     fields = answer["fields"]
     assert next(iter(fields)) == "key"
     assert fields["key"] == answer["key"]
