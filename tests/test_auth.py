@@ -1,14 +1,12 @@
-"""Sign-in tokens: HS256 with AUTH_JWT_SECRET, RS256/ES256 from AUTH_JWKS_URL, AUTH_MODE=none.
-
-The JWKS is served by a real HTTP server on 127.0.0.1 (PyJWKClient fetches it) or given as a
-fake client object. Time checks run against a frozen clock.
-"""
+"""Sign-in tokens: HS256 with AUTH_JWT_SECRET, RS256/ES256 from AUTH_JWKS_URL (served over
+loopback HTTP, or an injected key source), AUTH_MODE=none; time checks on a frozen clock."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -17,18 +15,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared import grant
 from shared.errors import ConfigError, Unauthorized, Unavailable
-from shared.http import serve
+from shared.http import Core, serve
 from shared.keys import ANONYMOUS_USER
 from shared.settings import Env
-from shared.sign.app import create_app
 from shared.sign.auth import LEEWAY_SECONDS, Authenticator, bearer_token
 from shared.sign.settings import AuthSettings
 from tests.support.keyhost import KeyHost, key_host
-from tests.support.sign import JWT_SECRET, NOW, request, sign_settings, token
+from tests.support.sign import JWT_SECRET, NOW, call, request, token
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_SECRET = "another-secret-that-is-long-enough-00000001"
+TIME_STRINGS = [("exp", "tomorrow"), ("nbf", "now")]
 
 
 def auth_settings(**values: str) -> AuthSettings:
@@ -44,10 +43,6 @@ def header(value: str) -> str:
 
 
 # --- HS256 -------------------------------------------------------------------------------------
-
-
-def test_valid_hs256_token_names_the_user() -> None:
-    assert authenticator().user(header(token("alice"))) == "alice"
 
 
 @pytest.mark.parametrize(
@@ -67,45 +62,30 @@ def test_bearer_header_shape(value: str | None, reason: str) -> None:
         bearer_token(value)
 
 
-def test_bearer_scheme_is_case_insensitive() -> None:
+def test_a_valid_hs256_token_names_the_user_and_the_scheme_is_case_insensitive() -> None:
+    assert authenticator().user(header(token("alice"))) == "alice"
     assert bearer_token("bearer  abc.def.ghi ") == "abc.def.ghi"
 
 
 @pytest.mark.parametrize(
     "bad",
     [
-        token("alice", secret="another-secret-that-is-long-enough-00000001"),
-        token("alice", algorithm="HS384"),
-        token("alice", algorithm="HS512"),
-        token("alice", algorithm="none", secret=""),
-        token("alice", drop=("exp",)),
-        token("alice", drop=("sub",)),
-        token(""),
-        token(12),
-        token("x" * 257),
-        token("alice", exp="tomorrow"),
-        token("alice", nbf="now"),
-        token("alice", aud="someone-else"),  # an audience when none is configured
-        jwt.encode({"sub": "alice", "exp": int(NOW) + 60}, RSA_KEY, algorithm="RS256"),
-        "a.b.c",
-        "e30.e30.",
-    ],
-    ids=[
-        "wrong-secret",
-        "hs384",
-        "hs512",
-        "alg-none",
-        "no-exp",
-        "no-sub",
-        "empty-sub",
-        "int-sub",
-        "long-sub",
-        "exp-string",
-        "nbf-string",
-        "unexpected-audience",
-        "rs256-without-jwks",
-        "garbage",
-        "empty-json",
+        pytest.param(token("alice", secret=OTHER_SECRET), id="wrong-secret"),
+        *(pytest.param(token("alice", algorithm=alg), id=alg) for alg in ("HS384", "HS512")),
+        pytest.param(token("alice", algorithm="none", secret=""), id="alg-none"),
+        *(
+            pytest.param(token("alice", drop=(claim,)), id=f"no-{claim}")
+            for claim in ("exp", "sub")
+        ),
+        *(pytest.param(token(sub), id=f"sub={sub!r:.8}") for sub in ("", 12, "x" * 257)),
+        *(pytest.param(token("alice", **{c: v}), id=f"{c}={v}") for c, v in TIME_STRINGS),
+        pytest.param(token("alice", aud="someone-else"), id="audience-when-none-configured"),
+        pytest.param(
+            jwt.encode({"sub": "alice", "exp": int(NOW) + 60}, RSA_KEY, algorithm="RS256"),
+            id="rs256-without-jwks",
+        ),
+        pytest.param("a.b.c", id="garbage"),
+        pytest.param("e30.e30.", id="empty-json"),
     ],
 )
 def test_bad_tokens_are_unauthorized(bad: str) -> None:
@@ -113,17 +93,13 @@ def test_bad_tokens_are_unauthorized(bad: str) -> None:
         authenticator().user(header(bad))
 
 
-def test_expiry_with_leeway_on_a_frozen_clock() -> None:
+def test_expiry_not_before_and_issued_at_with_leeway_on_a_frozen_clock() -> None:
     auth = authenticator()
     issued = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS)  # exp = NOW - leeway
     assert auth.user(header(issued)) == "alice"
     late = token("alice", now=NOW - 3600, ttl=3600 - LEEWAY_SECONDS - 1)
     with pytest.raises(Unauthorized, match="expired"):
         auth.user(header(late))
-
-
-def test_not_before_and_issued_at_in_the_future() -> None:
-    auth = authenticator()
     assert auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS))) == "alice"
     with pytest.raises(Unauthorized, match="not valid yet"):
         auth.user(header(token("alice", nbf=int(NOW) + LEEWAY_SECONDS + 1)))
@@ -162,24 +138,20 @@ def test_auth_mode_none_is_anonymous_whatever_is_sent() -> None:
     assert auth.user("Bearer junk") == ANONYMOUS_USER
 
 
-def test_the_token_never_reaches_logs_or_answers(capsys: pytest.CaptureFixture[str]) -> None:
-    app = create_app(sign_settings(), environ={}, now=lambda: NOW)
-    expired = token("alice", ttl=-3600)
-    forged = token("alice", secret="another-secret-that-is-long-enough-00000001")
-    for value in (expired, forged):
-        response = serve(
-            app,
-            request(query={"path": "a"}, headers={"Authorization": header(value)}),
-            function="sign",
-        )
+def test_the_token_never_reaches_logs_or_answers(
+    sign_app: Core, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused = [token("alice", ttl=-3600), token("alice", secret=OTHER_SECRET)]
+    for value in refused:
+        sent = request(query={"path": "a"}, headers={"Authorization": header(value)})
+        response = serve(sign_app, sent, function="sign")
         assert response.status == 401
-        assert value.encode() not in response.body
-        assert value.split(".")[2].encode() not in response.body
+        assert value.split(".")[2].encode() not in response.body  # nor, then, the whole token
     logged = capsys.readouterr().err
     assert '"outcome": "Unauthorized"' in logged
-    for value in (expired, forged):
-        assert value.split(".")[2] not in logged
+    for value in refused:
         assert value.split(".")[1] not in logged
+        assert value.split(".")[2] not in logged
 
 
 # --- JWKS: a real key set over loopback HTTP ---------------------------------------------------
@@ -219,21 +191,20 @@ def test_jwks_rs256_and_es256_tokens(jwks: KeyHost) -> None:
     assert len(jwks.hits) == 1  # the key set is cached
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: signed(OTHER_RSA_KEY, "RS256", "rsa-1"),  # right kid, wrong key
-        lambda: signed(RSA_KEY, "RS256", "unknown-kid"),
-        lambda: signed(RSA_KEY, "RS256", "ec-1"),  # kid of another key type
-        lambda: signed(RSA_KEY, "RS512", "rsa-1"),  # alg not allowed
-        lambda: jwt.encode({"sub": "alice", "exp": int(NOW) + 60}, JWT_SECRET, algorithm="HS256"),
-        lambda: signed(RSA_KEY, "RS256", "rsa-1", exp=int(NOW) - 3600),
-    ],
-    ids=["wrong-key", "unknown-kid", "kid-mismatch", "rs512", "hs256", "expired"],
-)
-def test_jwks_bad_tokens_are_unauthorized(jwks: KeyHost, make: Any) -> None:
+JWKS_BAD = [
+    pytest.param(signed(OTHER_RSA_KEY, "RS256", "rsa-1"), id="right-kid-wrong-key"),
+    pytest.param(signed(RSA_KEY, "RS256", "unknown-kid"), id="unknown-kid"),
+    pytest.param(signed(RSA_KEY, "RS256", "ec-1"), id="kid-of-another-key-type"),
+    pytest.param(signed(RSA_KEY, "RS512", "rsa-1"), id="rs512-not-allowed"),
+    pytest.param(token("alice"), id="hs256"),
+    pytest.param(signed(RSA_KEY, "RS256", "rsa-1", exp=int(NOW) - 3600), id="expired"),
+]
+
+
+@pytest.mark.parametrize("bad", JWKS_BAD)
+def test_jwks_bad_tokens_are_unauthorized(jwks: KeyHost, bad: str) -> None:
     with pytest.raises(Unauthorized):
-        jwks_auth(jwks.url(JWKS)).user(header(make()))
+        jwks_auth(jwks.url(JWKS)).user(header(bad))
 
 
 def test_jwks_endpoint_down_is_unavailable(jwks: KeyHost) -> None:
@@ -242,54 +213,33 @@ def test_jwks_endpoint_down_is_unavailable(jwks: KeyHost) -> None:
         jwks_auth(jwks.url(JWKS)).user(header(signed(RSA_KEY, "RS256", "rsa-1")))
 
 
-def test_jwks_through_the_sign_app(jwks: KeyHost) -> None:
-    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url(JWKS))
-    app = create_app(settings, environ={}, now=lambda: NOW)
-    good = request(
-        query={"path": "a"}, headers={"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
-    )
-    assert app(good).status == 200
-    bad = request(
-        query={"path": "a"}, headers={"Authorization": header(signed(RSA_KEY, "RS256", "nope"))}
-    )
-    assert app(bad).status == 401
+def test_jwks_through_the_sign_app_fetched_or_injected(
+    jwks: KeyHost, make_sign_app: Callable[..., Core]
+) -> None:
+    app = make_sign_app(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=jwks.url(JWKS))
+    for kid, status in (("rsa-1", 200), ("nope", 401)):
+        sent = {"Authorization": header(signed(RSA_KEY, "RS256", kid))}
+        assert call(app, {"path": "a"}, user=None, headers=sent).status == status
+    asked: list[str] = []
 
-
-class FakeKeys:
-    """An injected key source: no network at all."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-
-    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
-        self.asked += 1
+    def key_for(value: str) -> jwt.PyJWK:
+        asked.append(value)
         return jwt.PyJWK(jwk(RSA_KEY, "rsa-1", "RS256"))
 
-
-def test_injected_key_source_is_used() -> None:
-    keys = FakeKeys()
-    settings = sign_settings(AUTH_JWT_SECRET=None, AUTH_JWKS_URL="https://id.example.com/jwks")
-    app = create_app(settings, environ={}, now=lambda: NOW, jwks_client=keys)
-    auth_header = {"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
-    assert app(request(query={"path": "a"}, headers=auth_header)).status == 200
-    assert keys.asked == 1
-
-
-# --- verified-token cache ----------------------------------------------------------------------
+    keys = SimpleNamespace(get_signing_key_from_jwt=key_for)
+    app = make_sign_app(
+        AUTH_JWT_SECRET=None, AUTH_JWKS_URL="https://id.example.com/jwks", jwks_client=keys
+    )
+    sent = {"Authorization": header(signed(RSA_KEY, "RS256", "rsa-1"))}
+    assert call(app, {"path": "a"}, user=None, headers=sent).status == 200
+    assert len(asked) == 1  # the injected source, not the URL
 
 
-def test_a_cached_token_is_still_checked_against_the_clock() -> None:
+def test_only_verified_tokens_are_cached_and_still_checked_against_the_clock(
+    mocker: Any,
+) -> None:
     clock = [NOW]
     auth = Authenticator(auth_settings(), now=lambda: clock[0])
-    value = token("alice", ttl=60)
-    assert auth.user(header(value)) == "alice"
-    clock[0] = NOW + 60 + LEEWAY_SECONDS + 1
-    with pytest.raises(Unauthorized, match="expired"):
-        auth.user(header(value))
-
-
-def test_only_verified_tokens_are_cached(mocker: Any) -> None:
-    auth = authenticator()
     decode = mocker.spy(auth, "_verify_signed_claims")
     good = token("alice")
     forged = jwt.encode({"sub": "mallory", "exp": int(NOW) + 60}, "x" * 40, algorithm="HS256")
@@ -299,6 +249,9 @@ def test_only_verified_tokens_are_cached(mocker: Any) -> None:
             auth.user(header(forged))
     # one verification for the good token, one per attempt for the forged one
     assert decode.call_count == 1 + 3
+    clock[0] = NOW + 3600 + LEEWAY_SECONDS + 1
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.user(header(good))
 
 
 def test_jwks_without_cryptography_refuses_to_start(mocker: Any) -> None:

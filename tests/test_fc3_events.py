@@ -1,12 +1,10 @@
-"""FC 3.0 HTTP trigger events (platform.md §1.11) through the event adapter into the sign app,
-wired as functions/sign/index.py wires it: comma-joined header and query values, malformed events,
-and a response FC 3.0 can hand back as it is. The callback over FC 3.0 events (base64 bodies,
-URL-encoded rawPath) is in test_callback_app.py."""
+"""FC 3.0 HTTP trigger events (platform.md §1.11) into the sign app as functions/sign/index.py
+wires it: comma-joined values, any event, and an answer FC 3.0 hands back as it is."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -14,30 +12,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.callback import app as callback_app
-from shared.callback.settings import CallbackSettings
+from shared.callback.app import MAX_BODY
 from shared.errors import ConfigError
+from shared.http import Core
 from shared.http.fc3 import event_adapter
 from shared.records.sqlite import SqliteStore
 from shared.sign import app as sign_app
 from tests.support import fc
-from tests.support.callbacks import (
-    NOW,
-    CallbackBuilder,
-    fc3_event,
-    public_pem,
-    rsa_key,
-    settings_env,
-)
-from tests.support.sign import NOW as SIGN_NOW
-from tests.support.sign import ORIGIN, sign_settings, token
-
-Handler = Any
+from tests.support.callbacks import CallbackBuilder, fc3_event
+from tests.support.sign import NOW, ORIGIN, sign_settings, token
 
 
-def sign_handler(**overrides: str) -> Handler:
-    app = sign_app.create_app(sign_settings(**overrides), environ={}, now=lambda: SIGN_NOW)
+def sign_handler(**overrides: str) -> Any:
+    app = sign_app.create_app(sign_settings(**overrides), environ={}, now=lambda: NOW)
     return event_adapter(app, function="sign", max_body=sign_app.MAX_BODY)
+
+
+SIGN = sign_handler()
 
 
 def bearer() -> str:
@@ -60,56 +51,37 @@ def assert_fc3_response(answer: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-# --- sign ---------------------------------------------------------------------------------------
-
-
-def test_a_grant_over_an_fc3_event() -> None:
-    answer = sign_handler()(
-        event(headers={"authorization": bearer(), "origin": ORIGIN}, query={"path": "avatars/"}),
-        None,
-    )
+def test_an_exact_key_grant_and_a_preflight_over_fc3_events() -> None:
+    query = {"path": "docs", "filename": "report.pdf", "size": "2048", "type": "application/pdf"}
+    headers = {"authorization": bearer(), "origin": ORIGIN}
+    answer = SIGN(event(headers=headers, query=query), None)
     payload = assert_fc3_response(answer)
-    assert answer["statusCode"] == 200
-    assert answer["isBase64Encoded"] is False
+    assert (answer["statusCode"], answer["isBase64Encoded"]) == (200, False)
     assert answer["headers"]["Content-Type"] == "application/json"
     assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
-    assert payload["dir"] == "uploads/alice/avatars/"
-
-
-def test_exact_key_grant_reads_every_query_value() -> None:
-    query = {"path": "docs", "filename": "report.pdf", "size": "2048", "type": "application/pdf"}
-    answer = sign_handler()(event(headers={"authorization": bearer()}, query=query), None)
-    payload = assert_fc3_response(answer)
-    assert answer["statusCode"] == 200, payload
+    assert payload["dir"] == "uploads/alice/docs/"
     assert payload["key"].startswith("uploads/alice/docs/")
     assert payload["key"].endswith(".pdf")
-
-
-def test_a_repeated_query_parameter_arrives_comma_joined_and_is_refused() -> None:
-    # FC 3.0 joins ?path=a&path=b into "a,b": the comma is not a path character, so no grant.
-    answer = sign_handler()(event(headers={"authorization": bearer()}, query={"path": "a,b"}), None)
-    payload = assert_fc3_response(answer)
-    assert (answer["statusCode"], payload["code"]) == (400, "BadRequest")
-
-
-def test_comma_joined_header_values_do_not_smuggle_a_second_origin() -> None:
-    headers = {"authorization": bearer(), "origin": f"{ORIGIN},https://evil.example"}
-    answer = sign_handler()(event(headers=headers, query={"path": ""}), None)
-    assert_fc3_response(answer)
-    assert "Access-Control-Allow-Origin" not in answer["headers"]
-
-
-def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
-    headers = {
-        "origin": ORIGIN,
+    asked = {
         "access-control-request-method": "GET",
         "access-control-request-headers": "authorization",
     }
-    answer = sign_handler()(event("OPTIONS", headers=headers), None)
-    assert_fc3_response(answer)
-    assert answer["statusCode"] in (200, 204)
-    assert answer["headers"]["Access-Control-Allow-Origin"] == ORIGIN
-    assert "GET" in answer["headers"]["Access-Control-Allow-Methods"]
+    preflight = SIGN(event("OPTIONS", headers={"origin": ORIGIN, **asked}), None)
+    assert assert_fc3_response(preflight) == {}  # no body
+    assert preflight["statusCode"] == 204
+    assert preflight["headers"]["Access-Control-Allow-Origin"] == ORIGIN
+    assert "GET" in preflight["headers"]["Access-Control-Allow-Methods"]
+
+
+def test_comma_joined_values_are_never_read_as_one_of_them() -> None:
+    """FC 3.0 joins ?path=a&path=b into "a,b" (not a path character: no grant), and repeated
+    headers with "," (not an origin we list)."""
+    refused = SIGN(event(headers={"authorization": bearer()}, query={"path": "a,b"}), None)
+    assert (refused["statusCode"], assert_fc3_response(refused)["code"]) == (400, "BadRequest")
+    headers = {"authorization": bearer(), "origin": f"{ORIGIN},https://evil.example"}
+    answer = SIGN(event(headers=headers, query={"path": ""}), None)
+    assert assert_fc3_response(answer)["dir"] == "uploads/alice/"
+    assert "Access-Control-Allow-Origin" not in answer["headers"]
 
 
 @pytest.mark.parametrize("form", [bytes, str, dict])
@@ -117,7 +89,7 @@ def test_a_cors_preflight_reaches_the_code_on_fc3() -> None:
 def test_an_event_as_bytes_str_or_parsed_dict_with_any_header_case(form: type, name: str) -> None:
     raw = event(headers={name: bearer()}, query={"path": "x"})
     sent = {bytes: raw, str: raw.decode(), dict: json.loads(raw)}[form]
-    assert sign_handler()(sent, None)["statusCode"] == 200
+    assert SIGN(sent, None)["statusCode"] == 200
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -146,42 +118,26 @@ def test_any_fc3_event_gets_a_structured_answer_never_a_500(
     body: bytes,
     base64_body: bool,
 ) -> None:
-    handler = SIGN_FOR_FUZZ
     if not base64_body:
         body = body.decode("utf-8", "replace").encode()
     raw = event(method, raw_path, headers=headers, query=query, body=body, base64_body=base64_body)
-    answer = handler(raw, None)
+    answer = SIGN(raw, None)
     assert_fc3_response(answer)
     assert answer["statusCode"] in (200, 204, 400, 401, 403, 404, 405, 413)
 
 
-SIGN_FOR_FUZZ = sign_handler()
-
-
 def test_a_callback_url_with_a_query_cannot_work_on_fc3_so_the_sign_function_refuses_it(
-    tmp_path: Path,
+    make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
 ) -> None:
     """OSS signs `path?query` byte for byte; an FC 3.0 event carries the query only as a dict,
     which re-encodes differently (`%20` comes back as `+`): the check could only fail. So a
     CALLBACK_URL with a query stops the sign function at start-up, on FC 2.0 and 3.0 alike."""
-    key = rsa_key(2048)
-    store = SqliteStore(str(tmp_path / "records.sqlite3"))
-    app = callback_app.create_app(
-        CallbackSettings.from_env(settings_env(tmp_path)),
-        environ={},
-        store_factory=lambda credentials: store,
-        fetch=lambda url: public_pem(key),
-        now=lambda: NOW,
-    )
-    handler = event_adapter(app, function="callback", max_body=callback_app.MAX_BODY)
-    build = CallbackBuilder(key)
-    request = build.request(query="note=a%20b")  # as OSS would sign it
-    sent = json.loads(fc3_event(request))
+    handler = event_adapter(make_callback_app(), function="callback", max_body=MAX_BODY)
+    sent = json.loads(fc3_event(build.request(query="note=a%20b")))  # as OSS would sign it
     sent["queryParameters"] = {"note": "a b"}  # what FC 3.0 hands over instead of the raw query
     sent.pop("rawQueryString", None)
     answer = handler(json.dumps(sent).encode(), None)
-    assert answer["statusCode"] == 401, answer["body"]
-    assert json.loads(answer["body"])["code"] == "SignatureInvalid"
+    assert (answer["statusCode"], json.loads(answer["body"])["code"]) == (401, "SignatureInvalid")
     assert store.get(build.grant.bucket, build.grant.key or "") is None
     with pytest.raises(ConfigError, match="CALLBACK_URL: must not carry a query string"):
         sign_handler(CALLBACK_URL="https://cb.fcapp.run/oss-callback?note=a%20b")

@@ -21,15 +21,14 @@ def test_tokens_match_plain_pyjwt_both_ways() -> None:
         jwt_codec.decode(token, "t" * 40, algorithms=["HS256"])
 
 
-def test_the_key_check_runs_once_per_key(mocker: pytest.MockFixture) -> None:
+def test_the_key_check_runs_once_per_key_and_still_refuses_asymmetric_keys(
+    mocker: pytest.MockFixture,
+) -> None:
     jwt_codec._prepared_hmac_key.cache_clear()
     guard = mocker.spy(jwt.algorithms.HMACAlgorithm, "_is_der_key")
     for n in range(5):
         jwt_codec.encode({"n": n}, SECRET, algorithm="HS256")
     assert guard.call_count == 1
-
-
-def test_asymmetric_keys_are_still_refused_as_hmac_secrets() -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

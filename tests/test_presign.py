@@ -1,10 +1,6 @@
-"""Presigned URLs: OSS's published vectors stage by stage, and the official SDKs byte for byte.
-
-Vectors: next-capabilities.md §1.4/§1.5 (the official alibabacloud-oss-v2 signer's own tests,
-and an UploadPart URL it reproduces). Independent checks: alibabacloud-oss-v2's presigner (V4
-and V1: UploadPart with and without a signed Content-MD5, GETs) must produce our URLs byte for
-byte with time frozen, and oss2's `sign_url` (V1) the same query.
-"""
+"""Presigned URLs: OSS's published vectors stage by stage (next-capabilities.md §1.4/§1.5: the
+official alibabacloud-oss-v2 signer's own tests, and an UploadPart URL it reproduces), and the
+official SDKs byte for byte with time frozen (alibabacloud-oss-v2 V4 and V1, oss2 `sign_url`)."""
 
 from __future__ import annotations
 
@@ -12,6 +8,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import alibabacloud_oss_v2 as oss_v2
@@ -26,18 +23,28 @@ from tests.support.sign import query_of
 AK, SK = "ak", "sk"
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
 PART_KEY = "uploads/u1/big.bin"
+PART_DATE = 1702743657  # 20231216T162057Z, the UploadPart vector's x-oss-date
 
 
 def creds(token: str | None = None) -> Credentials:
     return Credentials(AK, Secret(SK), token)
 
 
-def unix(text: str) -> float:
-    return (
-        datetime.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
-        .replace(tzinfo=datetime.timezone.utc)
-        .timestamp()
-    )
+def ours(version: str, method: str = "PUT", **overrides: Any) -> presign.Presigned:
+    """Our presigner, asked for the UploadPart vector's request unless a call says otherwise."""
+    options: dict[str, Any] = {
+        "endpoint": "https://examplebucket.oss-cn-hangzhou.aliyuncs.com",
+        "bucket": "examplebucket",
+        "key": PART_KEY,
+        "credentials": creds(),
+        "now": PART_DATE,
+        "expires": 900,
+        "query": {"partNumber": "1", "uploadId": UPLOAD_ID},
+        **overrides,
+    }
+    if version == "v4":
+        return presign.presign_v4(method, region="cn-hangzhou", **options)
+    return presign.presign_v1(method, **options)
 
 
 def v4_signature(canonical: str, date_time: str, secret: str = SK) -> str:
@@ -52,11 +59,9 @@ def v4_signature(canonical: str, date_time: str, secret: str = SK) -> str:
 def test_v4_vector_of_the_official_signer_stage_by_stage() -> None:
     """SDK-py2 test_auth_query: odd query names, unsigned headers ignored, `+` in the key."""
     date_time = "20231217T025437Z"
+    odd = {"param1": "value1", "+param1": "value3", "|param1": "value4", "+param2": ""}
     query = {
-        "param1": "value1",
-        "+param1": "value3",
-        "|param1": "value4",
-        "+param2": "",
+        **odd,
         "|param2": "",
         "param2": "",
         "x-oss-signature-version": "OSS4-HMAC-SHA256",
@@ -64,13 +69,8 @@ def test_v4_vector_of_the_official_signer_stage_by_stage() -> None:
         "x-oss-date": date_time,
         "x-oss-expires": "599",
     }
-    headers = {
-        "x-oss-head1": "value",
-        "content-type": "application/octet-stream",
-        "abc": "x",
-        "ZAbc": "y",
-        "XYZ": "z",
-    }
+    signed = {"x-oss-head1": "value", "content-type": "application/octet-stream"}
+    headers = {**signed, "abc": "x", "ZAbc": "y", "XYZ": "z"}  # not signed: left out
     canonical = presign.canonical_request("PUT", "bucket", "1234+-/123/1.txt", query, headers)
     assert canonical == (
         "PUT\n/bucket/1234%2B-/123/1.txt\n"
@@ -96,34 +96,14 @@ def test_v4_vector_of_the_official_signer_stage_by_stage() -> None:
     ],
 )
 def test_v4_upload_part_vector(headers: dict[str, str], signature: str) -> None:
-    signed = presign.presign_v4(
-        "PUT",
-        endpoint="https://examplebucket.oss-cn-hangzhou.aliyuncs.com",
-        bucket="examplebucket",
-        key=PART_KEY,
-        region="cn-hangzhou",
-        credentials=creds(),
-        now=unix("20231216T162057Z"),
-        expires=900,
-        query={"partNumber": "1", "uploadId": UPLOAD_ID},
-        headers=headers,
-    )
+    signed = ours("v4", headers=headers)
     query = query_of(signed.url)
-    assert query["x-oss-signature"] == signature
-    assert signed.headers == headers
-    assert signed.expires_at == int(unix("20231216T162057Z")) + 900
-    request = presign.canonical_request(
-        "PUT",
-        "examplebucket",
-        PART_KEY,
-        {k: v for k, v in query.items() if k != "x-oss-signature"},
-        headers,
-    )
-    if not headers:
-        assert (
-            hashlib.sha256(request.encode()).hexdigest()
-            == "9dfd8dcab6829bbbc1cdd511844a15e40dc035e84e894c9e0196f74fe1a98387"
-        )
+    assert (query.pop("x-oss-signature"), signed.headers) == (signature, headers)
+    assert signed.expires_at == PART_DATE + 900
+    canonical = presign.canonical_request("PUT", "examplebucket", PART_KEY, query, headers)
+    if not headers:  # the vector's canonical request, by its hash
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        assert digest == "9dfd8dcab6829bbbc1cdd511844a15e40dc035e84e894c9e0196f74fe1a98387"
 
 
 @pytest.mark.parametrize(
@@ -146,16 +126,7 @@ def test_v1_vectors(expires_at: int, resource: str, signature: str) -> None:
 
 
 def test_v1_upload_part_url_carries_the_vector_signature() -> None:
-    signed = presign.presign_v1(
-        "PUT",
-        endpoint="https://e.example",
-        bucket="examplebucket",
-        key=PART_KEY,
-        credentials=creds(),
-        now=1702744557 - 60,
-        expires=60,
-        query={"partNumber": "1", "uploadId": UPLOAD_ID},
-    )
+    signed = ours("v1", now=1702744557 - 60, expires=60)
     assert query_of(signed.url)["Signature"] == "lRlSURuWPU9X+Wfkj4TbUxpqZik="
 
 
@@ -167,17 +138,7 @@ def test_unknown_query_parameters_or_too_long_a_life_are_refused_not_signed(
     query: dict[str, str], expires: int, reason: str
 ) -> None:
     with pytest.raises(ValueError, match=reason):
-        presign.presign_v4(
-            "GET",
-            endpoint="https://e.example",
-            bucket="b",
-            key="k",
-            region="cn-hangzhou",
-            credentials=creds(),
-            now=0,
-            expires=expires,
-            query=query,
-        )
+        ours("v4", "GET", now=0, expires=expires, query=query)
 
 
 # --- the official SDKs, byte for byte ---------------------------------------------------------
@@ -193,6 +154,15 @@ class _FrozenDatetime(datetime.datetime):
         return cls.fromtimestamp(FROZEN.timestamp(), tz)
 
 
+def at_example_bucket(token: str | None) -> dict[str, Any]:
+    return {
+        "endpoint": f"https://{BUCKET}.{ENDPOINT}",
+        "bucket": BUCKET,
+        "credentials": creds(token),
+        "now": FROZEN.timestamp(),
+    }
+
+
 def official(
     request: object, token: str | None = None, version: str = "v4"
 ) -> oss_v2.PresignResult:
@@ -206,123 +176,67 @@ def official(
 
 
 MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
-CASES = [
-    (
-        "PUT",
-        "uploads/alice/01HZ.bin",
-        {"partNumber": "7", "uploadId": UPLOAD_ID},
-        {},
-        lambda: oss_v2.UploadPartRequest(
-            bucket=BUCKET, key="uploads/alice/01HZ.bin", part_number=7, upload_id=UPLOAD_ID
-        ),
-    ),
-    (
-        "PUT",
-        "uploads/alice/a b+é.bin",
-        {"partNumber": "10000", "uploadId": UPLOAD_ID},
-        {"Content-MD5": MD5},
-        lambda: oss_v2.UploadPartRequest(
-            bucket=BUCKET,
-            key="uploads/alice/a b+é.bin",
-            part_number=10000,
-            upload_id=UPLOAD_ID,
-            content_md5=MD5,
-        ),
-    ),
-    (
-        "GET",
-        "uploads/alice/a b+é.png",
-        {"x-oss-process": "image/resize,m_lfit,w_256,h_256"},
-        {},
-        lambda: oss_v2.GetObjectRequest(
-            bucket=BUCKET,
-            key="uploads/alice/a b+é.png",
-            process="image/resize,m_lfit,w_256,h_256",
-        ),
-    ),
-    (
-        "GET",
-        "uploads/alice/r.pdf",
-        {"response-content-disposition": 'attachment; filename="r.pdf"'},
-        {},
-        lambda: oss_v2.GetObjectRequest(
-            bucket=BUCKET,
-            key="uploads/alice/r.pdf",
-            response_content_disposition='attachment; filename="r.pdf"',
-        ),
-    ),
+PROCESS = "image/resize,m_lfit,w_256,h_256"
+PART = {"partNumber": "7", "uploadId": UPLOAD_ID}
+LAST_PART = {"partNumber": "10000", "uploadId": UPLOAD_ID}
+DISPOSITION = {"response-content-disposition": 'attachment; filename="r.pdf"'}
+CASES = [  # UploadPart with and without a signed Content-MD5, GETs; odd characters in keys
+    pytest.param("PUT", "uploads/alice/01HZ.bin", PART, {}, id="part"),
+    pytest.param("PUT", "uploads/alice/a b+é.bin", LAST_PART, {"Content-MD5": MD5}, id="md5"),
+    pytest.param("GET", "uploads/alice/a b+é.png", {"x-oss-process": PROCESS}, {}, id="process"),
+    pytest.param("GET", "uploads/alice/r.pdf", DISPOSITION, {}, id="disposition"),
 ]
 
 
-def freeze(monkeypatch: pytest.MonkeyPatch) -> None:
+def sdk_request(method: str, key: str, query: dict[str, str], headers: dict[str, str]) -> object:
+    """The same request, spelled as alibabacloud-oss-v2 takes it."""
+    if method == "PUT":
+        return oss_v2.UploadPartRequest(
+            bucket=BUCKET,
+            key=key,
+            part_number=int(query["partNumber"]),
+            upload_id=query["uploadId"],
+            content_md5=headers.get("Content-MD5"),
+        )
+    return oss_v2.GetObjectRequest(
+        bucket=BUCKET,
+        key=key,
+        process=query.get("x-oss-process"),
+        response_content_disposition=query.get("response-content-disposition"),
+    )
+
+
+# alibabacloud-oss-v2's V1 signer leaves x-oss-process out, oss2 signs it as a sub-resource (as
+# ours does: test_v1_urls_match_oss2); every other case in both versions.
+SDK_CASES = [
+    pytest.param(version, *case.values, id=f"{version}-{case.id}")
+    for version in ("v4", "v1")
+    for case in CASES
+    if version == "v4" or "x-oss-process" not in case.values[2]
+]
+
+
+@pytest.mark.parametrize("token", [None, "sts-token/with+odd=chars"])
+@pytest.mark.parametrize(("version", "method", "key", "query", "headers"), SDK_CASES)
+def test_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
+    monkeypatch: pytest.MonkeyPatch,
+    version: str,
+    method: str,
+    key: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    token: str | None,
+) -> None:
+    """The same URL byte for byte, the same headers the client must send, the same expiry."""
     monkeypatch.setattr(oss_v2.signer.v4.datetime, "datetime", _FrozenDatetime)
     monkeypatch.setattr(oss_v2.signer.v1.datetime, "datetime", _FrozenDatetime)
-
-
-@pytest.mark.parametrize("token", [None, "sts-token/with+odd=chars"])
-@pytest.mark.parametrize(("method", "key", "query", "headers", "request_of"), CASES)
-def test_v4_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
-    monkeypatch: pytest.MonkeyPatch,
-    method: str,
-    key: str,
-    query: dict[str, str],
-    headers: dict[str, str],
-    request_of: object,
-    token: str | None,
-) -> None:
-    """UploadPart (with and without a signed Content-MD5) and GETs: the same URL, byte for byte,
-    and the same headers the client must send."""
-    freeze(monkeypatch)
-    expected = official(request_of(), token)  # type: ignore[operator]
-    ours = presign.presign_v4(
-        method,
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        region="cn-hangzhou",
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query=query,
-        headers=headers,
+    expected = official(sdk_request(method, key, query, headers), token, version)
+    signed = ours(
+        version, method, **at_example_bucket(token), key=key, query=query, headers=headers
     )
-    assert (ours.method, ours.url) == (expected.method, expected.url)
-    assert ours.headers == dict(expected.signed_headers or {})
-    assert ours.expires_at == int(expected.expiration.timestamp())
-
-
-# The two official SDKs disagree on V1 and x-oss-process: oss2 signs it as a sub-resource (ours
-# does, test_v1_urls_match_oss2), alibabacloud-oss-v2's V1 signer leaves it out. Every other case.
-V1_CASES = [case for case in CASES if "x-oss-process" not in case[2]]
-
-
-@pytest.mark.parametrize("token", [None, "sts-token/with+odd=chars"])
-@pytest.mark.parametrize(("method", "key", "query", "headers", "request_of"), V1_CASES)
-def test_v1_urls_match_alibabacloud_oss_v2(  # noqa: PLR0917 - parametrized cases
-    monkeypatch: pytest.MonkeyPatch,
-    method: str,
-    key: str,
-    query: dict[str, str],
-    headers: dict[str, str],
-    request_of: object,
-    token: str | None,
-) -> None:
-    """OSS_SIGNATURE_VERSION=v1: the SDK's V1 presigner, byte for byte as well."""
-    freeze(monkeypatch)
-    expected = official(request_of(), token, version="v1")  # type: ignore[operator]
-    ours = presign.presign_v1(
-        method,
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query=query,
-        headers=headers,
-    )
-    assert (ours.method, ours.url) == (expected.method, expected.url)
-    assert ours.headers == dict(expected.signed_headers or {})
+    assert (signed.method, signed.url) == (expected.method, expected.url)
+    assert signed.headers == dict(expected.signed_headers or {})
+    assert signed.expires_at == int(expected.expiration.timestamp())
 
 
 @pytest.mark.parametrize("token", [None, "sts-token"])
@@ -330,21 +244,9 @@ def test_v1_urls_match_oss2(monkeypatch: pytest.MonkeyPatch, token: str | None) 
     monkeypatch.setattr(oss2.auth.time, "time", FROZEN.timestamp)
     auth = oss2.StsAuth(AK, SK, token) if token else oss2.Auth(AK, SK)
     bucket = oss2.Bucket(auth, f"https://{ENDPOINT}", BUCKET)
-    key = "uploads/alice/a b+é.png"
-    process = "image/resize,m_lfit,w_256,h_256"
-    official = bucket.sign_url("GET", key, 900, params={"x-oss-process": process})
-    ours = presign.presign_v1(
-        "GET",
-        endpoint=f"https://{BUCKET}.{ENDPOINT}",
-        bucket=BUCKET,
-        key=key,
-        credentials=creds(token),
-        now=FROZEN.timestamp(),
-        expires=900,
-        query={"x-oss-process": process},
-    )
-    assert sorted(parse_qsl(urlsplit(ours.url).query)) == sorted(
-        parse_qsl(urlsplit(official).query)
-    )
+    key, query = "uploads/alice/a b+é.png", {"x-oss-process": PROCESS}
+    url = urlsplit(ours("v1", "GET", **at_example_bucket(token), key=key, query=query).url)
+    expected = urlsplit(bucket.sign_url("GET", key, 900, params=query))
+    assert sorted(parse_qsl(url.query)) == sorted(parse_qsl(expected.query))
     # oss2 also escapes '/' in the path (%2F); OSS decodes both spellings to the same key.
-    assert unquote(urlsplit(ours.url).path) == unquote(urlsplit(official).path)
+    assert unquote(url.path) == unquote(expected.path)

@@ -1,80 +1,34 @@
-"""Private files (DESIGN "Private files"): download settings and URLs, one upload's record, delete.
-
-The URLs' signatures are proven against the official SDKs in tests/test_presign.py and served
-by the emulator in tests/test_emulator_presign.py; here: what each record carries, who may read
-or delete it, and that a delete racing a callback or a reconciliation leaves no orphan.
-"""
+"""Private files (DESIGN "Private files"): what each record carries (the URLs' signatures:
+test_presign.py), who may read or delete it, and that a delete racing a callback or a
+reconciliation leaves no orphan."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
 
-from shared.errors import ConfigError, Conflict, Unavailable
-from shared.grant import Grant, issue_token, verify_token
+from shared.errors import Conflict, Unavailable
 from shared.http import Core
 from shared.records.base import PutResult, Record
 from shared.records.sqlite import SqliteStore
-from shared.settings import Limits, Secret
+from shared.settings import Limits
 from shared.sign.downloads import content_disposition, thumbnail_process
 from tests.support.callbacks import Removals
-from tests.support.sign import NOW, assert_error, body, call, query_of, sign_settings
+from tests.support.sign import NOW, assert_error, body, call, query_of
 
 BUCKET = "example-bucket"
 KEY = "uploads/alice/01HZX.png"
 
 
 def rec(key: str = KEY, *, owner: str = "alice", etag: str = "E1", **fields: Any) -> Record:
-    values: dict[str, Any] = {
-        "owner": owner,
-        "bucket": BUCKET,
-        "key": key,
-        "size": 10,
-        "etag": etag,
-        "mime_type": "image/png",
-        "created_at": int(NOW * 1000) - 5000,
-    }
-    values.update(fields)
-    return Record(**values)
-
-
-# --- settings -----------------------------------------------------------------------------------
-
-
-def test_download_settings_defaults() -> None:
-    downloads = sign_settings().downloads
-    assert (downloads.mode, downloads.ttl_seconds) == ("signed", 300)
-    assert downloads.thumbnail_process == "image/resize,m_lfit,w_256,h_256"
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("DOWNLOAD_MODE", "private"),
-        ("DOWNLOAD_URL_TTL_SECONDS", "0"),
-        ("DOWNLOAD_URL_TTL_SECONDS", "604801"),
-        ("DOWNLOAD_URL_TTL_SECONDS", "5m"),
-        ("IMAGE_THUMBNAIL_PROCESS", "video/snapshot,t_0"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/info"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/watermark,text_aGk"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/resize,w_256&x=1"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/resize,w 256"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/resize,,w_1"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/resize,w_1/"),
-        ("IMAGE_THUMBNAIL_PROCESS", "image/resize,w_" + "1" * 300),
-    ],
-)
-def test_bad_download_settings_name_the_variable(name: str, value: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        sign_settings(**{name: value})
-    assert error.value.variable == name
+    values = {"size": 10, "mime_type": "image/png", "created_at": int(NOW * 1000) - 5000, **fields}
+    return Record(owner=owner, bucket=BUCKET, key=key, etag=etag, **values)
 
 
 @pytest.mark.parametrize(
@@ -82,16 +36,6 @@ def test_bad_download_settings_name_the_variable(name: str, value: str) -> None:
 )
 def test_thumbnail_process_accepts(value: str) -> None:
     assert thumbnail_process(value) == value
-
-
-def test_public_mode_reads_download_base_url() -> None:
-    public = sign_settings(DOWNLOAD_MODE="public", DOWNLOAD_BASE_URL="https://files.example.com/")
-    assert public.downloads.base_url == "https://files.example.com"
-    with pytest.raises(ConfigError):
-        sign_settings(DOWNLOAD_MODE="public", DOWNLOAD_BASE_URL="ftp://files")
-
-
-# --- Content-Disposition --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -114,9 +58,6 @@ def test_content_disposition(mime: str, name: str, expected: str) -> None:
     assert content_disposition(mime, name) == expected
 
 
-# --- GET /uploads and GET /uploads/{key} ----------------------------------------------------
-
-
 @pytest.fixture
 def records(tmp_path: Path) -> SqliteStore:
     store = SqliteStore(str(tmp_path / "records.sqlite3"))
@@ -130,12 +71,10 @@ def records(tmp_path: Path) -> SqliteStore:
 def app(
     make_sign_app: Callable[..., Core], records: SqliteStore, removals: Removals
 ) -> Callable[..., Core]:
-    def build(**overrides: Any) -> Core:
-        return make_sign_app(
-            store_factory=lambda credentials: records, remover_factory=removals, **overrides
-        )
-
-    return build
+    """The sign core over `records` and `removals`; settings overridable."""
+    return partial(
+        make_sign_app, store_factory=lambda credentials: records, remover_factory=removals
+    )
 
 
 def upload_path(key: str) -> str:
@@ -171,12 +110,17 @@ def test_v1_and_public_modes(app: Callable[..., Core]) -> None:
     assert all("thumbnailUrl" not in i for i in body(call(off, path="/uploads"))["items"])
 
 
-def test_get_one_upload(app: Callable[..., Core]) -> None:
+def test_get_one_upload_with_or_without_the_fc2_prefix_and_no_other_method(
+    app: Callable[..., Core],
+) -> None:
     data = body(call(app(), path=upload_path(KEY)))
     assert data["key"] == KEY
     assert query_of(data["url"])["x-oss-signature"]
     fc2 = call(app(), path="/2016-08-15/proxy/svc/fn" + upload_path(KEY))
     assert body(fc2)["key"] == KEY
+    response = call(app(), method="PUT", path=upload_path(KEY))
+    assert_error(response, 405, "MethodNotAllowed")
+    assert response.header("Allow") == "GET, DELETE, OPTIONS"
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
@@ -203,15 +147,6 @@ def test_not_yours_absent_or_tricks_are_one_404(
     assert removals.calls == []
 
 
-def test_other_methods_on_an_upload_are_405(app: Callable[..., Core]) -> None:
-    response = call(app(), method="PUT", path=upload_path(KEY))
-    assert_error(response, 405, "MethodNotAllowed")
-    assert response.header("Allow") == "GET, DELETE, OPTIONS"
-
-
-# --- DELETE ---------------------------------------------------------------------------------
-
-
 def test_delete_removes_the_object_then_the_record_then_releases(
     app: Callable[..., Core], records: SqliteStore, removals: Removals
 ) -> None:
@@ -223,9 +158,7 @@ def test_delete_removes_the_object_then_the_record_then_releases(
     response = call(core, method="DELETE", path=upload_path(KEY))
     assert (response.status, response.body) == (204, b"")
     assert removals.calls == [(KEY, "E1")]
-    tombstone = records.get(BUCKET, KEY)
-    assert tombstone is not None
-    assert tombstone.deleted
+    assert records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
     usage = records.usage(stored.owner)
     assert (usage.used_bytes, usage.used_files) == (0, 0)
     assert KEY not in [i["key"] for i in body(call(core, path="/uploads"))["items"]]
@@ -242,9 +175,7 @@ def test_a_delete_that_fails_at_the_object_keeps_the_record_and_a_retry_finishes
 ) -> None:
     removals.error = Unavailable("OSS answered 503")
     assert_error(call(app(), method="DELETE", path=upload_path(KEY)), 503, "Unavailable")
-    live = records.get(BUCKET, KEY)
-    assert live is not None
-    assert not live.deleted
+    assert not records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
     removals.error, removals.outcome = None, "gone"
     assert call(app(), method="DELETE", path=upload_path(KEY)).status == 204
     assert records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
@@ -271,25 +202,29 @@ def test_a_delete_that_fails_at_the_record_is_finished_by_a_retry(
 # --- races: delete against the callback and reconciliation (both orders) ------------------------
 
 
-def test_a_late_write_of_the_deleted_object_is_refused(records: SqliteStore) -> None:
-    """Delete first, then the callback (or a reconciliation) of that same object: refused."""
+def test_after_a_delete_a_late_write_is_refused_and_a_newer_object_recorded(
+    records: SqliteStore,
+) -> None:
+    """Delete first, then the callback (or a reconciliation) of that same object: refused; then
+    the callback of a newer object under the key: recorded and listed. The tombstone is guarded
+    by the etag the delete read."""
+    assert not records.tombstone(BUCKET, KEY, "E-other", 1)
+    assert not records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
     assert records.tombstone(BUCKET, KEY, "E1", int(NOW * 1000))
     for late in (rec(), rec(reconciled=True, created_at=1)):
         with pytest.raises(Conflict):
             records.put(late, replace=False)
     assert records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
-
-
-def test_a_newer_object_replaces_a_tombstone(records: SqliteStore) -> None:
-    """Delete first, then the callback of a newer object under the key: recorded and listed."""
-    assert records.tombstone(BUCKET, KEY, "E1", int(NOW * 1000))
     outcome = records.put(rec(etag="E9", created_at=1), replace=False)
     assert outcome.result is PutResult.REPLACED
     assert [r.etag for r in records.list_by_owner("alice").items if r.key == KEY] == ["E9"]
 
 
 def test_callback_first_then_delete_keeps_the_newer_object_and_its_record(
-    app: Callable[..., Core], records: SqliteStore, removals: Removals
+    app: Callable[..., Core],
+    records: SqliteStore,
+    removals: Removals,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The owner's newer object (E9) lands and is recorded after DELETE read E1's record: the
     etag guard keeps E9's object (the remover sees another etag) and E9's record; 409."""
@@ -300,13 +235,9 @@ def test_callback_first_then_delete_keeps_the_newer_object_and_its_record(
         records.put(rec(etag="E9", created_at=int(NOW * 1000)), replace=True)
         return stale
 
-    core = app()
-    original = records.get
-    records.get = reading_then_racing  # type: ignore[method-assign]
-    try:
-        response = call(core, method="DELETE", path=upload_path(KEY))
-    finally:
-        records.get = original  # type: ignore[method-assign]
+    monkeypatch.setattr(records, "get", reading_then_racing)
+    response = call(app(), method="DELETE", path=upload_path(KEY))
+    monkeypatch.undo()
     assert_error(response, 409, "Conflict")
     kept = records.get(BUCKET, KEY)
     assert kept is not None
@@ -319,14 +250,6 @@ def test_reconciliation_first_then_delete(records: SqliteStore) -> None:
     assert records.put(rec(reconciled=True), replace=False).result is PutResult.DUPLICATE
     assert records.tombstone(BUCKET, KEY, "E1", int(NOW * 1000))
     assert records.list_by_owner("alice").items[0].key != KEY
-
-
-def test_a_tombstone_guard_names_the_etag(records: SqliteStore) -> None:
-    assert not records.tombstone(BUCKET, KEY, "E-other", 1)
-    assert not records.get(BUCKET, KEY).deleted  # type: ignore[union-attr]
-
-
-# --- the record's file name: grant → callback → record; SQLite files of earlier releases ----------
 
 
 def test_an_earlier_sqlite_file_gains_the_new_columns(tmp_path: Path) -> None:
@@ -353,11 +276,3 @@ def test_an_earlier_sqlite_file_gains_the_new_columns(tmp_path: Path) -> None:
     reopened = SqliteStore(str(path))  # the migration runs once, and again harmlessly
     assert len(reopened.list_by_owner("alice").items) == 2
     reopened.close()
-
-
-def test_the_file_name_travels_in_exact_key_grants_only() -> None:
-    secret = Secret("s" * 40)
-    grant = Grant("g", "alice", BUCKET, KEY, None, 10, int(NOW) + 60, file_name="名前.png")
-    assert verify_token(issue_token(grant, secret), [secret], now=NOW).file_name == "名前.png"
-    prefix = dataclasses.replace(grant, key=None, prefix="uploads/alice/")
-    assert verify_token(issue_token(prefix, secret), [secret], now=NOW).file_name == ""

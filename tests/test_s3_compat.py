@@ -1,11 +1,6 @@
-"""The sign function's S3-compatible routes for Uppy (shared/sign/s3_*.py, put_object.py).
-
-Refusals first, through the sign core: a capability URL that is forged, expired, altered,
-another user's, or used for another operation is refused before anything runs; an XML complete
-of someone else's upload records nothing and leaves the upload alone. Then what a good call
-gets: a PutObject URL whose signature covers the callback, the type and forbid-overwrite.
-End to end (Uppy in Chromium, the emulator): tests/browser/test_uppy.py.
-"""
+"""The sign function's S3-compatible routes for Uppy (shared/sign/s3_*.py, put_object.py):
+capability URLs refused before anything runs, and a PutObject URL whose signature covers the
+callback, the type and forbid-overwrite. End to end (Uppy, the emulator): tests/browser/."""
 
 from __future__ import annotations
 
@@ -13,17 +8,16 @@ import base64
 import hmac
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.errors import Forbidden
 from shared.grant import Grant, issue_token
 from shared.http import Core, Response, serve
-from shared.records import open_store
-from shared.records.grants import MULTIPART, OPEN, LedgerGrant
+from shared.records.grants import OPEN
+from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign import s3_capability, s3_compat
 from shared.sign.policy import signing_key
@@ -38,35 +32,29 @@ from tests.support.sign import (
     decode_callback,
     decode_policy,
     grant_of,
+    open_multipart,
     query_of,
     request,
-    sign_settings,
 )
 
 UPLOAD_ID = "0004B999EF5A239BB9138C6227D69F95"
+OTHER_SECRET = "another-grant-secret-0123456789abcdef"
+FORM = {"method": "PUT", "key": "k", "filename": "a.png", "size": 10}
+LIST, ABORT, OP_ROUTE = s3_capability.LIST, s3_capability.ABORT, s3_compat.OP_ROUTE
 KEY = "uploads/alice/01hk0000000000000000000000.bin"
 
 
 @pytest.fixture
-def ledger_path(tmp_path: Path) -> str:
-    return str(tmp_path / "ledger.sqlite3")
-
-
-@pytest.fixture
-def app(make_sign_app: Callable[..., Core], ledger_path: str) -> Core:
-    return make_sign_app(SQLITE_PATH=ledger_path)
+def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))  # make_sign_app's ledger file
+    yield store
+    store.close()
 
 
 def sign(app: Core, payload: dict[str, Any], *, user: str | None = "alice") -> Response:
+    sent = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
-    return call(
-        app,
-        method="POST",
-        path="/s3/sign",
-        headers=headers,
-        user=user,
-        body=json.dumps(payload).encode(),
-    )
+    return call(app, method="POST", path="/s3/sign", headers=headers, user=user, body=sent)
 
 
 def op(app: Core, url: str, method: str, body: bytes = b"") -> Response:
@@ -96,106 +84,77 @@ def capability_path(**fields: Any) -> str:
     return f"{s3_compat.OP_ROUTE}?capability={token}"
 
 
-def open_session(ledger_path: str, owner: str = "alice") -> None:
-    """`owner` has an open multipart session in the ledger (what POST /multipart leaves)."""
-    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
-    session = LedgerGrant(
-        owner=owner,
-        grant_id=UPLOAD_ID,
-        mode=MULTIPART,
-        target=KEY,
-        bucket="example-bucket",
-        max_bytes=20 * 1024 * 1024,
-        expires_at=int(NOW) + 3600,
-        created_at=int(NOW * 1000),
-        part_size=5 * 1024 * 1024,
-        file_name="big.bin",
-    )
-    store.open_grant(session, sign_settings().limits, NOW)
+def altered() -> str:
+    """Bob's capability with its user changed to Alice: the MAC no longer matches."""
+    header, claims, mac = capability_path(user="bob").partition("=")[2].split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**decoded, "sub": "alice"}).encode())
+    return f"{OP_ROUTE}?capability={header}.{forged.rstrip(b'=').decode()}.{mac}"
 
 
-def session_state(ledger_path: str, owner: str = "alice") -> str | None:
-    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
-    grant = store.get_grant(owner, UPLOAD_ID)
-    return None if grant is None else grant.state
+def grant_token() -> str:
+    """A grant token: capabilities have their own key (derived from GRANT_SECRET) and audience."""
+    grant = Grant("g1", "alice", "example-bucket", KEY, None, 10, int(NOW) + 60)
+    return f"{OP_ROUTE}?capability={issue_token(grant, Secret(GRANT_SECRET))}"
+
+
+def session_state(ledger: SqliteStore, owner: str = "alice") -> str:
+    grant = ledger.get_grant(owner, UPLOAD_ID)
+    assert grant is not None
+    return grant.state
 
 
 # --- capabilities: refused before anything runs ----------------------------------------------
 
 
-def test_a_minted_capability_verifies_for_its_own_method_only() -> None:
-    secrets = (Secret(GRANT_SECRET),)
-    token = capability_path(op=s3_capability.LIST).partition("=")[2]
-    verified = s3_capability.verify_capability(token, secrets, method="GET", now=NOW)
+def test_a_capability_verifies_for_its_own_method() -> None:
+    token = capability_path(op=LIST).partition("=")[2]
+    verified = s3_capability.verify_capability(
+        token, (Secret(GRANT_SECRET),), method="GET", now=NOW
+    )
     assert (verified.user, verified.op, verified.upload_id) == ("alice", "list", UPLOAD_ID)
-    for method in ("POST", "DELETE", "PUT"):
-        with pytest.raises(Forbidden, match="for list"):
-            s3_capability.verify_capability(token, secrets, method=method, now=NOW)
 
 
 @pytest.mark.parametrize(
     ("path", "method", "reason"),
     [
-        (capability_path(secret="another-grant-secret-0123456789abcdef"), "POST", "not ours"),
-        (capability_path(expires_at=int(NOW) - 1), "POST", "expired"),
-        (capability_path(op=s3_capability.LIST), "POST", "for list"),
-        (capability_path(op=s3_capability.ABORT), "POST", "for abort"),
-        (capability_path(op=s3_capability.COMPLETE), "DELETE", "for complete"),
-        (s3_compat.OP_ROUTE + "?capability=not-a-token", "POST", "malformed"),
-        (s3_compat.OP_ROUTE, "POST", "missing"),
-    ],
-    ids=[
-        "forged",
-        "expired",
-        "list-as-complete",
-        "abort-as-complete",
-        "complete-as-abort",
-        "junk",
-        "none",
+        pytest.param(capability_path(secret=OTHER_SECRET), "POST", "not ours", id="forged"),
+        pytest.param(capability_path(expires_at=int(NOW) - 1), "POST", "expired", id="expired"),
+        pytest.param(capability_path(op=LIST), "POST", "for list", id="list-as-complete"),
+        pytest.param(capability_path(op=LIST), "DELETE", "for list", id="list-as-abort"),
+        pytest.param(capability_path(op=LIST), "PUT", "for list", id="list-as-put"),
+        pytest.param(capability_path(op=ABORT), "POST", "for abort", id="abort-as-complete"),
+        pytest.param(capability_path(), "DELETE", "for complete", id="complete-as-abort"),
+        pytest.param(f"{OP_ROUTE}?capability=not-a-token", "POST", "malformed", id="junk"),
+        pytest.param(OP_ROUTE, "POST", "missing", id="none"),
+        pytest.param(altered(), "POST", "not ours", id="altered"),
+        pytest.param(grant_token(), "POST", "not ours", id="grant-token"),
     ],
 )
 def test_bad_capabilities_are_403_xml(
-    app: Core, ledger_path: str, path: str, method: str, reason: str
+    sign_app: Core, ledger: SqliteStore, path: str, method: str, reason: str
 ) -> None:
-    open_session(ledger_path)
-    status, code, message = xml_error(op(app, path, method))
+    open_multipart(ledger, UPLOAD_ID, KEY)
+    status, code, message = xml_error(op(sign_app, path, method))
     assert (status, code) == (403, "Forbidden")
     assert reason in message
-    assert session_state(ledger_path) == OPEN  # nothing ran
+    assert session_state(ledger) == OPEN  # nothing ran
 
 
-def test_an_altered_capability_is_refused(app: Core, ledger_path: str) -> None:
-    """Changing the user (or anything) inside the token breaks its MAC."""
-    open_session(ledger_path, owner="alice")
-    header, claims, mac = capability_path(user="bob").partition("=")[2].split(".")
-    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
-    decoded["sub"] = "alice"
-    forged = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
-    response = op(app, f"{s3_compat.OP_ROUTE}?capability={header}.{forged}.{mac}", "POST")
-    assert xml_error(response)[:2] == (403, "Forbidden")
-    assert session_state(ledger_path) == OPEN
-
-
-def test_a_grant_token_is_not_a_capability() -> None:
-    """Capabilities have their own key (derived from GRANT_SECRET) and audience."""
-    grant = Grant("g1", "alice", "example-bucket", KEY, None, 10, int(NOW) + 60)
-    token = issue_token(grant, Secret(GRANT_SECRET))
-    with pytest.raises(Forbidden, match="not ours"):
-        s3_capability.verify_capability(token, (Secret(GRANT_SECRET),), method="POST", now=NOW)
-
-
-def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger_path: str) -> None:
+def test_an_xml_complete_of_someone_elses_upload_is_404(
+    sign_app: Core, ledger: SqliteStore
+) -> None:
     """Bob may ask for a complete URL naming Alice's upload id, but it acts as Bob: 404."""
-    open_session(ledger_path, owner="alice")
-    answer = sign(app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    open_multipart(ledger, UPLOAD_ID, KEY)
+    answer = sign(sign_app, {"method": "POST", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
     assert answer.status == 200
-    response = op(app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
+    response = op(sign_app, body(answer)["path"], "POST", b"<CompleteMultipartUpload/>")
     assert xml_error(response)[:2] == (404, "NotFound")
-    assert session_state(ledger_path, "alice") == OPEN  # Alice's upload is untouched
-    abort = sign(app, {"method": "DELETE", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
-    aborted = op(app, body(abort)["path"], "DELETE")
+    assert session_state(ledger, "alice") == OPEN  # Alice's upload is untouched
+    abort = sign(sign_app, {"method": "DELETE", "key": KEY, "uploadId": UPLOAD_ID}, user="bob")
+    aborted = op(sign_app, body(abort)["path"], "DELETE")
     assert xml_error(aborted)[:2] == (404, "NotFound")
-    assert session_state(ledger_path, "alice") == OPEN
+    assert session_state(ledger, "alice") == OPEN
 
 
 # --- /s3/sign: signed-in, strict ---------------------------------------------------------------
@@ -216,27 +175,24 @@ def test_an_xml_complete_of_someone_elses_upload_is_404(app: Core, ledger_path: 
         ({"method": "PUT", "key": "k", "filename": "a.png"}, "alice", 400),
         # above MULTIPART_PART_BYTES a file goes multipart, where ListParts checks the size
         ({"method": "PUT", "key": "k", "filename": "a.bin", "size": 8 * 2**20 + 1}, "alice", 413),
+        # `form` is a single upload's choice, and a boolean
+        ({**FORM, "form": "yes"}, "alice", 400),
+        ({**FORM, "form": True, "partSize": 5 * 1024 * 1024}, "alice", 400),
+        ({**FORM, "method": "POST", "filename": "a.bin", "form": True}, "alice", 400),
     ],
 )
 def test_s3_sign_refuses_what_it_cannot_honour(
-    app: Core, payload: dict[str, Any], user: str | None, status: int
+    sign_app: Core, payload: dict[str, Any], user: str | None, status: int
 ) -> None:
     code = {400: "BadRequest", 401: "Unauthorized", 413: "TooLarge"}[status]
-    assert_error(sign(app, payload, user=user), status, code)
+    assert_error(sign(sign_app, payload, user=user), status, code)
 
 
-def test_a_part_size_other_than_the_servers_is_refused_before_create(app: Core) -> None:
+def test_a_part_size_other_than_the_servers_is_refused_before_create(sign_app: Core) -> None:
     """Uppy cuts its parts itself: a cut the server would not accept is a 400 up front (no
     OSS call is made: these settings name no reachable OSS)."""
-    payload = {
-        "method": "POST",
-        "key": "pending/1",
-        "filename": "big.bin",
-        "size": 20 * 1024 * 1024,
-        "type": "application/octet-stream",
-        "partSize": 5 * 1024 * 1024,
-    }
-    data = assert_error(sign(app, payload), 400, "BadRequest")
+    payload = {**FORM, "method": "POST", "filename": "big.bin", "size": 20 * 2**20}
+    data = assert_error(sign(sign_app, {**payload, "partSize": 5 * 2**20}), 400, "BadRequest")
     assert "8388608" in data["message"]
 
 
@@ -250,8 +206,16 @@ def put_answer(app: Core, **fields: Any) -> dict[str, Any]:
     return body(response)
 
 
-def test_a_single_put_signs_the_callback_type_and_forbid_overwrite(app: Core) -> None:
-    answer = put_answer(app, type="image/png", path="photos")
+def test_a_single_put_signs_the_callback_type_and_forbid_overwrite_and_opens_a_grant(
+    sign_app: Core, ledger: SqliteStore
+) -> None:
+    answer = put_answer(sign_app, type="image/png", path="photos")
+    usage = ledger.usage("alice")  # an exact grant for the declared size, in the ledger
+    assert (usage.reserved_bytes, usage.reserved_files, answer["expire"]) == (
+        1234,
+        1,
+        int(NOW) + 300,
+    )
     assert answer["key"].startswith("uploads/alice/photos/")
     assert answer["key"].endswith(".png")
     assert answer["headers"] == {
@@ -276,23 +240,15 @@ def test_a_single_put_signs_the_callback_type_and_forbid_overwrite(app: Core) ->
     assert signature == hmac.digest(key, to_sign.encode(), "sha256").hex()
 
 
-def test_a_single_put_opens_an_exact_grant_in_the_ledger(app: Core, ledger_path: str) -> None:
-    answer = put_answer(app)
-    store = open_store(sign_settings(SQLITE_PATH=ledger_path).records, None)
-    usage = store.usage("alice")
-    assert (usage.reserved_bytes, usage.reserved_files) == (1234, 1)
-    assert answer["expire"] == int(NOW) + 300
-
-
 def test_a_capability_never_reaches_the_access_log(
-    app: Core, capsys: pytest.CaptureFixture[str]
+    sign_app: Core, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A create capability answers from the token alone (no OSS call): the line FC would log."""
     url = capability_path(op=s3_capability.CREATE)
     token = url.partition("=")[2]
     path, _, query = url.partition("?")
     capsys.readouterr()
-    answered = serve(app, request("POST", path, query), function="sign")
+    answered = serve(sign_app, request("POST", path, query), function="sign")
     assert answered.status == 200
     assert ET.fromstring(answered.body).findtext("UploadId") == UPLOAD_ID  # noqa: S314 - ours
     logged = capsys.readouterr().err
@@ -300,9 +256,9 @@ def test_a_capability_never_reaches_the_access_log(
     assert token.split(".")[2] not in logged  # not even its MAC
 
 
-def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(app: Core) -> None:
+def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(sign_app: Core) -> None:
     """`form`: the PostObject way, whose policy OSS enforces (size range, key, type) itself."""
-    answer = put_answer(app, type="image/png", form=True)
+    answer = put_answer(sign_app, type="image/png", form=True)
     fields = answer["fields"]
     assert next(iter(fields)) == "key"
     assert fields["key"] == answer["key"]
@@ -310,17 +266,3 @@ def test_a_single_upload_as_a_form_is_signatures_exact_key_grant(app: Core) -> N
     assert ["content-length-range", 1, 1234] in decode_policy(fields["policy"])["conditions"]
     assert grant_of({"callback": fields["callback"]}).key == answer["key"]
     assert "headers" not in answer
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"form": "yes"},
-        {"form": True, "partSize": 5 * 1024 * 1024},
-    ],
-)
-def test_form_is_a_single_uploads_choice(app: Core, payload: dict[str, Any]) -> None:
-    base = {"method": "PUT", "key": "k", "filename": "a.png", "size": 10}
-    assert_error(sign(app, {**base, **payload}), 400, "BadRequest")
-    create = {"method": "POST", "key": "k", "filename": "a.bin", "size": 10, "form": True}
-    assert_error(sign(app, create), 400, "BadRequest")

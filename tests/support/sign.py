@@ -17,7 +17,8 @@ import jwt
 from shared.grant import Grant, verify_token
 from shared.http import Core, Request, Response
 from shared.records.base import DEFAULT_PAGE, Page, PutOutcome, PutResult, Record
-from shared.settings import Secret
+from shared.records.grants import MULTIPART, GrantStore, LedgerGrant
+from shared.settings import Limits, Secret
 from shared.sign.settings import SignSettings
 
 # 2023-12-16T16:20:57Z (the V4-a vector's x-oss-date): a frozen "now" for every sign test.
@@ -132,6 +133,13 @@ def body(response: Response) -> dict[str, Any]:
     return data
 
 
+def ok(app: Core, query: Mapping[str, str] | str = "", **kwargs: Any) -> dict[str, Any]:
+    """`call`, asserting a 200; the JSON answer."""
+    response = call(app, query, **kwargs)
+    assert response.status == 200, response.body
+    return body(response)
+
+
 def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
     """The exact error shape, and nothing issued alongside it."""
     data = body(response)
@@ -221,3 +229,22 @@ class FakeStore:
         items = mine[start : start + limit]
         more = start + limit < len(mine)
         return Page(items, str(start + limit) if more else None)
+
+
+def open_multipart(ledger: GrantStore, upload_id: str, key: str, **overrides: Any) -> LedgerGrant:
+    """An open multipart session of alice's in the ledger, as POST /multipart leaves it."""
+    values: dict[str, Any] = {
+        "owner": "alice",
+        "grant_id": upload_id,
+        "mode": MULTIPART,
+        "target": key,
+        "bucket": "example-bucket",
+        "max_bytes": 20 * 1024 * 1024,
+        "expires_at": int(NOW) + 3600,
+        "created_at": int(NOW * 1000),
+        "part_size": 5 * 1024 * 1024,
+        **overrides,
+    }
+    grant = LedgerGrant(**values)
+    ledger.open_grant(grant, Limits(), NOW)
+    return grant
