@@ -284,16 +284,25 @@ def test_threshold_chooses_multipart_and_options_are_checked(harness: Any) -> No
     )
     assert chosen == [False, True, False, True, True, False, True]
     refused = harness.evaluate(
-        """() => [{ partConcurrency: 0 }, { partRetries: -1 }, { multipartThreshold: -1 }].map(
-          (options) => {
-            try { window.oss.createUploader({ signatureUrl: '/s', ...options }); return 'accepted'; }
-            catch (error) { return error.message; }
-          })"""
+        """async () => {
+          const out = [];
+          for (const options of [{ signatureUrl: undefined }, { concurrency: 0 },
+              { partConcurrency: 0 }, { partRetries: -1 }, { multipartThreshold: -1 }]) {
+            try { window.oss.createUploader({ signatureUrl: '/s', ...options }); out.push('accepted'); }
+            catch (error) { out.push(`${error.constructor.name}: ${error.message}`); }
+          }
+          const uploader = window.oss.createUploader({ signatureUrl: '/s' });
+          try { await uploader.upload('not a file'); } catch (error) { out.push(error.constructor.name); }
+          return out;
+        }"""
     )
     assert refused == [
-        "createUploader: partConcurrency must be an integer ≥ 1",
-        "createUploader: partRetries must be an integer ≥ 0",
-        "createUploader: multipartThreshold must be a number ≥ 0",
+        "TypeError: createUploader: signatureUrl is required",
+        "TypeError: createUploader: concurrency must be an integer ≥ 1",
+        "TypeError: createUploader: partConcurrency must be an integer ≥ 1",
+        "TypeError: createUploader: partRetries must be an integer ≥ 0",
+        "TypeError: createUploader: multipartThreshold must be a number ≥ 0",
+        "TypeError",
     ]
 
 
@@ -339,77 +348,75 @@ def test_parts_in_flight_batches_progress_and_record(harness: Any) -> None:
     assert harness.evaluate("Object.keys(localStorage)") == []
 
 
-def test_refused_url_is_signed_again_and_failures_are_retried(harness: Any) -> None:
-    fake = FakeMultipart(put_failures={2: [403], 3: [500, 503]})
-    fake.install(harness)
-    start(harness, 4 * fake.part_size)
-    assert outcome(harness)["state"] == "fulfilled"
-    assert sorted(fake.puts) == [1, 2, 2, 3, 3, 3, 4]
-    batches = [payload["partNumbers"] for _, path, payload in fake.calls if path.endswith("/parts")]
-    assert batches[1:] == [[2]]  # the refused URL was signed again, the others were not
-
-
 @pytest.mark.parametrize(
-    ("fake", "parts", "options", "puts"),
+    ("fake", "parts", "options", "sent"),
     [
-        (FakeMultipart(wrong_crc={2}), 3, {}, [1, 2, 2, 3]),
-        (FakeMultipart(stall={1}), 2, {"stallTimeoutMs": 300}, [1, 1, 2]),
+        (
+            FakeMultipart(put_failures={2: [403], 3: [500, 503]}),
+            4,
+            {},
+            ([1, 2, 2, 3, 3, 3, 4], [[2]]),
+        ),
+        (FakeMultipart(wrong_crc={2}), 3, {}, ([1, 2, 2, 3], [])),
+        (FakeMultipart(stall={1}), 2, {"stallTimeoutMs": 300}, ([1, 1, 2], [])),
     ],
-    ids=["stored-with-another-crc64", "stalled"],
+    ids=["refused-url-and-server-errors", "stored-with-another-crc64", "stalled"],
 )
-def test_a_part_stored_wrong_or_stalled_is_sent_again(
-    harness: Any, fake: FakeMultipart, parts: int, options: dict[str, Any], puts: list[int]
+def test_a_part_refused_failed_stored_wrong_or_stalled_is_sent_again(
+    harness: Any,
+    fake: FakeMultipart,
+    parts: int,
+    options: dict[str, Any],
+    sent: tuple[list[int], list[list[int]]],
 ) -> None:
+    """Every failed part is retried until it lands (`sent`: the PUTs, then the parts signed
+    again after the first batch: only a refused URL, 403, is)."""
     fake.install(harness)
     start(harness, parts * fake.part_size, options)
     assert outcome(harness)["state"] == "fulfilled"
-    assert sorted(fake.puts) == puts
+    batches = [payload["partNumbers"] for _, path, payload in fake.calls if path.endswith("/parts")]
+    assert (sorted(fake.puts), batches[1:]) == sent
 
 
-def test_a_part_that_keeps_failing_gives_up_and_the_file_resumes(harness: Any) -> None:
-    fake = FakeMultipart(put_failures={3: [500] * 3})
+@pytest.mark.parametrize(
+    ("fake", "parts", "options", "failed"),
+    [
+        (
+            FakeMultipart(put_failures={3: [500] * 3}),
+            4,
+            {"partRetries": 2},
+            {"partNumber": 3, "attempts": 3, "status": 500, "code": "E500"},
+        ),
+        # OSS lists part 2, but its answer never arrived: a resume does not trust it.
+        (FakeMultipart(lose_answer={2}), 3, {"partRetries": 0}, {"partNumber": 2}),
+    ],
+    ids=["a-part-keeps-failing", "a-parts-answer-is-lost"],
+)
+def test_a_part_that_fails_for_good_gives_up_and_the_file_resumes(
+    harness: Any,
+    fake: FakeMultipart,
+    parts: int,
+    options: dict[str, Any],
+    failed: dict[str, Any],
+) -> None:
     fake.install(harness)
-    start(harness, 4 * fake.part_size, {"partRetries": 2, "partConcurrency": 1})
+    start(harness, parts * fake.part_size, {**options, "partConcurrency": 1})
     error = outcome(harness)["error"]
-    assert (error["kind"], error["cls"], error["partNumber"], error["attempts"]) == (
-        "part-failed",
-        "PartUploadError",
-        3,
-        3,
-    )
-    assert (error["status"], error["code"]) == (500, "E500")
+    assert (error["kind"], error["cls"]) == ("part-failed", "PartUploadError")
+    assert {name: error.get(name) for name in failed} == failed
     [upload_id] = fake.uploads  # not aborted: it can resume
     assert sorted(fake.uploads[upload_id]["parts"]) == [1, 2]
     fake.puts.clear()
-    # The same file again (same name, size, lastModified, user): only parts 3 and 4 are sent.
+    # The same file again (same name, size, lastModified, user): only the parts OSS lacks or
+    # the page never saw acknowledged are sent.
     again(harness)
     assert outcome(harness)["state"] == "fulfilled"
-    assert fake.puts == [3, 4]
-    assert harness.evaluate("window.resumed") == [
-        {
-            "uploadId": upload_id,
-            "key": error["key"],
-            "partsDone": 2,
-            "partCount": 4,
-            "bytesDone": 2 * fake.part_size,
-        },
-    ]
+    done = failed["partNumber"] - 1
+    assert fake.puts == list(range(done + 1, parts + 1))
+    resumed = {"uploadId": upload_id, "key": error["key"], "partsDone": done}
+    resumed.update(partCount=parts, bytesDone=done * fake.part_size)
+    assert harness.evaluate("window.resumed") == [resumed]
     assert [c[:2] for c in fake.calls].count(("POST", "/multipart")) == 1
-
-
-def test_a_part_stored_without_the_page_seeing_it_is_sent_again(harness: Any) -> None:
-    """OSS lists part 2, but its answer never arrived: a resume does not trust it."""
-    fake = FakeMultipart(lose_answer={2})
-    fake.install(harness)
-    start(harness, 3 * fake.part_size, {"partRetries": 0, "partConcurrency": 1})
-    assert outcome(harness)["error"]["kind"] == "part-failed"
-    [upload] = fake.uploads.values()
-    assert sorted(upload["parts"]) == [1, 2]
-    fake.puts.clear()
-    again(harness)
-    assert outcome(harness)["state"] == "fulfilled"
-    assert fake.puts == [2, 3]
-    assert harness.evaluate("window.resumed.map((r) => r.partsDone)") == [1]
 
 
 def test_an_upload_gone_from_the_server_starts_afresh(harness: Any) -> None:
@@ -552,28 +559,6 @@ def wait_done(row: Any) -> str:
     return str(row.get_attribute("data-key"))
 
 
-@pytest.mark.e2e
-def test_a_64_mib_file_uploads_in_parts_byte_for_byte(
-    page: Any, stack: Stack, big_file: tuple[Path, str]
-) -> None:
-    path, expected_crc = big_file
-    sign_in_for_parts(page, stack, "mp-whole")
-    puts = PartPuts(page, stack)
-    row = choose(page, path)
-    assert row.get_attribute("data-multipart") == "true"
-    key = wait_done(row)
-    assert sorted(puts.sent) == list(range(1, PARTS + 1))
-    [record] = stack.uploads(stack.token("mp-whole"))
-    assert (record["key"], record["size"], record["fileName"]) == (key, BIG, "film.bin")
-    assert re.fullmatch(r"uploads/mp-whole/demo/[^/]+\.bin", key)
-    # The object's CRC-64 (the emulator's) is the file's, as the record says and the page checked.
-    head = stack.owner_bucket().head_object(key)
-    assert head.headers["x-oss-hash-crc64ecma"] == expected_crc == record["crc64"]
-    assert head.content_length == BIG
-    assert stack.open_uploads("uploads/mp-whole/") == []
-    assert row.locator("progress").evaluate("p => p.value") == 100
-
-
 # In the page: about three part PUTs in ten (a seeded choice) go to a port nothing listens on,
 # so they fail on the network as a dropped connection does, before reaching the emulator.
 # (Playwright's routing would do the same, but once a page is routed Chromium copies every
@@ -599,7 +584,7 @@ CUT_SOME_PUTS = """(deadUrl) => {
 
 
 @pytest.mark.e2e
-def test_random_part_failures_still_give_one_record(
+def test_a_64_mib_file_with_random_part_failures_gives_one_record_byte_for_byte(
     page: Any, stack: Stack, big_file: tuple[Path, str]
 ) -> None:
     """Parts fail at random; each is retried until it lands (short delays here: the client's
@@ -627,8 +612,12 @@ def test_random_part_failures_still_give_one_record(
     assert len(crcs) == PARTS
     assert all(crcs)  # exposed: the client compared every part's CRC-64 with its own
     [stored] = stack.uploads(token)
-    assert stored["key"] == record["key"]
+    assert (stored["key"], stored["fileName"]) == (record["key"], "film.bin")
+    assert re.fullmatch(r"uploads/mp-flaky/flaky/[^/]+\.bin", record["key"])
     assert (stored["size"], stored["crc64"], record["crc64"]) == (BIG, expected_crc, expected_crc)
+    # The object's CRC-64 (the emulator's) is the file's, as the record says and the page checked.
+    head = stack.owner_bucket().head_object(record["key"])
+    assert (head.headers["x-oss-hash-crc64ecma"], head.content_length) == (expected_crc, BIG)
     assert stack.open_uploads("uploads/mp-flaky/") == []
 
 
@@ -674,7 +663,9 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     assert 0 < len(stored) < PARTS
     sign_in_for_parts(page, stack, "mp-resume")
     row = choose(page, path)
+    assert row.get_attribute("data-multipart") == "true"
     key = wait_done(row)
+    assert row.locator("progress").evaluate("p => p.value") == 100
     resumed = int(str(row.get_attribute("data-resumed")))
     note = f"Resuming an earlier upload ({resumed} of 13 parts already there)."
     assert note in row.inner_text()
