@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -27,7 +26,7 @@ from shared.credentials import Credentials
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
-from tests.support.devstack import StackClient
+from tests.support.devstack import StackClient, stack_settings
 from tests.support.multipart import PART
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
@@ -96,40 +95,11 @@ class LiveStack(StackClient):
 StartStack = Callable[..., LiveStack]
 
 
-class Stacks:
-    """In-process stacks on free ports, each with its own data dir under `root`; `stop_all` at
-    the end. Every one has a shiftable emulator clock and a callback journal."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.started: list[Stack] = []
-
-    def start(self, settings: Mapping[str, str], **options: Any) -> LiveStack:
-        """A stack with `settings` over the dev defaults; `options` go to `local.dev.Stack`."""
-        environ = {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(self.root / f"stack-{len(self.started)}"),
-            "DEV_OSS_RAM_POLICIES": "1",  # each function with its own role's permissions
-            **settings,
-        }
-        clock, journal = ShiftedClock(), Journal()
-        stack = Stack(environ, emulator_clock=clock, send_callback=journal, **options)
-        stack.start()
-        self.started.append(stack)
-        return LiveStack(stack, clock, journal)
-
-    def stop_all(self) -> None:
-        for stack in self.started:
-            stack.stop()
-
-
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator[StartStack]:
-    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key."""
-    stacks = Stacks(tmp_path)
+    """Start in-process stacks (each with its own data dir, a shiftable emulator clock and a
+    callback journal) with settings over the dev defaults; `sts=True` signs with an STS key."""
+    started: list[Stack] = []
 
     def start(*, sts: bool = False, **settings: str) -> LiveStack:
         sign_environ = None
@@ -146,10 +116,22 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
                 "ALIBABA_CLOUD_SECURITY_TOKEN": token,
             }
-        return stacks.start(settings, sign_environ=sign_environ)
+        # Each function with its own role's permissions (DEV_OSS_RAM_POLICIES).
+        environ = stack_settings(tmp_path / f"stack-{len(started)}", DEV_OSS_RAM_POLICIES="1")
+        clock, journal = ShiftedClock(), Journal()
+        stack = Stack(
+            {**environ, **settings},
+            emulator_clock=clock,
+            send_callback=journal,
+            sign_environ=sign_environ,
+        )
+        stack.start()
+        started.append(stack)
+        return LiveStack(stack, clock, journal)
 
     yield start
-    stacks.stop_all()
+    for stack in started:
+        stack.stop()
 
 
 @pytest.fixture

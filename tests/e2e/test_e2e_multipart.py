@@ -133,39 +133,6 @@ def test_another_users_upload_is_404_on_every_route(live: LiveStack) -> None:
     assert len(alice.call("GET", f"/multipart/{upload_id}").json()["parts"]) == 1
 
 
-def test_a_part_url_is_refused_after_expiry_or_for_another_part(live: LiveStack) -> None:
-    alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    chunk = data(PART)
-    (part,) = alice.urls(upload_id, [1])
-    other = part["url"].replace("partNumber=1&", "partNumber=2&")
-    assert other != part["url"]
-    moved = live.http.put(other, data=chunk, timeout=30)
-    assert moved.status_code == 403
-    assert "SignatureDoesNotMatch" in moved.text
-    live.clock.offset = 901  # the URL lives 900 s
-    late = live.http.put(part["url"], data=chunk, timeout=30)
-    assert late.status_code == 403
-    assert "AccessDenied" in late.text or "expired" in late.text.lower()
-    live.clock.offset = 0
-    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
-
-
-def test_a_signed_content_md5_refuses_a_corrupted_part(live: LiveStack) -> None:
-    alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    chunk = data(PART)
-    (part,) = alice.urls(upload_id, [1], {"1": md5_b64(chunk)})
-    corrupted = live.http.put(
-        part["url"], data=b"X" + chunk[1:], headers=part["headers"], timeout=30
-    )
-    assert corrupted.status_code == 400
-    assert "InvalidDigest" in corrupted.text
-    unsigned = live.http.put(part["url"], data=chunk, timeout=30)  # the MD5 header left out
-    assert unsigned.status_code == 403
-    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
-
-
 def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> None:
     live = start_stack(MULTIPART_PART_BYTES=str(PART), QUOTA_BYTES_PER_USER=str(SIZE - 1))
     alice = Client(live, "alice")
