@@ -106,7 +106,7 @@ class FakeSign:
     ttl: int = 300
     requests: list[dict[str, str]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    failure: tuple[int, dict[str, str]] | None = None
+    failure: tuple[Any, ...] | None = None  # json_route's arguments
 
     def fields(self) -> dict[str, str]:
         return {
