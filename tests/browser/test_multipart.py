@@ -60,7 +60,6 @@ class FakeMultipart:
     """/multipart on the routed origin and part PUTs to /oss; every request is kept."""
 
     part_size: int = 256 * KiB
-    url_ttl: int = 900
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     puts: list[int] = field(default_factory=list)
@@ -79,80 +78,63 @@ class FakeMultipart:
         page.route(re.compile(re.escape(HARNESS_ORIGIN) + r"/multipart(/.*)?$"), self.sign)
         page.route(f"{HARNESS_ORIGIN}/oss/**", self.oss)
 
-    def answer(self, route: Any, status: int, body: Any) -> None:
-        json_route(status, body)(route)
-
     def sign(self, route: Any) -> None:
         request = route.request
         path = urllib.parse.urlsplit(request.url).path
         payload: Any = json.loads(request.post_data) if request.post_data else None
         self.calls.append((request.method, path, payload))
         self.tokens.add(request.headers.get("authorization"))
-        parts = path.split("/")[2:]  # after /multipart
-        if request.method == "POST" and not parts:
+        upload_id, *action = path.split("/")[2:] or [None]  # after /multipart
+        call = (request.method, *action)
+        if upload_id is None:  # POST /multipart
             upload_id = f"UPLOAD{len(self.calls):04d}"
-            count = -(-payload["size"] // self.part_size)
-            upload: Any = {"key": f"uploads/alice/{upload_id}.bin", "size": payload["size"]}
-            upload["parts"] = {}
-            self.uploads[upload_id] = upload
-            self.answer(
-                route,
-                200,
-                {
-                    "uploadId": upload_id,
-                    "key": upload["key"],
-                    "partSize": self.part_size,
-                    "partCount": count,
-                    "expire": int(datetime.datetime.now().timestamp()) + 3600,
-                },
-            )
+            key, size = f"uploads/alice/{upload_id}.bin", payload["size"]
+            self.uploads[upload_id] = {"key": key, "size": size, "parts": {}}
+            expire = int(datetime.datetime.now().timestamp()) + 3600
+            layout = {"partSize": self.part_size, "partCount": -(-size // self.part_size)}
+            json_route(200, {"uploadId": upload_id, "key": key, **layout, "expire": expire})(route)
             return
-        upload = self.uploads.get(parts[0])
+        upload = self.uploads.get(upload_id)
         if upload and "record" in upload:  # completed: only a Complete again answers (its record)
-            if request.method == "POST" and parts[1:] == ["complete"]:
-                self.answer(route, 200, upload["record"])
-            else:
-                self.answer(route, 404, {"Status": "Error", "code": "NotFound", "message": "done"})
-            return
-        if not upload:
-            self.answer(route, 404, {"Status": "Error", "code": "NotFound", "message": "no"})
-            return
-        if request.method == "POST" and parts[1:] == ["parts"]:
+            found = call == ("POST", "complete")
+            json_route(*((200, upload["record"]) if found else (404, {"code": "NotFound"})))(route)
+        elif not upload:
+            json_route(404, {"Status": "Error", "code": "NotFound", "message": "no"})(route)
+        elif call == ("POST", "parts"):
             now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            query = f"uploadId={upload_id}&x-oss-date={now}&x-oss-expires=900"
             signed = [
                 {
                     "partNumber": n,
-                    "url": f"{HARNESS_ORIGIN}/oss/{upload['key']}?partNumber={n}"
-                    f"&uploadId={parts[0]}&x-oss-date={now}&x-oss-expires={self.url_ttl}"
+                    "url": f"{HARNESS_ORIGIN}/oss/{upload['key']}?partNumber={n}&{query}"
                     f"&x-oss-signature={len(self.calls)}",
                     "headers": {},
                 }
                 for n in payload["partNumbers"]
             ]
-            self.answer(route, 200, {"parts": signed, "expire": 0})
-        elif request.method == "GET" and len(parts) == 1:
+            json_route(200, {"parts": signed, "expire": 0})(route)
+        elif call == ("GET",):
             listed = [
                 {"partNumber": n, "etag": '"E"', "size": len(data)}
                 for n, data in sorted(upload["parts"].items())
             ]
             count = -(-upload["size"] // self.part_size)
-            body = {"uploadId": parts[0], "key": upload["key"], "size": upload["size"]}
+            body = {"uploadId": upload_id, "key": upload["key"], "size": upload["size"]}
             body.update(partSize=self.part_size, partCount=count, parts=listed)
-            self.answer(route, 200, body)
-        elif request.method == "POST" and parts[1:] == ["complete"]:
+            json_route(200, body)(route)
+        elif call == ("POST", "complete"):
             data = b"".join(data for _, data in sorted(upload["parts"].items()))
-            record = {"Status": "OK", "key": upload["key"], "size": len(data)}
-            record["crc64"] = str(crc64(data))
-            upload["record"] = record
+            upload["record"] = {"Status": "OK", "key": upload["key"], "size": len(data)}
+            upload["record"]["crc64"] = str(crc64(data))
             if self.lose_complete_answer:
                 route.abort("connectionreset")
-                return
-            self.answer(route, 200, self.complete_answer or record)
-        elif request.method == "DELETE" and len(parts) == 1:
-            del self.uploads[parts[0]]
+            else:
+                json_route(200, self.complete_answer or upload["record"])(route)
+        elif call == ("DELETE",):
+            del self.uploads[upload_id]
             route.fulfill(status=204, body="")
         else:
-            self.answer(route, 400, {"Status": "Error", "code": "BadRequest", "message": path})
+            json_route(400, {"Status": "Error", "code": "BadRequest", "message": path})(route)
 
     def oss(self, route: Any) -> None:
         request = route.request
