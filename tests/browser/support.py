@@ -207,3 +207,15 @@ def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
         yield Stack(dev)
     finally:
         dev.stop(signal.SIGINT, 10, must_exit=False)  # Ctrl-C: the stack stops cleanly
+
+
+def throttle(page: Any, bytes_per_second: int) -> Any:
+    """Slow the page's uplink (no request interception: routing a page makes Chromium copy
+    every upload body through the driver, seconds per 64 MiB); -1 lifts the limit."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send(
+        "Network.emulateNetworkConditions", {**conditions, "uploadThroughput": bytes_per_second}
+    )
+    return cdp

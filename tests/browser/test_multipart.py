@@ -23,7 +23,7 @@ import pytest
 
 from local.oss_emulator.crc64 import crc64
 from tests.browser.conftest import StackFactory
-from tests.browser.support import HARNESS_ORIGIN, Stack, json_route, sign_in
+from tests.browser.support import HARNESS_ORIGIN, Stack, json_route, sign_in, throttle
 from tests.support.devstack import free_port
 
 pytestmark = pytest.mark.browser
@@ -586,18 +586,6 @@ def test_a_64_mib_file_with_random_part_failures_gives_one_record_byte_for_byte(
     head = stack.owner_bucket().head_object(record["key"])
     assert (head.headers["x-oss-hash-crc64ecma"], head.content_length) == (expected_crc, BIG)
     assert stack.open_uploads("uploads/mp-flaky/") == []
-
-
-def throttle(page: Any, bytes_per_second: int) -> Any:
-    """Slow the page's uplink (no request interception: routing a page makes Chromium copy
-    every upload body through the driver, seconds per 64 MiB); -1 lifts the limit."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
-    cdp.send(
-        "Network.emulateNetworkConditions", {**conditions, "uploadThroughput": bytes_per_second}
-    )
-    return cdp
 
 
 SOME_PARTS_DONE = (

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests import samples
 from tests.browser.conftest import StackFactory
-from tests.browser.support import Stack, multipart_fields, sign_in
+from tests.browser.support import Stack, multipart_fields, sign_in, throttle
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -34,12 +34,7 @@ def test_abort_midway_leaves_no_object_and_no_record(page: Any, stack: Stack) ->
         lambda r: grants.append(r.json()) if "/signature?" in r.url and r.ok else None,
     )
     # Slow the uplink so the upload is still on the wire when Cancel is pressed.
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
-    )
+    throttle(page, 256 * 1024)
     size = 8 * 1024 * 1024
     page.get_by_label("Choose files, or drop them here").set_input_files(
         [{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": b"\0" * size}]
