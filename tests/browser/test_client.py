@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -69,9 +69,15 @@ class FakeOss:
         answer_record(route, parts)
 
 
-def install(page: Any, sign: Callable[[Any], None], oss: FakeOss) -> None:
+Sign = TypeVar("Sign", bound=Callable[[Any], None])
+
+
+def install(page: Any, sign: Sign, oss: FakeOss | None = None) -> tuple[Sign, FakeOss]:
+    """Route the sign function and OSS PostObject (by default answering the callback's record)."""
+    oss = oss or FakeOss()
     page.route(f"{HARNESS_ORIGIN}/signature*", sign)
     page.route(f"{HARNESS_ORIGIN}/oss", oss)
+    return sign, oss
 
 
 def start_uploads(page: Any, uploads: list[dict[str, Any]], options: dict[str, Any]) -> None:
@@ -105,8 +111,7 @@ def upload_one(page: Any, options: dict[str, Any] | None = None, **file: Any) ->
 
 
 def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
-    sign, oss = FakeSign(), FakeOss()
-    install(harness, sign, oss)
+    sign, oss = install(harness, FakeSign())
     result = harness.evaluate(
         """async (png) => {
           const uploader = window.oss.createUploader({
@@ -135,8 +140,7 @@ def test_form_is_key_then_fields_in_order_then_file(harness: Any) -> None:
 
 
 def test_prefix_grant_is_cached_per_path_and_shared_by_parallel_uploads(harness: Any) -> None:
-    sign, oss = FakeSign(), FakeOss()
-    install(harness, sign, oss)
+    sign, _ = install(harness, FakeSign())
     uploads = [
         {"id": "a", "name": "a.txt", "size": 3, "path": "docs"},
         {"id": "b", "name": "b.txt", "size": 3, "path": "docs/"},
@@ -162,8 +166,7 @@ def test_cached_grant_is_renewed_shortly_before_it_expires(
     harness: Any, ttl: int, elapsed: tuple[int, ...]
 ) -> None:
     """Reused while more than min(30 s, half its life) remain, then renewed."""
-    sign, oss = FakeSign(ttl=ttl), FakeOss()
-    install(harness, sign, oss)
+    sign, _ = install(harness, FakeSign(ttl=ttl))
     harness.evaluate(
         """() => {
           window.clock = Date.now();
@@ -183,8 +186,7 @@ def test_cached_grant_is_renewed_shortly_before_it_expires(
 
 
 def test_exact_keys_ask_a_grant_per_file(harness: Any) -> None:
-    sign, oss = FakeSign(), FakeOss()
-    install(harness, sign, oss)
+    sign, oss = install(harness, FakeSign())
     uploads = [
         {"id": "a", "name": "scan.pdf", "size": 1234, "type": "application/pdf", "path": "in"},
         {"id": "b", "name": "notes", "size": 5, "path": "in"},
@@ -203,8 +205,7 @@ def test_exact_keys_ask_a_grant_per_file(harness: Any) -> None:
 
 def test_policy_expired_refreshes_the_grant_once(harness: Any) -> None:
     expired = answer_xml(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-    sign, oss = FakeSign(), FakeOss(expired)
-    install(harness, sign, oss)
+    sign, oss = install(harness, FakeSign(), FakeOss(expired))
     result = upload_one(harness)
     assert result["state"] == "fulfilled"
     assert len(sign.requests) == 2
@@ -294,8 +295,7 @@ def test_oss_answers_become_distinct_errors(
     details: dict[str, str],
     posts: int,
 ) -> None:
-    oss = FakeOss(*answers)
-    install(harness, FakeSign(), oss)
+    _, oss = install(harness, FakeSign(), FakeOss(*answers))
     result = upload_one(harness)
     assert result["state"] == "rejected"
     error = result["error"]
@@ -365,8 +365,7 @@ def test_grant_failures_become_distinct_errors(
         asked.append(route.request.url)
         answer(route)
 
-    oss = FakeOss()
-    install(harness, sign, oss)
+    _, oss = install(harness, sign)
     error = upload_one(harness)["error"]
     assert (error["kind"], error["cls"], error.get("code"), error.get("status")) == expected
     assert {name: error.get(name) for name in details} == details
@@ -381,8 +380,7 @@ def test_grant_failures_become_distinct_errors(
 
 
 def test_concurrency_limit_holds(harness: Any) -> None:
-    sign, oss = FakeSign(), FakeOss(hold=True)
-    install(harness, sign, oss)
+    _, oss = install(harness, FakeSign(), FakeOss(hold=True))
     uploads = [{"id": f"u{i}", "name": f"{i}.txt", "size": 4} for i in range(5)]
     start_uploads(harness, uploads, {"concurrency": 2})
     harness.wait_for_timeout(300)
@@ -398,8 +396,7 @@ def test_concurrency_limit_holds(harness: Any) -> None:
 
 
 def test_abort_before_start_while_queued_and_in_flight(harness: Any) -> None:
-    sign, oss = FakeSign(), FakeOss(hold=True)
-    install(harness, sign, oss)
+    _, oss = install(harness, FakeSign(), FakeOss(hold=True))
     uploads = [
         {"id": "early", "name": "e.txt", "size": 4, "abortFirst": True},
         {"id": "flying", "name": "f.txt", "size": 4},
