@@ -1,9 +1,5 @@
-"""Browser tests: Debian's Chromium driven headless by Playwright (Python, sync API).
-
-No browser is ever downloaded: Playwright launches `/usr/bin/chromium` (installed with apt by
-`.ci/run`). Without it these tests skip with the reason — except under `CI=true`, where a
-missing browser is a failure, so CI can never pass by skipping them.
-"""
+"""Browser tests: Debian's /usr/bin/chromium (never downloaded) driven headless by Playwright.
+Without it they skip, except under CI=true, where that is a failure: CI cannot pass by skipping."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""web/oss-upload.js in Chromium against a routed sign function and OSS (no sockets at all).
-
-Each test drives the real module in the page; Playwright's routing plays the sign function and
-OSS, so the form the browser really sends can be read back, and every OSS answer of
-protocol §7 can be produced on demand.
-"""
+"""web/oss-upload.js in Chromium; Playwright routes play the sign function and OSS (no sockets),
+so the form the browser sends is read back and any OSS answer (protocol §7) can be produced."""
 
 from __future__ import annotations
 

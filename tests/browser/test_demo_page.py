@@ -1,8 +1,5 @@
-"""The demo page's behaviour in Chromium with routed backends: drag and drop, keyboard, messages.
-
-The full flow over real sockets is in test_stack.py; here each backend answer is chosen so the
-page's handling of it can be checked in isolation.
-"""
+"""The demo page in Chromium with routed backends, each answer chosen to check how the page
+handles it (the flows over real sockets: test_stack.py)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Multipart uploads from web/oss-upload.js in Chromium (DESIGN.md "Multipart uploads").
-
-The first half plays the sign function and OSS with Playwright routes (no sockets), so that any
-answer can be produced on demand: batches of part URLs, refused URLs, failing parts, a resume
-whose upload is gone, a Complete the callback rejected. The second half runs the real stack
-(sign function, OSS emulator, callback) with 5 MiB parts: a 64 MiB file uploads, survives random
-part failures, resumes after a reload sending only the missing parts, and aborts cleanly.
-"""
+"""Multipart uploads from web/oss-upload.js in Chromium (DESIGN.md "Multipart uploads"): first
+against routed fakes of the sign function and OSS (any answer on demand), then against the real
+stack with 5 MiB parts (a 64 MiB file through random part failures, and a resume after a reload)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The demo page, the client and the legacy client in Chromium against the real local stack.
-
-Every request goes over real sockets on 127.0.0.1: the page and the sign function
-(DEV_APP_PORT), the OSS emulator (DEV_OSS_PORT) and the callback (DEV_CALLBACK_PORT).
-"""
+"""The demo page, the client and the legacy client in Chromium against the real local stack, every
+request over real sockets on 127.0.0.1 (app and sign function, OSS emulator, callback)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,8 @@
-"""Uppy 6 — Dashboard + @uppy/aws-s3 6.x + web/oss-uppy.js — in Chromium against the local stack.
+"""Uppy 6 (Dashboard, @uppy/aws-s3) with web/oss-uppy.js in Chromium against the local stack.
 
-Uppy comes from node_modules (`npm ci`), bundled here by esbuild: never from a CDN. The page is
-served by its own loopback server, another origin than the sign function's, so every request
-crosses CORS as it would in production: the sign function (/s3/sign, /s3/op, /uploads/{key})
-and the emulator (PutObject, UploadPart). A small file goes as one PUT, a larger one in 5 MiB
-parts; each ends with exactly one record, under the key the server chose.
-
-Beside the browser: a presigned PUT carries nothing the signature does not cover (another
-Content-Type, or no forbid-overwrite, is refused by OSS), and a body larger than declared is
-deleted by the callback, never recorded (what a presigned PUT cannot cap; shared/sign/put_object.py).
-"""
+Uppy comes from node_modules, bundled by esbuild (never a CDN); the page has its own loopback
+origin, so every request to the sign function and the emulator crosses CORS as in production.
+Beside the browser: what a presigned PUT's signature covers, and what it cannot cap."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The local stack over real sockets on 127.0.0.1, free ports, in-process (local.dev.Stack).
-
-`requests` plays the browser: it asks the sign function for a grant, POSTs the multipart form to
-the OSS emulator, and reads what OSS relays from the callback function. The emulator's clock can
-be shifted (expired policies) and every callback it sends is journaled (replays).
-"""
+"""The local stack in-process (local.dev.Stack) over real sockets on 127.0.0.1, free ports;
+`requests` plays the browser. The emulator's clock can be shifted (expired URLs and policies) and
+every callback it sends is journaled (replays, lost callbacks)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """Multipart uploads over real sockets: the sign function's /multipart routes (their own RAM
-policy, DEV_OSS_RAM_POLICIES=1), the OSS emulator, the callback function and the ledger.
-
-`requests` plays the browser: it creates an upload, asks for part URLs, PUTs the parts straight
-to the emulator and asks the sign function to complete. Every refusal is proven with nothing
-recorded; where the declared size can never be met the emulator's ListMultipartUploads shows the
-upload gone.
-"""
+policy), the OSS emulator, the callback and the ledger. Every refusal is proven with nothing
+recorded; where the declared size can never be met, the upload is gone from the emulator."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""UPLOAD_VERIFY end to end (unset: content, the default): real files and impostors through the
-`make dev` stack.
-
-The browser's part is played by `requests` (grant → form POST → what OSS relays); the callback
-reads the object from the emulator with oss2 (a ranged, conditional GetObject signed with the
-callback role's own key under its RAM policy) and deletes what it rejects.
-"""
+"""UPLOAD_VERIFY end to end (content, the default): real files and impostors through the stack;
+the callback reads each object from the emulator with its own role's key and deletes what it
+rejects; callbacks that describe no object stored now."""
 
 from __future__ import annotations
 
