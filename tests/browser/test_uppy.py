@@ -6,14 +6,13 @@ Beside the browser: what a presigned PUT's signature covers, and what it cannot 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import http.server
 import os
 import re
 import subprocess
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from tests.browser.conftest import StackFactory
 from tests.browser.support import ROOT, WEB, Stack
 from tests.samples import png
-from tests.support.devstack import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -41,7 +39,7 @@ PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>uppy</titl
 {styles}
 <div id="dashboard"></div>
 <script type="module">
-import {{ Uppy, Dashboard, AwsS3 }} from '/uppy.mjs';
+import {{ Uppy, Dashboard, AwsS3 }} from '/uppy.js';
 import {{ checkRecords, createOssUppyOptions }} from '/web/oss-uppy.js';
 window.events = [];
 window.startUppy = (signEndpoint, token, partSize, smallFiles = 'put') => {{
@@ -71,70 +69,37 @@ document.title = 'ready';
 </script>"""
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def uppy_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """@uppy/core, @uppy/dashboard and @uppy/aws-s3 from node_modules as one ES module."""
+def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A site of its own on a loopback port: the page, @uppy/core, @uppy/dashboard and
+    @uppy/aws-s3 from node_modules bundled as one ES module, web/ and Uppy's styles."""
     if not ESBUILD.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("node_modules is missing: `npm ci` installs Uppy and esbuild")
         pytest.skip("node_modules is missing: run `npm ci` (Uppy and esbuild are dev dependencies)")
-    out = tmp_path_factory.mktemp("uppy") / "uppy.mjs"
+    site = tmp_path_factory.mktemp("uppy")
     subprocess.run(  # noqa: S603 - our pinned dev dependency, fixed arguments
-        [str(ESBUILD), "--bundle", "--format=esm", f"--outfile={out}", "--log-level=warning"],
+        [str(ESBUILD), "--bundle", "--format=esm", f"--outfile={site / 'uppy.js'}"],
         input=UPPY_ENTRY.encode(),
         cwd=ROOT,
         check=True,
         timeout=120,
     )
-    return out.read_bytes()
-
-
-class _PageHandler(http.server.BaseHTTPRequestHandler):
-    bundle = b""
-
-    def do_GET(self) -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        if path == "/":
-            styles = "".join(f'<link rel="stylesheet" href="/{s}">' for s in STYLES)
-            self._send(200, "text/html", PAGE.format(styles=styles).encode())
-        elif path == "/uppy.mjs":
-            self._send(200, "text/javascript", self.bundle)
-        elif path.startswith("/web/") and (WEB / path[5:]).is_file() and ".." not in path:
-            kind = "text/javascript" if path.endswith(".js") else "text/plain"
-            self._send(200, kind, (WEB / path[5:]).read_bytes())
-        elif path.lstrip("/") in STYLES:
-            self._send(200, "text/css", (ROOT / path.lstrip("/")).read_bytes())
-        else:
-            self._send(404, "text/plain", b"not found")
-
-    def _send(self, status: int, kind: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve_page(bundle: bytes) -> Iterator[str]:
-    handler = type("Handler", (_PageHandler,), {"bundle": bundle})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def page_origin(uppy_bundle: bytes) -> Iterator[str]:
-    with serve_page(uppy_bundle) as origin:
-        yield origin
+    styles = "".join(f'<link rel="stylesheet" href="/{s}">' for s in STYLES)
+    (site / "index.html").write_text(PAGE.format(styles=styles))
+    (site / "web").symlink_to(WEB)
+    (site / "node_modules").symlink_to(ROOT / "node_modules")
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
