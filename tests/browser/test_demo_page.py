@@ -36,14 +36,13 @@ class Backend:
         page.route(f"{HARNESS_ORIGIN}/oss", self.post)
         page.route(f"{HARNESS_ORIGIN}/oss/**", self.get_object)
         page.route(f"{HARNESS_ORIGIN}/quota*", self.quota)
-        self.limits: dict[str, int | None] = {"bytes": 1_048_576, "files": None}
 
     def quota(self, route: Any) -> None:
         assert route.request.headers["authorization"] == "Bearer t0k3n"
         used = sum(record["size"] for record in self.records)
         body = {
-            "bytes": {"used": used, "reserved": 0, "limit": self.limits["bytes"]},
-            "files": {"used": len(self.records), "reserved": 0, "limit": self.limits["files"]},
+            "bytes": {"used": used, "reserved": 0, "limit": 1_048_576},
+            "files": {"used": len(self.records), "reserved": 0, "limit": None},
         }
         json_route(200, body)(route)
 
@@ -97,15 +96,18 @@ def choose(page: Any, name: str, data: bytes) -> None:
 
 
 @pytest.mark.usefixtures("backend")
-def test_files_are_disabled_until_signed_in_with_the_keyboard(harness: Any) -> None:
+def test_signing_in_with_the_keyboard_enables_files_and_shows_the_quota(harness: Any) -> None:
     files = harness.get_by_label("Choose files, or drop them here")
     assert files.is_disabled()
     harness.get_by_label("User name").focus()
     harness.keyboard.press("Enter")  # submits the sign-in form
     harness.wait_for_function("!document.getElementById('files').disabled")
-    # The status and the (empty) list follow the sign-in asynchronously: wait for them.
+    # The status, the (empty) list and the quota follow the sign-in asynchronously: wait for them.
     expect(harness.get_by_role("status")).to_have_text("Signed in as alice.")
     expect(harness.locator("#empty")).to_be_visible()
+    expect(harness.locator("#quota")).to_have_text("Quota: 0 B of 1.0 MB · 0 files, no limit")
+    choose(harness, "x.txt", b"abc")  # the quota follows the uploads
+    expect(harness.locator("#quota")).to_have_text("Quota: 3 B of 1.0 MB · 1 file, no limit")
 
 
 def test_dropped_files_upload_and_show_a_thumbnail(harness: Any, backend: Backend) -> None:
@@ -192,11 +194,3 @@ def test_failures_are_explained_per_file(
     expect(row.locator(".state")).to_have_text(message)
     assert row.get_attribute("data-kind") == kind
     expect(harness.get_by_role("status")).to_have_text("0 of 1 uploaded.")
-
-
-@pytest.mark.usefixtures("backend")
-def test_the_quota_is_shown_and_follows_the_uploads(harness: Any) -> None:
-    harness.get_by_role("button", name="Get dev token").click()
-    expect(harness.locator("#quota")).to_have_text("Quota: 0 B of 1.0 MB · 0 files, no limit")
-    choose(harness, "x.txt", b"abc")
-    expect(harness.locator("#quota")).to_have_text("Quota: 3 B of 1.0 MB · 1 file, no limit")
