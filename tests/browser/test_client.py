@@ -362,7 +362,11 @@ def test_grant_failures_become_distinct_errors(
         answer(route)
 
     _, oss = install(harness, sign)
-    error = upload_one(harness)["error"]
+    # Two uploads, one after the other, by one uploader: a failed grant is not cached.
+    start_uploads(
+        harness, [{"id": n, "name": "a.png", "size": 10} for n in "12"], {"concurrency": 1}
+    )
+    error = outcome(harness, "1")["error"]
     assert (error["kind"], error["cls"], error.get("code"), error.get("status")) == expected
     assert {name: error.get(name) for name in details} == details
     assert error["isUploadError"]
@@ -370,9 +374,9 @@ def test_grant_failures_become_distinct_errors(
     if error["kind"] == "rate-limited":
         now_ms = harness.evaluate("Date.now()")
         assert now_ms < error["retryAt"] <= now_ms + 17_000
+    assert outcome(harness, "2")["state"] == "rejected"
     assert oss.forms == []
-    upload_one(harness)  # a failed grant is not cached: the next upload asks again
-    assert len(asked) == 2
+    assert len(asked) == 2  # the second upload asked again
 
 
 def test_concurrency_limit_holds(harness: Any) -> None:
