@@ -312,13 +312,8 @@ def test_parts_in_flight_batches_progress_and_record(harness: Any) -> None:
     assert set(fake.put_types) == {None}  # a Blob slice without a type: no Content-Type
     assert fake.tokens == {"Bearer token-of-alice"}
     progress = harness.evaluate("window.progress")
-    assert progress[-1] == {
-        "loaded": size,
-        "total": size,
-        "fraction": 1,
-        "partsDone": 11,
-        "partCount": 11,
-    }
+    done = {"loaded": size, "total": size, "fraction": 1, "partsDone": 11, "partCount": 11}
+    assert progress[-1] == done
     assert [p["partsDone"] for p in progress] == sorted(p["partsDone"] for p in progress)
     # A finished upload leaves nothing to resume.
     assert harness.evaluate("Object.keys(localStorage)") == []

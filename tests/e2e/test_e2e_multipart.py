@@ -39,22 +39,16 @@ def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
         sent = live.http.put(part["url"], data=chunk, headers=part["headers"], timeout=30)
         assert sent.status_code == 200, sent.text
     resume = alice.call("GET", f"/multipart/{upload_id}").json()
-    assert [(p["partNumber"], p["size"]) for p in resume["parts"]] == [
-        (1, PART),
-        (2, PART),
-        (3, 1000),
-    ]
+    sizes = [(p["partNumber"], p["size"]) for p in resume["parts"]]
+    assert sizes == [(1, PART), (2, PART), (3, 1000)]
     assert resume["parts"][0]["etag"] == hashlib.md5(chunks[0]).hexdigest().upper()  # noqa: S324
     done = alice.complete(upload_id)
     assert done.status_code == 200, done.text
     record = done.json()
     assert (record["Status"], record["key"], record["size"]) == ("OK", session["key"], SIZE)
     assert record["etag"].endswith("-3")  # OSS's multipart ETag
-    assert (record["owner"], record["fileName"], record["grantId"]) == (
-        "alice",
-        "Holiday film.bin",
-        upload_id,
-    )
+    assert (record["owner"], record["fileName"]) == ("alice", "Holiday film.bin")
+    assert record["grantId"] == upload_id
     listed = live.uploads(live.token("alice"))
     assert [item["key"] for item in listed] == [session["key"]]
     assert live.get_object(session["key"]).content == content
