@@ -93,6 +93,54 @@ def test_legacy_client_uploads_against_a_v1_stack(page: Any, stack_factory: Stac
     assert legacy.object_status(key) == 200
 
 
+# --- issue 17.1: active content behind an innocent key -----------------------------------------
+
+ACTIVE_BODIES = {
+    "html": "<html><body><script>document.title = 'pwned'</script></body></html>",
+    "xml": (
+        '<?xml version="1.0"?><r><x:script xmlns:x="http://www.w3.org/1999/xhtml">'
+        "document.title = 'pwned'</x:script></r>"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "part_type"),
+    [("html", "unknown/unknown"), ("html", "application/unknown"), ("xml", "image/png,text/xml")],
+)
+def test_chromium_cannot_plant_a_page_behind_a_png_key(
+    page: Any, stack: Stack, body: str, part_type: str
+) -> None:
+    """The attack of issue 17 from Chromium itself: a prefix grant, key q.png, a page as the
+    file, a part type Chromium would sniff (or a list it reads as XML). OSS relays our Rejected
+    answer, the object is deleted, nothing is listed, and opening the URL runs no script."""
+    token = stack.token("browser-mallory")
+    page.goto(stack.app_url + "/")
+    answer = page.evaluate(
+        """async ({ token, body, partType }) => {
+          const grant = await (await fetch('/signature?path=x', {
+            headers: { Authorization: 'Bearer ' + token } })).json();
+          const key = grant.dir + 'q.png';
+          const form = new FormData();
+          form.append('key', key);
+          for (const [name, value] of Object.entries(grant.fields)) form.append(name, value);
+          form.append('file', new File([body], 'q.png', { type: partType }));
+          const reply = await fetch(grant.host, { method: 'POST', body: form });
+          return { status: reply.status, json: await reply.json(), key };
+        }""",
+        {"token": token, "body": ACTIVE_BODIES[body], "partType": part_type},
+    )
+    assert answer["status"] == 200, answer
+    assert answer["json"]["Status"] == "Rejected", answer
+    assert answer["json"]["code"] == "ContentRejected"
+    assert stack.object_status(answer["key"]) == 404
+    assert stack.uploads(token) == []
+    opened = page.goto(stack.oss_url + "/" + answer["key"])
+    assert opened is not None
+    assert opened.status == 403  # the bucket is private (and the object gone: 404 above)
+    assert page.title() != "pwned"
+
+
 def loaded_image(page: Any, selector: str) -> list[int]:
     """[naturalWidth, naturalHeight] of the image at `selector`, once it has loaded."""
     page.wait_for_function(

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -92,11 +93,34 @@ class LiveStack(StackClient):
 StartStack = Callable[..., LiveStack]
 
 
+class Stacks:
+    """In-process stacks on free ports, each with its own data dir under `root`; `stop_all` at
+    the end. Every one has a shiftable emulator clock and a callback journal."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[Stack] = []
+
+    def start(self, settings: Mapping[str, str], **options: Any) -> LiveStack:
+        """A stack with `settings` over the dev defaults; `options` go to `local.dev.Stack`."""
+        data_dir = self.root / f"stack-{len(self.started)}"
+        # Each function with its own role's permissions.
+        environ = {**stack_settings(data_dir, DEV_OSS_RAM_POLICIES="1"), **settings}
+        clock, journal = ShiftedClock(), Journal()
+        stack = Stack(environ, emulator_clock=clock, send_callback=journal, **options)
+        stack.start()
+        self.started.append(stack)
+        return LiveStack(stack, clock, journal)
+
+    def stop_all(self) -> None:
+        for stack in self.started:
+            stack.stop()
+
+
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator[StartStack]:
-    """Start in-process stacks (each with its own data dir, a shiftable emulator clock and a
-    callback journal) with settings over the dev defaults; `sts=True` signs with an STS key."""
-    started: list[Stack] = []
+    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key."""
+    stacks = Stacks(tmp_path)
 
     def start(*, sts: bool = False, **settings: str) -> LiveStack:
         sign_environ = None
@@ -113,22 +137,10 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
                 "ALIBABA_CLOUD_SECURITY_TOKEN": token,
             }
-        # Each function with its own role's permissions (DEV_OSS_RAM_POLICIES).
-        environ = stack_settings(tmp_path / f"stack-{len(started)}", DEV_OSS_RAM_POLICIES="1")
-        clock, journal = ShiftedClock(), Journal()
-        stack = Stack(
-            {**environ, **settings},
-            emulator_clock=clock,
-            send_callback=journal,
-            sign_environ=sign_environ,
-        )
-        stack.start()
-        started.append(stack)
-        return LiveStack(stack, clock, journal)
+        return stacks.start(settings, sign_environ=sign_environ)
 
     yield start
-    for stack in started:
-        stack.stop()
+    stacks.stop_all()
 
 
 @pytest.fixture
