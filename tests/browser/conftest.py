@@ -1,20 +1,17 @@
-"""Browser tests: Debian's Chromium driven headless by Playwright (Python, sync API).
-
-No browser is ever downloaded: Playwright launches `/usr/bin/chromium` (installed with apt by
-`.ci/run`). Without it these tests skip with the reason — except under `CI=true`, where a
-missing browser is a failure, so CI can never pass by skipping them.
-"""
+"""Browser tests: Debian's /usr/bin/chromium (never downloaded) driven headless by Playwright.
+Without it they skip, except under CI=true, where that is a failure: CI cannot pass by skipping."""
 
 from __future__ import annotations
 
-import contextlib
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.support import HARNESS_ORIGIN, Stack, run_stack, serve_web
+from tests.browser.support import HARNESS_ORIGIN, Stack, serve_web
+from tests.support.devstack import DevProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,11 +75,15 @@ StackFactory = Callable[..., Stack]
 
 @pytest.fixture(scope="module")
 def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
-    """Start stacks with given settings; all of them stop when the module is done."""
-    with contextlib.ExitStack() as stacks:
+    """Start `python -m local.dev` on free ports with settings over the dev defaults; every stack
+    stops (Ctrl-C, as in a terminal) when the module is done."""
+    started: list[DevProcess] = []
 
-        def start(**settings: str) -> Stack:
-            data_dir = tmp_path_factory.mktemp("stack")
-            return stacks.enter_context(run_stack(data_dir, **settings))
+    def start(**settings: str) -> Stack:
+        dev = DevProcess.start(settings, tmp_path_factory.mktemp("stack"), new_session=True)
+        started.append(dev)
+        return Stack(dev.wait_ready(60))
 
-        yield start
+    yield start
+    for dev in started:
+        dev.stop(signal.SIGINT, 10, must_exit=False)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import mimetypes
-import signal
 import time
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import oss2
-import pytest
 
 from tests.support.devstack import DevProcess, StackClient
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
-STACK_START_SECONDS = 60
 
 
 # --- a routed origin: the client without the stack -------------------------------------------
@@ -106,7 +101,7 @@ class FakeSign:
     ttl: int = 300
     requests: list[dict[str, str]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    failure: tuple[int, dict[str, str]] | None = None
+    failure: tuple[Any, ...] | None = None  # json_route's arguments
 
     def fields(self) -> dict[str, str]:
         return {
@@ -166,7 +161,6 @@ class Stack(StackClient):
 
     def __init__(self, dev: DevProcess) -> None:
         super().__init__(dev.url("app"), dev.url("oss"))
-        self.dev = dev
 
     def owner_bucket(self) -> oss2.Bucket:
         """The bucket as its owner (the official SDK): the bucket is private."""
@@ -195,15 +189,13 @@ def sign_in(page: Any, stack: Stack, user: str) -> None:
     page.wait_for_function("document.getElementById('whoami').textContent.startsWith('Signed in')")
 
 
-@contextlib.contextmanager
-def run_stack(data_dir: Path, **settings: str) -> Iterator[Stack]:
-    """Start the local stack on free ports with `settings` over the dev defaults; stop it after."""
-    try:
-        import local.dev  # noqa: F401  (the stack must exist before it can be started)
-    except ImportError as exc:
-        pytest.fail(f"the local stack (local/dev.py) cannot be imported: {exc}", pytrace=False)
-    dev = DevProcess.start(settings, data_dir, new_session=True).wait_ready(STACK_START_SECONDS)
-    try:
-        yield Stack(dev)
-    finally:
-        dev.stop(signal.SIGINT, 10, must_exit=False)  # Ctrl-C: the stack stops cleanly
+def throttle(page: Any, bytes_per_second: int) -> Any:
+    """Slow the page's uplink (no request interception: routing a page makes Chromium copy
+    every upload body through the driver, seconds per 64 MiB); -1 lifts the limit."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send(
+        "Network.emulateNetworkConditions", {**conditions, "uploadThroughput": bytes_per_second}
+    )
+    return cdp

@@ -1,9 +1,6 @@
-"""The local stack over real sockets on 127.0.0.1, free ports, in-process (local.dev.Stack).
-
-`requests` plays the browser: it asks the sign function for a grant, POSTs the multipart form to
-the OSS emulator, and reads what OSS relays from the callback function. The emulator's clock can
-be shifted (expired policies) and every callback it sends is journaled (replays).
-"""
+"""The local stack in-process (local.dev.Stack) over real sockets on 127.0.0.1, free ports;
+`requests` plays the browser. The emulator's clock can be shifted (expired URLs and policies) and
+every callback it sends is journaled (replays, lost callbacks)."""
 
 from __future__ import annotations
 
@@ -27,7 +24,7 @@ from shared.credentials import Credentials
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
-from tests.support.devstack import StackClient
+from tests.support.devstack import StackClient, stack_settings
 from tests.support.multipart import PART
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
@@ -106,15 +103,9 @@ class Stacks:
 
     def start(self, settings: Mapping[str, str], **options: Any) -> LiveStack:
         """A stack with `settings` over the dev defaults; `options` go to `local.dev.Stack`."""
-        environ = {
-            "DEV_HOST": "127.0.0.1",
-            "DEV_APP_PORT": "0",
-            "DEV_CALLBACK_PORT": "0",
-            "DEV_OSS_PORT": "0",
-            "DEV_DATA_DIR": str(self.root / f"stack-{len(self.started)}"),
-            "DEV_OSS_RAM_POLICIES": "1",  # each function with its own role's permissions
-            **settings,
-        }
+        data_dir = self.root / f"stack-{len(self.started)}"
+        # Each function with its own role's permissions.
+        environ = {**stack_settings(data_dir, DEV_OSS_RAM_POLICIES="1"), **settings}
         clock, journal = ShiftedClock(), Journal()
         stack = Stack(environ, emulator_clock=clock, send_callback=journal, **options)
         stack.start()

@@ -1,11 +1,6 @@
 """Multipart uploads over real sockets: the sign function's /multipart routes (their own RAM
-policy, DEV_OSS_RAM_POLICIES=1), the OSS emulator, the callback function and the ledger.
-
-`requests` plays the browser: it creates an upload, asks for part URLs, PUTs the parts straight
-to the emulator and asks the sign function to complete. Every refusal is proven with nothing
-recorded; where the declared size can never be met the emulator's ListMultipartUploads shows the
-upload gone.
-"""
+policy), the OSS emulator, the callback and the ledger. Every refusal is proven with nothing
+recorded; where the declared size can never be met, the upload is gone from the emulator."""
 
 from __future__ import annotations
 
@@ -44,22 +39,16 @@ def test_a_multipart_upload_is_recorded_once_under_the_servers_key(
         sent = live.http.put(part["url"], data=chunk, headers=part["headers"], timeout=30)
         assert sent.status_code == 200, sent.text
     resume = alice.call("GET", f"/multipart/{upload_id}").json()
-    assert [(p["partNumber"], p["size"]) for p in resume["parts"]] == [
-        (1, PART),
-        (2, PART),
-        (3, 1000),
-    ]
+    sizes = [(p["partNumber"], p["size"]) for p in resume["parts"]]
+    assert sizes == [(1, PART), (2, PART), (3, 1000)]
     assert resume["parts"][0]["etag"] == hashlib.md5(chunks[0]).hexdigest().upper()  # noqa: S324
     done = alice.complete(upload_id)
     assert done.status_code == 200, done.text
     record = done.json()
     assert (record["Status"], record["key"], record["size"]) == ("OK", session["key"], SIZE)
     assert record["etag"].endswith("-3")  # OSS's multipart ETag
-    assert (record["owner"], record["fileName"], record["grantId"]) == (
-        "alice",
-        "Holiday film.bin",
-        upload_id,
-    )
+    assert (record["owner"], record["fileName"]) == ("alice", "Holiday film.bin")
+    assert record["grantId"] == upload_id
     listed = live.uploads(live.token("alice"))
     assert [item["key"] for item in listed] == [session["key"]]
     assert live.get_object(session["key"]).content == content
@@ -131,39 +120,6 @@ def test_another_users_upload_is_404_on_every_route(live: LiveStack) -> None:
         assert (answer.status_code, answer.json()["code"]) == (404, "NotFound"), path
     assert [upload for _, upload in open_uploads(live)] == [upload_id]
     assert len(alice.call("GET", f"/multipart/{upload_id}").json()["parts"]) == 1
-
-
-def test_a_part_url_is_refused_after_expiry_or_for_another_part(live: LiveStack) -> None:
-    alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    chunk = data(PART)
-    (part,) = alice.urls(upload_id, [1])
-    other = part["url"].replace("partNumber=1&", "partNumber=2&")
-    assert other != part["url"]
-    moved = live.http.put(other, data=chunk, timeout=30)
-    assert moved.status_code == 403
-    assert "SignatureDoesNotMatch" in moved.text
-    live.clock.offset = 901  # the URL lives 900 s
-    late = live.http.put(part["url"], data=chunk, timeout=30)
-    assert late.status_code == 403
-    assert "AccessDenied" in late.text or "expired" in late.text.lower()
-    live.clock.offset = 0
-    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
-
-
-def test_a_signed_content_md5_refuses_a_corrupted_part(live: LiveStack) -> None:
-    alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    chunk = data(PART)
-    (part,) = alice.urls(upload_id, [1], {"1": md5_b64(chunk)})
-    corrupted = live.http.put(
-        part["url"], data=b"X" + chunk[1:], headers=part["headers"], timeout=30
-    )
-    assert corrupted.status_code == 400
-    assert "InvalidDigest" in corrupted.text
-    unsigned = live.http.put(part["url"], data=chunk, timeout=30)  # the MD5 header left out
-    assert unsigned.status_code == 403
-    assert alice.call("GET", f"/multipart/{upload_id}").json()["parts"] == []
 
 
 def test_over_the_quota_at_create_leaves_no_upload(start_stack: StartStack) -> None:

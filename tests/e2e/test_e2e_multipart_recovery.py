@@ -40,20 +40,40 @@ def after_the_session(live: LiveStack) -> float:
     return time.time() + multipart.SESSION_SECONDS + 200  # past the grace and the settle time
 
 
-def test_the_sweeper_aborts_a_session_left_open_with_the_reconcile_role(
+def test_the_sweeper_aborts_a_session_left_open_and_records_one_whose_callback_was_lost(
     live: LiveStack, ledger: SqliteStore
 ) -> None:
-    """Past its end (24 h, the callback's grace, the settle time) the session's upload is
-    aborted by the reconcile function's own key (deploy/ram/reconcile-policy.json)."""
+    """OSS stored one upload but its Complete callback never arrived (203 CallbackFailed):
+    Complete answers 503 and keeps the session open, DELETE cannot abort a stored upload (409).
+    Past the sessions' end (24 h, the callback's grace, the settle time) the reconcile function's
+    own key (deploy/ram/reconcile-policy.json) records it with its owner and aborts the other
+    upload, left open with one part."""
     alice = Client(live, "alice")
-    upload_id = alice.create()["uploadId"]
-    alice.put(upload_id, 1, data(PART))
+    left_open = alice.create()["uploadId"]
+    alice.put(left_open, 1, data(PART))
+    session = alice.create()
+    upload_id = session["uploadId"]
+    for number, chunk in enumerate(slices(data()), 1):
+        alice.put(upload_id, number, chunk)
+    live.journal.lose = True
+    lost = alice.complete(upload_id)
+    live.journal.lose = False
+    assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
+    assert live.uploads(live.token("alice")) == []
+    assert ledger.get_grant("alice", upload_id).state == "open"
+    refused = alice.call("DELETE", f"/multipart/{upload_id}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
     objects, settings = reconcile_objects(live)
     ended = after_the_session(live)
     report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
-    assert (report.count("aborted"), report.count("released"), report.count("failed")) == (1, 1, 0)
+    counts = {what: report.count(what) for what in ("aborted", "released", "recorded", "failed")}
+    assert counts == {"aborted": 1, "released": 1, "recorded": 1, "failed": 0}
     assert open_uploads(live) == []
-    assert ledger.get_grant("alice", upload_id).state == "expired"
+    assert ledger.get_grant("alice", left_open).state == "expired"
+    record = ledger.get(live.stack.values["OSS_BUCKET"], session["key"])
+    assert record is not None
+    assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
+    assert ledger.get_grant("alice", upload_id).state == "used"
     assert ledger.usage("alice").reserved_bytes == 0
 
 
@@ -71,36 +91,6 @@ def test_a_file_past_postobjects_5_gib_is_planned_in_10000_parts(start_stack: St
     assert (post.status_code, post.json()["code"]) == (413, "TooLarge")
     assert alice.call("DELETE", f"/multipart/{session['uploadId']}").status_code == 204
     assert open_uploads(live) == []
-
-
-def test_a_lost_complete_callback_is_503_then_recorded_by_the_sweeper(
-    live: LiveStack, ledger: SqliteStore
-) -> None:
-    """OSS stored the object but its callback never arrived (203 CallbackFailed): Complete answers
-    503 and keeps the session open, DELETE cannot abort a stored upload (409), and the sweeper
-    records it with the session's owner once the session ends."""
-    alice = Client(live, "alice")
-    content = data()
-    session = alice.create()
-    upload_id = session["uploadId"]
-    for number, chunk in enumerate(slices(content), 1):
-        alice.put(upload_id, number, chunk)
-    live.journal.lose = True
-    lost = alice.complete(upload_id)
-    live.journal.lose = False
-    assert (lost.status_code, lost.json()["code"]) == (503, "Unavailable")
-    assert live.uploads(live.token("alice")) == []
-    assert ledger.get_grant("alice", upload_id).state == "open"
-    refused = alice.call("DELETE", f"/multipart/{upload_id}")
-    assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
-    objects, settings = reconcile_objects(live)
-    ended = after_the_session(live)
-    report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
-    assert (report.count("aborted"), report.count("recorded")) == (0, 1)
-    record = ledger.get(live.stack.values["OSS_BUCKET"], session["key"])
-    assert record is not None
-    assert (record.owner, record.size, record.grant_id) == ("alice", SIZE, upload_id)
-    assert ledger.get_grant("alice", upload_id).state == "used"
 
 
 class LosingLedger:
