@@ -25,7 +25,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -43,22 +43,41 @@ from shared.http.fc3 import event_adapter
 from shared.sign import app as sign_app
 from shared.sign.settings import SignSettings
 from tests import samples
-from tests.support.callbacks import Clock, b64, public_pem, render_form_body, rsa_key, sign
+from tests.support.callbacks import (
+    CallbackBuilder,
+    Clock,
+    b64,
+    fc3_event,
+    public_pem,
+    render_form_body,
+    rsa_key,
+    settings_env,
+    sign,
+    wsgi_environ,
+)
 from tests.support.data import HOSTILE, VECTORS
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
 from tests.support.fc import Answer, call, environ
 from tests.support.keyhost import KeyHost, key_host
-from tests.support.sign import decode_callback, decode_policy, grant_token, overridden
+from tests.support.sign import (
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
+    GRANT_SECRET,
+    JWT_SECRET,
+    SIGN_ENV,
+    decode_callback,
+    decode_policy,
+    grant_token,
+    overridden,
+    sign_env,
+)
 from tests.support.sign import token as sign_in_token
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-0001"
 DEV_GRANT_SECRET = "dev-grant-secret-not-for-production-0001"
-JWT_SECRET = "contract-jwt-secret-0123456789-abcdefgh"
-GRANT_SECRET = "contract-grant-secret-0123456789-abcdef"
 OTHER_GRANT_SECRET = "contract-other-grant-secret-0123456789-x"
 BUCKET = "contract-bucket"
-ORIGIN = "https://app.example.com"
 MAX_BYTES = 1024 * 1024
 ULID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 BODY_FIELDS = (
@@ -116,35 +135,21 @@ def wsgi_call(
 
 
 def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
-    values = {
-        "OSS_BUCKET": BUCKET,
-        "OSS_REGION": "cn-hangzhou",
-        "OSS_ACCESS_KEY_ID": "contract-key-id",
-        "OSS_ACCESS_KEY_SECRET": "contract-key-secret",
-        "CALLBACK_URL": "https://cb.example.com/oss-callback",
-        "GRANT_SECRET": GRANT_SECRET,
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "CORS_ALLOWED_ORIGINS": ORIGIN,
-        "UPLOAD_MAX_BYTES": str(MAX_BYTES),
-        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
-    }
-    return overridden(values, overrides)
+    """tests/support/sign.py's settings, with this file's bucket, size limit and ledger."""
+    ours: dict[str, str | None] = {"OSS_BUCKET": BUCKET, "UPLOAD_MAX_BYTES": str(MAX_BYTES)}
+    ours["SQLITE_PATH"] = str(tmp_path / "records.sqlite3")
+    return sign_env(**ours | overrides)
 
 
 def callback_values(
     tmp_path: Path, key_server: KeyHost | None, **overrides: str | None
 ) -> dict[str, str]:
-    values = {
-        "OSS_BUCKET": BUCKET,
-        "OSS_REGION": "cn-shanghai",  # with OSS_ENDPOINT: where a refused upload is deleted
-        "OSS_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: tests never leave loopback
-        "GRANT_SECRET": GRANT_SECRET,
-        "CALLBACK_TRUSTED_KEY_URLS": key_server.url() if key_server else "",
-        # These callbacks describe objects no bucket holds: the Verification contract is proven
-        # through the stack (tests/e2e/test_e2e_verify.py) and in tests/test_callback_verify.py.
-        "UPLOAD_VERIFY": "off",
-        "SQLITE_PATH": str(tmp_path / "records.sqlite3"),
-    }
+    """tests/support/callbacks.py's settings (UPLOAD_VERIFY=off: these callbacks describe objects
+    no bucket holds; Verification is proven in test_callback_verify.py and e2e/test_e2e_verify.py)."""
+    trusted = key_server.url() if key_server else ""
+    values = settings_env(
+        tmp_path, OSS_BUCKET=BUCKET, GRANT_SECRET=GRANT_SECRET, CALLBACK_TRUSTED_KEY_URLS=trusted
+    )
     return overridden(values, overrides)
 
 
@@ -182,62 +187,39 @@ def ask_grant(handler: WSGI, token: str | None = None, **params: str) -> Answer:
     return wsgi_call(handler, "GET", "/signature", query=query, headers=headers)
 
 
+BUILD = CallbackBuilder(OSS_KEY)  # signs the string to verify as OSS does
+
+
+def oss_body(grant: Mapping[str, Any], **values: str) -> bytes:
+    """The grant's own callback body, rendered by OSS for a genuine upload's values."""
+    key = grant.get("key") or grant["dir"] + "photo.png"
+    facts = BUILD.values(None, bucket=BUCKET, object=key) | values
+    return render_form_body(decode_callback(grant["callback"])["callbackBody"], facts)
+
+
 @dataclass
 class Oss:
-    """What OSS does after a PostObject: render the grant's callback body, sign it, POST it."""
+    """What OSS does after a PostObject: sign the callback body, POST it to the callback URL."""
 
-    key_server: KeyHost
     handler: WSGI
-    key_url: str = ""
-    sent: list[bytes] = field(default_factory=list)
-
-    def body(self, grant: Mapping[str, Any], **values: str) -> bytes:
-        config = decode_callback(grant["callback"])
-        defaults = {
-            "bucket": BUCKET,
-            "object": grant.get("key") or grant["dir"] + "photo.png",
-            "etag": "D41D8CD98F00B204E9800998ECF8427E",
-            "size": "1234",
-            "mimeType": "image/png",
-            "imageInfo.height": "",
-            "imageInfo.width": "",
-            "imageInfo.format": "",
-            "crc64": "1234567890123",
-            "contentMd5": "1B2M2Y8AsgTpgAmY7PhCfg==",
-            "clientIp": "198.51.100.7",
-            "reqId": "5F8D2B9C0000000000000001",
-            "operation": "PostObject",
-        }
-        defaults.update(values)
-        return render_form_body(config["callbackBody"], defaults)
+    key_url: str
 
     def post(
         self,
         body: bytes,
         *,
         path: str = "/oss-callback",
-        query: str = "",
-        signed: bytes | None = None,
-        authorization: str | None = None,
-        key_url: str | None = None,
         extra: Mapping[str, Any] | None = None,
-        method: str = "POST",
+        **options: Any,
     ) -> Answer:
-        message = signed
-        if message is None:
-            message = path.encode() + (b"?" + query.encode() if query else b"") + b"\n" + body
-        headers = {
-            "Authorization": authorization or sign(OSS_KEY, message),
-            "x-oss-pub-key-url": b64(key_url or self.key_url or self.key_server.url()),
-            "Content-Type": "application/x-www-form-urlencoded",
-            "x-oss-request-id": "5F8D2B9C0000000000000001",
-        }
-        return wsgi_call(
-            self.handler, method, path, query=query, body=body, headers=headers, extra=extra
+        """`options`: method, query, signed, authorization, key_url (CallbackBuilder.request)."""
+        request = BUILD.request(
+            body=body, path=path.encode(), **{"key_url": self.key_url, **options}
         )
+        return call(self.handler, wsgi_environ(request, **(extra or {})))
 
     def upload(self, grant: Mapping[str, Any], **values: str) -> Answer:
-        return self.post(self.body(grant, **values))
+        return self.post(oss_body(grant, **values))
 
 
 @dataclass
@@ -270,7 +252,7 @@ def make_apps(
     return Apps(
         sign=sign_handler(s_values, now=clock),
         callback=callback_wsgi,
-        oss=Oss(key_server, callback_wsgi),
+        oss=Oss(callback_wsgi, key_server.url()),
         sign_values=s_values,
         callback_values=c_values,
     )
@@ -396,12 +378,11 @@ HANDLER_SCRIPT = textwrap.dedent(
 ) % {"jwt": JWT_SECRET}
 
 
-def run_handler_script(
-    which: str, how: str, env: Mapping[str, str]
-) -> subprocess.CompletedProcess[str]:
+def fresh_python(code: str, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter with the repository root on PYTHONPATH and only `env` as settings."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
     return subprocess.run(  # noqa: S603
-        [sys.executable, "-c", HANDLER_SCRIPT, which, how],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -426,9 +407,14 @@ SIGN_PROCESS_ENV = {
 def test_sign_handlers_import_with_settings_from_the_process_environment(
     tmp_path: Path, how: str
 ) -> None:
-    """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment."""
-    env = {**SIGN_PROCESS_ENV, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
-    done = run_handler_script("sign", how, env)
+    """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment;
+    the sign function does not validate the callback's settings."""
+    env = {
+        **SIGN_PROCESS_ENV,
+        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
+        "CALLBACK_TRUSTED_KEY_URLS": "not a url",
+    }
+    done = fresh_python(HANDLER_SCRIPT, env, "sign", how)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["attrs"] == ["handler", "event_handler"]
@@ -457,7 +443,7 @@ def test_callback_handlers_import_without_any_auth_setting(tmp_path: Path, how: 
         "OSS_REGION": "cn-shanghai",  # the callback deletes refused uploads: it needs OSS_*
         "UPLOAD_MAX_BYTES": "lots",
     }
-    done = run_handler_script("callback", how, env)
+    done = fresh_python(HANDLER_SCRIPT, env, "callback", how)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["attrs"] == ["handler", "event_handler"]
@@ -466,17 +452,6 @@ def test_callback_handlers_import_without_any_auth_setting(tmp_path: Path, how: 
     assert out["post"][0] == 401
     assert out["post"][1]["code"] == "SignatureInvalid"
     assert out["event"] == [401, "SignatureInvalid"]
-
-
-def test_sign_handler_ignores_callback_only_settings(tmp_path: Path) -> None:
-    """Settings: the sign function does not validate the callback's settings."""
-    env = {
-        **SIGN_PROCESS_ENV,
-        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
-        "CALLBACK_TRUSTED_KEY_URLS": "not a url",
-    }
-    done = run_handler_script("sign", "import", env)
-    assert done.returncode == 0, done.stderr
 
 
 START_UP_FAILURES = [  # one per kind; every variable's rules: test_settings.py
@@ -507,16 +482,7 @@ def test_a_missing_or_malformed_setting_fails_at_start_up_naming_it(
         env.pop(name, None)
     else:
         env[name] = value
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", f"import functions.{which}.index"],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = fresh_python(f"import functions.{which}.index", env)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("shared.errors.ConfigError: "), done.stderr
@@ -598,10 +564,8 @@ def test_grant_secret_is_a_list_first_signs_all_verify(tmp_path: Path, key_serve
         (OTHER_GRANT_SECRET, 200),
         (GRANT_SECRET, 403),  # the signer's first key is not among them
     ]:
-        oss = Oss(
-            key_server,
-            callback_handler(callback_values(tmp_path, key_server, GRANT_SECRET=secrets)),
-        )
+        values = callback_values(tmp_path, key_server, GRANT_SECRET=secrets)
+        oss = Oss(callback_handler(values), key_server.url())
         answer = oss.upload(grant, size="10")
         assert answer.status == status, answer.body
     oss.upload(grant, size="10").error(403, "GrantInvalid")
@@ -630,16 +594,8 @@ def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
         size="2048",
         type="image/png",
     )
-    assert list(grant) == [
-        "host",
-        "dir",
-        "key",
-        "policy",
-        "expire",
-        "callback",
-        "fields",
-        "version",
-    ]
+    # every answer field and form field, in order: test_policy_content.py (shape and field order)
+    assert set(grant) == {"host", "dir", "key", "policy", "expire", "callback", "fields", "version"}
     assert grant["host"] == f"https://{BUCKET}.oss-cn-hangzhou.aliyuncs.com"
     assert grant["dir"] == "uploads/alice/avatars/"
     name = grant["key"][len(grant["dir"]) :]
@@ -651,26 +607,13 @@ def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
     assert grant["expire"] == int(clock.now) + 300
     assert grant["version"] == "v4"
     fields = grant["fields"]
-    assert list(fields) == [
-        "policy",
-        "x-oss-signature-version",
-        "x-oss-credential",
-        "x-oss-date",
-        "x-oss-signature",
-        "success_action_status",
-        "callback",
-        "Content-Type",
-        "x-oss-content-type",
-        "x-oss-storage-class",
-        "x-oss-forbid-overwrite",
-    ]
     assert fields["policy"] == grant["policy"]
     assert fields["callback"] == grant["callback"]
     assert fields["Content-Type"] == "image/png"
     assert fields["x-oss-forbid-overwrite"] == "true"
     date = time.strftime("%Y%m%d", time.gmtime(clock.now))
-    assert fields["x-oss-credential"] == f"contract-key-id/{date}/cn-hangzhou/oss/aliyun_v4_request"
-    expected = v4_signature("contract-key-secret", date, "cn-hangzhou", grant["policy"])
+    assert fields["x-oss-credential"] == f"{ACCESS_KEY_ID}/{date}/cn-hangzhou/oss/aliyun_v4_request"
+    expected = v4_signature(ACCESS_KEY_SECRET, date, "cn-hangzhou", grant["policy"])
     assert fields["x-oss-signature"] == expected
     policy = decode_policy(grant["policy"])
     assert policy["expiration"] == time.strftime(
@@ -694,16 +637,9 @@ def test_prefix_grant_v1_for_legacy_clients(tmp_path: Path) -> None:
     assert "key" not in grant
     assert grant["dir"] == "uploads/alice/docs/2024/"
     assert grant["version"] == "v1"
-    assert grant["accessid"] == "contract-key-id"
-    digest = hmac.new(b"contract-key-secret", grant["policy"].encode(), hashlib.sha1).digest()
+    assert grant["accessid"] == ACCESS_KEY_ID
+    digest = hmac.new(ACCESS_KEY_SECRET.encode(), grant["policy"].encode(), hashlib.sha1).digest()
     assert grant["signature"] == base64.b64encode(digest).decode()
-    assert list(grant["fields"]) == [
-        "policy",
-        "OSSAccessKeyId",
-        "Signature",
-        "success_action_status",
-        "callback",
-    ]
     assert grant["fields"]["OSSAccessKeyId"] == grant["accessid"]
     assert grant["fields"]["Signature"] == grant["signature"]
     conditions = decode_policy(grant["policy"])["conditions"]
@@ -924,7 +860,7 @@ def test_credentials_order_context_then_role_variables_then_static_keys(tmp_path
     ]
     static = sign_handler(sign_values(tmp_path), environ={})
     answer = wsgi_call(static, "GET", "/signature", query="path=p", headers=auth)
-    assert answer.json()["fields"]["x-oss-credential"].startswith("contract-key-id/")
+    assert answer.json()["fields"]["x-oss-credential"].startswith(ACCESS_KEY_ID + "/")
     assert "x-oss-security-token" not in answer.json()["fields"]
 
 
@@ -948,7 +884,7 @@ def test_a_frozen_time_time_freezes_grants_and_their_expiry(
 def test_callback_serves_any_path(apps: Apps, path: str) -> None:
     """Callback: any path."""
     grant = get_grant(apps.sign, login(), path="p")
-    answer = apps.oss.post(apps.oss.body(grant), path=path)
+    answer = apps.oss.post(oss_body(grant), path=path)
     assert answer.status == 200, answer.body
 
 
@@ -962,7 +898,7 @@ def test_callback_bodies_over_64_kb_are_413(apps: Apps) -> None:
 def test_string_to_verify_path_query_and_body(apps: Apps) -> None:
     """Callback: URL-decoded path, `?` + raw query only when non-empty, LF, raw body."""
     grant = get_grant(apps.sign, login(), path="p")
-    body = apps.oss.body(grant)
+    body = oss_body(grant)
     answer = apps.oss.post(body, path="/hook", query="a=1&b=%2F")
     assert answer.status == 200, answer.body
     # the same body signed without the query (or with a '?' and no query) does not verify
@@ -976,28 +912,6 @@ def test_string_to_verify_path_query_and_body(apps: Apps) -> None:
     apps.oss.post(body, path="/a b/é", signed=b"/a%20b/%C3%A9\n" + body).error(
         401, "SignatureInvalid"
     )
-
-
-def test_fc_request_uri_only_restores_a_stripped_prefix(apps: Apps) -> None:
-    """Callback: fc.request_uri may be missing; used only to restore a prefix FC stripped."""
-    grant = get_grant(apps.sign, login(), path="p")
-    body = apps.oss.body(grant)
-    full = "/2016-08-15/proxy/svc/callback/oss-callback"
-    stripped = apps.oss.post(
-        body,
-        path="/oss-callback",
-        query="x=1",
-        signed=full.encode() + b"?x=1\n" + body,
-        extra={"fc.request_uri": full + "?x=1"},
-    )
-    assert stripped.status == 200, stripped.body
-    # not stripped: the request URI repeats PATH_INFO; a missing one changes nothing
-    for extra in ({"fc.request_uri": full + "?x=1"}, {}):
-        same = apps.oss.post(body, path=full, query="x=1", extra=extra)
-        assert same.status == 200, same.body
-    # an unrelated request URI is ignored
-    other = apps.oss.post(body, path="/oss-callback", extra={"fc.request_uri": "/elsewhere"})
-    assert other.status == 200, other.body
 
 
 def test_callback_success_answer(tmp_path: Path, key_server: KeyHost) -> None:
@@ -1035,7 +949,7 @@ def test_callback_body_carries_every_variable_and_the_grant(apps: Apps) -> None:
     contentMd5, clientIp, reqId, operation and the constant grant token."""
     grant = get_grant(apps.sign, login(), filename="a.jpg", size="99")
     config = decode_callback(grant["callback"])
-    assert config["callbackUrl"] == "https://cb.example.com/oss-callback"
+    assert config["callbackUrl"] == SIGN_ENV["CALLBACK_URL"]
     assert config["callbackBodyType"] == "application/x-www-form-urlencoded"
     pairs = [part.split("=", 1) for part in config["callbackBody"].split("&")]
     variables = {name: value for name, value in pairs if value.startswith("${")}
@@ -1044,13 +958,18 @@ def test_callback_body_carries_every_variable_and_the_grant(apps: Apps) -> None:
     assert len(constants) == 1
     assert re.fullmatch(r"[A-Za-z0-9._-]+", constants[0][1])  # no encoding needed in form mode
     # OSS renders empty image fields as empty values in form mode: still a 200
-    answer = apps.oss.upload(grant, size="99", mimeType="image/jpeg")
+    empty = {"imageInfo.height": "", "imageInfo.width": "", "imageInfo.format": ""}
+    answer = apps.oss.upload(
+        grant, size="99", mimeType="image/jpeg", clientIp="198.51.100.7", **empty
+    )
     assert answer.status == 200, answer.body
     data = answer.json()
-    assert (data["crc64"], data["contentMd5"], data["clientIp"]) == (
-        "1234567890123",
-        "1B2M2Y8AsgTpgAmY7PhCfg==",
+    facts = BUILD.values(clientIp="198.51.100.7")
+    assert (data["crc64"], data["contentMd5"], data["clientIp"], data["imageInfo"]) == (
+        facts["crc64"],
+        facts["contentMd5"],
         "198.51.100.7",
+        None,
     )
 
 
@@ -1061,7 +980,7 @@ def test_listed_key_urls_are_fetched_once_without_redirects_and_capped(
     urls = [key_server.base + "/redirect.pem", key_server.base + "/big.pem", key_server.url()]
     apps = make_apps(tmp_path, key_server, callback={"CALLBACK_TRUSTED_KEY_URLS": ",".join(urls)})
     grant = get_grant(apps.sign, login(), path="p")
-    body = apps.oss.body(grant)
+    body = oss_body(grant)
     before = len(key_server.hits)
     apps.oss.post(body, key_url=urls[0]).error(401, "SignatureInvalid")  # 302 not followed
     apps.oss.post(body, key_url=urls[1]).error(401, "SignatureInvalid")  # over 16 KB
@@ -1101,26 +1020,21 @@ def test_oss_vectors_verify_with_the_pinned_key_and_no_network(tmp_path: Path) -
 # === Records ======================================================================================
 
 
-def test_same_object_again_is_the_same_record(tmp_path: Path, key_server: KeyHost) -> None:
-    """Records: the same object again (same etag) → the same record, answered 200."""
+def test_exact_key_same_object_is_the_same_record_a_different_one_409(
+    tmp_path: Path, key_server: KeyHost
+) -> None:
+    """Records: the same object again (same etag) → the same record, answered 200; a different
+    object under an exact-key grant's key → 409 Conflict; never a second record."""
     clock = Clock()
     apps = make_apps(tmp_path, key_server, clock=clock)
     grant = get_grant(apps.sign, login(now=clock.now), filename="a.png", size="10")
-    first = apps.oss.upload(grant, size="10")
+    first = apps.oss.upload(grant, size="10", etag="AAAA0000")
     clock.now += 30
-    again = apps.oss.upload(grant, size="10")
+    again = apps.oss.upload(grant, size="10", etag="AAAA0000")
     assert (first.status, again.status) == (200, 200)
     assert again.json() == first.json()
-    items = apps.uploads(login(now=clock.now))["items"]
-    assert [item["key"] for item in items] == [grant["key"]]
-
-
-def test_exact_key_different_object_is_409(apps: Apps) -> None:
-    """Records: a different object under an exact-key grant's key → 409 Conflict."""
-    grant = get_grant(apps.sign, login(), filename="a.png", size="10")
-    assert apps.oss.upload(grant, size="10", etag="AAAA0000").status == 200
     apps.oss.upload(grant, size="10", etag="BBBB1111").error(409, "Conflict")
-    items = apps.uploads(login())["items"]
+    items = apps.uploads(login(now=clock.now))["items"]
     assert [(i["key"], i["etag"]) for i in items] == [(grant["key"], "AAAA0000")]
 
 
@@ -1388,9 +1302,7 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
         "imageInfo.width": "4",
         "imageInfo.height": "4",
     }
-    body = Oss(key_server, handler=lambda *a: []).body(
-        grant, bucket="dev-bucket", object=grant["dir"] + "x.png", **facts
-    )
+    body = oss_body(grant, bucket="dev-bucket", object=grant["dir"] + "x.png", **facts)
     signed = b"/oss-callback\n" + body
     answer = dev.http.post(
         dev.url("callback") + "/oss-callback",
@@ -1558,30 +1470,17 @@ def test_fc3_event_handler_verifies_the_same_callback(tmp_path: Path, key_server
     apps = make_apps(tmp_path, key_server)
     core = callback_app.create_app(CallbackSettings.from_env(apps.callback_values), environ={})
     event_handler = event_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
-    grant = get_grant(apps.sign, login(), path="p")
-    body = apps.oss.body(grant)
-    signed = b"/a b/hook?x=%2F\n" + body
-    event = {
-        "version": "v1",
-        "rawPath": "/a%20b/hook",
-        "rawQueryString": "x=%2F",
-        "headers": {
-            "Authorization": sign(OSS_KEY, signed),
-            "X-Oss-Pub-Key-Url": b64(key_server.url()),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        "requestContext": {"http": {"method": "POST", "path": "/a b/hook"}, "requestId": "r1"},
-        "body": base64.b64encode(body).decode(),
-        "isBase64Encoded": True,
-    }
-    answer = event_handler(event, SimpleNamespace(credentials=None, request_id="fc-request-1"))
-    assert answer["statusCode"] == 200, answer
-    assert answer["headers"]["Content-Type"] == "application/json"
-    assert json.loads(answer["body"])["Status"] == "OK"
-    event["requestContext"]["http"]["method"] = "GET"  # type: ignore[index]
-    refused = event_handler(event, SimpleNamespace(credentials=None, request_id="fc-request-1"))
-    assert refused["statusCode"] == 405
-    assert json.loads(refused["body"])["code"] == "MethodNotAllowed"
+    context = SimpleNamespace(credentials=None, request_id="fc-request-1")
+    body = oss_body(get_grant(apps.sign, login(), path="p"))
+    for method, status in (("POST", 200), ("GET", 405)):  # rawPath "/a%20b/hook", query "x=%2F"
+        request = BUILD.request(
+            method=method, body=body, path=b"/a b/hook", query="x=%2F", key_url=key_server.url()
+        )
+        answer = event_handler(fc3_event(request, base64_body=True), context)
+        assert answer["statusCode"] == status, answer
+        assert answer["headers"]["Content-Type"] == "application/json"
+        data = json.loads(answer["body"])
+        assert data["Status"] == "OK" if status == 200 else data["code"] == "MethodNotAllowed"
 
 
 def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
