@@ -77,6 +77,7 @@ DEV_GRANT_SECRET = "dev-grant-secret-not-for-production-0001"
 OTHER_GRANT_SECRET = "contract-other-grant-secret-0123456789-x"
 BUCKET = "contract-bucket"
 MAX_BYTES = 1024 * 1024
+EMULATOR_KEY = "/.well-known/oss-emulator/callback_pub_key.pem"  # the emulator's public key
 ULID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
 BODY_FIELDS = (
     "bucket",
@@ -322,29 +323,30 @@ out = {"attrs": [n for n in ("handler", "event_handler") if callable(getattr(mod
 
 def wsgi(method, path, query="", headers=None):
     answer = call(module.handler, environ(method, path, query, headers=headers))
-    return [answer.status, answer.json()]
+    return answer.status, answer.json()
 
 
 def fc3(method, path, query="", headers=None, body=""):
-    request = event(method, path, raw_query=query, headers=headers, body=body)
-    answer = module.event_handler(request, None)
-    return [answer["statusCode"], json.loads(answer["body"])]
+    answer = module.event_handler(event(method, path, raw_query=query, headers=headers, body=body), None)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def brief(status, data):
+    return [status, data.get("code") or data.get("dir")]
 
 
 if which == "sign":
     now = int(time.time())
     claims = {"sub": "carol", "iat": now, "exp": now + 60}
     auth = {"Authorization": "Bearer " + jwt.encode(claims, sys.argv[3], "HS256")}
-    out["anonymous"] = wsgi("GET", "/signature", "path=docs/")
+    out["anonymous"] = brief(*wsgi("GET", "/signature", "path=docs/"))
     status, grant = wsgi("GET", "/signature", "path=docs/", auth)
     out["signed"] = [status, grant.get("dir"), grant.get("host"), grant.get("version")]
-    status, grant = fc3("GET", "/signature", "path=docs/", auth)
-    out["event"] = [status, grant.get("dir")]
+    out["event"] = brief(*fc3("GET", "/signature", "path=docs/", auth))
 else:
-    out["get"] = wsgi("GET", "/any/where")
-    out["post"] = wsgi("POST", "/any/where")
-    status, error = fc3("POST", "/x", body="a=b")
-    out["event"] = [status, error["code"]]
+    out["get"] = brief(*wsgi("GET", "/any/where"))
+    out["post"] = brief(*wsgi("POST", "/any/where"))
+    out["event"] = brief(*fc3("POST", "/x", body="a=b"))
 print(json.dumps(out))
 """
 
@@ -374,55 +376,53 @@ SIGN_PROCESS_ENV = {
 }
 
 
+HANDLERS = {
+    "sign": (
+        {**SIGN_PROCESS_ENV, "CALLBACK_TRUSTED_KEY_URLS": "not a url"},  # not the sign's setting
+        {
+            "anonymous": [401, "Unauthorized"],
+            "signed": [
+                200,
+                "uploads/carol/docs/",
+                f"https://{BUCKET}.oss-cn-shanghai.aliyuncs.com",  # OSS_ENDPOINT's default
+                "v4",
+            ],
+            "event": [200, "uploads/carol/docs/"],
+        },
+    ),
+    "callback": (
+        {
+            "OSS_BUCKET": BUCKET,
+            "GRANT_SECRET": GRANT_SECRET,
+            "OSS_REGION": "cn-shanghai",  # the callback deletes refused uploads: it needs OSS_*
+            # malformed settings the callback never uses must not stop it
+            "AUTH_MODE": "sometimes",
+            "AUTH_JWT_SECRET": "short",
+            "CALLBACK_URL": "not a url",
+            "UPLOAD_MAX_BYTES": "lots",
+        },
+        {
+            "get": [405, "MethodNotAllowed"],
+            "post": [401, "SignatureInvalid"],
+            "event": [401, "SignatureInvalid"],
+        },
+    ),
+}
+
+
 @pytest.mark.parametrize("how", ["import", "path"])
-def test_sign_handlers_import_with_settings_from_the_process_environment(
-    tmp_path: Path, how: str
+@pytest.mark.parametrize("which", ["sign", "callback"])
+def test_handlers_import_with_settings_from_the_process_environment(
+    tmp_path: Path, which: str, how: str
 ) -> None:
-    """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment;
-    the sign function does not validate the callback's settings."""
-    env = {
-        **SIGN_PROCESS_ENV,
-        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
-        "CALLBACK_TRUSTED_KEY_URLS": "not a url",
-    }
-    done = fresh_python(HANDLER_SCRIPT, env, "sign", how, JWT_SECRET)
+    """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment.
+    Settings: each function validates only the settings it uses (the callback needs no AUTH_*)."""
+    env, answers = HANDLERS[which]
+    env = {**env, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
+    done = fresh_python(HANDLER_SCRIPT, env, which, how, JWT_SECRET)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
-    assert out["attrs"] == ["handler", "event_handler"]
-    assert out["anonymous"][0] == 401
-    assert out["anonymous"][1]["code"] == "Unauthorized"
-    assert out["signed"] == [
-        200,
-        "uploads/carol/docs/",
-        f"https://{BUCKET}.oss-cn-shanghai.aliyuncs.com",  # OSS_ENDPOINT's default
-        "v4",
-    ]
-    assert out["event"] == [200, "uploads/carol/docs/"]
-
-
-@pytest.mark.parametrize("how", ["import", "path"])
-def test_callback_handlers_import_without_any_auth_setting(tmp_path: Path, how: str) -> None:
-    """Settings: each function validates only what it uses; the callback needs no AUTH_*."""
-    env = {
-        "OSS_BUCKET": BUCKET,
-        "GRANT_SECRET": GRANT_SECRET,
-        "SQLITE_PATH": str(tmp_path / "r.sqlite3"),
-        # malformed settings the callback never uses must not stop it
-        "AUTH_MODE": "sometimes",
-        "AUTH_JWT_SECRET": "short",
-        "CALLBACK_URL": "not a url",
-        "OSS_REGION": "cn-shanghai",  # the callback deletes refused uploads: it needs OSS_*
-        "UPLOAD_MAX_BYTES": "lots",
-    }
-    done = fresh_python(HANDLER_SCRIPT, env, "callback", how)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["attrs"] == ["handler", "event_handler"]
-    assert out["get"][0] == 405
-    assert out["get"][1]["code"] == "MethodNotAllowed"
-    assert out["post"][0] == 401
-    assert out["post"][1]["code"] == "SignatureInvalid"
-    assert out["event"] == [401, "SignatureInvalid"]
+    assert out == {"attrs": ["handler", "event_handler"], **answers}
 
 
 START_UP_FAILURES = [  # one per kind; every variable's rules: test_settings.py
@@ -863,22 +863,20 @@ def test_callback_success_answer(tmp_path: Path, key_server: KeyHost) -> None:
     """Callback: 200 {"Status": "OK", key, size, etag, mimeType, …} + Content-Type + Content-Length."""
     apps = make_apps(tmp_path, key_server)
     grant = get_grant(apps.sign, login(), filename="cat.png", size="5000", type="image/png")
-    answer = apps.upload(
-        grant,
-        size="4321",
-        etag="0CC175B9C0F1B6A831C399E269772661",
-        **{"imageInfo.height": "480", "imageInfo.width": "640", "imageInfo.format": "png"},
-    )
+    etag = "0CC175B9C0F1B6A831C399E269772661"
+    answer = apps.upload(grant, size="4321", etag=etag)  # a 640x480 PNG (CallbackBuilder.values)
     assert answer.status == 200, answer.body
     assert answer.headers["content-type"] == "application/json"
     assert answer.headers["content-length"] == str(len(answer.body))
     data = answer.json()
-    assert data["Status"] == "OK"
-    assert data["key"] == grant["key"]
-    assert data["size"] == 4321
-    assert data["etag"] == "0CC175B9C0F1B6A831C399E269772661"
-    assert data["mimeType"] == "image/png"
-    assert data["owner"] == "alice"
+    assert [data[n] for n in ("Status", "key", "size", "etag", "mimeType", "owner")] == [
+        "OK",
+        grant["key"],
+        4321,
+        etag,
+        "image/png",
+        "alice",
+    ]
     assert isinstance(data["createdAt"], int)
     assert "url" not in data
     with_url = make_apps(tmp_path / "u", key_server, DOWNLOAD_BASE_URL="https://cdn.example.com/")
@@ -1190,9 +1188,7 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
     dev: MakeDev, key_server: KeyHost
 ) -> None:
     """Local stack: the emulator serves its key; make dev appends it to CALLBACK_TRUSTED_KEY_URLS."""
-    pem = dev.http.get(
-        dev.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
-    )
+    pem = dev.http.get(dev.url("oss") + EMULATOR_KEY, timeout=10)
     assert pem.status_code == 200
     assert pem.content.startswith(b"-----BEGIN PUBLIC KEY-----")
     # the emulator's own key: a real upload through the emulator, its callback answered 200
@@ -1293,9 +1289,7 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
         assert stack.accepting_at_ready == {"app": True, "callback": True, "oss": True}
         # getSignature(path): GET {basePath}/signature with the body as the query string
         path = "avatars/"  # normalizePath('/avatars')
-        signature = stack.http.get(
-            stack.url("app") + "/signature", params={"path": path}, timeout=10
-        ).json()
+        signature = stack.grant(None, path=path)
         assert signature["host"] == stack.url("oss")
         assert signature["version"] == "v1"
         assert signature["accessid"] == "dev-access-key-id"
@@ -1330,9 +1324,7 @@ def test_make_dev_overrides_and_the_legacy_client_end_to_end(tmp_path: Path) -> 
             reserved, b"-----BEGIN PUBLIC KEY-----", key=reserved["dir"] + "callback_pub_key.pem"
         )
         assert oss_error(taken) == (400, "InvalidObjectName")
-        pem = stack.http.get(
-            stack.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
-        )
+        pem = stack.http.get(stack.url("oss") + EMULATOR_KEY, timeout=10)
         assert pem.status_code == 200
         assert pem.content.startswith(b"-----BEGIN PUBLIC KEY-----\n")
     finally:
@@ -1352,9 +1344,7 @@ def test_make_dev_default_ports_and_data_dir() -> None:
         assert stack.accepting_at_ready == {"app": True, "callback": True, "oss": True}
         assert stack.printed(str(ROOT / ".local" / "records.sqlite3")), stack.lines
         assert stack.http.get(stack.url("app") + "/dev/token?user=x", timeout=10).status_code == 200
-        pem = stack.http.get(
-            stack.url("oss") + "/.well-known/oss-emulator/callback_pub_key.pem", timeout=10
-        )
+        pem = stack.http.get(stack.url("oss") + EMULATOR_KEY, timeout=10)
         assert pem.status_code == 200
     finally:
         stack.stop()
@@ -1398,13 +1388,7 @@ def test_make_dev_accepts_a_jwks_url_instead_of_the_dev_secret(
         )
         assert stack.grant(token, path="k")["dir"] == "uploads/ivy/k/"
         forged = jwt.encode({"sub": "ivy", "exp": now + 600}, DEV_JWT_SECRET, "HS256")
-        refused = stack.http.get(
-            stack.url("app") + "/signature",
-            params={"path": "k"},
-            headers={"Authorization": f"Bearer {forged}"},
-            timeout=10,
-        )
-        assert refused.status_code == 401
+        assert stack.signature(forged, path="k").status_code == 401
         assert stack.http.get(stack.url("app") + "/dev/token?user=x", timeout=10).status_code == 404
     finally:
         stack.stop()
