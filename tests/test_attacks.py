@@ -100,9 +100,7 @@ from tests.support.sign import call as sign_call
 from tests.test_reconcile import FakeObjects
 from tests.test_reconcile import run as reconcile_run
 
-# =============================================================================================
-# Sign function: widening a grant
-# =============================================================================================
+# === Sign function: widening a grant ==============================================================
 
 
 def space(answer: dict[str, Any]) -> str:
@@ -121,18 +119,12 @@ def test_a_file_name_never_reaches_the_key(sign_app: Core) -> None:
     assert "exe" not in answer["key"]
 
 
-COLLIDING_USERS = [
+COLLIDING_USERS = [  # any two ids: test_keys.py::test_distinct_users_never_share_a_segment
     ("12", "123"),
     ("alice", "Alice"),
-    ("alice", "alice "),
     ("alice", "alice/"),
-    ("alice", "alice/x"),
     ("alice", "ａｌｉｃｅ"),  # NFKC look-alike
-    ("a@b", "a_b"),
     (".", ".."),
-    ("..", "..."),
-    ("x", "x."),
-    ("anonymous", "Anonymous"),
 ]
 
 
@@ -182,21 +174,16 @@ def test_no_query_escapes_the_callers_space_or_injects_a_condition(
 # --- sign-in tokens ---------------------------------------------------------------------------
 
 
-def test_a_grant_token_is_not_a_sign_in_token(make_sign_app: Callable[..., Core]) -> None:
-    """A grant token reaches the browser; it must never authenticate a caller."""
-    app = make_sign_app()
-    stolen = grant_token(body(sign_call(app, "path=a")))
-    response = sign_call(app, "path=a", user=None, headers={"Authorization": f"Bearer {stolen}"})
-    assert_error(response, 401, "Unauthorized")
-
-
-def test_two_authorization_values_joined_by_a_comma_are_refused(
+def test_a_grant_token_or_two_joined_tokens_never_sign_in(
     make_sign_app: Callable[..., Core],
 ) -> None:
-    """FC 3.0 joins repeated headers with ', ': neither token is picked silently."""
-    joined = f"Bearer {token('alice')}, Bearer {token('bob')}"
-    response = sign_call(make_sign_app(), "path=a", user=None, headers={"Authorization": joined})
-    assert_error(response, 401, "Unauthorized")
+    """A grant token reaches the browser; it must never authenticate a caller. FC 3.0 joins
+    repeated headers with ', ': neither token is picked silently."""
+    app = make_sign_app()
+    stolen = grant_token(body(sign_call(app, "path=a")))
+    for value in (f"Bearer {stolen}", f"Bearer {token('alice')}, Bearer {token('bob')}"):
+        response = sign_call(app, "path=a", user=None, headers={"Authorization": value})
+        assert_error(response, 401, "Unauthorized")
 
 
 @pytest.mark.parametrize("reused", ["alone", "rotated"])
@@ -239,20 +226,13 @@ def test_cors_never_reflects_an_unlisted_origin(
     assert answer.header("Access-Control-Allow-Origin") is None
     assert answer.header("Access-Control-Allow-Credentials") is None
     assert answer.header("Vary") == "Origin"
-    preflight = sign_call(
-        app,
-        "",
-        user=None,
-        method="OPTIONS",
-        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
-    )
+    asks = {"Origin": origin, "Access-Control-Request-Method": "GET"}
+    preflight = sign_call(app, "", user=None, method="OPTIONS", headers=asks)
     assert preflight.status == 403
     assert preflight.header("Access-Control-Allow-Origin") is None
 
 
-# =============================================================================================
-# Callback function: forging and replaying
-# =============================================================================================
+# === Callback function: forging and replaying =====================================================
 
 
 @pytest.fixture(scope="session")
@@ -283,29 +263,19 @@ def refused(app: Core, req: Request, status: int, code: str, store: SqliteStore)
 
 
 PREFIX_GRANT = {"key": None, "prefix": PREFIX}
-OUTSIDE_A_PREFIX = [
+OUTSIDE_A_PREFIX = [  # every key shape we never issue (//, ./, %, spaces, 1024 bytes…): test_keys.py
     "uploads/alice/photos",  # the prefix without its slash
     "uploads/alice/photos/",  # the prefix itself: no object name
     "uploads/alice/photos2/x.png",  # prefix sibling (`uploads/12` vs `uploads/123/`)
-    "uploads/alice/photosx.png",
     "uploads/alice/x.png",  # the parent folder
     "uploads/bob/photos/x.png",
     "uploads/alice/photos/../../bob/x.png",
-    "uploads/alice/photos/./x.png",
-    "uploads/alice/photos//x.png",
-    "uploads/alice/photos/%2e%2e/x.png",  # a literal `%2e%2e` after form decoding
-    "uploads/alice/photos/..%2fx.png",
     "uploads/alice/photos/a\\..\\x.png",
     "uploads/alice/photos/ｘ.png",  # fullwidth
-    "uploads/alice/photos/ü.png",
-    "uploads/alice/photos/x.png&grant=forged",
     # OSS percent-encodes values: `&`/`=`/`+` inside a key never start a new field
-    "uploads/alice/photos/x.png&grant=" + "a" * 20,
+    "uploads/alice/photos/x.png&grant=forged",
     "uploads/alice/photos/x+y.png",
-    "uploads/alice/photos/x y.png",
-    "/uploads/alice/photos/x.png",
     "UPLOADS/alice/photos/x.png",
-    "uploads/alice/photos/" + "a" * 1010,  # over OSS's 1023 bytes
 ]
 OTHER_THAN_THE_EXACT_KEY = [
     EXACT_KEY + "x",
@@ -555,13 +525,10 @@ def test_an_exact_key_with_an_active_type_is_refused(
     "header",
     [
         *(b64(url) for url in HOSTILE["key_urls"]),
+        # padding, non-ASCII, over-long and other spellings: test_pubkeys.py (malformed headers)
         b64(b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem")),  # double base64
-        b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem").rstrip("="),
-        b64("https://gosspublic.alicdn.com/callback_pub_key_v1.pem") + "==",
         base64.urlsafe_b64encode(b"https://evil.example.com/k.pem?>>>").decode(),
         "https://gosspublic.alicdn.com/callback_pub_key_v1.pem",  # not encoded at all
-        base64.b64encode("https://gosspublіc.alicdn.com/k.pem".encode()).decode(),  # UTF-8
-        "A" * 4000,
     ],
 )
 def test_hostile_key_urls_are_refused_before_any_network_io(
@@ -604,12 +571,8 @@ def test_key_url_headers_differing_in_case_never_let_an_attacker_key_in(
     evil = b64("https://evil.example.com/k.pem")
     for first, last in ((evil, b64(TEST_KEY_URL)), (b64(TEST_KEY_URL), evil)):
         event = json.loads(fc3_event(forged))
-        event["headers"].pop("x-oss-pub-key-url")
-        event["headers"] = {
-            "X-Oss-Pub-Key-Url": first,
-            **event["headers"],
-            "x-oss-pub-key-url": last,
-        }
+        others = {k: v for k, v in event["headers"].items() if k != "x-oss-pub-key-url"}
+        event["headers"] = {"X-Oss-Pub-Key-Url": first, **others, "x-oss-pub-key-url": last}
         assert handler(json.dumps(event).encode(), None)["statusCode"] == 401
     assert "https://evil.example.com/k.pem" not in keyserver.calls
     assert store.list_by_owner(USER).items == []
@@ -733,9 +696,7 @@ def test_slow_loris_and_lying_lengths_over_loopback(
     assert len(store.list_by_owner(USER).items) == 1
 
 
-# =============================================================================================
-# Information leaks
-# =============================================================================================
+# === Information leaks ============================================================================
 
 
 def test_no_secret_or_token_in_any_answer_or_log_line(
@@ -847,10 +808,9 @@ def test_a_cursor_crafted_from_another_users_record_lists_only_the_callers_own(
     assert all(item["owner"] == "bob" for item in stolen["items"])
 
 
-# =============================================================================================
-# Issue 17 hardening: 1. one allow-listed stored type (above: rejected and deleted), 2. no sign-in
-# `sub` spelled like a digest folder, 3. a bounded number of OSS key versions fetched
-# =============================================================================================
+# === Issue 17 hardening ===========================================================================
+# 1. one allow-listed stored type (above: rejected and deleted), 2. no sign-in `sub` spelled
+# like a digest folder, 3. a bounded number of OSS key versions fetched
 
 
 @pytest.mark.parametrize(
@@ -1140,9 +1100,7 @@ def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_ali
     assert listed.status_code != 200 or listed.json()["items"] == []
 
 
-# =============================================================================================
-# Private files (issue 16): one upload's record, its URLs, its deletion
-# =============================================================================================
+# === Private files (issue 16): a key in the path ==================================================
 
 ALICE_KEY = "uploads/alice/01HZA.png"
 BOB_KEY = "uploads/bob/01HZB.png"
