@@ -19,7 +19,6 @@ import io
 import json
 import socket
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -37,7 +36,6 @@ from jwt.warnings import InsecureKeyLengthWarning
 from werkzeug.serving import make_server
 
 from local.dev import Stack
-from local.oss_emulator.store import StoredObject
 from shared import keys
 from shared.callback import body as callback_body
 from shared.callback.app import MAX_BODY
@@ -79,6 +77,7 @@ from tests.support.callbacks import (
 )
 from tests.support.data import HOSTILE
 from tests.support.devstack import StackClient, stack_settings, unanswered_callback_url
+from tests.support.emulator import seed
 from tests.support.sign import (
     ACCESS_KEY_SECRET,
     GRANT_SECRET,
@@ -708,14 +707,10 @@ def test_no_secret_or_token_in_any_answer_or_log_line(
     """P9/F11: run a batch of attacks on both functions; grep every answer and log line."""
     sign_app = make_sign_app()
     sign_in = token()
-    texts: list[str] = []
-    for query in ("path=a", "path=..", "path=a&filename=x.svg&size=1", "bucket=x"):
-        texts.append(sign_call(sign_app, query).body.decode())
-    texts.append(
-        sign_call(
-            sign_app, "path=a", user=None, headers={"Authorization": "Bearer " + sign_in + "x"}
-        ).body.decode()
-    )
+    queries = ("path=a", "path=..", "path=a&filename=x.svg&size=1", "bucket=x")
+    texts = [sign_call(sign_app, query).body.decode() for query in queries]
+    bad = {"Authorization": "Bearer " + sign_in + "x"}
+    texts.append(sign_call(sign_app, "path=a", user=None, headers=bad).body.decode())
     grant_token = build.token()
     forged = jwt.encode(_claims(build), OTHER_SECRET)
     requests = [
@@ -726,8 +721,7 @@ def test_no_secret_or_token_in_any_answer_or_log_line(
         build.request(values={"size": "x"}),
         build.request(key_url_header=b64("https://evil.example.com/k.pem")),
     ]
-    for req in requests:
-        texts.append(serve(app, req, function="callback").body.decode())
+    texts += [serve(app, req, function="callback").body.decode() for req in requests]
     logged = capsys.readouterr().err
     everything = "\n".join([*texts, logged])
     for secret in (
@@ -1029,16 +1023,6 @@ def lossy_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         live.stop()
 
 
-def _drop_in_bucket(stack: Any, key: str, data: bytes) -> None:
-    """An object another application wrote (PutObject, the console): no grant, no callback."""
-
-    source = Path(stack.values["SQLITE_PATH"]).parent / hashlib.sha256(key.encode()).hexdigest()
-    source.write_bytes(data)
-    digest = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
-    stored = StoredObject(key, len(data), digest, "text/plain", "0", "", time.time() - 3600)
-    stack.emulator.store.put(stored, source, forbid_overwrite=False)
-
-
 def _make_reconcile_full(stack: Any) -> str:
     from tools.reconcile import main as reconcile_main
 
@@ -1068,7 +1052,7 @@ def test_reconciliation_never_adopts_objects_another_application_wrote(
         else ["uploads/mallory/backup.zip", "uploads/anonymous/customers.csv"]
     )
     for key in foreign:
-        _drop_in_bucket(stack, key, b"not uploaded through a grant")
+        seed(stack.emulator, key, b"not uploaded through a grant")  # PutObject, the console…
     report = _make_reconcile_full(stack)
     assert "no grant of ours 2" in report
     records = SqliteStore(stack.values["SQLITE_PATH"])
