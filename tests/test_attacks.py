@@ -21,6 +21,7 @@ import socket
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -840,14 +841,10 @@ def test_a_refused_upload_that_cannot_be_deleted_is_a_503_and_never_recorded(
     make_callback_app: Callable[..., Core], build: CallbackBuilder, store: SqliteStore
 ) -> None:
     """No 200 when the object stays: OSS reports CallbackFailed; nothing is ever recorded."""
-
     failing = Removals(error=Unavailable("OSS could not be reached"))
-    app = make_callback_app(remover=failing)
-    grant = build.prefix_grant()
-    req = build.request(
-        grant=grant, values={"object": PREFIX + "q.png", "mimeType": "unknown/unknown"}
-    )
-    status, payload = answer(app, req)
+    values = {"object": PREFIX + "q.png", "mimeType": "unknown/unknown"}
+    req = build.request(grant=build.prefix_grant(), values=values)
+    status, payload = answer(make_callback_app(remover=failing), req)
     assert (status, payload["code"]) == (503, "Unavailable"), payload
     assert "could not be deleted" in payload["message"]
     assert store.list_by_owner(USER).items == []
@@ -1049,13 +1046,10 @@ def test_reconciliation_never_adopts_objects_another_application_wrote(
         seed(stack.emulator, key, b"not uploaded through a grant")  # PutObject, the console…
     report = _make_reconcile_full(stack)
     assert "no grant of ours 2" in report
-    records = SqliteStore(stack.values["SQLITE_PATH"])
-    try:
+    with closing(SqliteStore(stack.values["SQLITE_PATH"])) as records:
         assert all(records.get(stack.values["OSS_BUCKET"], key) is None for key in foreign)
         for owner in ("anonymous", "mallory"):
             assert records.list_by_owner(owner).items == []
-    finally:
-        records.close()
 
 
 def test_reconciliation_gives_a_hashed_folder_to_its_real_owner_never_a_look_alike(

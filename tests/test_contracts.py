@@ -1,11 +1,10 @@
 """DESIGN.md "Contracts", statement by statement, checked the way an outside test would check them.
 
 Commands and the local stack run as processes (`make -n`, `make dev`, a fresh interpreter that
-imports the handlers with settings from its environment) over real loopback sockets. The sign and
-callback functions are driven through their WSGI entry points (`wsgi_adapter` over the core, as
-`functions/*/index.py` build them) with settings from dicts; OSS's callbacks are signed with a
-test RSA key served by a loopback key server listed in CALLBACK_TRUSTED_KEY_URLS, exactly as an
-outside OSS stand-in would do it. Each test names the contract line it proves.
+imports the handlers) over loopback sockets. The functions are driven through their WSGI entry
+points with settings from dicts; OSS's callbacks are signed by tests/support's CallbackBuilder
+and its key is served by a loopback key host listed in CALLBACK_TRUSTED_KEY_URLS. Each test names
+the contract line it proves.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -377,17 +377,13 @@ SIGN_PROCESS_ENV = {
 }
 
 
+DEFAULT_ENDPOINT = f"https://{BUCKET}.oss-cn-shanghai.aliyuncs.com"  # OSS_ENDPOINT unset
 HANDLERS = {
     "sign": (
         {**SIGN_PROCESS_ENV, "CALLBACK_TRUSTED_KEY_URLS": "not a url"},  # not the sign's setting
         {
             "anonymous": [401, "Unauthorized"],
-            "signed": [
-                200,
-                "uploads/carol/docs/",
-                f"https://{BUCKET}.oss-cn-shanghai.aliyuncs.com",  # OSS_ENDPOINT's default
-                "v4",
-            ],
+            "signed": [200, "uploads/carol/docs/", DEFAULT_ENDPOINT, "v4"],
             "event": [200, "uploads/carol/docs/"],
         },
     ),
@@ -509,8 +505,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 def test_upload_key_prefix_empty_only_with_auth_mode_none(tmp_path: Path) -> None:
     """Settings: UPLOAD_KEY_PREFIX set-but-empty only with AUTH_MODE=none; then `path` non-empty."""
-    with pytest.raises(Exception, match="UPLOAD_KEY_PREFIX"):
-        SignSettings.from_env(sign_values(tmp_path, UPLOAD_KEY_PREFIX=""))
+    # refused at start-up without AUTH_MODE=none: test_settings.py
     handler = sign_handler(sign_values(tmp_path, UPLOAD_KEY_PREFIX="", AUTH_MODE="none"))
     ask_grant(handler, path="").error(400, "BadRequest")  # no grant covers the whole bucket
     ask_grant(handler).error(400, "BadRequest")
@@ -570,11 +565,7 @@ def test_exact_key_grant_v4_every_field(tmp_path: Path) -> None:
     assert set(grant) == {"host", "dir", "key", "policy", "expire", "callback", "fields", "version"}
     assert grant["host"] == f"https://{BUCKET}.oss-cn-hangzhou.aliyuncs.com"
     assert grant["dir"] == "uploads/alice/avatars/"
-    name = grant["key"][len(grant["dir"]) :]
-    assert grant["key"].startswith(grant["dir"])
-    assert "/" not in name
-    assert ULID.fullmatch(name[: -len(".png")])
-    assert name.endswith(".png")
+    assert re.fullmatch(re.escape(grant["dir"]) + ULID.pattern + r"\.png", grant["key"])
     assert type(grant["expire"]) is int
     assert grant["expire"] == int(clock.now) + 300
     assert grant["version"] == "v4"
@@ -607,8 +598,6 @@ def test_prefix_grant_v1_for_legacy_clients(tmp_path: Path) -> None:
     assert grant["accessid"] == ACCESS_KEY_ID
     digest = hmac.new(ACCESS_KEY_SECRET.encode(), grant["policy"].encode(), hashlib.sha1).digest()
     assert grant["signature"] == base64.b64encode(digest).decode()
-    assert grant["fields"]["OSSAccessKeyId"] == grant["accessid"]
-    assert grant["fields"]["Signature"] == grant["signature"]
     conditions = decode_policy(grant["policy"])["conditions"]
     assert ["starts-with", "$key", grant["dir"]] in conditions
     assert ["content-length-range", 1, MAX_BYTES] in conditions
@@ -826,17 +815,15 @@ def test_a_frozen_time_time_freezes_grants_and_their_expiry(
 # === Callback function ============================================================================
 
 
-def test_callback_bodies_over_64_kb_are_413(apps: Apps) -> None:
-    """Callback: bodies over 64 KB → 413 TooLarge; 64 KB itself is read."""
+def test_any_path_the_body_cap_and_the_string_to_verify(apps: Apps) -> None:
+    """Callback: any path; bodies over 64 KB → 413 TooLarge (64 KB itself is read); the string
+    to verify is the URL-decoded path, `?` + raw query only when non-empty, LF, raw body."""
     apps.post(b"a=" + b"x" * (64 * 1024 - 1)).error(413, "TooLarge")
-    at_limit = apps.post(b"a=" + b"x" * (64 * 1024 - 2))
-    at_limit.error(400, "BadRequest")  # authentic (signature checked) but unusable
-
-
-def test_any_path_and_the_string_to_verify(apps: Apps) -> None:
-    """Callback: any path; URL-decoded path, `?` + raw query only when non-empty, LF, raw body."""
+    apps.post(b"a=" + b"x" * (64 * 1024 - 2)).error(400, "BadRequest")  # authentic, unusable
     body = oss_body(get_grant(apps.sign, login(), path="p"))
-    for path in ("/", "/oss-callback", "/a/b/c", "/2016-08-15/proxy/svc/fn/hook", "/hook"):
+    proxied = "/2016-08-15/proxy/svc/fn/hook"
+    # '/a b/é' arrives as PATH_INFO latin-1 text; OSS signed the decoded path
+    for path in ("/", "/oss-callback", "/a/b/c", proxied, "/a b/é", "/hook"):
         answer = apps.post(body, path=path, query="a=1&b=%2F" if path == "/hook" else "")
         assert answer.status == 200, (path, answer.body)
     # the same body signed without the query (or with a '?' and no query) does not verify
@@ -844,9 +831,6 @@ def test_any_path_and_the_string_to_verify(apps: Apps) -> None:
         401, "SignatureInvalid"
     )
     apps.post(body, path="/hook", signed=b"/hook?\n" + body).error(401, "SignatureInvalid")
-    # the path OSS signs is the decoded one: '/a b/é' arrives as PATH_INFO latin-1 text
-    decoded = apps.post(body, path="/a b/é")
-    assert decoded.status == 200, decoded.body
     apps.post(body, path="/a b/é", signed=b"/a%20b/%C3%A9\n" + body).error(401, "SignatureInvalid")
 
 
@@ -1006,7 +990,6 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyH
     biggest = apps.uploads(token, "limit=1000")
     assert len(biggest["items"]) == 200
     cursor = biggest["next"]
-    assert isinstance(cursor, str)
     assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
     rest = apps.uploads(token, f"limit=200&cursor={cursor}")
     assert len(rest["items"]) == 30
@@ -1114,11 +1097,8 @@ def test_make_dev_upload_end_to_end_with_records_in_the_data_dir(dev: MakeDev) -
     # signed reads of the private bucket: e2e/test_e2e_upload.py, test_emulator_presign.py
     assert [item["key"] for item in dev.uploads(token)] == [grant["key"]]
     data_dir: Path = dev.data_dir  # type: ignore[attr-defined]
-    records = SqliteStore(str(data_dir / "records.sqlite3"))  # the file the stack printed
-    try:
+    with closing(SqliteStore(str(data_dir / "records.sqlite3"))) as records:  # as printed
         assert records.get("dev-bucket", grant["key"]) is not None
-    finally:
-        records.close()
     assert any(p.is_file() and p.read_bytes() == payload for p in data_dir.rglob("*"))
 
 
@@ -1215,12 +1195,10 @@ def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
     )
     outside = prefix["dir"].replace("errs/", "elsewhere/") + "x.png"
     cases = [
-        (dev.upload(exact, b"12345", fields=bad_signature), (403, "SignatureDoesNotMatch")),
         (dev.upload(exact, b"12345", fields=unknown_key), (403, "InvalidAccessKeyId")),
-        (dev.upload(prefix, b"x", key=outside), (403, "AccessDenied")),
         (dev.upload(exact, b"123456"), (400, "EntityTooLarge")),
         (dev.upload(prefix, b"", key=prefix["dir"] + "empty.bin"), (400, "EntityTooSmall")),
-        # order: a bad signature is reported before the size, the policy before the size
+        # a bad signature is reported before the size, the policy (the key) before the size
         (dev.upload(exact, b"123456789", fields=bad_signature), (403, "SignatureDoesNotMatch")),
         (dev.upload(prefix, b"x" * (MAX_BYTES * 30), key=outside), (403, "AccessDenied")),
         # and the form's shape before the signature
