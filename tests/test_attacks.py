@@ -815,10 +815,8 @@ def test_a_cursor_crafted_from_another_users_record_lists_only_the_callers_own(
 def test_each_allowed_type_of_the_extension_is_recorded(
     app: Core, build: CallbackBuilder, removals: Removals, obj: str, mime: str
 ) -> None:
-    grant = build.prefix_grant()
-    status, payload = answer(
-        app, build.request(grant=grant, values={"object": PREFIX + obj, "mimeType": mime})
-    )
+    values = {"object": PREFIX + obj, "mimeType": mime}
+    status, payload = answer(app, build.request(grant=build.prefix_grant(), values=values))
     assert (status, payload["Status"], payload["mimeType"]) == (200, "OK", mime)
     assert removals.calls == []
 
@@ -1018,9 +1016,7 @@ def _make_reconcile_full(stack: Any) -> str:
     from tools.reconcile import main as reconcile_main
 
     out = io.StringIO()
-    code = reconcile_main(
-        ["--full", "--settle", "0"], stack.values, stdout=out, stderr=io.StringIO()
-    )
+    code = reconcile_main(["--full", "--settle", "0"], stack.values, stdout=out, stderr=out)
     assert code == 0, out.getvalue()
     return out.getvalue()
 
