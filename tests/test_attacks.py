@@ -889,17 +889,15 @@ def test_an_exact_grant_pins_the_stored_type_and_the_storage_class(
     OSS (AccessDenied) before anything is stored. Nor can a sniffable file part type change the
     stored type: the content check finds XML where the pinned PNG should be."""
     token_ = live_stack.token("mallory")
-    grant = live_stack.grant(
-        token_, path="x", filename="q.png", size=str(len(XML_BODY)), type="image/png"
-    )
+    exact = {"path": "x", "filename": "q.png", "size": str(len(XML_BODY)), "type": "image/png"}
+    grant = live_stack.grant(token_, **exact)
     assert grant["fields"]["x-oss-storage-class"] == "Standard"
 
     def changed(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(n, value if n == field else v) for n, v in fields]
 
-    reply = live_stack.upload(
-        grant, XML_BODY, filename="q.png", content_type="image/png", change=changed
-    )
+    upload = {"filename": "q.png", "content_type": "image/png"}
+    reply = live_stack.upload(grant, XML_BODY, change=changed, **upload)
     assert reply.status_code == 403, reply.text
     assert "<Code>AccessDenied</Code>" in reply.text
     assert live_stack.get_object(grant["key"]).status_code == 404

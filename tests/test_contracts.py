@@ -211,9 +211,8 @@ class Apps:
         **options: Any,
     ) -> Answer:
         """OSS signs the callback and POSTs it; `options` go to CallbackBuilder.request."""
-        request = BUILD.request(
-            body=body, path=path.encode(), **{"key_url": self.key_url, **options}
-        )
+        options.setdefault("key_url", self.key_url)
+        request = BUILD.request(body=body, path=path.encode(), **options)
         return call(self.callback, wsgi_environ(request, **(extra or {})))
 
     def upload(self, grant: Mapping[str, Any], **values: str) -> Answer:
@@ -609,9 +608,8 @@ def test_path_rules_refuse(apps: Apps, path: str) -> None:
     """Sign function `path`: leading /, //, \\, %, control characters, . or .., > 256 bytes → 400."""
     auth = {"Authorization": f"Bearer {login()}"}
     for query in (f"path={path}", f"path={path}&filename=a.png&size=1"):
-        wsgi_call(apps.sign, "GET", "/signature", query=query, headers=auth).error(
-            400, "BadRequest"
-        )
+        answer = wsgi_call(apps.sign, "GET", "/signature", query=query, headers=auth)
+        answer.error(400, "BadRequest")
 
 
 @pytest.mark.parametrize(
@@ -732,9 +730,8 @@ def test_sign_auth_and_error_shapes(tmp_path: Path) -> None:
     handler = sign_handler(sign_values(tmp_path))
     assert get_grant(handler, login("bob"), path="p")["dir"] == "uploads/bob/p/"
     ask_grant(handler, None, path="p").error(401, "Unauthorized")
-    ask_grant(handler, login(secret="another-secret-0123456789-abcdefghij"), path="p").error(
-        401, "Unauthorized"
-    )
+    other_secret = login(secret="another-secret-0123456789-abcdefghij")
+    ask_grant(handler, other_secret, path="p").error(401, "Unauthorized")
     ask_grant(handler, login(now=time.time() - 7200), path="p").error(401, "Unauthorized")
     bad = wsgi_call(handler, "GET", "/signature", headers={"Authorization": "Basic YTpi"})
     bad.error(401, "Unauthorized")
@@ -811,9 +808,8 @@ def test_any_path_the_body_cap_and_the_string_to_verify(apps: Apps) -> None:
         answer = apps.post(body, path=path, query="a=1&b=%2F" if path == "/hook" else "")
         assert answer.status == 200, (path, answer.body)
     # the same body signed without the query (or with a '?' and no query) does not verify
-    apps.post(body, path="/hook", query="a=1", signed=b"/hook\n" + body).error(
-        401, "SignatureInvalid"
-    )
+    unsigned_query = apps.post(body, path="/hook", query="a=1", signed=b"/hook\n" + body)
+    unsigned_query.error(401, "SignatureInvalid")
     apps.post(body, path="/hook", signed=b"/hook?\n" + body).error(401, "SignatureInvalid")
     apps.post(body, path="/a b/é", signed=b"/a%20b/%C3%A9\n" + body).error(401, "SignatureInvalid")
 
@@ -1171,6 +1167,7 @@ def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
     prefix = dev.grant(token, path="errs")
     fields = list(exact["fields"].items())
     bad_signature = replaced(fields, "x-oss-signature", "0" * 64)
+    bad_acl = [*bad_signature, ("x-oss-object-acl", "bogus")]
     _, date_and_scope = exact["fields"]["x-oss-credential"].split("/", 1)
     unknown_key = replaced(fields, "x-oss-credential", "nobody/" + date_and_scope)
     outside = prefix["dir"].replace("errs/", "elsewhere/") + "x.png"
@@ -1182,10 +1179,7 @@ def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:
         (dev.upload(exact, b"123456789", fields=bad_signature), (403, "SignatureDoesNotMatch")),
         (dev.upload(prefix, b"x" * (MAX_BYTES * 30), key=outside), (403, "AccessDenied")),
         # and the form's shape before the signature
-        (
-            dev.upload(exact, b"12345", fields=[*bad_signature, ("x-oss-object-acl", "bogus")]),
-            (400, "InvalidArgument"),
-        ),
+        (dev.upload(exact, b"12345", fields=bad_acl), (400, "InvalidArgument")),
     ]
     for response, expected in cases:
         assert oss_error(response) == expected, response.text
