@@ -109,6 +109,28 @@ def test_off_and_object_modes_record_without_judging_the_content(
     assert kit.recorded()
 
 
+@pytest.mark.parametrize("mode", ["object", "content"])
+def test_a_replay_after_an_overwrite_is_a_conflict_and_the_record_stays(
+    kit: Kit, mode: str
+) -> None:
+    """A prefix grant may overwrite its key; the older callback replayed inside the grant's
+    validity must not roll the record back to the object OSS no longer holds."""
+    grant = kit.build.prefix_grant()
+    key = PREFIX + "cat.png"
+    info = {"imageInfo.format": "png", "imageInfo.width": "3", "imageInfo.height": "2"}
+    old = kit.build.request(grant=grant, values={**kit.bucket.put(key, png(3, 2)), **info})
+    assert kit.answer(mode, old)[0] == 200
+    info.update({"imageInfo.width": "5", "imageInfo.height": "5"})
+    new = kit.build.request(grant=grant, values={**kit.bucket.put(key, png(5, 5)), **info})
+    assert kit.answer(mode, new)[0] == 200
+    status, payload = kit.answer(mode, old)
+    assert (status, payload["code"]) == (409, "Conflict")
+    stored = kit.store.get(BUCKET, key)
+    assert stored is not None
+    assert stored.etag == kit.bucket.objects[key][0]
+    assert key in kit.bucket.objects  # the newer object is not deleted
+
+
 # --- content: the bytes are what the name and type claim ------------------------------------------
 
 
