@@ -122,6 +122,46 @@ def test_hostile_user_ids_yield_one_well_formed_policy(sign_app: Core, user: str
 # --- P8: signatures and pinned fields -----------------------------------------------------------
 
 
+V4_FIELDS = [
+    "policy",
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-signature",
+    "success_action_status",
+    "callback",
+    "Content-Type",
+    "x-oss-content-type",
+    "x-oss-storage-class",
+    "x-oss-forbid-overwrite",
+]
+
+
+def test_v4_answer_and_form_fields_in_order(make_sign_app: Callable[..., Core]) -> None:
+    """DESIGN.md: `fields` is every form field to send, in order, between `key` and `file`
+    (the legacy client appends them as they come). V1's order: the test below."""
+    answer = ok(make_sign_app(), EXACT)
+    assert list(answer) == [
+        "host",
+        "dir",
+        "key",
+        "policy",
+        "expire",
+        "callback",
+        "fields",
+        "version",
+    ]
+    assert list(answer["fields"]) == V4_FIELDS
+    v1 = ok(make_sign_app(OSS_SIGNATURE_VERSION="v1"), PREFIX)
+    assert list(v1["fields"]) == [
+        "policy",
+        "OSSAccessKeyId",
+        "Signature",
+        "success_action_status",
+        "callback",
+    ]
+
+
 def test_v1_legacy_fields_and_signature(make_sign_app: Callable[..., Core]) -> None:
     answer = ok(make_sign_app(OSS_SIGNATURE_VERSION="v1"), PREFIX)
     fields = answer["fields"]
