@@ -1,6 +1,6 @@
 """One contract for the grant ledger (shared/records/grants.py), run against each backend.
 
-SQLite on a real file; Tablestore through the real backend code against tests/ots_fake.py (which
+SQLite on a real file; Tablestore through the real backend code against tests/support/ots.py (which
 makes each request atomic, so the concurrent tests race on its conditions as on the server).
 """
 

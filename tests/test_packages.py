@@ -572,7 +572,7 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
     packages: dict[str, build.Package], replica: Path, tmp_path: Path, key_server: object
 ) -> None:
     """Tablestore 5.4.1, as FC's python3.10 runtime ships it: every call our code makes is
-    encoded by that SDK, then answered by the in-memory table (tests/ots_fake.py)."""
+    encoded by that SDK, then answered by the in-memory table (tests/support/ots.py)."""
     server, _ = key_server  # type: ignore[misc]
     first, second = signed_callbacks(key_server, 2)
     columns = {"primary_key": [["pk", "STRING"], ["bucket", "STRING"], ["key", "STRING"]]}
