@@ -1,9 +1,10 @@
 """Runs inside the FC python3.10 runtime replica (`.venv-fc/bin/python -I`), never under pytest.
 
 As on Function Compute, the unpacked package comes first on sys.path and the runtime's built-in
-modules (the replica's site-packages) after it; the repository is appended last, for the
-in-memory Tablestore (tests.support.ots) only, which then runs on the runtime's tablestore 5.4.1.
-Argument: a JSON config {"package", "repo", "tablestore": table or null, "checks": [...]}.
+modules (the replica's site-packages) after it; with `-S` there is no site-packages at all (the
+package alone must serve). The repository, when given, is appended last for the in-memory
+Tablestore (tests.support.ots), which then runs on the runtime's tablestore 5.4.1.
+Argument: a JSON config {"package", "repo" or null, "tablestore": table or null, "checks": [...]}.
 Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}; the driver prints
 one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
 """
@@ -17,6 +18,7 @@ import io
 import json
 import os
 import sys
+import sysconfig
 from typing import Any
 
 REPORT = "FC-REPLICA-REPORT "
@@ -155,33 +157,37 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]  # this file's folder is not part of the package
-    package = config["package"]
-    sys.path.insert(0, package)
-    sys.path.append(config["repo"])
+    package = os.path.realpath(config["package"])
+    sys.path.insert(0, config["package"])
+    if config.get("repo"):
+        sys.path.append(config["repo"])
     fake = install_fake_tablestore(config["tablestore"]) if config.get("tablestore") else None
     answers = [run_check(check, fake) for check in config["checks"]]
-    site = [p for p in sys.path if p.endswith("site-packages")]
+    site = [os.path.realpath(p) + os.sep for p in sys.path if p.endswith("site-packages")]
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
     origins: dict[str, str] = {}
+    outside: list[str] = []  # imported from neither the package nor the standard library
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if "." in name or not path:
+        if name == "__main__" or not path:
             continue
         real = os.path.realpath(path)
-        if real.startswith(os.path.realpath(package) + os.sep):
+        if not real.startswith((package + os.sep, stdlib)):
+            outside.append(name)
+        if "." not in name and real.startswith(package + os.sep):
             origins[name] = "package"
-        elif any(real.startswith(os.path.realpath(s) + os.sep) for s in site):
+        elif "." not in name and real.startswith(tuple(site)):
             origins[name] = "runtime"
     report = {
         "answers": answers,
         "origins": origins,
-        "tablestore_version": importlib.metadata.version("tablestore"),
-        "path_order": [("package" if p == package else p) for p in sys.path],
-        "site": site,
+        "outside": sorted(outside),
+        "path_order": [("package" if p == config["package"] else p) for p in sys.path],
         "modules": sorted(sys.modules),
     }
     if fake is not None:
+        report["tablestore_version"] = importlib.metadata.version("tablestore")
         report["rows"] = {"/".join(k): v for k, v in fake.rows.items()}
-        report["calls"] = fake.calls
         report["clients"] = fake.built
     sys.stdout.write(REPORT + json.dumps(report, default=str) + "\n")
 
