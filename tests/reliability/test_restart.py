@@ -6,16 +6,15 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from local.reconcile import dev_settings
-from tests.reliability.conftest import assert_one_record_per_object, census, reconcile_values
+from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
 from tests.support.devstack import SHELL_ROLE, DevProcess, http_session, sign_in_and_grant
+from tests.support.emulator import multipart
 
 pytestmark = pytest.mark.e2e
 
@@ -25,23 +24,14 @@ def start_dev(tmp_path: Path, **settings: str) -> DevProcess:
     return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)
 
 
-def prefix_grant(runner: DevProcess, user: str = "alice") -> dict[str, Any]:
-    return sign_in_and_grant(http_session(), runner.url("app"), user, path="big/")
-
-
-def multipart(grant: dict[str, Any], key: str, data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = [("key", key), *grant["fields"].items()]
-    body = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in parts
-    )
-    body += (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    body += data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
+def big_upload(runner: DevProcess, name: str, data: bytes) -> tuple[str, str, bytes, str]:
+    """A prefix grant for alice, and the PostObject form for `name` under it: host, key, body,
+    content type."""
+    grant = sign_in_and_grant(http_session(), runner.url("app"), "alice", path="big/")
+    key = grant["dir"] + name
+    fields = [("key", key), *grant["fields"].items()]
+    body, content_type = multipart(fields, ("f.bin", data, "application/octet-stream"))
+    return grant["host"], key, body, content_type
 
 
 def values_of(runner: DevProcess, tmp_path: Path) -> dict[str, str]:
@@ -57,9 +47,7 @@ def kill(runner: DevProcess) -> None:
 def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Path) -> None:
     runner = start_dev(tmp_path)
     runner.wait_ready(30)
-    grant = prefix_grant(runner)
-    key = grant["dir"] + "half.bin"
-    body, content_type = multipart(grant, key, b"x" * 2_000_000)
+    _, _, body, content_type = big_upload(runner, "half.bin", b"x" * 2_000_000)
     with socket.create_connection(("127.0.0.1", runner.ports["oss"]), timeout=10) as sock:
         head = (
             f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
@@ -73,7 +61,7 @@ def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Pat
         values = values_of(again, tmp_path)
         found = census(values)
         assert (found.objects, found.records) == ({}, {})
-        report = reconcile_values(values)
+        report = reconcile(values)
         assert (report.listed, report.count("recorded")) == (0, 0)
     finally:
         assert again.stop(signal.SIGTERM) == 0
@@ -111,15 +99,13 @@ def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path:
     runner = start_dev(tmp_path, CALLBACK_URL=holder.url)
     try:
         runner.wait_ready(30)
-        grant = prefix_grant(runner)
-        key = grant["dir"] + "kept.bin"
-        body, content_type = multipart(grant, key, b"y" * 100_000)
+        host, key, body, content_type = big_upload(runner, "kept.bin", b"y" * 100_000)
         failures: list[BaseException] = []
 
         def browser() -> None:
             try:
                 http_session().post(
-                    grant["host"], data=body, headers={"Content-Type": content_type}, timeout=30
+                    host, data=body, headers={"Content-Type": content_type}, timeout=30
                 )
             except requests.RequestException as exc:  # the stack died under it
                 failures.append(exc)
@@ -138,7 +124,7 @@ def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path:
         again.wait_ready(30)
         values = values_of(again, tmp_path)
         assert census(values).lost == {key}
-        report = reconcile_values(values)
+        report = reconcile(values)
         assert report.recorded == [key]
         found = assert_one_record_per_object(values)
         assert list(found.records) == [key]
