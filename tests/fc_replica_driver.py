@@ -5,7 +5,8 @@ modules (the replica's site-packages) after it; with `-S` there is no site-packa
 package alone must serve). The repository, when given, is appended last for the in-memory
 Tablestore (tests.support.ots), which then runs on the runtime's tablestore 5.4.1.
 Argument: a JSON config {"package", "repo" or null, "tablestore": table or null, "checks": [...]}.
-Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}; the driver prints
+Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}: a WSGI environ (without
+wsgi.input) and its body, an FC 3.0 event, a reconciliation or a table bootstrap; the driver prints
 one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
 """
 
@@ -22,48 +23,6 @@ import sysconfig
 from typing import Any
 
 REPORT = "FC-REPLICA-REPORT "
-
-
-def environ_for(spec: dict[str, Any]) -> dict[str, Any]:
-    body = base64.b64decode(spec.get("body_b64", ""))
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": spec.get("method", "GET"),
-        "PATH_INFO": spec.get("path", "/"),
-        "QUERY_STRING": spec.get("query", ""),
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
-    if spec.get("content_type"):
-        environ["CONTENT_TYPE"] = spec["content_type"]
-    environ.update(spec.get("headers", {}))
-    return environ
-
-
-def event_for(spec: dict[str, Any]) -> bytes:
-    """The FC 3.0 HTTP trigger event for the same request (headers without the HTTP_ prefix)."""
-    headers = {
-        name[5:].replace("_", "-").lower(): value
-        for name, value in spec.get("headers", {}).items()
-        if name.startswith("HTTP_")
-    }
-    if spec.get("content_type"):
-        headers["content-type"] = spec["content_type"]
-    query = spec.get("query", "")
-    event = {
-        "version": "v1",
-        "rawPath": spec.get("path", "/"),
-        "body": base64.b64decode(spec.get("body_b64", "")).decode("utf-8"),
-        "isBase64Encoded": False,
-        "headers": headers,
-        "queryParameters": dict(p.split("=", 1) for p in query.split("&") if p),
-        "requestContext": {
-            "requestId": "replica-req-1",
-            "http": {"method": spec.get("method", "GET"), "path": spec.get("path", "/")},
-        },
-    }
-    return json.dumps(event).encode()
 
 
 def install_fake_tablestore(table: str) -> Any:
@@ -90,10 +49,12 @@ def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
     if kind in ("wsgi", "event"):
         index = importlib.import_module("index")
         if kind == "event":
-            answer = index.event_handler(event_for(check["request"]), None)
+            answer = index.event_handler(json.dumps(check["event"]).encode(), None)
             return {"status": answer["statusCode"], "body": answer["body"]}
+        body = base64.b64decode(check["body_b64"])
+        environ = {**check["environ"], "wsgi.input": io.BytesIO(body)}
         seen: list[str] = []
-        body = b"".join(index.handler(environ_for(check["request"]), lambda s, h: seen.append(s)))
+        body = b"".join(index.handler(environ, lambda s, h: seen.append(s)))
         return {"status": int(seen[0].split()[0]), "body": body.decode("utf-8", "replace")}
     if kind == "reconcile":
         index = importlib.import_module("index")

@@ -27,13 +27,9 @@ from deploy import build
 from local.dev import Stack
 from shared.callback.body import callback_body_template
 from shared.records.tablestore_rows import DEFINED_COLUMNS
+from tests.support import fc
 from tests.support.callbacks import public_pem, rsa_key
-from tests.support.devstack import (
-    http_session,
-    sign_in_and_grant,
-    stack_settings,
-    unanswered_callback_url,
-)
+from tests.support.devstack import StackClient, stack_settings, unanswered_callback_url
 from tests.support.keyhost import key_host
 
 
@@ -85,7 +81,7 @@ MULTIPART_FILES = {"shared/multipart.py", "shared/multipart_limits.py"}
         ("reconcile", {"reconcile", "records"}, MULTIPART_FILES, ()),
     ],
 )
-def test_each_package_has_its_handler_its_shared_rooms_and_its_dependencies(
+def test_each_package_holds_its_handler_its_shared_rooms_and_its_dependencies_zipped(
     packages: dict[str, build.Package],
     name: str,
     rooms: set[str],
@@ -119,23 +115,17 @@ def test_each_package_has_its_handler_its_shared_rooms_and_its_dependencies(
     )
     for pin in package.vendored:
         project, version = pin.split("==")
-        info = [
+        dist_info = [
             p.name
             for p in package.directory.glob("*.dist-info")
             if p.name.lower().startswith(f"{build.normalise(project).replace('-', '_')}-")
         ]
-        assert info == [f"{info[0].split('-')[0]}-{version}.dist-info"]
-
-
-@pytest.mark.parametrize("name", build.FUNCTIONS)
-def test_the_zip_holds_exactly_the_precompiled_directory(
-    packages: dict[str, build.Package], name: str
-) -> None:
-    package = packages[name]
+        assert dist_info == [f"{dist_info[0].split('-')[0]}-{version}.dist-info"]
+    # The zip holds exactly the directory, reproducibly stamped, and its bytecode for 3.10.
     with zipfile.ZipFile(package.archive) as archive:
         names = archive.namelist()
         assert names == sorted(names)
-        assert set(names) == files_in(package.directory)
+        assert set(names) == files
         for info in archive.infolist():
             assert info.date_time == build.ZIP_EPOCH
             assert (info.external_attr >> 16) & 0o777 in (0o644, 0o755)
@@ -318,6 +308,23 @@ def key_server() -> Iterator[tuple[str, RSAPrivateKey]]:
         yield host.url(KEY_PATH), private_key
 
 
+def wsgi(spec: dict[str, Any]) -> dict[str, Any]:
+    """A check: the request as FC 2.0 hands it to `handler` (the driver adds wsgi.input)."""
+    environ = fixtures.environ_from_spec(spec)
+    del environ["wsgi.input"]
+    return {"kind": "wsgi", "environ": environ, "body_b64": spec.get("body_b64", "")}
+
+
+def event(spec: dict[str, Any]) -> dict[str, Any]:
+    """A check: the same request as the FC 3.0 HTTP trigger event `event_handler` gets."""
+    headers = {name[5:].replace("_", "-").lower(): v for name, v in spec["headers"].items()}
+    headers.update({"content-type": spec["content_type"]} if "content_type" in spec else {})
+    query = dict(p.split("=", 1) for p in spec.get("query", "").split("&") if p)
+    body = base64.b64decode(spec.get("body_b64", ""))
+    request = fc.event(spec["method"], spec["path"], headers=headers, query=query, body=body)
+    return {"kind": "event", "event": request}
+
+
 def signed_callbacks(key_server: tuple[str, RSAPrivateKey], count: int) -> list[dict[str, Any]]:
     url, private_key = key_server
     template = callback_body_template(fixtures.prefix_grant_token())
@@ -334,7 +341,7 @@ def test_the_sign_package_issues_a_grant(
     packages: dict[str, build.Package], replica: Path, tmp_path: Path, isolated: bool
 ) -> None:
     request = fixtures.sign_request_spec(fixtures.user_token())
-    checks = [{"kind": "wsgi", "request": request}, {"kind": "event", "request": request}]
+    checks = [wsgi(request), event(request)]
     env = fixtures.sign_env(SQLITE_PATH=str(tmp_path / "ledger.sqlite3"))
     report = in_replica(replica, packages["sign"], tmp_path, checks, env, isolated=isolated)
     for answer in report["answers"]:
@@ -348,41 +355,50 @@ def test_the_sign_package_issues_a_grant(
     assert not {"tablestore", "cryptography", "jwt.jwks_client"} & set(report["modules"])
 
 
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The `make dev` stack in-process. Nobody answers its callback: OSS keeps each upload
+    without a record, as when a callback fails."""
+    data = tmp_path_factory.mktemp("stack")
+    stack = Stack(stack_settings(data, CALLBACK_URL=unanswered_callback_url()))
+    stack.start()
+    yield stack
+    stack.stop()
+
+
 def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
-    packages: dict[str, build.Package], replica: Path, tmp_path: Path
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path, stack: Stack
 ) -> None:
     """POST /multipart through both adapters: the runtime's oss2 calls InitiateMultipartUpload on
     the emulator, the session goes to the ledger, and the answer names the upload."""
-    stack = Stack(stack_settings(tmp_path / "stack"))
-    stack.start()
-    try:
-        body = json.dumps({"filename": "film.mp4", "size": 300_000, "type": "video/mp4"})
-        request = {
-            **fixtures.sign_request_spec(fixtures.user_token()),
-            "method": "POST",
-            "path": "/multipart",
-            "query": "",
-            "content_type": "application/json",
-            "body_b64": base64.b64encode(body.encode()).decode(),
-        }
-        names = ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT", "OSS_ACCESS_KEY_ID")
-        env = fixtures.sign_env(
-            **{name: stack.values[name] for name in names},
-            OSS_ACCESS_KEY_SECRET=stack.values["OSS_ACCESS_KEY_SECRET"],
-            SQLITE_PATH=str(tmp_path / "ledger.sqlite3"),
-        )
-        checks = [{"kind": "wsgi", "request": request}, {"kind": "event", "request": request}]
-        report = in_replica(replica, packages["sign"], tmp_path, checks, env)
-        stats = http_session().get(f"{stack.url('oss')}/.well-known/oss-emulator/stats", timeout=10)
-        opened = stats.json().get("InitiateMultipartUpload")
-    finally:
-        stack.stop()
+    body = json.dumps({"filename": "film.mp4", "size": 300_000, "type": "video/mp4"})
+    request = {
+        **fixtures.sign_request_spec(fixtures.user_token()),
+        "method": "POST",
+        "path": "/multipart",
+        "query": "",
+        "content_type": "application/json",
+        "body_b64": base64.b64encode(body.encode()).decode(),
+    }
+    names = (
+        "OSS_BUCKET",
+        "OSS_REGION",
+        "OSS_ENDPOINT",
+        "OSS_ACCESS_KEY_ID",
+        "OSS_ACCESS_KEY_SECRET",
+    )
+    env = fixtures.sign_env(
+        **{name: stack.values[name] for name in names}, SQLITE_PATH=str(tmp_path / "ledger.sqlite3")
+    )
+    browser = StackClient(stack.url("app"), stack.url("oss"))
+    opened = browser.emulator_stats().get("InitiateMultipartUpload", 0)
+    report = in_replica(replica, packages["sign"], tmp_path, [wsgi(request), event(request)], env)
     sessions = [json.loads(answer["body"]) for answer in report["answers"]]
     assert [answer["status"] for answer in report["answers"]] == [200, 200], sessions
     assert {(s["partSize"], s["partCount"]) for s in sessions} == {(8 * 1024 * 1024, 1)}
     assert all(s["key"].startswith("uploads/") and s["key"].endswith(".mp4") for s in sessions)
     assert len({s["uploadId"] for s in sessions}) == 2
-    assert opened == 2
+    assert browser.emulator_stats()["InitiateMultipartUpload"] == opened + 2
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
         modes = db.execute("SELECT mode, part_size FROM grants").fetchall()
     assert modes == [("multipart", 8 * 1024 * 1024)] * 2
@@ -401,10 +417,10 @@ def test_the_callback_package_records_into_sqlite_and_refuses_a_forgery(
     first, second = signed_callbacks(key_server, 2)
     forged = {**first, "body_b64": base64.b64encode(b"bucket=bench-bucket&size=1").decode()}
     checks = [
-        {"kind": "wsgi", "request": first},
-        {"kind": "event", "request": second},
-        {"kind": "wsgi", "request": forged},
-        {"kind": "event", "request": forged},
+        wsgi(first),
+        event(second),
+        wsgi(forged),
+        event(forged),
     ]
     env = fixtures.callback_env(key_server[0], str(database))
     report = in_replica(replica, packages["callback"], tmp_path, checks, env, isolated=isolated)
@@ -428,9 +444,9 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
     encoded by that SDK, then answered by the in-memory table (tests/support/ots.py)."""
     first, second = signed_callbacks(key_server, 2)
     checks = [
-        {"kind": "wsgi", "request": first},
-        {"kind": "event", "request": second},
-        {"kind": "wsgi", "request": first},  # OSS never retries, but a duplicate stays one row
+        wsgi(first),
+        event(second),
+        wsgi(first),  # OSS never retries, but a duplicate stays one row
         {
             "kind": "bootstrap",
             "primary_key": [["pk", "STRING"], ["bucket", "STRING"], ["key", "STRING"]],
@@ -460,44 +476,36 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
 
 
 def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtime(
-    packages: dict[str, build.Package], replica: Path, tmp_path: Path
+    packages: dict[str, build.Package], replica: Path, tmp_path: Path, stack: Stack
 ) -> None:
-    # Nobody answers the callback: OSS keeps each upload without a record, as when one fails.
-    stack = Stack(stack_settings(tmp_path / "stack", CALLBACK_URL=unanswered_callback_url()))
-    stack.start()
-    try:
-        http = http_session()
-        grant = sign_in_and_grant(http, stack.url("app"), "carol", path="docs/")
-        keys = [grant["dir"] + name for name in ("a.txt", "b.txt")]
-        for key in keys:
-            parts: list[tuple[str, object]] = [("key", (None, key))]
-            parts += [(name, (None, value)) for name, value in grant["fields"].items()]
-            parts.append(("file", ("f.txt", b"hello", "text/plain")))
-            assert http.post(grant["host"], files=parts, timeout=10).status_code == 203
-        env = {name: stack.values[name] for name in ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT")}
-        env.update(TABLESTORE_ENV)
-        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "dev-access-key-id"
-        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "dev-access-key-secret"
-        del env["ALIBABA_CLOUD_SECURITY_TOKEN"]
-        # A prefix grant issued ten minutes ago that has ended (past its callback grace and the
-        # sweeper's settle time), as the sign function would have written it.
-        now = int(time.time())
-        ended = {
-            "owner": "carol",
-            "grant_id": "01HZREPLICAGRANT00000000000",
-            "mode": "prefix",
-            "target": grant["dir"],
-            "bucket": "dev-bucket",
-            "max_bytes": 1024,
-            "expires_at": now - 300,
-            "created_at": (now - 600) * 1000,
-        }
-        checks = [{"kind": "reconcile", "grants": [ended]}]
-        report = in_replica(
-            replica, packages["reconcile"], tmp_path, checks, env, tablestore="oss_uploads"
-        )
-    finally:
-        stack.stop()
+    browser = StackClient(stack.url("app"), stack.url("oss"))
+    grant = browser.grant(browser.token("carol"), path="docs/")
+    keys = [grant["dir"] + name for name in ("a.txt", "b.txt")]
+    for key in keys:
+        stored = browser.upload(grant, b"hello", key=key, content_type="text/plain")
+        assert stored.status_code == 203
+    env = {name: stack.values[name] for name in ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT")}
+    env.update(TABLESTORE_ENV)
+    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "dev-access-key-id"
+    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "dev-access-key-secret"
+    del env["ALIBABA_CLOUD_SECURITY_TOKEN"]
+    # A prefix grant issued ten minutes ago that has ended (past its callback grace and the
+    # sweeper's settle time), as the sign function would have written it.
+    now = int(time.time())
+    ended = {
+        "owner": "carol",
+        "grant_id": "01HZREPLICAGRANT00000000000",
+        "mode": "prefix",
+        "target": grant["dir"],
+        "bucket": "dev-bucket",
+        "max_bytes": 1024,
+        "expires_at": now - 300,
+        "created_at": (now - 600) * 1000,
+    }
+    checks = [{"kind": "reconcile", "grants": [ended]}]
+    report = in_replica(
+        replica, packages["reconcile"], tmp_path, checks, env, tablestore="oss_uploads"
+    )
     (answer,) = report["answers"]
     timer, audit = answer["timer"], answer["audit"]
     assert (timer["mode"], timer["recorded"], timer["failed"]) == ("sweep", 2, 0), timer

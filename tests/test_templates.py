@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,13 @@ from deploy.template import (
     load_template,
     read_dotenv,
 )
-from local.oss_emulator import AccessKey, EmulatorConfig, OssEmulator
 from shared.callback.settings import CallbackSettings
 from shared.reconcile.settings import ReconcileSettings
 from shared.records.tablestore_ledger import due_index, ledger_table, target_index
 from shared.records.tablestore_rows import index_name
 from shared.sign.settings import SignSettings
-from tests import oss_sdk
+from tests.oss_sdk import BUCKET, KEY_ID, SECRET
+from tests.support.emulator import Emu, make_fixture  # noqa: F401 - the `make` fixture
 
 ROOT = build.ROOT
 FC2 = ROOT / "template.yml"
@@ -245,36 +245,26 @@ def test_preflight_refuses_a_mixed_case_tablestore_instance(path: Path) -> None:
 
 @pytest.mark.parametrize("status", ["", "Enabled", "Suspended"])
 def test_preflight_reads_the_buckets_versioning_and_refuses_a_versioned_one(
-    tmp_path: Path, status: str
+    make: Callable[..., Emu], status: str
 ) -> None:
-    emulator = OssEmulator(
-        EmulatorConfig(
-            bucket=oss_sdk.BUCKET,
-            region=oss_sdk.REGION,
-            access_keys=(AccessKey(oss_sdk.KEY_ID, oss_sdk.SECRET),),
-            data_dir=tmp_path,
-            public_url="http://127.0.0.1:9000",
-            versioning=status,
-        )
-    )
+    url = make(versioning=status).url
     template = load_template(FC3)
-    with oss_sdk.serve(emulator) as url:
-        env = {**example_environment(), "OSS_BUCKET": oss_sdk.BUCKET, "OSS_ENDPOINT": url}
-        no_credentials = (None, "no credentials in the environment to read it with")
-        assert preflight.bucket_versioning(template, env) == no_credentials
-        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = oss_sdk.KEY_ID
-        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "not-the-secret"
-        assert preflight.bucket_versioning(template, env) == (
-            None,
-            f"GetBucketVersioning on {oss_sdk.BUCKET} failed: 403 SignatureDoesNotMatch",
-        )
-        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = oss_sdk.SECRET
-        assert preflight.bucket_versioning(template, env) == (status, "")
-    problem = preflight.versioning_problem(status, oss_sdk.BUCKET, allowed=False)
+    env = {**example_environment(), "OSS_BUCKET": BUCKET, "OSS_ENDPOINT": url}
+    no_credentials = (None, "no credentials in the environment to read it with")
+    assert preflight.bucket_versioning(template, env) == no_credentials
+    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = KEY_ID
+    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "not-the-secret"
+    assert preflight.bucket_versioning(template, env) == (
+        None,
+        f"GetBucketVersioning on {BUCKET} failed: 403 SignatureDoesNotMatch",
+    )
+    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = SECRET
+    assert preflight.bucket_versioning(template, env) == (status, "")
+    problem = preflight.versioning_problem(status, BUCKET, allowed=False)
     if status:
         assert problem is not None
         assert f"has versioning {status}: OSS ignores x-oss-forbid-overwrite" in problem
-        assert preflight.versioning_problem(status, oss_sdk.BUCKET, allowed=True) is None
+        assert preflight.versioning_problem(status, BUCKET, allowed=True) is None
     else:
         assert problem is None
 
