@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from bench import fixtures
 from bench.naive import KEY_PATH
@@ -236,19 +235,7 @@ TABLESTORE_ENV = {
 RUNTIMES = [pytest.param(False, id="fc-runtime"), pytest.param(True, id="no-site-packages")]
 
 
-@pytest.fixture(scope="session")
-def replica() -> Path:
-    """`.venv-fc/bin/python`, built by `make fc-runtime` (and by `make test`)."""
-    if not FC_PYTHON.is_file():
-        message = f"{FC_PYTHON} is missing: run `make fc-runtime`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return FC_PYTHON
-
-
 def in_replica(
-    replica: Path,
     package: build.Package,
     tmp_path: Path,
     checks: list[dict[str, Any]],
@@ -260,6 +247,11 @@ def in_replica(
     """Unzip the package and run `checks` in one fresh replica interpreter; its report. Isolated:
     no site-packages (-S), warnings are errors, and nothing may come from outside the package
     and the standard library."""
+    if not FC_PYTHON.is_file():  # `make fc-runtime` (and `make test`) builds it
+        message = f"{FC_PYTHON} is missing: run `make fc-runtime`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     unpacked = tmp_path / f"code-{package.function}"
     unpacked.mkdir()
     with zipfile.ZipFile(package.archive) as archive:
@@ -273,7 +265,7 @@ def in_replica(
     }
     flags = ["-S", "-W", "error"] if isolated else []
     result = subprocess.run(  # noqa: S603 - the replica's interpreter, our driver
-        [str(replica), "-I", *flags, str(REPLICA_DRIVER), json.dumps(config)],
+        [str(FC_PYTHON), "-I", *flags, str(REPLICA_DRIVER), json.dumps(config)],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
@@ -300,14 +292,6 @@ def in_replica(
     return report
 
 
-@pytest.fixture(scope="module")
-def key_server() -> Iterator[tuple[str, RSAPrivateKey]]:
-    """Our callback key on 127.0.0.1 (its URL), and the key the callbacks are signed with."""
-    private_key = rsa_key(2048)
-    with key_host({KEY_PATH: public_pem(private_key)}) as host:
-        yield host.url(KEY_PATH), private_key
-
-
 def wsgi(spec: dict[str, Any]) -> dict[str, Any]:
     """A check: the request as FC 2.0 hands it to `handler` (the driver adds wsgi.input)."""
     environ = fixtures.environ_from_spec(spec)
@@ -325,25 +309,25 @@ def event(spec: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "event", "event": request}
 
 
-def signed_callbacks(key_server: tuple[str, RSAPrivateKey], count: int) -> list[dict[str, Any]]:
-    url, private_key = key_server
+@pytest.fixture(scope="module")
+def callbacks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Our callback key served on 127.0.0.1 (its URL), and two callbacks signed with it."""
+    private_key = rsa_key(2048)
     template = callback_body_template(fixtures.prefix_grant_token())
-    return [
-        fixtures.signed_callback(
-            private_key, url, fixtures.callback_body(template, fixtures.callback_values(i))
-        ).spec()
-        for i in range(count)
-    ]
+    with key_host({KEY_PATH: public_pem(private_key)}) as host:
+        url = host.url(KEY_PATH)
+        bodies = [fixtures.callback_body(template, fixtures.callback_values(i)) for i in (0, 1)]
+        yield url, [fixtures.signed_callback(private_key, url, b).spec() for b in bodies]
 
 
 @pytest.mark.parametrize("isolated", RUNTIMES)
 def test_the_sign_package_issues_a_grant(
-    packages: dict[str, build.Package], replica: Path, tmp_path: Path, isolated: bool
+    packages: dict[str, build.Package], tmp_path: Path, isolated: bool
 ) -> None:
     request = fixtures.sign_request_spec(fixtures.user_token())
     checks = [wsgi(request), event(request)]
     env = fixtures.sign_env(SQLITE_PATH=str(tmp_path / "ledger.sqlite3"))
-    report = in_replica(replica, packages["sign"], tmp_path, checks, env, isolated=isolated)
+    report = in_replica(packages["sign"], tmp_path, checks, env, isolated=isolated)
     for answer in report["answers"]:
         assert answer["status"] == 200, answer["body"]
         grant = json.loads(answer["body"])
@@ -353,6 +337,9 @@ def test_the_sign_package_issues_a_grant(
     # The runtime has tablestore and cryptography, but HS256 sign-ins need neither, nor PyJWT's
     # JWKS client.
     assert not {"tablestore", "cryptography", "jwt.jwks_client"} & set(report["modules"])
+
+
+STACK_OSS = ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT")  # where the stack's emulator is
 
 
 @pytest.fixture(scope="module")
@@ -367,7 +354,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
-    packages: dict[str, build.Package], replica: Path, tmp_path: Path, stack: Stack
+    packages: dict[str, build.Package], tmp_path: Path, stack: Stack
 ) -> None:
     """POST /multipart through both adapters: the runtime's oss2 calls InitiateMultipartUpload on
     the emulator, the session goes to the ledger, and the answer names the upload."""
@@ -380,19 +367,13 @@ def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
         "content_type": "application/json",
         "body_b64": base64.b64encode(body.encode()).decode(),
     }
-    names = (
-        "OSS_BUCKET",
-        "OSS_REGION",
-        "OSS_ENDPOINT",
-        "OSS_ACCESS_KEY_ID",
-        "OSS_ACCESS_KEY_SECRET",
-    )
+    names = (*STACK_OSS, "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET")
     env = fixtures.sign_env(
         **{name: stack.values[name] for name in names}, SQLITE_PATH=str(tmp_path / "ledger.sqlite3")
     )
     browser = StackClient(stack.url("app"), stack.url("oss"))
     opened = browser.emulator_stats().get("InitiateMultipartUpload", 0)
-    report = in_replica(replica, packages["sign"], tmp_path, [wsgi(request), event(request)], env)
+    report = in_replica(packages["sign"], tmp_path, [wsgi(request), event(request)], env)
     sessions = [json.loads(answer["body"]) for answer in report["answers"]]
     assert [answer["status"] for answer in report["answers"]] == [200, 200], sessions
     assert {(s["partSize"], s["partCount"]) for s in sessions} == {(8 * 1024 * 1024, 1)}
@@ -408,13 +389,12 @@ def test_the_sign_package_starts_a_multipart_upload_in_the_fc_runtime(
 @pytest.mark.parametrize("isolated", RUNTIMES)
 def test_the_callback_package_records_into_sqlite_and_refuses_a_forgery(
     packages: dict[str, build.Package],
-    replica: Path,
     tmp_path: Path,
-    key_server: tuple[str, RSAPrivateKey],
+    callbacks: tuple[str, list[dict[str, Any]]],
     isolated: bool,
 ) -> None:
     database = tmp_path / "records.sqlite3"
-    first, second = signed_callbacks(key_server, 2)
+    key_url, (first, second) = callbacks
     forged = {**first, "body_b64": base64.b64encode(b"bucket=bench-bucket&size=1").decode()}
     checks = [
         wsgi(first),
@@ -422,8 +402,8 @@ def test_the_callback_package_records_into_sqlite_and_refuses_a_forgery(
         wsgi(forged),
         event(forged),
     ]
-    env = fixtures.callback_env(key_server[0], str(database))
-    report = in_replica(replica, packages["callback"], tmp_path, checks, env, isolated=isolated)
+    env = fixtures.callback_env(key_url, str(database))
+    report = in_replica(packages["callback"], tmp_path, checks, env, isolated=isolated)
     answers = report["answers"]
     assert [a["status"] for a in answers] == [200, 200, 401, 401], answers
     assert [json.loads(a["body"])["code"] for a in answers[2:]] == ["SignatureInvalid"] * 2
@@ -436,13 +416,12 @@ def test_the_callback_package_records_into_sqlite_and_refuses_a_forgery(
 
 def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
     packages: dict[str, build.Package],
-    replica: Path,
     tmp_path: Path,
-    key_server: tuple[str, RSAPrivateKey],
+    callbacks: tuple[str, list[dict[str, Any]]],
 ) -> None:
     """Tablestore 5.4.1, as FC's python3.10 runtime ships it: every call our code makes is
     encoded by that SDK, then answered by the in-memory table (tests/support/ots.py)."""
-    first, second = signed_callbacks(key_server, 2)
+    key_url, (first, second) = callbacks
     checks = [
         wsgi(first),
         event(second),
@@ -453,14 +432,12 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
             "defined_columns": [list(c) for c in DEFINED_COLUMNS],
         },
     ]
-    env = {**fixtures.callback_env(key_server[0], "/nonexistent/unused.sqlite3"), **TABLESTORE_ENV}
-    report = in_replica(
-        replica, packages["callback"], tmp_path, checks, env, tablestore="oss_uploads"
-    )
+    env = {**fixtures.callback_env(key_url, "/nonexistent/unused.sqlite3"), **TABLESTORE_ENV}
+    report = in_replica(packages["callback"], tmp_path, checks, env, tablestore="oss_uploads")
     assert report["tablestore_version"] == "5.4.1"
     assert report["origins"]["tablestore"] == "runtime"
-    *callbacks, bootstrap = report["answers"]
-    assert [a["status"] for a in callbacks] == [200, 200, 200], callbacks
+    *answers, bootstrap = report["answers"]
+    assert [a["status"] for a in answers] == [200, 200, 200], answers
     assert sorted(key.split("/", 2)[2] for key in report["rows"]) == [
         fixtures.callback_values(i)["object"] for i in range(2)
     ]
@@ -476,7 +453,7 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
 
 
 def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtime(
-    packages: dict[str, build.Package], replica: Path, tmp_path: Path, stack: Stack
+    packages: dict[str, build.Package], tmp_path: Path, stack: Stack
 ) -> None:
     browser = StackClient(stack.url("app"), stack.url("oss"))
     grant = browser.grant(browser.token("carol"), path="docs/")
@@ -484,7 +461,7 @@ def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtim
     for key in keys:
         stored = browser.upload(grant, b"hello", key=key, content_type="text/plain")
         assert stored.status_code == 203
-    env = {name: stack.values[name] for name in ("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT")}
+    env = {name: stack.values[name] for name in STACK_OSS}
     env.update(TABLESTORE_ENV)
     env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "dev-access-key-id"
     env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "dev-access-key-secret"
@@ -503,9 +480,7 @@ def test_the_reconcile_package_repairs_through_oss2_and_tablestore_of_the_runtim
         "created_at": (now - 600) * 1000,
     }
     checks = [{"kind": "reconcile", "grants": [ended]}]
-    report = in_replica(
-        replica, packages["reconcile"], tmp_path, checks, env, tablestore="oss_uploads"
-    )
+    report = in_replica(packages["reconcile"], tmp_path, checks, env, tablestore="oss_uploads")
     (answer,) = report["answers"]
     timer, audit = answer["timer"], answer["audit"]
     assert (timer["mode"], timer["recorded"], timer["failed"]) == ("sweep", 2, 0), timer

@@ -72,17 +72,11 @@ def deployed_function(key: str) -> dict[str, Any]:
 
 
 def deployed_triggers(key: str, url: str) -> dict[str, Any]:
+    """The function's one trigger as list_triggers answers (the reconcile function's: a timer)."""
     (trigger,) = TEMPLATE.functions[key].triggers
-    if trigger.type == "timer":  # the reconcile function
-        config = {"cronExpression": "@every 10m", "enable": True}
-        return {
-            "triggers": [
-                {"triggerName": trigger.name, "triggerType": "timer", "triggerConfig": config}
-            ]
-        }
-    config = {"authType": "anonymous", "methods": list(trigger.methods)}
-    http = {"triggerName": trigger.name, "triggerType": "http", "triggerConfig": config}
-    return {"triggers": [{**http, "urlInternet": url.rstrip("/")}]}
+    config = {"authType": trigger.auth_type, "methods": list(trigger.methods)}
+    listed = {"triggerName": trigger.name, "triggerType": trigger.type, "triggerConfig": config}
+    return {"triggers": [{**listed, "urlInternet": url.rstrip("/")}]}
 
 
 def fake_fc(

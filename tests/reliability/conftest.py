@@ -56,21 +56,9 @@ def reconcile(values: dict[str, str], **options: Any) -> Report:
 class Census:
     objects: dict[str, str]  # key → etag, as ListObjectsV2 says
     records: dict[str, str]  # key → etag, one row per key (the primary key)
-    rows: int
-
-    @property
-    def lost(self) -> set[str]:
-        """Stored objects without a record."""
-        return set(self.objects) - set(self.records)
-
-    @property
-    def orphans(self) -> set[str]:
-        """Records without an object (or for another version of it)."""
-        return {k for k, e in self.records.items() if self.objects.get(k, "").upper() != e.upper()}
-
-    @property
-    def duplicated(self) -> int:
-        return self.rows - len(self.records)
+    lost: set[str]  # stored objects without a record
+    orphans: set[str]  # records without an object (or for another version of it)
+    duplicated: int
 
 
 def census(values: dict[str, str], prefix: str = "uploads/") -> Census:
@@ -85,7 +73,9 @@ def census(values: dict[str, str], prefix: str = "uploads/") -> Census:
             "SELECT key, etag FROM records WHERE key != ?", (WATERMARK_KEY,)
         ).fetchall()
     db.close()
-    return Census(objects, {key: etag for key, etag in rows}, len(rows))
+    records = dict(rows)
+    orphans = {k for k, e in records.items() if objects.get(k, "").upper() != e.upper()}
+    return Census(objects, records, set(objects) - set(records), orphans, len(rows) - len(records))
 
 
 def assert_one_record_per_object(values: dict[str, str]) -> Census:
