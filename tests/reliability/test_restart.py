@@ -3,9 +3,12 @@ same data: no half-written object or record, and reconciliation brings the missi
 
 from __future__ import annotations
 
+import select
 import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,18 +38,27 @@ def big_upload(runner: DevProcess, name: str, data: bytes) -> tuple[str, str, by
 
 
 def values_of(runner: DevProcess, tmp_path: Path) -> dict[str, str]:
-    return dev_settings(
-        {"DEV_OSS_PORT": str(runner.ports["oss"]), "DEV_DATA_DIR": str(tmp_path / "data")}
-    )
+    """The running stack's settings (its emulator's port, the data directory)."""
+    ports = {"DEV_OSS_PORT": str(runner.ports["oss"]), "DEV_DATA_DIR": str(tmp_path / "data")}
+    return dev_settings(ports)
 
 
 def kill(runner: DevProcess) -> None:
     assert runner.stop(signal.SIGKILL, 15) == -signal.SIGKILL
 
 
+@contextmanager
+def restarted(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The stack started again on the same data directory (fresh ports): its settings."""
+    again = start_dev(tmp_path).wait_ready(30)
+    try:
+        yield values_of(again, tmp_path)
+    finally:
+        assert again.stop(signal.SIGTERM) == 0
+
+
 def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Path) -> None:
-    runner = start_dev(tmp_path)
-    runner.wait_ready(30)
+    runner = start_dev(tmp_path).wait_ready(30)
     _, _, body, content_type = big_upload(runner, "half.bin", b"x" * 2_000_000)
     with socket.create_connection(("127.0.0.1", runner.ports["oss"]), timeout=10) as sock:
         head = (
@@ -55,78 +67,36 @@ def test_killed_while_the_body_arrives_leaves_nothing_half_written(tmp_path: Pat
         )
         sock.sendall(head.encode() + body[: len(body) // 2])  # half the file is on the wire
         kill(runner)
-    again = start_dev(tmp_path)  # same data directory, fresh ports
-    try:
-        again.wait_ready(30)
-        values = values_of(again, tmp_path)
+    with restarted(tmp_path) as values:
         found = census(values)
         assert (found.objects, found.records) == ({}, {})
         report = reconcile(values)
         assert (report.listed, report.count("recorded")) == (0, 0)
-    finally:
-        assert again.stop(signal.SIGTERM) == 0
-
-
-class HoldingCallback:
-    """An app server that takes the callback and never answers: the stack dies meanwhile."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/oss-callback"
-        self.arrived = threading.Event()
-        self.connections: list[socket.socket] = []
-        threading.Thread(target=self._hold, daemon=True).start()
-
-    def _hold(self) -> None:
-        try:
-            connection, _ = self.listener.accept()
-        except OSError:
-            return
-        self.connections.append(connection)
-        connection.recv(65536)
-        self.arrived.set()
-
-    def close(self) -> None:
-        for connection in self.connections:
-            connection.close()
-        self.listener.close()
 
 
 def test_killed_while_the_callback_is_in_flight_reconciliation_repairs(tmp_path: Path) -> None:
-    holder = HoldingCallback()
-    runner = start_dev(tmp_path, CALLBACK_URL=holder.url)
-    try:
-        runner.wait_ready(30)
+    # The app server takes the callback's connection and never answers: the stack dies meanwhile.
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        url = f"http://127.0.0.1:{holder.getsockname()[1]}/oss-callback"
+        runner = start_dev(tmp_path, CALLBACK_URL=url).wait_ready(30)
         host, key, body, content_type = big_upload(runner, "kept.bin", b"y" * 100_000)
         failures: list[BaseException] = []
 
         def browser() -> None:
             try:
-                http_session().post(
-                    host, data=body, headers={"Content-Type": content_type}, timeout=30
-                )
+                headers = {"Content-Type": content_type}
+                http_session().post(host, data=body, headers=headers, timeout=30)
             except requests.RequestException as exc:  # the stack died under it
                 failures.append(exc)
 
         upload = threading.Thread(target=browser)
         upload.start()
-        assert holder.arrived.wait(15), "the emulator never made the callback"
+        arrived, _, _ = select.select([holder], [], [], 15)  # a connection waits to be accepted
+        assert arrived, "the emulator never made the callback"
         kill(runner)  # the object is stored; its callback never finished
         upload.join(15)
         assert failures, "the browser must not get an answer from a dead stack"
-    finally:
-        holder.close()
-
-    again = start_dev(tmp_path)
-    try:
-        again.wait_ready(30)
-        values = values_of(again, tmp_path)
+    with restarted(tmp_path) as values:
         assert census(values).lost == {key}
-        report = reconcile(values)
-        assert report.recorded == [key]
-        found = assert_one_record_per_object(values)
-        assert list(found.records) == [key]
-    finally:
-        assert again.stop(signal.SIGTERM) == 0
+        assert reconcile(values).recorded == [key]
+        assert list(assert_one_record_per_object(values).records) == [key]
