@@ -55,28 +55,8 @@ def start(tmp_path: Path, **settings: str) -> Stack:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     dev = start(tmp_path)
-    try:
-        yield dev
-    finally:
-        dev.stop()
-
-
-def deployed_function(key: str) -> dict[str, Any]:
-    spec = TEMPLATE.functions[key]
-    return {
-        "functionName": spec.name,
-        "runtime": spec.runtime,
-        "handler": spec.handler,
-        "environmentVariables": {name: "value" for name in spec.environment},
-    }
-
-
-def deployed_triggers(key: str, url: str) -> dict[str, Any]:
-    """The function's one trigger as list_triggers answers (the reconcile function's: a timer)."""
-    (trigger,) = TEMPLATE.functions[key].triggers
-    config = {"authType": trigger.auth_type, "methods": list(trigger.methods)}
-    listed = {"triggerName": trigger.name, "triggerType": trigger.type, "triggerConfig": config}
-    return {"triggers": [{**listed, "urlInternet": url.rstrip("/")}]}
+    yield dev
+    dev.stop()
 
 
 def fake_fc(
@@ -93,9 +73,15 @@ def fake_fc(
     calls it (CALLBACK_URL) unless `callback_url` says otherwise."""
     by_name = {TEMPLATE.functions[key].name: key for key in TEMPLATE.functions}
     urls = {"sign": stack.url("app"), "callback": callback_url or stack.values["CALLBACK_URL"]}
-    configs = {key: deployed_function(key) for key in TEMPLATE.functions}
+    configs, listed = {}, {}
+    for key, spec in TEMPLATE.functions.items():
+        configs[key] = {"functionName": spec.name, "runtime": spec.runtime, "handler": spec.handler}
+        configs[key]["environmentVariables"] = {name: "value" for name in spec.environment}
+        (trigger,) = spec.triggers  # the reconcile function's: a timer
+        config = {"authType": trigger.auth_type, "methods": list(trigger.methods)}
+        listed[key] = {"triggers": [{"triggerName": trigger.name, "triggerType": trigger.type}]}
+        listed[key]["triggers"][0].update(triggerConfig=config, urlInternet=urls.get(key, ""))
     functions(configs)
-    listed = {key: deployed_triggers(key, urls.get(key, "")) for key in TEMPLATE.functions}
     triggers(listed)
     client = mocker.Mock()
     client.get_function.side_effect = lambda _, name: mocker.Mock(data=configs[by_name[name]])
