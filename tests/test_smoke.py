@@ -104,11 +104,13 @@ def fake_fc(
     return client
 
 
-def failed(client: Any, environ: dict[str, str] = ENVIRON) -> dict[str, str]:
+def failed(
+    client: Any, environ: dict[str, str] = ENVIRON, session: requests.Session | None = None
+) -> dict[str, str]:
     """One run of every check: the failed ones, each with its detail."""
     config, reason = smoke.load_config(environ, time.time())
     assert config is not None, reason
-    results = smoke.Smoke(TEMPLATE, config, client, requests.Session()).run()
+    results = smoke.Smoke(TEMPLATE, config, client, session or requests.Session()).run()
     return {r.check: r.detail for r in results if not r.ok}
 
 
@@ -222,21 +224,15 @@ def test_smoke_jwt_is_used_as_given(mocker: MockerFixture, stack: Stack) -> None
     environ["SMOKE_JWT"] = token
     session = requests.Session()
     spy = mocker.spy(session, "get")
-    config, _ = smoke.load_config(environ, time.time())
-    assert config is not None
-    results = smoke.Smoke(TEMPLATE, config, fake_fc(mocker, stack), session).run()
-    assert [r.check for r in results if not r.ok] == []
+    assert failed(fake_fc(mocker, stack), environ, session) == {}
     assert spy.call_args.kwargs["headers"] == {"Authorization": f"Bearer {token}"}
 
 
 def test_management_api_errors_are_reported_not_raised(mocker: MockerFixture) -> None:
     client = mocker.Mock()
     client.get_function.side_effect = RuntimeError("FunctionNotFound")
-    config, _ = smoke.load_config(ENVIRON, time.time())
-    assert config is not None
     session = mocker.Mock(spec=requests.Session)
-    results = smoke.Smoke(TEMPLATE, config, client, session).run()
-    assert [r.check for r in results if not r.ok] == [
+    assert list(failed(client, ENVIRON, session)) == [
         f"{key}: get_function" for key in TEMPLATE.functions
     ]
     session.get.assert_not_called()
