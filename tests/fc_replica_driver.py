@@ -33,10 +33,10 @@ def install_fake_tablestore(table: str) -> Any:
 
     fake = FakeOTS(table=table)
     client_class = sdk_backed_client_class(fake)
-    built: list[dict[str, Any]] = []
+    built: list[list[str]] = []  # each client's keyword arguments
 
     def factory(*args: Any, **kwargs: Any) -> Any:
-        built.append({"args": [str(a) for a in args], "kwargs": sorted(kwargs)})
+        built.append(sorted(kwargs))
         return client_class(*args, **kwargs)
 
     tablestore.OTSClient = factory
@@ -114,10 +114,7 @@ def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    config = json.loads(sys.argv[1])
-    here = os.path.dirname(os.path.abspath(__file__))
-    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
-        del sys.path[0]  # this file's folder is not part of the package
+    config = json.loads(sys.argv[1])  # run with -I: this file's folder is not on sys.path
     package = os.path.realpath(config["package"])
     sys.path.insert(0, config["package"])
     if config.get("repo"):

@@ -442,7 +442,7 @@ def test_the_callback_package_and_bootstrap_run_on_the_runtimes_tablestore_sdk(
         fixtures.callback_values(i)["object"] for i in range(2)
     ]
     # The callback's client (built once), then the bootstrap's.
-    assert {"retry_policy", "socket_timeout", "sts_token"} <= set(report["clients"][0]["kwargs"])
+    assert {"retry_policy", "socket_timeout", "sts_token"} <= set(report["clients"][0])
     # 5.4.1 has no include_base_data: the index is created first, then both rows rewritten.
     assert (bootstrap["first"], bootstrap["again"]) == (0, 0), bootstrap["out"]
     calls = bootstrap["calls"]
