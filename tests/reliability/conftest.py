@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,8 @@ def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
 def reconcile(values: dict[str, str], **options: Any) -> Report:
     """A real run (oss2 → emulator, SQLite) over the stack's settings; settle 0: nothing in flight."""
     settings = ReconcileSettings.from_env(values)
-    store = SqliteStore(settings.records.sqlite_path)
-    try:
+    with closing(SqliteStore(settings.records.sqlite_path)) as store:
         return run(settings, DEV_KEY, store=store, settle=0, **options)
-    finally:
-        store.close()
 
 
 @dataclass(frozen=True)
@@ -65,9 +63,8 @@ def census(values: dict[str, str], prefix: str = "uploads/") -> Census:
     """Objects through the SDK, records straight from the SQLite file (every row, no API)."""
     settings = ReconcileSettings.from_env(values)
     objects = {o.key: o.etag for o in OssObjects(settings.oss, DEV_KEY).list(prefix)}
-    schema = SqliteStore(settings.records.sqlite_path)
-    schema.ensure_schema()  # a stack whose store never worked has no table yet
-    schema.close()
+    with closing(SqliteStore(settings.records.sqlite_path)) as schema:
+        schema.ensure_schema()  # a stack whose store never worked has no table yet
     with sqlite3.connect(settings.records.sqlite_path) as db:
         rows = db.execute(
             "SELECT key, etag FROM records WHERE key != ?", (WATERMARK_KEY,)
