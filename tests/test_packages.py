@@ -79,6 +79,7 @@ MULTIPART_FILES = {"shared/multipart.py", "shared/multipart_limits.py"}
         # ended without a record.
         ("reconcile", {"reconcile", "records"}, MULTIPART_FILES, ()),
     ],
+    ids=build.FUNCTIONS,
 )
 def test_each_package_holds_its_handler_its_shared_rooms_and_its_dependencies_zipped(
     packages: dict[str, build.Package],
