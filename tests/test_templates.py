@@ -78,8 +78,7 @@ def example_environment() -> dict[str, str]:
 
 @pytest.fixture(params=[FC2, FC3], ids=["fc2", "fc3"])
 def template(request: pytest.FixtureRequest) -> Template:
-    path: Path = request.param
-    return load_template(path)
+    return load_template(request.param)
 
 
 def built_copy(tmp_path: Path, source: Path, *, packages: bool = True) -> Path:
