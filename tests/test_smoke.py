@@ -28,6 +28,7 @@ from tests.support.devstack import stack_settings, unanswered_callback_url
 
 TEMPLATE = load_template(Path(__file__).resolve().parents[1] / "template.yml")
 JWT_SECRET = "smoke-test-jwt-secret-0123456789abcdef"
+GRANT_SECRET = "smoke-test-grant-secret-0123456789abcdef"
 ENVIRON = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": "smoke-ak",
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "smoke-sk",
@@ -37,24 +38,16 @@ ENVIRON = {
 }
 
 
-def start(tmp_path: Path, **settings: str) -> Stack:
-    """The `make dev` stack (sign + callback functions behind the FC 2.0 WSGI adapters, the OSS
-    emulator, SQLite records) on free loopback ports, with the smoke test's secrets."""
-    stack = Stack(
-        stack_settings(
-            tmp_path / "stack",
-            AUTH_JWT_SECRET=JWT_SECRET,
-            GRANT_SECRET="smoke-test-grant-secret-0123456789abcdef",
-            **settings,
-        )
-    )
-    stack.start()
-    return stack
-
-
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    dev = start(tmp_path)
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The `make dev` stack (sign + callback functions behind the FC 2.0 WSGI adapters, the OSS
+    emulator, SQLite records) on free loopback ports, with the smoke test's secrets; with the
+    indirect parameter "callbacks lost", nobody answers its CALLBACK_URL."""
+    settings = {"AUTH_JWT_SECRET": JWT_SECRET, "GRANT_SECRET": GRANT_SECRET}
+    if getattr(request, "param", None) == "callbacks lost":
+        settings["CALLBACK_URL"] = unanswered_callback_url()
+    dev = Stack(stack_settings(tmp_path / "stack", **settings))
+    dev.start()
     yield dev
     dev.stop()
 
@@ -161,15 +154,12 @@ def test_a_healthy_stack_passes_every_check_and_its_upload_is_deleted(
     )
 
 
+@pytest.mark.parametrize("stack", ["callbacks lost"], indirect=True)
 def test_a_callback_that_fails_shows_in_the_upload_step(
-    mocker: MockerFixture, tmp_path: Path
+    mocker: MockerFixture, stack: Stack
 ) -> None:
     """OSS stores the object but answers 203 when the callback fails: the smoke test says so."""
-    stack = start(tmp_path, CALLBACK_URL=unanswered_callback_url())
-    try:
-        found = failed(fake_fc(mocker, stack, callback_url=stack.url("callback")))
-    finally:
-        stack.stop()
+    found = failed(fake_fc(mocker, stack, callback_url=stack.url("callback")))
     assert found["upload: POST to the bucket, callback answered"].startswith("HTTP 203")
 
 
