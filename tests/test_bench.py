@@ -1,10 +1,5 @@
-"""The benchmark harness (bench/): it runs end to end with tiny counts and reports a table.
-
-Never asserts a timing: the figures are for bench/RESULTS.md. What is asserted is that the
-harness measures the real code paths (every request answered as expected, the key cache holds,
-the Tablestore SDK stays out of the sign function) and that its baselines compute the right
-thing (the bare V4 chain reproduces the shared vector, the bare RSA verify accepts C1).
-"""
+"""The benchmark harness (bench/): it measures the real code paths and its baselines compute
+the right thing. Never a timing: the figures are for bench/RESULTS.md."""
 
 from __future__ import annotations
 
