@@ -269,20 +269,15 @@ def test_preflight_names_a_bad_setting_and_exits_non_zero(
     assert "callback: GRANT_SECRET: each secret must be at least 32 bytes" in err
 
 
-def test_preflight_wants_the_built_packages(tmp_path: Path) -> None:
-    copy = built_copy(tmp_path, FC3, packages=False)
-    problems = preflight.check(load_template(copy), example_environment())
-    assert "sign: ./dist/sign/index.py is missing (run `make build`)" in problems
-
-
-def test_preflight_wants_cryptography_in_the_sign_package_for_jwks(tmp_path: Path) -> None:
+def test_preflight_wants_the_built_packages_with_cryptography_in_sign_for_jwks(
+    tmp_path: Path,
+) -> None:
     """`make build` ships cryptography in the sign package only when AUTH_JWKS_URL is set."""
-    template = load_template(built_copy(tmp_path, FC3))
-    env = {
-        **example_environment(),
-        "AUTH_JWT_SECRET": "",
-        "AUTH_JWKS_URL": "https://idp.example/jwks",
-    }
+    template = load_template(built_copy(tmp_path, FC3, packages=False))
+    env = {**example_environment(), "AUTH_JWT_SECRET": "", "AUTH_JWKS_URL": "https://idp.x/jwks"}
+    missing = "sign: ./dist/sign/index.py is missing (run `make build`)"
+    assert missing in preflight.check(template, env)
+    built_copy(tmp_path, FC3)
     problem = "sign: AUTH_JWKS_URL is set but ./dist/sign ships no cryptography"
     assert any(p.startswith(problem) for p in preflight.check(template, env))
     (tmp_path / "dist" / "sign" / "cryptography").mkdir()
