@@ -59,35 +59,39 @@ MULTIPART_FILES = {"shared/multipart.py", "shared/multipart_limits.py"}
 
 # function → (the rooms of shared/ it ships, files it must ship, prefixes it must not ship)
 @pytest.mark.parametrize(
-    ("name", "rooms", "required", "forbidden"),
+    ("name", "contents"),
     [
         # Its own room, and the callback body it pins; cryptography only for AUTH_JWKS_URL,
         # unset in this build.
         (
             "sign",
-            {"sign", "callback", "http", "records"},
-            SIGN_FILES | MULTIPART_FILES,
-            ("cryptography/", "cffi/", "requests/"),
+            (
+                {"sign", "callback", "http", "records"},
+                SIGN_FILES | MULTIPART_FILES,
+                ("cryptography/", "cffi/", "requests/"),
+            ),
         ),
         (
             "callback",  # OSS's RSA signatures
-            {"callback", "http", "records"},
-            {"jwt/__init__.py", "cryptography/__init__.py", "requests/__init__.py"},
-            (),
+            (
+                {"callback", "http", "records"},
+                {"jwt/__init__.py", "cryptography/__init__.py", "requests/__init__.py"},
+                (),
+            ),
         ),
         # It verifies no grant or signature (no PyJWT needed); it aborts multipart sessions that
         # ended without a record.
-        ("reconcile", {"reconcile", "records"}, MULTIPART_FILES, ()),
+        ("reconcile", ({"reconcile", "records"}, MULTIPART_FILES, ())),
     ],
     ids=build.FUNCTIONS,
 )
 def test_each_package_holds_its_handler_its_shared_rooms_and_its_dependencies_zipped(
     packages: dict[str, build.Package],
+    tmp_path: Path,
     name: str,
-    rooms: set[str],
-    required: set[str],
-    forbidden: tuple[str, ...],
+    contents: tuple[set[str], set[str], tuple[str, ...]],
 ) -> None:
+    rooms, required, forbidden = contents
     package = packages[name]
     files = files_in(package.directory)
     handler = build.ROOT / "functions" / name / "index.py"
@@ -130,6 +134,12 @@ def test_each_package_holds_its_handler_its_shared_rooms_and_its_dependencies_zi
             assert info.date_time == build.ZIP_EPOCH
             assert (info.external_attr >> 16) & 0o777 in (0o644, 0o755)
         assert archive.read("index.py") == (package.directory / "index.py").read_bytes()
+    # Reproducible: the bytecode and the zip built again from the sources are the same bytes.
+    copy = tmp_path / name
+    shutil.copytree(package.directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    build.compile_bytecode(copy)
+    build.write_zip(copy, tmp_path / f"{name}.zip")
+    assert (tmp_path / f"{name}.zip").read_bytes() == package.archive.read_bytes()
     if sys.version_info[:2] != build.TARGET_PYTHON:
         return  # only a 3.10 build compiles FC python3.10 bytecode (`make` uses 3.10 if present)
     for source in package.directory.rglob("*.py"):
@@ -137,17 +147,6 @@ def test_each_package_holds_its_handler_its_shared_rooms_and_its_dependencies_zi
         assert cached.is_file(), f"{source} has no python3.10 bytecode"
         flags = int.from_bytes(cached.read_bytes()[4:8], "little")
         assert flags == 0b01, f"{cached} is not an unchecked hash-based pyc"
-
-
-def test_bytecode_and_zip_are_reproducible(
-    packages: dict[str, build.Package], tmp_path: Path
-) -> None:
-    original = packages["callback"]
-    copy = tmp_path / "callback"
-    shutil.copytree(original.directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    build.compile_bytecode(copy)
-    build.write_zip(copy, tmp_path / "callback.zip")
-    assert (tmp_path / "callback.zip").read_bytes() == original.archive.read_bytes()
 
 
 @pytest.mark.parametrize(

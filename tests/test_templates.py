@@ -178,14 +178,11 @@ def test_every_setting_the_code_reads_is_deployed_and_nothing_else(
 # --- preflight ----------------------------------------------------------------------------------
 
 
-def test_fc2_requires_every_variable_to_be_present() -> None:
+def test_fc3_defaults_fill_optional_variables_and_fc2_wants_every_one() -> None:
     env = example_environment()
     del env["AUTH_JWKS_URL"]
     problems = preflight.check(load_template(FC2), env)
     assert any("AUTH_JWKS_URL is not set" in p and p.startswith("sign:") for p in problems)
-
-
-def test_fc3_defaults_fill_optional_variables_and_required_ones_are_named() -> None:
     template = load_template(FC3)
     required = {name for name, has_default in env_references(template).items() if not has_default}
     assert required == {
