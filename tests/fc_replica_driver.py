@@ -1,10 +1,12 @@
 """Runs inside the FC python3.10 runtime replica (`.venv-fc/bin/python -I`), never under pytest.
 
 As on Function Compute, the unpacked package comes first on sys.path and the runtime's built-in
-modules (the replica's site-packages) after it; the repository is appended last, for the
-in-memory Tablestore (tests.support.ots) only, which then runs on the runtime's tablestore 5.4.1.
-Argument: a JSON config {"package", "repo", "tablestore": table or null, "checks": [...]}.
-Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}; the driver prints
+modules (the replica's site-packages) after it; with `-S` there is no site-packages at all (the
+package alone must serve). The repository, when given, is appended last for the in-memory
+Tablestore (tests.support.ots), which then runs on the runtime's tablestore 5.4.1.
+Argument: a JSON config {"package", "repo" or null, "tablestore": table or null, "checks": [...]}.
+Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}: a WSGI environ (without
+wsgi.input) and its body, an FC 3.0 event, a reconciliation or a table bootstrap; the driver prints
 one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
 """
 
@@ -17,51 +19,10 @@ import io
 import json
 import os
 import sys
+import sysconfig
 from typing import Any
 
 REPORT = "FC-REPLICA-REPORT "
-
-
-def environ_for(spec: dict[str, Any]) -> dict[str, Any]:
-    body = base64.b64decode(spec.get("body_b64", ""))
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": spec.get("method", "GET"),
-        "PATH_INFO": spec.get("path", "/"),
-        "QUERY_STRING": spec.get("query", ""),
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
-    if spec.get("content_type"):
-        environ["CONTENT_TYPE"] = spec["content_type"]
-    environ.update(spec.get("headers", {}))
-    return environ
-
-
-def event_for(spec: dict[str, Any]) -> bytes:
-    """The FC 3.0 HTTP trigger event for the same request (headers without the HTTP_ prefix)."""
-    headers = {
-        name[5:].replace("_", "-").lower(): value
-        for name, value in spec.get("headers", {}).items()
-        if name.startswith("HTTP_")
-    }
-    if spec.get("content_type"):
-        headers["content-type"] = spec["content_type"]
-    query = spec.get("query", "")
-    event = {
-        "version": "v1",
-        "rawPath": spec.get("path", "/"),
-        "body": base64.b64decode(spec.get("body_b64", "")).decode("utf-8"),
-        "isBase64Encoded": False,
-        "headers": headers,
-        "queryParameters": dict(p.split("=", 1) for p in query.split("&") if p),
-        "requestContext": {
-            "requestId": "replica-req-1",
-            "http": {"method": spec.get("method", "GET"), "path": spec.get("path", "/")},
-        },
-    }
-    return json.dumps(event).encode()
 
 
 def install_fake_tablestore(table: str) -> Any:
@@ -72,10 +33,10 @@ def install_fake_tablestore(table: str) -> Any:
 
     fake = FakeOTS(table=table)
     client_class = sdk_backed_client_class(fake)
-    built: list[dict[str, Any]] = []
+    built: list[list[str]] = []  # each client's keyword arguments
 
     def factory(*args: Any, **kwargs: Any) -> Any:
-        built.append({"args": [str(a) for a in args], "kwargs": sorted(kwargs)})
+        built.append(sorted(kwargs))
         return client_class(*args, **kwargs)
 
     tablestore.OTSClient = factory
@@ -88,10 +49,12 @@ def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
     if kind in ("wsgi", "event"):
         index = importlib.import_module("index")
         if kind == "event":
-            answer = index.event_handler(event_for(check["request"]), None)
+            answer = index.event_handler(json.dumps(check["event"]).encode(), None)
             return {"status": answer["statusCode"], "body": answer["body"]}
+        body = base64.b64decode(check["body_b64"])
+        environ = {**check["environ"], "wsgi.input": io.BytesIO(body)}
         seen: list[str] = []
-        body = b"".join(index.handler(environ_for(check["request"]), lambda s, h: seen.append(s)))
+        body = b"".join(index.handler(environ, lambda s, h: seen.append(s)))
         return {"status": int(seen[0].split()[0]), "body": body.decode("utf-8", "replace")}
     if kind == "reconcile":
         index = importlib.import_module("index")
@@ -151,37 +114,38 @@ def run_check(check: dict[str, Any], fake: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    config = json.loads(sys.argv[1])
-    here = os.path.dirname(os.path.abspath(__file__))
-    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
-        del sys.path[0]  # this file's folder is not part of the package
-    package = config["package"]
-    sys.path.insert(0, package)
-    sys.path.append(config["repo"])
+    config = json.loads(sys.argv[1])  # run with -I: this file's folder is not on sys.path
+    package = os.path.realpath(config["package"])
+    sys.path.insert(0, config["package"])
+    if config.get("repo"):
+        sys.path.append(config["repo"])
     fake = install_fake_tablestore(config["tablestore"]) if config.get("tablestore") else None
     answers = [run_check(check, fake) for check in config["checks"]]
-    site = [p for p in sys.path if p.endswith("site-packages")]
+    site = [os.path.realpath(p) + os.sep for p in sys.path if p.endswith("site-packages")]
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
     origins: dict[str, str] = {}
+    outside: list[str] = []  # imported from neither the package nor the standard library
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if "." in name or not path:
+        if name == "__main__" or not path:
             continue
         real = os.path.realpath(path)
-        if real.startswith(os.path.realpath(package) + os.sep):
+        if not real.startswith((package + os.sep, stdlib)):
+            outside.append(name)
+        if "." not in name and real.startswith(package + os.sep):
             origins[name] = "package"
-        elif any(real.startswith(os.path.realpath(s) + os.sep) for s in site):
+        elif "." not in name and real.startswith(tuple(site)):
             origins[name] = "runtime"
     report = {
         "answers": answers,
         "origins": origins,
-        "tablestore_version": importlib.metadata.version("tablestore"),
-        "path_order": [("package" if p == package else p) for p in sys.path],
-        "site": site,
+        "outside": sorted(outside),
+        "path_order": [("package" if p == config["package"] else p) for p in sys.path],
         "modules": sorted(sys.modules),
     }
     if fake is not None:
+        report["tablestore_version"] = importlib.metadata.version("tablestore")
         report["rows"] = {"/".join(k): v for k, v in fake.rows.items()}
-        report["calls"] = fake.calls
         report["clients"] = fake.built
     sys.stdout.write(REPORT + json.dumps(report, default=str) + "\n")
 

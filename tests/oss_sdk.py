@@ -1,6 +1,6 @@
 """The official SDK (oss2) against an emulator: served on loopback, or only signing a request.
 
-`serve(emulator)` runs the emulator on a free 127.0.0.1 port; `bucket(url, ...)` is an
+`serve(emulator)` runs the emulator (or any WSGI app) on a free 127.0.0.1 port; `bucket(url, ...)` is an
 `oss2.Bucket` on it (V1, V4, or STS credentials). `signed_headers` asks oss2 to sign one request
 without sending it, for tests that call the WSGI app directly.
 """
@@ -8,7 +8,7 @@ without sending it, for tests that call the WSGI app directly.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,8 +24,8 @@ SECRET = "dev-access-key-secret"
 
 
 @contextmanager
-def serve(emulator: OssEmulator) -> Iterator[str]:
-    """The emulator on a free loopback port, for as long as the block runs."""
+def serve(emulator: OssEmulator | Callable[..., Iterable[bytes]]) -> Iterator[str]:
+    """The emulator (or another WSGI app) on a free loopback port, while the block runs."""
     server = make_server("127.0.0.1", 0, emulator, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import random
 import struct
 import wave
@@ -147,7 +146,7 @@ SAMPLES: dict[str, tuple[str, bytes]] = {
     "txt": ("text/plain", "plain text, ünïcode\n".encode()),
     "csv": ("text/csv", b"name,size\ncat.png,5120\n"),
     "json": ("application/json", b'{"ok": true}\n'),
-    "bin": ("application/octet-stream", os.urandom(0) + random_bytes(64)),
+    "bin": ("application/octet-stream", random_bytes(64)),
 }
 
 # (name, extension, declared type, bytes): each must be rejected under UPLOAD_VERIFY=content.

@@ -1,10 +1,5 @@
-"""The benchmark harness (bench/): it runs end to end with tiny counts and reports a table.
-
-Never asserts a timing: the figures are for bench/RESULTS.md. What is asserted is that the
-harness measures the real code paths (every request answered as expected, the key cache holds,
-the Tablestore SDK stays out of the sign function) and that its baselines compute the right
-thing (the bare V4 chain reproduces the shared vector, the bare RSA verify accepts C1).
-"""
+"""The benchmark harness (bench/): it measures the real code paths and its baselines compute
+the right thing. Never a timing: the figures are for bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -16,9 +11,10 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 
 from bench import baselines, coldstart, fixtures, sizes
-from bench.inprocess import Caller
+from bench.inprocess import Caller, FetchOnce, MemoryStore, callback_handler
 from bench.naive import KEY_PATH, naive_app
 from bench.run import main
+from shared.callback.body import callback_body_template
 from tests.support.callbacks import public_pem, rsa_key
 from tests.support.data import VECTORS
 from tests.support.keyhost import key_host
@@ -91,9 +87,6 @@ def test_package_sizes_read_the_tree_and_the_zip(tmp_path: Path) -> None:
 
 
 def test_signed_callback_is_what_the_real_callback_accepts(tmp_path: Path) -> None:
-    from bench.inprocess import FetchOnce, MemoryStore, callback_handler
-    from shared.callback.body import callback_body_template
-
     private_key = rsa_key(2048)
     url = "http://127.0.0.1:9/callback_pub_key.pem"
     template = callback_body_template(fixtures.prefix_grant_token())

@@ -1,9 +1,5 @@
 """`make probe` (deploy/probe.py, deploy/experiments.py): its logic against the emulator, since
-no real bucket is here.
-
-The emulator stands in for OSS: two twins agree on every experiment (exit 0), and a twin that
-behaves differently is reported (exit 1).
-"""
+no real bucket is here; two emulators stand in for OSS and its twin."""
 
 from __future__ import annotations
 

@@ -3,15 +3,15 @@
 Faults go in through the stack's own seams: a wrapper around the store the callback writes
 (`Stack(callback_store=…)`), the callback's clock, the emulator's clock, a slow or failing
 listener put in front of the callback function or the key URL, a locked SQLite file, and a
-killed `python -m local.dev`. Afterwards `reconcile_stack` runs the real reconciliation (oss2
+killed `python -m local.dev`. Afterwards `reconcile` runs the real reconciliation (oss2
 against the emulator) and `census` checks that every stored object has exactly one record.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.watermark import WATERMARK_KEY
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
-from tests.e2e.conftest import LiveStack, Stacks, StartStack
+from tests.e2e.conftest import Stacks, StartStack
 
 DEV_KEY = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
 
@@ -36,66 +36,43 @@ def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
     """Start a stack (free ports) with optional callback-store wrapper and callback clock."""
     stacks = Stacks(tmp_path)
 
-    def start(
-        *,
-        callback_store: Callable[[Any], Any] | None = None,
-        callback_clock: Callable[[], float] | None = None,
-        **settings: str,
-    ) -> LiveStack:
+    def start(*, callback_store: Any = None, callback_clock: Any = None, **settings: str) -> Any:
         return stacks.start(settings, callback_store=callback_store, callback_clock=callback_clock)
 
     yield start
     stacks.stop_all()
 
 
-def reconcile_values(values: dict[str, str], **options: Any) -> Report:
+def reconcile(values: dict[str, str], **options: Any) -> Report:
     """A real run (oss2 → emulator, SQLite) over the stack's settings; settle 0: nothing in flight."""
     settings = ReconcileSettings.from_env(values)
-    store = SqliteStore(settings.records.sqlite_path)
-    try:
+    with closing(SqliteStore(settings.records.sqlite_path)) as store:
         return run(settings, DEV_KEY, store=store, settle=0, **options)
-    finally:
-        store.close()
-
-
-def reconcile_stack(live: LiveStack, **options: Any) -> Report:
-    return reconcile_values(live.stack.values, **options)
 
 
 @dataclass(frozen=True)
 class Census:
     objects: dict[str, str]  # key → etag, as ListObjectsV2 says
     records: dict[str, str]  # key → etag, one row per key (the primary key)
-    rows: int
-
-    @property
-    def lost(self) -> set[str]:
-        """Stored objects without a record."""
-        return set(self.objects) - set(self.records)
-
-    @property
-    def orphans(self) -> set[str]:
-        """Records without an object (or for another version of it)."""
-        return {k for k, e in self.records.items() if self.objects.get(k, "").upper() != e.upper()}
-
-    @property
-    def duplicated(self) -> int:
-        return self.rows - len(self.records)
+    lost: set[str]  # stored objects without a record
+    orphans: set[str]  # records without an object (or for another version of it)
+    duplicated: int
 
 
 def census(values: dict[str, str], prefix: str = "uploads/") -> Census:
     """Objects through the SDK, records straight from the SQLite file (every row, no API)."""
     settings = ReconcileSettings.from_env(values)
     objects = {o.key: o.etag for o in OssObjects(settings.oss, DEV_KEY).list(prefix)}
-    schema = SqliteStore(settings.records.sqlite_path)
-    schema.ensure_schema()  # a stack whose store never worked has no table yet
-    schema.close()
+    with closing(SqliteStore(settings.records.sqlite_path)) as schema:
+        schema.ensure_schema()  # a stack whose store never worked has no table yet
     with sqlite3.connect(settings.records.sqlite_path) as db:
         rows = db.execute(
             "SELECT key, etag FROM records WHERE key != ?", (WATERMARK_KEY,)
         ).fetchall()
     db.close()
-    return Census(objects, {key: etag for key, etag in rows}, len(rows))
+    records = dict(rows)
+    orphans = {k for k, e in records.items() if objects.get(k, "").upper() != e.upper()}
+    return Census(objects, records, set(objects) - set(records), orphans, len(rows) - len(records))
 
 
 def assert_one_record_per_object(values: dict[str, str]) -> Census:
@@ -104,10 +81,3 @@ def assert_one_record_per_object(values: dict[str, str]) -> Census:
     assert found.orphans == set(), f"records without their object: {sorted(found.orphans)}"
     assert found.duplicated == 0
     return found
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)

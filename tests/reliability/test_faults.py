@@ -3,7 +3,6 @@ leaves exactly one record per stored object (docs/reliability.md)."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,26 +15,21 @@ from shared.callback import app as callback_app
 from shared.callback.app import STORE_DEADLINE_SECONDS
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
-from shared.records.base import Page, PutOutcome, Record, RecordStore
+from shared.records.base import PutOutcome, Record, RecordStore
 from tests.e2e.conftest import LiveStack
 from tests.e2e.test_e2e_upload import oss_code, oss_message
-from tests.reliability.conftest import (
-    StartStack,
-    assert_one_record_per_object,
-    census,
-    reconcile_stack,
-)
+from tests.reliability.conftest import StartStack, assert_one_record_per_object, census, reconcile
 
 pytestmark = pytest.mark.e2e
 TTL = 300  # POLICY_TTL_SECONDS' default
 
 
 class FaultyStore:
-    """The callback's store with a switchable fault: 'down' (fast 503), 'hang', or 'throttle'."""
+    """The callback's store with a fault: 'down' (fast 503), 'hang', or 'throttle'."""
 
-    def __init__(self, inner: RecordStore) -> None:
+    def __init__(self, inner: RecordStore, mode: str) -> None:
         self.inner = inner
-        self.mode = "ok"
+        self.mode = mode
         self.release = threading.Event()
         self.late_write = False  # after a hang: finish the write late (True) or fail (False)
         self.calls = 0
@@ -55,20 +49,26 @@ class FaultyStore:
                 self.finished.set()
         return self.inner.put(record, replace=replace)
 
-    def get(self, bucket: str, key: str) -> Record | None:
-        return self.inner.get(bucket, key)
-
     def __getattr__(self, name: str) -> Any:
-        """The grant ledger (open_grant, settle, charge…) is not what these faults are about."""
+        """Reads and the grant ledger (open_grant, settle, charge…) are not what these faults
+        are about."""
         return getattr(self.inner, name)
-
-    def list_by_owner(self, owner: str, **kwargs: Any) -> Page:
-        return self.inner.list_by_owner(owner, **kwargs)
 
 
 def text_grant(live: LiveStack, user: str = "alice") -> tuple[str, dict[str, Any]]:
     token = live.token(user)
     return token, live.grant(token, path="docs", filename="a.txt", size="5", type="text/plain")
+
+
+def with_faulty_store(start: StartStack, mode: str) -> tuple[LiveStack, list[FaultyStore]]:
+    """A stack whose callback writes through a FaultyStore in `mode`; the stores it built."""
+    stores: list[FaultyStore] = []
+
+    def wrap(store: RecordStore) -> FaultyStore:
+        stores.append(FaultyStore(store, mode))
+        return stores[-1]
+
+    return start(callback_store=wrap), stores
 
 
 # --- the record store -------------------------------------------------------------------------
@@ -77,8 +77,7 @@ def text_grant(live: LiveStack, user: str = "alice") -> tuple[str, dict[str, Any
 def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
     start_faulty: StartStack, mocker: Any
 ) -> None:
-    stores: list[FaultyStore] = []
-    live = start_faulty(callback_store=lambda s: _mode(stores, s, "down"))
+    live, _ = with_faulty_store(start_faulty, "down")
     token, grant = text_grant(live)
     writes = mocker.spy(callback_app._WRITERS, "call")
     response = live.upload(grant, b"hello")
@@ -90,23 +89,15 @@ def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
     assert live.get_object(grant["key"]).content == b"hello"  # the object is kept
     assert census(live.stack.values).lost == {grant["key"]}
 
-    report = reconcile_stack(live)
+    report = reconcile(live.stack.values)
     assert report.recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
     (record,) = live.uploads(token)
     assert (record["owner"], record["reconciled"], record["size"]) == ("alice", True, 5)
 
 
-def _mode(stores: list[FaultyStore], store: RecordStore, mode: str) -> FaultyStore:
-    faulty = FaultyStore(store)
-    faulty.mode = mode
-    stores.append(faulty)
-    return faulty
-
-
 def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: StartStack) -> None:
-    stores: list[FaultyStore] = []
-    live = start_faulty(callback_store=lambda s: _mode(stores, s, "throttle"))
+    live, _ = with_faulty_store(start_faulty, "throttle")
     token = live.token("alice")
     grant = live.grant(token, path="batch/")
     statuses = [
@@ -115,7 +106,7 @@ def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: Star
     ]
     assert sorted(statuses) == [200, 200, 200, 203, 203, 203]
     assert len(census(live.stack.values).lost) == 3
-    report = reconcile_stack(live)
+    report = reconcile(live.stack.values)
     assert (report.count("recorded"), report.present) == (3, 3)
     assert len(assert_one_record_per_object(live.stack.values).records) == 6
 
@@ -124,8 +115,7 @@ def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: Star
 def test_a_hanging_store_answers_503_inside_the_callback_limit(
     start_faulty: StartStack, late_write: bool, mocker: Any
 ) -> None:
-    stores: list[FaultyStore] = []
-    live = start_faulty(callback_store=lambda s: _mode(stores, s, "hang"))
+    live, stores = with_faulty_store(start_faulty, "hang")
     _, grant = text_grant(live)
     writes = mocker.spy(callback_app._WRITERS, "call")
     response = live.upload(grant, b"hello")
@@ -141,24 +131,8 @@ def test_a_hanging_store_answers_503_inside_the_callback_limit(
     store.release.set()
     assert store.finished.wait(10)
     assert live.get_object(grant["key"]).status_code == 200
-    report = reconcile_stack(live)
+    report = reconcile(live.stack.values)
     assert (report.count("recorded"), report.present) == ((0, 1) if late_write else (1, 0))
-    assert_one_record_per_object(live.stack.values)
-
-
-def test_a_locked_sqlite_file_is_a_503_not_a_hang(start_faulty: StartStack) -> None:
-    live = start_faulty()
-    _, grant = text_grant(live)
-    lock = sqlite3.connect(live.stack.values["SQLITE_PATH"], isolation_level=None)
-    try:
-        lock.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
-        response = live.upload(grant, b"hello")
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-    # 503, not OSS's "reply timeout": the callback answered inside OSS's 5 s
-    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
-    reconcile_stack(live)
     assert_one_record_per_object(live.stack.values)
 
 
@@ -194,42 +168,10 @@ def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: S
     release.set()
     assert live.get_object(grant["key"]).content == b"hello"
     assert done.wait(10)  # our function still ran to the end: its record is written late
-    report = reconcile_stack(live)
+    report = reconcile(live.stack.values)
     assert (report.count("recorded"), report.present) == (0, 1)
     assert_one_record_per_object(live.stack.values)
     assert len(live.uploads(token)) == 1
-
-
-@pytest.mark.parametrize("fault", ["failing", "slow"])
-def test_key_fetch_failing_or_slow_is_a_203_without_a_record(
-    start_faulty: StartStack, fault: str
-) -> None:
-    live = start_faulty()
-    _, grant = text_grant(live)
-    release, served = threading.Event(), threading.Event()
-
-    def key_host(app: Any) -> Any:
-        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == KEY_PATH:
-                if fault == "slow":
-                    release.wait(30)  # past the 2 s fetch deadline: until the test has its answer
-                    served.set()
-                else:
-                    start_response("503 Service Unavailable", [("Content-Length", "0")])
-                    return [b""]
-            return app(environ, start_response)  # type: ignore[no-any-return]
-
-        return answer
-
-    in_front(live, "oss", key_host)
-    response = live.upload(grant, b"hello")
-    # 503, not OSS's "reply timeout": the fetch deadline answered while the key host still hung
-    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
-    assert not served.is_set()
-    release.set()
-    assert census(live.stack.values).lost == {grant["key"]}
-    reconcile_stack(live)
-    assert_one_record_per_object(live.stack.values)
 
 
 # --- clocks -------------------------------------------------------------------------------------
@@ -259,7 +201,7 @@ def test_emulator_clock_skew(
     assert stored is (status in (200, 203))
     live.clock.offset = 0  # the census signs its listing now; OSS refuses requests 15 min off
     if status == 203:
-        assert reconcile_stack(live).recorded == [grant["key"]]
+        assert reconcile(live.stack.values).recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
 
 
@@ -277,48 +219,78 @@ def test_callback_clock_ahead_of_the_signer(
     assert response.status_code == status
     if status == 203:
         assert oss_message(response) == "Error status : 403."  # GrantInvalid: expired
-        assert reconcile_stack(live).recorded == [grant["key"]]
+        assert reconcile(live.stack.values).recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
     (record,) = live.uploads(token)
     assert record["reconciled"] is (status == 203)
 
 
-# --- the object store the callback verifies against (UPLOAD_VERIFY) ------------------------------
+# --- what the callback reads: the key URL, and the object itself (UPLOAD_VERIFY) -----------------
 
 
-@pytest.mark.parametrize("fault", ["failing", "slow", "not-visible"])
-def test_oss_failing_slow_or_not_showing_the_object_is_a_203_then_reconciled(
-    start_faulty: StartStack, fault: str
+def key_fetch(environ: dict[str, Any]) -> bool:
+    return environ.get("PATH_INFO") == KEY_PATH
+
+
+def object_read(environ: dict[str, Any]) -> bool:
+    """The callback's own read of the object: conditional (If-Match)."""
+    return "HTTP_IF_MATCH" in environ and environ["REQUEST_METHOD"] in ("GET", "HEAD")
+
+
+def oss_error(status: str, code: str) -> tuple[str, bytes]:
+    return status, f"<Error><Code>{code}</Code></Error>".encode()
+
+
+@pytest.mark.parametrize(
+    ("hit", "answer"),
+    [
+        pytest.param(key_fetch, ("503 Service Unavailable", b""), id="key-host-failing"),
+        # past the 2 s fetch deadline: until the test has its answer
+        pytest.param(key_fetch, None, id="key-host-slow"),
+        pytest.param(
+            object_read, oss_error("500 Internal Server Error", "InternalError"), id="oss-failing"
+        ),
+        # past the callback's 2 s for reads and retries
+        pytest.param(object_read, None, id="oss-slow"),
+        pytest.param(
+            object_read, oss_error("404 Not Found", "NoSuchKey"), id="oss-not-showing-the-object"
+        ),
+    ],
+)
+def test_a_failing_or_slow_read_is_a_203_then_reconciled(
+    start_faulty: StartStack,
+    hit: Callable[[dict[str, Any]], bool],
+    answer: tuple[str, bytes] | None,
 ) -> None:
-    """The callback's own read of the object (If-Match) fails, hangs past the verification budget
-    or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded unconfirmed, and
-    reconciliation, which verifies the same way, records the object once OSS answers again."""
+    """The key host fails or hangs; or the callback's read of the object fails, hangs past the
+    verification budget or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded
+    unconfirmed, and reconciliation, which verifies the same way (without the key), records the
+    object once OSS answers again."""
     live = start_faulty()
     _, grant = text_grant(live)
-    broken = threading.Event()
+    broken, release, served = threading.Event(), threading.Event(), threading.Event()
     broken.set()
 
-    def verification_reads(app: Any) -> Any:
-        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            conditional = "HTTP_IF_MATCH" in environ
-            if broken.is_set() and conditional and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
-                if fault == "slow":
-                    time.sleep(3.0)  # past the callback's 2 s for reads and retries
+    def faulty(app: Any) -> Any:
+        def respond(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if broken.is_set() and hit(environ):
+                if answer is None:
+                    release.wait(30)
+                    served.set()
                 else:
-                    status = "500 Internal Server Error" if fault == "failing" else "404 Not Found"
-                    code = "InternalError" if fault == "failing" else "NoSuchKey"
-                    body = f"<Error><Code>{code}</Code></Error>".encode()
-                    start_response(status, [("Content-Type", "application/xml")])
-                    return [body]
+                    start_response(answer[0], [("Content-Type", "application/xml")])
+                    return [answer[1]]
             return app(environ, start_response)  # type: ignore[no-any-return]
 
-        return answer
+        return respond
 
-    in_front(live, "oss", verification_reads)
+    in_front(live, "oss", faulty)
     response = live.upload(grant, b"hello")
+    # 503, not OSS's "reply timeout": our deadline answered while the read still hung
     assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert not served.is_set()
     assert census(live.stack.values).lost == {grant["key"]}
     broken.clear()
-    report = reconcile_stack(live)
-    assert report.recorded == [grant["key"]]
+    release.set()
+    assert reconcile(live.stack.values).recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
