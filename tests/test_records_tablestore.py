@@ -34,6 +34,7 @@ from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS
+from tests.test_records_contract import record
 from tools.tables import create_tablestore_table
 from tools.tables import main as bootstrap
 
@@ -45,27 +46,8 @@ ENV = {
 }
 SETTINGS = RecordsSettings.load(Env(ENV))
 CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
-ETAG = "D41D8CD98F00B204E9800998ECF8427E"
+ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
-
-
-def record(**overrides: Any) -> Record:
-    values: dict[str, Any] = {
-        "owner": "alice",
-        "bucket": "dev-bucket",
-        "key": "uploads/alice/0001.png",
-        "size": 1024,
-        "etag": ETAG,
-        "mime_type": "image/png",
-        "created_at": 1_700_000_000_000,
-        "image_width": 640,
-        "image_height": 480,
-        "image_format": "png",
-        "request_id": "REQ-1",
-        "grant_id": "g-1",
-    }
-    values.update(overrides)
-    return Record(**values)
 
 
 def condition_fail() -> tablestore.OTSServiceError:
@@ -125,9 +107,9 @@ def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client:
         "image_width": 640,
         "image_height": 480,
         "image_format": "png",
-        "crc64": "",
-        "content_md5": "",
-        "client_ip": "",
+        "crc64": "1234567890123456789",
+        "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+        "client_ip": "203.0.113.7",
         "request_id": "REQ-1",
         "grant_id": "g-1",
         "reconciled": False,
@@ -301,31 +283,6 @@ def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
         store.list_by_owner("alice")
 
 
-def test_listing_follows_short_pages(mocker: Any) -> None:
-    fake = FakeOTS(table="uploads", page_cap=1)
-    mocker.patch("tablestore.OTSClient", return_value=fake)
-    store = TablestoreStore(SETTINGS, CREDENTIALS)
-    for i in range(3):
-        store.put(record(key=f"uploads/alice/{i}", created_at=100 + i), replace=False)
-    fake.calls.clear()
-    page = store.list_by_owner("alice", limit=2)
-    assert [r.key for r in page.items] == ["uploads/alice/2", "uploads/alice/1"]
-    assert page.next is not None
-    assert fake.calls == ["GetRange"] * 3
-
-
-def test_a_row_with_a_wrong_column_type_is_a_store_fault(
-    store: TablestoreStore, client: Any
-) -> None:
-    broken = tablestore.Row(
-        rows.primary_key("dev-bucket", "k"),
-        [("owner", "alice", 1), ("created_at", "yesterday", 1)],
-    )
-    client.get_row.return_value = (None, broken, None)
-    with pytest.raises(Unavailable):
-        store.get("dev-bucket", "k")
-
-
 # --- failures ---------------------------------------------------------------------------------
 
 FAULTS = [
@@ -347,6 +304,7 @@ OPERATIONS = {
     "put": lambda store: store.put(record(), replace=False),
     "get": lambda store: store.get("dev-bucket", "k"),
     "list": lambda store: store.list_by_owner("alice"),
+    "replace": lambda store: store.put(record(), replace=True),
 }
 
 
@@ -363,13 +321,28 @@ def test_store_and_network_faults_are_unavailable(
     assert caught.value.status == 503
 
 
-def test_a_fault_while_reading_the_stored_row_is_unavailable(
-    store: TablestoreStore, client: Any
+BROKEN_ROW = tablestore.Row(
+    rows.primary_key("dev-bucket", "k"), [("owner", "alice", 1), ("created_at", "yesterday", 1)]
+)
+
+
+@pytest.mark.parametrize(
+    ("put_row", "get_row", "operation"),
+    [
+        (None, (None, BROKEN_ROW, None), "get"),  # a column of the wrong type
+        (None, condition_fail(), "get"),  # a condition failure outside a conditional write
+        (condition_fail(), FAULTS[0], "replace"),  # a fault reading the row a put collided with
+    ],
+    ids=["wrong-column-type", "condition-failure-on-a-read", "fault-reading-the-stored-row"],
+)
+def test_an_answer_that_makes_no_sense_is_a_store_fault(
+    store: TablestoreStore, client: Any, put_row: Any, get_row: Any, operation: str
 ) -> None:
-    client.put_row.side_effect = condition_fail()
-    client.get_row.side_effect = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
+    client.put_row.side_effect = put_row
+    client.get_row.side_effect = get_row if isinstance(get_row, Exception) else None
+    client.get_row.return_value = get_row
     with pytest.raises(Unavailable):
-        store.put(record(), replace=True)
+        OPERATIONS[operation](store)
 
 
 def test_no_request_starts_after_the_operation_deadline(client: Any) -> None:
@@ -457,14 +430,6 @@ def test_the_sdk_does_not_retry_a_condition_failure(
         TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)  # row vanished
     assert send.call_count == 2  # PutRow once (not retried), then GetRow
     assert sleeps == []
-
-
-def test_a_condition_failure_outside_a_conditional_write_is_a_store_fault(
-    store: TablestoreStore, client: Any
-) -> None:
-    client.get_row.side_effect = condition_fail()
-    with pytest.raises(Unavailable):
-        store.get("dev-bucket", "k")
 
 
 def test_urllib3_makes_one_connection_attempt() -> None:
@@ -681,7 +646,7 @@ class BootstrapOTS(FakeOTS):
         return described(indexes=[])
 
     def create_secondary_index(self, table: str, index: Any, include_base_data: bool) -> None:
-        self.calls.append(f"CreateIndex {index.index_name} {include_base_data}")
+        self.calls.append(f"CreateIndex {table} {index.index_name} {include_base_data}")
 
 
 def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker: Any) -> None:
@@ -698,7 +663,7 @@ def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker
     out = io.StringIO()
     assert create_tablestore_table(fake, "uploads", out) == 0
     assert "set created_at_rev on 4 rows" in out.getvalue()
-    assert fake.calls[-1] == "CreateIndex uploads_by_owner True"
+    assert fake.calls[-1] == "CreateIndex uploads uploads_by_owner True"
     assert fake.calls.count("UpdateRow") == 4
     listed = store.list_by_owner("alice").items
     assert [r.key for r in listed] == [
@@ -754,14 +719,6 @@ def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:
     fake.update_row = deleted_first
     assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0
     assert fake.rows == {}  # nothing resurrected
-
-
-def test_bootstrap_adds_a_missing_index_to_an_existing_table(existing: Any) -> None:
-    existing.describe_table.return_value = described(indexes=[])
-    existing.get_range.return_value = (None, None, [], None)  # an empty table: no backfill
-    assert create_tablestore_table(existing, "uploads", io.StringIO()) == 0
-    table, index, include_base_data = existing.create_secondary_index.call_args.args
-    assert (table, index.index_name, include_base_data) == ("uploads", "uploads_by_owner", True)
 
 
 @pytest.mark.parametrize("bad", ["no-defined-columns", "another-primary-key"])
