@@ -89,28 +89,25 @@ def test_a_lost_callback_is_recorded_with_the_grants_owner(store: SqliteStore) -
     assert run(objects, store).ended == 0  # settled: never walked again
 
 
-def test_an_unused_grant_is_expired_and_its_reservation_released(store: SqliteStore) -> None:
-    store.open_grant(grant("uploads/alice/never.png"), Limits(bytes=100), NOW)
-    assert store.usage("alice").reserved_bytes == 100
-    report = run(FakeObjects(), store)
-    assert report.count("released") == 1
-    assert store.usage("alice").reserved_bytes == 0
-    assert store.get_grant("alice", "G-uploads/alice/never.png").state == EXPIRED
-
-
-def test_a_multipart_session_left_open_is_aborted_and_released(store: SqliteStore) -> None:
-    key = "uploads/alice/big.bin"
-    session = grant(key, mode=MULTIPART, max_bytes=300_000)
-    store.open_grant(session, Limits(bytes=300_000), NOW)
+@pytest.mark.parametrize("mode", [EXACT, MULTIPART])
+def test_an_unused_grant_is_expired_and_its_reservation_released(
+    store: SqliteStore, mode: str
+) -> None:
+    """A multipart session left open is aborted first (its id is OSS's UploadId); an exact
+    grant's upload id is never asked for."""
+    unused = grant("uploads/alice/big.bin", mode=mode, max_bytes=300_000)
+    store.open_grant(unused, Limits(bytes=300_000), NOW)
+    assert store.usage("alice").reserved_bytes == 300_000
     objects = FakeObjects()
-    objects.uploads[session.grant_id] = key
+    objects.uploads[unused.grant_id] = unused.target
     report = run(objects, store)
-    assert objects.aborted == [session.grant_id]
-    assert (report.count("aborted"), report.count("released")) == (1, 1)
-    assert report.summary()["aborted"] == 1
-    assert store.get_grant("alice", session.grant_id).state == EXPIRED
+    aborted = [unused.grant_id] if mode == MULTIPART else []
+    assert objects.aborted == aborted
+    assert (report.count("aborted"), report.count("released")) == (len(aborted), 1)
+    assert report.summary()["aborted"] == len(aborted)
+    assert store.get_grant("alice", unused.grant_id).state == EXPIRED
     assert store.usage("alice").reserved_bytes == 0
-    assert store.get(BUCKET, key) is None
+    assert store.get(BUCKET, unused.target) is None
 
 
 def test_a_completed_multipart_upload_whose_callback_was_lost_is_adopted(
@@ -126,39 +123,27 @@ def test_a_completed_multipart_upload_whose_callback_was_lost_is_adopted(
     assert store.get_grant("alice", session.grant_id).state == USED
 
 
-def test_a_multipart_session_with_its_record_is_settled_without_an_abort(
-    store: SqliteStore,
+@pytest.mark.parametrize("mode", [EXACT, MULTIPART])
+def test_a_record_written_by_a_callback_that_died_before_settling_is_settled(
+    store: SqliteStore, mode: str
 ) -> None:
+    """No OSS request is needed: no HeadObject, and no abort of the session."""
     key = "uploads/alice/done.bin"
-    session = grant(key, mode=MULTIPART, max_bytes=200)
-    store.open_grant(session, Limits(), NOW)
-    store.put(
-        Record("alice", BUCKET, key, 200, "E-2", "application/octet-stream", 1), replace=False
-    )
+    done = grant(key, mode=mode, max_bytes=200)
+    store.open_grant(done, Limits(), NOW)
+    store.put(Record("alice", BUCKET, key, 42, "E1", "application/octet-stream", 1), replace=False)
     objects = FakeObjects()
-    objects.uploads[session.grant_id] = key  # would be aborted if the sweep asked
-    report = run(objects, store, dry_run=False)
+    objects.uploads[done.grant_id] = key  # would be aborted if the sweep asked
+    report = run(objects, store)
     assert (report.count("present"), objects.aborted, objects.heads) == (1, [], [])
-    assert store.get_grant("alice", session.grant_id).state == USED
+    assert store.get_grant("alice", done.grant_id).state == USED
+    assert store.usage("alice").used_bytes == 42
 
 
 def test_grants_still_inside_their_life_grace_or_settle_time_wait(store: SqliteStore) -> None:
     store.open_grant(grant("uploads/alice/soon.png"), Limits(), NOW)
     assert run(FakeObjects(), store, at=ENDED - 2).ended == 0
     assert store.get_grant("alice", "G-uploads/alice/soon.png").state == OPEN
-
-
-def test_a_record_written_by_a_callback_that_died_before_settling_is_settled(
-    store: SqliteStore,
-) -> None:
-    key = "uploads/alice/a.png"
-    store.open_grant(grant(key), Limits(), NOW)
-    store.put(Record("alice", BUCKET, key, 42, "E1", "image/png", int(NOW) * 1000), replace=False)
-    objects = FakeObjects()
-    report = run(objects, store)
-    assert report.count("present") == 1
-    assert objects.heads == []  # no OSS request needed
-    assert store.usage("alice").used_bytes == 42
 
 
 def test_the_callbacks_checks_apply(store: SqliteStore) -> None:
