@@ -34,7 +34,7 @@ from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS
-from tests.test_records_contract import record
+from tests.test_records_contract import newest_first, record
 from tools.tables import create_tablestore_table
 from tools.tables import main as bootstrap
 
@@ -48,6 +48,7 @@ SETTINGS = RecordsSettings.load(Env(ENV))
 CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
 ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
+BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
 INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner index, table keys last
 
 
@@ -91,13 +92,19 @@ def test_the_client_is_built_for_the_instance_with_short_timeouts(client: Any) -
     assert kwargs["logger_name"] == backend.SDK_LOGGER
 
 
-def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client: Any) -> None:
-    rec = record()
-    assert store.put(rec, replace=False).result is PutResult.CREATED
-    table, row, condition = client.put_row.call_args.args
+def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mocker: Any) -> None:
+    """A new object, the same object again (read, never written) and a replacement."""
+    fake = FakeOTS(table="uploads")
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    store.put(record(), replace=False)
+    store.put(record(request_id="REQ-2"), replace=True)
+    store.put(record(etag=OTHER_ETAG, created_at=record().created_at + 1), replace=True)
+    assert fake.calls == ["PutRow", "PutRow", "GetRow", "PutRow", "GetRow", "PutRow"]
+    (_, table, row, new), (*_, same), (*_, guessed), (_, _, newer, guarded) = fake.sent
     assert table == "uploads"
     pk = hashlib.md5(b"dev-bucket/uploads/alice/0001.png").hexdigest()[:8]  # noqa: S324
-    assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", rec.key)]
+    assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", record().key)]
     assert dict(row.attribute_columns) == {
         "owner": "alice",
         "created_at": 1_700_000_000_000,
@@ -117,12 +124,21 @@ def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client:
         "file_name": "",
         "deleted_at": 0,
     }
-    assert isinstance(condition, tablestore.Condition)
-    assert (
-        condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST
+    expect = tablestore.RowExistenceExpectation
+    for first_try in (new, same, guessed):
+        assert isinstance(first_try, tablestore.Condition)
+        assert first_try.row_existence_expectation == expect.EXPECT_NOT_EXIST
+        assert first_try.column_condition is None
+    assert dict(newer.attribute_columns)["etag"] == OTHER_ETAG
+    assert guarded.row_existence_expectation == expect.EXPECT_EXIST
+    column = guarded.column_condition
+    assert isinstance(column, tablestore.SingleColumnCondition)
+    assert (column.column_name, column.column_value, column.pass_if_missing) == (
+        "etag",
+        ETAG,
+        False,
     )
-    assert condition.column_condition is None
-    client.get_row.assert_not_called()
+    assert column.comparator == tablestore.ComparatorType.EQUAL
 
 
 def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client: Any) -> None:
@@ -130,36 +146,6 @@ def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client:
     names = [name for name, _ in client.put_row.call_args.args[1].attribute_columns]
     assert "image_width" not in names
     assert "image_height" not in names
-
-
-def test_the_same_object_again_is_read_and_answered_as_a_duplicate(
-    store: TablestoreStore, client: Any
-) -> None:
-    first = record()
-    client.put_row.side_effect = condition_fail()
-    client.get_row.return_value = (None, stored_row(first), None)
-    outcome = store.put(record(request_id="REQ-2", created_at=first.created_at + 1), replace=True)
-    assert outcome.result is PutResult.DUPLICATE
-    assert outcome.record == first
-    assert client.put_row.call_count == 1
-    table, pk = client.get_row.call_args.args
-    assert table == "uploads"
-    assert pk == rows.primary_key("dev-bucket", first.key)
-
-
-def test_a_replacement_is_guarded_by_the_stored_etag(store: TablestoreStore, client: Any) -> None:
-    client.put_row.side_effect = [condition_fail(), (None, None)]
-    client.get_row.return_value = (None, stored_row(record()), None)
-    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
-    assert store.put(newer, replace=True).result is PutResult.REPLACED
-    _, row, condition = client.put_row.call_args.args
-    assert dict(row.attribute_columns)["etag"] == OTHER_ETAG
-    assert condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_EXIST
-    column = condition.column_condition
-    assert isinstance(column, tablestore.SingleColumnCondition)
-    assert (column.column_name, column.column_value) == ("etag", ETAG)
-    assert column.comparator == tablestore.ComparatorType.EQUAL
-    assert column.pass_if_missing is False
 
 
 @pytest.mark.parametrize(
@@ -368,28 +354,25 @@ def real_client(mocker: Any) -> tuple[Any, Any, list[float]]:
     return client, send, sleeps
 
 
+@pytest.mark.parametrize(
+    ("answers", "sends"),
+    [([tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")] * 3, 3), ([BUSY, None], 2)],
+    ids=["gives-up", "recovers"],
+)
 def test_the_sdk_retries_a_busy_server_twice_within_0_3_s(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
+    real_client: tuple[Any, Any, list[float]], mocker: Any, answers: list[Any], sends: int
 ) -> None:
     client, send, sleeps = real_client
-    busy = tablestore.OTSServiceError(503, "OTSServerBusy", "Server is busy.", "r")
-    mocker.patch.object(client.protocol, "handle_error", side_effect=busy)
-    with pytest.raises(Unavailable):
-        TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k")
-    assert send.call_count == 3
-    assert len(sleeps) == 2
-    assert sum(sleeps) <= 0.3 + 1e-9
-
-
-def test_the_sdk_recovers_when_a_retry_succeeds(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
-) -> None:
-    client, send, _ = real_client
-    busy = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
-    mocker.patch.object(client.protocol, "handle_error", side_effect=[busy, None])
+    mocker.patch.object(client.protocol, "handle_error", side_effect=answers)
     mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
-    assert TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k") is None
-    assert send.call_count == 2
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    if answers[-1] is None:
+        assert store.get("dev-bucket", "k") is None
+    else:
+        with pytest.raises(Unavailable):
+            store.get("dev-bucket", "k")
+    assert (send.call_count, len(sleeps)) == (sends, sends - 1)
+    assert sum(sleeps) <= 0.3 + 1e-9
 
 
 def test_the_sdk_does_not_retry_a_condition_failure(
@@ -637,11 +620,7 @@ def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker
     assert "set created_at_rev on 4 rows" in out.getvalue()
     assert fake.calls[-1] == "CreateIndex uploads uploads_by_owner True"
     assert fake.calls.count("UpdateRow") == 4
-    listed = store.list_by_owner("alice").items
-    assert [r.key for r in listed] == [
-        r.key for r in sorted(written, key=lambda r: (-r.created_at, r.key))
-    ]
-    assert listed == sorted(written, key=lambda r: (-r.created_at, r.key))
+    assert store.list_by_owner("alice").items == newest_first(written)
     fake.calls.clear()
     assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0  # a rerun changes nothing
     assert "UpdateRow" not in fake.calls
