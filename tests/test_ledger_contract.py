@@ -113,8 +113,8 @@ def test_a_grant_past_the_byte_quota_is_refused_and_not_written(store: Any) -> N
 
 @pytest.mark.parametrize(
     ("limits", "mode"),
-    [(Limits(files=1), EXACT), (Limits(bytes=100), PREFIX)],
-    ids=["past-the-file-quota", "prefix-when-not-even-one-byte-fits"],
+    [(Limits(files=1), EXACT), (Limits(bytes=100), PREFIX), (Limits(files=1), PREFIX)],
+    ids=["past-the-file-quota", "prefix-when-not-one-byte-fits", "prefix-when-not-one-file-fits"],
 )
 def test_a_grant_is_refused_when_the_room_is_taken(store: Any, limits: Limits, mode: str) -> None:
     store.open_grant(grant(max_bytes=100), limits, NOW)
