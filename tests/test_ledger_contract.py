@@ -6,15 +6,20 @@ makes each request atomic, so the concurrent tests race on its conditions as on 
 
 from __future__ import annotations
 
+import io
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple
 from typing import Any
 
 import pytest
 import tablestore
 
 from shared.errors import AppError, QuotaExceeded, TooManyRequests
+from shared.records import sqlite_ledger
+from shared.records import tablestore_ledger as ledger
 from shared.records.grants import (
     EXACT,
     EXPIRED,
@@ -27,8 +32,10 @@ from shared.records.grants import (
     Usage,
     retry_after,
 )
+from shared.records.sqlite import SqliteStore
 from tests.support.ots import FakeOTS, tablestore_over
 from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
+from tools.tables import create_ledger_table, main
 
 NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
 _ids = iter(range(10**9))
@@ -104,16 +111,15 @@ def test_a_grant_past_the_byte_quota_is_refused_and_not_written(store: Any) -> N
     store.open_grant(grant(max_bytes=40), Limits(bytes=100), NOW)  # exactly at the edge: fine
 
 
-def test_a_grant_past_the_file_quota_is_refused(store: Any) -> None:
-    store.open_grant(grant(), Limits(files=1), NOW)
+@pytest.mark.parametrize(
+    ("limits", "mode"),
+    [(Limits(files=1), EXACT), (Limits(bytes=100), PREFIX), (Limits(files=1), PREFIX)],
+    ids=["past-the-file-quota", "prefix-when-not-one-byte-fits", "prefix-when-not-one-file-fits"],
+)
+def test_a_grant_is_refused_when_the_room_is_taken(store: Any, limits: Limits, mode: str) -> None:
+    store.open_grant(grant(max_bytes=100), limits, NOW)
     with pytest.raises(QuotaExceeded):
-        store.open_grant(grant(), Limits(files=1), NOW)
-
-
-def test_a_prefix_grant_is_refused_when_not_even_one_file_would_fit(store: Any) -> None:
-    store.open_grant(grant(max_bytes=100), Limits(bytes=100), NOW)
-    with pytest.raises(QuotaExceeded):
-        store.open_grant(grant(mode=PREFIX, target="uploads/alice/"), Limits(bytes=100), NOW)
+        store.open_grant(grant(mode=mode, target="uploads/alice/"), limits, NOW)
 
 
 def test_the_rate_limit_counts_grants_per_minute_and_says_when_to_return(store: Any) -> None:
@@ -133,13 +139,7 @@ def test_settling_an_exact_grant_turns_its_reservation_into_usage_once(store: An
     store.open_grant(issued, Limits(bytes=1000), NOW)
     assert store.settle("alice", issued.grant_id, USED, 80) is True
     assert store.settle("alice", issued.grant_id, USED, 80) is False  # a replay: counted once
-    usage = store.usage("alice")
-    assert (usage.used_bytes, usage.used_files, usage.reserved_bytes, usage.reserved_files) == (
-        80,
-        1,
-        0,
-        0,
-    )
+    assert astuple(store.usage("alice"))[:4] == (80, 1, 0, 0)  # used, then reserved
     assert store.get_grant("alice", issued.grant_id).state == USED
 
 
@@ -166,8 +166,7 @@ def test_a_charge_within_the_quota_counts_and_one_past_it_is_refused(store: Any)
     store.charge("alice", 90, 1, limits)
     with pytest.raises(QuotaExceeded):
         store.charge("alice", 11, 1, limits)
-    usage = store.usage("alice")
-    assert (usage.used_bytes, usage.used_files) == (90, 1)
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (90, 1)
 
 
 def test_a_charge_cannot_take_room_another_grant_reserved(store: Any) -> None:
@@ -338,10 +337,6 @@ def test_tablestore_gives_the_reservation_back_when_the_grant_row_fails(fake_ots
 
 
 def test_make_tables_creates_the_ledger_with_its_two_indexes(mocker: Any) -> None:
-    import io
-
-    from tools.tables import create_ledger_table
-
     client = mocker.MagicMock()
     out = io.StringIO()
     assert create_ledger_table(client, "uploads", out) == 0
@@ -364,11 +359,6 @@ def test_make_tables_creates_the_ledger_with_its_two_indexes(mocker: Any) -> Non
 
 
 def test_make_tables_adds_only_the_missing_ledger_index(mocker: Any) -> None:
-    import io
-
-    from shared.records import tablestore_ledger as ledger
-    from tools.tables import create_ledger_table
-
     client = mocker.MagicMock()
     client.create_table.side_effect = tablestore.OTSServiceError(
         409, "OTSObjectAlreadyExist", "Requested table already exists.", "r"
@@ -387,11 +377,6 @@ def test_make_tables_adds_only_the_missing_ledger_index(mocker: Any) -> None:
 
 
 def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: Any) -> None:
-    import io
-    import sqlite3
-
-    from tools.tables import main
-
     path = tmp_path / "new" / "r.sqlite3"  # its directory too
     environ = {"RECORDS_BACKEND": "sqlite", "SQLITE_PATH": str(path)}
     out = io.StringIO()
@@ -403,11 +388,6 @@ def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: 
 
 
 def test_a_ledger_from_before_part_size_gains_the_column_and_reads_zero(tmp_path: Any) -> None:
-    import sqlite3
-
-    from shared.records import sqlite_ledger
-    from shared.records.sqlite import SqliteStore
-
     path = tmp_path / "old.sqlite3"
     old_schema = sqlite_ledger.SCHEMA.replace(
         "    part_size  INTEGER NOT NULL DEFAULT 0,\n    file_name  TEXT    NOT NULL DEFAULT '',\n",

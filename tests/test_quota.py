@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local.dev import Stack
 from shared.callback.settings import CallbackSettings
 from shared.errors import ConfigError, Unavailable
 from shared.http import Core
@@ -26,7 +28,7 @@ from shared.settings import Limits
 from shared.sign.issue import ledger_entry
 from shared.sign.settings import SignSettings
 from tests.support.callbacks import CallbackBuilder, Removals, settings_env
-from tests.support.devstack import http_session, sign_in_and_grant, stack_settings
+from tests.support.devstack import StackClient, stack_settings
 from tests.support.sign import NOW, request, sign_env, token
 
 QUOTA_ENV = {
@@ -276,39 +278,27 @@ def _grant_ids(ledger: SqliteStore, owner: str) -> list[str]:
 def test_an_upload_over_the_quota_is_deleted_from_the_bucket_through_the_stack(
     tmp_path: Path,
 ) -> None:
-    from local.dev import Stack
-
-    stack = Stack(
-        stack_settings(
-            tmp_path / "stack",
-            QUOTA_BYTES_PER_USER="8",
-        )
-    )
+    stack = Stack(stack_settings(tmp_path / "stack", QUOTA_BYTES_PER_USER="8"))
     stack.start()
     try:
-        http = http_session()
-        grant = sign_in_and_grant(http, stack.url("app"), "alice", path="docs")
+        client = StackClient(stack.url("app"), stack.url("oss"))
+        token = client.token("alice")
+        grant = client.grant(token, path="docs")
         assert "key" not in grant  # a prefix grant: its uploads are charged one by one
-
-        def post(name: str) -> Any:
-            parts: list[tuple[str, Any]] = [("key", (None, grant["dir"] + name))]
-            parts += [(field, (None, value)) for field, value in grant["fields"].items()]
-            parts.append(("file", (name, b"12345", "text/plain")))
-            return http.post(grant["host"], files=parts, timeout=10)
-
-        assert post("one.txt").json()["Status"] == "OK"
-        over = post("two.txt")
+        one, two = (grant["dir"] + name for name in ("one.txt", "two.txt"))
+        post = partial(client.upload, grant, b"12345", content_type="text/plain")
+        assert post(key=one).json()["Status"] == "OK"
+        over = post(key=two)
         assert over.status_code == 200
         assert (over.json()["Status"], over.json()["code"]) == ("Rejected", "QuotaExceeded")
         # The bucket is private (DOWNLOAD_MODE=signed): ask the emulator's own store.
         assert stack.emulator is not None
-        assert stack.emulator.store.get(f"{grant['dir']}two.txt") is None
-        assert stack.emulator.store.get(f"{grant['dir']}one.txt") is not None
-        token = http.get(f"{stack.url('app')}/dev/token", params={"user": "alice"}, timeout=10)
-        auth = {"Authorization": f"Bearer {token.json()['token']}"}
-        listed = http.get(f"{stack.url('app')}/uploads", headers=auth, timeout=10).json()
-        assert [item["key"] for item in listed["items"]] == [grant["dir"] + "one.txt"]
-        quota = http.get(f"{stack.url('app')}/quota", headers=auth, timeout=10).json()
-        assert quota["bytes"] == {"used": 5, "reserved": 0, "limit": 8}
+        assert stack.emulator.store.get(two) is None
+        assert stack.emulator.store.get(one) is not None
+        assert [item["key"] for item in client.uploads(token)] == [one]
+        quota = client.http.get(
+            f"{stack.url('app')}/quota", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert quota.json()["bytes"] == {"used": 5, "reserved": 0, "limit": 8}
     finally:
         stack.stop()

@@ -34,6 +34,7 @@ from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS
+from tests.test_records_contract import newest_first, record
 from tools.tables import create_tablestore_table
 from tools.tables import main as bootstrap
 
@@ -45,27 +46,10 @@ ENV = {
 }
 SETTINGS = RecordsSettings.load(Env(ENV))
 CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
-ETAG = "D41D8CD98F00B204E9800998ECF8427E"
+ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
-
-
-def record(**overrides: Any) -> Record:
-    values: dict[str, Any] = {
-        "owner": "alice",
-        "bucket": "dev-bucket",
-        "key": "uploads/alice/0001.png",
-        "size": 1024,
-        "etag": ETAG,
-        "mime_type": "image/png",
-        "created_at": 1_700_000_000_000,
-        "image_width": 640,
-        "image_height": 480,
-        "image_format": "png",
-        "request_id": "REQ-1",
-        "grant_id": "g-1",
-    }
-    values.update(overrides)
-    return Record(**values)
+BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
+INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner index, table keys last
 
 
 def condition_fail() -> tablestore.OTSServiceError:
@@ -108,13 +92,19 @@ def test_the_client_is_built_for_the_instance_with_short_timeouts(client: Any) -
     assert kwargs["logger_name"] == backend.SDK_LOGGER
 
 
-def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client: Any) -> None:
-    rec = record()
-    assert store.put(rec, replace=False).result is PutResult.CREATED
-    table, row, condition = client.put_row.call_args.args
+def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mocker: Any) -> None:
+    """A new object, the same object again (read, never written) and a replacement."""
+    fake = FakeOTS(table="uploads")
+    mocker.patch("tablestore.OTSClient", return_value=fake)
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    store.put(record(), replace=False)
+    store.put(record(request_id="REQ-2"), replace=True)
+    store.put(record(etag=OTHER_ETAG, created_at=record().created_at + 1), replace=True)
+    assert fake.calls == ["PutRow", "PutRow", "GetRow", "PutRow", "GetRow", "PutRow"]
+    (_, table, row, new), (*_, same), (*_, guessed), (_, _, newer, guarded) = fake.sent
     assert table == "uploads"
     pk = hashlib.md5(b"dev-bucket/uploads/alice/0001.png").hexdigest()[:8]  # noqa: S324
-    assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", rec.key)]
+    assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", record().key)]
     assert dict(row.attribute_columns) == {
         "owner": "alice",
         "created_at": 1_700_000_000_000,
@@ -125,21 +115,30 @@ def test_a_new_record_is_one_conditional_put_row(store: TablestoreStore, client:
         "image_width": 640,
         "image_height": 480,
         "image_format": "png",
-        "crc64": "",
-        "content_md5": "",
-        "client_ip": "",
+        "crc64": "1234567890123456789",
+        "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
+        "client_ip": "203.0.113.7",
         "request_id": "REQ-1",
         "grant_id": "g-1",
         "reconciled": False,
         "file_name": "",
         "deleted_at": 0,
     }
-    assert isinstance(condition, tablestore.Condition)
-    assert (
-        condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST
+    expect = tablestore.RowExistenceExpectation
+    for first_try in (new, same, guessed):
+        assert isinstance(first_try, tablestore.Condition)
+        assert first_try.row_existence_expectation == expect.EXPECT_NOT_EXIST
+        assert first_try.column_condition is None
+    assert dict(newer.attribute_columns)["etag"] == OTHER_ETAG
+    assert guarded.row_existence_expectation == expect.EXPECT_EXIST
+    column = guarded.column_condition
+    assert isinstance(column, tablestore.SingleColumnCondition)
+    assert (column.column_name, column.column_value, column.pass_if_missing) == (
+        "etag",
+        ETAG,
+        False,
     )
-    assert condition.column_condition is None
-    client.get_row.assert_not_called()
+    assert column.comparator == tablestore.ComparatorType.EQUAL
 
 
 def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client: Any) -> None:
@@ -147,46 +146,6 @@ def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client:
     names = [name for name, _ in client.put_row.call_args.args[1].attribute_columns]
     assert "image_width" not in names
     assert "image_height" not in names
-
-
-def test_the_same_object_again_is_read_and_answered_as_a_duplicate(
-    store: TablestoreStore, client: Any
-) -> None:
-    first = record()
-    client.put_row.side_effect = condition_fail()
-    client.get_row.return_value = (None, stored_row(first), None)
-    outcome = store.put(record(request_id="REQ-2", created_at=first.created_at + 1), replace=True)
-    assert outcome.result is PutResult.DUPLICATE
-    assert outcome.record == first
-    assert client.put_row.call_count == 1
-    table, pk = client.get_row.call_args.args
-    assert table == "uploads"
-    assert pk == rows.primary_key("dev-bucket", first.key)
-
-
-def test_a_replacement_is_guarded_by_the_stored_etag(store: TablestoreStore, client: Any) -> None:
-    client.put_row.side_effect = [condition_fail(), (None, None)]
-    client.get_row.return_value = (None, stored_row(record()), None)
-    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
-    assert store.put(newer, replace=True).result is PutResult.REPLACED
-    _, row, condition = client.put_row.call_args.args
-    assert dict(row.attribute_columns)["etag"] == OTHER_ETAG
-    assert condition.row_existence_expectation == tablestore.RowExistenceExpectation.EXPECT_EXIST
-    column = condition.column_condition
-    assert isinstance(column, tablestore.SingleColumnCondition)
-    assert (column.column_name, column.column_value) == ("etag", ETAG)
-    assert column.comparator == tablestore.ComparatorType.EQUAL
-    assert column.pass_if_missing is False
-
-
-def test_without_replace_a_different_object_is_a_conflict(
-    store: TablestoreStore, client: Any
-) -> None:
-    client.put_row.side_effect = condition_fail()
-    client.get_row.return_value = (None, stored_row(record()), None)
-    with pytest.raises(Conflict):
-        store.put(record(etag=OTHER_ETAG), replace=False)
-    assert client.put_row.call_count == 1
 
 
 @pytest.mark.parametrize(
@@ -218,21 +177,8 @@ def test_listing_reads_the_owner_index_forward(store: TablestoreStore, client: A
     assert table == "uploads_by_owner"
     # created_at_rev ascending is created_at descending; key ascending breaks ties (DESIGN.md).
     assert direction == tablestore.Direction.FORWARD
-    inf_max, inf_min = tablestore.INF_MAX, tablestore.INF_MIN
-    assert start == [
-        ("owner", "alice"),
-        ("created_at_rev", inf_min),
-        ("key", inf_min),
-        ("pk", inf_min),
-        ("bucket", inf_min),
-    ]
-    assert end == [
-        ("owner", "alice"),
-        ("created_at_rev", inf_max),
-        ("key", inf_max),
-        ("pk", inf_max),
-        ("bucket", inf_max),
-    ]
+    assert start == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MIN] * 4], strict=True))
+    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
     assert columns is None
     assert limit == 11  # one more than asked, to know whether a next page exists
 
@@ -246,15 +192,9 @@ def test_a_cursor_starts_the_range_at_its_items_index_key(
     _, direction, start, end, _, _ = client.get_range.call_args.args
     assert direction == tablestore.Direction.FORWARD
     pk = hashlib.md5(b"dev-bucket/uploads/alice/b.png").hexdigest()[:8]  # noqa: S324
-    assert start == [
-        ("owner", "alice"),
-        ("created_at_rev", 2**63 - 1 - 1_700_000_000_000),
-        ("key", "uploads/alice/b.png"),
-        ("pk", pk),
-        ("bucket", "dev-bucket"),
-    ]
-    assert end[0] == ("owner", "alice")
-    assert all(value is tablestore.INF_MAX for _, value in end[1:])
+    at = ["alice", 2**63 - 1 - 1_700_000_000_000, "uploads/alice/b.png", pk, "dev-bucket"]
+    assert start == list(zip(INDEX_KEY, at, strict=True))
+    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
 
 
 @pytest.mark.parametrize("created_at", [0, MAX_TIMESTAMP_MS])
@@ -301,31 +241,6 @@ def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
         store.list_by_owner("alice")
 
 
-def test_listing_follows_short_pages(mocker: Any) -> None:
-    fake = FakeOTS(table="uploads", page_cap=1)
-    mocker.patch("tablestore.OTSClient", return_value=fake)
-    store = TablestoreStore(SETTINGS, CREDENTIALS)
-    for i in range(3):
-        store.put(record(key=f"uploads/alice/{i}", created_at=100 + i), replace=False)
-    fake.calls.clear()
-    page = store.list_by_owner("alice", limit=2)
-    assert [r.key for r in page.items] == ["uploads/alice/2", "uploads/alice/1"]
-    assert page.next is not None
-    assert fake.calls == ["GetRange"] * 3
-
-
-def test_a_row_with_a_wrong_column_type_is_a_store_fault(
-    store: TablestoreStore, client: Any
-) -> None:
-    broken = tablestore.Row(
-        rows.primary_key("dev-bucket", "k"),
-        [("owner", "alice", 1), ("created_at", "yesterday", 1)],
-    )
-    client.get_row.return_value = (None, broken, None)
-    with pytest.raises(Unavailable):
-        store.get("dev-bucket", "k")
-
-
 # --- failures ---------------------------------------------------------------------------------
 
 FAULTS = [
@@ -347,6 +262,7 @@ OPERATIONS = {
     "put": lambda store: store.put(record(), replace=False),
     "get": lambda store: store.get("dev-bucket", "k"),
     "list": lambda store: store.list_by_owner("alice"),
+    "replace": lambda store: store.put(record(), replace=True),
 }
 
 
@@ -363,13 +279,28 @@ def test_store_and_network_faults_are_unavailable(
     assert caught.value.status == 503
 
 
-def test_a_fault_while_reading_the_stored_row_is_unavailable(
-    store: TablestoreStore, client: Any
+BROKEN_ROW = tablestore.Row(
+    rows.primary_key("dev-bucket", "k"), [("owner", "alice", 1), ("created_at", "yesterday", 1)]
+)
+
+
+@pytest.mark.parametrize(
+    ("put_row", "get_row", "operation"),
+    [
+        (None, (None, BROKEN_ROW, None), "get"),  # a column of the wrong type
+        (None, condition_fail(), "get"),  # a condition failure outside a conditional write
+        (condition_fail(), FAULTS[0], "replace"),  # a fault reading the row a put collided with
+    ],
+    ids=["wrong-column-type", "condition-failure-on-a-read", "fault-reading-the-stored-row"],
+)
+def test_an_answer_that_makes_no_sense_is_a_store_fault(
+    store: TablestoreStore, client: Any, put_row: Any, get_row: Any, operation: str
 ) -> None:
-    client.put_row.side_effect = condition_fail()
-    client.get_row.side_effect = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
+    client.put_row.side_effect = put_row
+    client.get_row.side_effect = get_row if isinstance(get_row, Exception) else None
+    client.get_row.return_value = get_row
     with pytest.raises(Unavailable):
-        store.put(record(), replace=True)
+        OPERATIONS[operation](store)
 
 
 def test_no_request_starts_after_the_operation_deadline(client: Any) -> None:
@@ -423,28 +354,25 @@ def real_client(mocker: Any) -> tuple[Any, Any, list[float]]:
     return client, send, sleeps
 
 
+@pytest.mark.parametrize(
+    ("answers", "sends"),
+    [([tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")] * 3, 3), ([BUSY, None], 2)],
+    ids=["gives-up", "recovers"],
+)
 def test_the_sdk_retries_a_busy_server_twice_within_0_3_s(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
+    real_client: tuple[Any, Any, list[float]], mocker: Any, answers: list[Any], sends: int
 ) -> None:
     client, send, sleeps = real_client
-    busy = tablestore.OTSServiceError(503, "OTSServerBusy", "Server is busy.", "r")
-    mocker.patch.object(client.protocol, "handle_error", side_effect=busy)
-    with pytest.raises(Unavailable):
-        TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k")
-    assert send.call_count == 3
-    assert len(sleeps) == 2
-    assert sum(sleeps) <= 0.3 + 1e-9
-
-
-def test_the_sdk_recovers_when_a_retry_succeeds(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
-) -> None:
-    client, send, _ = real_client
-    busy = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
-    mocker.patch.object(client.protocol, "handle_error", side_effect=[busy, None])
+    mocker.patch.object(client.protocol, "handle_error", side_effect=answers)
     mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
-    assert TablestoreStore(SETTINGS, CREDENTIALS).get("dev-bucket", "k") is None
-    assert send.call_count == 2
+    store = TablestoreStore(SETTINGS, CREDENTIALS)
+    if answers[-1] is None:
+        assert store.get("dev-bucket", "k") is None
+    else:
+        with pytest.raises(Unavailable):
+            store.get("dev-bucket", "k")
+    assert (send.call_count, len(sleeps)) == (sends, sends - 1)
+    assert sum(sleeps) <= 0.3 + 1e-9
 
 
 def test_the_sdk_does_not_retry_a_condition_failure(
@@ -457,14 +385,6 @@ def test_the_sdk_does_not_retry_a_condition_failure(
         TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)  # row vanished
     assert send.call_count == 2  # PutRow once (not retried), then GetRow
     assert sleeps == []
-
-
-def test_a_condition_failure_outside_a_conditional_write_is_a_store_fault(
-    store: TablestoreStore, client: Any
-) -> None:
-    client.get_row.side_effect = condition_fail()
-    with pytest.raises(Unavailable):
-        store.get("dev-bucket", "k")
 
 
 def test_urllib3_makes_one_connection_attempt() -> None:
@@ -681,7 +601,7 @@ class BootstrapOTS(FakeOTS):
         return described(indexes=[])
 
     def create_secondary_index(self, table: str, index: Any, include_base_data: bool) -> None:
-        self.calls.append(f"CreateIndex {index.index_name} {include_base_data}")
+        self.calls.append(f"CreateIndex {table} {index.index_name} {include_base_data}")
 
 
 def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker: Any) -> None:
@@ -698,13 +618,9 @@ def test_bootstrap_gives_earlier_rows_their_inverted_time_before_indexing(mocker
     out = io.StringIO()
     assert create_tablestore_table(fake, "uploads", out) == 0
     assert "set created_at_rev on 4 rows" in out.getvalue()
-    assert fake.calls[-1] == "CreateIndex uploads_by_owner True"
+    assert fake.calls[-1] == "CreateIndex uploads uploads_by_owner True"
     assert fake.calls.count("UpdateRow") == 4
-    listed = store.list_by_owner("alice").items
-    assert [r.key for r in listed] == [
-        r.key for r in sorted(written, key=lambda r: (-r.created_at, r.key))
-    ]
-    assert listed == sorted(written, key=lambda r: (-r.created_at, r.key))
+    assert store.list_by_owner("alice").items == newest_first(written)
     fake.calls.clear()
     assert create_tablestore_table(fake, "uploads", io.StringIO()) == 0  # a rerun changes nothing
     assert "UpdateRow" not in fake.calls
@@ -756,14 +672,6 @@ def test_the_backfill_skips_a_row_deleted_while_it_ran(mocker: Any) -> None:
     assert fake.rows == {}  # nothing resurrected
 
 
-def test_bootstrap_adds_a_missing_index_to_an_existing_table(existing: Any) -> None:
-    existing.describe_table.return_value = described(indexes=[])
-    existing.get_range.return_value = (None, None, [], None)  # an empty table: no backfill
-    assert create_tablestore_table(existing, "uploads", io.StringIO()) == 0
-    table, index, include_base_data = existing.create_secondary_index.call_args.args
-    assert (table, index.index_name, include_base_data) == ("uploads", "uploads_by_owner", True)
-
-
 @pytest.mark.parametrize("bad", ["no-defined-columns", "another-primary-key"])
 def test_bootstrap_refuses_a_table_it_cannot_index(existing: Any, bad: str) -> None:
     response = described(indexes=[], defined=[] if bad == "no-defined-columns" else None)
@@ -775,20 +683,6 @@ def test_bootstrap_refuses_a_table_it_cannot_index(existing: Any, bad: str) -> N
     if bad == "no-defined-columns":
         assert "predefined columns" in out.getvalue()
     existing.create_secondary_index.assert_not_called()
-
-
-def test_bootstrap_without_credentials_says_so_and_exits_2(mocker: Any) -> None:
-    factory = mocker.MagicMock()
-    out = io.StringIO()
-    assert bootstrap(ENV, out=out, client_factory=factory) == 2
-    assert "no credentials" in out.getvalue()
-    factory.assert_not_called()
-
-
-def test_bootstrap_with_missing_settings_exits_2() -> None:
-    out = io.StringIO()
-    assert bootstrap({"RECORDS_BACKEND": "tablestore"}, out=out) == 2
-    assert "TABLESTORE_ENDPOINT" in out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -819,11 +713,21 @@ def test_bootstrap_uses_the_environment_credentials(
     assert "created table uploads" in out.getvalue()
 
 
-def test_bootstrap_reports_a_refusal_with_exit_1(client: Any) -> None:
-    client.create_table.side_effect = tablestore.OTSServiceError(
-        403, "OTSNoPermissionAccess", "no", "r"
-    )
+@pytest.mark.parametrize(
+    ("environ", "code", "says"),
+    [
+        (ENV, 2, "no credentials"),
+        ({"RECORDS_BACKEND": "tablestore"}, 2, "TABLESTORE_ENDPOINT"),
+        ({**ENV, "OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, 1, "OTSNoPermission"),
+    ],
+    ids=["no-credentials", "missing-settings", "refused"],
+)
+def test_bootstrap_says_what_stopped_it(
+    client: Any, environ: dict[str, str], code: int, says: str
+) -> None:
+    client.create_table.side_effect = tablestore.OTSServiceError(403, "OTSNoPermission", "no", "r")
     out = io.StringIO()
-    environ = {**ENV, "OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}
-    assert bootstrap(environ, out=out) == 1
-    assert "OTSNoPermissionAccess" in out.getvalue()
+    assert bootstrap(environ, out=out) == code
+    assert says in out.getvalue()
+    if code == 2:
+        tablestore.OTSClient.assert_not_called()  # type: ignore[attr-defined]

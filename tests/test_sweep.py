@@ -1,21 +1,19 @@
 """The sweeper (shared/reconcile/sweep.py): ended grants get their record or give their room back.
 
 Unit level: an in-memory bucket (tests/test_reconcile.FakeObjects) over a real SQLite store and
-ledger. Scale: the dev stack on loopback (sign → emulator → callback), 20,000 objects seeded
-straight into the emulator's store and the record store, 100 uploads of which 10 lose their
-callback; the emulator's request counters say what one sweep costs.
+ledger. Cost: the dev stack on loopback (sign → emulator → callback), uploads whose callback is
+lost, a bucket seeded straight into the emulator; its request counters say what a sweep costs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from local.dev import Stack
 from local.oss_emulator.store import StoredObject
@@ -40,9 +38,9 @@ from shared.records.grants import (
 )
 from shared.records.sqlite import SqliteStore
 from shared.settings import Limits, Secret
-from tests.support.devstack import http_session, sign_in_and_grant, stack_settings
+from tests.support.devstack import StackClient, stack_settings
 from tests.support.sign import NOW, request, token
-from tests.test_reconcile import BUCKET, FakeObjects, etag
+from tests.test_reconcile import BUCKET, OLD, FakeObjects, etag
 from tests.test_reconcile import NOW as LATER  # after the objects FakeObjects.add writes
 
 ENDED = NOW + 300 + EXPIRY_GRACE_SECONDS + 61  # past expiry, grace and the settle time
@@ -91,28 +89,25 @@ def test_a_lost_callback_is_recorded_with_the_grants_owner(store: SqliteStore) -
     assert run(objects, store).ended == 0  # settled: never walked again
 
 
-def test_an_unused_grant_is_expired_and_its_reservation_released(store: SqliteStore) -> None:
-    store.open_grant(grant("uploads/alice/never.png"), Limits(bytes=100), NOW)
-    assert store.usage("alice").reserved_bytes == 100
-    report = run(FakeObjects(), store)
-    assert report.count("released") == 1
-    assert store.usage("alice").reserved_bytes == 0
-    assert store.get_grant("alice", "G-uploads/alice/never.png").state == EXPIRED
-
-
-def test_a_multipart_session_left_open_is_aborted_and_released(store: SqliteStore) -> None:
-    key = "uploads/alice/big.bin"
-    session = grant(key, mode=MULTIPART, max_bytes=300_000)
-    store.open_grant(session, Limits(bytes=300_000), NOW)
+@pytest.mark.parametrize("mode", [EXACT, MULTIPART])
+def test_an_unused_grant_is_expired_and_its_reservation_released(
+    store: SqliteStore, mode: str
+) -> None:
+    """A multipart session left open is aborted first (its id is OSS's UploadId); an exact
+    grant's upload id is never asked for."""
+    unused = grant("uploads/alice/big.bin", mode=mode, max_bytes=300_000)
+    store.open_grant(unused, Limits(bytes=300_000), NOW)
+    assert store.usage("alice").reserved_bytes == 300_000
     objects = FakeObjects()
-    objects.uploads[session.grant_id] = key
+    objects.uploads[unused.grant_id] = unused.target
     report = run(objects, store)
-    assert objects.aborted == [session.grant_id]
-    assert (report.count("aborted"), report.count("released")) == (1, 1)
-    assert report.summary()["aborted"] == 1
-    assert store.get_grant("alice", session.grant_id).state == EXPIRED
+    aborted = [unused.grant_id] if mode == MULTIPART else []
+    assert objects.aborted == aborted
+    assert (report.count("aborted"), report.count("released")) == (len(aborted), 1)
+    assert report.summary()["aborted"] == len(aborted)
+    assert store.get_grant("alice", unused.grant_id).state == EXPIRED
     assert store.usage("alice").reserved_bytes == 0
-    assert store.get(BUCKET, key) is None
+    assert store.get(BUCKET, unused.target) is None
 
 
 def test_a_completed_multipart_upload_whose_callback_was_lost_is_adopted(
@@ -128,39 +123,27 @@ def test_a_completed_multipart_upload_whose_callback_was_lost_is_adopted(
     assert store.get_grant("alice", session.grant_id).state == USED
 
 
-def test_a_multipart_session_with_its_record_is_settled_without_an_abort(
-    store: SqliteStore,
+@pytest.mark.parametrize("mode", [EXACT, MULTIPART])
+def test_a_record_written_by_a_callback_that_died_before_settling_is_settled(
+    store: SqliteStore, mode: str
 ) -> None:
+    """No OSS request is needed: no HeadObject, and no abort of the session."""
     key = "uploads/alice/done.bin"
-    session = grant(key, mode=MULTIPART, max_bytes=200)
-    store.open_grant(session, Limits(), NOW)
-    store.put(
-        Record("alice", BUCKET, key, 200, "E-2", "application/octet-stream", 1), replace=False
-    )
+    done = grant(key, mode=mode, max_bytes=200)
+    store.open_grant(done, Limits(), NOW)
+    store.put(Record("alice", BUCKET, key, 42, "E1", "application/octet-stream", 1), replace=False)
     objects = FakeObjects()
-    objects.uploads[session.grant_id] = key  # would be aborted if the sweep asked
-    report = run(objects, store, dry_run=False)
+    objects.uploads[done.grant_id] = key  # would be aborted if the sweep asked
+    report = run(objects, store)
     assert (report.count("present"), objects.aborted, objects.heads) == (1, [], [])
-    assert store.get_grant("alice", session.grant_id).state == USED
+    assert store.get_grant("alice", done.grant_id).state == USED
+    assert store.usage("alice").used_bytes == 42
 
 
 def test_grants_still_inside_their_life_grace_or_settle_time_wait(store: SqliteStore) -> None:
     store.open_grant(grant("uploads/alice/soon.png"), Limits(), NOW)
     assert run(FakeObjects(), store, at=ENDED - 2).ended == 0
     assert store.get_grant("alice", "G-uploads/alice/soon.png").state == OPEN
-
-
-def test_a_record_written_by_a_callback_that_died_before_settling_is_settled(
-    store: SqliteStore,
-) -> None:
-    key = "uploads/alice/a.png"
-    store.open_grant(grant(key), Limits(), NOW)
-    store.put(Record("alice", BUCKET, key, 42, "E1", "image/png", int(NOW) * 1000), replace=False)
-    objects = FakeObjects()
-    report = run(objects, store)
-    assert report.count("present") == 1
-    assert objects.heads == []  # no OSS request needed
-    assert store.usage("alice").used_bytes == 42
 
 
 def test_the_callbacks_checks_apply(store: SqliteStore) -> None:
@@ -316,43 +299,25 @@ def test_the_audit_adopts_only_objects_a_grant_covered(store: SqliteStore) -> No
     assert store.get(BUCKET, stray) is None
 
 
-# --- scale: the cost of one sweep, counted by the emulator -------------------------------------
-
-
-SEEDED = 20_000
-UPLOADS = 100
-LOST = 10
+# --- cost: what one sweep asks of OSS and the store, counted on the dev stack -------------------
 
 
 def seed(stack: Stack, count: int) -> None:
-    """Objects already in the bucket, each with its record: straight into both stores."""
+    """Objects already in the bucket, straight into the emulator's store; every other one has its
+    record (the rest are as another application's files: no record, no grant)."""
     assert stack.emulator is not None
-    emulator_store = stack.emulator.store
-    records = SqliteStore(stack.values["SQLITE_PATH"])
     spool = Path(stack.values["SQLITE_PATH"]).parent / "seed"
     spool.mkdir(exist_ok=True)
-    day_ago = time.time() - 86400
+    records = SqliteStore(stack.values["SQLITE_PATH"])
     try:
-        with records._db() as db:  # one transaction: seeding is not what is measured
-            db.execute("BEGIN")
-            for number in range(count):
-                key = f"uploads/seed{number % 50}/{number:06d}.txt"
-                data = key.encode()
-                digest = hashlib.md5(data).hexdigest().upper()  # noqa: S324 - OSS's ETag
-                source = spool / f"{number}"
-                source.write_bytes(data)
-                emulator_store.put(
-                    StoredObject(key, len(data), digest, "text/plain", "0", "", day_ago),
-                    source,
-                    forbid_overwrite=False,
-                )
-                db.execute(
-                    "INSERT INTO records (bucket, key, owner, created_at, size, etag, mime_type,"
-                    " image_format, crc64, content_md5, client_ip, request_id, grant_id, reconciled)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'text/plain', '', '', '', '', '', '', 0)",
-                    (BUCKET, key, f"seed{number % 50}", int(day_ago) * 1000, len(data), digest),
-                )
-            db.execute("COMMIT")
+        for number in range(count):
+            key, owner = f"uploads/seed{number % 50}/{number:06d}.txt", f"seed{number % 50}"
+            (spool / str(number)).write_bytes(key.encode())
+            stored = StoredObject(key, len(key), etag(key.encode()), "text/plain", "0", "", OLD)
+            stack.emulator.store.put(stored, spool / str(number), forbid_overwrite=False)
+            if number % 2 == 0:
+                record = Record(owner, BUCKET, key, len(key), stored.etag, "text/plain", OLD * 1000)
+                records.put(record, replace=False)
     finally:
         records.close()
 
@@ -371,90 +336,74 @@ class DropCallbacks:
         return self.app(environ, start_response)  # type: ignore[no-any-return]
 
 
+class CountedStore:
+    """The real store, counting the calls the sweeper makes on it."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner, self.calls = inner, Counter[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls[name] += 1
+        return getattr(self.inner, name)
+
+
 @pytest.fixture
-def scale_stack(tmp_path: Path) -> Iterator[Stack]:
-    live = Stack(stack_settings(tmp_path / "stack"))
-    live.start()
-    yield live
-    live.stop()
-
-
-def stats(stack: Stack) -> dict[str, int]:
-    answer = requests.get(stack.url("oss") + "/.well-known/oss-emulator/stats", timeout=10)
-    assert answer.status_code == 200
-    return dict(answer.json())
-
-
-def upload_all(stack: Stack) -> tuple[list[str], list[str]]:
-    """100 exact-key uploads as the browser client makes them; the callback of 10 is lost."""
+def live(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(stack_settings(tmp_path / "stack"))
+    stack.start()
     slot = stack.servers["callback"].app
-    dropper = DropCallbacks(slot.app)  # type: ignore[attr-defined]
-    slot.app = dropper  # type: ignore[attr-defined]
-    http = http_session()
-    kept, lost = [], []
-    for number in range(UPLOADS):
-        grant_ = sign_in_and_grant(
-            http, stack.url("app"), f"user{number % 7}", path="s", filename="f.txt", size="5"
+    slot.app = DropCallbacks(slot.app)  # type: ignore[attr-defined]
+    yield stack
+    stack.stop()
+
+
+def lose_callbacks(stack: Stack, uploads: int, lost: int) -> tuple[list[str], list[str]]:
+    """Exact-key uploads as the browser makes them; the callback of every (uploads/lost)th is lost."""
+    dropper = stack.servers["callback"].app.app  # type: ignore[attr-defined]
+    client = StackClient(stack.url("app"), stack.url("oss"))
+    kept, gone = [], []
+    for number in range(uploads):
+        grant_ = client.grant(
+            client.token(f"user{number % 7}"), path="s", filename="f.txt", size="5"
         )
-        dropper.drop = number % (UPLOADS // LOST) == 0
-        parts: list[tuple[str, Any]] = [("key", (None, grant_["key"]))]
-        parts += [(name, (None, value)) for name, value in grant_["fields"].items()]
-        parts.append(("file", ("f.txt", b"hello", "text/plain")))
-        response = http.post(grant_["host"], files=parts, timeout=10)
+        dropper.drop = number % (uploads // lost) == 0
+        response = client.upload(grant_, b"hello", filename="f.txt", content_type="text/plain")
         assert response.status_code == (203 if dropper.drop else 200), response.text
-        (lost if dropper.drop else kept).append(grant_["key"])
-    return kept, lost
+        (gone if dropper.drop else kept).append(grant_["key"])
+    return kept, gone
 
 
-@pytest.mark.parametrize("seeded", [SEEDED, 0], ids=["20000-objects", "empty-bucket"])
-def test_one_sweep_repairs_exactly_the_lost_callbacks_at_a_cost_per_grant(
-    scale_stack: Stack, seeded: int
-) -> None:
-    seed(scale_stack, seeded)
-    kept, lost = upload_all(scale_stack)
-    settings = ReconcileSettings.from_env(scale_stack.values)
-    credentials = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
+def test_a_sweep_costs_per_ended_grant_whatever_the_bucket_holds(live: Stack) -> None:
+    """docs/reliability.md: a run costs O(grants that ended since the last run). Two sweeps, the
+    second with twice the lost callbacks and 1,200 more objects (with records) in the bucket: the
+    OSS requests and the store calls each sweep makes are the same per ended grant."""
+    settings = ReconcileSettings.from_env(live.values)
+    objects = OssObjects(
+        settings.oss, Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
+    )
+    client = StackClient(live.url("app"), live.url("oss"))
     store = SqliteStore(settings.records.sqlite_path)
+    per_grant = []
     try:
-        before = stats(scale_stack)
-        report = sweep(
-            OssObjects(settings.oss, credentials),
-            store,
-            limits=settings.limits,
-            now=lambda: time.time() + 600,
-            settle=0,
-        )
-        after = stats(scale_stack)
-        cost = {op: after.get(op, 0) - before.get(op, 0) for op in after}
-        spent = sum(cost.values())
-        assert sorted(report.named["recorded"]) == sorted(lost)
-        assert (report.ended, report.count("recorded"), report.ok) == (LOST, LOST, True)
-        # Per grant that ended without a record: its HeadObject, then the verification's one
-        # conditional ranged GetObject (UPLOAD_VERIFY=content, the default).
-        assert spent <= 2 * LOST + 1, cost
-        assert cost == {**dict.fromkeys(cost, 0), "HeadObject": LOST, "GetObject": LOST}
-        for key in kept + lost:
-            assert store.get(BUCKET, key) is not None, key
-        print(f"sweep cost with {seeded} objects: {cost}")
-        if seeded:
-            stray = "uploads/seed1/stray.txt"
-            path = Path(settings.records.sqlite_path).parent / "stray"
-            path.write_bytes(b"x")
-            scale_stack.emulator.store.put(  # type: ignore[union-attr]
-                StoredObject(stray, 1, etag(b"x"), "text/plain", "0", "", time.time() - 3600),
-                path,
-                forbid_overwrite=False,
-            )
-            audit = reconcile(
-                OssObjects(settings.oss, credentials),
-                store,
-                bucket=BUCKET,
-                template=settings.key_prefix,
-                now=lambda: time.time() + 600,
-                settle=0,
-            )
-            assert audit.uncovered == [stray]  # found and reported, never recorded
-            assert audit.present == seeded + UPLOADS
-            assert store.get(BUCKET, stray) is None
+        for seeded, uploads, lost in ((0, 4, 2), (1200, 8, 4)):
+            seed(live, seeded)
+            kept, gone = lose_callbacks(live, uploads, lost)
+            counted, before = CountedStore(store), client.emulator_stats()
+            report = sweep(
+                objects, counted, limits=settings.limits, now=lambda: time.time() + 600, settle=0
+            )  # type: ignore[arg-type]
+            after = client.emulator_stats()
+            cost = {
+                op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op)
+            }
+            assert sorted(report.named["recorded"]) == sorted(gone)
+            assert (report.ended, report.count("recorded"), report.ok) == (lost, lost, True)
+            # Per ended grant: its HeadObject, then the verification's one conditional ranged
+            # GetObject (UPLOAD_VERIFY=content, the default); no listing, whatever the bucket holds.
+            assert cost == {"HeadObject": lost, "GetObject": lost}
+            assert counted.calls.pop("ended_grants") == 2  # the batch, then the empty one
+            per_grant.append({name: calls / lost for name, calls in counted.calls.items()})
+            assert all(store.get(BUCKET, key) is not None for key in kept + gone)
     finally:
         store.close()
+    assert per_grant[0] == per_grant[1]

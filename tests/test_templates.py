@@ -29,7 +29,7 @@ from shared.records.tablestore_ledger import due_index, ledger_table, target_ind
 from shared.records.tablestore_rows import index_name
 from shared.sign.settings import SignSettings
 from tests.oss_sdk import BUCKET, KEY_ID, SECRET
-from tests.support.emulator import Emu, make_fixture  # noqa: F401 - the `make` fixture
+from tests.support.emulator import Emu
 
 ROOT = build.ROOT
 FC2 = ROOT / "template.yml"
