@@ -115,13 +115,6 @@ def test_image_info_never_raises(head: bytes) -> None:
 # --- outside authority: the published vectors -----------------------------------------------
 
 
-def test_v4_key_chain_matches_vector() -> None:
-    vector = VECTORS["policy_v4"][0]
-    date = vector["x_oss_date"][:8]
-    assert v4_signing_key(vector["secret"], date, vector["region"]).hex() == vector["k_signing"]
-    # the signature itself: test_v4a_vector_uploads
-
-
 V1A = VECTORS["policy_v1"][0]
 
 
@@ -152,6 +145,9 @@ def test_v1a_vector_passes_the_signature_step(v1a: Emu) -> None:
     # With the clock before its expiration, the whole Java SDK policy holds (`\\$` read as `$`).
     assert response.status_code == 204, response.get_data(as_text=True)
     assert v1a.read("/user/eric/report.txt") == b"x" * 10
+    for which in ("policy", "signature"):
+        changed = {which: flip(V1A[which], 10)}
+        assert_error(v1a.post(v1a_fields(**changed)), 403, "SignatureDoesNotMatch")
     # Whatever the later checks say: once expired, the refusal comes from the policy step.
     v1a.clock = datetime(2021, 1, 1, tzinfo=timezone.utc).timestamp()
     late = v1a.post(v1a_fields())
@@ -159,14 +155,10 @@ def test_v1a_vector_passes_the_signature_step(v1a: Emu) -> None:
     assert message_of(late) == "Invalid according to Policy: Policy expired."
 
 
-@pytest.mark.parametrize("which", ["policy", "signature"])
-def test_v1a_vector_one_character_changed_fails(v1a: Emu, which: str) -> None:
-    changed = {which: flip(V1A[which], 10)}
-    assert_error(v1a.post(v1a_fields(**changed)), 403, "SignatureDoesNotMatch")
-
-
 def test_v4a_vector_uploads(tmp_path: Path, oss_key: rsa.RSAPrivateKey) -> None:
     vector = VECTORS["policy_v4"][0]
+    date = vector["x_oss_date"][:8]  # the key chain first: the stage that diverged, if any
+    assert v4_signing_key(vector["secret"], date, vector["region"]).hex() == vector["k_signing"]
     emu = Emu(tmp_path, oss_key, bucket="examplebucket", access_keys=(AccessKey("ak", "sk"),))
     emu.clock = datetime(2023, 12, 16, 16, 25, tzinfo=timezone.utc).timestamp()
     fields = [
@@ -575,8 +567,7 @@ def test_cors_preflight(
 
 
 def test_cors_on_answers(emu: Emu) -> None:
-    body, ctype = multipart(v4_form(), ("a", b"1", None))
-    posted = emu.client.post("/", data=body, content_type=ctype, headers={"Origin": ORIGIN})
+    posted = emu.post(v4_form(), ("a", b"1", None), headers={"Origin": ORIGIN})
     assert posted.headers["Access-Control-Allow-Origin"] == ORIGIN
     exposed = posted.headers["Access-Control-Expose-Headers"]
     assert exposed == "ETag, x-oss-hash-crc64ecma, x-oss-request-id"

@@ -144,16 +144,9 @@ def test_condition_forms(condition: Any, good: str, bad: str | None) -> None:
     if bad is not None:
         error = refusal(judge, p, {"key": bad})
         assert (error.status, error.code) == (403, "AccessDenied")
-        assert error.message.startswith("Invalid according to Policy: Policy Condition failed: [")
-
-
-def test_failure_echoes_the_condition() -> None:
-    status = policy(["eq", "$success_action_status", "200"])
-    error = refusal(judge, status, {"success_action_status": "204"})
-    failed = "Invalid according to Policy: Policy Condition failed: "
-    assert error.message == failed + '["eq", "$success_action_status", "200"]'
-    error = refusal(judge, policy({"callback": "abc"}), {"callback": "abd"})
-    assert error.message == failed + '["eq", "$callback", "abc"]'
+        echo = ["eq", "$key", condition["key"]] if isinstance(condition, dict) else condition
+        failed = "Invalid according to Policy: Policy Condition failed: "
+        assert error.message == failed + json.dumps(echo)  # a {name: value} echoed as "eq"
 
 
 def test_field_names_are_case_insensitive_values_are_not_and_others_are_free() -> None:
