@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import alibabacloud_oss_v2 as oss_v2
 import oss2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -263,7 +262,7 @@ class Emu:
         return bucket(self.url, auth(version, **credentials))
 
 
-# --- presigned URLs: the project's signer and the official V2 SDK's ------------------------------
+# --- presigned URLs: the project's signer ------------------------------------------------------
 
 
 def presigned(
@@ -285,19 +284,6 @@ def presigned(
     if version == "v1":
         return presign.presign_v1(method, now=now, expires=expires, **common, **options)
     return presign.presign_v4(method, region=REGION, now=now, expires=expires, **common, **options)
-
-
-def official_client(endpoint: str, token: str | None = None) -> oss_v2.Client:
-    """alibabacloud-oss-v2 on the emulator (path-style, as a CNAME), permanent or STS."""
-    key_id, secret = (STS.key_id, STS.secret) if token else (AK, SK)
-    config = oss_v2.config.load_default()
-    config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(
-        key_id, secret, token
-    )
-    config.region = REGION
-    config.endpoint = endpoint
-    config.use_cname = True
-    return oss_v2.Client(config)
 
 
 # --- OSS's answers ----------------------------------------------------------------------------
