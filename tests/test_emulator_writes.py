@@ -141,7 +141,9 @@ def test_a_presigned_put_binds_its_type_and_its_callback_then_calls_back(
     assert (head.content_type, head.server_crc) == ("image/png", crc64(b"png bytes"))
 
 
-def test_both_callback_transports_at_once_are_invalid_argument(sdk: oss2.Bucket) -> None:
+def test_both_callback_transports_at_once_are_invalid_argument(
+    served: Emu, sdk: oss2.Bucket
+) -> None:
     call = sdk._Bucket__do_object  # the SDK's signed request with both transports
     headers, params = {"x-oss-callback": CALLBACK}, {"callback": CALLBACK}
     assert refusal(lambda: call("PUT", KEY, params=params, headers=headers, data=b"x")) == BAD
@@ -149,6 +151,9 @@ def test_both_callback_transports_at_once_are_invalid_argument(sdk: oss2.Bucket)
     too_long = {"x-oss-callback": CALLBACK, "x-oss-callback-var": long_var}
     assert refusal(lambda: sdk.put_object(KEY, b"x", headers=too_long)) == BAD
     assert refusal(lambda: sdk.get_object(KEY)) == (404, "NoSuchKey")
+    sdk.put_object(KEY, b"x", headers={"x-oss-callback": callback('{"size":${size}}')})
+    [(sent, _)] = served.recorder.sent  # one transport, and callback-var is optional
+    assert json.loads(sent.body) == {"size": 1}
 
 
 # --- multipart refusals -----------------------------------------------------------------------
