@@ -138,18 +138,6 @@ def sign_values(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
     return sign_env(**ours | overrides)
 
 
-def callback_values(
-    tmp_path: Path, key_server: KeyHost | None, **overrides: str | None
-) -> dict[str, str]:
-    """tests/support/callbacks.py's settings (UPLOAD_VERIFY=off: these callbacks describe objects
-    no bucket holds; Verification is proven in test_callback_verify.py and e2e/test_e2e_verify.py)."""
-    trusted = key_server.url() if key_server else ""
-    values = settings_env(
-        tmp_path, OSS_BUCKET=BUCKET, GRANT_SECRET=GRANT_SECRET, CALLBACK_TRUSTED_KEY_URLS=trusted
-    )
-    return overridden(values, overrides)
-
-
 def sign_handler(
     values: Mapping[str, str],
     environ: Mapping[str, str] | None = None,
@@ -157,11 +145,6 @@ def sign_handler(
 ) -> WSGI:
     core = sign_app.create_app(SignSettings.from_env(values), environ=environ or {}, now=now)
     return wsgi_adapter(core, function="sign", max_body=sign_app.MAX_BODY)
-
-
-def callback_handler(values: Mapping[str, str], now: Callable[[], float] | None = None) -> WSGI:
-    core = callback_app.create_app(CallbackSettings.from_env(values), environ={}, now=now)
-    return wsgi_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
 
 
 def login(user: str = "alice", *, secret: str = JWT_SECRET, now: float | None = None) -> str:
@@ -199,20 +182,12 @@ class Apps:
     sign: WSGI
     callback: WSGI
     key_url: str
-    callback_values: dict[str, str]
 
-    def post(
-        self,
-        body: bytes,
-        *,
-        path: str = "/oss-callback",
-        extra: Mapping[str, Any] | None = None,
-        **options: Any,
-    ) -> Answer:
+    def post(self, body: bytes, *, path: str = "/oss-callback", **options: Any) -> Answer:
         """OSS signs the callback and POSTs it; `options` go to CallbackBuilder.request."""
         options.setdefault("key_url", self.key_url)
         request = BUILD.request(body=body, path=path.encode(), **options)
-        return call(self.callback, wsgi_environ(request, **(extra or {})))
+        return call(self.callback, wsgi_environ(request))
 
     def upload(self, grant: Mapping[str, Any], **values: str) -> Answer:
         return self.post(oss_body(grant, **values))
@@ -228,9 +203,16 @@ class Apps:
 def make_apps(
     tmp_path: Path, key_server: KeyHost, clock: Callable[[], float] | None = None, **callback: str
 ) -> Apps:
-    values = callback_values(tmp_path, key_server, **callback)
-    sign = sign_handler(sign_values(tmp_path), now=clock)
-    return Apps(sign, callback_handler(values, now=clock), key_server.url(), values)
+    """tests/support/callbacks.py's callback settings (UPLOAD_VERIFY=off: these callbacks describe
+    objects no bucket holds; Verification: test_callback_verify.py, e2e/test_e2e_verify.py)."""
+    trusted = key_server.url()
+    values = settings_env(
+        tmp_path, OSS_BUCKET=BUCKET, GRANT_SECRET=GRANT_SECRET, CALLBACK_TRUSTED_KEY_URLS=trusted
+    )
+    settings = CallbackSettings.from_env(overridden(values, callback))
+    core = callback_app.create_app(settings, environ={}, now=clock)
+    handler = wsgi_adapter(core, function="callback", max_body=callback_app.MAX_BODY)
+    return Apps(sign_handler(sign_values(tmp_path), now=clock), handler, key_server.url())
 
 
 @pytest.fixture
@@ -304,17 +286,12 @@ def test_every_dependency_is_pinned() -> None:
 
 
 HANDLER_SCRIPT = """
-import importlib, importlib.util, json, sys, time
+import importlib, json, sys, time
 import jwt
 from tests.support.fc import call, environ, event
 
-which, how = sys.argv[1:3]
-if how == "import":
-    module = importlib.import_module(f"functions.{which}.index")
-else:  # by file path, as FC loads `index.handler` from the code directory
-    spec = importlib.util.spec_from_file_location("index", f"functions/{which}/index.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+which = sys.argv[1]  # FC's own way, `index` from the code directory: test_packages.py
+module = importlib.import_module(f"functions.{which}.index")
 out = {"attrs": [n for n in ("handler", "event_handler") if callable(getattr(module, n, None))]}
 
 
@@ -335,7 +312,7 @@ def brief(status, data):
 if which == "sign":
     now = int(time.time())
     claims = {"sub": "carol", "iat": now, "exp": now + 60}
-    auth = {"Authorization": "Bearer " + jwt.encode(claims, sys.argv[3], "HS256")}
+    auth = {"Authorization": "Bearer " + jwt.encode(claims, sys.argv[2], "HS256")}
     out["anonymous"] = brief(*wsgi("GET", "/signature", "path=docs/"))
     status, grant = wsgi("GET", "/signature", "path=docs/", auth)
     out["signed"] = [status, grant.get("dir"), grant.get("host"), grant.get("version")]
@@ -395,16 +372,15 @@ HANDLERS = {
 }
 
 
-@pytest.mark.parametrize("how", ["import", "path"])
 @pytest.mark.parametrize("which", ["sign", "callback"])
 def test_handlers_import_with_settings_from_the_process_environment(
-    tmp_path: Path, which: str, how: str
+    tmp_path: Path, which: str
 ) -> None:
     """Commands/Handlers: repository root on PYTHONPATH, settings from the process environment.
     Settings: each function validates only the settings it uses (the callback needs no AUTH_*)."""
     env, answers = HANDLERS[which]
     env = {**env, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
-    done = fresh_python(HANDLER_SCRIPT, env, which, how, JWT_SECRET)
+    done = fresh_python(HANDLER_SCRIPT, env, which, JWT_SECRET)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     assert out == {"attrs": ["handler", "event_handler"], **answers}
@@ -514,8 +490,7 @@ def test_grant_secret_is_a_list_first_signs_all_verify(tmp_path: Path, key_serve
         (OTHER_GRANT_SECRET, 200),
         (GRANT_SECRET, 403),  # the signer's first key is not among them
     ]:
-        values = callback_values(tmp_path, key_server, GRANT_SECRET=secrets)
-        oss = Apps(signer, callback_handler(values), key_server.url(), values)
+        oss = make_apps(tmp_path, key_server, GRANT_SECRET=secrets)  # its own sign unused
         answer = oss.upload(grant, size="10")
         assert answer.status == status, answer.body
     oss.upload(grant, size="10").error(403, "GrantInvalid")
