@@ -79,21 +79,11 @@ BUCKET = "contract-bucket"
 MAX_BYTES = 1024 * 1024
 EMULATOR_KEY = "/.well-known/oss-emulator/callback_pub_key.pem"  # the emulator's public key
 ULID = re.compile(r"[0-9a-hjkmnp-tv-z]{26}")
-BODY_FIELDS = (
-    "bucket",
-    "object",
-    "etag",
-    "size",
-    "mimeType",
-    "imageInfo.height",
-    "imageInfo.width",
-    "imageInfo.format",
-    "crc64",
-    "contentMd5",
-    "clientIp",
-    "reqId",
-    "operation",
-)
+BODY_FIELDS = [  # DESIGN.md "Callback body", in its order
+    *("bucket", "object", "etag", "size", "mimeType"),
+    *("imageInfo.height", "imageInfo.width", "imageInfo.format"),
+    *("crc64", "contentMd5", "clientIp", "reqId", "operation"),
+]
 
 
 # --- plumbing: loopback key server, WSGI calls, OSS-style callbacks -------------------------------
@@ -418,34 +408,20 @@ def test_a_missing_or_malformed_setting_fails_at_start_up_naming_it(
 
 # === Settings ======================================================================================
 
-DESIGN_SETTINGS = [
-    "OSS_BUCKET",
-    "OSS_REGION",
-    "OSS_ENDPOINT",
-    "OSS_SIGNATURE_VERSION",
-    "OSS_ACCESS_KEY_ID",
-    "OSS_ACCESS_KEY_SECRET",
-    "CALLBACK_URL",
-    "UPLOAD_KEY_PREFIX",
-    "UPLOAD_MAX_BYTES",
-    "UPLOAD_ALLOWED_TYPES",
-    "POLICY_TTL_SECONDS",
-    "GRANT_SECRET",
-    "AUTH_MODE",
-    "AUTH_JWT_SECRET",
-    "AUTH_JWKS_URL",
-    "CORS_ALLOWED_ORIGINS",
-    "RECORDS_BACKEND",
-    "TABLESTORE_ENDPOINT",
-    "TABLESTORE_INSTANCE",
-    "TABLESTORE_TABLE",
-    "SQLITE_PATH",
-    "CALLBACK_TRUSTED_KEY_URLS",
-    "DEV_HOST",
-    "DEV_APP_PORT",
-    "DEV_CALLBACK_PORT",
-    "DEV_OSS_PORT",
-    "DEV_DATA_DIR",
+DESIGN_SETTINGS = [  # DESIGN.md "Settings" and "Local stack", by family
+    *("OSS_BUCKET", "OSS_REGION", "OSS_ENDPOINT", "OSS_SIGNATURE_VERSION"),
+    *("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "CALLBACK_URL", "CALLBACK_TRUSTED_KEY_URLS"),
+    *("UPLOAD_KEY_PREFIX", "UPLOAD_MAX_BYTES", "UPLOAD_ALLOWED_TYPES", "POLICY_TTL_SECONDS"),
+    *("GRANT_SECRET", "AUTH_MODE", "AUTH_JWT_SECRET", "AUTH_JWKS_URL", "CORS_ALLOWED_ORIGINS"),
+    *("RECORDS_BACKEND", "TABLESTORE_ENDPOINT", "TABLESTORE_INSTANCE", "TABLESTORE_TABLE"),
+    *(
+        "SQLITE_PATH",
+        "DEV_HOST",
+        "DEV_APP_PORT",
+        "DEV_CALLBACK_PORT",
+        "DEV_OSS_PORT",
+        "DEV_DATA_DIR",
+    ),
 ]
 
 
