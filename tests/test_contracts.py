@@ -580,26 +580,13 @@ def test_exact_key_size_bounds_are_the_policy_range(apps: Apps, size: str) -> No
     assert claims["max"] == int(size)
 
 
-DEFAULT_TYPES = [
-    ("png", "image/png"),
-    ("jpg", "image/jpeg"),
-    ("jpeg", "image/jpeg"),
-    ("gif", "image/gif"),
-    ("webp", "image/webp"),
-    ("avif", "image/avif"),
-    ("heic", "image/heic"),
-    ("mp3", "audio/mpeg"),
-    ("m4a", "audio/mp4"),
-    ("wav", "audio/wav"),
-    ("mp4", "video/mp4"),
-    ("mov", "video/quicktime"),
-    ("webm", "video/webm"),
-    ("pdf", "application/pdf"),
-    ("txt", "text/plain"),
-    ("csv", "text/csv"),
-    ("json", "application/json"),
-    ("zip", "application/zip"),
-    ("bin", "application/octet-stream"),
+DEFAULT_TYPES = [  # DESIGN.md's UPLOAD_ALLOWED_TYPES default: images, audio and video, documents
+    *[("png", "image/png"), ("jpg", "image/jpeg"), ("jpeg", "image/jpeg"), ("gif", "image/gif")],
+    *[("webp", "image/webp"), ("avif", "image/avif"), ("heic", "image/heic")],
+    *[("mp3", "audio/mpeg"), ("m4a", "audio/mp4"), ("wav", "audio/wav"), ("mp4", "video/mp4")],
+    *[("mov", "video/quicktime"), ("webm", "video/webm"), ("pdf", "application/pdf")],
+    *[("txt", "text/plain"), ("csv", "text/csv"), ("json", "application/json")],
+    *[("zip", "application/zip"), ("bin", "application/octet-stream")],
 ]
 ACTIVE = ["html", "htm", "xhtml", "svg", "xml", "js", "mjs", "php"]
 
