@@ -105,19 +105,6 @@ def key_server() -> Iterator[KeyHost]:
 WSGI = Callable[..., Any]
 
 
-def wsgi_call(
-    handler: WSGI,
-    method: str,
-    path: str,
-    *,
-    query: str = "",
-    headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Answer:
-    """One request the way FC 2.0 hands it over (tests/support/fc.py)."""
-    return call(handler, environ(method, path, query, headers=headers, **(extra or {})))
-
-
 # --- the two functions, built as functions/*/index.py build them ---------------------------------
 
 
@@ -152,7 +139,7 @@ def get_grant(handler: WSGI, token: str | None = None, **params: str) -> dict[st
 def ask_grant(handler: WSGI, token: str | None = None, **params: str) -> Answer:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params.items())
-    return wsgi_call(handler, "GET", "/signature", query=query, headers=headers)
+    return call(handler, environ("GET", "/signature", query, headers=headers))
 
 
 BUILD = CallbackBuilder(OSS_KEY)  # signs the string to verify as OSS does
@@ -184,7 +171,7 @@ class Apps:
 
     def uploads(self, token: str | None, query: str = "") -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answer = wsgi_call(self.sign, "GET", "/uploads", query=query, headers=headers)
+        answer = call(self.sign, environ("GET", "/uploads", query, headers=headers))
         assert answer.status == 200, answer.body
         data: dict[str, Any] = answer.json()
         return data
@@ -550,7 +537,7 @@ def test_path_rules_refuse(apps: Apps, path: str) -> None:
     """Sign function `path`: leading /, //, \\, %, control characters, . or .., > 256 bytes → 400."""
     auth = {"Authorization": f"Bearer {login()}"}
     for query in (f"path={path}", f"path={path}&filename=a.png&size=1"):
-        answer = wsgi_call(apps.sign, "GET", "/signature", query=query, headers=auth)
+        answer = call(apps.sign, environ("GET", "/signature", query, headers=auth))
         answer.error(400, "BadRequest")
 
 
@@ -641,12 +628,12 @@ def test_sign_auth_and_error_shapes(tmp_path: Path) -> None:
     other_secret = login(secret="another-secret-0123456789-abcdefghij")
     ask_grant(handler, other_secret, path="p").error(401, "Unauthorized")
     ask_grant(handler, login(now=time.time() - 7200), path="p").error(401, "Unauthorized")
-    bad = wsgi_call(handler, "GET", "/signature", headers={"Authorization": "Basic YTpi"})
+    bad = call(handler, environ("GET", "/signature", headers={"Authorization": "Basic YTpi"}))
     bad.error(401, "Unauthorized")
     anonymous = sign_handler(sign_values(tmp_path, AUTH_MODE="none"))
     assert get_grant(anonymous, None, path="p")["dir"] == "uploads/anonymous/p/"
     preflight = {"Origin": "https://evil.example.com", "Access-Control-Request-Method": "GET"}
-    wsgi_call(handler, "OPTIONS", "/signature", headers=preflight).error(403, "Forbidden")
+    call(handler, environ("OPTIONS", "/signature", headers=preflight)).error(403, "Forbidden")
     # no credentials at all (no FC context, no ALIBABA_CLOUD_*, no OSS_ACCESS_KEY_*): 503
     roleless = sign_values(tmp_path, OSS_ACCESS_KEY_ID=None, OSS_ACCESS_KEY_SECRET=None)
     ask_grant(sign_handler(roleless), login(), path="p").error(503, "Unavailable")
@@ -671,7 +658,7 @@ def test_credentials_order_context_then_role_variables_then_static_keys(tmp_path
     auth = {"Authorization": f"Bearer {login()}"}
 
     def credential(handler: WSGI, extra: Mapping[str, Any] | None = None) -> tuple[str, Any]:
-        grant = wsgi_call(handler, "GET", "/signature", query="path=p", headers=auth, extra=extra)
+        grant = call(handler, environ("GET", "/signature", "path=p", headers=auth, **(extra or {})))
         fields = grant.json()["fields"]  # the token's pinning: test_policy_content.py
         return fields["x-oss-credential"].split("/")[0], fields.get("x-oss-security-token")
 
@@ -846,7 +833,7 @@ def test_uploads_listing_order_paging_and_shape(tmp_path: Path, key_server: KeyH
     assert [i["key"] for i in apps.uploads(login("bob", now=clock.now))["items"]] == [
         other["dir"] + "bob.png"
     ]
-    forged = wsgi_call(apps.sign, "GET", "/uploads", query="cursor=bm90LW91cnM", headers=auth)
+    forged = call(apps.sign, environ("GET", "/uploads", "cursor=bm90LW91cnM", headers=auth))
     forged.error(400, "BadRequest")  # no token, bad limits: test_sign_app.py
 
 
