@@ -364,29 +364,20 @@ def test_handlers_import_with_settings_from_the_process_environment(
 
 
 START_UP_FAILURES = [  # one per kind; every variable's rules: test_settings.py
-    ("sign", "CALLBACK_URL", "https://cb.example.com/hook?x=1"),
-    ("callback", "UPLOAD_ALLOWED_TYPES", "png"),
-    ("callback", "GRANT_SECRET", None),
-    ("callback", "TABLESTORE_ENDPOINT", None),  # required with RECORDS_BACKEND=tablestore
+    ("sign", {"CALLBACK_URL": "https://cb.example.com/hook?x=1"}, "CALLBACK_URL"),
+    ("callback", {"UPLOAD_ALLOWED_TYPES": "png"}, "UPLOAD_ALLOWED_TYPES"),
+    ("callback", {"GRANT_SECRET": None}, "GRANT_SECRET"),
+    ("callback", {"RECORDS_BACKEND": "tablestore"}, "TABLESTORE_ENDPOINT"),  # then required
 ]
 
 
-@pytest.mark.parametrize(("which", "name", "value"), START_UP_FAILURES)
+@pytest.mark.parametrize(("which", "overrides", "name"), START_UP_FAILURES)
 def test_a_missing_or_malformed_setting_fails_at_start_up_naming_it(
-    tmp_path: Path, which: str, name: str, value: str | None
+    tmp_path: Path, which: str, overrides: dict[str, str | None], name: str
 ) -> None:
     """Principles/Settings: missing or malformed fails at start-up with a message naming it."""
-    if which == "sign":
-        env = {**SIGN_PROCESS_ENV, "SQLITE_PATH": str(tmp_path / "r.sqlite3")}
-    else:
-        env = {"OSS_BUCKET": BUCKET, "OSS_REGION": "cn-shanghai", "GRANT_SECRET": GRANT_SECRET}
-        if name == "TABLESTORE_ENDPOINT":
-            env.update(RECORDS_BACKEND="tablestore", TABLESTORE_INSTANCE="inst")
-    if value is None:
-        env.pop(name, None)
-    else:
-        env[name] = value
-    done = fresh_python(f"import functions.{which}.index", env)
+    env = {**HANDLERS[which][0], "SQLITE_PATH": str(tmp_path / "r.sqlite3")}  # these start
+    done = fresh_python(f"import functions.{which}.index", overridden(env, overrides))
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("shared.errors.ConfigError: "), done.stderr
