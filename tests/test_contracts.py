@@ -889,7 +889,7 @@ def test_make_dev_defaults_and_the_shell_role_ignored(dev: MakeDev) -> None:
     assert list(answer.json()) == ["token"]
     assert answer.headers["Content-Type"].startswith("application/json")
     grant = dev.grant(token, path="pics", filename="a.png", size="10")
-    # OSS_ENDPOINT (the emulator) and V4: e2e/test_e2e_dev_runner.py
+    # OSS_ENDPOINT, the emulator: test_make_dev_overrides_and_the_legacy_client_end_to_end
     date = grant["fields"]["x-oss-date"][:8]
     credential = f"dev-access-key-id/{date}/cn-hangzhou/oss/aliyun_v4_request"
     assert grant["fields"]["x-oss-credential"] == credential
