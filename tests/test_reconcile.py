@@ -173,21 +173,24 @@ def test_every_issued_key_inverts_to_its_owner_folder(template: str, user: str, 
 
 
 def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> None:
+    """Only what a ledger grant covered, owned by that grant's user (never the folder name)."""
     objects = FakeObjects(store)
     a = objects.add("uploads/alice/a.txt", b"aaa")
-    b = objects.add("uploads/bob/p/b.png", PNG, mime="image/png")
+    b = objects.add("uploads/bob/p/b.png", PNG, mime="image/png", owner="bob@example.com")
     c = objects.add("uploads/alice/c.txt", b"c")
+    stray = objects.add("uploads/mallory/d.txt", b"d", granted=False)  # another application's
     store.put(callback_record(a, b"aaa"), replace=False)
 
     report = run(objects, store)
 
     assert sorted(report.recorded) == sorted([b, c])
-    assert (report.present, report.count("recorded"), report.listed) == (1, 2, 3)
+    assert report.uncovered == [stray]
+    assert (report.present, report.count("recorded"), report.listed) == (1, 2, 4)
     assert sorted(objects.heads) == sorted([b, c])
     record = store.get(BUCKET, b)
     assert record is not None
     assert (record.owner, record.size, record.etag, record.mime_type) == (
-        "bob",
+        "bob@example.com",
         len(PNG),
         etag(PNG),
         "image/png",
@@ -196,15 +199,16 @@ def test_backfills_every_object_without_a_record_once(store: SqliteStore) -> Non
     md5 = base64.b64encode(hashlib.md5(PNG).digest()).decode()  # noqa: S324 - HeadObject's
     assert (record.crc64, record.content_md5, record.created_at) == ("12345", md5, OLD * 1000)
     assert not store.get(BUCKET, a).reconciled  # type: ignore[union-attr] - the callback's record
+    assert store.get(BUCKET, stray) is None
     assert report.ok
     assert report.watermark_after == NOW - 60
     assert Watermark(store, BUCKET).read() == NOW - 60
 
     again = run(objects, store, at=NOW + 1)
     assert again.count("recorded") == 0
-    assert again.skipped_old == 3  # older than the watermark: not even looked up
+    assert again.skipped_old == 4  # older than the watermark: not even looked up
     assert len(store.list_by_owner("alice").items) == 2
-    assert len(store.list_by_owner("bob").items) == 1
+    assert len(store.list_by_owner("bob@example.com").items) == 1
 
 
 def test_the_watermark_keeps_runs_incremental(store: SqliteStore) -> None:
