@@ -180,35 +180,37 @@ def test_an_exact_upload_over_its_declared_size_is_deleted_and_gives_its_room_ba
     assert (usage.used_bytes, usage.reserved_bytes, usage.reserved_files) == (0, 0, 0)
 
 
+@pytest.mark.parametrize(
+    ("quota", "refused", "at_the_limit"),
+    [
+        ({"QUOTA_BYTES_PER_USER": "10000"}, "quota of 10000 bytes", "OK"),  # 5120 + 4880
+        ({"QUOTA_FILES_PER_USER": "1"}, "quota of 1 files", "Rejected"),
+    ],
+    ids=["bytes", "files"],
+)
 def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
-    callback: Any, build: CallbackBuilder, store: Any, removals: Removals
+    *,
+    callback: Any,
+    build: CallbackBuilder,
+    store: Any,
+    removals: Removals,
+    quota: dict[str, str],
+    refused: str,
+    at_the_limit: str,
 ) -> None:
     grant = build.prefix_grant()
-    store.open_grant(ledger_entry(grant, NOW), Limits(), NOW)
-    store.charge("alice", 6000, 1, Limits())
-    app = callback(QUOTA_BYTES_PER_USER="10000")
+    app = callback(**quota)
+    for _ in range(2):  # cat.png (5120 bytes), then again: neither a second file nor more bytes
+        assert answer(app, build.request(grant=grant))[1]["Status"] == "OK"
     status, body = answer(app, build.request(grant=grant, values={"object": PREFIX_KEY}))
     assert (status, body["Status"], body["code"]) == (200, "Rejected", "QuotaExceeded"), body
-    assert "10000 bytes" in body["message"]
+    assert refused in body["message"]
     assert [key for key, _ in removals.calls] == [PREFIX_KEY]
     assert store.get(build.grant.bucket, PREFIX_KEY) is None
-    assert store.usage("alice").used_bytes == 6000
-    small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4000"})
-    assert answer(app, small)[1]["Status"] == "OK"  # exactly at the quota: kept
-    assert store.usage("alice").used_bytes == 10_000
-
-
-def test_a_prefix_upload_over_the_file_quota_is_rejected(
-    callback: Any, build: CallbackBuilder, store: Any
-) -> None:
-    grant = build.prefix_grant()
-    app = callback(QUOTA_FILES_PER_USER="1")
-    assert answer(app, build.request(grant=grant))[1]["Status"] == "OK"
-    again = build.request(grant=grant)  # the same object again is not a second file
-    assert answer(app, again)[1]["Status"] == "OK"
-    other = build.request(grant=grant, values={"object": PREFIX_KEY})
-    assert answer(app, other)[1]["code"] == "QuotaExceeded"
-    assert store.usage("alice").used_files == 1
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (5120, 1)
+    small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4880"})
+    assert answer(app, small)[1]["Status"] == at_the_limit
+    assert store.usage("alice").used_bytes == (10_000 if at_the_limit == "OK" else 5120)
 
 
 def test_a_store_failure_after_the_charge_takes_the_charge_back(
