@@ -1,9 +1,9 @@
 """Reconciliation (shared/reconcile/): backfill exactly one record per stored object.
 
-Unit level: tests/support's in-memory bucket (`FakeObjects`, with grants) over a real SQLite store, with a frozen clock.
-Through the real SDK: `OssObjects` (oss2) against the OSS emulator on loopback, the CLI, and the
-timer function's module imported in an isolated interpreter. Failures through the whole stack
-are in tests/reliability/.
+Unit level: tests/support's in-memory bucket (`FakeObjects`, with grants) over a real SQLite
+store, with a frozen clock. Through the real SDK: `OssObjects` (oss2) against the OSS emulator on
+loopback, the CLI, and the timer function's module in an isolated interpreter. Failures through
+the whole stack are in tests/reliability/.
 """
 
 from __future__ import annotations
@@ -414,9 +414,8 @@ def test_settings_name_what_is_wrong(tmp_path: Path) -> None:
     assert legacy.key_prefix == ""
 
 
-def test_command_backfills_and_reports(tmp_path: Path) -> None:
-    stored = SqliteStore(str(tmp_path / "records.sqlite3"))
-    objects = FakeObjects(stored)
+def test_command_backfills_and_reports(tmp_path: Path, store: SqliteStore) -> None:
+    objects = FakeObjects(store)  # conftest's store is the file SQLITE_PATH names
     key = objects.add("uploads/alice/a.txt", at=int(time.time()) - 3600)
     out, err = io.StringIO(), io.StringIO()
     env = command_env(tmp_path)
@@ -429,10 +428,7 @@ def test_command_backfills_and_reports(tmp_path: Path) -> None:
     assert main(["--full", "--progress"], env, objects=objects, stdout=out, stderr=err) == 0
     assert "recorded 1" in out.getvalue()
     assert "reconcile [" in err.getvalue()
-    try:
-        assert stored.get(BUCKET, key) is not None
-    finally:
-        stored.close()
+    assert store.get(BUCKET, key) is not None
 
 
 @pytest.mark.parametrize(
