@@ -29,7 +29,7 @@ from shared.sign.issue import ledger_entry
 from shared.sign.settings import SignSettings
 from tests.support.callbacks import CallbackBuilder, Removals, settings_env
 from tests.support.devstack import StackClient, stack_settings
-from tests.support.sign import NOW, request, sign_env, token
+from tests.support.sign import NOW, assert_error, call, grant_of, ok, sign_env
 
 QUOTA_ENV = {
     "OSS_REGION": "cn-hangzhou",
@@ -37,25 +37,15 @@ QUOTA_ENV = {
     "OSS_ACCESS_KEY_ID": "ak",
     "OSS_ACCESS_KEY_SECRET": "sk",
 }
-
-
-def call(app: Core, path: str, query: str = "", user: str = "alice") -> tuple[int, Any, Any]:
-    response = app(
-        request(path=path, query=query, headers={"authorization": f"Bearer {token(user)}"})
-    )
-    return response.status, json.loads(response.body), dict(response.headers)
+PREFIX_KEY = "uploads/alice/photos/big.png"
 
 
 @pytest.fixture
-def ledger(store: SqliteStore) -> SqliteStore:
-    """The records file's ledger (conftest's store), shared by the sign and callback cores."""
-    return store
+def sign(make_sign_app: Callable[..., Core], store: SqliteStore) -> Callable[..., Core]:
+    """The sign core over conftest's store, the ledger the callback core shares."""
 
-
-@pytest.fixture
-def sign(make_sign_app: Callable[..., Core], ledger: SqliteStore) -> Callable[..., Core]:
     def build(**env: str) -> Core:
-        return make_sign_app(store_factory=lambda credentials: ledger, **env)
+        return make_sign_app(store_factory=lambda credentials: store, **env)
 
     return build
 
@@ -88,12 +78,10 @@ def test_unset_or_zero_means_no_limit_and_the_rate_defaults_to_120() -> None:
     assert SignSettings.from_env(zeros).limits == Limits()
 
 
-def test_every_grant_is_in_the_ledger_before_it_is_returned(sign: Any, ledger: Any) -> None:
+def test_every_grant_is_in_the_ledger_before_it_is_returned(sign: Any, store: Any) -> None:
     app = sign()
-    status, exact, _ = call(app, "/signature", "path=a&filename=x.png&size=100")
-    assert status == 200
-    grant_id = next(iter(_grant_ids(ledger, "alice")))
-    stored = ledger.get_grant("alice", grant_id)
+    exact = ok(app, "path=a&filename=x.png&size=100")
+    stored = store.get_grant("alice", grant_of(exact).grant_id)
     assert (stored.mode, stored.target, stored.max_bytes, stored.state) == (
         "exact",
         exact["key"],
@@ -101,10 +89,8 @@ def test_every_grant_is_in_the_ledger_before_it_is_returned(sign: Any, ledger: A
         OPEN,
     )
     assert stored.expires_at == exact["expire"]
-    status, _prefix, _ = call(app, "/signature", "path=a")
-    assert status == 200
-    modes = {ledger.get_grant("alice", g).mode for g in _grant_ids(ledger, "alice")}
-    assert modes == {"exact", "prefix"}
+    prefix = ok(app, "path=a")
+    assert store.get_grant("alice", grant_of(prefix).grant_id).mode == "prefix"
 
 
 def test_a_store_that_is_down_issues_nothing(make_sign_app: Callable[..., Core]) -> None:
@@ -113,53 +99,47 @@ def test_a_store_that_is_down_issues_nothing(make_sign_app: Callable[..., Core])
             raise Unavailable("the record store is unavailable; try again")
 
     app = make_sign_app(store_factory=lambda credentials: Down())
-    status, body, _ = call(app, "/signature", "path=a&filename=x.png&size=100")
-    assert (status, body["code"]) == (503, "Unavailable")
-    assert "policy" not in body
-    assert "fields" not in body
+    assert_error(call(app, "path=a&filename=x.png&size=100"), 503, "Unavailable")
 
 
-def test_a_grant_past_the_quota_is_403_quota_exceeded(sign: Any, ledger: Any) -> None:
+def test_a_grant_past_the_quota_is_403_quota_exceeded(sign: Any) -> None:
     app = sign(QUOTA_BYTES_PER_USER="1000")
-    assert call(app, "/signature", "path=a&filename=x.png&size=600")[0] == 200
-    status, body, _ = call(app, "/signature", "path=a&filename=x.png&size=401")
-    assert (status, body["Status"], body["code"]) == (403, "Error", "QuotaExceeded")
-    assert "1000 bytes" in body["message"]
-    assert call(app, "/signature", "path=a&filename=x.png&size=400")[0] == 200
-    assert call(app, "/signature", "path=a&filename=x.png&size=1", user="bob")[0] == 200
+    ok(app, "path=a&filename=x.png&size=600")
+    refused = assert_error(call(app, "path=a&filename=x.png&size=401"), 403, "QuotaExceeded")
+    assert "1000 bytes" in refused["message"]
+    ok(app, "path=a&filename=x.png&size=400")
+    ok(app, "path=a&filename=x.png&size=1", user="bob")
 
 
 def test_the_rate_limit_is_429_with_retry_after(sign: Any) -> None:
     app = sign(RATE_LIMIT_GRANTS_PER_MINUTE="2")
-    assert [call(app, "/signature", "path=a")[0] for _ in range(2)] == [200, 200]
-    status, body, headers = call(app, "/signature", "path=a")
-    assert (status, body["code"]) == (429, "TooManyRequests")
-    seconds = int(headers["Retry-After"])
-    assert seconds == 60 - int(NOW) % 60
-    assert call(app, "/signature", "path=a", user="bob")[0] == 200
+    ok(app, "path=a")
+    ok(app, "path=a")
+    response = call(app, "path=a")
+    assert_error(response, 429, "TooManyRequests")
+    assert int(dict(response.headers)["Retry-After"]) == 60 - int(NOW) % 60
+    ok(app, "path=a", user="bob")
 
 
-def test_get_quota_tells_used_reserved_and_limit(sign: Any, ledger: Any) -> None:
+def test_get_quota_tells_used_reserved_and_limit(sign: Any, store: Any) -> None:
     app = sign(QUOTA_BYTES_PER_USER="5000")
-    call(app, "/signature", "path=a&filename=x.png&size=300")
-    ledger.charge("alice", 120, 1, Limits())
-    status, body, _ = call(app, "/quota")
-    assert status == 200
-    assert body == {
+    ok(app, "path=a&filename=x.png&size=300")
+    store.charge("alice", 120, 1, Limits())
+    assert ok(app, path="/quota") == {
         "bytes": {"used": 120, "reserved": 300, "limit": 5000},
         "files": {"used": 1, "reserved": 1, "limit": None},
     }
-    assert call(app, "/quota", user="bob")[1]["bytes"] == {"used": 0, "reserved": 0, "limit": 5000}
-    assert call(app, "/quota", "x=1")[0] == 400
-    assert app(request(path="/quota")).status == 401
+    assert ok(app, path="/quota", user="bob")["bytes"] == {"used": 0, "reserved": 0, "limit": 5000}
+    assert call(app, "x=1", path="/quota").status == 400
+    assert call(app, path="/quota", user=None).status == 401
 
 
 # --- callback -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def callback(make_callback_app: Callable[..., Core], ledger: SqliteStore) -> Callable[..., Core]:
-    return lambda **env: make_callback_app(records=ledger, **QUOTA_ENV, **env)
+def callback(make_callback_app: Callable[..., Core]) -> Callable[..., Core]:
+    return lambda **env: make_callback_app(**QUOTA_ENV, **env)
 
 
 def answer(app: Core, req: Any) -> tuple[int, dict[str, Any]]:
@@ -167,109 +147,96 @@ def answer(app: Core, req: Any) -> tuple[int, dict[str, Any]]:
     return response.status, json.loads(response.body)
 
 
-def test_an_exact_upload_turns_its_reservation_into_usage_once(
-    callback: Any, build: CallbackBuilder, ledger: Any
+@pytest.mark.parametrize(("before", "after"), [(OPEN, USED), (EXPIRED, EXPIRED)])
+def test_an_exact_upload_is_charged_once_whether_or_not_the_sweeper_expired_its_grant(
+    callback: Any, build: CallbackBuilder, store: Any, before: str, after: str
 ) -> None:
-    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
+    """Open, its reservation becomes usage; expired by the sweeper, the callback that still
+    arrives charges it."""
+    store.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
+    if before == EXPIRED:
+        store.settle("alice", build.grant.grant_id, EXPIRED)
     app = callback(QUOTA_BYTES_PER_USER="2000000")
     for _ in range(2):  # the second is OSS retrying or a replay: counted once
         assert answer(app, build.request())[1]["Status"] == "OK"
-    assert ledger.get_grant("alice", build.grant.grant_id).state == USED
-    usage = ledger.usage("alice")
+    assert store.get_grant("alice", build.grant.grant_id).state == after
+    usage = store.usage("alice")
     assert (usage.used_bytes, usage.used_files) == (5120, 1)
     assert (usage.reserved_bytes, usage.reserved_files) == (0, 0)
 
 
 def test_an_exact_upload_over_its_declared_size_is_deleted_and_gives_its_room_back(
-    callback: Any, build: CallbackBuilder, ledger: Any, removals: Removals
+    callback: Any, build: CallbackBuilder, store: Any, removals: Removals
 ) -> None:
     """A presigned PUT stores any size: past the grant's it is deleted, never counted, and the
     reservation is released at once (not left for the sweeper)."""
-    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
+    store.open_grant(ledger_entry(build.grant, NOW), Limits(bytes=2_000_000), NOW)
     app = callback(QUOTA_BYTES_PER_USER="2000000")
     status, body = answer(app, build.request(values={"size": str(build.grant.max_bytes + 1)}))
     assert (status, body["code"]) == (403, "GrantInvalid"), body
     assert [key for key, _ in removals.calls] == [build.grant.key]
-    assert ledger.get_grant("alice", build.grant.grant_id).state != OPEN
-    usage = ledger.usage("alice")
+    assert store.get_grant("alice", build.grant.grant_id).state != OPEN
+    usage = store.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes, usage.reserved_files) == (0, 0, 0)
 
 
+@pytest.mark.parametrize(
+    ("quota", "refused", "at_the_limit"),
+    [
+        ({"QUOTA_BYTES_PER_USER": "10000"}, "quota of 10000 bytes", "OK"),  # 5120 + 4880
+        ({"QUOTA_FILES_PER_USER": "1"}, "quota of 1 files", "Rejected"),
+    ],
+    ids=["bytes", "files"],
+)
 def test_a_prefix_upload_that_would_pass_the_quota_is_deleted_and_rejected(
-    callback: Any, build: CallbackBuilder, ledger: Any, removals: Removals
+    *,
+    callback: Any,
+    build: CallbackBuilder,
+    store: Any,
+    removals: Removals,
+    quota: dict[str, str],
+    refused: str,
+    at_the_limit: str,
 ) -> None:
     grant = build.prefix_grant()
-    ledger.open_grant(ledger_entry(grant, NOW), Limits(), NOW)
-    ledger.charge("alice", 6000, 1, Limits())
-    app = callback(QUOTA_BYTES_PER_USER="10000")
+    app = callback(**quota)
+    for _ in range(2):  # cat.png (5120 bytes), then again: neither a second file nor more bytes
+        assert answer(app, build.request(grant=grant))[1]["Status"] == "OK"
     status, body = answer(app, build.request(grant=grant, values={"object": PREFIX_KEY}))
     assert (status, body["Status"], body["code"]) == (200, "Rejected", "QuotaExceeded"), body
-    assert "10000 bytes" in body["message"]
+    assert refused in body["message"]
     assert [key for key, _ in removals.calls] == [PREFIX_KEY]
-    assert ledger.get(build.grant.bucket, PREFIX_KEY) is None
-    assert ledger.usage("alice").used_bytes == 6000
-    small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4000"})
-    assert answer(app, small)[1]["Status"] == "OK"  # exactly at the quota: kept
-    assert ledger.usage("alice").used_bytes == 10_000
-
-
-def test_a_prefix_upload_over_the_file_quota_is_rejected(
-    callback: Any, build: CallbackBuilder, ledger: Any
-) -> None:
-    grant = build.prefix_grant()
-    app = callback(QUOTA_FILES_PER_USER="1")
-    assert answer(app, build.request(grant=grant))[1]["Status"] == "OK"
-    again = build.request(grant=grant)  # the same object again is not a second file
-    assert answer(app, again)[1]["Status"] == "OK"
-    other = build.request(grant=grant, values={"object": PREFIX_KEY})
-    assert answer(app, other)[1]["code"] == "QuotaExceeded"
-    assert ledger.usage("alice").used_files == 1
+    assert store.get(build.grant.bucket, PREFIX_KEY) is None
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (5120, 1)
+    small = build.request(grant=grant, values={"object": PREFIX_KEY, "size": "4880"})
+    assert answer(app, small)[1]["Status"] == at_the_limit
+    assert store.usage("alice").used_bytes == (10_000 if at_the_limit == "OK" else 5120)
 
 
 def test_a_store_failure_after_the_charge_takes_the_charge_back(
-    callback: Any, build: CallbackBuilder, ledger: Any, mocker: Any
+    callback: Any, build: CallbackBuilder, store: Any, mocker: Any
 ) -> None:
     app = callback(QUOTA_BYTES_PER_USER="10000")
-    mocker.patch.object(ledger, "put", side_effect=Unavailable("down"))
+    mocker.patch.object(store, "put", side_effect=Unavailable("down"))
     status, body = answer(app, build.request(grant=build.prefix_grant()))
     assert (status, body["code"]) == (503, "Unavailable")
-    assert ledger.usage("alice").used_bytes == 0
+    assert store.usage("alice").used_bytes == 0
 
 
 def test_a_foreign_grant_id_never_touches_another_users_ledger_rows(
-    callback: Any, build: CallbackBuilder, ledger: Any
+    callback: Any, build: CallbackBuilder, store: Any
 ) -> None:
     """mallory's token (as if its id were forged to alice's) settles nothing of alice's."""
-    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(), NOW)
-    before = ledger.usage("alice")
+    store.open_grant(ledger_entry(build.grant, NOW), Limits(), NOW)
+    before = store.usage("alice")
     mallory = replace(
         build.grant, user="mallory", key="uploads/mallory/x.png", grant_id=build.grant.grant_id
     )
     app = callback()
     assert answer(app, build.request(grant=mallory))[1]["Status"] == "OK"
-    assert ledger.get_grant("alice", build.grant.grant_id).state == OPEN
-    assert ledger.usage("alice") == before
-    assert ledger.usage("mallory").used_files == 1
-
-
-def test_an_expired_grant_settled_by_the_sweeper_is_charged_when_its_callback_arrives(
-    callback: Any, build: CallbackBuilder, ledger: Any
-) -> None:
-    ledger.open_grant(ledger_entry(build.grant, NOW), Limits(), NOW)
-    ledger.settle("alice", build.grant.grant_id, EXPIRED)
-    app = callback(QUOTA_BYTES_PER_USER="10000")
-    assert answer(app, build.request())[1]["Status"] == "OK"
-    usage = ledger.usage("alice")
-    assert (usage.used_bytes, usage.used_files, usage.reserved_bytes) == (5120, 1, 0)
-
-
-PREFIX_KEY = "uploads/alice/photos/big.png"
-
-
-def _grant_ids(ledger: SqliteStore, owner: str) -> list[str]:
-    with ledger._db() as db:  # test-only peek: the interface reads one id at a time
-        rows = db.execute("SELECT grant_id FROM grants WHERE owner = ?", (owner,)).fetchall()
-    return [row[0] for row in rows]
+    assert store.get_grant("alice", build.grant.grant_id).state == OPEN
+    assert store.usage("alice") == before
+    assert store.usage("mallory").used_files == 1
 
 
 # --- through the dev stack: the real oss2 DeleteObject against the emulator ----------------------
