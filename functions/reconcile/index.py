@@ -1,4 +1,5 @@
-"""Reconcile function (FC timer trigger): give every stored object its record (docs/reliability.md).
+"""Reconcile function (FC timer trigger): one sweep of the grants that ended without a record —
+record the upload a lost callback owed, or release the reservation (docs/reliability.md).
 
 A thin adapter over `shared.reconcile`; settings are read once, at start-up. FC 2.0 and FC 3.0
 both call an event function as `handler(event, context)`: the two names are one function.
