@@ -7,6 +7,7 @@ rotation, lazy import, and the table bootstrap.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import socket
@@ -33,7 +34,7 @@ from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
-from tests.support.ots import FakeOTS
+from tests.support.ots import FakeOTS, condition_of, requests_of
 from tests.test_records_contract import newest_first, record
 from tools.tables import create_tablestore_table
 from tools.tables import main as bootstrap
@@ -49,6 +50,7 @@ CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
 ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
 BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
+EQUAL = tablestore.ComparatorType.EQUAL
 INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner index, table keys last
 
 
@@ -101,51 +103,21 @@ def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mock
     store.put(record(request_id="REQ-2"), replace=True)
     store.put(record(etag=OTHER_ETAG, created_at=record().created_at + 1), replace=True)
     assert fake.calls == ["PutRow", "PutRow", "GetRow", "PutRow", "GetRow", "PutRow"]
-    (_, table, row, new), (*_, same), (*_, guessed), (_, _, newer, guarded) = fake.sent
-    assert table == "uploads"
+    puts = requests_of(fake, "PutRow")
+    assert {table for table, _, _ in puts} == {"uploads"}
+    (_, row, _), *_, (_, newer, _) = puts
     pk = hashlib.md5(b"dev-bucket/uploads/alice/0001.png").hexdigest()[:8]  # noqa: S324
     assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", record().key)]
+    # Every Record field but the identity, plus the inverted time the owner index is keyed on.
+    fields = {k: v for k, v in dataclasses.asdict(record()).items() if k not in ("bucket", "key")}
     assert dict(row.attribute_columns) == {
-        "owner": "alice",
-        "created_at": 1_700_000_000_000,
+        **fields,
         "created_at_rev": 2**63 - 1 - 1_700_000_000_000,
-        "size": 1024,
-        "etag": ETAG,
-        "mime_type": "image/png",
-        "image_width": 640,
-        "image_height": 480,
-        "image_format": "png",
-        "crc64": "1234567890123456789",
-        "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
-        "client_ip": "203.0.113.7",
-        "request_id": "REQ-1",
-        "grant_id": "g-1",
-        "reconciled": False,
-        "file_name": "",
-        "deleted_at": 0,
     }
-    expect = tablestore.RowExistenceExpectation
-    for first_try in (new, same, guessed):
-        assert isinstance(first_try, tablestore.Condition)
-        assert first_try.row_existence_expectation == expect.EXPECT_NOT_EXIST
-        assert first_try.column_condition is None
     assert dict(newer.attribute_columns)["etag"] == OTHER_ETAG
-    assert guarded.row_existence_expectation == expect.EXPECT_EXIST
-    column = guarded.column_condition
-    assert isinstance(column, tablestore.SingleColumnCondition)
-    assert (column.column_name, column.column_value, column.pass_if_missing) == (
-        "etag",
-        ETAG,
-        False,
-    )
-    assert column.comparator == tablestore.ComparatorType.EQUAL
-
-
-def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client: Any) -> None:
-    store.put(record(image_width=None, image_height=None, image_format=""), replace=False)
-    names = [name for name, _ in client.put_row.call_args.args[1].attribute_columns]
-    assert "image_width" not in names
-    assert "image_height" not in names
+    absent = (tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST,)
+    guarded = (tablestore.RowExistenceExpectation.EXPECT_EXIST, "etag", ETAG, EQUAL, False)
+    assert [condition_of(condition) for _, _, condition in puts] == [absent] * 3 + [guarded]
 
 
 @pytest.mark.parametrize(
@@ -170,31 +142,37 @@ def test_a_lost_race_to_replace_never_overwrites(
     assert client.put_row.call_count == 2
 
 
-def test_listing_reads_the_owner_index_forward(store: TablestoreStore, client: Any) -> None:
-    client.get_range.return_value = (None, None, [], None)
-    store.list_by_owner("alice", limit=10)
-    table, direction, start, end, columns, limit = client.get_range.call_args.args
-    assert table == "uploads_by_owner"
-    # created_at_rev ascending is created_at descending; key ascending breaks ties (DESIGN.md).
-    assert direction == tablestore.Direction.FORWARD
-    assert start == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MIN] * 4], strict=True))
-    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
-    assert columns is None
-    assert limit == 11  # one more than asked, to know whether a next page exists
-
-
-def test_a_cursor_starts_the_range_at_its_items_index_key(
-    store: TablestoreStore, client: Any
+@pytest.mark.parametrize(
+    ("cursor", "start"),
+    [
+        (None, ["alice", *[tablestore.INF_MIN] * 4]),
+        (
+            encode_cursor(SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket")),
+            [
+                "alice",
+                2**63 - 1 - 1_700_000_000_000,
+                "uploads/alice/b.png",
+                "664c49f1",
+                "dev-bucket",
+            ],
+        ),
+    ],
+    ids=["first-page", "after-a-cursor"],
+)
+def test_listing_reads_the_owner_index_forward_from_the_cursors_index_key(
+    store: TablestoreStore, client: Any, cursor: str | None, start: list[Any]
 ) -> None:
     client.get_range.return_value = (None, None, [], None)
-    cursor = encode_cursor(SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket"))
-    store.list_by_owner("alice", limit=5, cursor=cursor)
-    _, direction, start, end, _, _ = client.get_range.call_args.args
-    assert direction == tablestore.Direction.FORWARD
-    pk = hashlib.md5(b"dev-bucket/uploads/alice/b.png").hexdigest()[:8]  # noqa: S324
-    at = ["alice", 2**63 - 1 - 1_700_000_000_000, "uploads/alice/b.png", pk, "dev-bucket"]
-    assert start == list(zip(INDEX_KEY, at, strict=True))
-    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
+    store.list_by_owner("alice", limit=10, cursor=cursor)
+    # created_at_rev ascending is created_at descending; key ascending breaks ties (DESIGN.md).
+    assert client.get_range.call_args.args == (
+        "uploads_by_owner",
+        tablestore.Direction.FORWARD,
+        list(zip(INDEX_KEY, start, strict=True)),
+        list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True)),
+        None,  # every column the index carries
+        11,  # one more than asked, to know whether a next page exists
+    )
 
 
 @pytest.mark.parametrize("created_at", [0, MAX_TIMESTAMP_MS])
@@ -216,29 +194,17 @@ def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
 ) -> None:
     """Listed at one place but resumed from another, such a row could repeat on every page."""
     rec = record()
+    columns = [(n, v, 1) for n, v in rows.attribute_columns(rec) if n != "created_at_rev"]
+    pk = rows.partition_key(rec.bucket, rec.key)
 
-    def index_row(created_at_rev: int) -> tablestore.Row:
-        columns = [(n, v, 1) for n, v in rows.attribute_columns(rec) if n != "created_at_rev"]
-        pk = rows.partition_key(rec.bucket, rec.key)
-        return tablestore.Row(
-            rows.index_key("alice", created_at_rev, rec.key, pk, rec.bucket), columns
-        )
+    def listing(created_at_rev: int) -> list[Record]:
+        key = rows.index_key("alice", created_at_rev, rec.key, pk, rec.bucket)
+        client.get_range.return_value = (None, None, [tablestore.Row(key, columns)], None)
+        return store.list_by_owner("alice").items
 
-    client.get_range.return_value = (
-        None,
-        None,
-        [index_row(rows.inverted(rec.created_at))],
-        None,
-    )
-    assert store.list_by_owner("alice").items == [rec]
-    client.get_range.return_value = (
-        None,
-        None,
-        [index_row(rows.inverted(rec.created_at) - 5)],
-        None,
-    )
+    assert listing(rows.inverted(rec.created_at)) == [rec]
     with pytest.raises(Unavailable):
-        store.list_by_owner("alice")
+        listing(rows.inverted(rec.created_at) - 5)
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -319,21 +285,21 @@ def test_no_request_starts_after_the_operation_deadline(client: Any) -> None:
 # --- retries ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", sorted(backend.RETRIABLE_CODES))
-def test_the_retry_policy_retries_transient_codes_at_most_twice(code: str) -> None:
-    policy = ShortRetryPolicy()
-    error = tablestore.OTSServiceError(503, code, "transient", "r")
-    decisions = [policy.should_retry(n, error, "PutRow") for n in range(4)]
-    assert decisions == [True, True, False, False]
-    assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
+DEFINITE = ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OTSObjectNotExist"]
 
 
 @pytest.mark.parametrize(
-    "code", ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OTSObjectNotExist"]
+    ("code", "decisions"),
+    [(code, [True, True, False, False]) for code in sorted(backend.RETRIABLE_CODES)]
+    + [(code, [False] * 4) for code in DEFINITE],
 )
-def test_the_retry_policy_never_retries_definite_answers(code: str) -> None:
-    error = tablestore.OTSServiceError(403, code, "no", "r")
-    assert ShortRetryPolicy().should_retry(0, error, "PutRow") is False
+def test_the_retry_policy_retries_only_transient_codes_at_most_twice(
+    code: str, decisions: list[bool]
+) -> None:
+    policy = ShortRetryPolicy()
+    error = tablestore.OTSServiceError(503, code, "no", "r")
+    assert [policy.should_retry(n, error, "PutRow") for n in range(4)] == decisions
+    assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
 
 
 def test_the_retry_policy_gives_up_when_the_deadline_is_near() -> None:
@@ -355,43 +321,34 @@ def real_client(mocker: Any) -> tuple[Any, Any, list[float]]:
 
 
 @pytest.mark.parametrize(
-    ("answers", "sends"),
-    [([tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")] * 3, 3), ([BUSY, None], 2)],
-    ids=["gives-up", "recovers"],
+    ("operation", "answers", "sends", "refusal"),
+    [
+        ("get", [BUSY] * 3, 3, "OTSTimeout"),
+        ("get", [BUSY, None], 2, None),
+        ("put", [condition_fail(), None], 2, "changed while it was written"),  # PutRow, GetRow
+    ],
+    ids=["busy-gives-up", "busy-recovers", "condition-failure-not-retried"],
 )
-def test_the_sdk_retries_a_busy_server_twice_within_0_3_s(
-    real_client: tuple[Any, Any, list[float]], mocker: Any, answers: list[Any], sends: int
+def test_the_sdk_retries_only_a_busy_server_twice_within_0_3_s(  # noqa: PLR0917
+    real_client: tuple[Any, Any, list[float]],
+    mocker: Any,
+    operation: str,
+    answers: list[Any],
+    sends: int,
+    refusal: str | None,
 ) -> None:
     client, send, sleeps = real_client
     mocker.patch.object(client.protocol, "handle_error", side_effect=answers)
     mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
     store = TablestoreStore(SETTINGS, CREDENTIALS)
-    if answers[-1] is None:
-        assert store.get("dev-bucket", "k") is None
+    if refusal is None:
+        assert OPERATIONS[operation](store) is None
     else:
-        with pytest.raises(Unavailable):
-            store.get("dev-bucket", "k")
-    assert (send.call_count, len(sleeps)) == (sends, sends - 1)
+        with pytest.raises(Unavailable, match=refusal):
+            OPERATIONS[operation](store)
+    assert send.call_count == sends
+    assert len(sleeps) == (sends - 1 if answers[0] is BUSY else 0)
     assert sum(sleeps) <= 0.3 + 1e-9
-
-
-def test_the_sdk_does_not_retry_a_condition_failure(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
-) -> None:
-    client, send, sleeps = real_client
-    mocker.patch.object(client.protocol, "handle_error", side_effect=[condition_fail(), None])
-    mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
-    with pytest.raises(Unavailable, match="changed while it was written"):
-        TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)  # row vanished
-    assert send.call_count == 2  # PutRow once (not retried), then GetRow
-    assert sleeps == []
-
-
-def test_urllib3_makes_one_connection_attempt() -> None:
-    client = build_client(SETTINGS, CREDENTIALS, ShortRetryPolicy())
-    retries = client.connection.pool.connection_pool_kw["retries"]
-    assert isinstance(retries, urllib3.Retry)
-    assert retries.total == 0
 
 
 # --- real sockets on loopback -----------------------------------------------------------------
@@ -445,6 +402,9 @@ def test_a_hanging_store_is_unavailable_within_the_socket_timeout(
         store.put(record(), replace=False)
     pool = store._client.connection.pool
     assert pool.connection_pool_kw["timeout"] == backend.SOCKET_TIMEOUT_SECONDS == 1.0
+    retries = pool.connection_pool_kw["retries"]
+    assert isinstance(retries, urllib3.Retry)
+    assert retries.total == 0  # urllib3 makes one connection attempt
     assert len(received) == 1  # one attempt, no urllib3 retry
     assert received[0].startswith(b"POST /PutRow ")  # the SDK encoded our row and condition
 
@@ -510,9 +470,8 @@ def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
     meta, options, throughput = client.create_table.call_args.args
     assert meta.table_name == "uploads"
     assert meta.schema_of_primary_key == [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
-    assert ("owner", "STRING") in meta.defined_columns
-    assert ("created_at", "INTEGER") in meta.defined_columns
-    assert ("created_at_rev", "INTEGER") in meta.defined_columns
+    indexed = {("owner", "STRING"), ("created_at", "INTEGER"), ("created_at_rev", "INTEGER")}
+    assert indexed <= set(meta.defined_columns)
     assert (options.time_to_live, options.max_version) == (-1, 1)
     assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
     (index,) = client.create_table.call_args.kwargs["secondary_indexes"]
