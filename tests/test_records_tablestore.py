@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -354,59 +353,32 @@ def test_the_sdk_retries_only_a_busy_server_twice_within_0_3_s(  # noqa: PLR0917
 # --- real sockets on loopback -----------------------------------------------------------------
 
 
-@pytest.fixture
-def silent_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback listener that reads requests and never answers (it hangs up after 30 s, so a
-    client without a timeout fails the test instead of hanging it)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    received: list[bytes] = []
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.1)
-        give_up = time.monotonic() + 30
-        while not stop.is_set() and time.monotonic() < give_up:
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            held.append(connection)
-            connection.settimeout(0.5)
-            try:
-                received.append(connection.recv(65536))
-            except TimeoutError:
-                received.append(b"")
-        for connection in held:
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
-    stop.set()
-    thread.join(timeout=2)
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
-def test_a_hanging_store_is_unavailable_within_the_socket_timeout(
-    silent_server: tuple[str, list[bytes]],
-) -> None:
-    endpoint, received = silent_server
-    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": endpoint}))
-    store = TablestoreStore(settings, CREDENTIALS)  # the real SDK, real urllib3
-    with pytest.raises(Unavailable, match="unreachable"):
-        store.put(record(), replace=False)
+def test_a_hanging_store_is_unavailable_within_the_socket_timeout() -> None:
+    # A listener that never accepts: the kernel completes the connection and holds the request.
+    # It closes after 30 s, so a client without a timeout fails the test instead of hanging it.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        hang_up = threading.Timer(30, listener.close)
+        hang_up.start()
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": endpoint}))
+        store = TablestoreStore(settings, CREDENTIALS)  # the real SDK, real urllib3
+        try:
+            with pytest.raises(Unavailable, match="unreachable"):
+                store.put(record(), replace=False)
+        finally:
+            hang_up.cancel()
+        listener.settimeout(5)
+        connection, _ = listener.accept()
+        with connection:  # the SDK encoded our row and condition
+            assert connection.recv(65536).startswith(b"POST /PutRow ")
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # one attempt: no SDK or urllib3 retry
     pool = store._client.connection.pool
     assert pool.connection_pool_kw["timeout"] == backend.SOCKET_TIMEOUT_SECONDS == 1.0
     retries = pool.connection_pool_kw["retries"]
     assert isinstance(retries, urllib3.Retry)
     assert retries.total == 0  # urllib3 makes one connection attempt
-    assert len(received) == 1  # one attempt, no urllib3 retry
-    assert received[0].startswith(b"POST /PutRow ")  # the SDK encoded our row and condition
 
 
 def test_a_refused_connection_is_unavailable() -> None:
