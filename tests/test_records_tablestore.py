@@ -27,6 +27,7 @@ from shared.credentials import Credentials
 from shared.errors import Conflict, Unavailable
 from shared.records import clear_cache, open_store
 from shared.records import tablestore_client as backend
+from shared.records import tablestore_ledger as ledger
 from shared.records import tablestore_rows as rows
 from shared.records.base import PutResult, Record
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
@@ -35,7 +36,7 @@ from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS, condition_of, requests_of
 from tests.test_records_contract import newest_first, record
-from tools.tables import create_tablestore_table
+from tools.tables import create_ledger_table, create_tablestore_table
 from tools.tables import main as bootstrap
 
 ENV = {
@@ -109,10 +110,8 @@ def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mock
     assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", record().key)]
     # Every Record field but the identity, plus the inverted time the owner index is keyed on.
     fields = {k: v for k, v in dataclasses.asdict(record()).items() if k not in ("bucket", "key")}
-    assert dict(row.attribute_columns) == {
-        **fields,
-        "created_at_rev": 2**63 - 1 - 1_700_000_000_000,
-    }
+    rev = 2**63 - 1 - record().created_at
+    assert dict(row.attribute_columns) == {**fields, "created_at_rev": rev}
     assert dict(newer.attribute_columns)["etag"] == OTHER_ETAG
     absent = (tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST,)
     guarded = (tablestore.RowExistenceExpectation.EXPECT_EXIST, "etag", ETAG, EQUAL, False)
@@ -435,23 +434,39 @@ def test_the_sdk_is_imported_only_for_the_tablestore_backend(tmp_path: Any) -> N
 # --- bootstrap --------------------------------------------------------------------------------
 
 
-def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
+def test_bootstrap_creates_the_table_with_its_owner_index_and_the_ledger_with_two(
+    mocker: Any,
+) -> None:
     client = mocker.MagicMock()
-    out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 0
-    meta, options, throughput = client.create_table.call_args.args
+    assert create_tablestore_table(client, "uploads", io.StringIO()) == 0
+    assert create_ledger_table(client, "uploads", io.StringIO()) == 0
+    records, grants = client.create_table.call_args_list
+    for call in (records, grants):
+        _, options, throughput = call.args
+        assert (options.time_to_live, options.max_version) == (-1, 1)
+        assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
+    meta = records.args[0]
     assert meta.table_name == "uploads"
     assert meta.schema_of_primary_key == [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
     indexed = {("owner", "STRING"), ("created_at", "INTEGER"), ("created_at_rev", "INTEGER")}
     assert indexed <= set(meta.defined_columns)
-    assert (options.time_to_live, options.max_version) == (-1, 1)
-    assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
-    (index,) = client.create_table.call_args.kwargs["secondary_indexes"]
+    (index,) = records.kwargs["secondary_indexes"]
     assert index.index_name == "uploads_by_owner"
     assert index.primary_key_names == ["owner", "created_at_rev", "key"]
     assert index.index_type == tablestore.SecondaryIndexType.GLOBAL_INDEX
     defined = {name for name, _ in meta.defined_columns}
     assert set(index.defined_column_names) == defined - {"owner", "created_at_rev"}
+    meta = grants.args[0]
+    assert meta.table_name == "uploads_grants"
+    assert meta.schema_of_primary_key == [("owner", "STRING"), ("grant_id", "STRING")]
+    assert ("expires_at", "INTEGER") in meta.defined_columns
+    due, by_target = grants.kwargs["secondary_indexes"]
+    assert [(i.index_name, i.primary_key_names) for i in (due, by_target)] == [
+        ("uploads_grants_due", ["state", "expires_at"]),
+        ("uploads_grants_by_target", ["target"]),
+    ]
+    assert "target" in due.defined_column_names
+    assert "state" not in due.defined_column_names
     client.create_secondary_index.assert_not_called()
 
 
@@ -520,6 +535,17 @@ def test_bootstrap_accepts_its_owner_index_and_refuses_another_shape(
         assert str(rows.INDEX_PRIMARY_KEY) in out.getvalue()
     existing.create_secondary_index.assert_not_called()
     existing.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
+
+
+def test_bootstrap_adds_only_the_missing_ledger_index(existing: Any) -> None:
+    due = tablestore.SecondaryIndexMeta("uploads_grants_due", ledger.DUE_INDEX_KEY, [])
+    meta = tablestore.TableMeta("uploads_grants", list(ledger.PRIMARY_KEY), ledger.DEFINED_COLUMNS)
+    response = tablestore.DescribeTableResponse(meta, tablestore.TableOptions(), None, [due])
+    existing.describe_table.return_value = response
+    assert create_ledger_table(existing, "uploads", io.StringIO()) == 0
+    (call,) = existing.create_secondary_index.call_args_list
+    assert call.args[0] == "uploads_grants"
+    assert call.args[1].index_name == "uploads_grants_by_target"
 
 
 class BootstrapOTS(FakeOTS):
