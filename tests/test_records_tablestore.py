@@ -352,7 +352,7 @@ def test_the_sdk_retries_only_a_busy_server_twice_within_0_3_s(  # noqa: PLR0917
 # --- real sockets on loopback -----------------------------------------------------------------
 
 
-def test_a_hanging_store_is_unavailable_within_the_socket_timeout() -> None:
+def test_a_hanging_or_refusing_store_is_unavailable_within_the_socket_timeout() -> None:
     # A listener that never accepts: the kernel completes the connection and holds the request.
     # It closes after 30 s, so a client without a timeout fails the test instead of hanging it.
     with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -373,20 +373,13 @@ def test_a_hanging_store_is_unavailable_within_the_socket_timeout() -> None:
         listener.setblocking(False)
         with pytest.raises(BlockingIOError):
             listener.accept()  # one attempt: no SDK or urllib3 retry
+    with pytest.raises(Unavailable):  # nothing listens there now: the connection is refused
+        store.get("dev-bucket", "k")
     pool = store._client.connection.pool
     assert pool.connection_pool_kw["timeout"] == backend.SOCKET_TIMEOUT_SECONDS == 1.0
     retries = pool.connection_pool_kw["retries"]
     assert isinstance(retries, urllib3.Retry)
     assert retries.total == 0  # urllib3 makes one connection attempt
-
-
-def test_a_refused_connection_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once closed
-    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": f"http://127.0.0.1:{port}"}))
-    with pytest.raises(Unavailable):
-        TablestoreStore(settings, CREDENTIALS).get("dev-bucket", "k")
 
 
 # --- open_store, credentials, lazy import ------------------------------------------------------
