@@ -156,13 +156,6 @@ def test_a_replayed_older_object_never_overwrites_a_newer_record(store: RecordSt
     assert store.get(BUCKET, newer.key) == newer
 
 
-def test_the_same_key_in_another_bucket_is_another_object(store: RecordStore) -> None:
-    store.put(record(), replace=False)
-    other = record(bucket="other-bucket", etag="0CC175B9C0F1B6A831C399E269772661")
-    assert store.put(other, replace=False).result is PutResult.CREATED
-    assert store.get("other-bucket", other.key) == other
-
-
 def test_optional_fields_round_trip(store: RecordStore) -> None:
     sparse = Record(
         owner="anonymous",

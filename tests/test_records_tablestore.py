@@ -83,17 +83,6 @@ def store(client: Any) -> TablestoreStore:
 # --- what is sent -----------------------------------------------------------------------------
 
 
-def test_the_client_is_built_for_the_instance_with_short_timeouts(client: Any) -> None:
-    TablestoreStore(SETTINGS, CREDENTIALS)
-    args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
-    assert args == (ENV["TABLESTORE_ENDPOINT"], "STS.first", "secret-1", "inst")
-    assert kwargs["sts_token"] == "token-1"
-    assert 0 < kwargs["socket_timeout"] <= 2
-    assert isinstance(kwargs["retry_policy"], RetryPolicy)
-    assert kwargs["retry_policy"].max_retry_times <= 2
-    assert kwargs["logger_name"] == backend.SDK_LOGGER
-
-
 def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mocker: Any) -> None:
     """A new object, the same object again (read, never written) and a replacement."""
     fake = FakeOTS(table="uploads")
@@ -385,31 +374,34 @@ def test_a_hanging_or_refusing_store_is_unavailable_within_the_socket_timeout() 
 # --- open_store, credentials, lazy import ------------------------------------------------------
 
 
-def test_open_store_rebuilds_the_client_only_when_credentials_rotate(client: Any) -> None:
+def test_open_store_builds_the_client_for_the_instance_again_only_when_credentials_rotate(
+    client: Any,
+) -> None:
+    otsclient = tablestore.OTSClient
     clear_cache()
     try:
+        with pytest.raises(Unavailable):
+            open_store(SETTINGS, None)
+        otsclient.assert_not_called()  # type: ignore[attr-defined]
         first = open_store(SETTINGS, CREDENTIALS)
-        assert (
-            open_store(SETTINGS, Credentials("STS.first", Secret("secret-1"), "token-1")) is first
-        )
-        assert tablestore.OTSClient.call_count == 1  # type: ignore[attr-defined]
+        args, kwargs = otsclient.call_args  # type: ignore[attr-defined]
+        assert args == (ENV["TABLESTORE_ENDPOINT"], "STS.first", "secret-1", "inst")
+        assert kwargs["sts_token"] == "token-1"
+        assert 0 < kwargs["socket_timeout"] <= 2
+        assert isinstance(kwargs["retry_policy"], RetryPolicy)
+        assert kwargs["retry_policy"].max_retry_times <= 2
+        assert kwargs["logger_name"] == backend.SDK_LOGGER
+        same = Credentials("STS.first", Secret("secret-1"), "token-1")
+        assert open_store(SETTINGS, same) is first
+        assert otsclient.call_count == 1  # type: ignore[attr-defined]
         rotated = Credentials("STS.second", Secret("secret-2"), "token-2")
         assert open_store(SETTINGS, rotated) is first
-        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
-        args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
-        assert args[1:3] == ("STS.second", "secret-2")
-        assert kwargs["sts_token"] == "token-2"
         assert open_store(SETTINGS, rotated) is first
-        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
+        assert otsclient.call_count == 2  # type: ignore[attr-defined]
+        args, kwargs = otsclient.call_args  # type: ignore[attr-defined]
+        assert (*args[1:3], kwargs["sts_token"]) == ("STS.second", "secret-2", "token-2")
     finally:
         clear_cache()
-
-
-def test_open_store_needs_credentials_for_tablestore(client: Any) -> None:
-    clear_cache()
-    with pytest.raises(Unavailable):
-        open_store(SETTINGS, None)
-    tablestore.OTSClient.assert_not_called()  # type: ignore[attr-defined]
 
 
 def test_the_sdk_is_imported_only_for_the_tablestore_backend(tmp_path: Any) -> None:
