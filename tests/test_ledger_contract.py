@@ -134,9 +134,11 @@ def test_the_rate_limit_counts_grants_per_minute_and_says_when_to_return(store: 
 def test_settling_an_exact_grant_turns_its_reservation_into_usage_once(store: Any) -> None:
     issued = grant(max_bytes=100)
     store.open_grant(issued, Limits(bytes=1000), NOW)
+    assert store.settle("mallory", issued.grant_id, USED, 1) is False  # a foreign grant id
     assert store.settle("alice", issued.grant_id, USED, 80) is True
     assert store.settle("alice", issued.grant_id, USED, 80) is False  # a replay: counted once
     assert astuple(store.usage("alice"))[:4] == (80, 1, 0, 0)  # used, then reserved
+    assert store.usage("mallory") == Usage()
     assert store.get_grant("alice", issued.grant_id).state == USED
 
 
@@ -150,12 +152,12 @@ def test_expiry_gives_the_reservation_back(store: Any) -> None:
     store.open_grant(grant(max_bytes=100), Limits(bytes=100), NOW)  # room again
 
 
-def test_a_foreign_grant_id_settles_nothing(store: Any) -> None:
+def test_the_same_grant_twice_is_refused_and_its_reservation_given_back(store: Any) -> None:
     issued = grant()
     store.open_grant(issued, Limits(), NOW)
-    assert store.settle("mallory", issued.grant_id, USED, 1) is False
-    assert store.get_grant("alice", issued.grant_id).state == OPEN
-    assert store.usage("mallory").used_bytes == 0
+    with pytest.raises(AppError):  # the grant row exists
+        store.open_grant(issued, Limits(), NOW)
+    assert store.usage("alice").reserved_bytes == issued.max_bytes
 
 
 def test_a_charge_counts_within_the_quota_and_cannot_take_room_a_grant_reserved(store: Any) -> None:
@@ -301,15 +303,6 @@ def test_tablestore_refuses_after_losing_every_optimistic_attempt(fake_ots: Any)
     with pytest.raises(TooManyRequests):
         store.charge("alice", 1, 1, Limits())
     assert fake.ledger_rows[("alice", "~usage")]["used_bytes"] == 1
-
-
-def test_tablestore_gives_the_reservation_back_when_the_grant_row_fails(fake_ots: Any) -> None:
-    _fake, store = fake_ots
-    issued = grant()
-    store.open_grant(issued, Limits(), NOW)
-    with pytest.raises(AppError):  # the same id again: the grant row exists
-        store.open_grant(issued, Limits(), NOW)
-    assert store.usage("alice").reserved_bytes == issued.max_bytes
 
 
 # --- make tables on SQLite ------------------------------------------------------------------------
