@@ -24,12 +24,12 @@ from tablestore.encoder import OTSProtoBufferEncoder
 from tablestore.retry import RetryPolicy
 
 from shared.credentials import Credentials
-from shared.errors import Conflict, Unavailable
+from shared.errors import Unavailable
 from shared.records import clear_cache, open_store
 from shared.records import tablestore_client as backend
 from shared.records import tablestore_ledger as ledger
 from shared.records import tablestore_rows as rows
-from shared.records.base import PutResult, Record
+from shared.records.base import Record
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
@@ -56,14 +56,6 @@ INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner inde
 
 def condition_fail() -> tablestore.OTSServiceError:
     return tablestore.OTSServiceError(403, "OTSConditionCheckFail", "Condition check failed.", "r1")
-
-
-def stored_row(rec: Record) -> tablestore.Row:
-    """What get_row answers for a stored record (attribute columns carry timestamps)."""
-    return tablestore.Row(
-        rows.primary_key(rec.bucket, rec.key),
-        [(name, value, 1) for name, value in rows.attribute_columns(rec)],
-    )
 
 
 @pytest.fixture
@@ -105,28 +97,6 @@ def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mock
     absent = (tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST,)
     guarded = (tablestore.RowExistenceExpectation.EXPECT_EXIST, "etag", ETAG, EQUAL, False)
     assert [condition_of(condition) for _, _, condition in puts] == [absent] * 3 + [guarded]
-
-
-@pytest.mark.parametrize(
-    ("winner_etag", "expected"), [(OTHER_ETAG, PutResult.DUPLICATE), ("FFFF", Conflict)]
-)
-def test_a_lost_race_to_replace_never_overwrites(
-    store: TablestoreStore, client: Any, winner_etag: str, expected: Any
-) -> None:
-    """The guarded put fails too: read again; the same object → duplicate, else Conflict."""
-    client.put_row.side_effect = [condition_fail(), condition_fail()]
-    winner = record(etag=winner_etag, created_at=record().created_at + 5)
-    client.get_row.side_effect = [
-        (None, stored_row(record()), None),
-        (None, stored_row(winner), None),
-    ]
-    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
-    if expected is Conflict:
-        with pytest.raises(Conflict):
-            store.put(newer, replace=True)
-    else:
-        assert store.put(newer, replace=True).record == winner
-    assert client.put_row.call_count == 2
 
 
 @pytest.mark.parametrize(
@@ -627,21 +597,17 @@ def test_bootstrap_refuses_a_table_it_cannot_index(existing: Any, bad: str) -> N
     existing.create_secondary_index.assert_not_called()
 
 
+OSS_KEYS = {"OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}
+ROLE_KEYS = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "tok",
+}
+
+
 @pytest.mark.parametrize(
     ("environ", "expected"),
-    [
-        (
-            {
-                "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak",
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
-                "ALIBABA_CLOUD_SECURITY_TOKEN": "tok",
-                "OSS_ACCESS_KEY_ID": "oss",
-                "OSS_ACCESS_KEY_SECRET": "osk",
-            },
-            ("ak", "sk", "tok"),
-        ),
-        ({"OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, ("oss", "osk", None)),
-    ],
+    [({**ROLE_KEYS, **OSS_KEYS}, ("ak", "sk", "tok")), (OSS_KEYS, ("oss", "osk", None))],
 )
 def test_bootstrap_uses_the_environment_credentials(
     client: Any, environ: dict[str, str], expected: tuple[Any, ...]
@@ -660,7 +626,7 @@ def test_bootstrap_uses_the_environment_credentials(
     [
         (ENV, 2, "no credentials"),
         ({"RECORDS_BACKEND": "tablestore"}, 2, "TABLESTORE_ENDPOINT"),
-        ({**ENV, "OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, 1, "OTSNoPermission"),
+        ({**ENV, **OSS_KEYS}, 1, "OTSNoPermission"),
     ],
     ids=["no-credentials", "missing-settings", "refused"],
 )
