@@ -246,24 +246,20 @@ DEFINITE = ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OT
 
 
 @pytest.mark.parametrize(
-    ("code", "decisions"),
-    [(code, [True, True, False, False]) for code in sorted(backend.RETRIABLE_CODES)]
-    + [(code, [False] * 4) for code in DEFINITE],
+    ("code", "budget", "decisions"),
+    [(code, None, [True, True, False, False]) for code in sorted(backend.RETRIABLE_CODES)]
+    + [(code, None, [False] * 4) for code in DEFINITE]
+    + [("OTSServerBusy", 0.05, [False] * 4)],  # the deadline is nearer than the first delay
 )
-def test_the_retry_policy_retries_only_transient_codes_at_most_twice(
-    code: str, decisions: list[bool]
+def test_the_retry_policy_retries_only_transient_codes_at_most_twice_within_the_deadline(
+    code: str, budget: float | None, decisions: list[bool]
 ) -> None:
     policy = ShortRetryPolicy()
+    if budget is not None:
+        policy.start(budget)
     error = tablestore.OTSServiceError(503, code, "no", "r")
     assert [policy.should_retry(n, error, "PutRow") for n in range(4)] == decisions
     assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
-
-
-def test_the_retry_policy_gives_up_when_the_deadline_is_near() -> None:
-    policy = ShortRetryPolicy()
-    policy.start(0.05)  # less than the first delay (0.1 s)
-    error = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
-    assert policy.should_retry(0, error, "PutRow") is False
 
 
 @pytest.fixture
