@@ -51,6 +51,7 @@ ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
 BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
 EQUAL = tablestore.ComparatorType.EQUAL
+AT_B = SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket")  # a listing position
 INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner index, table keys last
 
 
@@ -104,14 +105,8 @@ def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mock
     [
         (None, ["alice", *[tablestore.INF_MIN] * 4]),
         (
-            encode_cursor(SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket")),
-            [
-                "alice",
-                2**63 - 1 - 1_700_000_000_000,
-                "uploads/alice/b.png",
-                "664c49f1",
-                "dev-bucket",
-            ],
+            encode_cursor(AT_B),
+            ["alice", 2**63 - 1 - AT_B.created_at, AT_B.key, "664c49f1", AT_B.bucket],
         ),
     ],
     ids=["first-page", "after-a-cursor"],
