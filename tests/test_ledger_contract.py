@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from typing import Any
 
@@ -33,6 +30,7 @@ from shared.records.grants import (
 )
 from shared.records.sqlite import SqliteStore
 from tests.support.ots import FakeOTS, condition_of, requests_of, tablestore_over
+from tests.support.threads import concurrently
 from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
 from tools.tables import main
 
@@ -196,22 +194,6 @@ def test_grants_for_finds_every_grant_of_a_target_in_the_bucket(store: Any) -> N
         store.open_grant(item, Limits(), NOW)
     assert store.grants_for(BUCKET, "uploads/alice/") == [first, second]
     assert store.grants_for(BUCKET, "uploads/nobody/") == []
-
-
-def concurrently(count: int, action: Callable[[int], None]) -> list[AppError | None]:
-    """Run `action(i)` for i in range(count) on `count` threads released together."""
-    barrier = threading.Barrier(count)
-
-    def one(index: int) -> AppError | None:
-        barrier.wait()
-        try:
-            action(index)
-        except AppError as error:
-            return error
-        return None
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from shared.records import clear_cache, open_store
 from shared.records.base import Record
 from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
 from shared.settings import Env, RecordsSettings
+from tests.support.threads import concurrently
 from tests.test_records_contract import record
 
 OBJECTS = 12
@@ -154,16 +153,12 @@ WRITERS = [("A", False), ("A", True), ("A", False), ("B", True)]
 def test_concurrent_threads_leave_one_row_per_object(tmp_path: Path) -> None:
     path = tmp_path / "records.sqlite3"
     store = SqliteStore(str(path), timeout=RACE_TIMEOUT_SECONDS)
-    barrier = threading.Barrier(2 * len(WRITERS))
-
-    def writer(job: tuple[str, bool]) -> Counter[str]:
-        barrier.wait()
-        return write_all(store, *job)
-
-    with ThreadPoolExecutor(2 * len(WRITERS)) as pool:  # a writer's fault is raised here
-        results = list(pool.map(writer, WRITERS * 2))
+    results: list[Counter[str]] = []
+    writers = 2 * len(WRITERS)
+    outcomes = concurrently(writers, lambda n: results.append(write_all(store, *WRITERS[n % 4])))
     store.close()
-    assert_one_row_per_object(path, sum(results, Counter[str]()), writers=2 * len(WRITERS))
+    assert outcomes == [None] * writers  # a writer's fault would be raised or listed here
+    assert_one_row_per_object(path, sum(results, Counter[str]()), writers=writers)
 
 
 def test_concurrent_processes_leave_one_row_per_object(tmp_path: Path) -> None:
