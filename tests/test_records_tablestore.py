@@ -134,11 +134,8 @@ def test_the_inverted_timestamp_fits_the_sdks_int64(created_at: int) -> None:
     rec = record(created_at=created_at)
     row = tablestore.Row(rows.primary_key(rec.bucket, rec.key), rows.attribute_columns(rec))
     absent = tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST)
-    request = OTSProtoBufferEncoder("utf-8").encode_request(
-        "PutRow", "uploads", row, absent, None, None
-    )
-    assert request.table_name == "uploads"
-    assert 0 < dict(rows.attribute_columns(rec))["created_at_rev"] < 2**63
+    OTSProtoBufferEncoder("utf-8").encode_request("PutRow", "uploads", row, absent, None, None)
+    assert 0 < dict(row.attribute_columns)["created_at_rev"] < 2**63
 
 
 def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
