@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from typing import Any
 
@@ -19,7 +16,6 @@ import tablestore
 
 from shared.errors import AppError, QuotaExceeded, TooManyRequests
 from shared.records import sqlite_ledger
-from shared.records import tablestore_ledger as ledger
 from shared.records.grants import (
     EXACT,
     EXPIRED,
@@ -33,9 +29,10 @@ from shared.records.grants import (
     retry_after,
 )
 from shared.records.sqlite import SqliteStore
-from tests.support.ots import FakeOTS, tablestore_over
+from tests.support.ots import FakeOTS, condition_of, requests_of, tablestore_over
+from tests.support.threads import concurrently
 from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
-from tools.tables import create_ledger_table, main
+from tools.tables import main
 
 NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
 _ids = iter(range(10**9))
@@ -64,25 +61,21 @@ def store(make_store: MakeStore) -> Any:  # noqa: F811 - the imported fixture, u
     return make_store()
 
 
-def test_a_grant_is_written_and_read_back_by_its_owner_only(store: Any) -> None:
+def test_a_grant_is_read_back_by_its_owner_only_and_only_multipart_has_a_part_size(
+    store: Any,
+) -> None:
     issued = grant()
-    store.open_grant(issued, Limits(), NOW)
-    assert store.get_grant("alice", issued.grant_id) == issued
-    assert store.get_grant("bob", issued.grant_id) is None  # a foreign id reads nothing
-    assert store.get_grant("alice", "~usage") is None
-
-
-def test_a_multipart_grant_keeps_its_part_size_and_only_it_has_one(store: Any) -> None:
     session = grant(
         mode=MULTIPART,
         grant_id="0004B999EF5A239BB9138C6227D69F95",
         part_size=102_400,
         file_name="Holiday video é.mp4",
     )
-    store.open_grant(session, Limits(), NOW)
-    assert store.get_grant("alice", session.grant_id) == session
-    stored = store.get_grant("alice", session.grant_id)
-    assert (stored.part_size, stored.file_name) == (102_400, "Holiday video é.mp4")
+    for item in (issued, session):
+        store.open_grant(item, Limits(), NOW)
+        assert store.get_grant("alice", item.grant_id) == item  # part_size, file_name included
+    assert store.get_grant("bob", issued.grant_id) is None  # a foreign id reads nothing
+    assert store.get_grant("alice", "~usage") is None
     for wrong in (grant(mode=MULTIPART, part_size=0), grant(part_size=8)):
         with pytest.raises(ValueError, match="part size"):
             store.open_grant(wrong, Limits(), NOW)
@@ -137,9 +130,11 @@ def test_the_rate_limit_counts_grants_per_minute_and_says_when_to_return(store: 
 def test_settling_an_exact_grant_turns_its_reservation_into_usage_once(store: Any) -> None:
     issued = grant(max_bytes=100)
     store.open_grant(issued, Limits(bytes=1000), NOW)
+    assert store.settle("mallory", issued.grant_id, USED, 1) is False  # a foreign grant id
     assert store.settle("alice", issued.grant_id, USED, 80) is True
     assert store.settle("alice", issued.grant_id, USED, 80) is False  # a replay: counted once
     assert astuple(store.usage("alice"))[:4] == (80, 1, 0, 0)  # used, then reserved
+    assert store.usage("mallory") == Usage()
     assert store.get_grant("alice", issued.grant_id).state == USED
 
 
@@ -153,26 +148,21 @@ def test_expiry_gives_the_reservation_back(store: Any) -> None:
     store.open_grant(grant(max_bytes=100), Limits(bytes=100), NOW)  # room again
 
 
-def test_a_foreign_grant_id_settles_nothing(store: Any) -> None:
+def test_the_same_grant_twice_is_refused_and_its_reservation_given_back(store: Any) -> None:
     issued = grant()
     store.open_grant(issued, Limits(), NOW)
-    assert store.settle("mallory", issued.grant_id, USED, 1) is False
-    assert store.get_grant("alice", issued.grant_id).state == OPEN
-    assert store.usage("mallory").used_bytes == 0
+    with pytest.raises(AppError):  # the grant row exists
+        store.open_grant(issued, Limits(), NOW)
+    assert store.usage("alice").reserved_bytes == issued.max_bytes
 
 
-def test_a_charge_within_the_quota_counts_and_one_past_it_is_refused(store: Any) -> None:
+def test_a_charge_counts_within_the_quota_and_cannot_take_room_a_grant_reserved(store: Any) -> None:
     limits = Limits(bytes=100, files=5)
-    store.charge("alice", 90, 1, limits)
-    with pytest.raises(QuotaExceeded):
+    store.open_grant(grant(max_bytes=10), limits, NOW)
+    store.charge("alice", 80, 1, limits)
+    with pytest.raises(QuotaExceeded):  # 91 bytes used, but 10 of the 100 are reserved
         store.charge("alice", 11, 1, limits)
-    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (90, 1)
-
-
-def test_a_charge_cannot_take_room_another_grant_reserved(store: Any) -> None:
-    store.open_grant(grant(max_bytes=60), Limits(bytes=100), NOW)
-    with pytest.raises(QuotaExceeded):
-        store.charge("alice", 41, 1, Limits(bytes=100))
+    assert (store.usage("alice").used_bytes, store.usage("alice").used_files) == (80, 1)
 
 
 def test_a_refund_releases_committed_usage_never_below_zero(store: Any) -> None:
@@ -204,22 +194,6 @@ def test_grants_for_finds_every_grant_of_a_target_in_the_bucket(store: Any) -> N
         store.open_grant(item, Limits(), NOW)
     assert store.grants_for(BUCKET, "uploads/alice/") == [first, second]
     assert store.grants_for(BUCKET, "uploads/nobody/") == []
-
-
-def concurrently(count: int, action: Callable[[int], None]) -> list[AppError | None]:
-    """Run `action(i)` for i in range(count) on `count` threads released together."""
-    barrier = threading.Barrier(count)
-
-    def one(index: int) -> AppError | None:
-        barrier.wait()
-        try:
-            action(index)
-        except AppError as error:
-            return error
-        return None
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 @pytest.mark.parametrize(
@@ -271,43 +245,30 @@ def fake_ots(mocker: Any) -> Any:
     return fake, tablestore_over(mocker, lambda: fake)()
 
 
-def test_tablestore_guards_the_usage_row_by_its_version_and_the_grant_by_absence(
+def test_tablestore_guards_the_usage_row_by_its_version_a_grant_by_absence_a_settle_by_state(
     fake_ots: Any,
 ) -> None:
     fake, store = fake_ots
-    store.open_grant(grant(), Limits(bytes=1000), NOW)
-    store.open_grant(grant(), Limits(bytes=1000), NOW)
-    puts = [(table, row, cond) for api, table, row, cond in fake.sent if api == "PutRow"]
-    assert [table for table, _, _ in puts] == ["oss_uploads_grants"] * 4
-    expect = tablestore.RowExistenceExpectation
-    first_usage, first_grant, second_usage, _ = puts
-    assert dict(first_usage[1].primary_key)["grant_id"] == "~usage"
-    assert first_usage[2].row_existence_expectation == expect.EXPECT_NOT_EXIST
-    assert first_grant[2].row_existence_expectation == expect.EXPECT_NOT_EXIST
-    guard = second_usage[2].column_condition
-    assert second_usage[2].row_existence_expectation == expect.EXPECT_EXIST
-    assert (guard.column_name, guard.column_value, guard.comparator) == (
-        "version",
-        1,
-        tablestore.ComparatorType.EQUAL,
-    )
-
-
-def test_tablestore_settles_a_grant_only_while_it_is_open(fake_ots: Any) -> None:
-    fake, store = fake_ots
-    issued = grant()
-    store.open_grant(issued, Limits(), NOW)
-    fake.sent.clear()
+    issued, second = grant(), grant()
+    store.open_grant(issued, Limits(bytes=1000), NOW)
+    store.open_grant(second, Limits(bytes=1000), NOW)
     assert store.settle("alice", issued.grant_id, USED, 5)
-    (update,) = [entry for entry in fake.sent if entry[0] == "UpdateRow"]
-    guard = update[3].column_condition
-    assert (guard.column_name, guard.column_value) == ("state", OPEN)
-    assert dict(update[2].attribute_columns["put"]) == {"state": USED, "size": 5}
+    puts = requests_of(fake, "PutRow")
+    assert {table for table, _, _ in puts} == {"oss_uploads_grants"}
+    ids = [dict(row.primary_key)["grant_id"] for _, row, _ in puts]
+    assert ids == ["~usage", issued.grant_id, "~usage", second.grant_id, "~usage"]
+    expect, equal = tablestore.RowExistenceExpectation, tablestore.ComparatorType.EQUAL
+    absent = (expect.EXPECT_NOT_EXIST,)
+    conditions = [condition_of(condition) for _, _, condition in puts]
+    version = [(expect.EXPECT_EXIST, "version", n, equal, False) for n in (1, 2)]
+    assert conditions == [absent, absent, version[0], absent, version[1]]
+    ((table, update, still_open),) = requests_of(fake, "UpdateRow")
+    assert table == "oss_uploads_grants"
+    assert condition_of(still_open) == (expect.EXPECT_EXIST, "state", OPEN, equal, False)
+    assert dict(update.attribute_columns["put"]) == {"state": USED, "size": 5}
 
 
-def test_tablestore_refuses_after_losing_every_optimistic_attempt(
-    fake_ots: Any, mocker: Any
-) -> None:
+def test_tablestore_refuses_after_losing_every_optimistic_attempt(fake_ots: Any) -> None:
     fake, store = fake_ots
     store.charge("alice", 1, 1, Limits())
     real_put = fake.put_row
@@ -318,62 +279,13 @@ def test_tablestore_refuses_after_losing_every_optimistic_attempt(
         fake.ledger_rows[key]["version"] += 1
         return real_put(table, row, condition, *rest)
 
-    mocker.patch.object(fake, "put_row", side_effect=racing_put)
+    fake.put_row = racing_put  # type: ignore[method-assign]
     with pytest.raises(TooManyRequests):
         store.charge("alice", 1, 1, Limits())
     assert fake.ledger_rows[("alice", "~usage")]["used_bytes"] == 1
 
 
-def test_tablestore_gives_the_reservation_back_when_the_grant_row_fails(fake_ots: Any) -> None:
-    _fake, store = fake_ots
-    issued = grant()
-    store.open_grant(issued, Limits(), NOW)
-    with pytest.raises(AppError):  # the same id again: the grant row exists
-        store.open_grant(issued, Limits(), NOW)
-    assert store.usage("alice").reserved_bytes == issued.max_bytes
-
-
-# --- make tables ----------------------------------------------------------------------------------
-
-
-def test_make_tables_creates_the_ledger_with_its_two_indexes(mocker: Any) -> None:
-    client = mocker.MagicMock()
-    out = io.StringIO()
-    assert create_ledger_table(client, "uploads", out) == 0
-    meta, options, _ = client.create_table.call_args.args
-    assert meta.table_name == "uploads_grants"
-    assert meta.schema_of_primary_key == [("owner", "STRING"), ("grant_id", "STRING")]
-    assert ("expires_at", "INTEGER") in meta.defined_columns
-    assert (options.time_to_live, options.max_version) == (-1, 1)
-    due, by_target = client.create_table.call_args.kwargs["secondary_indexes"]
-    assert (due.index_name, due.primary_key_names) == (
-        "uploads_grants_due",
-        ["state", "expires_at"],
-    )
-    assert (by_target.index_name, by_target.primary_key_names) == (
-        "uploads_grants_by_target",
-        ["target"],
-    )
-    assert "target" in due.defined_column_names
-    assert "state" not in due.defined_column_names
-
-
-def test_make_tables_adds_only_the_missing_ledger_index(mocker: Any) -> None:
-    client = mocker.MagicMock()
-    client.create_table.side_effect = tablestore.OTSServiceError(
-        409, "OTSObjectAlreadyExist", "Requested table already exists.", "r"
-    )
-    due = tablestore.SecondaryIndexMeta("uploads_grants_due", ledger.DUE_INDEX_KEY, [])
-    client.describe_table.return_value = tablestore.DescribeTableResponse(
-        tablestore.TableMeta("uploads_grants", list(ledger.PRIMARY_KEY), ledger.DEFINED_COLUMNS),
-        tablestore.TableOptions(),
-        None,
-        [due],
-    )
-    assert create_ledger_table(client, "uploads", io.StringIO()) == 0
-    (call,) = client.create_secondary_index.call_args_list
-    assert call.args[0] == "uploads_grants"
-    assert call.args[1].index_name == "uploads_grants_by_target"
+# --- make tables on SQLite ------------------------------------------------------------------------
 
 
 def test_make_tables_on_sqlite_creates_the_ledger_in_the_records_file(tmp_path: Any) -> None:

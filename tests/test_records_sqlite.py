@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -12,9 +11,11 @@ import pytest
 
 from shared.errors import ConfigError, Conflict, Unavailable
 from shared.records import clear_cache, open_store
-from shared.records.base import PutResult, Record
+from shared.records.base import Record
 from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
 from shared.settings import Env, RecordsSettings
+from tests.support.threads import concurrently
+from tests.test_records_contract import record
 
 OBJECTS = 12
 # The races below prove the write algorithm, not the busy timeout (the locked-database test does):
@@ -23,17 +24,8 @@ RACE_TIMEOUT_SECONDS = 60.0
 
 
 def item(i: int, etag: str = "A", **overrides: object) -> Record:
-    values: dict[str, object] = {
-        "owner": "alice",
-        "bucket": "dev-bucket",
-        "key": f"uploads/alice/{i:03d}.bin",
-        "size": 10,
-        "etag": f"{etag}{i}",
-        "mime_type": "application/octet-stream",
-        "created_at": 1_700_000_000_000 + i,
-    }
-    values.update(overrides)
-    return Record(**values)  # type: ignore[arg-type]
+    values = {"key": f"uploads/alice/{i:03d}.bin", "created_at": 1_700_000_000_000 + i}
+    return record(**{**values, "etag": f"{etag}{i}", **overrides})
 
 
 def rows(path: Path) -> list[tuple[str, str, str]]:
@@ -135,55 +127,46 @@ def test_an_in_memory_database_is_refused(path: str) -> None:
         SqliteStore(path)
 
 
-def test_concurrent_threads_leave_one_row_per_object(tmp_path: Path) -> None:
-    """Threads race to write the same objects (some with another etag): one row each, no faults."""
-    path = tmp_path / "records.sqlite3"
-    store = SqliteStore(str(path), timeout=RACE_TIMEOUT_SECONDS)
-    results: Counter[str] = Counter()
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def writer(n: int) -> None:
-        barrier.wait()
-        for i in range(OBJECTS):
-            etag = "B" if n % 4 == 3 else "A"  # a quarter of the writers bring another object
-            try:
-                results[store.put(item(i, etag), replace=n % 2 == 1).result.value] += 1
-            except Conflict:
-                results["conflict"] += 1
-            except BaseException as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=2 * RACE_TIMEOUT_SECONDS)
-    store.close()
-    assert failures == []
-    assert_one_row_per_object(path, results, writers=8)
-
-
-def _process_writer(path: str, etag: str, replace: bool) -> dict[str, int]:
-    """Runs in a child process: write every object once, count outcomes (Conflict is allowed)."""
-    store = SqliteStore(path, timeout=RACE_TIMEOUT_SECONDS)
+def write_all(store: SqliteStore, etag: str, replace: bool) -> Counter[str]:
+    """Write every object once, counting outcomes (Conflict is allowed)."""
     outcomes: Counter[str] = Counter()
     for i in range(OBJECTS):
         try:
             outcomes[store.put(item(i, etag), replace=replace).result.value] += 1
         except Conflict:
             outcomes["conflict"] += 1
+    return outcomes
+
+
+def _process_writer(path: str, etag: str, replace: bool) -> Counter[str]:
+    store = SqliteStore(path, timeout=RACE_TIMEOUT_SECONDS)
+    try:
+        return write_all(store, etag, replace)
+    finally:
+        store.close()
+
+
+# Each writer: (etag, replace); a quarter bring another object under the same keys.
+WRITERS = [("A", False), ("A", True), ("A", False), ("B", True)]
+
+
+def test_concurrent_threads_leave_one_row_per_object(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite3"
+    store = SqliteStore(str(path), timeout=RACE_TIMEOUT_SECONDS)
+    results: list[Counter[str]] = []
+    writers = 2 * len(WRITERS)
+    outcomes = concurrently(writers, lambda n: results.append(write_all(store, *WRITERS[n % 4])))
     store.close()
-    return dict(outcomes)
+    assert outcomes == [None] * writers  # a writer's fault would be raised or listed here
+    assert_one_row_per_object(path, sum(results, Counter[str]()), writers=writers)
 
 
 def test_concurrent_processes_leave_one_row_per_object(tmp_path: Path) -> None:
     path = str(tmp_path / "records.sqlite3")
-    jobs = [(path, "A", False), (path, "A", False), (path, "A", True), (path, "B", False)]
+    jobs = [(path, etag, replace) for etag, replace in WRITERS]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         results = pool.starmap(_process_writer, jobs, chunksize=1)
-    total = sum((Counter(result) for result in results), Counter[str]())
-    assert_one_row_per_object(Path(path), total, writers=len(jobs))
+    assert_one_row_per_object(Path(path), sum(results, Counter[str]()), writers=len(jobs))
 
 
 def assert_one_row_per_object(path: Path, outcomes: Counter[str], writers: int) -> None:
@@ -194,38 +177,6 @@ def assert_one_row_per_object(path: Path, outcomes: Counter[str], writers: int) 
     stored = rows(path)
     assert [key for _, key, _ in stored] == [item(i).key for i in range(OBJECTS)]
     assert all(etag in (f"A{i}", f"B{i}") for i, (_, _, etag) in enumerate(stored))
-
-
-def test_a_lost_race_to_replace_is_judged_again(store: SqliteStore) -> None:
-    """If another writer changes the row between our read and our guarded update, we never
-    overwrite it: the same object → duplicate, another → Conflict."""
-    store.put(item(1, created_at=1), replace=False)
-    racer = item(1, "C", created_at=3)
-    original_read = store._read
-    calls = {"n": 0}
-
-    def read_then_race(db: sqlite3.Connection, bucket: str, key: str) -> Record | None:
-        found = original_read(db, bucket, key)
-        calls["n"] += 1
-        if calls["n"] == 1:  # after our first read, someone else replaces the row
-            db.execute(
-                "UPDATE records SET etag = ?, created_at = ? WHERE key = ?",
-                (racer.etag, racer.created_at, key),
-            )
-        return found
-
-    store._read = read_then_race  # type: ignore[method-assign]
-    with pytest.raises(Conflict):
-        store.put(item(1, "B", created_at=2), replace=True)
-    assert store.get("dev-bucket", racer.key) is not None
-    assert store.get("dev-bucket", racer.key).etag == "C1"  # type: ignore[union-attr]
-
-    calls["n"] = 0
-    store._read = read_then_race  # type: ignore[method-assign]
-    racer = item(1, "D", created_at=5)
-    outcome = store.put(item(1, "D", created_at=4), replace=True)
-    assert outcome.result is PutResult.DUPLICATE
-    assert outcome.record.created_at == 5  # what the other writer stored, unchanged
 
 
 def test_open_store_reuses_one_store_per_settings(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ rotation, lazy import, and the table bootstrap.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import socket
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,18 +24,19 @@ from tablestore.encoder import OTSProtoBufferEncoder
 from tablestore.retry import RetryPolicy
 
 from shared.credentials import Credentials
-from shared.errors import Conflict, Unavailable
+from shared.errors import Unavailable
 from shared.records import clear_cache, open_store
 from shared.records import tablestore_client as backend
+from shared.records import tablestore_ledger as ledger
 from shared.records import tablestore_rows as rows
-from shared.records.base import PutResult, Record
+from shared.records.base import Record
 from shared.records.cursor import MAX_TIMESTAMP_MS, SortKey, encode_cursor
 from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
-from tests.support.ots import FakeOTS
+from tests.support.ots import FakeOTS, condition_of, requests_of
 from tests.test_records_contract import newest_first, record
-from tools.tables import create_tablestore_table
+from tools.tables import create_ledger_table, create_tablestore_table
 from tools.tables import main as bootstrap
 
 ENV = {
@@ -49,19 +50,13 @@ CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
 ETAG = record().etag
 OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
 BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
+EQUAL = tablestore.ComparatorType.EQUAL
+AT_B = SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket")  # a listing position
 INDEX_KEY = ("owner", "created_at_rev", "key", "pk", "bucket")  # the owner index, table keys last
 
 
 def condition_fail() -> tablestore.OTSServiceError:
     return tablestore.OTSServiceError(403, "OTSConditionCheckFail", "Condition check failed.", "r1")
-
-
-def stored_row(rec: Record) -> tablestore.Row:
-    """What get_row answers for a stored record (attribute columns carry timestamps)."""
-    return tablestore.Row(
-        rows.primary_key(rec.bucket, rec.key),
-        [(name, value, 1) for name, value in rows.attribute_columns(rec)],
-    )
 
 
 @pytest.fixture
@@ -81,17 +76,6 @@ def store(client: Any) -> TablestoreStore:
 # --- what is sent -----------------------------------------------------------------------------
 
 
-def test_the_client_is_built_for_the_instance_with_short_timeouts(client: Any) -> None:
-    TablestoreStore(SETTINGS, CREDENTIALS)
-    args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
-    assert args == (ENV["TABLESTORE_ENDPOINT"], "STS.first", "secret-1", "inst")
-    assert kwargs["sts_token"] == "token-1"
-    assert 0 < kwargs["socket_timeout"] <= 2
-    assert isinstance(kwargs["retry_policy"], RetryPolicy)
-    assert kwargs["retry_policy"].max_retry_times <= 2
-    assert kwargs["logger_name"] == backend.SDK_LOGGER
-
-
 def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mocker: Any) -> None:
     """A new object, the same object again (read, never written) and a replacement."""
     fake = FakeOTS(table="uploads")
@@ -101,100 +85,46 @@ def test_writes_are_put_rows_conditional_on_absence_then_on_the_stored_etag(mock
     store.put(record(request_id="REQ-2"), replace=True)
     store.put(record(etag=OTHER_ETAG, created_at=record().created_at + 1), replace=True)
     assert fake.calls == ["PutRow", "PutRow", "GetRow", "PutRow", "GetRow", "PutRow"]
-    (_, table, row, new), (*_, same), (*_, guessed), (_, _, newer, guarded) = fake.sent
-    assert table == "uploads"
+    puts = requests_of(fake, "PutRow")
+    assert {table for table, _, _ in puts} == {"uploads"}
+    (_, row, _), *_, (_, newer, _) = puts
     pk = hashlib.md5(b"dev-bucket/uploads/alice/0001.png").hexdigest()[:8]  # noqa: S324
     assert row.primary_key == [("pk", pk), ("bucket", "dev-bucket"), ("key", record().key)]
-    assert dict(row.attribute_columns) == {
-        "owner": "alice",
-        "created_at": 1_700_000_000_000,
-        "created_at_rev": 2**63 - 1 - 1_700_000_000_000,
-        "size": 1024,
-        "etag": ETAG,
-        "mime_type": "image/png",
-        "image_width": 640,
-        "image_height": 480,
-        "image_format": "png",
-        "crc64": "1234567890123456789",
-        "content_md5": "1B2M2Y8AsgTpgAmY7PhCfg==",
-        "client_ip": "203.0.113.7",
-        "request_id": "REQ-1",
-        "grant_id": "g-1",
-        "reconciled": False,
-        "file_name": "",
-        "deleted_at": 0,
-    }
-    expect = tablestore.RowExistenceExpectation
-    for first_try in (new, same, guessed):
-        assert isinstance(first_try, tablestore.Condition)
-        assert first_try.row_existence_expectation == expect.EXPECT_NOT_EXIST
-        assert first_try.column_condition is None
+    # Every Record field but the identity, plus the inverted time the owner index is keyed on.
+    fields = {k: v for k, v in dataclasses.asdict(record()).items() if k not in ("bucket", "key")}
+    rev = 2**63 - 1 - record().created_at
+    assert dict(row.attribute_columns) == {**fields, "created_at_rev": rev}
     assert dict(newer.attribute_columns)["etag"] == OTHER_ETAG
-    assert guarded.row_existence_expectation == expect.EXPECT_EXIST
-    column = guarded.column_condition
-    assert isinstance(column, tablestore.SingleColumnCondition)
-    assert (column.column_name, column.column_value, column.pass_if_missing) == (
-        "etag",
-        ETAG,
-        False,
-    )
-    assert column.comparator == tablestore.ComparatorType.EQUAL
-
-
-def test_absent_image_dimensions_are_not_written(store: TablestoreStore, client: Any) -> None:
-    store.put(record(image_width=None, image_height=None, image_format=""), replace=False)
-    names = [name for name, _ in client.put_row.call_args.args[1].attribute_columns]
-    assert "image_width" not in names
-    assert "image_height" not in names
+    absent = (tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST,)
+    guarded = (tablestore.RowExistenceExpectation.EXPECT_EXIST, "etag", ETAG, EQUAL, False)
+    assert [condition_of(condition) for _, _, condition in puts] == [absent] * 3 + [guarded]
 
 
 @pytest.mark.parametrize(
-    ("winner_etag", "expected"), [(OTHER_ETAG, PutResult.DUPLICATE), ("FFFF", Conflict)]
+    ("cursor", "start"),
+    [
+        (None, ["alice", *[tablestore.INF_MIN] * 4]),
+        (
+            encode_cursor(AT_B),
+            ["alice", 2**63 - 1 - AT_B.created_at, AT_B.key, "664c49f1", AT_B.bucket],
+        ),
+    ],
+    ids=["first-page", "after-a-cursor"],
 )
-def test_a_lost_race_to_replace_never_overwrites(
-    store: TablestoreStore, client: Any, winner_etag: str, expected: Any
+def test_listing_reads_the_owner_index_forward_from_the_cursors_index_key(
+    store: TablestoreStore, client: Any, cursor: str | None, start: list[Any]
 ) -> None:
-    """The guarded put fails too: read again; the same object → duplicate, else Conflict."""
-    client.put_row.side_effect = [condition_fail(), condition_fail()]
-    winner = record(etag=winner_etag, created_at=record().created_at + 5)
-    client.get_row.side_effect = [
-        (None, stored_row(record()), None),
-        (None, stored_row(winner), None),
-    ]
-    newer = record(etag=OTHER_ETAG, created_at=record().created_at + 1)
-    if expected is Conflict:
-        with pytest.raises(Conflict):
-            store.put(newer, replace=True)
-    else:
-        assert store.put(newer, replace=True).record == winner
-    assert client.put_row.call_count == 2
-
-
-def test_listing_reads_the_owner_index_forward(store: TablestoreStore, client: Any) -> None:
     client.get_range.return_value = (None, None, [], None)
-    store.list_by_owner("alice", limit=10)
-    table, direction, start, end, columns, limit = client.get_range.call_args.args
-    assert table == "uploads_by_owner"
+    store.list_by_owner("alice", limit=10, cursor=cursor)
     # created_at_rev ascending is created_at descending; key ascending breaks ties (DESIGN.md).
-    assert direction == tablestore.Direction.FORWARD
-    assert start == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MIN] * 4], strict=True))
-    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
-    assert columns is None
-    assert limit == 11  # one more than asked, to know whether a next page exists
-
-
-def test_a_cursor_starts_the_range_at_its_items_index_key(
-    store: TablestoreStore, client: Any
-) -> None:
-    client.get_range.return_value = (None, None, [], None)
-    cursor = encode_cursor(SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket"))
-    store.list_by_owner("alice", limit=5, cursor=cursor)
-    _, direction, start, end, _, _ = client.get_range.call_args.args
-    assert direction == tablestore.Direction.FORWARD
-    pk = hashlib.md5(b"dev-bucket/uploads/alice/b.png").hexdigest()[:8]  # noqa: S324
-    at = ["alice", 2**63 - 1 - 1_700_000_000_000, "uploads/alice/b.png", pk, "dev-bucket"]
-    assert start == list(zip(INDEX_KEY, at, strict=True))
-    assert end == list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True))
+    assert client.get_range.call_args.args == (
+        "uploads_by_owner",
+        tablestore.Direction.FORWARD,
+        list(zip(INDEX_KEY, start, strict=True)),
+        list(zip(INDEX_KEY, ["alice", *[tablestore.INF_MAX] * 4], strict=True)),
+        None,  # every column the index carries
+        11,  # one more than asked, to know whether a next page exists
+    )
 
 
 @pytest.mark.parametrize("created_at", [0, MAX_TIMESTAMP_MS])
@@ -204,11 +134,8 @@ def test_the_inverted_timestamp_fits_the_sdks_int64(created_at: int) -> None:
     rec = record(created_at=created_at)
     row = tablestore.Row(rows.primary_key(rec.bucket, rec.key), rows.attribute_columns(rec))
     absent = tablestore.Condition(tablestore.RowExistenceExpectation.EXPECT_NOT_EXIST)
-    request = OTSProtoBufferEncoder("utf-8").encode_request(
-        "PutRow", "uploads", row, absent, None, None
-    )
-    assert request.table_name == "uploads"
-    assert 0 < dict(rows.attribute_columns(rec))["created_at_rev"] < 2**63
+    OTSProtoBufferEncoder("utf-8").encode_request("PutRow", "uploads", row, absent, None, None)
+    assert 0 < dict(row.attribute_columns)["created_at_rev"] < 2**63
 
 
 def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
@@ -216,29 +143,17 @@ def test_an_index_row_whose_inverted_time_disagrees_is_a_store_fault(
 ) -> None:
     """Listed at one place but resumed from another, such a row could repeat on every page."""
     rec = record()
+    columns = [(n, v, 1) for n, v in rows.attribute_columns(rec) if n != "created_at_rev"]
+    pk = rows.partition_key(rec.bucket, rec.key)
 
-    def index_row(created_at_rev: int) -> tablestore.Row:
-        columns = [(n, v, 1) for n, v in rows.attribute_columns(rec) if n != "created_at_rev"]
-        pk = rows.partition_key(rec.bucket, rec.key)
-        return tablestore.Row(
-            rows.index_key("alice", created_at_rev, rec.key, pk, rec.bucket), columns
-        )
+    def listing(created_at_rev: int) -> list[Record]:
+        key = rows.index_key("alice", created_at_rev, rec.key, pk, rec.bucket)
+        client.get_range.return_value = (None, None, [tablestore.Row(key, columns)], None)
+        return store.list_by_owner("alice").items
 
-    client.get_range.return_value = (
-        None,
-        None,
-        [index_row(rows.inverted(rec.created_at))],
-        None,
-    )
-    assert store.list_by_owner("alice").items == [rec]
-    client.get_range.return_value = (
-        None,
-        None,
-        [index_row(rows.inverted(rec.created_at) - 5)],
-        None,
-    )
+    assert listing(rows.inverted(rec.created_at)) == [rec]
     with pytest.raises(Unavailable):
-        store.list_by_owner("alice")
+        listing(rows.inverted(rec.created_at) - 5)
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -319,28 +234,24 @@ def test_no_request_starts_after_the_operation_deadline(client: Any) -> None:
 # --- retries ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", sorted(backend.RETRIABLE_CODES))
-def test_the_retry_policy_retries_transient_codes_at_most_twice(code: str) -> None:
-    policy = ShortRetryPolicy()
-    error = tablestore.OTSServiceError(503, code, "transient", "r")
-    decisions = [policy.should_retry(n, error, "PutRow") for n in range(4)]
-    assert decisions == [True, True, False, False]
-    assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
+DEFINITE = ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OTSObjectNotExist"]
 
 
 @pytest.mark.parametrize(
-    "code", ["OTSConditionCheckFail", "OTSAuthFailed", "OTSParameterInvalid", "OTSObjectNotExist"]
+    ("code", "budget", "decisions"),
+    [(code, None, [True, True, False, False]) for code in sorted(backend.RETRIABLE_CODES)]
+    + [(code, None, [False] * 4) for code in DEFINITE]
+    + [("OTSServerBusy", 0.05, [False] * 4)],  # the deadline is nearer than the first delay
 )
-def test_the_retry_policy_never_retries_definite_answers(code: str) -> None:
-    error = tablestore.OTSServiceError(403, code, "no", "r")
-    assert ShortRetryPolicy().should_retry(0, error, "PutRow") is False
-
-
-def test_the_retry_policy_gives_up_when_the_deadline_is_near() -> None:
+def test_the_retry_policy_retries_only_transient_codes_at_most_twice_within_the_deadline(
+    code: str, budget: float | None, decisions: list[bool]
+) -> None:
     policy = ShortRetryPolicy()
-    policy.start(0.05)  # less than the first delay (0.1 s)
-    error = tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")
-    assert policy.should_retry(0, error, "PutRow") is False
+    if budget is not None:
+        policy.start(budget)
+    error = tablestore.OTSServiceError(503, code, "no", "r")
+    assert [policy.should_retry(n, error, "PutRow") for n in range(4)] == decisions
+    assert sum(policy.get_retry_delay(n, error, "PutRow") for n in range(2)) <= 0.3 + 1e-9
 
 
 @pytest.fixture
@@ -355,137 +266,100 @@ def real_client(mocker: Any) -> tuple[Any, Any, list[float]]:
 
 
 @pytest.mark.parametrize(
-    ("answers", "sends"),
-    [([tablestore.OTSServiceError(503, "OTSServerBusy", "busy", "r")] * 3, 3), ([BUSY, None], 2)],
-    ids=["gives-up", "recovers"],
+    ("operation", "answers", "sends", "refusal"),
+    [
+        ("get", [BUSY] * 3, 3, "OTSTimeout"),
+        ("get", [BUSY, None], 2, None),
+        ("put", [condition_fail(), None], 2, "changed while it was written"),  # PutRow, GetRow
+    ],
+    ids=["busy-gives-up", "busy-recovers", "condition-failure-not-retried"],
 )
-def test_the_sdk_retries_a_busy_server_twice_within_0_3_s(
-    real_client: tuple[Any, Any, list[float]], mocker: Any, answers: list[Any], sends: int
+def test_the_sdk_retries_only_a_busy_server_twice_within_0_3_s(  # noqa: PLR0917
+    real_client: tuple[Any, Any, list[float]],
+    mocker: Any,
+    operation: str,
+    answers: list[Any],
+    sends: int,
+    refusal: str | None,
 ) -> None:
     client, send, sleeps = real_client
     mocker.patch.object(client.protocol, "handle_error", side_effect=answers)
     mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
     store = TablestoreStore(SETTINGS, CREDENTIALS)
-    if answers[-1] is None:
-        assert store.get("dev-bucket", "k") is None
+    if refusal is None:
+        assert OPERATIONS[operation](store) is None
     else:
-        with pytest.raises(Unavailable):
-            store.get("dev-bucket", "k")
-    assert (send.call_count, len(sleeps)) == (sends, sends - 1)
+        with pytest.raises(Unavailable, match=refusal):
+            OPERATIONS[operation](store)
+    assert send.call_count == sends
+    assert len(sleeps) == (sends - 1 if answers[0] is BUSY else 0)
     assert sum(sleeps) <= 0.3 + 1e-9
-
-
-def test_the_sdk_does_not_retry_a_condition_failure(
-    real_client: tuple[Any, Any, list[float]], mocker: Any
-) -> None:
-    client, send, sleeps = real_client
-    mocker.patch.object(client.protocol, "handle_error", side_effect=[condition_fail(), None])
-    mocker.patch.object(client.protocol, "parse_response", return_value=(None, None, None))
-    with pytest.raises(Unavailable, match="changed while it was written"):
-        TablestoreStore(SETTINGS, CREDENTIALS).put(record(), replace=False)  # row vanished
-    assert send.call_count == 2  # PutRow once (not retried), then GetRow
-    assert sleeps == []
-
-
-def test_urllib3_makes_one_connection_attempt() -> None:
-    client = build_client(SETTINGS, CREDENTIALS, ShortRetryPolicy())
-    retries = client.connection.pool.connection_pool_kw["retries"]
-    assert isinstance(retries, urllib3.Retry)
-    assert retries.total == 0
 
 
 # --- real sockets on loopback -----------------------------------------------------------------
 
 
-@pytest.fixture
-def silent_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback listener that reads requests and never answers (it hangs up after 30 s, so a
-    client without a timeout fails the test instead of hanging it)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    received: list[bytes] = []
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.1)
-        give_up = time.monotonic() + 30
-        while not stop.is_set() and time.monotonic() < give_up:
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            held.append(connection)
-            connection.settimeout(0.5)
-            try:
-                received.append(connection.recv(65536))
-            except TimeoutError:
-                received.append(b"")
-        for connection in held:
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
-    stop.set()
-    thread.join(timeout=2)
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
-def test_a_hanging_store_is_unavailable_within_the_socket_timeout(
-    silent_server: tuple[str, list[bytes]],
-) -> None:
-    endpoint, received = silent_server
-    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": endpoint}))
-    store = TablestoreStore(settings, CREDENTIALS)  # the real SDK, real urllib3
-    with pytest.raises(Unavailable, match="unreachable"):
-        store.put(record(), replace=False)
+def test_a_hanging_or_refusing_store_is_unavailable_within_the_socket_timeout() -> None:
+    # A listener that never accepts: the kernel completes the connection and holds the request.
+    # It closes after 30 s, so a client without a timeout fails the test instead of hanging it.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        hang_up = threading.Timer(30, listener.close)
+        hang_up.start()
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": endpoint}))
+        store = TablestoreStore(settings, CREDENTIALS)  # the real SDK, real urllib3
+        try:
+            with pytest.raises(Unavailable, match="unreachable"):
+                store.put(record(), replace=False)
+        finally:
+            hang_up.cancel()
+        listener.settimeout(5)
+        connection, _ = listener.accept()
+        with connection:  # the SDK encoded our row and condition
+            assert connection.recv(65536).startswith(b"POST /PutRow ")
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # one attempt: no SDK or urllib3 retry
+    with pytest.raises(Unavailable):  # nothing listens there now: the connection is refused
+        store.get("dev-bucket", "k")
     pool = store._client.connection.pool
     assert pool.connection_pool_kw["timeout"] == backend.SOCKET_TIMEOUT_SECONDS == 1.0
-    assert len(received) == 1  # one attempt, no urllib3 retry
-    assert received[0].startswith(b"POST /PutRow ")  # the SDK encoded our row and condition
-
-
-def test_a_refused_connection_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once closed
-    settings = RecordsSettings.load(Env({**ENV, "TABLESTORE_ENDPOINT": f"http://127.0.0.1:{port}"}))
-    with pytest.raises(Unavailable):
-        TablestoreStore(settings, CREDENTIALS).get("dev-bucket", "k")
+    retries = pool.connection_pool_kw["retries"]
+    assert isinstance(retries, urllib3.Retry)
+    assert retries.total == 0  # urllib3 makes one connection attempt
 
 
 # --- open_store, credentials, lazy import ------------------------------------------------------
 
 
-def test_open_store_rebuilds_the_client_only_when_credentials_rotate(client: Any) -> None:
+def test_open_store_builds_the_client_for_the_instance_again_only_when_credentials_rotate(
+    client: Any,
+) -> None:
+    otsclient = tablestore.OTSClient
     clear_cache()
     try:
+        with pytest.raises(Unavailable):
+            open_store(SETTINGS, None)
+        otsclient.assert_not_called()  # type: ignore[attr-defined]
         first = open_store(SETTINGS, CREDENTIALS)
-        assert (
-            open_store(SETTINGS, Credentials("STS.first", Secret("secret-1"), "token-1")) is first
-        )
-        assert tablestore.OTSClient.call_count == 1  # type: ignore[attr-defined]
+        args, kwargs = otsclient.call_args  # type: ignore[attr-defined]
+        assert args == (ENV["TABLESTORE_ENDPOINT"], "STS.first", "secret-1", "inst")
+        assert kwargs["sts_token"] == "token-1"
+        assert 0 < kwargs["socket_timeout"] <= 2
+        assert isinstance(kwargs["retry_policy"], RetryPolicy)
+        assert kwargs["retry_policy"].max_retry_times <= 2
+        assert kwargs["logger_name"] == backend.SDK_LOGGER
+        same = Credentials("STS.first", Secret("secret-1"), "token-1")
+        assert open_store(SETTINGS, same) is first
+        assert otsclient.call_count == 1  # type: ignore[attr-defined]
         rotated = Credentials("STS.second", Secret("secret-2"), "token-2")
         assert open_store(SETTINGS, rotated) is first
-        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
-        args, kwargs = tablestore.OTSClient.call_args  # type: ignore[attr-defined]
-        assert args[1:3] == ("STS.second", "secret-2")
-        assert kwargs["sts_token"] == "token-2"
         assert open_store(SETTINGS, rotated) is first
-        assert tablestore.OTSClient.call_count == 2  # type: ignore[attr-defined]
+        assert otsclient.call_count == 2  # type: ignore[attr-defined]
+        args, kwargs = otsclient.call_args  # type: ignore[attr-defined]
+        assert (*args[1:3], kwargs["sts_token"]) == ("STS.second", "secret-2", "token-2")
     finally:
         clear_cache()
-
-
-def test_open_store_needs_credentials_for_tablestore(client: Any) -> None:
-    clear_cache()
-    with pytest.raises(Unavailable):
-        open_store(SETTINGS, None)
-    tablestore.OTSClient.assert_not_called()  # type: ignore[attr-defined]
 
 
 def test_the_sdk_is_imported_only_for_the_tablestore_backend(tmp_path: Any) -> None:
@@ -503,24 +377,39 @@ def test_the_sdk_is_imported_only_for_the_tablestore_backend(tmp_path: Any) -> N
 # --- bootstrap --------------------------------------------------------------------------------
 
 
-def test_bootstrap_creates_the_table_with_its_owner_index(mocker: Any) -> None:
+def test_bootstrap_creates_the_table_with_its_owner_index_and_the_ledger_with_two(
+    mocker: Any,
+) -> None:
     client = mocker.MagicMock()
-    out = io.StringIO()
-    assert create_tablestore_table(client, "uploads", out) == 0
-    meta, options, throughput = client.create_table.call_args.args
+    assert create_tablestore_table(client, "uploads", io.StringIO()) == 0
+    assert create_ledger_table(client, "uploads", io.StringIO()) == 0
+    records, grants = client.create_table.call_args_list
+    for call in (records, grants):
+        _, options, throughput = call.args
+        assert (options.time_to_live, options.max_version) == (-1, 1)
+        assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
+    meta = records.args[0]
     assert meta.table_name == "uploads"
     assert meta.schema_of_primary_key == [("pk", "STRING"), ("bucket", "STRING"), ("key", "STRING")]
-    assert ("owner", "STRING") in meta.defined_columns
-    assert ("created_at", "INTEGER") in meta.defined_columns
-    assert ("created_at_rev", "INTEGER") in meta.defined_columns
-    assert (options.time_to_live, options.max_version) == (-1, 1)
-    assert (throughput.capacity_unit.read, throughput.capacity_unit.write) == (0, 0)
-    (index,) = client.create_table.call_args.kwargs["secondary_indexes"]
+    indexed = {("owner", "STRING"), ("created_at", "INTEGER"), ("created_at_rev", "INTEGER")}
+    assert indexed <= set(meta.defined_columns)
+    (index,) = records.kwargs["secondary_indexes"]
     assert index.index_name == "uploads_by_owner"
     assert index.primary_key_names == ["owner", "created_at_rev", "key"]
     assert index.index_type == tablestore.SecondaryIndexType.GLOBAL_INDEX
     defined = {name for name, _ in meta.defined_columns}
     assert set(index.defined_column_names) == defined - {"owner", "created_at_rev"}
+    meta = grants.args[0]
+    assert meta.table_name == "uploads_grants"
+    assert meta.schema_of_primary_key == [("owner", "STRING"), ("grant_id", "STRING")]
+    assert ("expires_at", "INTEGER") in meta.defined_columns
+    due, by_target = grants.kwargs["secondary_indexes"]
+    assert [(i.index_name, i.primary_key_names) for i in (due, by_target)] == [
+        ("uploads_grants_due", ["state", "expires_at"]),
+        ("uploads_grants_by_target", ["target"]),
+    ]
+    assert "target" in due.defined_column_names
+    assert "state" not in due.defined_column_names
     client.create_secondary_index.assert_not_called()
 
 
@@ -589,6 +478,17 @@ def test_bootstrap_accepts_its_owner_index_and_refuses_another_shape(
         assert str(rows.INDEX_PRIMARY_KEY) in out.getvalue()
     existing.create_secondary_index.assert_not_called()
     existing.delete_secondary_index.assert_not_called()  # deleting is the operator's decision
+
+
+def test_bootstrap_adds_only_the_missing_ledger_index(existing: Any) -> None:
+    due = tablestore.SecondaryIndexMeta("uploads_grants_due", ledger.DUE_INDEX_KEY, [])
+    meta = tablestore.TableMeta("uploads_grants", list(ledger.PRIMARY_KEY), ledger.DEFINED_COLUMNS)
+    response = tablestore.DescribeTableResponse(meta, tablestore.TableOptions(), None, [due])
+    existing.describe_table.return_value = response
+    assert create_ledger_table(existing, "uploads", io.StringIO()) == 0
+    (call,) = existing.create_secondary_index.call_args_list
+    assert call.args[0] == "uploads_grants"
+    assert call.args[1].index_name == "uploads_grants_by_target"
 
 
 class BootstrapOTS(FakeOTS):
@@ -685,21 +585,17 @@ def test_bootstrap_refuses_a_table_it_cannot_index(existing: Any, bad: str) -> N
     existing.create_secondary_index.assert_not_called()
 
 
+OSS_KEYS = {"OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}
+ROLE_KEYS = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
+    "ALIBABA_CLOUD_SECURITY_TOKEN": "tok",
+}
+
+
 @pytest.mark.parametrize(
     ("environ", "expected"),
-    [
-        (
-            {
-                "ALIBABA_CLOUD_ACCESS_KEY_ID": "ak",
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk",
-                "ALIBABA_CLOUD_SECURITY_TOKEN": "tok",
-                "OSS_ACCESS_KEY_ID": "oss",
-                "OSS_ACCESS_KEY_SECRET": "osk",
-            },
-            ("ak", "sk", "tok"),
-        ),
-        ({"OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, ("oss", "osk", None)),
-    ],
+    [({**ROLE_KEYS, **OSS_KEYS}, ("ak", "sk", "tok")), (OSS_KEYS, ("oss", "osk", None))],
 )
 def test_bootstrap_uses_the_environment_credentials(
     client: Any, environ: dict[str, str], expected: tuple[Any, ...]
@@ -718,7 +614,7 @@ def test_bootstrap_uses_the_environment_credentials(
     [
         (ENV, 2, "no credentials"),
         ({"RECORDS_BACKEND": "tablestore"}, 2, "TABLESTORE_ENDPOINT"),
-        ({**ENV, "OSS_ACCESS_KEY_ID": "oss", "OSS_ACCESS_KEY_SECRET": "osk"}, 1, "OTSNoPermission"),
+        ({**ENV, **OSS_KEYS}, 1, "OTSNoPermission"),
     ],
     ids=["no-credentials", "missing-settings", "refused"],
 )

@@ -266,3 +266,25 @@ def tablestore_over(mocker: Any, fake: Callable[[], FakeOTS]) -> Callable[[], An
     )
     credentials = Credentials("LTAI-test", Secret("test-secret"), "sts-token")
     return lambda: TablestoreStore(settings, credentials)
+
+
+def requests_of(fake: FakeOTS, api: str) -> list[tuple[str, Any, Any]]:
+    """The (table, row, condition) of each `api` request the fake was sent, in order."""
+    return [(table, row, condition) for name, table, row, condition in fake.sent if name == api]
+
+
+def condition_of(condition: Any) -> tuple[Any, ...]:
+    """A request's condition as one comparable tuple: (existence,) for a bare row-existence
+    condition, else (existence, column, value, comparator, pass_if_missing)."""
+    assert isinstance(condition, tablestore.Condition), condition
+    column = condition.column_condition
+    if column is None:
+        return (condition.row_existence_expectation,)
+    assert isinstance(column, tablestore.SingleColumnCondition), column
+    return (
+        condition.row_existence_expectation,
+        column.column_name,
+        column.column_value,
+        column.comparator,
+        column.pass_if_missing,
+    )
