@@ -22,7 +22,7 @@ import pytest
 
 from bench import fixtures
 from bench.naive import KEY_PATH
-from deploy import build
+from deploy import build, vendor
 from local.dev import Stack
 from shared.callback.body import callback_body_template
 from shared.records.tablestore_rows import DEFINED_COLUMNS
@@ -112,14 +112,14 @@ def test_each_package_holds_what_it_needs_reproducibly_zipped(  # noqa: PLR0917 
     assert not [f for f in files if "/tests/" in f and not f.startswith("shared/")]
     # Vendored versions are the pinned ones, one dist-info each.
     assert set(package.vendored) <= set(
-        build.requirement_pins(build.ROOT / "requirements.txt").values()
+        vendor.requirement_pins(build.ROOT / "requirements.txt").values()
     )
     for pin in package.vendored:
         project, version = pin.split("==")
         dist_info = [
             p.name
             for p in package.directory.glob("*.dist-info")
-            if p.name.lower().startswith(f"{build.normalise(project).replace('-', '_')}-")
+            if p.name.lower().startswith(f"{vendor.normalise(project).replace('-', '_')}-")
         ]
         assert dist_info == [f"{dist_info[0].split('-')[0]}-{version}.dist-info"]
     # The zip holds exactly the directory, reproducibly stamped, and its bytecode for 3.10.
@@ -159,10 +159,10 @@ def test_the_sign_package_ships_cryptography_only_for_jwks(
     function: str, jwks_url: str, ships_cryptography: bool
 ) -> None:
     entry = build.ROOT / "functions" / function / "index.py"
-    chosen = build.select_requirements(
-        build.third_party_imports(entry),
-        build.requirement_pins(build.ROOT / "requirements.txt"),
-        build.implied_imports(function, {"AUTH_JWKS_URL": jwks_url}),
+    chosen = vendor.select_requirements(
+        vendor.third_party_imports(entry, build.ROOT),
+        vendor.requirement_pins(build.ROOT / "requirements.txt"),
+        vendor.implied_imports(function, {"AUTH_JWKS_URL": jwks_url}),
     )
     assert any(pin.startswith("cryptography==") for pin in chosen) is ships_cryptography
     assert any(pin.startswith("PyJWT==") for pin in chosen)
@@ -208,9 +208,9 @@ def test_the_build_reads_auth_jwks_url_from_the_deploy_dotenv_too(
     (tmp_path / ".env").write_text("AUTH_JWKS_URL=https://idp.example/jwks.json\n")
     environ = build.deploy_environment(tmp_path)
     assert environ["AUTH_JWKS_URL"] == "https://idp.example/jwks.json"
-    assert build.implied_imports("sign", environ) == build.IMPLIED_IMPORTS
+    assert vendor.implied_imports("sign", environ) == vendor.IMPLIED_IMPORTS
     monkeypatch.setenv("AUTH_JWKS_URL", "")  # the shell overrides .env, as for `s`
-    assert build.implied_imports("sign", build.deploy_environment(tmp_path)) == {}
+    assert vendor.implied_imports("sign", build.deploy_environment(tmp_path)) == {}
 
 
 # --- each package in a replica of FC's python3.10 runtime ---------------------------------------
