@@ -132,3 +132,11 @@ def make_callback_app(
 
 # The OSS emulator's fixtures (`emu`, `make`, `served`) live beside its builders.
 pytest_plugins = ["tests.support.emulator"]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
+    """The grant ledger make_sign_app writes to (its SQLITE_PATH), opened beside it."""
+    grants = SqliteStore(str(tmp_path / "ledger.sqlite3"))
+    yield grants
+    grants.close()

@@ -5,8 +5,7 @@ Everything that talks to OSS is proven against the emulator in tests/e2e/test_e2
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,13 +27,6 @@ MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
 
 def no_oss(credentials: Credentials) -> Any:
     raise AssertionError("OSS was asked although the request should have been refused first")
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))  # make_sign_app's ledger file
-    yield store
-    store.close()
 
 
 @pytest.fixture

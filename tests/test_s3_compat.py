@@ -8,8 +8,6 @@ import base64
 import hmac
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,13 +40,6 @@ OTHER_SECRET = "another-grant-secret-0123456789abcdef"
 FORM = {"method": "PUT", "key": "k", "filename": "a.png", "size": 10}
 LIST, ABORT, OP_ROUTE = s3_capability.LIST, s3_capability.ABORT, s3_compat.OP_ROUTE
 KEY = "uploads/alice/01hk0000000000000000000000.bin"
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "ledger.sqlite3"))  # make_sign_app's ledger file
-    yield store
-    store.close()
 
 
 def sign(app: Core, payload: dict[str, Any], *, user: str | None = "alice") -> Response:
