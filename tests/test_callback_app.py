@@ -216,6 +216,8 @@ def test_size_must_be_within_the_grant(
     got, payload, _ = call(app, build.request(values=values))
     answers = {"recorded": (200, None), "undeletable": (503, "Unavailable")}
     assert (got, payload.get("code")) == answers.get(outcome, (403, "GrantInvalid"))
+    if outcome == "undeletable":  # the same for a refused type (one `refuse` path)
+        assert "could not be deleted" in payload["message"]
     tried = outcome in ("deleted", "undeletable")
     assert removals.calls == ([(EXACT_KEY, build.values()["etag"])] if tried else [])
     assert (store.get(BUCKET, EXACT_KEY) is not None) == (outcome == "recorded")
