@@ -235,12 +235,6 @@ def test_cors_never_reflects_an_unlisted_origin(
 # === Callback function: forging and replaying =====================================================
 
 
-@pytest.fixture(scope="session")
-def attacker_key() -> RSAPrivateKey:
-    """An attacker's own key of the same size as OSS's."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @pytest.fixture
 def app(make_callback_app: Callable[..., Core]) -> Core:
     return make_callback_app()
@@ -571,9 +565,10 @@ def test_key_url_headers_differing_in_case_never_let_an_attacker_key_in(
 
 
 def test_an_attacker_key_or_a_second_signature_is_refused(
-    app: Core, build: CallbackBuilder, store: SqliteStore, attacker_key: RSAPrivateKey
+    app: Core, build: CallbackBuilder, store: SqliteStore
 ) -> None:
     """C6: the key comes from the trusted URL, never from the message; C3: one signature."""
+    attacker_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # OSS's size
     refused(app, build.request(signing_key=attacker_key), 401, "SignatureInvalid", store)
     genuine = build.request().headers["authorization"]
     for value in (f"{genuine},{genuine}", f"{genuine} {genuine}", f"OSS {genuine}", genuine + "\n"):
