@@ -145,19 +145,15 @@ REFUSED = [
     ),
     ({"body": USABLE}, 403, "GrantInvalid"),  # C10: no grant token
     ({"body": USABLE + b"&grant="}, 403, "GrantInvalid"),
-    *(  # C15: signed correctly, unusable
+    *(  # C15: signed correctly, unusable (JSON, repeated fields, bad sizes and escapes:
+        # test_attacks.py::test_authentic_bodies_that_cannot_be_one_upload_are_400)
         ({"body": body}, 400, "BadRequest")
         for body in (
-            b'{"bucket":"test-bucket","object":"x"}',
             b"",
             b"bucket=test-bucket",
             b"\xff\xfe=\xff",
-            b"bucket=test-bucket&bucket=test-bucket&object=a&etag=b&size=1&mimeType=x",
             b"bucket=test-bucket&object=a&etag=b&size=12a&mimeType=x",
-            b"bucket=test-bucket&object=a&etag=b&size=-1&mimeType=x",
             b"bucket=test-bucket&object=a&etag=b&size=1&mimeType=x&imageInfo.width=wide",
-            b"bucket=test-bucket&object=a%00b&etag=b&size=1&mimeType=x",
-            b"bucket=test-bucket&object=a%zz&etag=b&size=1&mimeType=x",
             b"bucket=&object=a&etag=b&size=1&mimeType=x",
         )
     ),
@@ -216,6 +212,8 @@ def test_size_must_be_within_the_grant(
     got, payload, _ = call(app, build.request(values=values))
     answers = {"recorded": (200, None), "undeletable": (503, "Unavailable")}
     assert (got, payload.get("code")) == answers.get(outcome, (403, "GrantInvalid"))
+    if outcome == "undeletable":  # the same for a refused type (one `refuse` path)
+        assert "could not be deleted" in payload["message"]
     tried = outcome in ("deleted", "undeletable")
     assert removals.calls == ([(EXACT_KEY, build.values()["etag"])] if tried else [])
     assert (store.get(BUCKET, EXACT_KEY) is not None) == (outcome == "recorded")
