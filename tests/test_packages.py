@@ -1,7 +1,6 @@
-"""The built packages (`make build`): what they hold, that they are reproducible, and that each
-one serves from its unzipped archive in a replica of FC's python3.10 runtime (`make fc-runtime`:
-its built-in modules, tablestore 5.4.1 and oss2 2.16.0 among them, on sys.path after the code
-directory) — and, the sign and callback packages, with no site-packages at all (`-S`)."""
+"""The built packages (`make build`): what they hold, reproducibly, and that each serves from its
+unzipped archive in a replica of FC's python3.10 runtime (`make fc-runtime`: tablestore 5.4.1 and
+oss2 2.16.0 after the code directory) — sign and callback with no site-packages at all (`-S`)."""
 
 from __future__ import annotations
 
