@@ -1,13 +1,10 @@
 """Runs inside the FC python3.10 runtime replica (`.venv-fc/bin/python -I`), never under pytest.
 
-As on Function Compute, the unpacked package comes first on sys.path and the runtime's built-in
-modules (the replica's site-packages) after it; with `-S` there is no site-packages at all (the
-package alone must serve). The repository, when given, is appended last for the in-memory
-Tablestore (tests.support.ots), which then runs on the runtime's tablestore 5.4.1.
-Argument: a JSON config {"package", "repo" or null, "tablestore": table or null, "checks": [...]}.
-Each check is {"kind": "wsgi" | "event" | "reconcile" | "bootstrap", ...}: a WSGI environ (without
-wsgi.input) and its body, an FC 3.0 event, a reconciliation or a table bootstrap; the driver prints
-one line, REPORT + JSON, with every answer, the fake table's rows and where modules came from.
+As on FC, the unpacked package comes first on sys.path, the runtime's site-packages after it (none
+with `-S`), and the repository, when given, last: for the in-memory Tablestore (tests.support.ots)
+on the runtime's tablestore 5.4.1. Argument: a JSON config {"package", "repo", "tablestore",
+"checks"}, each check a "wsgi", "event", "reconcile" or "bootstrap" (see run_check). Prints one
+line, REPORT + JSON: the answers, the fake table's rows and where modules came from.
 """
 
 from __future__ import annotations

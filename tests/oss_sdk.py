@@ -1,9 +1,5 @@
-"""The official SDK (oss2) against an emulator: served on loopback, or only signing a request.
-
-`serve(emulator)` runs the emulator (or any WSGI app) on a free 127.0.0.1 port; `bucket(url, ...)` is an
-`oss2.Bucket` on it (V1, V4, or STS credentials). `signed_headers` asks oss2 to sign one request
-without sending it, for tests that call the WSGI app directly.
-"""
+"""The official SDK (oss2) against an emulator: an `oss2.Bucket` on one `serve`d on loopback, or
+`signed_headers` for tests that call the WSGI app directly."""
 
 from __future__ import annotations
 
@@ -39,10 +35,7 @@ def serve(emulator: OssEmulator | Callable[..., Iterable[bytes]]) -> Iterator[st
 
 
 def auth(
-    version: str = "v4",
-    key_id: str = KEY_ID,
-    secret: str = SECRET,
-    token: str | None = None,
+    version: str = "v4", key_id: str = KEY_ID, secret: str = SECRET, token: str | None = None
 ) -> Any:
     """oss2 credentials: permanent V1/V4, or STS (a token) of either version."""
     if token is not None:

@@ -1,9 +1,5 @@
-"""Small valid files of each format the content check knows, built here from their specs.
-
-No downloads and no imaging library: each builder writes the format's own structure (PNG chunks
-with CRCs, a baseline JPEG with one-code Huffman tables, GIF, lossless WebP, ISO-BMFF, PDF, ZIP,
-WAV, MP3 with an ID3 tag). `SAMPLES` lists them by extension with their declared type.
-"""
+"""Small valid files of each format the content check knows, each written from its format's spec
+(no downloads, no imaging library); `SAMPLES` by extension with their declared type."""
 
 from __future__ import annotations
 

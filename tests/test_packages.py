@@ -1,7 +1,6 @@
-"""The built packages (`make build`): what they hold, that they are reproducible, and that each
-one serves from its unzipped archive in a replica of FC's python3.10 runtime (`make fc-runtime`:
-its built-in modules, tablestore 5.4.1 and oss2 2.16.0 among them, on sys.path after the code
-directory) — and, the sign and callback packages, with no site-packages at all (`-S`)."""
+"""The built packages (`make build`): what they hold, reproducibly, and that each serves from its
+unzipped archive in a replica of FC's python3.10 runtime (`make fc-runtime`: tablestore 5.4.1 and
+oss2 2.16.0 after the code directory) — sign and callback with no site-packages at all (`-S`)."""
 
 from __future__ import annotations
 
@@ -147,28 +146,6 @@ def test_each_package_holds_what_it_needs_reproducibly_zipped(  # noqa: PLR0917 
 
 
 @pytest.mark.parametrize(
-    ("function", "jwks_url", "ships_cryptography"),
-    [
-        # Unset (the build above) and callback (it verifies OSS's RSA signatures itself): the
-        # package table checks the built packages.
-        ("sign", "  ", False),
-        ("sign", "https://idp.example/.well-known/jwks.json", True),
-    ],
-)
-def test_the_sign_package_ships_cryptography_only_for_jwks(
-    function: str, jwks_url: str, ships_cryptography: bool
-) -> None:
-    entry = build.ROOT / "functions" / function / "index.py"
-    chosen = vendor.select_requirements(
-        vendor.third_party_imports(entry, build.ROOT),
-        vendor.requirement_pins(build.ROOT / "requirements.txt"),
-        vendor.implied_imports(function, {"AUTH_JWKS_URL": jwks_url}),
-    )
-    assert any(pin.startswith("cryptography==") for pin in chosen) is ships_cryptography
-    assert any(pin.startswith("PyJWT==") for pin in chosen)
-
-
-@pytest.mark.parametrize(
     ("function", "files", "error"),
     [
         pytest.param(
@@ -199,7 +176,7 @@ def test_a_handler_reaching_what_is_not_there_does_not_build(
         build.build(function, tmp_path / "dist", tmp_path)
 
 
-def test_the_build_reads_auth_jwks_url_from_the_deploy_dotenv_too(
+def test_the_sign_package_ships_cryptography_only_for_jwks_from_the_shell_or_dotenv(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`s deploy` reads `.env` beside the template; the build must see the same setting."""
@@ -209,8 +186,14 @@ def test_the_build_reads_auth_jwks_url_from_the_deploy_dotenv_too(
     environ = build.deploy_environment(tmp_path)
     assert environ["AUTH_JWKS_URL"] == "https://idp.example/jwks.json"
     assert vendor.implied_imports("sign", environ) == vendor.IMPLIED_IMPORTS
-    monkeypatch.setenv("AUTH_JWKS_URL", "")  # the shell overrides .env, as for `s`
+    monkeypatch.setenv("AUTH_JWKS_URL", "  ")  # the shell overrides .env, as for `s`; blank: unset
     assert vendor.implied_imports("sign", build.deploy_environment(tmp_path)) == {}
+    imports = vendor.third_party_imports(build.ROOT / "functions" / "sign" / "index.py", build.ROOT)
+    pins = vendor.requirement_pins(build.ROOT / "requirements.txt")
+    for implied, ships_cryptography in ((vendor.IMPLIED_IMPORTS, True), ({}, False)):
+        chosen = vendor.select_requirements(imports, pins, implied)
+        assert any(pin.startswith("cryptography==") for pin in chosen) is ships_cryptography
+        assert any(pin.startswith("PyJWT==") for pin in chosen)
 
 
 # --- each package in a replica of FC's python3.10 runtime ---------------------------------------
@@ -393,12 +376,7 @@ def test_the_callback_package_records_into_sqlite_and_refuses_a_forgery(
     database = tmp_path / "records.sqlite3"
     key_url, (first, second) = callbacks
     forged = {**first, "body_b64": base64.b64encode(b"bucket=bench-bucket&size=1").decode()}
-    checks = [
-        wsgi(first),
-        event(second),
-        wsgi(forged),
-        event(forged),
-    ]
+    checks = [wsgi(first), event(second), wsgi(forged), event(forged)]
     env = fixtures.callback_env(key_url, str(database))
     report = in_replica(packages["callback"], tmp_path, checks, env, isolated=isolated)
     answers = report["answers"]

@@ -40,9 +40,8 @@ ENVIRON = {
 
 @pytest.fixture
 def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """The `make dev` stack (sign + callback functions behind the FC 2.0 WSGI adapters, the OSS
-    emulator, SQLite records) on free loopback ports, with the smoke test's secrets; with the
-    indirect parameter "callbacks lost", nobody answers its CALLBACK_URL."""
+    """The `make dev` stack with the smoke test's secrets; with the indirect parameter
+    "callbacks lost", nobody answers its CALLBACK_URL."""
     settings = {"AUTH_JWT_SECRET": JWT_SECRET, "GRANT_SECRET": GRANT_SECRET}
     if getattr(request, "param", None) == "callbacks lost":
         settings["CALLBACK_URL"] = unanswered_callback_url()
@@ -60,10 +59,8 @@ def fake_fc(
     triggers: Callable[[dict[str, Any]], None] = lambda _: None,
     callback_url: str | None = None,
 ) -> Any:
-    """A stand-in for fc2.Client answering like the FC 2.0 API for the deployed functions, each
-    as the template says unless `functions` or `triggers` change them; invoking the reconcile
-    function runs its timer handler against the stack. The callback's trigger URL is where OSS
-    calls it (CALLBACK_URL) unless `callback_url` says otherwise."""
+    """fc2.Client answering for the functions as the template says unless `functions` or
+    `triggers` change them; invoking reconcile runs its timer handler against the stack."""
     by_name = {TEMPLATE.functions[key].name: key for key in TEMPLATE.functions}
     urls = {"sign": stack.url("app"), "callback": callback_url or stack.values["CALLBACK_URL"]}
     configs, listed = {}, {}
@@ -163,26 +160,27 @@ def test_a_callback_that_fails_shows_in_the_upload_step(
     assert found["upload: POST to the bucket, callback answered"].startswith("HTTP 203")
 
 
-def test_a_wrong_runtime_handler_or_missing_variable_fails(
+def test_a_wrong_runtime_handler_variable_or_trigger_fails(
     mocker: MockerFixture, stack: Stack
 ) -> None:
-    def change(configs: dict[str, Any]) -> None:
+    def change_functions(configs: dict[str, Any]) -> None:
         configs["sign"]["runtime"] = "python3.9"
         configs["callback"]["handler"] = "index.event_handler"
         del configs["callback"]["environmentVariables"]["GRANT_SECRET"]
 
-    found = failed(fake_fc(mocker, stack, functions=change))
-    assert set(found) == {"sign: runtime", "callback: handler", "callback: environment variables"}
-    assert found["callback: environment variables"] == "missing ['GRANT_SECRET']"
-
-
-def test_a_trigger_with_auth_or_extra_methods_fails(mocker: MockerFixture, stack: Stack) -> None:
-    def change(listed: dict[str, Any]) -> None:
+    def change_triggers(listed: dict[str, Any]) -> None:
         listed["sign"]["triggers"][0]["triggerConfig"]["authType"] = "function"
         listed["callback"]["triggers"][0]["triggerConfig"]["methods"] = ["GET", "POST"]
 
-    found = failed(fake_fc(mocker, stack, triggers=change))
-    assert set(found) == {"sign: trigger is anonymous", "callback: trigger methods"}
+    found = failed(fake_fc(mocker, stack, functions=change_functions, triggers=change_triggers))
+    assert set(found) == {
+        "sign: runtime",
+        "callback: handler",
+        "callback: environment variables",
+        "sign: trigger is anonymous",
+        "callback: trigger methods",
+    }
+    assert found["callback: environment variables"] == "missing ['GRANT_SECRET']"
 
 
 def test_a_callback_that_accepts_a_forged_request_fails(

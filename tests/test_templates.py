@@ -46,8 +46,7 @@ LOADERS = {
 
 
 class Recording(Mapping[str, str]):
-    """A settings mapping that remembers every name the settings code looks up (Mapping's `get`
-    and `in` go through `__getitem__`)."""
+    """Remembers every name the settings look up (Mapping's `get` and `in` call `__getitem__`)."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = dict(values)
@@ -211,19 +210,16 @@ def test_fc3_defaults_fill_optional_variables_and_fc2_wants_every_one() -> None:
     )
 
 
-@pytest.mark.parametrize("path", [FC2, FC3], ids=["fc2", "fc3"])
-def test_preflight_refuses_a_mixed_case_tablestore_instance(path: Path) -> None:
+def test_preflight_refuses_a_mixed_case_tablestore_instance(template: Template) -> None:
     env = {**example_environment(), "TABLESTORE_INSTANCE": "Uploads"}
     env["TABLESTORE_ENDPOINT"] = "https://Uploads.cn-hangzhou.ots-internal.aliyuncs.com"
-    problems = preflight.check(load_template(path), env)
+    problems = preflight.check(template, env)
     (problem,) = [p for p in problems if p.startswith("TABLESTORE_INSTANCE")]
     assert "'Uploads' is not lower case" in problem
     assert "RAM resource ARNs" in problem
     assert "'uploads'" in problem
     lower = {**env, "TABLESTORE_INSTANCE": "uploads"}
-    assert not any(
-        p.startswith("TABLESTORE_INSTANCE") for p in preflight.check(load_template(path), lower)
-    )
+    assert not any(p.startswith("TABLESTORE_INSTANCE") for p in preflight.check(template, lower))
 
 
 @pytest.mark.parametrize("status", ["", "Enabled", "Suspended"])
@@ -387,15 +383,12 @@ def test_tablestore_resources_are_the_tables_and_indexes_each_role_uses() -> Non
 
 
 def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
-    """Sign: PutObject (grants, Initiate and Complete), GetObject (download URLs), DeleteObject
-    (DELETE /uploads/{key}), ListParts and AbortMultipartUpload (/multipart); callback: HeadObject
-    and DeleteObject of a refused upload; reconcile also aborts multipart sessions left open.
-    Under the upload prefix only: no listing of uploads in progress, no ACL."""
+    """Under the upload prefix only: no listing of uploads in progress, no ACL."""
     assert oss_actions("sign-policy.json") == {
-        "oss:PutObject",
-        "oss:GetObject",
-        "oss:DeleteObject",
-        "oss:ListParts",
+        "oss:PutObject",  # grants, Initiate and Complete
+        "oss:GetObject",  # download URLs
+        "oss:DeleteObject",  # DELETE /uploads/{key}
+        "oss:ListParts",  # /multipart
         "oss:AbortMultipartUpload",
     }
     assert oss_actions("reconcile-policy.json") == {
@@ -404,6 +397,7 @@ def test_oss_grant_is_put_object_under_the_upload_prefix_only() -> None:
         "oss:DeleteObject",
         "oss:AbortMultipartUpload",
     }
+    # HeadObject, and DeleteObject of a refused upload
     assert oss_actions("callback-policy.json") == {"oss:GetObject", "oss:DeleteObject"}
     (aborts,) = [s for s in policy("reconcile-policy.json") if "oss:DeleteObject" in s["Action"]]
     (statement,) = [s for s in policy("sign-policy.json") if "oss:PutObject" in s["Action"]]
