@@ -16,9 +16,9 @@ from shared.callback.app import STORE_DEADLINE_SECONDS
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.records.base import PutOutcome, Record, RecordStore
-from tests.e2e.conftest import LiveStack
+from tests.e2e.conftest import LiveStack, StartStack
 from tests.e2e.test_e2e_upload import oss_code, oss_message
-from tests.reliability.conftest import StartStack, assert_one_record_per_object, census, reconcile
+from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
 
 pytestmark = pytest.mark.e2e
 TTL = 300  # POLICY_TTL_SECONDS' default
@@ -75,9 +75,9 @@ def with_faulty_store(start: StartStack, mode: str) -> tuple[LiveStack, list[Fau
 
 
 def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
-    start_faulty: StartStack, mocker: Any
+    start_stack: StartStack, mocker: Any
 ) -> None:
-    live, _ = with_faulty_store(start_faulty, "down")
+    live, _ = with_faulty_store(start_stack, "down")
     token, grant = text_grant(live)
     writes = mocker.spy(callback_app._WRITERS, "call")
     response = live.upload(grant, b"hello")
@@ -96,8 +96,8 @@ def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
     assert (record["owner"], record["reconciled"], record["size"]) == ("alice", True, 5)
 
 
-def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: StartStack) -> None:
-    live, _ = with_faulty_store(start_faulty, "throttle")
+def test_a_throttled_store_loses_nothing_after_reconciliation(start_stack: StartStack) -> None:
+    live, _ = with_faulty_store(start_stack, "throttle")
     token = live.token("alice")
     grant = live.grant(token, path="batch/")
     statuses = [
@@ -113,9 +113,9 @@ def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: Star
 
 @pytest.mark.parametrize("late_write", [False, True], ids=["write-fails", "write-lands-late"])
 def test_a_hanging_store_answers_503_inside_the_callback_limit(
-    start_faulty: StartStack, late_write: bool, mocker: Any
+    start_stack: StartStack, late_write: bool, mocker: Any
 ) -> None:
-    live, stores = with_faulty_store(start_faulty, "hang")
+    live, stores = with_faulty_store(start_stack, "hang")
     _, grant = text_grant(live)
     writes = mocker.spy(callback_app._WRITERS, "call")
     response = live.upload(grant, b"hello")
@@ -145,8 +145,8 @@ def in_front(live: LiveStack, listener: str, wrap: Callable[[Any], Any]) -> None
     slot.app = wrap(slot.app)  # type: ignore[attr-defined]
 
 
-def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: StartStack) -> None:
-    live = start_faulty()
+def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_stack: StartStack) -> None:
+    live = start_stack()
     token, grant = text_grant(live)
     release, done = threading.Event(), threading.Event()
 
@@ -190,9 +190,9 @@ def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: S
     ],
 )
 def test_emulator_clock_skew(
-    start_faulty: StartStack, offset: float, version: str, status: int, code: str
+    start_stack: StartStack, offset: float, version: str, status: int, code: str
 ) -> None:
-    live = start_faulty(OSS_SIGNATURE_VERSION=version)
+    live = start_stack(OSS_SIGNATURE_VERSION=version)
     _, grant = text_grant(live)
     live.clock.offset = offset
     response = live.upload(grant, b"hello")
@@ -211,9 +211,9 @@ def test_emulator_clock_skew(
     ids=["within-grace", "past-grace"],
 )
 def test_callback_clock_ahead_of_the_signer(
-    start_faulty: StartStack, ahead: float, status: int
+    start_stack: StartStack, ahead: float, status: int
 ) -> None:
-    live = start_faulty(callback_clock=lambda: time.time() + ahead)
+    live = start_stack(callback_clock=lambda: time.time() + ahead)
     token, grant = text_grant(live)
     response = live.upload(grant, b"hello")
     assert response.status_code == status
@@ -258,7 +258,7 @@ def oss_error(status: str, code: str) -> tuple[str, bytes]:
     ],
 )
 def test_a_failing_or_slow_read_is_a_203_then_reconciled(
-    start_faulty: StartStack,
+    start_stack: StartStack,
     hit: Callable[[dict[str, Any]], bool],
     answer: tuple[str, bytes] | None,
 ) -> None:
@@ -266,7 +266,7 @@ def test_a_failing_or_slow_read_is_a_203_then_reconciled(
     verification budget or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded
     unconfirmed, and reconciliation, which verifies the same way (without the key), records the
     object once OSS answers again."""
-    live = start_faulty()
+    live = start_stack()
     _, grant = text_grant(live)
     broken, release, served = threading.Event(), threading.Event(), threading.Event()
     broken.set()
