@@ -29,21 +29,11 @@ from tests.support.sign import request
 pytestmark = pytest.mark.e2e
 
 
-def reconcile_objects(live: LiveStack) -> tuple[OssObjects, ReconcileSettings]:
-    """The bucket as the reconcile function sees it: its own key, bound to its RAM policy."""
-    settings = ReconcileSettings.from_env(live.stack.values)
-    role = ROLE_KEYS["reconcile"]
-    return OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret))), settings
-
-
 def test_the_sweeper_aborts_a_session_left_open_and_records_one_whose_callback_was_lost(
     live: LiveStack, ledger: SqliteStore
 ) -> None:
-    """OSS stored one upload but its Complete callback never arrived (203 CallbackFailed):
-    Complete answers 503 and keeps the session open, DELETE cannot abort a stored upload (409).
-    Past the sessions' end (24 h, the callback's grace, the settle time) the reconcile function's
-    own key (deploy/ram/reconcile-policy.json) records it with its owner and aborts the other
-    upload, left open with one part."""
+    """OSS stored one upload but its Complete callback never arrived; the other was left open
+    with one part. The reconcile function's own key (deploy/ram/reconcile-policy.json)."""
     alice = Client(live, "alice")
     left_open = alice.create()["uploadId"]
     alice.put(left_open, 1, data(PART))
@@ -59,7 +49,9 @@ def test_the_sweeper_aborts_a_session_left_open_and_records_one_whose_callback_w
     assert ledger.get_grant("alice", upload_id).state == "open"
     refused = alice.call("DELETE", f"/multipart/{upload_id}")
     assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
-    objects, settings = reconcile_objects(live)
+    # the bucket as the reconcile function sees it: its own key, bound to its RAM policy
+    settings, role = ReconcileSettings.from_env(live.stack.values), ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
     ended = time.time() + multipart.SESSION_SECONDS + 200  # past the grace and the settle time
     report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
     counts = {what: report.count(what) for what in ("aborted", "released", "recorded", "failed")}

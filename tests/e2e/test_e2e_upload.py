@@ -203,9 +203,7 @@ def test_a_replayed_callback_is_the_same_record_until_the_key_is_overwritten(
 
 
 def test_delete_through_the_stack(live: LiveStack, token: str) -> None:
-    """DELETE /uploads/{key} with the sign role's own RAM policy: someone else gets 404 and
-    nothing is deleted; the owner gets 204, then the object and the listing are gone, the old
-    URL is refused, and a repeated DELETE still answers 204."""
+    """DELETE /uploads/{key} with the sign role's own RAM policy."""
     data = png(8, 8)
     grant = live.grant(token, path="trash", filename="bye.png", size=str(len(data)))
     assert live.upload(grant, data, content_type="image/png").status_code == 200
