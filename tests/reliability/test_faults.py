@@ -129,28 +129,41 @@ def test_a_hanging_store_answers_503_inside_the_callback_limit(
 # --- the callback and the key host ------------------------------------------------------------
 
 
-def in_front(live: LiveStack, listener: str, wrap: Callable[[Any], Any]) -> None:
-    """Put a fault in front of one listener's WSGI app (a slow cold start, a failing host)."""
+Answer = tuple[str, bytes] | None
+
+
+def in_front(
+    live: LiveStack, listener: str, hit: Callable[[dict[str, Any]], bool], answer: Answer = None
+) -> tuple[threading.Event, threading.Event, threading.Event]:
+    """A fault in front of one listener's WSGI app while `broken` is set: the requests it hits get
+    `answer`, or (None) wait for `release` (a slow cold start or host), then go through and set
+    `done`."""
+    broken, release, done = threading.Event(), threading.Event(), threading.Event()
+    broken.set()
     slot = live.stack.servers[listener].app
-    slot.app = wrap(slot.app)  # type: ignore[attr-defined]
+    app = slot.app  # type: ignore[attr-defined]
+
+    def respond(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not (broken.is_set() and hit(environ)):
+            return app(environ, start_response)  # type: ignore[no-any-return]
+        if answer is not None:
+            start_response(answer[0], [("Content-Type", "application/xml")])
+            return [answer[1]]
+        release.wait(30)
+        try:
+            return list(app(environ, start_response))
+        finally:
+            done.set()
+
+    slot.app = respond  # type: ignore[attr-defined]
+    return broken, release, done
 
 
 def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_stack: StartStack) -> None:
     live = start_stack()
     token, grant = text_grant(live)
-    release, done = threading.Event(), threading.Event()
-
-    def slow(app: Any) -> Any:
-        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            release.wait(30)  # a cold start longer than OSS waits: until OSS has given up
-            try:
-                return list(app(environ, start_response))
-            finally:
-                done.set()
-
-        return answer
-
-    in_front(live, "callback", slow)
+    # a cold start longer than OSS waits: until OSS has given up
+    _, release, done = in_front(live, "callback", lambda _: True)
     response = live.upload(grant, b"hello")
     assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
     assert "reply timeout" in oss_message(response)
@@ -250,7 +263,7 @@ def oss_error(status: str, code: str) -> tuple[str, bytes]:
 def test_a_failing_or_slow_read_is_a_203_then_reconciled(
     start_stack: StartStack,
     hit: Callable[[dict[str, Any]], bool],
-    answer: tuple[str, bytes] | None,
+    answer: Answer,
 ) -> None:
     """The key host fails or hangs; or the callback's read of the object fails, hangs past the
     verification budget or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded
@@ -258,23 +271,7 @@ def test_a_failing_or_slow_read_is_a_203_then_reconciled(
     object once OSS answers again."""
     live = start_stack()
     _, grant = text_grant(live)
-    broken, release, served = threading.Event(), threading.Event(), threading.Event()
-    broken.set()
-
-    def faulty(app: Any) -> Any:
-        def respond(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            if broken.is_set() and hit(environ):
-                if answer is None:
-                    release.wait(30)
-                    served.set()
-                else:
-                    start_response(answer[0], [("Content-Type", "application/xml")])
-                    return [answer[1]]
-            return app(environ, start_response)  # type: ignore[no-any-return]
-
-        return respond
-
-    in_front(live, "oss", faulty)
+    broken, release, served = in_front(live, "oss", hit, answer)
     response = live.upload(grant, b"hello")
     # 503, not OSS's "reply timeout": our deadline answered while the read still hung
     assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
