@@ -24,7 +24,7 @@ from shared.credentials import Credentials
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
 from shared.sign.presign import presign_v4
-from tests.support.devstack import StackClient, stack_settings
+from tests.support.devstack import SHELL_ROLE, DevProcess, StackClient, stack_settings
 from tests.support.multipart import PART
 
 STS_KEY = ("STS.e2e-temporary-key-id", "e2e-temporary-secret", "e2e-security-token-CAIS")
@@ -119,10 +119,11 @@ class Stacks:
 
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator[StartStack]:
-    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key."""
+    """Start a stack with settings over the dev defaults; `sts=True` signs with an STS key;
+    `callback_store` wraps the callback's store, `callback_clock` is its clock."""
     stacks = Stacks(tmp_path)
 
-    def start(*, sts: bool = False, **settings: str) -> LiveStack:
+    def start(*, sts: bool = False, **settings: Any) -> LiveStack:
         sign_environ = None
         if sts:
             key_id, secret, token = STS_KEY
@@ -137,7 +138,8 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
                 "ALIBABA_CLOUD_SECURITY_TOKEN": token,
             }
-        return stacks.start(settings, sign_environ=sign_environ)
+        options = {name: settings.pop(name, None) for name in ("callback_store", "callback_clock")}
+        return stacks.start(settings, sign_environ=sign_environ, **options)
 
     yield start
     stacks.stop_all()
@@ -153,3 +155,9 @@ def live(start_stack: StartStack) -> LiveStack:
 def ledger(live: LiveStack) -> Iterator[SqliteStore]:
     with live.ledger() as store:
         yield store
+
+
+def start_dev(tmp_path: Path, **settings: str) -> DevProcess:
+    """`python -m local.dev` on free ports over tmp_path/data (kept across restarts), with role
+    credentials in the shell that must not leak into the dev stack."""
+    return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)

@@ -11,21 +11,16 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.support.devstack import SHELL_ROLE, DevProcess, StackClient
+from tests.e2e.conftest import start_dev
+from tests.support.devstack import StackClient
 
 pytestmark = pytest.mark.e2e
-
-
-def start(tmp_path: Path, **settings: str) -> DevProcess:
-    """`python -m local.dev` on free ports, data in tmp_path/data, with role credentials in the
-    shell that must not leak into the dev stack."""
-    return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)
 
 
 def test_make_dev_stops_cleanly_and_keeps_its_key_across_a_restart(tmp_path: Path) -> None:
     pems = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        runner = start(tmp_path)
+        runner = start_dev(tmp_path)
         try:
             runner.wait_ready(30)
             client = StackClient(runner.url("app"), runner.url("oss"))
@@ -51,7 +46,7 @@ def test_make_dev_stops_cleanly_and_keeps_its_key_across_a_restart(tmp_path: Pat
 
 
 def test_bad_setting_fails_before_ready(tmp_path: Path) -> None:
-    runner = start(tmp_path, OSS_SIGNATURE_VERSION="v3")
+    runner = start_dev(tmp_path, OSS_SIGNATURE_VERSION="v3")
     assert runner.wait(30) == 2
     assert "OSS_SIGNATURE_VERSION" in runner.output
     assert "ready" not in runner.output

@@ -14,7 +14,6 @@ import pytest
 from local.dev_config import ROLE_KEYS
 from shared.credentials import Credentials
 from shared.errors import QuotaExceeded
-from shared.http import Request
 from shared.objects import OssObjects
 from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.sweep import sweep
@@ -25,29 +24,16 @@ from shared.sign.app import create_app
 from shared.sign.settings import SignSettings
 from tests.e2e.conftest import LiveStack, StartStack
 from tests.support.multipart import PART, SIZE, Client, data, open_uploads, slices
+from tests.support.sign import request
 
 pytestmark = pytest.mark.e2e
-
-
-def reconcile_objects(live: LiveStack) -> tuple[OssObjects, ReconcileSettings]:
-    """The bucket as the reconcile function sees it: its own key, bound to its RAM policy."""
-    settings = ReconcileSettings.from_env(live.stack.values)
-    role = ROLE_KEYS["reconcile"]
-    return OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret))), settings
-
-
-def after_the_session(live: LiveStack) -> float:
-    return time.time() + multipart.SESSION_SECONDS + 200  # past the grace and the settle time
 
 
 def test_the_sweeper_aborts_a_session_left_open_and_records_one_whose_callback_was_lost(
     live: LiveStack, ledger: SqliteStore
 ) -> None:
-    """OSS stored one upload but its Complete callback never arrived (203 CallbackFailed):
-    Complete answers 503 and keeps the session open, DELETE cannot abort a stored upload (409).
-    Past the sessions' end (24 h, the callback's grace, the settle time) the reconcile function's
-    own key (deploy/ram/reconcile-policy.json) records it with its owner and aborts the other
-    upload, left open with one part."""
+    """OSS stored one upload but its Complete callback never arrived; the other was left open
+    with one part. The reconcile function's own key (deploy/ram/reconcile-policy.json)."""
     alice = Client(live, "alice")
     left_open = alice.create()["uploadId"]
     alice.put(left_open, 1, data(PART))
@@ -63,8 +49,10 @@ def test_the_sweeper_aborts_a_session_left_open_and_records_one_whose_callback_w
     assert ledger.get_grant("alice", upload_id).state == "open"
     refused = alice.call("DELETE", f"/multipart/{upload_id}")
     assert (refused.status_code, refused.json()["code"]) == (409, "Conflict")
-    objects, settings = reconcile_objects(live)
-    ended = after_the_session(live)
+    # the bucket as the reconcile function sees it: its own key, bound to its RAM policy
+    settings, role = ReconcileSettings.from_env(live.stack.values), ROLE_KEYS["reconcile"]
+    objects = OssObjects(settings.oss, Credentials(role.key_id, Secret(role.secret)))
+    ended = time.time() + multipart.SESSION_SECONDS + 200  # past the grace and the settle time
     report = sweep(objects, ledger, limits=settings.limits, now=lambda: ended)
     counts = {what: report.count(what) for what in ("aborted", "released", "recorded", "failed")}
     assert counts == {"aborted": 1, "released": 1, "recorded": 1, "failed": 0}
@@ -116,16 +104,9 @@ def test_an_upload_the_ledger_refuses_after_initiate_is_aborted(
         environ={},
         store_factory=lambda _credentials: LosingLedger(ledger),
     )
-    token = live.token("alice")
-    request = Request(
-        method="POST",
-        path="/multipart",
-        signed_path=b"/multipart",
-        query_string="",
-        headers={"authorization": f"Bearer {token}"},
-        body=b'{"filename": "film.bin", "size": 300000}',
-    )
-    response = core(request)
+    headers = {"Authorization": f"Bearer {live.token('alice')}"}
+    body = b'{"filename": "film.bin", "size": 300000}'
+    response = core(request("POST", "/multipart", headers=headers, body=body))
     assert (response.status, json.loads(response.body)["code"]) == (403, "QuotaExceeded")
     stats = live.emulator_stats()
     assert (stats["InitiateMultipartUpload"], stats["AbortMultipartUpload"]) == (1, 1)

@@ -43,11 +43,6 @@ def etag_of(data: bytes) -> str:
 DENIED = (403, "AccessDenied", '"$key"')
 
 
-def text_grant(live: LiveStack, token: str) -> dict[str, Any]:
-    """An exact-key grant for a 3-byte text file, x.txt, in folder a."""
-    return live.grant(token, path="a", filename="x.txt", size="3", type="text/plain")
-
-
 # --- the happy path, every way ------------------------------------------------------------
 
 
@@ -149,7 +144,8 @@ def test_oss_refuses_a_form_the_grant_does_not_allow(
 ) -> None:
     live = start_stack(sts=True, UPLOAD_MAX_BYTES="1024")
     token = live.token("alice")
-    grant = live.grant(token, path=path) if path.endswith("/") else text_grant(live, token)
+    exact = {} if path.endswith("/") else {"filename": "x.txt", "size": "3", "type": "text/plain"}
+    grant = live.grant(token, path=path, **exact)
     if isinstance(form, str):
         key, change = form.format(dir=grant["dir"]), None
     else:
@@ -207,9 +203,7 @@ def test_a_replayed_callback_is_the_same_record_until_the_key_is_overwritten(
 
 
 def test_delete_through_the_stack(live: LiveStack, token: str) -> None:
-    """DELETE /uploads/{key} with the sign role's own RAM policy: someone else gets 404 and
-    nothing is deleted; the owner gets 204, then the object and the listing are gone, the old
-    URL is refused, and a repeated DELETE still answers 204."""
+    """DELETE /uploads/{key} with the sign role's own RAM policy."""
     data = png(8, 8)
     grant = live.grant(token, path="trash", filename="bye.png", size=str(len(data)))
     assert live.upload(grant, data, content_type="image/png").status_code == 200

@@ -2,21 +2,16 @@
 
 Faults go in through the stack's own seams: a wrapper around the store the callback writes
 (`Stack(callback_store=…)`), the callback's clock, the emulator's clock, a slow or failing
-listener put in front of the callback function or the key URL, a locked SQLite file, and a
-killed `python -m local.dev`. Afterwards `reconcile` runs the real reconciliation (oss2
+listener put in front of the callback function or the key URL, and a killed `python -m local.dev`. Afterwards `reconcile` runs the real reconciliation (oss2
 against the emulator) and `census` checks that every stored object has exactly one record.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from shared.credentials import Credentials
 from shared.objects import OssObjects
@@ -26,21 +21,9 @@ from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.watermark import WATERMARK_KEY
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
-from tests.e2e.conftest import Stacks, StartStack
+from tests.e2e.conftest import start_stack  # noqa: F401 - the fixture, for these tests too
 
 DEV_KEY = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
-
-
-@pytest.fixture
-def start_faulty(tmp_path: Path) -> Iterator[StartStack]:
-    """Start a stack (free ports) with optional callback-store wrapper and callback clock."""
-    stacks = Stacks(tmp_path)
-
-    def start(*, callback_store: Any = None, callback_clock: Any = None, **settings: str) -> Any:
-        return stacks.start(settings, callback_store=callback_store, callback_clock=callback_clock)
-
-    yield start
-    stacks.stop_all()
 
 
 def reconcile(values: dict[str, str], **options: Any) -> Report:

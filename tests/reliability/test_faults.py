@@ -16,16 +16,16 @@ from shared.callback.app import STORE_DEADLINE_SECONDS
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.records.base import PutOutcome, Record, RecordStore
-from tests.e2e.conftest import LiveStack
+from tests.e2e.conftest import LiveStack, StartStack
 from tests.e2e.test_e2e_upload import oss_code, oss_message
-from tests.reliability.conftest import StartStack, assert_one_record_per_object, census, reconcile
+from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
 
 pytestmark = pytest.mark.e2e
 TTL = 300  # POLICY_TTL_SECONDS' default
 
 
 class FaultyStore:
-    """The callback's store with a fault: 'down' (fast 503), 'hang', or 'throttle'."""
+    """The callback's store with a fault: 'hang', or 'throttle' (every second write fails)."""
 
     def __init__(self, inner: RecordStore, mode: str) -> None:
         self.inner = inner
@@ -37,7 +37,7 @@ class FaultyStore:
 
     def put(self, record: Record, *, replace: bool) -> PutOutcome:
         self.calls += 1
-        if self.mode == "down" or (self.mode == "throttle" and self.calls % 2 == 0):
+        if self.mode == "throttle" and self.calls % 2 == 0:
             raise Unavailable("the record store is throttling")
         if self.mode == "hang":
             self.release.wait(30)
@@ -55,8 +55,8 @@ class FaultyStore:
         return getattr(self.inner, name)
 
 
-def text_grant(live: LiveStack, user: str = "alice") -> tuple[str, dict[str, Any]]:
-    token = live.token(user)
+def text_grant(live: LiveStack) -> tuple[str, dict[str, Any]]:
+    token = live.token("alice")
     return token, live.grant(token, path="docs", filename="a.txt", size="5", type="text/plain")
 
 
@@ -75,47 +75,37 @@ def with_faulty_store(start: StartStack, mode: str) -> tuple[LiveStack, list[Fau
 
 
 def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
-    start_faulty: StartStack, mocker: Any
+    start_stack: StartStack, mocker: Any
 ) -> None:
-    live, _ = with_faulty_store(start_faulty, "down")
-    token, grant = text_grant(live)
-    writes = mocker.spy(callback_app._WRITERS, "call")
-    response = live.upload(grant, b"hello")
-
-    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
-    assert oss_message(response) == "Error status : 503."
-    # a store that is down answers at once, with its own error, not after our deadline
-    assert writes.spy_exception.message == "the record store is throttling"
-    assert live.get_object(grant["key"]).content == b"hello"  # the object is kept
-    assert census(live.stack.values).lost == {grant["key"]}
-
-    report = reconcile(live.stack.values)
-    assert report.recorded == [grant["key"]]
-    assert_one_record_per_object(live.stack.values)
-    (record,) = live.uploads(token)
-    assert (record["owner"], record["reconciled"], record["size"]) == ("alice", True, 5)
-
-
-def test_a_throttled_store_loses_nothing_after_reconciliation(start_faulty: StartStack) -> None:
-    live, _ = with_faulty_store(start_faulty, "throttle")
+    live, _ = with_faulty_store(start_stack, "throttle")  # every second write fails
     token = live.token("alice")
     grant = live.grant(token, path="batch/")
-    statuses = [
-        live.upload(grant, f"file {n}".encode(), key=f"{grant['dir']}f{n}.txt").status_code
-        for n in range(6)
-    ]
-    assert sorted(statuses) == [200, 200, 200, 203, 203, 203]
-    assert len(census(live.stack.values).lost) == 3
+    writes = mocker.spy(callback_app._WRITERS, "call")
+    keys = [f"{grant['dir']}f{n}.txt" for n in range(6)]
+    responses = [live.upload(grant, f"file {n}".encode(), key=key) for n, key in enumerate(keys)]
+
+    failed = {key for key, r in zip(keys, responses, strict=True) if r.status_code != 200}
+    assert len(failed) == 3
+    for response in (r for r in responses if r.status_code != 200):
+        assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
+        assert oss_message(response) == "Error status : 503."
+    # a store that is down answers at once, with its own error, not after our deadline
+    assert writes.spy_exception.message == "the record store is throttling"
+    assert census(live.stack.values).lost == failed  # the objects are kept
+
     report = reconcile(live.stack.values)
-    assert (report.count("recorded"), report.present) == (3, 3)
+    assert (sorted(report.recorded), report.present) == (sorted(failed), 3)
     assert len(assert_one_record_per_object(live.stack.values).records) == 6
+    records = live.uploads(token)
+    assert {r["key"] for r in records if r["reconciled"]} == failed
+    assert {(r["owner"], r["size"]) for r in records} == {("alice", 6)}
 
 
 @pytest.mark.parametrize("late_write", [False, True], ids=["write-fails", "write-lands-late"])
 def test_a_hanging_store_answers_503_inside_the_callback_limit(
-    start_faulty: StartStack, late_write: bool, mocker: Any
+    start_stack: StartStack, late_write: bool, mocker: Any
 ) -> None:
-    live, stores = with_faulty_store(start_faulty, "hang")
+    live, stores = with_faulty_store(start_stack, "hang")
     _, grant = text_grant(live)
     writes = mocker.spy(callback_app._WRITERS, "call")
     response = live.upload(grant, b"hello")
@@ -139,28 +129,41 @@ def test_a_hanging_store_answers_503_inside_the_callback_limit(
 # --- the callback and the key host ------------------------------------------------------------
 
 
-def in_front(live: LiveStack, listener: str, wrap: Callable[[Any], Any]) -> None:
-    """Put a fault in front of one listener's WSGI app (a slow cold start, a failing host)."""
+Answer = tuple[str, bytes] | None
+
+
+def in_front(
+    live: LiveStack, listener: str, hit: Callable[[dict[str, Any]], bool], answer: Answer = None
+) -> tuple[threading.Event, threading.Event, threading.Event]:
+    """A fault in front of one listener's WSGI app while `broken` is set: the requests it hits get
+    `answer`, or (None) wait for `release` (a slow cold start or host), then go through and set
+    `done`."""
+    broken, release, done = threading.Event(), threading.Event(), threading.Event()
+    broken.set()
     slot = live.stack.servers[listener].app
-    slot.app = wrap(slot.app)  # type: ignore[attr-defined]
+    app = slot.app  # type: ignore[attr-defined]
+
+    def respond(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not (broken.is_set() and hit(environ)):
+            return app(environ, start_response)  # type: ignore[no-any-return]
+        if answer is not None:
+            start_response(answer[0], [("Content-Type", "application/xml")])
+            return [answer[1]]
+        release.wait(30)
+        try:
+            return list(app(environ, start_response))
+        finally:
+            done.set()
+
+    slot.app = respond  # type: ignore[attr-defined]
+    return broken, release, done
 
 
-def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: StartStack) -> None:
-    live = start_faulty()
+def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_stack: StartStack) -> None:
+    live = start_stack()
     token, grant = text_grant(live)
-    release, done = threading.Event(), threading.Event()
-
-    def slow(app: Any) -> Any:
-        def answer(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            release.wait(30)  # a cold start longer than OSS waits: until OSS has given up
-            try:
-                return list(app(environ, start_response))
-            finally:
-                done.set()
-
-        return answer
-
-    in_front(live, "callback", slow)
+    # a cold start longer than OSS waits: until OSS has given up
+    _, release, done = in_front(live, "callback", lambda _: True)
     response = live.upload(grant, b"hello")
     assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
     assert "reply timeout" in oss_message(response)
@@ -190,9 +193,9 @@ def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_faulty: S
     ],
 )
 def test_emulator_clock_skew(
-    start_faulty: StartStack, offset: float, version: str, status: int, code: str
+    start_stack: StartStack, offset: float, version: str, status: int, code: str
 ) -> None:
-    live = start_faulty(OSS_SIGNATURE_VERSION=version)
+    live = start_stack(OSS_SIGNATURE_VERSION=version)
     _, grant = text_grant(live)
     live.clock.offset = offset
     response = live.upload(grant, b"hello")
@@ -211,9 +214,9 @@ def test_emulator_clock_skew(
     ids=["within-grace", "past-grace"],
 )
 def test_callback_clock_ahead_of_the_signer(
-    start_faulty: StartStack, ahead: float, status: int
+    start_stack: StartStack, ahead: float, status: int
 ) -> None:
-    live = start_faulty(callback_clock=lambda: time.time() + ahead)
+    live = start_stack(callback_clock=lambda: time.time() + ahead)
     token, grant = text_grant(live)
     response = live.upload(grant, b"hello")
     assert response.status_code == status
@@ -258,33 +261,17 @@ def oss_error(status: str, code: str) -> tuple[str, bytes]:
     ],
 )
 def test_a_failing_or_slow_read_is_a_203_then_reconciled(
-    start_faulty: StartStack,
+    start_stack: StartStack,
     hit: Callable[[dict[str, Any]], bool],
-    answer: tuple[str, bytes] | None,
+    answer: Answer,
 ) -> None:
     """The key host fails or hangs; or the callback's read of the object fails, hangs past the
     verification budget or 404s: OSS gets a 503 (never a 500 or a timeout), nothing is recorded
     unconfirmed, and reconciliation, which verifies the same way (without the key), records the
     object once OSS answers again."""
-    live = start_faulty()
+    live = start_stack()
     _, grant = text_grant(live)
-    broken, release, served = threading.Event(), threading.Event(), threading.Event()
-    broken.set()
-
-    def faulty(app: Any) -> Any:
-        def respond(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-            if broken.is_set() and hit(environ):
-                if answer is None:
-                    release.wait(30)
-                    served.set()
-                else:
-                    start_response(answer[0], [("Content-Type", "application/xml")])
-                    return [answer[1]]
-            return app(environ, start_response)  # type: ignore[no-any-return]
-
-        return respond
-
-    in_front(live, "oss", faulty)
+    broken, release, served = in_front(live, "oss", hit, answer)
     response = live.upload(grant, b"hello")
     # 503, not OSS's "reply timeout": our deadline answered while the read still hung
     assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")

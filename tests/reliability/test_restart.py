@@ -15,16 +15,12 @@ import pytest
 import requests
 
 from local.reconcile import dev_settings
+from tests.e2e.conftest import start_dev
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
-from tests.support.devstack import SHELL_ROLE, DevProcess, http_session, sign_in_and_grant
+from tests.support.devstack import DevProcess, http_session, sign_in_and_grant
 from tests.support.emulator import multipart
 
 pytestmark = pytest.mark.e2e
-
-
-def start_dev(tmp_path: Path, **settings: str) -> DevProcess:
-    """`python -m local.dev` on free ports over tmp_path/data (kept across restarts)."""
-    return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)
 
 
 def big_upload(runner: DevProcess, name: str, data: bytes) -> tuple[str, str, bytes, str]:
