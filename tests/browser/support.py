@@ -93,7 +93,7 @@ def oss_error_xml(code: str, message: str) -> str:
     )
 
 
-def oss_error_route(status: int, code: str, message: str) -> Any:
+def oss_error_route(status: int, code: str, message: str = "Refused.") -> Any:
     """A route handler answering as OSS does when it refuses a request (protocol §7)."""
 
     def answer(route: Any) -> None:
