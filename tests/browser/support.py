@@ -93,6 +93,22 @@ def oss_error_xml(code: str, message: str) -> str:
     )
 
 
+def oss_error_route(status: int, code: str, message: str = "Refused.") -> Any:
+    """A route handler answering as OSS does when it refuses a request (protocol §7)."""
+
+    def answer(route: Any) -> None:
+        route.fulfill(
+            status=status, content_type="application/xml", body=oss_error_xml(code, message)
+        )
+
+    return answer
+
+
+def sign_error(status: int, code: str, message: str, **headers: str) -> Any:
+    """A route handler answering as the sign function does when it refuses a request."""
+    return json_route(status, {"Status": "Error", "code": code, "message": message}, headers)
+
+
 @dataclass
 class FakeSign:
     """A sign function answering GET /signature on the routed origin; records each request."""
@@ -101,7 +117,7 @@ class FakeSign:
     ttl: int = 300
     requests: list[dict[str, str]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    failure: tuple[Any, ...] | None = None  # json_route's arguments
+    failure: Any = None  # a route handler answering instead of the grant
 
     def fields(self) -> dict[str, str]:
         return {
@@ -119,7 +135,7 @@ class FakeSign:
         self.requests.append(query)
         self.headers.append(route.request.headers)
         if self.failure is not None:
-            json_route(*self.failure)(route)
+            self.failure(route)
             return
         fields = self.fields()
         grant: dict[str, Any] = {

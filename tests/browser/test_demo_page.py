@@ -14,8 +14,9 @@ from tests.browser.support import (
     FakeSign,
     json_route,
     multipart_fields,
-    oss_error_xml,
+    oss_error_route,
     record_for,
+    sign_error,
 )
 from tests.samples import png
 
@@ -28,7 +29,6 @@ class Backend:
     def __init__(self, page: Any) -> None:
         self.sign = FakeSign()
         self.records: list[dict[str, Any]] = []
-        self.oss_answer: tuple[int, str] | None = None
         page.route(f"{HARNESS_ORIGIN}/dev/token*", json_route(200, {"token": "t0k3n"}))
         page.route(f"{HARNESS_ORIGIN}/signature*", self.sign)
         page.route(f"{HARNESS_ORIGIN}/uploads*", self.uploads)
@@ -60,10 +60,6 @@ class Backend:
     def post(self, route: Any) -> None:
         request = route.request
         parts = multipart_fields(request.headers["content-type"], request.post_data_buffer or b"")
-        if self.oss_answer is not None:
-            status, xml = self.oss_answer
-            route.fulfill(status=status, content_type="application/xml", body=xml)
-            return
         record = record_for(parts)
         url = f"{HARNESS_ORIGIN}/oss/{record['key']}"
         self.records.append(
@@ -134,60 +130,47 @@ def test_dropped_files_upload_and_show_a_thumbnail(harness: Any, backend: Backen
     expect(harness.get_by_role("status")).to_have_text("2 of 2 uploaded.")
 
 
-def oss_refuses(status: int, code: str, message: str) -> Any:
-    def refuse(backend: Backend) -> None:
-        backend.oss_answer = (status, oss_error_xml(code, message))
-
-    return refuse
-
-
-def sign_refuses(status: int, code: str, message: str, **headers: str) -> Any:
-    def refuse(backend: Backend) -> None:
-        backend.sign.failure = (
-            status,
-            {"Status": "Error", "code": code, "message": message},
-            headers,
-        )
-
-    return refuse
-
-
-# What goes wrong → the row's kind and the message shown next to the file.
+# Who refuses and how (a route answering first) → the row's kind and the message shown.
 FAILURES = {
     "access-denied": (
-        oss_refuses(403, "AccessDenied", 'Invalid according to Policy: ["eq", "$key"]'),
+        (
+            "/oss",
+            oss_error_route(403, "AccessDenied", 'Invalid according to Policy: ["eq", "$key"]'),
+        ),
         "rejected",
         'Storage refused the file: Invalid according to Policy: ["eq", "$key"] (AccessDenied).',
     ),
     "callback-failed": (
-        oss_refuses(203, "CallbackFailed", "Error status : 503."),
+        ("/oss", oss_error_route(203, "CallbackFailed", "Error status : 503.")),
         "not-recorded",
         "Stored but not recorded (CallbackFailed: Error status : 503.); it will be reconciled later.",
     ),
     "grant-refused": (
-        sign_refuses(401, "Unauthorized", "expired"),
+        ("/signature*", sign_error(401, "Unauthorized", "expired")),
         "grant",
         "Not signed in, or the token expired: get a new dev token.",
     ),
     "over-the-quota": (
-        sign_refuses(403, "QuotaExceeded", "quota of 1048576 bytes"),
+        ("/signature*", sign_error(403, "QuotaExceeded", "quota of 1048576 bytes")),
         "quota",
         "Over your storage quota: quota of 1048576 bytes. "
         "Delete files or wait for unused grants to expire.",
     ),
     "rate-limited": (  # the time to try again at is the page's clock: only its start is fixed
-        sign_refuses(429, "TooManyRequests", "slow", **{"Retry-After": "42"}),
+        ("/signature*", sign_error(429, "TooManyRequests", "slow", **{"Retry-After": "42"})),
         "rate-limited",
         re.compile(r"^Too many uploads in a minute: try again in 42 s \(at "),
     ),
 }
 
 
-@pytest.mark.parametrize(("failure", "kind", "message"), FAILURES.values(), ids=FAILURES)
+@pytest.mark.parametrize(("refusal", "kind", "message"), FAILURES.values(), ids=FAILURES)
+@pytest.mark.usefixtures("backend")
 def test_failures_are_explained_per_file(
-    harness: Any, backend: Backend, failure: Any, kind: str, message: str | re.Pattern[str]
+    harness: Any, refusal: Any, kind: str, message: str | re.Pattern[str]
 ) -> None:
-    failure(backend)
+    path, answer = refusal
+    harness.route(HARNESS_ORIGIN + path, answer)  # routed after the backend's: it answers first
     sign_in(harness)
     choose(harness, "x.txt", b"x")
     row = harness.locator("#queue li[data-state='failed']")

@@ -508,14 +508,6 @@ def choose(page: Any, path: Path) -> Any:
     return page.locator(f"#queue li[data-name='{path.name}']").last
 
 
-def wait_done(row: Any) -> str:
-    row.locator("xpath=self::*[@data-state='done' or @data-state='failed']").wait_for(
-        timeout=120_000
-    )
-    assert row.get_attribute("data-state") == "done", row.inner_text()
-    return str(row.get_attribute("data-key"))
-
-
 # In the page: about three part PUTs in ten (a seeded choice) go to a port nothing listens on,
 # so they fail on the network as a dropped connection does, before reaching the emulator.
 # (Playwright's routing would do the same, but once a page is routed Chromium copies every
@@ -603,7 +595,11 @@ def test_a_reload_mid_upload_resumes_with_only_the_missing_parts(
     sign_in_for_parts(page, stack, "mp-resume")
     row = choose(page, path)
     assert row.get_attribute("data-multipart") == "true"
-    assert wait_done(row) == key
+    row.locator("xpath=self::*[@data-state='done' or @data-state='failed']").wait_for(
+        timeout=120_000
+    )
+    assert row.get_attribute("data-state") == "done", row.inner_text()
+    assert row.get_attribute("data-key") == key
     assert row.locator("progress").evaluate("p => p.value") == 100
     resumed = int(str(row.get_attribute("data-resumed")))
     note = f"Resuming an earlier upload ({resumed} of 13 parts already there)."
