@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -29,6 +28,7 @@ from tests.support import fc
 from tests.support.callbacks import public_pem, rsa_key
 from tests.support.devstack import StackClient, stack_settings, unanswered_callback_url
 from tests.support.keyhost import key_host
+from tests.support.tools import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -228,10 +228,7 @@ def in_replica(
     no site-packages (-S), warnings are errors, and nothing may come from outside the package
     and the standard library."""
     if not FC_PYTHON.is_file():  # `make fc-runtime` (and `make test`) builds it
-        message = f"{FC_PYTHON} is missing: run `make fc-runtime`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{FC_PYTHON} is missing: run `make fc-runtime`")
     unpacked = tmp_path / f"code-{package.function}"
     unpacked.mkdir()
     with zipfile.ZipFile(package.archive) as archive:

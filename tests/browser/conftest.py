@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.support import HARNESS_ORIGIN, Stack, serve_web
 from tests.support.devstack import DevProcess
+from tests.support.tools import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -25,21 +26,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally; under CI=true a browser test that cannot run is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
+        unavailable(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is missing: `make venv` installs it")
+        unavailable("the playwright package is missing: `make venv` installs it")
         raise
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

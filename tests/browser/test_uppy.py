@@ -20,6 +20,7 @@ import pytest
 from tests.browser.conftest import StackFactory
 from tests.browser.support import ROOT, WEB, Stack
 from tests.samples import png
+from tests.support.tools import unavailable
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -78,9 +79,7 @@ def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A site of its own on a loopback port: the page, @uppy/core, @uppy/dashboard and
     @uppy/aws-s3 from node_modules bundled as one ES module, web/ and Uppy's styles."""
     if not ESBUILD.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("node_modules is missing: `npm ci` installs Uppy and esbuild")
-        pytest.skip("node_modules is missing: run `npm ci` (Uppy and esbuild are dev dependencies)")
+        unavailable("node_modules is missing: run `npm ci` (Uppy and esbuild are dev dependencies)")
     site = tmp_path_factory.mktemp("uppy")
     subprocess.run(  # noqa: S603 - our pinned dev dependency, fixed arguments
         [str(ESBUILD), "--bundle", "--format=esm", f"--outfile={site / 'uppy.js'}"],
