@@ -130,8 +130,9 @@ def make_callback_app(
     return make
 
 
-# The OSS emulator's fixtures (`emu`, `make`, `served`) live beside its builders.
-pytest_plugins = ["tests.support.emulator"]
+# Fixtures that live beside their builders: the OSS emulator's (`emu`, `make`, `served`) and the
+# in-process stack's (`start_stack`, for tests/e2e and tests/reliability).
+pytest_plugins = ["tests.support.emulator", "tests.support.livestack"]
 
 
 @pytest.fixture

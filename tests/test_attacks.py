@@ -55,7 +55,6 @@ from shared.records.cursor import encode_cursor, position
 from shared.records.sqlite import SqliteStore
 from shared.sign.app import create_app as create_sign_app
 from shared.sign.settings import SignSettings
-from tests.e2e.conftest import Stacks
 from tests.support import fc
 from tests.support.callbacks import (
     BUCKET,
@@ -79,6 +78,7 @@ from tests.support.callbacks import (
 from tests.support.data import HOSTILE
 from tests.support.devstack import StackClient, stack_settings, unanswered_callback_url
 from tests.support.emulator import seed
+from tests.support.livestack import Stacks
 from tests.support.sign import (
     ACCESS_KEY_SECRET,
     GRANT_SECRET,
@@ -839,7 +839,7 @@ def test_exact_grants_pin_the_stored_type(sign_app: Core) -> None:
 
 @pytest.fixture
 def live_stack(tmp_path: Path) -> Any:
-    """The `make dev` stack in-process on free loopback ports (tests/e2e/conftest.py)."""
+    """The `make dev` stack in-process on free loopback ports (tests/support/livestack.py)."""
 
     stacks = Stacks(tmp_path)
     yield stacks.start({})

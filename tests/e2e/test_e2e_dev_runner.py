@@ -11,8 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.e2e.conftest import start_dev
-from tests.support.devstack import StackClient
+from tests.support.devstack import StackClient, start_dev
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from shared.records.sqlite import SqliteStore
-from tests.e2e.conftest import LiveStack, StartStack
+from tests.support.livestack import LiveStack, StartStack
 from tests.support.multipart import PART, SIZE, Client, data, md5_b64, open_uploads, slices
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from shared.settings import Secret
 from shared.sign import multipart
 from shared.sign.app import create_app
 from shared.sign.settings import SignSettings
-from tests.e2e.conftest import LiveStack, StartStack
+from tests.support.livestack import LiveStack, StartStack
 from tests.support.multipart import PART, SIZE, Client, data, open_uploads, slices
 from tests.support.sign import request
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import STS_KEY, LiveStack, StartStack
 from tests.samples import png
+from tests.support.livestack import STS_KEY, LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import pytest
 from shared.callback.settings import CallbackSettings
 from shared.credentials import resolve_credentials
 from shared.objects import OssObjects
-from tests.e2e.conftest import LiveStack
 from tests.samples import IMPOSTORS, SAMPLES, png
+from tests.support.livestack import LiveStack
 
 pytestmark = pytest.mark.e2e
 

@@ -2,8 +2,9 @@
 
 Faults go in through the stack's own seams: a wrapper around the store the callback writes
 (`Stack(callback_store=…)`), the callback's clock, the emulator's clock, a slow or failing
-listener put in front of the callback function or the key URL, and a killed `python -m local.dev`. Afterwards `reconcile` runs the real reconciliation (oss2
-against the emulator) and `census` checks that every stored object has exactly one record.
+listener put in front of the callback function or the key URL, and a killed `python -m local.dev`.
+Afterwards `reconcile` runs the real reconciliation (oss2 against the emulator) and `census`
+checks that every stored object has exactly one record.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from shared.reconcile.settings import ReconcileSettings
 from shared.reconcile.watermark import WATERMARK_KEY
 from shared.records.sqlite import SqliteStore
 from shared.settings import Secret
-from tests.e2e.conftest import start_stack  # noqa: F401 - the fixture, for these tests too
 
 DEV_KEY = Credentials("dev-access-key-id", Secret("dev-access-key-secret"))
 

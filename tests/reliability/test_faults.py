@@ -16,9 +16,9 @@ from shared.callback.app import STORE_DEADLINE_SECONDS
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.records.base import PutOutcome, Record, RecordStore
-from tests.e2e.conftest import LiveStack, StartStack
 from tests.e2e.test_e2e_upload import oss_code, oss_message
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
+from tests.support.livestack import LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
 TTL = 300  # POLICY_TTL_SECONDS' default

@@ -22,11 +22,10 @@ from typing import Any
 import pytest
 from requests.adapters import HTTPAdapter
 
-from tests.e2e.conftest import start_dev
 from tests.e2e.test_e2e_upload import oss_code
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
 from tests.reliability.test_restart import values_of
-from tests.support.devstack import http_session, sign_in_and_grant
+from tests.support.devstack import http_session, sign_in_and_grant, start_dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 

@@ -15,9 +15,8 @@ import pytest
 import requests
 
 from local.reconcile import dev_settings
-from tests.e2e.conftest import start_dev
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
-from tests.support.devstack import DevProcess, http_session, sign_in_and_grant
+from tests.support.devstack import DevProcess, http_session, sign_in_and_grant, start_dev
 from tests.support.emulator import multipart
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,8 @@
 `callbacks`: signed OSS callbacks (valid by default), the injected key fetch, the clock, failing
 stores. `fc`: FC 2.0 WSGI environs and FC 3.0 events. `keyhost`: keys over loopback HTTP.
 `ots`: an in-memory Tablestore client. `devstack`: `make dev` as a process and a browser's calls
-to a running stack. `emulator`: the OSS emulator, valid-by-default PostObject forms, seeded
+to a running stack. `livestack`: that stack in-process, with a shiftable emulator clock and a
+callback journal. `emulator`: the OSS emulator, valid-by-default PostObject forms, seeded
 objects, OSS's errors. `data`: tests/data/ (OSS vectors, hostile inputs, the fuzz corpus).
 `threads`: threads released together for races. `tools`: a missing tool skips locally, fails in CI.
 """

@@ -275,3 +275,9 @@ class DevProcess:
         if self.process.poll() is None:
             self._signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+
+def start_dev(tmp_path: Path, **settings: str) -> DevProcess:
+    """`python -m local.dev` on free ports over tmp_path/data (kept across restarts), with role
+    credentials in the shell that must not leak into the dev stack."""
+    return DevProcess.start(settings, tmp_path / "data", extra_env=SHELL_ROLE)

@@ -1,4 +1,4 @@
-"""A browser's side of DESIGN "Multipart uploads" against a live stack (tests/e2e/conftest.py):
+"""A browser's side of DESIGN "Multipart uploads" against a live stack (tests/support/livestack.py):
 sign in, create, sign parts, PUT them to the emulator, complete; the bucket owner's view of the
 uploads left open (ListMultipartUploads)."""
 
@@ -15,7 +15,7 @@ from shared.oss import bucket_client
 from shared.settings import Env, OssSettings, Secret
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import LiveStack
+    from tests.support.livestack import LiveStack
 
 PART = 100 * 1024  # MULTIPART_PART_BYTES for these stacks: OSS's smallest part
 SIZE = 2 * PART + 1000  # three parts, the last 1000 bytes
