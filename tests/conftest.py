@@ -130,9 +130,10 @@ def make_callback_app(
     return make
 
 
-# Fixtures that live beside their builders: the OSS emulator's (`emu`, `make`, `served`) and the
-# in-process stack's (`start_stack`, for tests/e2e and tests/reliability).
-pytest_plugins = ["tests.support.emulator", "tests.support.livestack"]
+# Fixtures that live beside their builders: the OSS emulator's (`emu`, `make`, `served`), the
+# in-process stack's (`start_stack`, for tests/e2e and tests/reliability) and the record stores'
+# (`make_store`, every backend, for the record and ledger contracts).
+pytest_plugins = ["tests.support.emulator", "tests.support.livestack", "tests.support.records"]
 
 
 @pytest.fixture

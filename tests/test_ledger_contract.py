@@ -30,8 +30,8 @@ from shared.records.grants import (
 )
 from shared.records.sqlite import SqliteStore
 from tests.support.ots import FakeOTS, condition_of, requests_of, tablestore_over
+from tests.support.records import BUCKET, MakeStore
 from tests.support.threads import concurrently
-from tests.test_records_contract import BUCKET, MakeStore, make_store  # noqa: F401 - fixture
 from tools.tables import main
 
 NOW = 1_700_000_040.0  # the start of a rate window (a multiple of 60)
@@ -57,7 +57,7 @@ def grant(**overrides: Any) -> LedgerGrant:
 
 
 @pytest.fixture
-def store(make_store: MakeStore) -> Any:  # noqa: F811 - the imported fixture, used
+def store(make_store: MakeStore) -> Any:
     return make_store()
 
 

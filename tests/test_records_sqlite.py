@@ -14,8 +14,8 @@ from shared.records import clear_cache, open_store
 from shared.records.base import Record
 from shared.records.sqlite import LIST_AFTER, LIST_FIRST, SqliteStore
 from shared.settings import Env, RecordsSettings
+from tests.support.records import record
 from tests.support.threads import concurrently
-from tests.test_records_contract import record
 
 OBJECTS = 12
 # The races below prove the write algorithm, not the busy timeout (the locked-database test does):

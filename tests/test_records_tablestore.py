@@ -35,7 +35,7 @@ from shared.records.tablestore import TablestoreStore
 from shared.records.tablestore_client import ShortRetryPolicy, build_client
 from shared.settings import Env, RecordsSettings, Secret
 from tests.support.ots import FakeOTS, condition_of, requests_of
-from tests.test_records_contract import newest_first, record
+from tests.support.records import OTHER_ETAG, newest_first, record
 from tools.tables import create_ledger_table, create_tablestore_table
 from tools.tables import main as bootstrap
 
@@ -48,7 +48,6 @@ ENV = {
 SETTINGS = RecordsSettings.load(Env(ENV))
 CREDENTIALS = Credentials("STS.first", Secret("secret-1"), "token-1")
 ETAG = record().etag
-OTHER_ETAG = "0CC175B9C0F1B6A831C399E269772661"
 BUSY = tablestore.OTSServiceError(503, "OTSTimeout", "timeout", "r")
 EQUAL = tablestore.ComparatorType.EQUAL
 AT_B = SortKey(1_700_000_000_000, "uploads/alice/b.png", "dev-bucket")  # a listing position

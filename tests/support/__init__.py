@@ -7,5 +7,6 @@ stores. `fc`: FC 2.0 WSGI environs and FC 3.0 events. `keyhost`: keys over loopb
 to a running stack. `livestack`: that stack in-process, with a shiftable emulator clock and a
 callback journal. `emulator`: the OSS emulator, valid-by-default PostObject forms, seeded
 objects, OSS's errors. `data`: tests/data/ (OSS vectors, hostile inputs, the fuzz corpus).
+`records`: a valid record and fresh stores of every backend.
 `threads`: threads released together for races. `tools`: a missing tool skips locally, fails in CI.
 """
