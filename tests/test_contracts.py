@@ -53,7 +53,7 @@ from tests.support.callbacks import (
 )
 from tests.support.data import HOSTILE
 from tests.support.devstack import MAKE_DEV, SHELL_ROLE, DevProcess, StackClient, free_ports
-from tests.support.emulator import replaced
+from tests.support.emulator import code_of, replaced
 from tests.support.fc import Answer, call, environ
 from tests.support.keyhost import KeyHost, key_host
 from tests.support.multipart import Client
@@ -996,10 +996,10 @@ def test_make_dev_appends_the_emulator_key_to_the_trusted_urls(
 
 
 def oss_error(response: requests.Response) -> tuple[int, str]:
-    match = re.search(r"<Code>([^<]+)</Code>", response.text)
-    assert match is not None, response.text
+    code = code_of(response)
+    assert code, response.text
     assert "xml" in response.headers["Content-Type"]
-    return response.status_code, match.group(1)
+    return response.status_code, code
 
 
 def test_make_dev_emulator_errors_in_oss_order(dev: MakeDev) -> None:

@@ -6,26 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from typing import Any
 
 import pytest
 import requests
 
 from tests.samples import png
+from tests.support.emulator import code_of, message_of
 from tests.support.livestack import STS_KEY, LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
-
-
-def oss_code(response: requests.Response) -> str:
-    match = re.search(r"<Code>([^<]*)</Code>", response.text)
-    return match.group(1) if match else ""
-
-
-def oss_message(response: requests.Response) -> str:
-    match = re.search(r"<Message>([^<]*)</Message>", response.text)
-    return match.group(1) if match else ""
 
 
 def replace_field(name: str, value: str) -> Any:
@@ -151,8 +141,8 @@ def test_oss_refuses_a_form_the_grant_does_not_allow(
     else:
         key, change = grant["key"], form(grant)
     response = live.upload(grant, data, key=key, change=change)
-    assert (response.status_code, oss_code(response)) == refused[:2]
-    assert refused[2] in oss_message(response)
+    assert (response.status_code, code_of(response)) == refused[:2]
+    assert refused[2] in message_of(response)
     assert live.uploads(token) == []
     assert live.get_object(key).status_code == 404
     assert live.journal.sent == []
@@ -163,8 +153,8 @@ def test_dot_segments_pass_oss_but_not_the_callback(live: LiveStack, token: str)
     grant = live.grant(token, path="docs/")
     key = grant["dir"] + "../../bob/x.txt"
     response = live.upload(grant, b"abc", key=key)
-    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
-    assert oss_message(response) == "Error status : 403."
+    assert (response.status_code, code_of(response)) == (203, "CallbackFailed")
+    assert message_of(response) == "Error status : 403."
     assert live.uploads(token) == []
 
 

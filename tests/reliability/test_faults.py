@@ -16,8 +16,8 @@ from shared.callback.app import STORE_DEADLINE_SECONDS
 from shared.errors import Unavailable
 from shared.grant import EXPIRY_GRACE_SECONDS
 from shared.records.base import PutOutcome, Record, RecordStore
-from tests.e2e.test_e2e_upload import oss_code, oss_message
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
+from tests.support.emulator import code_of, message_of
 from tests.support.livestack import LiveStack, StartStack
 
 pytestmark = pytest.mark.e2e
@@ -87,8 +87,8 @@ def test_store_down_gives_a_fast_203_and_reconciliation_repairs(
     failed = {key for key, r in zip(keys, responses, strict=True) if r.status_code != 200}
     assert len(failed) == 3
     for response in (r for r in responses if r.status_code != 200):
-        assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
-        assert oss_message(response) == "Error status : 503."
+        assert (response.status_code, code_of(response)) == (203, "CallbackFailed")
+        assert message_of(response) == "Error status : 503."
     # a store that is down answers at once, with its own error, not after our deadline
     assert writes.spy_exception.message == "the record store is throttling"
     assert census(live.stack.values).lost == failed  # the objects are kept
@@ -112,7 +112,7 @@ def test_a_hanging_store_answers_503_inside_the_callback_limit(
 
     # 503, not OSS's "reply timeout": the callback answered inside OSS's 5 s, from its own
     # store deadline while the store still hung
-    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert (response.status_code, message_of(response)) == (203, "Error status : 503.")
     (store,) = stores
     assert not store.finished.is_set()
     assert "did not answer within" in writes.spy_exception.message
@@ -165,8 +165,8 @@ def test_a_callback_slower_than_5_s_is_a_203_and_lands_late_once(start_stack: St
     # a cold start longer than OSS waits: until OSS has given up
     _, release, done = in_front(live, "callback", lambda _: True)
     response = live.upload(grant, b"hello")
-    assert (response.status_code, oss_code(response)) == (203, "CallbackFailed")
-    assert "reply timeout" in oss_message(response)
+    assert (response.status_code, code_of(response)) == (203, "CallbackFailed")
+    assert "reply timeout" in message_of(response)
     assert not done.is_set()  # OSS gave up on its own 5 s, not on our answer
     release.set()
     assert live.get_object(grant["key"]).content == b"hello"
@@ -199,7 +199,7 @@ def test_emulator_clock_skew(
     _, grant = text_grant(live)
     live.clock.offset = offset
     response = live.upload(grant, b"hello")
-    assert (response.status_code, oss_code(response)) == (status, code), response.text
+    assert (response.status_code, code_of(response)) == (status, code), response.text
     stored = live.get_object(grant["key"]).status_code == 200
     assert stored is (status in (200, 203))
     live.clock.offset = 0  # the census signs its listing now; OSS refuses requests 15 min off
@@ -221,7 +221,7 @@ def test_callback_clock_ahead_of_the_signer(
     response = live.upload(grant, b"hello")
     assert response.status_code == status
     if status == 203:
-        assert oss_message(response) == "Error status : 403."  # GrantInvalid: expired
+        assert message_of(response) == "Error status : 403."  # GrantInvalid: expired
         assert reconcile(live.stack.values).recorded == [grant["key"]]
     assert_one_record_per_object(live.stack.values)
     (record,) = live.uploads(token)
@@ -274,7 +274,7 @@ def test_a_failing_or_slow_read_is_a_203_then_reconciled(
     broken, release, served = in_front(live, "oss", hit, answer)
     response = live.upload(grant, b"hello")
     # 503, not OSS's "reply timeout": our deadline answered while the read still hung
-    assert (response.status_code, oss_message(response)) == (203, "Error status : 503.")
+    assert (response.status_code, message_of(response)) == (203, "Error status : 503.")
     assert not served.is_set()
     assert census(live.stack.values).lost == {grant["key"]}
     broken.clear()

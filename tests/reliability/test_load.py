@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from requests.adapters import HTTPAdapter
 
-from tests.e2e.test_e2e_upload import oss_code
 from tests.reliability.conftest import assert_one_record_per_object, census, reconcile
 from tests.reliability.test_restart import values_of
 from tests.support.devstack import http_session, sign_in_and_grant, start_dev
+from tests.support.emulator import code_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 
@@ -74,7 +74,7 @@ def test_concurrent_uploads_leave_one_record_per_object(tmp_path: Path) -> None:
             began = time.monotonic()
             response = http.post(grant["host"], files=files, timeout=45)
             seconds = time.monotonic() - began
-            return Outcome(key, size, response.status_code, oss_code(response), seconds)
+            return Outcome(key, size, response.status_code, code_of(response), seconds)
 
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             outcomes = list(pool.map(upload, plan))

@@ -289,13 +289,19 @@ def presigned(
 # --- OSS's answers ----------------------------------------------------------------------------
 
 
+def _text(response: Any) -> str:
+    """The body of a werkzeug test response or of a `requests` response over loopback."""
+    get_data = getattr(response, "get_data", None)
+    return get_data(as_text=True) if get_data is not None else str(response.text)
+
+
 def code_of(response: Any) -> str:
-    match = re.search(r"<Code>([^<]*)</Code>", response.get_data(as_text=True))
+    match = re.search(r"<Code>([^<]*)</Code>", _text(response))
     return match.group(1) if match else ""
 
 
 def message_of(response: Any) -> str:
-    match = re.search(r"<Message>([^<]*)</Message>", response.get_data(as_text=True))
+    match = re.search(r"<Message>([^<]*)</Message>", _text(response))
     return match.group(1) if match else ""
 
 
